@@ -1,0 +1,98 @@
+//! Sign-up, log-in and log-out.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::error::PortalError;
+
+#[server]
+pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
+    use crate::server::{log_in, state};
+    use gateway::accounts::{self, Plan};
+
+    let state = state()?;
+    let account = accounts::create_account(&state.db, &email, &password, Plan::Free).await?;
+    log_in(account.id).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn log_in(email: String, password: String) -> Result<(), PortalError> {
+    use crate::server::state;
+    use gateway::accounts;
+
+    let state = state()?;
+    let account = accounts::authenticate_password(&state.db, &email, &password).await?;
+    crate::server::log_in(account.id).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn log_out() -> Result<(), PortalError> {
+    let session = crate::server::session().await?;
+    session.flush().await.map_err(|err| {
+        tracing::error!(error = %err, "could not end the session");
+        PortalError::Internal
+    })?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let action = ServerAction::<SignUp>::new();
+    view! {
+        <main class="auth">
+            <h1>"Create your LLM Gateway account"</h1>
+            <ActionForm action=action>
+                <label>
+                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                </label>
+                <label>
+                    "Password"
+                    <input type="password" name="password" required autocomplete="new-password"/>
+                    <small>"At least 10 characters; avoid common words."</small>
+                </label>
+                <button type="submit">"Sign up"</button>
+            </ActionForm>
+            {move || {
+                action
+                    .value()
+                    .get()
+                    .and_then(Result::err)
+                    .map(|err| view! { <p class="form-error" role="alert">{err.to_string()}</p> })
+            }}
+            <p>"Already have an account? " <A href="/login">"Log in"</A></p>
+        </main>
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = ServerAction::<LogIn>::new();
+    view! {
+        <main class="auth">
+            <h1>"Log in to LLM Gateway"</h1>
+            <ActionForm action=action>
+                <label>
+                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                </label>
+                <label>
+                    "Password"
+                    <input type="password" name="password" required autocomplete="current-password"/>
+                </label>
+                <button type="submit">"Log in"</button>
+            </ActionForm>
+            {move || {
+                action
+                    .value()
+                    .get()
+                    .and_then(Result::err)
+                    .map(|err| view! { <p class="form-error" role="alert">{err.to_string()}</p> })
+            }}
+            <p>"New here? " <A href="/signup">"Create an account"</A></p>
+        </main>
+    }
+}

@@ -1,0 +1,134 @@
+//! Gateway keys: create (shown once), list, revoke.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortalError;
+use crate::layout::{PortalPage, error_view};
+use crate::time::format_utc;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: i32,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+/// The new key in full: the only time it is ever shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+    pub secret: String,
+}
+
+#[server]
+pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let keys = gateway::accounts::list_gateway_keys(&state()?.db, account_id).await?;
+    Ok(keys
+        .into_iter()
+        .map(|key| KeyRow {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked: key.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+#[server]
+pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    let created = gateway::accounts::create_gateway_key(&state.db, account_id, &name).await?;
+    Ok(NewKey { name: created.key.name, secret: created.secret })
+}
+
+#[server]
+pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    gateway::accounts::revoke_gateway_key(&state.db, account_id, id).await?;
+    state.account_changed(account_id);
+    Ok(())
+}
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    let create = ServerAction::<CreateKey>::new();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_keys());
+    view! {
+        <PortalPage title="Gateway keys">
+            <p class="muted">
+                "Applications send a gateway key as " <code>"Authorization: Bearer gw_…"</code>
+                " to this server's " <code>"/v1"</code> "."
+            </p>
+            <ActionForm action=create attr:class="inline-form">
+                <input name="name" placeholder="Key name, e.g. production" maxlength="100" aria-label="Key name"/>
+                <button type="submit">"Create key"</button>
+            </ActionForm>
+            {move || create.value().get().map(|result| match result {
+                Ok(new_key) => view! {
+                    <div class="new-key" role="status">
+                        <p>{format!("Your new key “{}”. Copy it now: it will not be shown again.", new_key.name)}</p>
+                        <code data-testid="new-key">{new_key.secret}</code>
+                    </div>
+                }
+                .into_any(),
+                Err(err) => error_view(err),
+            })}
+            {move || revoke.value().get().and_then(Result::err).map(error_view)}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No keys yet."</p> }.into_any(),
+                        Ok(rows) => view! {
+                            <table class="list">
+                                <thead>
+                                    <tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th></th></tr>
+                                </thead>
+                                <tbody>
+                                    {rows.into_iter().map(|key| view! {
+                                        <tr class:revoked=key.revoked data-testid="key-row">
+                                            <td>{key.name.clone()}</td>
+                                            <td><code>{format!("{}…", key.prefix)}</code></td>
+                                            <td>{format_utc(key.created_at)}</td>
+                                            <td>{key.last_used_at.map(format_utc).unwrap_or_else(|| "never".into())}</td>
+                                            <td>
+                                                {if key.revoked {
+                                                    view! { <span class="badge">"revoked"</span> }.into_any()
+                                                } else {
+                                                    view! {
+                                                        <ActionForm action=revoke>
+                                                            <input type="hidden" name="id" value=key.id/>
+                                                            <button type="submit" class="danger">"Revoke"</button>
+                                                        </ActionForm>
+                                                    }
+                                                    .into_any()
+                                                }}
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                        .into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+        </PortalPage>
+    }
+}

@@ -1,0 +1,57 @@
+//! The LLM Gateway portal: sign-up, log-in, gateway keys, provider keys and the dashboard.
+//! Server functions sit beside the pages that use them; their server-only half is behind
+//! `#[cfg(feature = "ssr")]`.
+
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod keys;
+pub mod layout;
+pub mod providers;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod time;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// Pages that need a logged-in person; the server redirects anonymous visits to `/login`.
+pub const PROTECTED_PATHS: &[&str] = &["/", "/keys", "/providers"];
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/llm-gateway.css"/>
+        <Title text="LLM Gateway"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Route path=path!("/") view=dashboard::DashboardPage/>
+                <Route path=path!("/keys") view=keys::KeysPage/>
+                <Route path=path!("/providers") view=providers::ProvidersPage/>
+                <Route path=path!("/login") view=auth::LoginPage/>
+                <Route path=path!("/signup") view=auth::SignupPage/>
+            </Routes>
+        </Router>
+    }
+}

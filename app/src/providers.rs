@@ -1,0 +1,150 @@
+//! Provider keys (bring your own): add with an optional base URL, shown masked, delete.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortalError;
+use crate::layout::{PortalPage, error_view};
+use crate::time::format_utc;
+
+/// Providers the form offers, as (id, name). Must match `gateway::providers::ProviderKind::ALL`
+/// (a test checks), but is spelled out here because the browser build has no engine.
+pub const PROVIDER_CHOICES: &[(&str, &str)] = &[("openai", "OpenAI")];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRow {
+    pub id: i32,
+    pub provider: String,
+    pub base_url: Option<String>,
+    pub key_hint: String,
+    pub created_at: i64,
+}
+
+#[server]
+pub async fn list_providers() -> Result<Vec<ProviderRow>, PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let providers = gateway::accounts::list_providers(&state()?.db, account_id).await?;
+    Ok(providers
+        .into_iter()
+        .map(|p| ProviderRow {
+            id: p.id,
+            provider: p.provider,
+            base_url: p.base_url,
+            key_hint: p.key_hint,
+            created_at: p.created_at,
+        })
+        .collect())
+}
+
+#[server]
+pub async fn add_provider(provider: String, api_key: String, base_url: String) -> Result<(), PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    gateway::accounts::add_provider(&state.db, &state.master_key, account_id, &provider, &api_key, Some(&base_url))
+        .await?;
+    state.account_changed(account_id);
+    Ok(())
+}
+
+#[server]
+pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    gateway::accounts::delete_provider(&state.db, account_id, id).await?;
+    state.account_changed(account_id);
+    Ok(())
+}
+
+#[component]
+pub fn ProvidersPage() -> impl IntoView {
+    let add = ServerAction::<AddProvider>::new();
+    let delete = ServerAction::<DeleteProvider>::new();
+    let providers = Resource::new(move || (add.version().get(), delete.version().get()), |_| list_providers());
+    let (form_open, set_form_open) = signal(false);
+    // Close the form once a provider has been added.
+    Effect::new(move |_| {
+        if matches!(add.value().get(), Some(Ok(()))) {
+            set_form_open.set(false);
+        }
+    });
+    view! {
+        <PortalPage title="Providers">
+            <p class="muted">
+                "Your own provider keys. They are encrypted at rest and never shown again in full."
+            </p>
+            <button type="button" data-testid="toggle-add-provider" on:click=move |_| set_form_open.update(|open| *open = !*open)>
+                {move || if form_open.get() { "Cancel" } else { "Add a provider" }}
+            </button>
+            <Show when=move || form_open.get()>
+                <ActionForm action=add attr:class="stacked-form" attr:data-testid="add-provider-form">
+                    <label>
+                        "Provider"
+                        <select name="provider">
+                            {PROVIDER_CHOICES.iter().map(|(id, name)| view! { <option value=*id>{*name}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>
+                        "API key" <input type="password" name="api_key" required autocomplete="off"/>
+                    </label>
+                    <label>
+                        "Base URL (optional)"
+                        <input type="url" name="base_url" placeholder="https://api.openai.com/v1"/>
+                    </label>
+                    <button type="submit">"Save provider"</button>
+                </ActionForm>
+            </Show>
+            {move || add.value().get().and_then(Result::err).map(error_view)}
+            {move || delete.value().get().and_then(Result::err).map(error_view)}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match providers.await {
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No providers yet."</p> }.into_any(),
+                        Ok(rows) => view! {
+                            <table class="list">
+                                <thead>
+                                    <tr><th>"Provider"</th><th>"Key"</th><th>"Base URL"</th><th>"Added"</th><th></th></tr>
+                                </thead>
+                                <tbody>
+                                    {rows.into_iter().map(|row| view! {
+                                        <tr data-testid="provider-row">
+                                            <td>{row.provider.clone()}</td>
+                                            <td><code>{row.key_hint.clone()}</code></td>
+                                            <td>{row.base_url.clone().unwrap_or_else(|| "default".into())}</td>
+                                            <td>{format_utc(row.created_at)}</td>
+                                            <td>
+                                                <ActionForm action=delete>
+                                                    <input type="hidden" name="id" value=row.id/>
+                                                    <button type="submit" class="danger">"Delete"</button>
+                                                </ActionForm>
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                        .into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+        </PortalPage>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn form_choices_match_the_engine() {
+        let engine: Vec<(&str, &str)> = gateway::providers::ProviderKind::ALL
+            .iter()
+            .map(|kind| (kind.id(), kind.display_name()))
+            .collect();
+        assert_eq!(super::PROVIDER_CHOICES, engine.as_slice());
+    }
+}

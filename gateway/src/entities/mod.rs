@@ -1,0 +1,6 @@
+//! sea-orm entities, one module a table. The schema itself lives in the `migrations` crate.
+
+pub mod account;
+pub mod gateway_key;
+pub mod provider_credential;
+pub mod usage_event;

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+/// One proxied request, metadata only: never prompt or completion text.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "usage_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub account_id: i32,
+    pub key_id: Option<i32>,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub latency_ms: i32,
+    pub status: i16,
+    pub error_code: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

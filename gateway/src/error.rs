@@ -1,0 +1,237 @@
+//! Errors at the `/v1` boundary. Each concern has its own enum; all fold into [`ApiError`], which
+//! renders OpenAI's error shape `{"error": {"message", "type", "param", "code"}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// The error body OpenAI's SDKs parse.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+/// An error ready to be sent to a `/v1` client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    pub retry_after: Option<HeaderValue>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &str, code: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: ErrorDetail {
+                    message: message.into(),
+                    kind: kind.to_owned(),
+                    param: None,
+                    code: code.map(str::to_owned),
+                },
+            },
+            retry_after: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.body.error.param = Some(param.into());
+        self
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            Some("internal_error"),
+            "The gateway hit an internal error. It has been logged; please retry.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(retry_after) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+        }
+        response
+    }
+}
+
+/// Why a request's credentials were refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error(
+        "You didn't provide an API key. Send your gateway key in the Authorization header as `Bearer gw_…`."
+    )]
+    Missing,
+    #[error("The Authorization header must be `Bearer gw_…` with a gateway key.")]
+    Malformed,
+    #[error("Incorrect API key provided. Check the key or create one in the portal.")]
+    Unknown,
+    #[error("This API key has been revoked. Create a new key in the portal.")]
+    Revoked,
+    #[error("could not check the API key: {0}")]
+    Lookup(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        let code = match err {
+            AuthError::Missing => "missing_api_key",
+            AuthError::Malformed | AuthError::Unknown => "invalid_api_key",
+            AuthError::Revoked => "revoked_api_key",
+            AuthError::Lookup(detail) => {
+                tracing::error!(%detail, "gateway key lookup failed");
+                return ApiError::internal();
+            }
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", Some(code), err.to_string())
+    }
+}
+
+/// What is wrong with a request body.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("We could not parse the JSON body of your request: {0}")]
+    InvalidJson(String),
+    #[error("Missing required parameter: '{0}'.")]
+    MissingField(String),
+    #[error("Invalid value for '{param}': {reason}")]
+    InvalidField { param: String, reason: String },
+    #[error("Unsupported content type: send the body as application/json.")]
+    ContentType,
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(
+        "No provider is configured for this account{0}. Add a provider key in the portal (Providers) or with `llm-gateway provider add`."
+    )]
+    NoProvider(String),
+    #[error("The model '{0}' does not exist or you do not have access to it.")]
+    UnknownModel(String),
+}
+
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        let message = err.to_string();
+        let (status, code, param) = match &err {
+            RequestError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", None),
+            RequestError::MissingField(field) => {
+                (StatusCode::BAD_REQUEST, "missing_required_parameter", Some(field.clone()))
+            }
+            RequestError::InvalidField { param, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_value", Some(param.clone()))
+            }
+            RequestError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_content_type", None),
+            RequestError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported_parameter", None),
+            RequestError::NoProvider(_) => (StatusCode::BAD_REQUEST, "provider_not_configured", Some("model".into())),
+            RequestError::UnknownModel(_) => (StatusCode::NOT_FOUND, "model_not_found", Some("model".into())),
+        };
+        let mut api = ApiError::new(status, "invalid_request_error", Some(code), message);
+        api.body.error.param = param;
+        api
+    }
+}
+
+/// A failure talking to a provider. Mapped, never leaked: upstream bodies are parsed and only
+/// their error message, type and code are passed on.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{provider} returned {status}: {message}")]
+    Status {
+        provider: &'static str,
+        status: StatusCode,
+        message: String,
+        kind: Option<String>,
+        code: Option<String>,
+        retry_after: Option<HeaderValue>,
+    },
+    #[error("{provider} did not answer within {seconds} seconds")]
+    Timeout { provider: &'static str, seconds: u64 },
+    #[error("could not reach {provider}: {detail}")]
+    Connect { provider: &'static str, detail: String },
+    #[error("{provider} sent a response the gateway could not read: {detail}")]
+    InvalidResponse { provider: &'static str, detail: String },
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(err: UpstreamError) -> Self {
+        match err {
+            UpstreamError::Status { provider, status, message, kind, code, retry_after } => {
+                // Keep the provider's status and meaning (an auth error stays a 401, a rate limit a
+                // 429), and say where it came from.
+                let kind = kind.unwrap_or_else(|| default_kind(status).to_owned());
+                let mut api = ApiError::new(status, &kind, None, format!("{provider}: {message}"));
+                api.body.error.code = code;
+                api.retry_after = retry_after;
+                api
+            }
+            UpstreamError::Timeout { .. } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout_error",
+                Some("upstream_timeout"),
+                err.to_string(),
+            ),
+            UpstreamError::Connect { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "api_error", Some("upstream_unreachable"), err.to_string())
+            }
+            UpstreamError::InvalidResponse { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "api_error", Some("upstream_invalid_response"), err.to_string())
+            }
+        }
+    }
+}
+
+fn default_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 | 403 => "authentication_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_errors_are_401_in_openai_shape() {
+        for err in [AuthError::Missing, AuthError::Malformed, AuthError::Unknown, AuthError::Revoked] {
+            let api = ApiError::from(err);
+            assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(api.body.error.kind, "invalid_request_error");
+            assert!(api.body.error.code.is_some());
+        }
+        assert_eq!(ApiError::from(AuthError::Lookup("db down".into())).status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn upstream_rate_limit_keeps_status_and_retry_after() {
+        let api = ApiError::from(UpstreamError::Status {
+            provider: "openai",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "slow down".into(),
+            kind: None,
+            code: Some("rate_limit_exceeded".into()),
+            retry_after: Some(HeaderValue::from_static("7")),
+        });
+        assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(api.body.error.kind, "rate_limit_error");
+        assert_eq!(api.retry_after.unwrap(), "7");
+        let json = serde_json::to_value(&api.body).unwrap();
+        assert_eq!(json["error"]["message"], "openai: slow down");
+        assert!(json["error"].as_object().unwrap().contains_key("param"));
+    }
+}

@@ -1,0 +1,18 @@
+//! The LLM Gateway engine: everything between an OpenAI-compatible request and a provider, with
+//! no web-framework for the portal in sight (that lives in the `app` crate).
+
+pub mod accounts;
+pub mod clock;
+pub mod crypto;
+pub mod directory;
+pub mod entities;
+pub mod error;
+pub mod openai;
+pub mod providers;
+pub mod proxy;
+pub mod routing;
+pub mod settings;
+pub mod state;
+pub mod usage;
+
+pub use sea_orm;

@@ -1,0 +1,194 @@
+//! The usage pipeline: proxied requests leave a metadata-only [`UsageEvent`] in a bounded
+//! in-memory queue; one writer task stores them in batches. A slow or failing database never
+//! slows a request: when the queue is full the event is dropped and counted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::entities::{gateway_key, usage_event};
+use crate::settings::UsageSettings;
+
+/// One proxied request. There is deliberately no field for prompt or completion text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    pub account_id: i32,
+    pub key_id: i32,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub latency_ms: u32,
+    pub status: u16,
+    pub error_code: Option<String>,
+    pub created_at_ms: i64,
+}
+
+enum Message {
+    Event(UsageEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Default)]
+pub struct UsageCounters {
+    pub recorded: AtomicU64,
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// The sending side, cheap to clone into every request.
+#[derive(Clone)]
+pub struct UsageRecorder {
+    queue: mpsc::Sender<Message>,
+    counters: Arc<UsageCounters>,
+}
+
+/// The writer task; `shutdown` writes what is queued, then stops it.
+pub struct UsageWriter {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl UsageRecorder {
+    pub fn start(db: DatabaseConnection, settings: UsageSettings) -> (Self, UsageWriter) {
+        let (queue, receiver) = mpsc::channel(settings.queue_capacity.max(1));
+        let counters = Arc::new(UsageCounters::default());
+        let handle = tokio::spawn(write_batches(db, settings, receiver, counters.clone()));
+        (Self { queue, counters }, UsageWriter { handle })
+    }
+
+    /// Queues an event without waiting. A full queue drops the event and says so.
+    pub fn record(&self, event: UsageEvent) {
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(Message::Event(event)).is_err() {
+            let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // One line per thousand drops keeps the log readable under a flood.
+            if dropped % 1000 == 1 {
+                tracing::warn!(dropped, "usage queue full: dropping usage events");
+            }
+        }
+    }
+
+    /// Waits until everything queued before this call is written (or given up on).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub fn counters(&self) -> &UsageCounters {
+        &self.counters
+    }
+}
+
+impl UsageWriter {
+    /// Writes everything queued so far, then stops the writer. Call it after the server has
+    /// stopped taking requests.
+    pub async fn shutdown(self, recorder: &UsageRecorder) {
+        recorder.flush().await;
+        self.handle.abort();
+    }
+}
+
+async fn write_batches(
+    db: DatabaseConnection,
+    settings: UsageSettings,
+    mut receiver: mpsc::Receiver<Message>,
+    counters: Arc<UsageCounters>,
+) {
+    let mut batch = Vec::with_capacity(settings.batch_size);
+    loop {
+        // Wait for the first event of a batch, then give the rest until the flush interval.
+        let Some(first) = receiver.recv().await else { break };
+        let mut waiting_flushes = Vec::new();
+        let deadline = tokio::time::Instant::now() + settings.flush_interval;
+        let mut next = Some(first);
+        loop {
+            match next.take() {
+                Some(Message::Event(event)) => batch.push(event),
+                Some(Message::Flush(done)) => {
+                    waiting_flushes.push(done);
+                    break;
+                }
+                None => {}
+            }
+            if batch.len() >= settings.batch_size {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(message)) => next = Some(message),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            write_with_retries(&db, &mut batch, &counters).await;
+        }
+        for done in waiting_flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes one batch, retrying a failing database a few times before giving the batch up.
+async fn write_with_retries(db: &DatabaseConnection, batch: &mut Vec<UsageEvent>, counters: &UsageCounters) {
+    const ATTEMPTS: u32 = 4;
+    for attempt in 1..=ATTEMPTS {
+        match write_batch(db, batch).await {
+            Ok(()) => {
+                counters.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+                return;
+            }
+            Err(err) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %err, attempt, events = batch.len(), "usage batch write failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, events = batch.len(), "usage batch write failed; dropping the batch");
+                counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+            }
+        }
+    }
+}
+
+async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {
+    let rows = batch.iter().map(|event| usage_event::ActiveModel {
+        account_id: Set(event.account_id),
+        key_id: Set(Some(event.key_id)),
+        provider: Set(event.provider.clone()),
+        model: Set(event.model.clone()),
+        prompt_tokens: Set(saturating_i32(event.prompt_tokens)),
+        completion_tokens: Set(saturating_i32(event.completion_tokens)),
+        latency_ms: Set(saturating_i32(event.latency_ms)),
+        status: Set(event.status as i16),
+        error_code: Set(event.error_code.clone()),
+        created_at: Set(event.created_at_ms),
+        ..Default::default()
+    });
+    // "Last used" of each key rides along with the batch instead of costing a write per request.
+    let mut last_used: HashMap<i32, i64> = HashMap::new();
+    for event in batch {
+        let seen = last_used.entry(event.key_id).or_default();
+        *seen = (*seen).max(event.created_at_ms);
+    }
+    let txn = db.begin().await?;
+    usage_event::Entity::insert_many(rows).exec(&txn).await?;
+    for (key_id, used_at) in last_used {
+        gateway_key::Entity::update_many()
+            .col_expr(gateway_key::Column::LastUsedAt, Expr::value(used_at))
+            .filter(gateway_key::Column::Id.eq(key_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+fn saturating_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,17 @@
+//! Database schema, as sea-orm migrations. Runs on SQLite and PostgreSQL alike.
+//!
+//! Timestamps are milliseconds since the Unix epoch in BIGINT columns: one representation that
+//! compares and sorts the same on both back-ends.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_foundation::Migration)]
+    }
+}

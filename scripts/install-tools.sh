@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs every tool the build and the tests need, idempotently: a second run only checks.
+# Why the detours: see ../shared/BUILD-NOTES.md (cargo-leptos and wasm-bindgen-cli cannot be
+# installed with a plain `cargo install --locked` on this toolchain, and nothing may be downloaded
+# from outside the package registries).
+#
+# usage: scripts/install-tools.sh [build|test]   (test also installs Chromium and the SDK clients)
+set -euo pipefail
+
+what="${1:-build}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="${GATEWAY_TOOLS_DIR:-$HOME/.cache/llm-gateway-tools}"
+mkdir -p "$tools"
+export PATH="$HOME/.cargo/bin:$tools/binaryen/node_modules/.bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.11
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$root/Cargo.lock")"
+
+log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+
+# Installs a crate from its registry source with one dependency pinned down, because the
+# crate's own lock file needs a newer rustc than the one on this machine.
+install_with_pin() {
+  local crate="$1" version="$2" pin_pkg="$3" pin_version="$4"
+  local src
+  src="$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)"
+  if [ -z "$src" ]; then
+    # Fetches the source into the registry cache; the build itself is expected to fail.
+    cargo install "$crate" --version "$version" --locked >/dev/null 2>&1 || true
+    src="$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)"
+  fi
+  if [ -z "$src" ]; then
+    # A successful install above means nothing else is needed.
+    command -v "$crate" >/dev/null 2>&1 && return 0
+    echo "could not fetch the source of $crate $version" >&2
+    return 1
+  fi
+  local work="$tools/src/$crate-$version"
+  rm -rf "$work" && mkdir -p "$tools/src" && cp -r "$src" "$work"
+  (cd "$work" && cargo update -p "$pin_pkg" --precise "$pin_version" && cargo install --path . --locked)
+}
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32 target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 22 minutes on 2 cores, once per machine)"
+  install_with_pin cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
+  install_with_pin wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+fi
+
+# Debian's binaryen breaks the wasm; the npm build works. Release builds only, but cheap.
+if [ ! -x "$tools/binaryen/node_modules/.bin/wasm-opt" ]; then
+  log "installing wasm-opt (npm binaryen@132)"
+  mkdir -p "$tools/binaryen"
+  (cd "$tools/binaryen" && npm install --silent --no-audit --no-fund binaryen@132 >/dev/null)
+fi
+
+if [ "$what" = test ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian's Chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  if ! command -v cargo-nextest >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install cargo-nextest --locked
+  fi
+  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, pytest' 2>/dev/null; then
+    log "installing the openai Python SDK and pytest into $tools/venv"
+    python3 -m venv "$tools/venv"
+    "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
+  fi
+  if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
+    log "installing Playwright (the test runner only; it drives Debian's Chromium)"
+    (cd "$root/end2end" && npm ci --silent --no-audit --no-fund)
+  fi
+fi
+log "tools ready"

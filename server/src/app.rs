@@ -1,0 +1,218 @@
+//! Assembles the running product: database, engine state, and one axum router with the portal,
+//! `/v1` and `/healthz`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+use app::{App, shell};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use gateway::crypto::MasterKey;
+use gateway::sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use gateway::state::{BackgroundTasks, GatewayState};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use migrations::{Migrator, MigratorTrait};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, ExpiredDeletion, Session, SessionManagerLayer, SessionStore};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use crate::config::{Config, redact_url};
+
+/// Opens the database (creating the SQLite file and its folder if needed) and migrates it.
+pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if config.is_sqlite() {
+        if let Some(parent) = sqlite_path(&config.database_url).and_then(|path| path.parent().map(Path::to_path_buf)) {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+    }
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options.sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
+    Migrator::up(&db, None).await.context("migrating the database")?;
+    Ok(db)
+}
+
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+/// The master key from the configuration, or from `<data dir>/master.key`, created on first use
+/// with 0600 permissions.
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(encoded) = &config.gateway_master_key {
+        return MasterKey::from_base64(encoded).context("GATEWAY_MASTER_KEY");
+    }
+    let path = config.gateway_data_dir.join("master.key");
+    if path.exists() {
+        let encoded = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return MasterKey::from_base64(&encoded).with_context(|| format!("{} is not a valid master key", path.display()));
+    }
+    std::fs::create_dir_all(&config.gateway_data_dir)
+        .with_context(|| format!("creating {}", config.gateway_data_dir.display()))?;
+    let encoded = MasterKey::generate_base64();
+    write_private_file(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "GATEWAY_MASTER_KEY is not set: generated a master key into this file. Back it up; provider keys cannot be decrypted without it."
+    );
+    MasterKey::from_base64(&encoded).context("generated master key")
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+pub fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("llm-gateway")
+        .site_root(config.leptos_site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// A built application, ready to be served.
+pub struct Application {
+    pub router: Router,
+    pub state: GatewayState,
+    pub tasks: BackgroundTasks,
+}
+
+pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Application> {
+    let db = connect_database(config).await?;
+    let master_key = load_master_key(config)?;
+    let (state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
+        .context("starting the HTTP client")?;
+
+    let portal = if config.is_sqlite() {
+        let store = SqliteStore::new(db.get_sqlite_connection_pool().clone()).with_table_name("tower_sessions")
+            .map_err(|e| anyhow::anyhow!(e))?;
+        store.migrate().await.context("creating the session table")?;
+        portal_router(config, addr, state.clone(), store)
+    } else {
+        let store = PostgresStore::new(db.get_postgres_connection_pool().clone());
+        store.migrate().await.context("creating the session table")?;
+        portal_router(config, addr, state.clone(), store)
+    };
+
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state.clone())
+        .nest("/v1", gateway::proxy::router(state.clone()))
+        .merge(portal)
+        .layer(TraceLayer::new_for_http())
+        // Keys travel in Authorization: never let a layer above log it.
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]));
+    Ok(Application { router, state, tasks })
+}
+
+fn portal_router<S>(config: &Config, addr: SocketAddr, state: GatewayState, store: S) -> Router
+where
+    S: SessionStore + ExpiredDeletion + Clone,
+{
+    tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("gw_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(14)));
+
+    let options = leptos_options(config, addr);
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    Router::new()
+        .leptos_routes_with_context(&options, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .with_state(options)
+        .layer(middleware::from_fn(redirect_anonymous_visitors))
+        .layer(middleware::from_fn(refuse_cross_site_posts))
+        .layer(sessions)
+}
+
+/// Portal pages need a session; anonymous visitors are sent to the log-in page.
+async fn redirect_anonymous_visitors(session: Session, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if request.method() == Method::GET && app::PROTECTED_PATHS.contains(&path) {
+        let logged_in = matches!(session.get::<i32>(app::server::ACCOUNT_ID).await, Ok(Some(_)));
+        if !logged_in {
+            return Redirect::to("/login").into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Server functions change state with POSTs; a browser says where a request comes from, and
+/// only this site's own pages may send them (on top of the SameSite cookie).
+async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let cross_site = match fetch_site {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => {
+            let origin_host = headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .filter(|origin| *origin != "null")
+                .map(|origin| origin.split_once("://").map_or(origin, |(_, host)| host));
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            matches!((origin_host, host), (Some(origin), Some(host)) if origin != host)
+                || headers.get(header::ORIGIN).is_some_and(|v| v == "null")
+        }
+    };
+    if cross_site {
+        return (StatusCode::FORBIDDEN, "Cross-site requests to the portal are refused.").into_response();
+    }
+    next.run(request).await
+}
+
+async fn healthz(State(state): State<GatewayState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://data/gateway.db?mode=rwc"), Some(Path::new("data/gateway.db")));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! Configuration, layered: built-in defaults, then an optional TOML file (`--config FILE` or
+//! `GATEWAY_CONFIG`), then environment variables. Keys in the file are the variable names in
+//! lower case (`database_url = "…"`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `sqlite://path?mode=rwc` (default `./data/gateway.db`) or `postgres://…`.
+    pub database_url: String,
+    pub gateway_addr: String,
+    /// base64 of 32 bytes. When absent, one is kept in `<data dir>/master.key`.
+    pub gateway_master_key: Option<String>,
+    /// Where generated files (the master key, the default SQLite database) live.
+    pub gateway_data_dir: PathBuf,
+    /// The URL people reach the portal at; `https://…` makes session cookies `Secure`.
+    pub gateway_public_url: Option<String>,
+    /// Directory holding the built portal assets (`pkg/`), as cargo-leptos lays it out.
+    pub leptos_site_root: String,
+    pub openai_base_url: String,
+    pub upstream_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let engine = gateway::settings::GatewaySettings::default();
+        Self {
+            database_url: "sqlite://data/gateway.db?mode=rwc".into(),
+            gateway_addr: "127.0.0.1:3000".into(),
+            gateway_master_key: None,
+            gateway_data_dir: PathBuf::from("data"),
+            gateway_public_url: None,
+            leptos_site_root: "target/site".into(),
+            openai_base_url: engine.openai_base_url,
+            upstream_timeout_secs: engine.upstream_timeout.as_secs(),
+        }
+    }
+}
+
+// Secrets stay out of logs and error messages.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("gateway_addr", &self.gateway_addr)
+            .field("gateway_master_key", &self.gateway_master_key.as_ref().map(|_| "<redacted>"))
+            .field("gateway_data_dir", &self.gateway_data_dir)
+            .field("gateway_public_url", &self.gateway_public_url)
+            .field("leptos_site_root", &self.leptos_site_root)
+            .field("openai_base_url", &self.openai_base_url)
+            .field("upstream_timeout_secs", &self.upstream_timeout_secs)
+            .finish()
+    }
+}
+
+/// Drops the password from a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+const ENV_KEYS: &[&str] = &[
+    "database_url",
+    "gateway_addr",
+    "gateway_master_key",
+    "gateway_data_dir",
+    "gateway_public_url",
+    "leptos_site_root",
+    "openai_base_url",
+    "upstream_timeout_secs",
+];
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("GATEWAY_CONFIG").map(PathBuf::from));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::raw().only(ENV_KEYS));
+        figment.extract().context("invalid configuration")
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.gateway_public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+
+    pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
+        gateway::settings::GatewaySettings {
+            openai_base_url: self.openai_base_url.trim_end_matches('/').to_owned(),
+            upstream_timeout: std::time::Duration::from_secs(self.upstream_timeout_secs.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://gw:s3cret@db:5432/gw"), "postgres://gw:***@db:5432/gw");
+        assert_eq!(redact_url("sqlite://data/gateway.db"), "sqlite://data/gateway.db");
+        let config = Config { gateway_master_key: Some("c2VjcmV0".into()), ..Config::default() };
+        assert!(!format!("{config:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gw.toml", "gateway_addr = \"127.0.0.1:4000\"\nopenai_base_url = \"http://file\"")?;
+            jail.set_env("OPENAI_BASE_URL", "http://env");
+            let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(config.gateway_addr, "127.0.0.1:4000");
+            assert_eq!(config.openai_base_url, "http://env");
+            assert_eq!(config.database_url, Config::default().database_url);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,5 @@
+//! The `llm-gateway` binary's library half, so integration tests can start the real application.
+
+pub mod app;
+pub mod cli;
+pub mod config;
