@@ -5,7 +5,7 @@ use leptos_router::components::A;
 
 use crate::error::PortalError;
 
-#[server]
+#[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
     use crate::server::{log_in, state};
     use gateway::accounts::{self, Plan};
@@ -17,7 +17,7 @@ pub async fn sign_up(email: String, password: String) -> Result<(), PortalError>
     Ok(())
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "log_in")]
 pub async fn log_in(email: String, password: String) -> Result<(), PortalError> {
     use crate::server::state;
     use gateway::accounts;
@@ -29,7 +29,7 @@ pub async fn log_in(email: String, password: String) -> Result<(), PortalError> 
     Ok(())
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "log_out")]
 pub async fn log_out() -> Result<(), PortalError> {
     let session = crate::server::session().await?;
     session.flush().await.map_err(|err| {

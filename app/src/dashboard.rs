@@ -8,7 +8,7 @@ use crate::error::PortalError;
 use crate::layout::{PortalPage, error_view};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DashboardStats {
+pub struct DashboardSummary {
     pub email: String,
     pub plan: String,
     pub requests_this_month: u64,
@@ -16,8 +16,8 @@ pub struct DashboardStats {
     pub providers: usize,
 }
 
-#[server]
-pub async fn dashboard_stats() -> Result<DashboardStats, PortalError> {
+#[server(prefix = "/api", endpoint = "dashboard_stats")]
+pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     use crate::server::{require_account, state};
     use gateway::accounts;
 
@@ -30,7 +30,7 @@ pub async fn dashboard_stats() -> Result<DashboardStats, PortalError> {
     let requests_this_month = accounts::count_requests(&state.db, account_id, month_start).await?;
     let keys = accounts::list_gateway_keys(&state.db, account_id).await?;
     let providers = accounts::list_providers(&state.db, account_id).await?;
-    Ok(DashboardStats {
+    Ok(DashboardSummary {
         email: account.email,
         plan: account.plan,
         requests_this_month,

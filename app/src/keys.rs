@@ -24,7 +24,7 @@ pub struct NewKey {
     pub secret: String,
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "list_keys")]
 pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
     use crate::server::{require_account, state};
 
@@ -43,7 +43,7 @@ pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
         .collect())
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "create_key")]
 pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     use crate::server::{require_account, state};
 
@@ -53,7 +53,7 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     Ok(NewKey { name: created.key.name, secret: created.secret })
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "revoke_key")]
 pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
     use crate::server::{require_account, state};
 

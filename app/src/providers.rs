@@ -20,7 +20,7 @@ pub struct ProviderRow {
     pub created_at: i64,
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "list_providers")]
 pub async fn list_providers() -> Result<Vec<ProviderRow>, PortalError> {
     use crate::server::{require_account, state};
 
@@ -38,7 +38,7 @@ pub async fn list_providers() -> Result<Vec<ProviderRow>, PortalError> {
         .collect())
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "add_provider")]
 pub async fn add_provider(provider: String, api_key: String, base_url: String) -> Result<(), PortalError> {
     use crate::server::{require_account, state};
 
@@ -50,7 +50,7 @@ pub async fn add_provider(provider: String, api_key: String, base_url: String) -
     Ok(())
 }
 
-#[server]
+#[server(prefix = "/api", endpoint = "delete_provider")]
 pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
     use crate::server::{require_account, state};
 

@@ -169,10 +169,15 @@ impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         match err {
             UpstreamError::Status { provider, status, message, kind, code, retry_after } => {
-                // Keep the provider's status and meaning (an auth error stays a 401, a rate limit a
-                // 429), and say where it came from.
+                // A client error keeps the provider's status and meaning (an auth error stays a
+                // 401, a rate limit a 429); a provider's own failure is a bad gateway to us.
+                let (status, message) = if status.is_server_error() {
+                    (StatusCode::BAD_GATEWAY, format!("{provider} failed with {status}: {message}"))
+                } else {
+                    (status, format!("{provider}: {message}"))
+                };
                 let kind = kind.unwrap_or_else(|| default_kind(status).to_owned());
-                let mut api = ApiError::new(status, &kind, None, format!("{provider}: {message}"));
+                let mut api = ApiError::new(status, &kind, None, message);
                 api.body.error.code = code;
                 api.retry_after = retry_after;
                 api
@@ -233,5 +238,19 @@ mod tests {
         let json = serde_json::to_value(&api.body).unwrap();
         assert_eq!(json["error"]["message"], "openai: slow down");
         assert!(json["error"].as_object().unwrap().contains_key("param"));
+    }
+
+    #[test]
+    fn upstream_server_errors_become_bad_gateway() {
+        let api = ApiError::from(UpstreamError::Status {
+            provider: "openai",
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "overloaded".into(),
+            kind: Some("server_error".into()),
+            code: None,
+            retry_after: None,
+        });
+        assert_eq!(api.status, StatusCode::BAD_GATEWAY);
+        assert!(api.body.error.message.contains("503"), "{}", api.body.error.message);
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use gateway::accounts::{self, Plan};
+use gateway::providers::ProviderKind;
 
 use crate::app::{connect_database, load_master_key};
 use crate::config::Config;
@@ -152,8 +153,11 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         }
         Command::Provider(ProviderCommand::Add(ProviderAdd { email, provider, base_url })) => {
             let account = accounts::account_by_email(&db, &email).await?;
-            let master_key = load_master_key(config)?;
+            if ProviderKind::parse(&provider).is_none() {
+                return Err(accounts::AccountError::UnknownProvider(provider).into());
+            }
             let api_key = read_secret("API key")?;
+            let master_key = load_master_key(config)?;
             let added =
                 accounts::add_provider(&db, &master_key, account.id, &provider, &api_key, base_url.as_deref()).await?;
             println!("added provider {} ({})", added.provider, added.key_hint);

@@ -74,8 +74,9 @@ impl FakeOpenAi {
     }
 
     /// Serves until the process ends (for the `fake-providers` binary).
-    pub async fn wait(self) {
-        let _ = self.server.await;
+    pub async fn wait(mut self) {
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        let _ = server.await;
     }
 }
 

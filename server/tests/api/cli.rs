@@ -1,0 +1,137 @@
+//! The admin CLI as self-hosters and scripts use it: stable output, one-line errors.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, PASSWORD, eventually, hello, spawn_app};
+
+struct Cli {
+    database_url: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-gateway"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("GATEWAY_DATA_DIR", &self.data_dir)
+            .env_remove("GATEWAY_MASTER_KEY")
+            .env_remove("GATEWAY_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = self.run(args, stdin);
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// A failure prints exactly one line on stderr and exits non-zero.
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = self.run(args, stdin);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one-line error expected, got: {stderr}");
+        stderr
+    }
+}
+
+fn cli_on_fresh_sqlite() -> (Cli, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("gateway.db").display()),
+        data_dir: dir.path().join("data"),
+    };
+    (cli, dir)
+}
+
+#[test]
+fn users_keys_and_providers_from_the_command_line() {
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    assert_eq!(cli.ok(&["migrate"], None).trim(), "database is up to date");
+    cli.ok(&["user", "create", "--email", "ada@example.com", "--plan", "pro"], Some(&format!("{PASSWORD}\n")));
+
+    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None)).unwrap();
+    assert_eq!(shown["email"], "ada@example.com");
+    assert_eq!(shown["plan"], "pro");
+    assert!(shown["id"].as_i64().is_some());
+
+    let key = cli.ok(&["key", "create", "--email", "ada@example.com", "--name", "ci"], None);
+    let key = key.strip_suffix('\n').expect("one line");
+    assert!(gateway::crypto::looks_like_gateway_key(key), "stdout holds only the key: {key:?}");
+    let second = cli.ok(&["key", "create", "--email", "ada@example.com"], None);
+
+    let ambiguous = cli.fails(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", "gw_"], None);
+    assert!(ambiguous.contains("matches 2 keys"), "{ambiguous}");
+    let revoked = cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &key[..10]], None);
+    assert!(revoked.starts_with("revoked key"));
+    // The other key is now the only active one: "gw_" is unambiguous.
+    cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &second[..5]], None);
+    cli.fails(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &key[..10]], None);
+
+    let added = cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"], Some("sk-cli-provider-key-123456\n"));
+    assert!(added.contains("openai") && !added.contains("sk-cli-provider-key-123456"), "{added}");
+    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None)).unwrap();
+    assert_eq!(shown["providers"], serde_json::json!(["openai"]));
+
+    // The master key was generated into the data folder, readable by its owner only.
+    let master = cli.data_dir.join("master.key");
+    assert!(master.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&master).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    let unknown = cli.fails(&["user", "show", "--email", "nobody@example.com", "--json"], None);
+    assert!(unknown.contains("no account with email nobody@example.com"), "{unknown}");
+    cli.fails(&["key", "create", "--email", "nobody@example.com"], None);
+    let weak = cli.fails(&["user", "create", "--email", "ada@example.com"], Some("short\n"));
+    assert!(weak.contains("at least 10 characters"), "{weak}");
+    cli.fails(&["user", "create", "--email", "ada@example.com"], Some(""));
+    cli.ok(&["user", "create", "--email", "ada@example.com"], Some(PASSWORD));
+    let taken = cli.fails(&["user", "create", "--email", "ada@example.com"], Some(PASSWORD));
+    assert!(taken.contains("already exists"), "{taken}");
+    let provider = cli.fails(&["provider", "add", "--email", "ada@example.com", "--provider", "acme"], Some("sk-x\n"));
+    assert!(provider.contains("Unknown provider"), "{provider}");
+    let output = cli.run(&["user", "create", "--plan", "platinum", "--email", "x@example.com"], None);
+    assert!(!output.status.success());
+    let output = cli.run(&["no-such-command"], None);
+    assert!(!output.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("ada@example.com").await;
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+    let cli = Cli { database_url: app.config.database_url.clone(), data_dir: app.data_dir.path().to_path_buf() };
+    let prefix = tenant.key[..14].to_owned();
+    let output = tokio::task::spawn_blocking(move || cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &prefix], None))
+        .await
+        .unwrap();
+    assert!(output.starts_with("revoked key"));
+    let refused = eventually(Duration::from_secs(5), || async {
+        app.chat(Some(&tenant.key), &hello()).await.status() == 401
+    })
+    .await;
+    assert!(refused);
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real application on port 0, a fresh database per test (SQLite or the
+//! local PostgreSQL), and a fake OpenAI server on 127.0.0.1.
+
+mod helpers;
+
+mod cli;
+mod portal;
+mod proxy;
+mod storage;

@@ -1,0 +1,279 @@
+//! `/v1/chat/completions` end to end: keys, errors, upstream mapping, usage, caching, isolation.
+
+use std::time::Duration;
+
+use gateway::accounts;
+use gateway::entities::{gateway_key, usage_event};
+use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, OPENAI_KEY, eventually, expect_openai_error, hello, spawn_app};
+
+crate::on_both_backends!(
+    answers_with_the_providers_completion,
+    refuses_missing_malformed_unknown_and_revoked_keys,
+    bad_bodies_are_400_in_openai_shape,
+    an_account_without_provider_gets_a_clear_error,
+    upstream_errors_keep_their_meaning,
+    records_metadata_only_usage,
+    queued_usage_is_written_on_shutdown,
+    keys_are_served_from_memory_after_first_use,
+    revocation_in_the_portal_bites_at_once,
+    revocation_by_another_process_bites_within_seconds,
+    tenants_never_share_provider_keys,
+);
+
+async fn answers_with_the_providers_completion(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+
+    let response = app.chat(Some(&tenant.key), &hello()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-gateway-model"], "openai/gpt-4o-mini");
+    assert_eq!(response.headers()["x-gateway-provider"], "openai");
+    assert_eq!(response.headers()["x-gateway-route-reason"], "pinned: requested model");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello from the fake OpenAI server.");
+    assert_eq!(body["usage"]["total_tokens"], 29);
+
+    let sent = app.fake_openai.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    assert_eq!(sent[0].body["model"], "gpt-4o-mini");
+    assert_eq!(sent[0].body["messages"][0]["content"], "Say hello");
+
+    // `auto` and no model at all are served by the provider's default model.
+    for body in [json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+                 json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3})] {
+        let response = app.chat(Some(&tenant.key), &body).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["x-gateway-route-reason"].to_str().unwrap().starts_with("auto"));
+    }
+    let last = app.fake_openai.requests().pop().unwrap();
+    assert_eq!(last.body["model"], "gpt-4o-mini");
+    assert_eq!(last.body["temperature"], 0.3, "unknown parameters are forwarded");
+}
+
+async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+
+    let missing = expect_openai_error(app.chat(None, &hello()).await, 401).await;
+    assert_eq!(missing["code"], "missing_api_key");
+
+    let malformed = app.http.post(app.url("/v1/chat/completions")).header("Authorization", "Token abc").json(&hello()).send().await.unwrap();
+    assert_eq!(expect_openai_error(malformed, 401).await["code"], "invalid_api_key");
+
+    let not_a_key = expect_openai_error(app.chat(Some("sk-not-a-gateway-key"), &hello()).await, 401).await;
+    assert_eq!(not_a_key["code"], "invalid_api_key");
+
+    let unknown = gateway::crypto::generate_gateway_key();
+    let unknown = expect_openai_error(app.chat(Some(&unknown), &hello()).await, 401).await;
+    assert_eq!(unknown["code"], "invalid_api_key");
+
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key).await.unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    app.state.account_changed(tenant.account_id);
+    let revoked = expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
+    assert_eq!(revoked["code"], "revoked_api_key");
+
+    assert!(app.fake_openai.requests().is_empty(), "nothing reached the provider");
+}
+
+async fn bad_bodies_are_400_in_openai_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    let post_raw = |body: &'static str| {
+        app.http
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&tenant.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    let error = expect_openai_error(post_raw("{\"model\": \"gpt-4o\", \"messages\": [").await.unwrap(), 400).await;
+    assert_eq!(error["code"], "invalid_json");
+
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &json!({"model": "gpt-4o"})).await, 400).await;
+    assert_eq!(error["param"], "messages");
+    assert_eq!(error["code"], "missing_required_parameter");
+
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &json!({"model": "gpt-4o", "messages": [{"content": "no role"}]})).await,
+        400,
+    )
+    .await;
+    assert_eq!(error["param"], "messages[0].role");
+
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})).await,
+        404,
+    )
+    .await;
+    assert_eq!(error["code"], "model_not_found");
+
+    let text = app.http.post(app.url("/v1/chat/completions")).bearer_auth(&tenant.key)
+        .header("content-type", "text/plain").body("hello").send().await.unwrap();
+    expect_openai_error(text, 415).await;
+
+    let unknown = app.http.get(app.url("/v1/nothing-here")).bearer_auth(&tenant.key).send().await.unwrap();
+    expect_openai_error(unknown, 404).await;
+
+    assert!(app.fake_openai.requests().is_empty(), "bad requests are not forwarded");
+}
+
+async fn an_account_without_provider_gets_a_clear_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account_id = app.create_account("ada@example.com").await;
+    let key = app.create_key(account_id).await;
+    let error = expect_openai_error(app.chat(Some(&key), &hello()).await, 400).await;
+    assert_eq!(error["code"], "provider_not_configured");
+    assert!(error["message"].as_str().unwrap().contains("No provider is configured"));
+}
+
+async fn upstream_errors_keep_their_meaning(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    let with_model = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+
+    let response = app.chat(Some(&tenant.key), &with_model("openai/fake-error-429")).await;
+    assert_eq!(response.headers()["retry-after"], "20");
+    let error = expect_openai_error(response, 429).await;
+    assert_eq!(error["code"], "rate_limit_exceeded");
+    assert!(error["message"].as_str().unwrap().starts_with("openai: Rate limit reached"));
+
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-error-500")).await, 502).await;
+    assert_eq!(error["type"], "server_error");
+
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-missing-model")).await, 404).await;
+    assert_eq!(error["code"], "model_not_found");
+
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-garbage")).await, 502).await;
+    assert_eq!(error["code"], "upstream_invalid_response");
+
+    // A provider key the provider refuses: its 401 comes back as such, without our key's details.
+    let other = app.create_account("bob@example.com").await;
+    app.add_openai(other, "sk-wrong-key-for-this-provider").await;
+    let other_key = app.create_key(other).await;
+    let error = expect_openai_error(app.chat(Some(&other_key), &hello()).await, 401).await;
+    assert_eq!(error["code"], "invalid_api_key");
+    assert!(error["message"].as_str().unwrap().starts_with("openai: Incorrect API key"));
+
+    // An unreachable provider is a 502.
+    let unreachable = app.create_account("carol@example.com").await;
+    accounts::add_provider(&app.state.db, &app.state.master_key, unreachable, "openai", OPENAI_KEY, Some("http://127.0.0.1:9/v1"))
+        .await
+        .unwrap();
+    let unreachable_key = app.create_key(unreachable).await;
+    let error = expect_openai_error(app.chat(Some(&unreachable_key), &hello()).await, 502).await;
+    assert_eq!(error["code"], "upstream_unreachable");
+    assert!(!error["message"].as_str().unwrap().contains(OPENAI_KEY));
+}
+
+async fn records_metadata_only_usage(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+    let failed = json!({"model": "openai/fake-error-429", "messages": [{"role": "user", "content": "x"}]});
+    assert_eq!(app.chat(Some(&tenant.key), &failed).await.status(), 429);
+    app.flush_usage().await;
+
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(tenant.account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    let ok = events.iter().find(|e| e.status == 200).expect("the successful request");
+    assert_eq!((ok.provider.as_str(), ok.model.as_str()), ("openai", "gpt-4o-mini"));
+    assert_eq!((ok.prompt_tokens, ok.completion_tokens), (19, 10));
+    assert!(ok.key_id.is_some() && ok.created_at > 0 && ok.latency_ms >= 0);
+    let limited = events.iter().find(|e| e.status == 429).expect("the rate-limited request");
+    assert_eq!(limited.error_code.as_deref(), Some("rate_limit_exceeded"));
+
+    let key = gateway_key::Entity::find_by_id(ok.key_id.unwrap()).one(&app.state.db).await.unwrap().unwrap();
+    assert!(key.last_used_at.is_some(), "last use is written with the batch");
+}
+
+async fn keys_are_served_from_memory_after_first_use(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+
+    // Remove the key row behind the server's back (without marking the account changed): only a
+    // server that no longer asks the database keeps accepting it.
+    gateway_key::Entity::delete_many()
+        .filter(gateway_key::Column::AccountId.eq(tenant.account_id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+
+    // A key never seen before still goes to the database, and is refused.
+    let other = app.tenant("bob@example.com").await;
+    gateway_key::Entity::delete_many()
+        .filter(gateway_key::Column::AccountId.eq(other.account_id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    expect_openai_error(app.chat(Some(&other.key), &hello()).await, 401).await;
+}
+
+async fn revocation_in_the_portal_bites_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12]).await.unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    app.state.account_changed(tenant.account_id);
+    expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
+}
+
+async fn revocation_by_another_process_bites_within_seconds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+    // As the CLI does it: in the database only, this server is not told.
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12]).await.unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    let refused = eventually(Duration::from_secs(5), || async {
+        app.chat(Some(&tenant.key), &hello()).await.status() == 401
+    })
+    .await;
+    assert!(refused, "the change watcher evicts keys revoked elsewhere");
+}
+
+async fn tenants_never_share_provider_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app.tenant("ada@example.com").await;
+    let bob_id = app.create_account("bob@example.com").await;
+    app.add_openai(bob_id, "sk-tenant-b-0123456789").await;
+    let bob_key = app.create_key(bob_id).await;
+
+    assert_eq!(app.chat(Some(&bob_key), &hello()).await.status(), 200);
+    assert_eq!(app.chat(Some(&ada.key), &hello()).await.status(), 200);
+    let sent: Vec<String> = app.fake_openai.requests().into_iter().filter_map(|r| r.authorization).collect();
+    assert_eq!(sent, vec!["Bearer sk-tenant-b-0123456789".to_owned(), format!("Bearer {OPENAI_KEY}")]);
+
+    // Bob cannot revoke or even find Ada's key.
+    let ada_key = accounts::find_key_by_prefix(&app.state.db, ada.account_id, &ada.key).await.unwrap();
+    assert!(accounts::revoke_gateway_key(&app.state.db, bob_id, ada_key.id).await.is_err());
+    assert!(accounts::find_key_by_prefix(&app.state.db, bob_id, &ada.key).await.is_err());
+    let ada_provider = accounts::list_providers(&app.state.db, ada.account_id).await.unwrap()[0].id;
+    assert!(accounts::delete_provider(&app.state.db, bob_id, ada_provider).await.is_err());
+    assert_eq!(app.chat(Some(&ada.key), &hello()).await.status(), 200);
+}
+
+async fn queued_usage_is_written_on_shutdown(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+    }
+    // No flush: shutting down must write what is queued.
+    app.shut_down().await;
+    let written = accounts::count_requests(&app.state.db, tenant.account_id, 0).await.unwrap();
+    assert_eq!(written, 3);
+}
