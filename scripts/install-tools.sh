@@ -9,9 +9,9 @@ set -euo pipefail
 
 what="${1:-build}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-tools="${GATEWAY_TOOLS_DIR:-$HOME/.cache/llm-gateway-tools}"
+source "$root/scripts/env.sh"
+tools="$GATEWAY_TOOLS_DIR"
 mkdir -p "$tools"
-export PATH="$HOME/.cargo/bin:$tools/binaryen/node_modules/.bin:$PATH"
 
 CARGO_LEPTOS_VERSION=0.3.11
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
