@@ -20,7 +20,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, ExpiredDeletion, Session, SessionManagerLayer, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -120,7 +120,9 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
         .merge(portal)
-        .layer(TraceLayer::new_for_http())
+        // Failures worth an error line are logged where they happen, with their cause; a portal
+        // form error (a 500 from a server function by Leptos' convention) is not one of them.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         // Keys travel in Authorization: never let a layer above log it.
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]));
     Ok(Application { router, state, tasks })
