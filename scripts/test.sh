@@ -14,7 +14,8 @@ scripts/ensure-services.sh
 
 step "build: portal (WASM) and server"
 cargo leptos build
-RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo build -p testkit --bin fake-providers
+# Built together with the server so that features unify as for cargo-leptos (no rebuilds).
+RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo build -p server -p testkit --bins
 
 step "Rust tests (unit and integration, SQLite and PostgreSQL)"
 RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo nextest run --workspace --exclude frontend --no-fail-fast

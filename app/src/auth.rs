@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::error::PortalError;
+use crate::layout::action_error;
 
 #[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
@@ -57,13 +58,7 @@ pub fn SignupPage() -> impl IntoView {
                 </label>
                 <button type="submit">"Sign up"</button>
             </ActionForm>
-            {move || {
-                action
-                    .value()
-                    .get()
-                    .and_then(Result::err)
-                    .map(|err| view! { <p class="form-error" role="alert">{err.to_string()}</p> })
-            }}
+            {action_error(action.value())}
             <p>"Already have an account? " <A href="/login">"Log in"</A></p>
         </main>
     }
@@ -85,13 +80,7 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <button type="submit">"Log in"</button>
             </ActionForm>
-            {move || {
-                action
-                    .value()
-                    .get()
-                    .and_then(Result::err)
-                    .map(|err| view! { <p class="form-error" role="alert">{err.to_string()}</p> })
-            }}
+            {action_error(action.value())}
             <p>"New here? " <A href="/signup">"Create an account"</A></p>
         </main>
     }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PortalError;
-use crate::layout::{PortalPage, error_view};
+use crate::layout::{PortalPage, action_error, error_view};
 use crate::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ pub fn KeysPage() -> impl IntoView {
                 .into_any(),
                 Err(err) => error_view(err),
             })}
-            {move || revoke.value().get().and_then(Result::err).map(error_view)}
+            {action_error(revoke.value())}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match keys.await {

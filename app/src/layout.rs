@@ -40,3 +40,12 @@ pub fn error_view(err: PortalError) -> AnyView {
         other => view! { <p class="form-error" role="alert">{other.to_string()}</p> }.into_any(),
     }
 }
+
+/// The error of an action's last run, if it failed.
+pub fn action_error<T, S>(value: S) -> impl IntoView
+where
+    S: Get<Value = Option<Result<T, PortalError>>> + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    move || value.get().and_then(Result::err).map(error_view)
+}

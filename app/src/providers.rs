@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PortalError;
-use crate::layout::{PortalPage, error_view};
+use crate::layout::{PortalPage, action_error, error_view};
 use crate::time::format_utc;
 
 /// Providers the form offers, as (id, name). Must match `gateway::providers::ProviderKind::ALL`
@@ -99,8 +99,8 @@ pub fn ProvidersPage() -> impl IntoView {
                     <button type="submit">"Save provider"</button>
                 </ActionForm>
             </Show>
-            {move || add.value().get().and_then(Result::err).map(error_view)}
-            {move || delete.value().get().and_then(Result::err).map(error_view)}
+            {action_error(add.value())}
+            {action_error(delete.value())}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match providers.await {

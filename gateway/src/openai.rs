@@ -136,3 +136,406 @@ mod tests {
         assert!(matches!(ChatCompletionRequest::from_json_bytes(b"[1]"), Err(RequestError::InvalidJson(_))));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Typed views of a chat request, for providers whose API differs from OpenAI's. OpenAI-compatible
+// providers never need them: their requests are forwarded as received.
+
+/// One message of the conversation, by role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Message {
+    System {
+        content: Content,
+    },
+    Developer {
+        content: Content,
+    },
+    User {
+        content: Content,
+    },
+    Assistant {
+        #[serde(default)]
+        content: Option<Content>,
+        #[serde(default)]
+        tool_calls: Vec<ToolCall>,
+    },
+    Tool {
+        content: Content,
+        tool_call_id: String,
+    },
+    /// The deprecated predecessor of `tool`.
+    Function {
+        #[serde(default)]
+        content: Option<String>,
+        name: String,
+    },
+}
+
+/// Message content: a string or a list of parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl Content {
+    /// The text of all text parts, joined; images and other parts are left out.
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| match part {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+    InputAudio { input_audio: Value },
+    File { file: Value },
+    Refusal { refusal: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// An image given as a `data:` URL, split into its media type and base64 payload.
+pub struct InlineImage<'a> {
+    pub media_type: &'a str,
+    pub base64: &'a str,
+}
+
+impl ImageUrl {
+    pub fn inline(&self) -> Option<InlineImage<'_>> {
+        let rest = self.url.strip_prefix("data:")?;
+        let (media_type, payload) = rest.split_once(',')?;
+        let media_type = media_type.strip_suffix(";base64")?;
+        Some(InlineImage { media_type, base64: payload })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text, as the model wrote it.
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionDefinition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDefinition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    Required,
+    Function(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { name: String, schema: Value, strict: bool },
+}
+
+/// The parameters of a chat request that converting providers translate, read from the request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatParams {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// `max_completion_tokens`, or the older `max_tokens`.
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    pub n: Option<u32>,
+    pub seed: Option<i64>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+    pub user: Option<String>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<ResponseFormat>,
+    pub include_usage: bool,
+    pub logprobs: bool,
+}
+
+impl ChatCompletionRequest {
+    pub fn wants_stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+
+    /// Whether the client asked for a usage chunk at the end of a stream.
+    pub fn wants_stream_usage(&self) -> bool {
+        self.extra
+            .get("stream_options")
+            .and_then(|options| options.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The messages, typed. Fails with the index of the first message that does not fit.
+    pub fn typed_messages(&self) -> Result<Vec<Message>, RequestError> {
+        self.messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                serde_json::from_value(message.clone())
+                    .map_err(|e| invalid(&format!("messages[{index}]"), &e.to_string()))
+            })
+            .collect()
+    }
+
+    /// The parameters converting providers translate, checked for type.
+    pub fn params(&self) -> Result<ChatParams, RequestError> {
+        let extra = &self.extra;
+        let number = |name: &str| -> Result<Option<f64>, RequestError> {
+            match extra.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_f64().map(Some).ok_or_else(|| invalid(name, "expected a number")),
+            }
+        };
+        let whole = |name: &str| -> Result<Option<u64>, RequestError> {
+            match extra.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_u64().map(Some).ok_or_else(|| invalid(name, "expected a non-negative integer")),
+            }
+        };
+        let max_tokens = match whole("max_completion_tokens")? {
+            Some(tokens) => Some(tokens),
+            None => whole("max_tokens")?,
+        };
+        let stop = match extra.get("stop") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(one)) => vec![one.clone()],
+            Some(Value::Array(many)) => many
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| invalid("stop", "expected strings")))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(invalid("stop", "expected a string or an array of strings")),
+        };
+        let tools = match extra.get("tools") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(tools) => serde_json::from_value(tools.clone()).map_err(|e| invalid("tools", &e.to_string()))?,
+        };
+        let tool_choice = match extra.get("tool_choice") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(choice)) => Some(match choice.as_str() {
+                "none" => ToolChoice::None,
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                _ => return Err(invalid("tool_choice", "expected none, auto, required or a function")),
+            }),
+            Some(choice) => {
+                let name = choice.pointer("/function/name").and_then(Value::as_str);
+                Some(ToolChoice::Function(
+                    name.ok_or_else(|| invalid("tool_choice", "expected {\"type\": \"function\", \"function\": {\"name\": …}}"))?.to_owned(),
+                ))
+            }
+        };
+        let response_format = match extra.get("response_format") {
+            None | Some(Value::Null) => None,
+            Some(format) => Some(match format.get("type").and_then(Value::as_str) {
+                Some("text") => ResponseFormat::Text,
+                Some("json_object") => ResponseFormat::JsonObject,
+                Some("json_schema") => {
+                    let spec = format.get("json_schema").ok_or_else(|| RequestError::MissingField("response_format.json_schema".into()))?;
+                    ResponseFormat::JsonSchema {
+                        name: spec.get("name").and_then(Value::as_str).unwrap_or("response").to_owned(),
+                        schema: spec.get("schema").cloned().unwrap_or(Value::Object(Map::new())),
+                        strict: spec.get("strict").and_then(Value::as_bool).unwrap_or(false),
+                    }
+                }
+                _ => return Err(invalid("response_format.type", "expected text, json_object or json_schema")),
+            }),
+        };
+        let boolean = |name: &str| -> Result<Option<bool>, RequestError> {
+            match extra.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_bool().map(Some).ok_or_else(|| invalid(name, "expected a boolean")),
+            }
+        };
+        Ok(ChatParams {
+            temperature: number("temperature")?,
+            top_p: number("top_p")?,
+            max_tokens: max_tokens.map(|t| t.min(u64::from(u32::MAX)) as u32),
+            stop,
+            n: whole("n")?.map(|n| n.min(128) as u32),
+            seed: match extra.get("seed") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(value.as_i64().ok_or_else(|| invalid("seed", "expected an integer"))?),
+            },
+            presence_penalty: number("presence_penalty")?,
+            frequency_penalty: number("frequency_penalty")?,
+            user: extra.get("user").and_then(Value::as_str).map(str::to_owned),
+            tools,
+            tool_choice,
+            parallel_tool_calls: boolean("parallel_tool_calls")?,
+            response_format,
+            include_usage: self.wants_stream_usage(),
+            logprobs: boolean("logprobs")?.unwrap_or(false),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses built by converting providers.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    pub finish_reason: Option<String>,
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    pub role: String,
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    pub refusal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub finish_reason: Option<String>,
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub function: FunctionCallDelta,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCallDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+impl ChatCompletionChunk {
+    pub fn new(id: &str, created: i64, model: &str, delta: Delta, finish_reason: Option<String>) -> Self {
+        Self {
+            id: id.to_owned(),
+            object: "chat.completion.chunk".into(),
+            created,
+            model: model.to_owned(),
+            choices: vec![ChunkChoice { index: 0, delta, finish_reason, logprobs: None }],
+            usage: None,
+        }
+    }
+
+    /// The last chunk of a stream whose client asked for usage: no choices, only usage.
+    pub fn usage_only(id: &str, created: i64, model: &str, usage: Usage) -> Self {
+        Self {
+            id: id.to_owned(),
+            object: "chat.completion.chunk".into(),
+            created,
+            model: model.to_owned(),
+            choices: Vec::new(),
+            usage: Some(usage),
+        }
+    }
+}
+
+/// A `POST /v1/embeddings` request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingsRequest {
+    pub model: String,
+    pub input: EmbeddingInput,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    One(String),
+    Many(Vec<String>),
+    /// Token arrays: OpenAI-compatible providers only.
+    Tokens(Value),
+}

@@ -47,6 +47,14 @@ pub enum TestDatabase {
     Postgres { name: String },
 }
 
+/// `gw_test_<pid>_<nanos>_<n>`: unique across the parallel test processes and threads.
+fn unique_database_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("gw_test_{}_{nanos}_{n}", std::process::id())
+}
+
 fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -66,7 +74,7 @@ impl TestDatabase {
                 (TestDatabase::Sqlite { dir }, url)
             }
             Backend::Postgres => {
-                let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
+                let name = unique_database_name();
                 let admin = Database::connect(postgres_admin_url()).await.expect(
                     "PostgreSQL on 127.0.0.1:5432 must be running for the PostgreSQL tests (see README)",
                 );
@@ -139,7 +147,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
-    let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp {
         addr,
         http,

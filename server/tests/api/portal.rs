@@ -1,62 +1,102 @@
 //! The portal over HTTP: sessions, redirects, server functions, CSRF refusal.
 
-use crate::helpers::{Backend, PASSWORD, spawn_app};
+use parking_lot::Mutex;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 
 crate::on_both_backends!(sign_up_log_out_log_in, form_errors_are_precise, cross_site_posts_are_refused);
+
+/// A client that keeps the session cookie, as a browser would.
+struct Browser<'a> {
+    app: &'a TestApp,
+    session: Mutex<Option<String>>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self { app, session: Mutex::new(None) }
+    }
+
+    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.session.lock().clone() {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        }
+    }
+
+    fn remember(&self, response: &reqwest::Response) {
+        for set_cookie in response.headers().get_all("set-cookie") {
+            let set_cookie = set_cookie.to_str().unwrap();
+            let Some(pair) = set_cookie.split(';').next().filter(|pair| pair.starts_with("gw_session=")) else {
+                continue;
+            };
+            let removed = set_cookie.contains("Max-Age=0") || pair == "gw_session=";
+            *self.session.lock() = (!removed).then(|| pair.to_owned());
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let response = self.with_cookie(self.app.http.get(self.app.url(path))).send().await.unwrap();
+        self.remember(&response);
+        response
+    }
+
+    async fn post_form(&self, function: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let request = self
+            .app
+            .http
+            .post(self.app.url(&format!("/api/{function}")))
+            .header("origin", format!("http://{}", self.app.addr))
+            .form(form);
+        let response = self.with_cookie(request).send().await.unwrap();
+        self.remember(&response);
+        response
+    }
+}
 
 #[tokio::test]
 async fn health_and_anonymous_redirects() {
     let app = spawn_app(Backend::Sqlite).await;
-    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
+    let browser = Browser::new(&app);
+    assert_eq!(browser.get("/healthz").await.status(), 200);
     for page in ["/", "/keys", "/providers"] {
-        let response = app.http.get(app.url(page)).send().await.unwrap();
+        let response = browser.get(page).await;
         assert_eq!(response.status(), 303, "{page}");
         assert_eq!(response.headers()["location"], "/login", "{page}");
     }
-    let login = app.http.get(app.url("/login")).send().await.unwrap();
+    let login = browser.get("/login").await;
     assert_eq!(login.status(), 200);
     let html = login.text().await.unwrap();
     assert!(html.contains("Log in to LLM Gateway"));
-    assert!(html.contains("/pkg/llm-gateway.js"), "the page loads the hydration script");
-}
-
-async fn post_form(app: &crate::helpers::TestApp, function: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url(&format!("/api/{function}")))
-        .header("origin", format!("http://{}", app.addr))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    assert!(html.contains("/pkg/llm-gateway.js") && html.contains("\"llm-gateway\", false"), "the page loads the WASM build");
 }
 
 async fn sign_up_log_out_log_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    let signed_up = post_form(&app, "sign_up", &[("email", "Ada@Example.com"), ("password", PASSWORD)]).await;
+    let browser = Browser::new(&app);
+    let signed_up = browser.post_form("sign_up", &[("email", "Ada@Example.com"), ("password", PASSWORD)]).await;
     assert!(signed_up.status().is_success() || signed_up.status().is_redirection(), "{}", signed_up.status());
     let cookie = signed_up.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_owned();
     assert!(cookie.starts_with("gw_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag ({cookie})");
 
-    let dashboard = app.http.get(app.url("/")).send().await.unwrap();
+    let dashboard = browser.get("/").await;
     assert_eq!(dashboard.status(), 200);
     assert!(dashboard.text().await.unwrap().contains("Dashboard"));
 
-    post_form(&app, "log_out", &[]).await;
-    let after_logout = app.http.get(app.url("/keys")).send().await.unwrap();
-    assert_eq!(after_logout.status(), 303);
+    browser.post_form("log_out", &[]).await;
+    assert_eq!(browser.get("/keys").await.status(), 303);
 
-    let wrong = post_form(&app, "log_in", &[("email", "ada@example.com"), ("password", "not the password")]).await;
+    let wrong = browser.post_form("log_in", &[("email", "ada@example.com"), ("password", "not the password")]).await;
     assert!(wrong.text().await.unwrap().contains("Wrong email or password."));
-    assert_eq!(app.http.get(app.url("/keys")).send().await.unwrap().status(), 303);
+    assert_eq!(browser.get("/keys").await.status(), 303);
 
-    post_form(&app, "log_in", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
-    assert_eq!(app.http.get(app.url("/keys")).send().await.unwrap().status(), 200);
+    browser.post_form("log_in", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(browser.get("/keys").await.status(), 200);
 
-    // Server functions answer for the logged-in account only.
-    let created = post_form(&app, "create_key", &[("name", "ci")]).await;
+    // Server functions act for the logged-in account only.
+    let created = browser.post_form("create_key", &[("name", "ci")]).await;
     assert!(created.status().is_success() || created.status().is_redirection());
     let account = gateway::accounts::account_by_email(&app.state.db, "ada@example.com").await.unwrap();
     let keys = gateway::accounts::list_gateway_keys(&app.state.db, account.id).await.unwrap();
@@ -66,21 +106,18 @@ async fn sign_up_log_out_log_in(backend: Backend) {
 
 async fn form_errors_are_precise(backend: Backend) {
     let app = spawn_app(backend).await;
-    let weak = post_form(&app, "sign_up", &[("email", "ada@example.com"), ("password", "short")]).await;
+    let browser = Browser::new(&app);
+    let weak = browser.post_form("sign_up", &[("email", "ada@example.com"), ("password", "short")]).await;
     assert!(weak.text().await.unwrap().contains("at least 10 characters"));
-    let bad_email = post_form(&app, "sign_up", &[("email", "not-an-email"), ("password", PASSWORD)]).await;
+    let bad_email = browser.post_form("sign_up", &[("email", "not-an-email"), ("password", PASSWORD)]).await;
     assert!(bad_email.text().await.unwrap().contains("valid email"));
-    post_form(&app, "sign_up", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
-    let other = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let duplicate = other
-        .post(app.url("/api/sign_up"))
-        .form(&[("email", "ADA@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    browser.post_form("sign_up", &[("email", "ada@example.com"), ("password", PASSWORD)]).await;
+
+    let other = Browser::new(&app);
+    let duplicate = other.post_form("sign_up", &[("email", "ADA@example.com"), ("password", PASSWORD)]).await;
     assert!(duplicate.text().await.unwrap().contains("already exists"));
     // Not logged in: server functions refuse.
-    let anonymous = other.post(app.url("/api/list_keys")).send().await.unwrap();
+    let anonymous = other.post_form("list_keys", &[]).await;
     assert!(anonymous.text().await.unwrap().contains("NotLoggedIn"));
 }
 
