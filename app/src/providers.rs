@@ -9,7 +9,13 @@ use crate::time::format_utc;
 
 /// Providers the form offers, as (id, name). Must match `gateway::providers::ProviderKind::ALL`
 /// (a test checks), but is spelled out here because the browser build has no engine.
-pub const PROVIDER_CHOICES: &[(&str, &str)] = &[("openai", "OpenAI")];
+pub const PROVIDER_CHOICES: &[(&str, &str)] = &[
+    ("openai", "OpenAI"),
+    ("anthropic", "Anthropic"),
+    ("gemini", "Google Gemini"),
+    ("groq", "Groq"),
+    ("ollama", "Ollama"),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderRow {
@@ -90,11 +96,12 @@ pub fn ProvidersPage() -> impl IntoView {
                         </select>
                     </label>
                     <label>
-                        "API key" <input type="password" name="api_key" required autocomplete="off"/>
+                        "API key" <input type="password" name="api_key" autocomplete="off"/>
+                        <small>"Optional for Ollama."</small>
                     </label>
                     <label>
                         "Base URL (optional)"
-                        <input type="url" name="base_url" placeholder="https://api.openai.com/v1"/>
+                        <input type="url" name="base_url" placeholder="the provider's default"/>
                     </label>
                     <button type="submit">"Save provider"</button>
                 </ActionForm>

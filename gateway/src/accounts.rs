@@ -321,7 +321,7 @@ pub async fn add_provider(
 ) -> Result<ProviderView, AccountError> {
     let kind = ProviderKind::parse(provider.trim()).ok_or_else(|| AccountError::UnknownProvider(provider.trim().to_owned()))?;
     let api_key = api_key.trim();
-    if api_key.is_empty() {
+    if api_key.is_empty() && kind.requires_api_key() {
         return Err(AccountError::MissingApiKey);
     }
     let base_url = validate_base_url(base_url)?;
@@ -336,7 +336,7 @@ pub async fn add_provider(
         provider: Set(kind.id().to_owned()),
         base_url: Set(base_url),
         key_ciphertext: Set(master_key.encrypt(api_key.as_bytes())),
-        key_hint: Set(crypto::mask_secret(api_key)),
+        key_hint: Set(if api_key.is_empty() { "no key".to_owned() } else { crypto::mask_secret(api_key) }),
         created_at: Set(now_ms()),
         ..Default::default()
     }

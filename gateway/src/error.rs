@@ -26,6 +26,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
     pub retry_after: Option<HeaderValue>,
+    /// Provider, `provider/model` and reason of the route taken, sent as `x-gateway-*` headers.
+    pub route: Option<(String, String, String)>,
 }
 
 impl ApiError {
@@ -41,6 +43,7 @@ impl ApiError {
                 },
             },
             retry_after: None,
+            route: None,
         }
     }
 
@@ -64,6 +67,13 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, axum::Json(self.body)).into_response();
         if let Some(retry_after) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+        }
+        if let Some((provider, model, reason)) = self.route {
+            for (name, value) in [("x-gateway-provider", provider), ("x-gateway-model", model), ("x-gateway-route-reason", reason)] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
         }
         response
     }
@@ -163,6 +173,23 @@ pub enum UpstreamError {
     Connect { provider: &'static str, detail: String },
     #[error("{provider} sent a response the gateway could not read: {detail}")]
     InvalidResponse { provider: &'static str, detail: String },
+    /// The request cannot be expressed in the provider's API.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+impl UpstreamError {
+    /// Whether another attempt (or another model) may succeed: connection failures, timeouts,
+    /// rate limits and the provider's own failures.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Status { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            UpstreamError::Timeout { .. } | UpstreamError::Connect { .. } => true,
+            UpstreamError::InvalidResponse { .. } | UpstreamError::Request(_) => false,
+        }
+    }
 }
 
 impl From<UpstreamError> for ApiError {
@@ -194,6 +221,7 @@ impl From<UpstreamError> for ApiError {
             UpstreamError::InvalidResponse { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "api_error", Some("upstream_invalid_response"), err.to_string())
             }
+            UpstreamError::Request(request) => ApiError::from(request),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! no web-framework for the portal in sight (that lives in the `app` crate).
 
 pub mod accounts;
+pub mod catalog;
 pub mod clock;
 pub mod crypto;
 pub mod directory;

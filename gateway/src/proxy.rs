@@ -1,24 +1,29 @@
-//! The OpenAI-compatible API under `/v1`. Handlers stay thin: authentication is a layer, model
-//! resolution and the upstream call live in their own modules.
+//! The OpenAI-compatible API under `/v1`. Authentication is a layer; handlers resolve the model,
+//! call the provider (with retries and fallbacks), and record usage.
 
-use std::time::Instant;
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Extension, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures::StreamExt as _;
+use serde_json::{Value, json};
 
+use crate::catalog::{Catalog, ModelKind};
 use crate::clock::now_ms;
-use crate::directory::{AuthenticatedKey, DirectoryError};
-use crate::error::{ApiError, AuthError, RequestError};
-use crate::openai::ChatCompletionRequest;
-use crate::providers::{Provider, UpstreamCall};
+use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
+use crate::error::{ApiError, AuthError, RequestError, UpstreamError};
+use crate::openai::{ChatCompletionRequest, EmbeddingsRequest, Usage};
+use crate::providers::{ChunkStream, Provider, StreamItem, UpstreamCall};
 use crate::routing::{self, RouteDecision};
+use crate::settings::RetrySettings;
 use crate::state::GatewayState;
-use crate::usage::UsageEvent;
+use crate::usage::{UsageEvent, UsageRecorder};
 
 /// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -27,6 +32,8 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/chat/completions", post(chat_completions))
+        .route("/embeddings", post(embeddings))
+        .route("/models", get(list_models))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), require_gateway_key))
@@ -63,77 +70,358 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     Ok(token.trim())
 }
 
-async fn chat_completions(
-    State(state): State<GatewayState>,
-    Extension(key): Extension<AuthenticatedKey>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let started = Instant::now();
+type BodyResult = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read_body(headers: &HeaderMap, body: BodyResult) -> Result<Bytes, ApiError> {
     let body = body.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request_error", Some("invalid_body"), rejection.body_text())
     })?;
-    if !is_json(&headers) {
+    if !is_json(headers) {
         return Err(RequestError::ContentType.into());
     }
-    let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
-    if request.stream == Some(true) {
-        return Err(RequestError::Unsupported(
-            "Streaming (`stream: true`) is not available on this gateway yet; send the request without it.".into(),
-        )
-        .into());
-    }
-    let account = state.directory.account(key.account_id).await.map_err(|err| match err {
+    Ok(body)
+}
+
+async fn load_account(state: &GatewayState, key: &AuthenticatedKey) -> Result<std::sync::Arc<AccountConfig>, ApiError> {
+    state.directory.account(key.account_id).await.map_err(|err| match err {
         DirectoryError::AccountGone => ApiError::from(AuthError::Unknown),
         other => {
             tracing::error!(error = %other, account_id = key.account_id, "could not load the account");
             ApiError::internal()
         }
-    })?;
-    let decision = routing::resolve(request.model.as_deref(), &account.providers)?;
-    request.model = Some(decision.model.clone());
+    })
+}
 
-    let call = UpstreamCall {
-        http: &state.http,
-        endpoint: decision.endpoint,
-        timeout: state.settings.upstream_timeout,
+/// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
+fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
+    match request.extra.remove("models") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(models)) => models
+            .into_iter()
+            .map(|model| match model {
+                Value::String(model) => Ok(model),
+                _ => Err(RequestError::InvalidField { param: "models".into(), reason: "expected model names".into() }),
+            })
+            .collect(),
+        Some(_) => Err(RequestError::InvalidField { param: "models".into(), reason: "expected an array of model names".into() }),
+    }
+}
+
+async fn chat_completions(
+    State(state): State<GatewayState>,
+    Extension(key): Extension<AuthenticatedKey>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let body = read_body(&headers, body)?;
+    let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
+    let fallbacks = take_fallbacks(&mut request)?;
+    let account = load_account(&state, &key).await?;
+    let decisions = routing::resolve_with_fallbacks(request.model.as_deref(), &fallbacks, &account.providers)?;
+    let usage = UsageContext { recorder: state.usage.clone(), key, started };
+
+    let mut last_error = None;
+    for decision in &decisions {
+        let provider = Provider::for_kind(decision.endpoint.kind);
+        let call = UpstreamCall { http: &state.http, endpoint: decision.endpoint, timeout: state.settings.upstream_timeout };
+        let attempt = || async {
+            if request.wants_stream() {
+                open_stream(&provider, &call, &request, &decision.model).await.map(Answer::Stream)
+            } else {
+                provider.chat(&call, &request, &decision.model).await.map(Answer::Complete)
+            }
+        };
+        match with_retries(&state.settings.retry, started, attempt).await {
+            Ok(Answer::Complete(outcome)) => {
+                usage.record(decision, &outcome.served_model, StatusCode::OK, outcome.usage, None);
+                let mut response =
+                    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], outcome.body).into_response();
+                add_route_headers(response.headers_mut(), decision);
+                return Ok(response);
+            }
+            Ok(Answer::Stream((first, rest))) => {
+                let include_usage = request.wants_stream_usage();
+                let guard = StreamGuard::new(&usage, decision, include_usage);
+                let mut response = Response::new(Body::from_stream(sse_body(first, rest, guard)));
+                let response_headers = response.headers_mut();
+                response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                add_route_headers(response_headers, decision);
+                return Ok(response);
+            }
+            Err(err) => {
+                let api = ApiError::from(err.error);
+                tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "upstream call failed");
+                usage.record(decision, &decision.model, api.status, Usage::default(), api.body.error.code.clone());
+                if !err.try_next_model {
+                    return Err(with_route_headers(api, decision));
+                }
+                last_error = Some(with_route_headers(api, decision));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(ApiError::internal))
+}
+
+enum Answer {
+    Complete(crate::providers::ChatOutcome),
+    Stream((StreamItem, ChunkStream)),
+}
+
+/// Opens a stream and waits for its first chunk, so that a failure at byte zero is a normal
+/// error (and may be retried) rather than a broken 200.
+async fn open_stream(
+    provider: &Provider,
+    call: &UpstreamCall<'_>,
+    request: &ChatCompletionRequest,
+    model: &str,
+) -> Result<(StreamItem, ChunkStream), UpstreamError> {
+    let mut stream = provider.chat_stream(call, request, model).await?;
+    match stream.next().await {
+        Some(Ok(first)) => Ok((first, stream)),
+        Some(Err(err)) => Err(err),
+        None => Err(UpstreamError::InvalidResponse { provider: call.endpoint.kind.id(), detail: "the stream was empty".into() }),
+    }
+}
+
+struct FailedCall {
+    error: UpstreamError,
+    /// Whether a fallback model may be tried: the failure was the provider's, not the request's.
+    try_next_model: bool,
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the retry budget is spent.
+async fn with_retries<T, F, Fut>(retry: &RetrySettings, started: Instant, mut attempt: F) -> Result<T, FailedCall>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    let mut backoff = retry.base_backoff;
+    for number in 1..=retry.attempts.max(1) {
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if !error.is_retryable() {
+            return Err(FailedCall { error, try_next_model: false });
+        }
+        if number == retry.attempts.max(1) {
+            return Err(FailedCall { error, try_next_model: true });
+        }
+        // Full jitter: a random wait up to the backoff, or what the provider asked for.
+        let jittered = backoff.mul_f64(rand::random::<f64>());
+        let wait = retry_after(&error).map_or(jittered, |asked| asked.max(jittered));
+        if started.elapsed() + wait > retry.deadline {
+            return Err(FailedCall { error, try_next_model: true });
+        }
+        tracing::debug!(attempt = number, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream call");
+        tokio::time::sleep(wait).await;
+        backoff *= 2;
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+fn retry_after(error: &UpstreamError) -> Option<Duration> {
+    let UpstreamError::Status { retry_after: Some(value), .. } = error else {
+        return None;
     };
-    let outcome = Provider::for_kind(decision.endpoint.kind).chat(&call, &request).await;
-    let latency_ms = started.elapsed().as_millis().min(u32::MAX as u128) as u32;
-    let event = |status: StatusCode, prompt_tokens, completion_tokens, model: &str, error_code| UsageEvent {
-        account_id: key.account_id,
-        key_id: key.key_id,
-        provider: decision.endpoint.kind.id().to_owned(),
-        model: model.to_owned(),
-        prompt_tokens,
-        completion_tokens,
-        latency_ms,
-        status: status.as_u16(),
-        error_code,
-        created_at_ms: now_ms(),
-    };
-    match outcome {
+    value.to_str().ok()?.trim().parse::<f64>().ok().map(Duration::from_secs_f64)
+}
+
+/// What every usage event of one request shares.
+struct UsageContext {
+    recorder: UsageRecorder,
+    key: AuthenticatedKey,
+    started: Instant,
+}
+
+impl UsageContext {
+    fn event(&self, decision: &RouteDecision<'_>, model: &str, status: StatusCode, usage: Usage, error_code: Option<String>) -> UsageEvent {
+        UsageEvent {
+            account_id: self.key.account_id,
+            key_id: self.key.key_id,
+            provider: decision.endpoint.kind.id().to_owned(),
+            model: model.to_owned(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            latency_ms: self.started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            status: status.as_u16(),
+            error_code,
+            created_at_ms: now_ms(),
+        }
+    }
+
+    fn record(&self, decision: &RouteDecision<'_>, model: &str, status: StatusCode, usage: Usage, error_code: Option<String>) {
+        self.recorder.record(self.event(decision, model, status, usage, error_code));
+    }
+}
+
+/// Records a stream's usage when the stream ends, however it ends: finished, broken upstream, or
+/// dropped because the client went away (which also drops, and so cancels, the upstream call).
+struct StreamGuard {
+    recorder: UsageRecorder,
+    event: UsageEvent,
+    started: Instant,
+    usage: Usage,
+    outcome: StreamEnd,
+    include_usage: bool,
+}
+
+enum StreamEnd {
+    ClientGone,
+    Finished,
+    UpstreamFailed(Option<String>),
+}
+
+impl StreamGuard {
+    fn new(context: &UsageContext, decision: &RouteDecision<'_>, include_usage: bool) -> Self {
+        Self {
+            recorder: context.recorder.clone(),
+            event: context.event(decision, &decision.model, StatusCode::OK, Usage::default(), None),
+            started: context.started,
+            usage: Usage::default(),
+            outcome: StreamEnd::ClientGone,
+            include_usage,
+        }
+    }
+
+    fn end(&mut self, outcome: StreamEnd) {
+        self.outcome = outcome;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut event = self.event.clone();
+        event.prompt_tokens = self.usage.prompt_tokens;
+        event.completion_tokens = self.usage.completion_tokens;
+        event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        match &self.outcome {
+            StreamEnd::Finished => {}
+            // 499: nginx's "client closed request", as LiteLLM and others log it.
+            StreamEnd::ClientGone => {
+                event.status = 499;
+                event.error_code = Some("client_disconnected".into());
+            }
+            StreamEnd::UpstreamFailed(code) => {
+                event.status = 502;
+                event.error_code = Some(code.clone().unwrap_or_else(|| "stream_interrupted".into()));
+            }
+        }
+        self.recorder.record(event);
+    }
+}
+
+fn sse_frame(json: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(json.len() + 8);
+    frame.extend_from_slice(b"data: ");
+    frame.extend_from_slice(json);
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
+}
+
+/// Server-sent events exactly as OpenAI frames them, ending with `data: [DONE]`. Chunks are
+/// forwarded as they arrive; nothing is buffered beyond one chunk.
+fn sse_body(
+    first: StreamItem,
+    mut rest: ChunkStream,
+    mut guard: StreamGuard,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+    async_stream::stream! {
+        let mut next = Some(Ok(first));
+        loop {
+            let item = match next.take() {
+                Some(item) => Some(item),
+                None => rest.next().await,
+            };
+            match item {
+                None => {
+                    guard.end(StreamEnd::Finished);
+                    yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
+                    break;
+                }
+                Some(Ok(item)) => {
+                    if let Some(usage) = item.usage {
+                        guard.usage = usage;
+                    }
+                    if item.usage_only && !guard.include_usage {
+                        continue;
+                    }
+                    yield Ok(sse_frame(&item.json));
+                }
+                Some(Err(err)) => {
+                    // Headers are gone: the error travels in the stream, as OpenAI sends it.
+                    let api = ApiError::from(err);
+                    tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
+                    guard.end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
+                    let body = serde_json::to_vec(&api.body).unwrap_or_default();
+                    yield Ok(sse_frame(&body));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn embeddings(
+    State(state): State<GatewayState>,
+    Extension(key): Extension<AuthenticatedKey>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let body = read_body(&headers, body)?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    for field in ["model", "input"] {
+        if value.get(field).is_none() {
+            return Err(RequestError::MissingField(field.into()).into());
+        }
+    }
+    let request: EmbeddingsRequest = serde_json::from_value(value)
+        .map_err(|e| RequestError::InvalidField { param: "input".into(), reason: e.to_string() })?;
+    let account = load_account(&state, &key).await?;
+    let decision = routing::resolve(Some(&request.model), &account.providers)?;
+    let provider = Provider::for_kind(decision.endpoint.kind);
+    let call = UpstreamCall { http: &state.http, endpoint: decision.endpoint, timeout: state.settings.upstream_timeout };
+    let usage = UsageContext { recorder: state.usage.clone(), key, started };
+    let result = with_retries(&state.settings.retry, started, || provider.embeddings(&call, &request, &decision.model)).await;
+    match result {
         Ok(outcome) => {
-            state.usage.record(event(
-                StatusCode::OK,
-                outcome.usage.prompt_tokens,
-                outcome.usage.completion_tokens,
-                &outcome.served_model,
-                None,
-            ));
+            let tokens = Usage { prompt_tokens: outcome.prompt_tokens, completion_tokens: 0, total_tokens: outcome.prompt_tokens };
+            usage.record(&decision, &decision.model, StatusCode::OK, tokens, None);
             let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], outcome.body).into_response();
             add_route_headers(response.headers_mut(), &decision);
             Ok(response)
         }
-        Err(err) => {
-            let api = ApiError::from(err);
-            tracing::info!(status = %api.status, message = %api.body.error.message, "upstream call failed");
-            state.usage.record(event(api.status, 0, 0, &decision.model, api.body.error.code.clone()));
-            let mut response = api.into_response();
-            add_route_headers(response.headers_mut(), &decision);
-            Ok(response)
+        Err(failed) => {
+            let api = ApiError::from(failed.error);
+            usage.record(&decision, &decision.model, api.status, Usage::default(), api.body.error.code.clone());
+            Err(with_route_headers(api, &decision))
         }
     }
+}
+
+/// The models the calling key can reach: the catalog's models of the account's providers, and
+/// `auto`.
+async fn list_models(State(state): State<GatewayState>, Extension(key): Extension<AuthenticatedKey>) -> Result<Json<Value>, ApiError> {
+    let account = load_account(&state, &key).await?;
+    let catalog = Catalog::built_in();
+    let mut data = vec![json!({"id": routing::AUTO, "object": "model", "created": 0, "owned_by": "llm-gateway"})];
+    for endpoint in &account.providers {
+        for entry in catalog.models_of(endpoint.kind) {
+            data.push(json!({
+                "id": format!("{}/{}", endpoint.kind.id(), entry.model),
+                "object": "model",
+                "created": 0,
+                "owned_by": endpoint.kind.id(),
+                "context_window": entry.context_window,
+                "tier": entry.tier,
+                "type": if entry.kind == ModelKind::Embedding { "embedding" } else { "chat" },
+            }));
+        }
+    }
+    Ok(Json(json!({"object": "list", "data": data})))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -155,6 +443,12 @@ fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
             headers.insert(name, value);
         }
     }
+}
+
+fn with_route_headers(api: ApiError, decision: &RouteDecision<'_>) -> ApiError {
+    let mut api = api;
+    api.route = Some((decision.endpoint.kind.id().to_owned(), format!("{}/{}", decision.endpoint.kind.id(), decision.model), decision.reason.clone()));
+    api
 }
 
 async fn unknown_endpoint(request: Request) -> ApiError {
@@ -202,5 +496,61 @@ mod tests {
         assert!(is_json(&headers));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(!is_json(&headers));
+    }
+
+    fn rate_limited(after: &'static str) -> UpstreamError {
+        UpstreamError::Status {
+            provider: "openai",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "slow down".into(),
+            kind: None,
+            code: None,
+            retry_after: Some(HeaderValue::from_static(after)),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_retryable_errors_then_gives_up() {
+        let retry = RetrySettings { attempts: 3, base_backoff: Duration::from_millis(10), deadline: Duration::from_secs(5) };
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async { Err(rate_limited("0")) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert!(result.unwrap_err().try_next_model);
+
+        let mut calls = 0;
+        let result = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            let outcome = if calls < 2 { Err(rate_limited("0")) } else { Ok(calls) };
+            async move { outcome }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_client_errors_or_past_the_deadline() {
+        let retry = RetrySettings { attempts: 5, base_backoff: Duration::from_millis(10), deadline: Duration::from_secs(5) };
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async { Err(UpstreamError::Request(RequestError::Unsupported("no".into()))) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(!result.unwrap_err().try_next_model);
+
+        // Asked to wait 60 s with 5 s of budget: move on at once.
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async { Err(rate_limited("60")) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(result.unwrap_err().try_next_model);
     }
 }

@@ -1,6 +1,7 @@
 //! Which provider and model serve a request. A pinned model is used exactly as asked; `auto` (or
 //! no model) picks a default until difficulty-based routing arrives.
 
+use crate::catalog::Catalog;
 use crate::error::RequestError;
 use crate::providers::{ProviderEndpoint, ProviderKind};
 
@@ -41,14 +42,37 @@ pub fn resolve<'a>(
         }
         return Ok(RouteDecision { endpoint, model: model.to_owned(), reason: "pinned: requested model".into() });
     }
-    let owner = ProviderKind::ALL.iter().copied().find(|kind| kind.owns_bare_model(requested));
-    let Some(owner) = owner else {
+    // A bare name: the catalog says who serves it, else the provider whose naming it follows.
+    let catalog = Catalog::built_in();
+    let owners: Vec<ProviderKind> = catalog
+        .providers_of(requested)
+        .chain(ProviderKind::ALL.iter().copied().filter(|kind| kind.owns_bare_model(requested)))
+        .collect();
+    let Some(&first_owner) = owners.first() else {
         return Err(RequestError::UnknownModel(requested.to_owned()));
     };
-    let Some(endpoint) = providers.iter().find(|endpoint| endpoint.kind == owner) else {
-        return Err(RequestError::NoProvider(format!(" for {}", owner.display_name())));
+    let Some(endpoint) = owners.iter().find_map(|owner| providers.iter().find(|endpoint| endpoint.kind == *owner)) else {
+        return Err(RequestError::NoProvider(format!(" for {}", first_owner.display_name())));
     };
     Ok(RouteDecision { endpoint, model: requested.to_owned(), reason: "pinned: requested model".into() })
+}
+
+/// The requested model, then each fallback (OpenRouter's `models` array), resolved in order.
+pub fn resolve_with_fallbacks<'a>(
+    requested: Option<&str>,
+    fallbacks: &[String],
+    providers: &'a [ProviderEndpoint],
+) -> Result<Vec<RouteDecision<'a>>, RequestError> {
+    let mut decisions = vec![resolve(requested, providers)?];
+    for (index, fallback) in fallbacks.iter().enumerate() {
+        let mut decision = resolve(Some(fallback), providers).map_err(|err| RequestError::InvalidField {
+            param: format!("models[{index}]"),
+            reason: err.to_string(),
+        })?;
+        decision.reason = format!("fallback {}: {}", index + 1, decision.reason);
+        decisions.push(decision);
+    }
+    Ok(decisions)
 }
 
 #[cfg(test)]
@@ -87,6 +111,8 @@ mod tests {
     fn unknown_and_unconfigured() {
         let providers = openai();
         assert_eq!(resolve(Some("llama-9000"), &providers).unwrap_err(), RequestError::UnknownModel("llama-9000".into()));
+        assert!(matches!(resolve(Some("claude-3-5-haiku-latest"), &providers), Err(RequestError::NoProvider(p)) if p.contains("Anthropic")));
+        assert!(matches!(resolve(Some("llama3.2"), &providers), Err(RequestError::NoProvider(p)) if p.contains("Ollama")));
         assert_eq!(resolve(Some("openai/"), &providers).unwrap_err(), RequestError::UnknownModel("openai/".into()));
         assert!(matches!(resolve(Some("gpt-4o"), &[]), Err(RequestError::NoProvider(_))));
     }

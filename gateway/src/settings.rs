@@ -9,8 +9,14 @@ pub struct GatewaySettings {
     /// Default upstream base URL of each provider, as that provider's own SDK calls it. A provider
     /// credential may carry its own base URL, which wins.
     pub openai_base_url: String,
+    pub anthropic_base_url: String,
+    pub gemini_base_url: String,
+    pub groq_base_url: String,
+    pub ollama_base_url: String,
     /// The longest a single upstream call may take.
     pub upstream_timeout: Duration,
+    /// Retries of connect errors, timeouts, 429 and 5xx, with jittered exponential backoff.
+    pub retry: RetrySettings,
     /// How often running servers look for accounts changed by another process (CLI, another node).
     pub change_poll_interval: Duration,
     pub usage: UsageSettings,
@@ -30,7 +36,12 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             openai_base_url: ProviderKind::OpenAi.default_base_url().to_owned(),
+            anthropic_base_url: ProviderKind::Anthropic.default_base_url().to_owned(),
+            gemini_base_url: ProviderKind::Gemini.default_base_url().to_owned(),
+            groq_base_url: ProviderKind::Groq.default_base_url().to_owned(),
+            ollama_base_url: ProviderKind::Ollama.default_base_url().to_owned(),
             upstream_timeout: Duration::from_secs(120),
+            retry: RetrySettings::default(),
             change_poll_interval: Duration::from_secs(1),
             usage: UsageSettings::default(),
         }
@@ -47,6 +58,27 @@ impl GatewaySettings {
     pub fn default_base_url(&self, kind: ProviderKind) -> &str {
         match kind {
             ProviderKind::OpenAi => &self.openai_base_url,
+            ProviderKind::Anthropic => &self.anthropic_base_url,
+            ProviderKind::Gemini => &self.gemini_base_url,
+            ProviderKind::Groq => &self.groq_base_url,
+            ProviderKind::Ollama => &self.ollama_base_url,
         }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetrySettings {
+    /// Attempts per model, the first included.
+    pub attempts: u32,
+    /// First backoff; each retry doubles it, and a random part of it is waited (full jitter).
+    pub base_backoff: Duration,
+    /// No retry starts after this much time has passed since the request arrived; a
+    /// `Retry-After` longer than what is left moves on to the next model instead.
+    pub deadline: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self { attempts: 3, base_backoff: Duration::from_millis(250), deadline: Duration::from_secs(30) }
     }
 }

@@ -77,7 +77,8 @@ pub enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
-    /// Add (or replace) a provider key; the API key is read from standard input.
+    /// Add (or replace) a provider key (openai, anthropic, gemini, groq, ollama); the API key is
+    /// read from standard input (optional for ollama).
     Add(ProviderAdd),
 }
 
@@ -100,6 +101,12 @@ fn read_secret(what: &str) -> anyhow::Result<String> {
         bail!("expected the {what} on standard input");
     }
     Ok(secret)
+}
+
+fn read_optional_secret() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the API key from standard input")?;
+    Ok(input.lines().next().unwrap_or_default().trim().to_owned())
 }
 
 /// Runs an admin command (anything but `serve`).
@@ -153,10 +160,11 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         }
         Command::Provider(ProviderCommand::Add(ProviderAdd { email, provider, base_url })) => {
             let account = accounts::account_by_email(&db, &email).await?;
-            if ProviderKind::parse(&provider).is_none() {
+            let Some(kind) = ProviderKind::parse(&provider) else {
                 return Err(accounts::AccountError::UnknownProvider(provider).into());
-            }
-            let api_key = read_secret("API key")?;
+            };
+            // Ollama usually runs without a key: an empty standard input is fine there.
+            let api_key = if kind.requires_api_key() { read_secret("API key")? } else { read_optional_secret()? };
             let master_key = load_master_key(config)?;
             let added =
                 accounts::add_provider(&db, &master_key, account.id, &provider, &api_key, base_url.as_deref()).await?;

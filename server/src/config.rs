@@ -24,6 +24,10 @@ pub struct Config {
     /// Directory holding the built portal assets (`pkg/`), as cargo-leptos lays it out.
     pub leptos_site_root: String,
     pub openai_base_url: String,
+    pub anthropic_base_url: String,
+    pub gemini_base_url: String,
+    pub groq_base_url: String,
+    pub ollama_base_url: String,
     pub upstream_timeout_secs: u64,
 }
 
@@ -38,6 +42,10 @@ impl Default for Config {
             gateway_public_url: None,
             leptos_site_root: "target/site".into(),
             openai_base_url: engine.openai_base_url,
+            anthropic_base_url: engine.anthropic_base_url,
+            gemini_base_url: engine.gemini_base_url,
+            groq_base_url: engine.groq_base_url,
+            ollama_base_url: engine.ollama_base_url,
             upstream_timeout_secs: engine.upstream_timeout.as_secs(),
         }
     }
@@ -54,6 +62,10 @@ impl fmt::Debug for Config {
             .field("gateway_public_url", &self.gateway_public_url)
             .field("leptos_site_root", &self.leptos_site_root)
             .field("openai_base_url", &self.openai_base_url)
+            .field("anthropic_base_url", &self.anthropic_base_url)
+            .field("gemini_base_url", &self.gemini_base_url)
+            .field("groq_base_url", &self.groq_base_url)
+            .field("ollama_base_url", &self.ollama_base_url)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
             .finish()
     }
@@ -81,6 +93,10 @@ const ENV_KEYS: &[&str] = &[
     "gateway_public_url",
     "leptos_site_root",
     "openai_base_url",
+    "anthropic_base_url",
+    "gemini_base_url",
+    "groq_base_url",
+    "ollama_base_url",
     "upstream_timeout_secs",
 ];
 
@@ -107,6 +123,10 @@ impl Config {
     pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
         gateway::settings::GatewaySettings {
             openai_base_url: self.openai_base_url.trim_end_matches('/').to_owned(),
+            anthropic_base_url: self.anthropic_base_url.trim_end_matches('/').to_owned(),
+            gemini_base_url: self.gemini_base_url.trim_end_matches('/').to_owned(),
+            groq_base_url: self.groq_base_url.trim_end_matches('/').to_owned(),
+            ollama_base_url: self.ollama_base_url.trim_end_matches('/').to_owned(),
             upstream_timeout: std::time::Duration::from_secs(self.upstream_timeout_secs.max(1)),
             ..Default::default()
         }

@@ -1,36 +1,57 @@
-//! LLM providers behind one abstraction. Each provider is one file implementing
-//! [`ChatProvider`]; [`Provider`] dispatches to them with a `match`, so adding a provider is one
-//! file and one variant.
+//! LLM providers behind one abstraction. Each provider is one file; [`Provider`] dispatches to
+//! them with a `match`, so adding a provider is one file and one variant.
+//!
+//! OpenAI, Groq and Ollama speak OpenAI's API (`openai.rs`, configured by `groq.rs` and
+//! `ollama.rs`); Anthropic and Gemini are converted (`anthropic.rs`, `gemini.rs`).
 
+pub mod anthropic;
+pub mod gemini;
+pub mod groq;
+pub mod ollama;
 pub mod openai;
 
 use std::fmt;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::Stream;
 
-use crate::error::UpstreamError;
-use crate::openai::{ChatCompletionRequest, Usage};
+use crate::error::{RequestError, UpstreamError};
+use crate::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage};
 
 /// Providers a user can bring a key for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     OpenAi,
+    Anthropic,
+    Gemini,
+    Groq,
+    Ollama,
 }
 
 impl ProviderKind {
-    pub const ALL: &'static [ProviderKind] = &[ProviderKind::OpenAi];
+    pub const ALL: &'static [ProviderKind] =
+        &[ProviderKind::OpenAi, ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::Groq, ProviderKind::Ollama];
 
     /// The identifier used in the database, the CLI and `provider/model` names.
     pub fn id(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Groq => "groq",
+            ProviderKind::Ollama => "ollama",
         }
     }
 
     pub fn display_name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "OpenAI",
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::Gemini => "Google Gemini",
+            ProviderKind::Groq => "Groq",
+            ProviderKind::Ollama => "Ollama",
         }
     }
 
@@ -42,24 +63,39 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            ProviderKind::Groq => "https://api.groq.com/openai/v1",
+            ProviderKind::Ollama => "http://127.0.0.1:11434",
         }
     }
 
-    /// What `model: "auto"` means until auto-routing weighs requests: the provider's cheapest
-    /// general-purpose chat model.
+    /// Ollama runs locally and usually has no key.
+    pub fn requires_api_key(self) -> bool {
+        self != ProviderKind::Ollama
+    }
+
+    /// The provider's default model when a request says `auto` before routing weighs it.
     pub fn default_model(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "gpt-4o-mini",
+            ProviderKind::Anthropic => "claude-3-5-haiku-latest",
+            ProviderKind::Gemini => "gemini-2.0-flash",
+            ProviderKind::Groq => "llama-3.1-8b-instant",
+            ProviderKind::Ollama => "llama3.2",
         }
     }
 
-    /// Whether a bare model name (no `provider/` prefix) is one of this provider's.
+    /// Whether a bare model name (no `provider/` prefix) unmistakably belongs to this provider.
+    /// Names that several providers serve (Llama on Groq and Ollama) need the catalog or a prefix.
     pub fn owns_bare_model(self, model: &str) -> bool {
-        match self {
-            ProviderKind::OpenAi => {
-                ["gpt-", "o1", "o3", "o4", "chatgpt-", "ft:", "text-embedding-"].iter().any(|prefix| model.starts_with(prefix))
-            }
-        }
+        let prefixes: &[&str] = match self {
+            ProviderKind::OpenAi => &["gpt-", "o1", "o3", "o4", "chatgpt-", "ft:", "text-embedding-"],
+            ProviderKind::Anthropic => &["claude-"],
+            ProviderKind::Gemini => &["gemini-", "gemma-", "text-embedding-004", "embedding-"],
+            ProviderKind::Groq | ProviderKind::Ollama => &[],
+        };
+        prefixes.iter().any(|prefix| model.starts_with(prefix))
     }
 }
 
@@ -80,6 +116,10 @@ impl ProviderSecret {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -112,35 +152,108 @@ pub struct ChatOutcome {
     pub usage: Usage,
 }
 
-pub trait ChatProvider {
-    /// Sends one chat completion request, already aimed at `model`, and returns an OpenAI
-    /// `chat.completion` body.
-    fn chat(
-        &self,
-        call: &UpstreamCall<'_>,
-        request: &ChatCompletionRequest,
-    ) -> impl Future<Output = Result<ChatOutcome, UpstreamError>> + Send;
+impl ChatOutcome {
+    pub fn from_completion(completion: &ChatCompletion) -> Result<Self, UpstreamError> {
+        let body = serde_json::to_vec(completion).map_err(|e| UpstreamError::InvalidResponse {
+            provider: "gateway",
+            detail: e.to_string(),
+        })?;
+        Ok(Self { body: body.into(), served_model: completion.model.clone(), usage: completion.usage })
+    }
+}
+
+/// One OpenAI `chat.completion.chunk`, serialized, with the usage it reports (if any).
+#[derive(Debug, Clone)]
+pub struct StreamItem {
+    pub json: Bytes,
+    pub usage: Option<Usage>,
+    /// The usage-only last chunk, forwarded only to clients that asked for it.
+    pub usage_only: bool,
+}
+
+impl StreamItem {
+    pub fn chunk(chunk: &ChatCompletionChunk) -> Self {
+        Self { json: serialize(chunk), usage: chunk.usage, usage_only: false }
+    }
+
+    pub fn usage_only(chunk: &ChatCompletionChunk) -> Self {
+        Self { json: serialize(chunk), usage: chunk.usage, usage_only: true }
+    }
+}
+
+fn serialize(chunk: &ChatCompletionChunk) -> Bytes {
+    serde_json::to_vec(chunk).expect("chunks always serialize").into()
+}
+
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamItem, UpstreamError>> + Send>>;
+
+/// A `/v1/embeddings` answer in OpenAI's shape.
+#[derive(Debug, Clone)]
+pub struct EmbeddingsOutcome {
+    pub body: Bytes,
+    pub prompt_tokens: u32,
 }
 
 /// Dispatches to the provider named by an endpoint.
 pub enum Provider {
-    OpenAi(openai::OpenAi),
+    OpenAiCompatible(openai::OpenAiCompatible),
+    Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
 }
 
 impl Provider {
     pub fn for_kind(kind: ProviderKind) -> Self {
         match kind {
-            ProviderKind::OpenAi => Provider::OpenAi(openai::OpenAi),
+            ProviderKind::OpenAi => Provider::OpenAiCompatible(openai::OPENAI),
+            ProviderKind::Groq => Provider::OpenAiCompatible(groq::GROQ),
+            ProviderKind::Ollama => Provider::OpenAiCompatible(ollama::OLLAMA),
+            ProviderKind::Anthropic => Provider::Anthropic(anthropic::Anthropic),
+            ProviderKind::Gemini => Provider::Gemini(gemini::Gemini),
         }
     }
 
+    /// A non-streaming completion for `model` (the provider's own name for it).
     pub async fn chat(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
+        model: &str,
     ) -> Result<ChatOutcome, UpstreamError> {
         match self {
-            Provider::OpenAi(provider) => provider.chat(call, request).await,
+            Provider::OpenAiCompatible(provider) => provider.chat(call, request, model).await,
+            Provider::Anthropic(provider) => provider.chat(call, request, model).await,
+            Provider::Gemini(provider) => provider.chat(call, request, model).await,
+        }
+    }
+
+    /// A streamed completion. Errors before the first event come back as `Err`, not in the stream.
+    pub async fn chat_stream(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> Result<ChunkStream, UpstreamError> {
+        match self {
+            Provider::OpenAiCompatible(provider) => provider.chat_stream(call, request, model).await,
+            Provider::Anthropic(provider) => provider.chat_stream(call, request, model).await,
+            Provider::Gemini(provider) => provider.chat_stream(call, request, model).await,
+        }
+    }
+
+    pub async fn embeddings(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &EmbeddingsRequest,
+        model: &str,
+    ) -> Result<EmbeddingsOutcome, UpstreamError> {
+        match self {
+            Provider::OpenAiCompatible(provider) if provider.has_embeddings => {
+                provider.embeddings(call, request, model).await
+            }
+            Provider::Gemini(provider) => provider.embeddings(call, request, model).await,
+            Provider::OpenAiCompatible(_) | Provider::Anthropic(_) => Err(UpstreamError::Request(
+                RequestError::Unsupported(format!("{} has no embeddings API.", call.endpoint.kind.display_name())),
+            )),
         }
     }
 }
@@ -153,6 +266,11 @@ pub(crate) fn transport_error(provider: &'static str, timeout: Duration, err: re
         // reqwest's message can include the URL but never headers, so the key stays out.
         UpstreamError::Connect { provider, detail: without_url(&err) }
     }
+}
+
+/// A failure while reading a stream that had started.
+pub(crate) fn stream_error<E: std::fmt::Display>(provider: &'static str, err: E) -> UpstreamError {
+    UpstreamError::Connect { provider, detail: format!("the stream broke off: {err}") }
 }
 
 fn without_url(err: &reqwest::Error) -> String {

@@ -1,44 +1,146 @@
-//! OpenAI's chat completions API: the request goes out as it came in (only `model` is resolved),
-//! and the response comes back byte for byte.
+//! OpenAI's API, and the OpenAI-compatible APIs of Groq and Ollama: the request goes out as it
+//! came in (only `model` is resolved), the response comes back byte for byte, and a stream's
+//! events are forwarded as they arrive.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use futures::StreamExt as _;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{ChatOutcome, ChatProvider, UpstreamCall, transport_error};
+use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall, stream_error, transport_error};
 use crate::error::UpstreamError;
-use crate::openai::{ChatCompletionRequest, ChatCompletionSummary};
+use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequest, Usage};
 
-const PROVIDER: &str = "openai";
+/// One OpenAI-compatible provider.
+pub struct OpenAiCompatible {
+    /// Provider id, for error messages.
+    pub provider: &'static str,
+    pub has_embeddings: bool,
+}
 
-pub struct OpenAi;
+pub const OPENAI: OpenAiCompatible = OpenAiCompatible { provider: "openai", has_embeddings: true };
 
-impl ChatProvider for OpenAi {
-    async fn chat(
+impl OpenAiCompatible {
+    fn url(&self, call: &UpstreamCall<'_>, path: &str) -> String {
+        let base = if self.provider == "ollama" {
+            super::ollama::api_base(&call.endpoint.base_url)
+        } else {
+            call.endpoint.base_url.trim_end_matches('/').to_owned()
+        };
+        format!("{base}{path}")
+    }
+
+    async fn post(&self, call: &UpstreamCall<'_>, path: &str, body: &Value) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = call.http.post(self.url(call, path)).timeout(call.timeout).json(body);
+        if !call.endpoint.api_key.is_empty() {
+            request = request.bearer_auth(call.endpoint.api_key.expose());
+        }
+        let response = request.send().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body = response.bytes().await.unwrap_or_default();
+        Err(error_from_body(self.provider, status, retry_after, &body))
+    }
+
+    fn body_for(request: &ChatCompletionRequest, model: &str) -> Value {
+        let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
+        body["model"] = Value::String(model.to_owned());
+        body
+    }
+
+    pub async fn chat(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
+        model: &str,
     ) -> Result<ChatOutcome, UpstreamError> {
-        let url = format!("{}/chat/completions", call.endpoint.base_url.trim_end_matches('/'));
-        let response = call
-            .http
-            .post(url)
-            .bearer_auth(call.endpoint.api_key.expose())
-            .timeout(call.timeout)
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
-        let status = response.status();
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let body = response.bytes().await.map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
-        if !status.is_success() {
-            return Err(error_from_body(status, retry_after, &body));
+        let mut body = Self::body_for(request, model);
+        if let Some(object) = body.as_object_mut() {
+            object.remove("stream");
+            object.remove("stream_options");
         }
-        let summary: ChatCompletionSummary = serde_json::from_slice(&body).map_err(|e| {
-            UpstreamError::InvalidResponse { provider: PROVIDER, detail: format!("not a chat.completion: {e}") }
+        let response = self.post(call, "/chat/completions", &body).await?;
+        let body = response.bytes().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
+        let summary: ChatCompletionSummary = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
+            provider: self.provider,
+            detail: format!("not a chat.completion: {e}"),
         })?;
         Ok(ChatOutcome { served_model: summary.model, usage: summary.usage.unwrap_or_default(), body })
     }
+
+    pub async fn chat_stream(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> Result<ChunkStream, UpstreamError> {
+        use eventsource_stream::Eventsource as _;
+        let mut body = Self::body_for(request, model);
+        body["stream"] = Value::Bool(true);
+        // Always ask for usage, to account for it; the proxy drops the usage chunk for clients
+        // that did not ask for it.
+        body["stream_options"]["include_usage"] = Value::Bool(true);
+        let response = self.post(call, "/chat/completions", &body).await?;
+        let provider = self.provider;
+        let stream = response
+            .bytes_stream()
+            .eventsource()
+            .take_while(|event| futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]")))
+            .filter_map(move |event| {
+                futures::future::ready(match event {
+                    Ok(event) if event.data.trim().is_empty() => None,
+                    Ok(event) => Some(read_chunk(provider, event.data)),
+                    Err(err) => Some(Err(stream_error(provider, err))),
+                })
+            });
+        Ok(Box::pin(stream))
+    }
+
+    pub async fn embeddings(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &EmbeddingsRequest,
+        model: &str,
+    ) -> Result<EmbeddingsOutcome, UpstreamError> {
+        let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
+        body["model"] = Value::String(model.to_owned());
+        let response = self.post(call, "/embeddings", &body).await?;
+        let body = response.bytes().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
+        let parsed: Value = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
+            provider: self.provider,
+            detail: format!("not an embeddings list: {e}"),
+        })?;
+        let prompt_tokens = parsed.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as u32;
+        Ok(EmbeddingsOutcome { body, prompt_tokens })
+    }
+}
+
+/// One upstream `data:` payload: forwarded as is, read only for usage and errors.
+fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
+    let value: Value = serde_json::from_str(&data)
+        .map_err(|e| UpstreamError::InvalidResponse { provider, detail: format!("bad stream chunk: {e}") })?;
+    if let Some(error) = value.get("error") {
+        return Err(UpstreamError::Status {
+            provider,
+            status: StatusCode::BAD_GATEWAY,
+            message: error.get("message").and_then(Value::as_str).unwrap_or("stream error").to_owned(),
+            kind: error.get("type").and_then(Value::as_str).map(str::to_owned),
+            code: error.get("code").and_then(Value::as_str).map(str::to_owned),
+            retry_after: None,
+        });
+    }
+    // OpenAI sends usage in a last chunk without choices; Groq also in `x_groq.usage`.
+    let usage = [value.get("usage"), value.pointer("/x_groq/usage")]
+        .into_iter()
+        .flatten()
+        .find(|usage| !usage.is_null())
+        .and_then(|usage| serde_json::from_value::<Usage>(usage.clone()).ok());
+    let usage_only = value.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
+    Ok(StreamItem { json: Bytes::from(data), usage, usage_only })
 }
 
 #[derive(Deserialize)]
@@ -53,13 +155,14 @@ struct OpenAiErrorDetail {
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
-    code: Option<serde_json::Value>,
+    code: Option<Value>,
 }
 
 /// Reads OpenAI's documented error body; anything else becomes a generic message with the status.
 pub(crate) fn error_from_body(
+    provider: &'static str,
     status: StatusCode,
-    retry_after: Option<axum::http::HeaderValue>,
+    retry_after: Option<HeaderValue>,
     body: &[u8],
 ) -> UpstreamError {
     let parsed: Option<OpenAiErrorBody> = serde_json::from_slice(body).ok();
@@ -68,25 +171,29 @@ pub(crate) fn error_from_body(
             error.message.unwrap_or_else(|| status.to_string()),
             error.kind,
             error.code.and_then(|code| match code {
-                serde_json::Value::String(code) => Some(code),
-                serde_json::Value::Number(number) => Some(number.to_string()),
+                Value::String(code) => Some(code),
+                Value::Number(number) => Some(number.to_string()),
                 _ => None,
             }),
         ),
         None => (format!("upstream answered {status} without an error body"), None, None),
     };
-    UpstreamError::Status { provider: PROVIDER, status, message, kind, code, retry_after }
+    UpstreamError::Status { provider, status, message, kind, code, retry_after }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fixture(provider: &str, name: &str) -> String {
+        std::fs::read_to_string(format!("{}/../testkit/fixtures/{provider}/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
     #[test]
     fn reads_openai_error_bodies() {
         let body = br#"{"error":{"message":"Incorrect API key provided: sk-abc***","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
         let UpstreamError::Status { status, message, kind, code, .. } =
-            error_from_body(StatusCode::UNAUTHORIZED, None, body)
+            error_from_body("openai", StatusCode::UNAUTHORIZED, None, body)
         else {
             panic!("expected a status error");
         };
@@ -99,12 +206,56 @@ mod tests {
     #[test]
     fn tolerates_non_json_error_bodies() {
         let UpstreamError::Status { message, code, .. } =
-            error_from_body(StatusCode::BAD_GATEWAY, None, b"<html>bad gateway</html>")
+            error_from_body("openai", StatusCode::BAD_GATEWAY, None, b"<html>bad gateway</html>")
         else {
             panic!("expected a status error");
         };
         assert!(message.contains("502"));
         assert!(!message.contains("html"), "upstream bodies are not leaked");
         assert_eq!(code, None);
+    }
+
+    /// Every data payload of a fixture stream, up to `[DONE]`.
+    fn stream_payloads(provider: &str, name: &str) -> Vec<String> {
+        fixture(provider, name)
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .take_while(|data| data.trim() != "[DONE]")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn finds_usage_in_openai_groq_and_ollama_streams() {
+        for provider in ["openai", "groq", "ollama"] {
+            let items: Vec<StreamItem> = stream_payloads(provider, "chat_completion_stream.sse")
+                .into_iter()
+                .map(|data| read_chunk("test", data).unwrap())
+                .collect();
+            let usage = items.iter().rev().find_map(|item| item.usage).unwrap_or_else(|| panic!("{provider}: no usage"));
+            assert!(usage.total_tokens > 0, "{provider}");
+            if provider == "openai" {
+                assert_eq!((usage.prompt_tokens, usage.completion_tokens), (19, 10));
+                assert!(items.last().unwrap().usage_only);
+            }
+            let text: String = items
+                .iter()
+                .filter_map(|item| serde_json::from_slice::<Value>(&item.json).ok())
+                .filter_map(|chunk| chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            assert!(text.starts_with("Hello from the fake"), "{provider}: {text}");
+        }
+    }
+
+    #[test]
+    fn an_error_event_in_a_stream_is_an_error() {
+        let err = read_chunk("openai", r#"{"error":{"message":"boom","type":"server_error"}}"#.into()).unwrap_err();
+        assert!(matches!(err, UpstreamError::Status { message, .. } if message == "boom"));
+    }
+
+    #[test]
+    fn ollama_api_lives_under_v1() {
+        assert_eq!(super::super::ollama::api_base("http://127.0.0.1:11434/"), "http://127.0.0.1:11434/v1");
+        assert_eq!(super::super::ollama::api_base("http://h:1/v1"), "http://h:1/v1");
     }
 }

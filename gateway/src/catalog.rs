@@ -1,0 +1,100 @@
+//! The model catalog (`catalog/models.json`): provider, model, context window, list price per
+//! million tokens, and tier. It resolves bare model names and prices usage.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::providers::ProviderKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Cheap,
+    Standard,
+    Strong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    #[default]
+    Chat,
+    Embedding,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogModel {
+    pub provider: String,
+    pub model: String,
+    pub context_window: u64,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    pub tier: Tier,
+    #[serde(default)]
+    pub kind: ModelKind,
+}
+
+impl CatalogModel {
+    pub fn provider_kind(&self) -> Option<ProviderKind> {
+        ProviderKind::parse(&self.provider)
+    }
+
+    /// What a request cost at list price, in US dollars.
+    pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32) -> f64 {
+        (f64::from(prompt_tokens) * self.input_per_mtok + f64::from(completion_tokens) * self.output_per_mtok) / 1e6
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Catalog {
+    pub prices_as_of: String,
+    pub models: Vec<CatalogModel>,
+}
+
+const BUILT_IN: &str = include_str!("../catalog/models.json");
+
+impl Catalog {
+    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The catalog shipped with the binary.
+    pub fn built_in() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| Catalog::parse(BUILT_IN).expect("the built-in catalog is valid JSON"))
+    }
+
+    pub fn find(&self, provider: ProviderKind, model: &str) -> Option<&CatalogModel> {
+        self.models.iter().find(|entry| entry.provider == provider.id() && entry.model == model)
+    }
+
+    /// Providers that list a model of this exact name, in catalog order.
+    pub fn providers_of<'a>(&'a self, model: &'a str) -> impl Iterator<Item = ProviderKind> + 'a {
+        self.models.iter().filter(move |entry| entry.model == model).filter_map(CatalogModel::provider_kind)
+    }
+
+    pub fn models_of(&self, provider: ProviderKind) -> impl Iterator<Item = &CatalogModel> {
+        self.models.iter().filter(move |entry| entry.provider == provider.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_catalog_covers_every_provider_and_default_model() {
+        let catalog = Catalog::built_in();
+        for &kind in ProviderKind::ALL {
+            assert!(catalog.find(kind, kind.default_model()).is_some(), "{kind}: default model missing");
+        }
+        for entry in &catalog.models {
+            assert!(entry.provider_kind().is_some(), "{}: unknown provider", entry.model);
+            assert!(entry.input_per_mtok >= 0.0 && entry.output_per_mtok >= 0.0);
+        }
+        let mini = catalog.find(ProviderKind::OpenAi, "gpt-4o-mini").unwrap();
+        assert!((mini.cost(1_000_000, 1_000_000) - 0.75).abs() < 1e-9);
+        assert_eq!(catalog.providers_of("llama3.2").collect::<Vec<_>>(), vec![ProviderKind::Ollama]);
+    }
+}
