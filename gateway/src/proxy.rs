@@ -212,7 +212,7 @@ where
         // Full jitter: a random wait up to the backoff, or what the provider asked for.
         let jittered = backoff.mul_f64(rand::random::<f64>());
         let wait = retry_after(&error).map_or(jittered, |asked| asked.max(jittered));
-        if started.elapsed() + wait > retry.deadline {
+        if wait > retry.max_retry_wait || started.elapsed() + wait > retry.deadline {
             return Err(FailedCall { error, try_next_model: true });
         }
         tracing::debug!(attempt = number, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream call");
@@ -511,7 +511,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_retryable_errors_then_gives_up() {
-        let retry = RetrySettings { attempts: 3, base_backoff: Duration::from_millis(10), deadline: Duration::from_secs(5) };
+        let retry = RetrySettings {
+            attempts: 3,
+            base_backoff: Duration::from_millis(10),
+            deadline: Duration::from_secs(5),
+            max_retry_wait: Duration::from_secs(2),
+        };
         let mut calls = 0;
         let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
             calls += 1;
@@ -533,7 +538,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn does_not_retry_client_errors_or_past_the_deadline() {
-        let retry = RetrySettings { attempts: 5, base_backoff: Duration::from_millis(10), deadline: Duration::from_secs(5) };
+        let retry = RetrySettings {
+            attempts: 5,
+            base_backoff: Duration::from_millis(10),
+            deadline: Duration::from_secs(60),
+            max_retry_wait: Duration::from_secs(5),
+        };
         let mut calls = 0;
         let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
             calls += 1;
@@ -543,7 +553,7 @@ mod tests {
         assert_eq!(calls, 1);
         assert!(!result.unwrap_err().try_next_model);
 
-        // Asked to wait 60 s with 5 s of budget: move on at once.
+        // Asked to wait 60 s, more than is worth waiting: move on at once.
         let mut calls = 0;
         let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
             calls += 1;

@@ -75,10 +75,18 @@ pub struct RetrySettings {
     /// No retry starts after this much time has passed since the request arrived; a
     /// `Retry-After` longer than what is left moves on to the next model instead.
     pub deadline: Duration,
+    /// The longest `Retry-After` honoured by waiting; a provider asking for more gets its error
+    /// passed on (with the header), or the next fallback model tried, at once.
+    pub max_retry_wait: Duration,
 }
 
 impl Default for RetrySettings {
     fn default() -> Self {
-        Self { attempts: 3, base_backoff: Duration::from_millis(250), deadline: Duration::from_secs(30) }
+        Self {
+            attempts: 3,
+            base_backoff: Duration::from_millis(250),
+            deadline: Duration::from_secs(30),
+            max_retry_wait: Duration::from_secs(5),
+        }
     }
 }

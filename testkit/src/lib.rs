@@ -1,54 +1,102 @@
-//! Fake provider servers for tests. They listen on 127.0.0.1, speak the provider's documented wire
-//! format (status codes, headers, error bodies) from fixture files, and record what they were sent.
+//! Fake provider servers for tests. One server on 127.0.0.1 speaks all five providers' documented
+//! wire formats (status codes, headers, SSE framing, error bodies) from fixture files, and records
+//! what it was sent. Base URLs, as each provider's SDK names them:
+//! OpenAI `http://ADDR/v1`, Groq `http://ADDR/groq/openai/v1`, Ollama `http://ADDR/ollama`,
+//! Anthropic `http://ADDR/anthropic`, Gemini `http://ADDR/gemini`.
 //!
 //! The model name picks the behaviour, so a test can ask for any outcome through the gateway:
-//! - `fake-error-429` → 429 with `Retry-After: 20` and OpenAI's rate-limit body
-//! - `fake-error-500` → 500 with OpenAI's server-error body
-//! - `fake-missing-model` → 404 `model_not_found`
-//! - `fake-garbage` → 200 with a body that is not a chat completion
-//! - anything else → 200 with the `chat.completion` fixture, `model` set to the one asked for.
+//! - `fake-error-429` → the provider's rate-limit error (429, with `Retry-After: 20` where the
+//!   provider sends one; Gemini puts the delay in the body)
+//! - `fake-error-500` → the provider's server error (500; Anthropic 529, Gemini 503)
+//! - `fake-missing-model` → the provider's not-found error
+//! - `fake-garbage` → 200 with a body that is not a completion
+//! - `fake-flaky` → a server error on the first call of each test run, then a normal answer
+//! - `fake-slow` → answers after 3 seconds
+//! - `fake-tools` → a tool call (`get_weather` with `{"city":"Paris"}`)
+//! - `fake-stream-cut` → a stream that breaks off after two events
+//! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
+//! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
+//! one event every 20 ms.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use parking_lot::Mutex;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-pub const OPENAI_CHAT_COMPLETION: &str = include_str!("../fixtures/openai/chat_completion.json");
-const OPENAI_INVALID_KEY: &str = include_str!("../fixtures/openai/error_invalid_api_key.json");
-const OPENAI_RATE_LIMIT: &str = include_str!("../fixtures/openai/error_rate_limit.json");
-const OPENAI_MODEL_NOT_FOUND: &str = include_str!("../fixtures/openai/error_model_not_found.json");
-const OPENAI_SERVER_ERROR: &str = include_str!("../fixtures/openai/error_server.json");
+macro_rules! fixture {
+    ($path:literal) => {
+        include_str!(concat!("../fixtures/", $path))
+    };
+}
+
+pub const OPENAI_CHAT_COMPLETION: &str = fixture!("openai/chat_completion.json");
 
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    pub provider: &'static str,
     pub path: String,
-    pub authorization: Option<String>,
+    /// The credential as sent: `Authorization`, `x-api-key` or `x-goog-api-key`.
+    pub credential: Option<String>,
+    pub headers: HeaderMap,
     pub body: Value,
+}
+
+impl RecordedRequest {
+    /// `Authorization` as sent (OpenAI, Groq, Ollama).
+    pub fn authorization(&self) -> Option<&str> {
+        self.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    }
 }
 
 #[derive(Default)]
 struct Shared {
-    /// Keys the fake accepts; empty means any.
+    /// Keys the fake accepts; empty means any non-empty key.
     accepted_keys: Vec<String>,
     requests: Mutex<Vec<RecordedRequest>>,
+    flaky_calls: AtomicU32,
 }
 
-/// A running fake OpenAI API. Its base URL ends in `/v1`, as the OpenAI SDK's does.
-pub struct FakeOpenAi {
+impl Shared {
+    fn key_ok(&self, presented: Option<&str>) -> bool {
+        let Some(presented) = presented.filter(|key| !key.is_empty()) else {
+            return false;
+        };
+        self.accepted_keys.is_empty() || self.accepted_keys.iter().any(|k| k == presented)
+    }
+
+    fn record(&self, provider: &'static str, path: String, credential: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
+        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        self.requests.lock().push(RecordedRequest { provider, path, credential, headers: headers.clone(), body: parsed.clone() });
+        parsed
+    }
+
+    /// True on the first call of a `fake-flaky` model only.
+    fn flaky_fails(&self) -> bool {
+        self.flaky_calls.fetch_add(1, Ordering::SeqCst) == 0
+    }
+}
+
+/// The running fake providers.
+pub struct FakeProviders {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl FakeOpenAi {
+/// The name the first tests used; the server fakes every provider now.
+pub type FakeOpenAi = FakeProviders;
+
+impl FakeProviders {
     /// Starts on a free port of 127.0.0.1, accepting only `accepted_keys` (any key if empty).
     pub async fn start(accepted_keys: Vec<String>) -> std::io::Result<Self> {
         Self::start_on("127.0.0.1:0".parse().expect("a valid address"), accepted_keys).await
@@ -57,16 +105,29 @@ impl FakeOpenAi {
     pub async fn start_on(addr: SocketAddr, accepted_keys: Vec<String>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { accepted_keys, requests: Mutex::default() });
-        let app = openai_router(shared.clone());
+        let shared = Arc::new(Shared { accepted_keys, ..Shared::default() });
+        let app = router(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Self { addr, shared, server })
     }
 
+    /// OpenAI's base URL.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.base_url_for("openai")
+    }
+
+    pub fn base_url_for(&self, provider: &str) -> String {
+        let addr = self.addr;
+        match provider {
+            "openai" => format!("http://{addr}/v1"),
+            "groq" => format!("http://{addr}/groq/openai/v1"),
+            "ollama" => format!("http://{addr}/ollama"),
+            "anthropic" => format!("http://{addr}/anthropic"),
+            "gemini" => format!("http://{addr}/gemini"),
+            other => panic!("no fake for provider {other}"),
+        }
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -80,63 +141,205 @@ impl FakeOpenAi {
     }
 }
 
-impl Drop for FakeOpenAi {
+impl Drop for FakeProviders {
     fn drop(&mut self) {
         self.server.abort();
     }
 }
 
-fn openai_router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/v1/chat/completions", post(openai_chat)).with_state(shared)
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(|s, h, b| openai_like("openai", s, h, b)))
+        .route("/v1/embeddings", post(|s, h, b| openai_embeddings("openai", s, h, b)))
+        .route("/groq/openai/v1/chat/completions", post(|s, h, b| openai_like("groq", s, h, b)))
+        .route("/ollama/v1/chat/completions", post(|s, h, b| openai_like("ollama", s, h, b)))
+        .route("/ollama/v1/embeddings", post(|s, h, b| openai_embeddings("ollama", s, h, b)))
+        .route("/anthropic/v1/messages", post(anthropic))
+        .route("/gemini/v1beta/models/{call}", post(gemini))
+        .with_state(shared)
 }
 
-fn json_response(status: StatusCode, body: &str) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::HeaderName::from_static("x-request-id"), "req_fake0123456789"),
-            (header::HeaderName::from_static("openai-processing-ms"), "12"),
-        ],
-        body.to_owned(),
-    )
-        .into_response()
-}
-
-async fn openai_chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    shared.requests.lock().push(RecordedRequest {
-        path: "/v1/chat/completions".into(),
-        authorization: authorization.clone(),
-        body: parsed.clone(),
-    });
-
-    let presented = authorization.as_deref().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-    let key_ok = !presented.is_empty() && (shared.accepted_keys.is_empty() || shared.accepted_keys.iter().any(|k| k == presented));
-    if !key_ok {
-        return json_response(StatusCode::UNAUTHORIZED, OPENAI_INVALID_KEY);
+fn json_response(status: StatusCode, body: &str, headers: &[(&'static str, &'static str)]) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_owned()).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(*name, header::HeaderValue::from_static(value));
     }
-    if parsed.get("messages").and_then(Value::as_array).is_none() {
+    response
+}
+
+/// Streams a fixture's events with a small pause between them, as a real provider does; with
+/// `cut`, the connection breaks off after two events.
+fn sse_response(fixture: &'static str, separator: &'static str, cut: bool) -> Response {
+    let events: Vec<String> = fixture
+        .split(separator)
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| format!("{event}{separator}"))
+        .collect();
+    let stream = async_stream::stream! {
+        for (index, event) in events.into_iter().enumerate() {
+            if cut && index == 2 {
+                yield Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut"));
+                return;
+            }
+            yield Ok::<_, std::io::Error>(Bytes::from(event));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    response
+}
+
+fn with_model(fixture: &str, pointer: &str, model: &str) -> String {
+    let mut value: Value = serde_json::from_str(fixture).expect("fixture is JSON");
+    if let Some(slot) = value.pointer_mut(pointer) {
+        *slot = Value::String(model.to_owned());
+    }
+    value.to_string()
+}
+
+struct OpenAiLike {
+    answer: &'static str,
+    stream: &'static str,
+    rate_limit: &'static str,
+    not_found: (StatusCode, &'static str),
+}
+
+fn openai_like_fixtures(provider: &str) -> OpenAiLike {
+    match provider {
+        "groq" => OpenAiLike {
+            answer: fixture!("groq/chat_completion.json"),
+            stream: fixture!("groq/chat_completion_stream.sse"),
+            rate_limit: fixture!("groq/error_rate_limit.json"),
+            not_found: (StatusCode::NOT_FOUND, fixture!("openai/error_model_not_found.json")),
+        },
+        "ollama" => OpenAiLike {
+            answer: fixture!("ollama/chat_completion.json"),
+            stream: fixture!("ollama/chat_completion_stream.sse"),
+            rate_limit: fixture!("openai/error_rate_limit.json"),
+            not_found: (StatusCode::NOT_FOUND, fixture!("ollama/error_model_not_found.json")),
+        },
+        _ => OpenAiLike {
+            answer: fixture!("openai/chat_completion.json"),
+            stream: fixture!("openai/chat_completion_stream.sse"),
+            rate_limit: fixture!("openai/error_rate_limit.json"),
+            not_found: (StatusCode::NOT_FOUND, fixture!("openai/error_model_not_found.json")),
+        },
+    }
+}
+
+async fn openai_like(provider: &'static str, State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request = shared.record(provider, "/chat/completions".into(), bearer.clone(), &headers, &body);
+    let key = bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "));
+    // Ollama takes no key; the others refuse a missing or wrong one.
+    if provider != "ollama" && !shared.key_ok(key) {
+        return json_response(StatusCode::UNAUTHORIZED, fixture!("openai/error_invalid_api_key.json"), &[]);
+    }
+    if request.get("messages").and_then(Value::as_array).is_none() {
         return json_response(
             StatusCode::BAD_REQUEST,
             r#"{"error":{"message":"Missing required parameter: 'messages'.","type":"invalid_request_error","param":"messages","code":"missing_required_parameter"}}"#,
+            &[],
         );
     }
-    let model = parsed.get("model").and_then(Value::as_str).unwrap_or_default();
+    let fixtures = openai_like_fixtures(provider);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or_default();
+    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     match model {
-        "fake-error-429" => {
-            let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, OPENAI_RATE_LIMIT);
-            response.headers_mut().insert(header::RETRY_AFTER, "20".parse().expect("a valid header"));
-            response
-        }
-        "fake-error-500" => json_response(StatusCode::INTERNAL_SERVER_ERROR, OPENAI_SERVER_ERROR),
-        "fake-missing-model" => json_response(StatusCode::NOT_FOUND, OPENAI_MODEL_NOT_FOUND),
-        "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#),
+        "fake-error-429" => json_response(StatusCode::TOO_MANY_REQUESTS, fixtures.rate_limit, &[("retry-after", "20")]),
+        "fake-error-500" => json_response(StatusCode::INTERNAL_SERVER_ERROR, fixture!("openai/error_server.json"), &[]),
+        "fake-flaky" if shared.flaky_fails() => json_response(StatusCode::INTERNAL_SERVER_ERROR, fixture!("openai/error_server.json"), &[]),
+        "fake-missing-model" => json_response(fixtures.not_found.0, fixtures.not_found.1, &[]),
+        "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
+        "fake-tools" if stream => sse_response(fixture!("openai/chat_completion_tool_call_stream.sse"), "\n\n", false),
+        "fake-tools" => json_response(StatusCode::OK, &with_model(fixture!("openai/chat_completion_tool_call.json"), "/model", model), &[]),
+        "fake-stream-cut" if stream => sse_response(fixtures.stream, "\n\n", true),
         _ => {
-            let mut completion: Value = serde_json::from_str(OPENAI_CHAT_COMPLETION).expect("fixture is JSON");
-            completion["model"] = Value::String(model.to_owned());
-            json_response(StatusCode::OK, &completion.to_string())
+            if model == "fake-slow" {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            if stream {
+                sse_response(fixtures.stream, "\n\n", false)
+            } else {
+                json_response(StatusCode::OK, &with_model(fixtures.answer, "/model", model), &[("x-request-id", "req_fake0123456789")])
+            }
         }
+    }
+}
+
+async fn openai_embeddings(provider: &'static str, State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    shared.record(provider, "/embeddings".into(), bearer.clone(), &headers, &body);
+    if provider != "ollama" && !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "))) {
+        return json_response(StatusCode::UNAUTHORIZED, fixture!("openai/error_invalid_api_key.json"), &[]);
+    }
+    let fixture = if provider == "ollama" { fixture!("ollama/embeddings.json") } else { fixture!("openai/embeddings.json") };
+    json_response(StatusCode::OK, fixture, &[])
+}
+
+async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request = shared.record("anthropic", "/v1/messages".into(), key.clone(), &headers, &body);
+    if !shared.key_ok(key.as_deref()) {
+        return json_response(StatusCode::UNAUTHORIZED, fixture!("anthropic/error_authentication.json"), &[]);
+    }
+    if headers.get("anthropic-version").is_none() || request.get("max_tokens").is_none() {
+        return json_response(StatusCode::BAD_REQUEST, fixture!("anthropic/error_invalid_request.json"), &[]);
+    }
+    let model = request.get("model").and_then(Value::as_str).unwrap_or_default();
+    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    // A forced tool (JSON mode, or tool_choice naming a function) is answered with that tool.
+    let forced_tool = request.pointer("/tool_choice/name").and_then(Value::as_str);
+    match model {
+        "fake-error-429" => json_response(StatusCode::TOO_MANY_REQUESTS, fixture!("anthropic/error_rate_limit.json"), &[("retry-after", "20")]),
+        "fake-error-500" => json_response(StatusCode::from_u16(529).unwrap(), fixture!("anthropic/error_overloaded.json"), &[]),
+        "fake-flaky" if shared.flaky_fails() => json_response(StatusCode::from_u16(529).unwrap(), fixture!("anthropic/error_overloaded.json"), &[]),
+        "fake-missing-model" => json_response(
+            StatusCode::NOT_FOUND,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"model: fake-missing-model"}}"#,
+            &[],
+        ),
+        "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
+        "fake-stream-cut" if stream => sse_response(fixture!("anthropic/message_stream.sse"), "\n\n", true),
+        _ if model == "fake-tools" || forced_tool.is_some() => {
+            if stream {
+                sse_response(fixture!("anthropic/message_tool_use_stream.sse"), "\n\n", false)
+            } else {
+                let mut answer: Value = serde_json::from_str(fixture!("anthropic/message_tool_use.json")).unwrap();
+                if let Some(name) = forced_tool {
+                    answer["content"] = json!([{"type": "tool_use", "id": "toolu_fake01", "name": name, "input": {"city": "Paris"}}]);
+                }
+                json_response(StatusCode::OK, &answer.to_string(), &[])
+            }
+        }
+        _ if stream => sse_response(fixture!("anthropic/message_stream.sse"), "\n\n", false),
+        _ => json_response(StatusCode::OK, fixture!("anthropic/message.json"), &[("request-id", "req_fake01")]),
+    }
+}
+
+async fn gemini(State(shared): State<Arc<Shared>>, Path(call): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    shared.record("gemini", format!("/v1beta/models/{call}"), key.clone(), &headers, &body);
+    if !shared.key_ok(key.as_deref()) {
+        return json_response(StatusCode::BAD_REQUEST, fixture!("gemini/error_invalid_api_key.json"), &[]);
+    }
+    let Some((model, method)) = call.split_once(':') else {
+        return json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]);
+    };
+    match (model, method) {
+        ("fake-error-429", _) => json_response(StatusCode::TOO_MANY_REQUESTS, fixture!("gemini/error_rate_limit.json"), &[]),
+        ("fake-error-500", _) => json_response(StatusCode::SERVICE_UNAVAILABLE, fixture!("gemini/error_unavailable.json"), &[]),
+        ("fake-flaky", _) if shared.flaky_fails() => json_response(StatusCode::SERVICE_UNAVAILABLE, fixture!("gemini/error_unavailable.json"), &[]),
+        ("fake-missing-model", _) => json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]),
+        ("fake-garbage", _) => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
+        (_, "batchEmbedContents") => json_response(StatusCode::OK, fixture!("gemini/batch_embed_contents.json"), &[]),
+        (_, "embedContent") => json_response(StatusCode::OK, fixture!("gemini/embed_content.json"), &[]),
+        ("fake-tools", "generateContent") => json_response(StatusCode::OK, fixture!("gemini/generate_content_function_call.json"), &[]),
+        ("fake-tools", "streamGenerateContent") => sse_response(fixture!("gemini/stream_function_call.sse"), "\r\n\r\n", false),
+        ("fake-stream-cut", "streamGenerateContent") => sse_response(fixture!("gemini/stream_generate_content.sse"), "\r\n\r\n", true),
+        (_, "generateContent") => json_response(StatusCode::OK, fixture!("gemini/generate_content.json"), &[]),
+        (_, "streamGenerateContent") => sse_response(fixture!("gemini/stream_generate_content.sse"), "\r\n\r\n", false),
+        _ => json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]),
     }
 }

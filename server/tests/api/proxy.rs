@@ -39,7 +39,7 @@ async fn answers_with_the_providers_completion(backend: Backend) {
 
     let sent = app.fake_openai.requests();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    assert_eq!(sent[0].authorization(), Some(format!("Bearer {OPENAI_KEY}").as_str()));
     assert_eq!(sent[0].body["model"], "gpt-4o-mini");
     assert_eq!(sent[0].body["messages"][0]["content"], "Say hello");
 
@@ -254,7 +254,7 @@ async fn tenants_never_share_provider_keys(backend: Backend) {
 
     assert_eq!(app.chat(Some(&bob_key), &hello()).await.status(), 200);
     assert_eq!(app.chat(Some(&ada.key), &hello()).await.status(), 200);
-    let sent: Vec<String> = app.fake_openai.requests().into_iter().filter_map(|r| r.authorization).collect();
+    let sent: Vec<String> = app.fake_openai.requests().into_iter().filter_map(|r| r.credential).collect();
     assert_eq!(sent, vec!["Bearer sk-tenant-b-0123456789".to_owned(), format!("Bearer {OPENAI_KEY}")]);
 
     // Bob cannot revoke or even find Ada's key.

@@ -17,7 +17,7 @@ async fn database_files_hold_no_prompt_and_no_provider_key() {
     let ada_key = app.create_key(ada).await;
     assert_eq!(app.chat(Some(&ada_key), &request).await.status(), 401);
     let sent = app.fake_openai.requests();
-    assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {provider_key}").as_str()));
+    assert_eq!(sent[0].authorization(), Some(format!("Bearer {provider_key}").as_str()));
 
     // ... and one that gets a completion.
     let bob = app.tenant("bob@example.com").await;
