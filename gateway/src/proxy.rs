@@ -18,7 +18,7 @@ use crate::catalog::{Catalog, ModelKind};
 use crate::clock::now_ms;
 use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
 use crate::error::{ApiError, AuthError, RequestError, UpstreamError};
-use crate::openai::{ChatCompletionRequest, EmbeddingsRequest, Usage};
+use crate::openai::{ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage};
 use crate::providers::{ChunkStream, Provider, StreamItem, UpstreamCall};
 use crate::routing::{self, RouteDecision};
 use crate::settings::RetrySettings;
@@ -328,8 +328,11 @@ fn sse_body(
     mut rest: ChunkStream,
     mut guard: StreamGuard,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+    // Identity of the stream, for a usage chunk the provider did not send itself.
+    let identity: Value = serde_json::from_slice(&first.json).unwrap_or(Value::Null);
     async_stream::stream! {
         let mut next = Some(Ok(first));
+        let mut usage_chunk_sent = false;
         loop {
             let item = match next.take() {
                 Some(item) => Some(item),
@@ -337,6 +340,16 @@ fn sse_body(
             };
             match item {
                 None => {
+                    // Groq, for one, reports usage only inside its last chunk (`x_groq`).
+                    if guard.include_usage && !usage_chunk_sent {
+                        let chunk = ChatCompletionChunk::usage_only(
+                            identity["id"].as_str().unwrap_or_default(),
+                            identity["created"].as_i64().unwrap_or_default(),
+                            identity["model"].as_str().unwrap_or_default(),
+                            guard.usage,
+                        );
+                        yield Ok(sse_frame(&serde_json::to_vec(&chunk).unwrap_or_default()));
+                    }
                     guard.end(StreamEnd::Finished);
                     yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
                     break;
@@ -345,8 +358,11 @@ fn sse_body(
                     if let Some(usage) = item.usage {
                         guard.usage = usage;
                     }
-                    if item.usage_only && !guard.include_usage {
-                        continue;
+                    if item.usage_only {
+                        if !guard.include_usage {
+                            continue;
+                        }
+                        usage_chunk_sent = true;
                     }
                     yield Ok(sse_frame(&item.json));
                 }

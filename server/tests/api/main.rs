@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod conformance;
 mod portal;
 mod proxy;
 mod storage;

@@ -1,0 +1,363 @@
+//! One conformance suite, run against every provider through the fake servers that replay each
+//! provider's documented wire format: plain, streaming, tools (also streamed), images, JSON mode,
+//! embeddings, each error class, retries and fallback.
+
+use gateway::accounts;
+use gateway::entities::usage_event;
+use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, OPENAI_KEY, TestApp, eventually, expect_openai_error, spawn_app};
+
+struct Provider {
+    id: &'static str,
+    name: &'static str,
+    model: &'static str,
+}
+
+const OPENAI: Provider = Provider { id: "openai", name: "OpenAI", model: "gpt-4o-mini" };
+const ANTHROPIC: Provider = Provider { id: "anthropic", name: "Anthropic", model: "claude-3-5-haiku-latest" };
+const GEMINI: Provider = Provider { id: "gemini", name: "Gemini", model: "gemini-2.0-flash" };
+const GROQ: Provider = Provider { id: "groq", name: "Groq", model: "llama-3.1-8b-instant" };
+const OLLAMA: Provider = Provider { id: "ollama", name: "Ollama", model: "llama3.2" };
+
+/// Generates `mod <provider> { #[tokio::test] fn <case>() }` for every provider and case.
+macro_rules! for_every_provider {
+    ($($case:ident),* $(,)?) => {
+        for_every_provider!(@provider openai, OPENAI, $($case),*);
+        for_every_provider!(@provider anthropic, ANTHROPIC, $($case),*);
+        for_every_provider!(@provider gemini, GEMINI, $($case),*);
+        for_every_provider!(@provider groq, GROQ, $($case),*);
+        for_every_provider!(@provider ollama, OLLAMA, $($case),*);
+    };
+    (@provider $module:ident, $provider:ident, $($case:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(&super::$provider).await
+                }
+            )*
+        }
+    };
+}
+
+for_every_provider!(
+    plain_completion,
+    streaming_with_and_without_usage,
+    tool_calls,
+    streamed_tool_calls,
+    json_mode_and_images_are_translated,
+    error_classes_are_mapped,
+    a_failure_before_the_first_chunk_is_a_clean_error,
+    retries_then_falls_back,
+    usage_is_recorded_when_a_stream_is_cut,
+    embeddings_where_the_provider_has_them,
+);
+
+/// An app with one account whose only provider is `provider`, at the fake.
+async fn setup(provider: &Provider) -> (TestApp, i32, String) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let account_id = app.create_account("conformance@example.com").await;
+    let base_url = app.fake_openai.base_url_for(provider.id);
+    accounts::add_provider(&app.state.db, &app.state.master_key, account_id, provider.id, OPENAI_KEY, Some(&base_url))
+        .await
+        .unwrap();
+    app.state.account_changed(account_id);
+    let key = app.create_key(account_id).await;
+    (app, account_id, key)
+}
+
+fn model(provider: &Provider, name: &str) -> String {
+    format!("{}/{name}", provider.id)
+}
+
+fn ask(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]})
+}
+
+fn answer(provider: &Provider) -> String {
+    format!("Hello from the fake {} server.", provider.name)
+}
+
+/// The `data:` payloads of an SSE body, checking OpenAI's framing on the way.
+fn sse_payloads(body: &str) -> Vec<String> {
+    assert!(body.ends_with("data: [DONE]\n\n"), "the stream ends with [DONE]: {body}");
+    body.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| event.strip_prefix("data: ").unwrap_or_else(|| panic!("not an SSE data line: {event}")).to_owned())
+        .collect()
+}
+
+fn chunks(body: &str) -> Vec<Value> {
+    let payloads = sse_payloads(body);
+    payloads[..payloads.len() - 1].iter().map(|data| serde_json::from_str(data).unwrap()).collect()
+}
+
+async fn plain_completion(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let response = app.chat(Some(&key), &ask(&model(provider, provider.model))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-gateway-provider"], provider.id);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(body["choices"][0]["message"]["content"], answer(provider));
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(body["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+
+    // The system prompt reached the provider in its own form.
+    let sent = &app.fake_openai.requests()[0];
+    match provider.id {
+        "anthropic" => assert_eq!(sent.body["system"], "Be brief."),
+        "gemini" => assert_eq!(sent.body["systemInstruction"]["parts"][0]["text"], "Be brief."),
+        _ => assert_eq!(sent.body["messages"][0]["role"], "system"),
+    }
+    // Bare catalog names route to the provider as well.
+    let bare = app.chat(Some(&key), &ask(provider.model)).await;
+    assert_eq!(bare.status(), 200, "{}", provider.model);
+}
+
+async fn streaming_with_and_without_usage(provider: &Provider) {
+    let (app, account_id, key) = setup(provider).await;
+    for include_usage in [false, true] {
+        let mut request = ask(&model(provider, provider.model));
+        request["stream"] = json!(true);
+        if include_usage {
+            request["stream_options"] = json!({"include_usage": true});
+        }
+        let response = app.chat(Some(&key), &request).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let chunks = chunks(&response.text().await.unwrap());
+        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+        let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert_eq!(text, answer(provider));
+        assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
+        let usage_chunk = chunks.iter().find(|c| c["choices"].as_array().is_some_and(Vec::is_empty));
+        if include_usage {
+            let usage = &usage_chunk.expect("a usage chunk when asked")["usage"];
+            assert!(usage["total_tokens"].as_u64().unwrap() > 0);
+            assert_eq!(chunks.last().unwrap()["choices"], json!([]), "usage comes last");
+        } else {
+            assert!(usage_chunk.is_none(), "no usage chunk unless asked");
+        }
+    }
+    // Usage was recorded for both streams even though only one client asked for it.
+    app.flush_usage().await;
+    let events = usage_event::Entity::find().filter(usage_event::Column::AccountId.eq(account_id)).all(&app.state.db).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.status == 200 && e.prompt_tokens > 0), "{events:?}");
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+async fn tool_calls(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let mut request = ask(&model(provider, "fake-tools"));
+    request["tools"] = weather_tool();
+    request["tool_choice"] = json!("auto");
+    let body: Value = app.chat(Some(&key), &request).await.json().await.unwrap();
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert!(call["id"].as_str().is_some_and(|id| !id.is_empty()));
+    let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments, json!({"city": "Paris"}));
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+
+    // The result goes back as a `tool` message and reaches the provider in its own form.
+    let follow_up = json!({
+        "model": model(provider, provider.model),
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "{\"celsius\": 18}"}
+        ],
+        "tools": weather_tool()
+    });
+    assert_eq!(app.chat(Some(&key), &follow_up).await.status(), 200);
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
+        "gemini" => assert_eq!(sent["contents"][2]["parts"][0]["functionResponse"]["name"], "get_weather"),
+        _ => assert_eq!(sent["messages"][2]["role"], "tool"),
+    }
+}
+
+async fn streamed_tool_calls(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let mut request = ask(&model(provider, "fake-tools"));
+    request["tools"] = weather_tool();
+    request["stream"] = json!(true);
+    let chunks = chunks(&app.chat(Some(&key), &request).await.text().await.unwrap());
+    let deltas: Vec<&Value> = chunks.iter().filter_map(|c| c["choices"][0]["delta"].get("tool_calls")).collect();
+    assert!(!deltas.is_empty(), "tool call deltas");
+    assert_eq!(deltas[0][0]["function"]["name"], "get_weather");
+    assert!(deltas[0][0]["id"].as_str().is_some());
+    let arguments: String = deltas.iter().filter_map(|d| d[0]["function"]["arguments"].as_str()).collect();
+    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"city": "Paris"}));
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
+}
+
+async fn json_mode_and_images_are_translated(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let request = json!({
+        "model": model(provider, provider.model),
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Describe as JSON"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+        ]}],
+        "response_format": {"type": "json_object"}
+    });
+    let response = app.chat(Some(&key), &request).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => {
+            assert_eq!(sent["messages"][0]["content"][1]["source"]["type"], "base64");
+            assert_eq!(sent["tool_choice"]["type"], "tool");
+            let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+            assert_eq!(serde_json::from_str::<Value>(content).unwrap(), json!({"city": "Paris"}));
+        }
+        "gemini" => {
+            assert_eq!(sent["contents"][0]["parts"][1]["inlineData"]["mimeType"], "image/png");
+            assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
+        }
+        _ => {
+            assert_eq!(sent["response_format"], json!({"type": "json_object"}));
+            assert_eq!(sent["messages"][0]["content"][1]["type"], "image_url");
+        }
+    }
+}
+
+async fn error_classes_are_mapped(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let response = app.chat(Some(&key), &ask(&model(provider, "fake-error-429"))).await;
+    assert_eq!(response.headers()["retry-after"], "20", "Retry-After is kept");
+    expect_openai_error(response, 429).await;
+
+    let error = expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-error-500"))).await, 502).await;
+    assert!(error["message"].as_str().unwrap().starts_with(provider.id), "{error}");
+
+    expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-missing-model"))).await, 404).await;
+    let error = expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-garbage"))).await, 502).await;
+    assert_eq!(error["code"], "upstream_invalid_response");
+
+    if provider.id != "ollama" {
+        // A provider key the provider refuses is an authentication error, whatever status the
+        // provider uses for it (Gemini says 400).
+        let other = app.create_account("refused@example.com").await;
+        let base_url = app.fake_openai.base_url_for(provider.id);
+        accounts::add_provider(&app.state.db, &app.state.master_key, other, provider.id, "wrong-key", Some(&base_url)).await.unwrap();
+        let other_key = app.create_key(other).await;
+        expect_openai_error(app.chat(Some(&other_key), &ask(&model(provider, provider.model))).await, 401).await;
+    }
+}
+
+async fn a_failure_before_the_first_chunk_is_a_clean_error(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let mut request = ask(&model(provider, "fake-error-429"));
+    request["stream"] = json!(true);
+    let response = app.chat(Some(&key), &request).await;
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    expect_openai_error(response, 429).await;
+}
+
+async fn retries_then_falls_back(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    // The first call fails with a server error, the retry succeeds.
+    let response = app.chat(Some(&key), &ask(&model(provider, "fake-flaky"))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.fake_openai.requests().len(), 2, "one failure, one retry");
+
+    // A model that keeps failing gives way to the next in `models`.
+    let mut request = ask(&model(provider, "fake-error-500"));
+    request["models"] = json!([model(provider, provider.model)]);
+    let response = app.chat(Some(&key), &request).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["x-gateway-route-reason"].to_str().unwrap().starts_with("fallback 1"));
+    assert_eq!(response.headers()["x-gateway-model"], model(provider, provider.model));
+    let sent = app.fake_openai.requests();
+    assert!(sent.iter().all(|r| r.body.get("models").is_none()), "`models` is not forwarded");
+
+    // A client error is not retried, and not a reason to fall back.
+    let mut request = ask(&model(provider, "fake-missing-model"));
+    request["models"] = json!([model(provider, provider.model)]);
+    let before = app.fake_openai.requests().len();
+    expect_openai_error(app.chat(Some(&key), &request).await, 404).await;
+    assert_eq!(app.fake_openai.requests().len(), before + 1);
+}
+
+async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
+    let (app, account_id, key) = setup(provider).await;
+    let mut request = ask(&model(provider, "fake-stream-cut"));
+    request["stream"] = json!(true);
+    let response = app.chat(Some(&key), &request).await;
+    assert_eq!(response.status(), 200, "the cut comes after the first chunk");
+    let body = response.text().await.unwrap_or_default();
+    assert!(!body.contains("[DONE]"), "a cut stream does not claim to be complete: {body}");
+    assert!(body.contains("\"error\""), "the client is told in the stream: {body}");
+
+    // A client that goes away after the first chunk: the upstream call is dropped, usage kept.
+    let mut request = ask(&model(provider, provider.model));
+    request["stream"] = json!(true);
+    let mut response = app.chat(Some(&key), &request).await;
+    let _first = response.chunk().await.unwrap();
+    drop(response);
+
+    let recorded = eventually(std::time::Duration::from_secs(5), || async {
+        app.flush_usage().await;
+        let events = usage_event::Entity::find().filter(usage_event::Column::AccountId.eq(account_id)).all(&app.state.db).await.unwrap();
+        events.iter().any(|e| e.status == 502) && events.iter().any(|e| e.status == 499)
+    })
+    .await;
+    assert!(recorded, "both interrupted streams are in the usage log");
+}
+
+async fn embeddings_where_the_provider_has_them(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let embedding_model = match provider.id {
+        "openai" => "text-embedding-3-small",
+        "gemini" => "text-embedding-004",
+        "ollama" => "nomic-embed-text",
+        _ => provider.model,
+    };
+    let response = app
+        .http
+        .post(app.url("/v1/embeddings"))
+        .bearer_auth(&key)
+        .json(&json!({"model": model(provider, embedding_model), "input": ["first", "second"]}))
+        .send()
+        .await
+        .unwrap();
+    if matches!(provider.id, "anthropic" | "groq") {
+        let error = expect_openai_error(response, 400).await;
+        assert!(error["message"].as_str().unwrap().contains("has no embeddings API"), "{error}");
+        return;
+    }
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "list");
+    let data = body["data"].as_array().unwrap();
+    assert!(!data.is_empty());
+    assert!(data[0]["embedding"].as_array().is_some_and(|values| !values.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_what_the_key_can_reach() {
+    let (app, account_id, key) = setup(&ANTHROPIC).await;
+    let base_url = app.fake_openai.base_url_for("gemini");
+    accounts::add_provider(&app.state.db, &app.state.master_key, account_id, "gemini", OPENAI_KEY, Some(&base_url)).await.unwrap();
+    app.state.account_changed(account_id);
+    let body: Value = app.http.get(app.url("/v1/models")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids[0], "auto");
+    assert!(ids.contains(&"anthropic/claude-3-5-haiku-latest") && ids.contains(&"gemini/gemini-2.0-flash"), "{ids:?}");
+    assert!(!ids.iter().any(|id| id.starts_with("openai/")), "only the account's providers");
+}
