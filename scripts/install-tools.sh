@@ -78,6 +78,10 @@ if [ "$what" = test ]; then
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
   fi
+  if [ ! -d "$root/tests/node/node_modules/openai" ]; then
+    log "installing the openai Node SDK for the SDK tests"
+    (cd "$root/tests/node" && npm ci --silent --no-audit --no-fund)
+  fi
   if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
     log "installing Playwright (the test runner only; it drives Debian's Chromium)"
     (cd "$root/end2end" && npm ci --silent --no-audit --no-fund)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit and integration (SQLite and PostgreSQL), the OpenAI Python SDK against the
-# running binary, and the browser tests in Debian's Chromium. Installs what is missing first.
+# Runs every test: unit and integration (SQLite and PostgreSQL), the OpenAI Python and Node SDKs
+# against the running binary, and the browser tests in Debian's Chromium. Installs what is missing first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -22,6 +22,9 @@ RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo nextest run --workspace --exclude fron
 
 step "OpenAI Python SDK against the gateway"
 "$GATEWAY_TOOLS_DIR/venv/bin/python" -m pytest -q tests/python
+
+step "OpenAI Node SDK against the gateway"
+(cd tests/node && node --test)
 
 step "browser tests (Playwright, Chromium)"
 (cd end2end && npx playwright test)

@@ -1,5 +1,6 @@
 """The official `openai` Python package, pointed at the gateway, is our user."""
 
+import json
 import time
 
 import openai
@@ -77,3 +78,46 @@ def test_upstream_rate_limit_reaches_the_sdk_as_such(gateway):
             model="openai/fake-error-429", messages=[{"role": "user", "content": "hi"}]
         )
     assert raised.value.response.headers["retry-after"] == "20"
+
+
+def test_streaming_with_usage(gateway):
+    stream = client(gateway).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Say hello"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == FAKE_ANSWER
+    assert len(chunks) >= 3
+    assert chunks[-1].usage.total_tokens == 29
+    assert not chunks[-1].choices
+
+
+def test_tool_calls_plain_and_streamed(gateway):
+    tools = [{"type": "function", "function": {"name": "get_weather",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    completion = client(gateway).chat.completions.create(model="openai/fake-tools", messages=messages, tools=tools)
+    call = completion.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    assert completion.choices[0].finish_reason == "tool_calls"
+
+    name, arguments = "", ""
+    for chunk in client(gateway).chat.completions.create(
+        model="openai/fake-tools", messages=messages, tools=tools, stream=True
+    ):
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            name += delta.function.name or ""
+            arguments += delta.function.arguments or ""
+    assert name == "get_weather"
+    assert json.loads(arguments) == {"city": "Paris"}
+
+
+def test_models_and_embeddings(gateway):
+    ids = [m.id for m in client(gateway).models.list()]
+    assert ids[0] == "auto" and "openai/gpt-4o-mini" in ids
+    embeddings = client(gateway).embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    assert len(embeddings.data) == 2 and len(embeddings.data[0].embedding) > 0

@@ -85,8 +85,13 @@ fn users_keys_and_providers_from_the_command_line() {
 
     let added = cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"], Some("sk-cli-provider-key-123456\n"));
     assert!(added.contains("openai") && !added.contains("sk-cli-provider-key-123456"), "{added}");
+    // Ollama runs without a key; every other provider needs one.
+    cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "ollama"], Some(""));
+    let missing = cli.fails(&["provider", "add", "--email", "ada@example.com", "--provider", "anthropic"], Some(""));
+    assert!(missing.contains("expected the API key"), "{missing}");
+    cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "gemini"], Some("AIza-test-key-123456\n"));
     let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None)).unwrap();
-    assert_eq!(shown["providers"], serde_json::json!(["openai"]));
+    assert_eq!(shown["providers"], serde_json::json!(["openai", "ollama", "gemini"]));
 
     // The master key was generated into the data folder, readable by its owner only.
     let master = cli.data_dir.join("master.key");

@@ -361,3 +361,11 @@ async fn models_lists_what_the_key_can_reach() {
     assert!(ids.contains(&"anthropic/claude-3-5-haiku-latest") && ids.contains(&"gemini/gemini-2.0-flash"), "{ids:?}");
     assert!(!ids.iter().any(|id| id.starts_with("openai/")), "only the account's providers");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_takes_too_long_is_a_504() {
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |config| config.upstream_timeout_secs = 1).await;
+    let tenant = app.tenant("slow@example.com").await;
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &ask("openai/fake-slow")).await, 504).await;
+    assert_eq!(error["code"], "upstream_timeout");
+}

@@ -127,12 +127,17 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with a configuration tweak.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (database, database_url) = TestDatabase::create(backend).await;
     let fake_openai = FakeOpenAi::start(vec![OPENAI_KEY.into(), "sk-tenant-b-0123456789".into()])
         .await
         .expect("fake OpenAI starts");
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
+    let mut config = Config {
         database_url,
         gateway_addr: "127.0.0.1:0".into(),
         gateway_data_dir: data_dir.path().to_path_buf(),
@@ -140,6 +145,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         upstream_timeout_secs: 10,
         ..Config::default()
     };
+    tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let application = server::app::build(&config, addr).await.expect("application builds");
