@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -498,23 +498,13 @@ pub struct Anthropic;
 impl Anthropic {
     async fn send(&self, call: &UpstreamCall<'_>, body: &Value) -> Result<reqwest::Response, UpstreamError> {
         let url = format!("{}/v1/messages", call.endpoint.base_url.trim_end_matches('/'));
-        let response = call
+        let request = call
             .http
             .post(url)
             .header("x-api-key", call.endpoint.api_key.expose())
             .header("anthropic-version", API_VERSION)
-            .timeout(call.timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let body = response.bytes().await.unwrap_or_default();
-        Err(error_from_body(status, retry_after, &body))
+            .json(body);
+        super::send(PROVIDER, call.timeout, request, error_from_body).await
     }
 
     pub async fn chat(&self, call: &UpstreamCall<'_>, request: &ChatCompletionRequest, model: &str) -> Result<ChatOutcome, UpstreamError> {

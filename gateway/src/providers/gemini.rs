@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 
@@ -413,22 +413,8 @@ pub struct Gemini;
 impl Gemini {
     async fn post(&self, call: &UpstreamCall<'_>, path: &str, body: &Value) -> Result<reqwest::Response, UpstreamError> {
         let url = format!("{}/v1beta/models/{path}", call.endpoint.base_url.trim_end_matches('/'));
-        let response = call
-            .http
-            .post(url)
-            .header("x-goog-api-key", call.endpoint.api_key.expose())
-            .timeout(call.timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let body = response.bytes().await.unwrap_or_default();
-        Err(error_from_body(status, retry_after, &body))
+        let request = call.http.post(url).header("x-goog-api-key", call.endpoint.api_key.expose()).json(body);
+        super::send(PROVIDER, call.timeout, request, error_from_body).await
     }
 
     pub async fn chat(&self, call: &UpstreamCall<'_>, request: &ChatCompletionRequest, model: &str) -> Result<ChatOutcome, UpstreamError> {

@@ -258,6 +258,24 @@ impl Provider {
     }
 }
 
+/// Sends a prepared upstream request. A non-2xx answer is read whole (error bodies are small) and
+/// turned into the provider's error by `read_error`, with its `Retry-After`.
+pub(crate) async fn send(
+    provider: &'static str,
+    timeout: Duration,
+    request: reqwest::RequestBuilder,
+    read_error: impl FnOnce(axum::http::StatusCode, Option<axum::http::HeaderValue>, &[u8]) -> UpstreamError,
+) -> Result<reqwest::Response, UpstreamError> {
+    let response = request.timeout(timeout).send().await.map_err(|e| transport_error(provider, timeout, e))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let retry_after = response.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let body = response.bytes().await.unwrap_or_default();
+    Err(read_error(status, retry_after, &body))
+}
+
 /// Maps a reqwest failure (before any response) to an upstream error.
 pub(crate) fn transport_error(provider: &'static str, timeout: Duration, err: reqwest::Error) -> UpstreamError {
     if err.is_timeout() {

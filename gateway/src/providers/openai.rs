@@ -2,7 +2,7 @@
 //! came in (only `model` is resolved), the response comes back byte for byte, and a stream's
 //! events are forwarded as they arrive.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use serde::Deserialize;
@@ -32,18 +32,15 @@ impl OpenAiCompatible {
     }
 
     async fn post(&self, call: &UpstreamCall<'_>, path: &str, body: &Value) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = call.http.post(self.url(call, path)).timeout(call.timeout).json(body);
+        let mut request = call.http.post(self.url(call, path)).json(body);
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
-        let response = request.send().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let body = response.bytes().await.unwrap_or_default();
-        Err(error_from_body(self.provider, status, retry_after, &body))
+        let provider = self.provider;
+        super::send(provider, call.timeout, request, |status, retry_after, body| {
+            error_from_body(provider, status, retry_after, body)
+        })
+        .await
     }
 
     fn body_for(request: &ChatCompletionRequest, model: &str) -> Value {
