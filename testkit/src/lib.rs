@@ -64,6 +64,8 @@ struct Shared {
     accepted_keys: Vec<String>,
     requests: Mutex<Vec<RecordedRequest>>,
     flaky_calls: AtomicU32,
+    /// Streams whose reader went away before the last event: the gateway cancelled the call.
+    abandoned_streams: Arc<AtomicU32>,
 }
 
 impl Shared {
@@ -134,6 +136,11 @@ impl FakeProviders {
         self.shared.requests.lock().clone()
     }
 
+    /// How many streams were dropped by the client (the gateway) before they were complete.
+    pub fn abandoned_streams(&self) -> u32 {
+        self.shared.abandoned_streams.load(Ordering::SeqCst)
+    }
+
     /// Serves until the process ends (for the `fake-providers` binary).
     pub async fn wait(mut self) {
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
@@ -167,15 +174,39 @@ fn json_response(status: StatusCode, body: &str, headers: &[(&'static str, &'sta
     response
 }
 
+/// Counts a stream as abandoned unless it was marked complete before being dropped.
+struct CompletionWatch {
+    complete: bool,
+    abandoned: Arc<AtomicU32>,
+}
+
+impl Drop for CompletionWatch {
+    fn drop(&mut self) {
+        if !self.complete {
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Streams a fixture's events with a small pause between them, as a real provider does; with
 /// `cut`, the connection breaks off after two events.
 fn sse_response(fixture: &'static str, separator: &'static str, cut: bool) -> Response {
+    sse_response_watched(fixture, separator, cut, None)
+}
+
+fn sse_response_watched(
+    fixture: &'static str,
+    separator: &'static str,
+    cut: bool,
+    abandoned: Option<Arc<AtomicU32>>,
+) -> Response {
     let events: Vec<String> = fixture
         .split(separator)
         .filter(|event| !event.trim().is_empty())
         .map(|event| format!("{event}{separator}"))
         .collect();
     let stream = async_stream::stream! {
+        let mut watch = abandoned.map(|abandoned| CompletionWatch { complete: cut, abandoned });
         for (index, event) in events.into_iter().enumerate() {
             if cut && index == 2 {
                 yield Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut"));
@@ -183,6 +214,9 @@ fn sse_response(fixture: &'static str, separator: &'static str, cut: bool) -> Re
             }
             yield Ok::<_, std::io::Error>(Bytes::from(event));
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(watch) = watch.as_mut() {
+            watch.complete = true;
         }
     };
     let mut response = Response::new(Body::from_stream(stream));
@@ -260,7 +294,7 @@ async fn openai_like(provider: &'static str, State(shared): State<Arc<Shared>>, 
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
             if stream {
-                sse_response(fixtures.stream, "\n\n", false)
+                sse_response_watched(fixtures.stream, "\n\n", false, Some(shared.abandoned_streams.clone()))
             } else {
                 json_response(StatusCode::OK, &with_model(fixtures.answer, "/model", model), &[("x-request-id", "req_fake0123456789")])
             }
@@ -313,7 +347,7 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
                 json_response(StatusCode::OK, &answer.to_string(), &[])
             }
         }
-        _ if stream => sse_response(fixture!("anthropic/message_stream.sse"), "\n\n", false),
+        _ if stream => sse_response_watched(fixture!("anthropic/message_stream.sse"), "\n\n", false, Some(shared.abandoned_streams.clone())),
         _ => json_response(StatusCode::OK, fixture!("anthropic/message.json"), &[("request-id", "req_fake01")]),
     }
 }
@@ -339,7 +373,12 @@ async fn gemini(State(shared): State<Arc<Shared>>, Path(call): Path<String>, hea
         ("fake-tools", "streamGenerateContent") => sse_response(fixture!("gemini/stream_function_call.sse"), "\r\n\r\n", false),
         ("fake-stream-cut", "streamGenerateContent") => sse_response(fixture!("gemini/stream_generate_content.sse"), "\r\n\r\n", true),
         (_, "generateContent") => json_response(StatusCode::OK, fixture!("gemini/generate_content.json"), &[]),
-        (_, "streamGenerateContent") => sse_response(fixture!("gemini/stream_generate_content.sse"), "\r\n\r\n", false),
+        (_, "streamGenerateContent") => sse_response_watched(
+            fixture!("gemini/stream_generate_content.sse"),
+            "\r\n\r\n",
+            false,
+            Some(shared.abandoned_streams.clone()),
+        ),
         _ => json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]),
     }
 }

@@ -318,6 +318,8 @@ async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
     })
     .await;
     assert!(recorded, "both interrupted streams are in the usage log");
+    let cancelled = eventually(std::time::Duration::from_secs(5), || async { app.fake_openai.abandoned_streams() >= 1 }).await;
+    assert!(cancelled, "the gateway dropped the upstream stream when its client left");
 }
 
 async fn embeddings_where_the_provider_has_them(provider: &Provider) {
