@@ -36,6 +36,37 @@ pub enum Command {
     /// Manage provider keys.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// The auto-routing classifier: classify requests, evaluate and train it.
+    #[command(subcommand)]
+    Route(RouteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Read JSON lines `{"id", "messages", ...}` on stdin; write `{"id", "score", "tier", "reason"}`
+    /// lines on stdout, in input order.
+    Classify,
+    /// Cross-validated APGR, CPT80 and saving at 95 % adequacy, per source and macro-averaged.
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: u64,
+        /// Also write the out-of-fold scores, one `{"id", "score"}` a line (for score_router.py).
+        #[arg(long)]
+        scores_out: Option<PathBuf>,
+        #[arg(long)]
+        l2: Option<f32>,
+        #[arg(long)]
+        iterations: Option<usize>,
+    },
+    /// Fit the classifier on every labelled row and write its weights.
+    Train {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "gateway/router/weights.json")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,11 +140,98 @@ fn read_optional_secret() -> anyhow::Result<String> {
     Ok(input.lines().next().unwrap_or_default().trim().to_owned())
 }
 
-/// Runs an admin command (anything but `serve`).
+/// Runs a `route` command: no database needed.
+pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
+    use gateway::routing::{classifier, train};
+    use std::io::{BufRead as _, Write as _};
+    match command {
+        RouteCommand::Classify => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for (number, line) in std::io::stdin().lock().lines().enumerate() {
+                let line = line.context("reading standard input")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: serde_json::Value =
+                    serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", number + 1))?;
+                let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+                let request = gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
+                    .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
+                let classification = classifier::classify(&request);
+                let tier = gateway::routing::tier_for_score(classification.score, gateway::routing::DEFAULT_THRESHOLDS);
+                let shown = serde_json::json!({
+                    "id": id,
+                    "score": (f64::from(classification.score) * 10_000.0).round() / 10_000.0,
+                    "tier": tier,
+                    "reason": classification.reason,
+                });
+                writeln!(out, "{shown}")?;
+            }
+        }
+        RouteCommand::Eval { data, folds, scores_out, l2, iterations } => {
+            let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+            let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
+            anyhow::ensure!(!examples.is_empty(), "{} has no labelled rows", data.display());
+            let defaults = train::TrainSettings::default();
+            let settings = train::TrainSettings {
+                l2: l2.unwrap_or(defaults.l2),
+                iterations: iterations.unwrap_or(defaults.iterations),
+                ..defaults
+            };
+            let scores = train::cross_validated_scores(&examples, folds.max(2), settings);
+            if let Some(path) = scores_out {
+                let lines: Vec<String> = examples
+                    .iter()
+                    .zip(&scores)
+                    .map(|(example, score)| serde_json::json!({"id": example.id, "score": score}).to_string())
+                    .collect();
+                std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            let (per_source, macro_average) = train::report(&examples, &scores);
+            let measured = examples.iter().filter(|e| e.measured).count();
+            println!(
+                "{folds}-fold cross-validated on {measured} measured prompts ({} prior-labelled prompts used for training only)",
+                examples.len() - measured
+            );
+            println!("{:<12} {:>6} {:>8} {:>6} {:>6} {:>9} {:>10}", "source", "n", "weak_ok", "APGR", "CPT80", "strong@95", "saving@95");
+            let row = |name: &str, m: &train::RouterMetrics| {
+                println!(
+                    "{:<12} {:>6} {:>8.3} {:>6.3} {:>6.3} {:>9.3} {:>9.1}%",
+                    name, m.n, m.weak_ok, m.apgr, m.cpt80, m.strong_at_95, m.saving_at_95 * 100.0
+                )
+            };
+            for (source, m) in &per_source {
+                row(source, m);
+            }
+            row("macro", &macro_average);
+        }
+        RouteCommand::Train { data, out } => {
+            let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+            let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
+            let refs: Vec<&train::Example> = examples.iter().collect();
+            let mut weights = train::train(&refs, train::TrainSettings::default());
+            weights.trained_on = format!(
+                "llm-gateway route train --data router-eval/dev.jsonl: {} prompts (measured and prior-labelled), full-batch Adam, {:?}",
+                examples.len(),
+                train::TrainSettings::default()
+            );
+            let json = serde_json::to_string(&weights)?;
+            std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Runs an admin command (anything but `serve` and `route`).
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> {
+    if let Command::Route(route) = command {
+        return run_route(route);
+    }
     let db = connect_database(config).await?;
     match command {
-        Command::Serve => unreachable!("serve is not an admin command"),
+        Command::Serve | Command::Route(_) => unreachable!("handled elsewhere"),
         Command::Migrate => {
             println!("database is up to date");
         }

@@ -140,3 +140,36 @@ async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
     .await;
     assert!(refused);
 }
+
+#[test]
+fn route_classify_keeps_input_order_and_eval_reports_metrics() {
+    let (cli, dir) = cli_on_fresh_sqlite();
+    let input = [
+        r#"{"id": "first", "messages": [{"role": "user", "content": "hi"}]}"#,
+        r#"{"id": 2, "messages": [{"role": "user", "content": "Prove that there are infinitely many primes, step by step."}], "max_tokens": 2000}"#,
+        r#"{"id": "third", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 2?"}]}"#,
+    ]
+    .join("\n");
+    let output = cli.ok(&["route", "classify"], Some(&input));
+    let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(), vec![serde_json::json!("first"), serde_json::json!(2), serde_json::json!("third")]);
+    for line in &lines {
+        let score = line["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{line}");
+        assert!(["cheap", "standard", "strong"].contains(&line["tier"].as_str().unwrap()), "{line}");
+        assert!(line["reason"].as_str().unwrap().starts_with("difficulty"), "{line}");
+    }
+    cli.fails(&["route", "classify"], Some("{\"id\": 1}\n"));
+
+    // A tiny labelled set: eval prints per-source and macro rows.
+    let rows: Vec<String> = (0..20)
+        .map(|i| {
+            let (text, weak_ok) = if i % 4 == 0 { (format!("Prove theorem {i} rigorously"), false) } else { (format!("Say hi to {i}"), true) };
+            serde_json::json!({"id": format!("t{i}"), "source": "toy", "messages": [{"role": "user", "content": text}], "weak_ok": weak_ok}).to_string()
+        })
+        .collect();
+    let data = dir.path().join("toy.jsonl");
+    std::fs::write(&data, rows.join("\n")).unwrap();
+    let report = cli.ok(&["route", "eval", "--data", data.to_str().unwrap()], None);
+    assert!(report.contains("toy") && report.contains("macro") && report.contains("APGR"), "{report}");
+}

@@ -1,7 +1,10 @@
 //! Which provider and model serve a request. A pinned model is used exactly as asked; `auto` (or
 //! no model) picks a default until difficulty-based routing arrives.
 
-use crate::catalog::Catalog;
+pub mod classifier;
+pub mod train;
+
+use crate::catalog::{Catalog, Tier};
 use crate::error::RequestError;
 use crate::providers::{ProviderEndpoint, ProviderKind};
 
@@ -15,6 +18,26 @@ pub struct RouteDecision<'a> {
 }
 
 pub const AUTO: &str = "auto";
+
+/// Score thresholds between tiers: below the first → cheap, below the second → standard, else
+/// strong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub standard: f32,
+    pub strong: f32,
+}
+
+pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds { standard: 0.35, strong: 0.6 };
+
+pub fn tier_for_score(score: f32, thresholds: Thresholds) -> Tier {
+    if score >= thresholds.strong {
+        Tier::Strong
+    } else if score >= thresholds.standard {
+        Tier::Standard
+    } else {
+        Tier::Cheap
+    }
+}
 
 pub fn resolve<'a>(
     requested: Option<&str>,
