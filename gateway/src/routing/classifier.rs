@@ -41,6 +41,21 @@ pub const DENSE_NAMES: [&str; DENSE] = [
 ];
 pub const DENSE: usize = 20;
 
+/// Weights for request shapes that the labelled data never shows (it is single-turn text with no
+/// tools, images, system prompt or output settings). Set by design, not learned: each of these
+/// makes a request harder for a small model, and the trainer uses them for any feature that is
+/// constant in its data. Scale: a feature at 1.0 adds this much to the logit.
+pub const PRIOR_DENSE: [f32; DENSE] = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.8, // …, code
+    0.6, // deep conversation
+    0.3, // long system prompt
+    1.0, // tools
+    0.8, // structured output
+    0.8, // long answer requested
+    0.6, // images
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+];
+
 /// What the classifier reads off a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
@@ -320,6 +335,24 @@ mod tests {
             assert!(c.reason.starts_with("difficulty"));
         }
         assert!(hard.score > easy.score, "{hard:?} vs {easy:?}");
+    }
+
+    #[test]
+    fn agentic_requests_score_above_small_talk() {
+        let small_talk = classify(&request(json!({"messages": [{"role": "user", "content": "Thanks, that is all for today!"}]})));
+        let agentic = classify(&request(json!({
+            "messages": [
+                {"role": "system", "content": "You are an agent that plans multi-step data migrations and calls tools."},
+                {"role": "user", "content": "Migrate the orders table."},
+                {"role": "assistant", "content": "Which database?"},
+                {"role": "user", "content": "PostgreSQL 15, then verify row counts."}
+            ],
+            "tools": [{"type": "function", "function": {"name": "run_sql"}}, {"type": "function", "function": {"name": "count_rows"}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "plan", "schema": {"type": "object"}}},
+            "max_tokens": 4000
+        })));
+        assert!(agentic.score > small_talk.score + 0.2, "{agentic:?} vs {small_talk:?}");
+        assert!(agentic.reason.contains("tools") || agentic.reason.contains("structured output"), "{agentic:?}");
     }
 
     #[test]

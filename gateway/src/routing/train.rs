@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::classifier::{BUCKETS, DENSE, Features, Weights, extract, sigmoid};
+use super::classifier::{BUCKETS, DENSE, Features, PRIOR_DENSE, Weights, extract, sigmoid};
 use crate::openai::ChatCompletionRequest;
 
 /// One labelled prompt.
@@ -65,9 +65,18 @@ impl Default for TrainSettings {
     }
 }
 
-/// Fits the weights on `examples`.
+/// Fits the weights on `examples`. Features that never vary in them keep their designed prior
+/// ([`PRIOR_DENSE`]): the data cannot say anything about them.
 pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
     let mut weights = Weights::zeros();
+    let constant: Vec<bool> = (0..DENSE)
+        .map(|i| examples.windows(2).all(|pair| pair[0].features.dense[i] == pair[1].features.dense[i]))
+        .collect();
+    for i in 0..DENSE {
+        if constant[i] {
+            weights.dense[i] = PRIOR_DENSE[i];
+        }
+    }
     let n = examples.len().max(1) as f32;
     let params = 1 + DENSE + BUCKETS;
     let (mut m, mut v) = (vec![0f32; params], vec![0f32; params]);
@@ -86,6 +95,9 @@ pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
         }
         let (bias_correction1, bias_correction2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
         for p in 0..params {
+            if (1..=DENSE).contains(&p) && constant[p - 1] {
+                continue;
+            }
             let current = match p {
                 0 => weights.bias,
                 p if p <= DENSE => weights.dense[p - 1],
