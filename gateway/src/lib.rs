@@ -14,6 +14,8 @@ pub mod proxy;
 pub mod routing;
 pub mod settings;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub mod usage;
 
 pub use sea_orm;

@@ -545,12 +545,10 @@ impl Anthropic {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../testkit/fixtures/anthropic/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
+    use crate::test_support::request;
 
-    fn request(value: Value) -> ChatCompletionRequest {
-        ChatCompletionRequest::from_json_bytes(value.to_string().as_bytes()).unwrap()
+    fn fixture(name: &str) -> String {
+        crate::test_support::fixture("anthropic", name)
     }
 
     #[test]

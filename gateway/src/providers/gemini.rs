@@ -466,12 +466,10 @@ impl Gemini {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../testkit/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
+    use crate::test_support::request;
 
-    fn request(value: Value) -> ChatCompletionRequest {
-        ChatCompletionRequest::from_json_bytes(value.to_string().as_bytes()).unwrap()
+    fn fixture(name: &str) -> String {
+        crate::test_support::fixture("gemini", name)
     }
 
     #[test]

@@ -182,9 +182,7 @@ pub(crate) fn error_from_body(
 mod tests {
     use super::*;
 
-    fn fixture(provider: &str, name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../testkit/fixtures/{provider}/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
+    use crate::test_support::fixture;
 
     #[test]
     fn reads_openai_error_bodies() {

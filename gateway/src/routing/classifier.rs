@@ -295,11 +295,8 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::request;
     use serde_json::json;
-
-    fn request(value: Value) -> ChatCompletionRequest {
-        ChatCompletionRequest::from_json_bytes(value.to_string().as_bytes()).unwrap()
-    }
 
     #[test]
     fn reads_the_shape_of_a_request() {
