@@ -14,7 +14,7 @@ use axum::{Extension, Json, Router};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::catalog::{Catalog, ModelKind};
+use crate::catalog::{Catalog, CatalogModel, ModelKind};
 use crate::clock::now_ms;
 use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
 use crate::error::{ApiError, AuthError, RequestError, UpstreamError};
@@ -118,8 +118,8 @@ async fn chat_completions(
     let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
     let fallbacks = take_fallbacks(&mut request)?;
     let account = load_account(&state, &key).await?;
-    let decisions = routing::resolve_with_fallbacks(request.model.as_deref(), &fallbacks, &account.providers)?;
-    let usage = UsageContext { recorder: state.usage.clone(), key, started };
+    let decisions = routing::resolve_chat(&request, &fallbacks, &account.providers)?;
+    let usage = UsageContext::new(&state, key, started, &account);
 
     let mut last_error = None;
     for decision in &decisions {
@@ -234,11 +234,24 @@ struct UsageContext {
     recorder: UsageRecorder,
     key: AuthenticatedKey,
     started: Instant,
+    /// The account's strongest model: the cost without routing.
+    baseline: Option<&'static CatalogModel>,
 }
 
 impl UsageContext {
+    fn new(state: &GatewayState, key: AuthenticatedKey, started: Instant, account: &AccountConfig) -> Self {
+        Self { recorder: state.usage.clone(), key, started, baseline: routing::baseline_model(&account.providers) }
+    }
+
     fn event(&self, decision: &RouteDecision<'_>, model: &str, status: StatusCode, usage: Usage, error_code: Option<String>) -> UsageEvent {
+        let priced = Catalog::built_in().find(decision.endpoint.kind, &decision.model);
+        let cost_usd = priced.map_or(0.0, |m| m.cost(usage.prompt_tokens, usage.completion_tokens));
+        let baseline_cost = self.baseline.map_or(cost_usd, |m| m.cost(usage.prompt_tokens, usage.completion_tokens));
         UsageEvent {
+            tier: decision.tier.map(|tier| routing::tier_name(tier).to_owned()),
+            baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
+            cost_usd,
+            saving_usd: baseline_cost - cost_usd,
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
@@ -400,7 +413,7 @@ async fn embeddings(
     let decision = routing::resolve(Some(&request.model), &account.providers)?;
     let provider = Provider::for_kind(decision.endpoint.kind);
     let call = UpstreamCall { http: &state.http, endpoint: decision.endpoint, timeout: state.settings.upstream_timeout };
-    let usage = UsageContext { recorder: state.usage.clone(), key, started };
+    let usage = UsageContext::new(&state, key, started, &account);
     let result = with_retries(&state.settings.retry, started, || provider.embeddings(&call, &request, &decision.model)).await;
     match result {
         Ok(outcome) => {
@@ -453,6 +466,7 @@ fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
         ("x-gateway-provider", decision.endpoint.kind.id().to_owned()),
         ("x-gateway-model", format!("{}/{}", decision.endpoint.kind.id(), decision.model)),
         ("x-gateway-route-reason", decision.reason.clone()),
+        ("x-gateway-tier", decision.tier.map(routing::tier_name).unwrap_or("unknown").to_owned()),
     ];
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(&value) {

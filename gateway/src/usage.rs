@@ -15,7 +15,7 @@ use crate::entities::{gateway_key, usage_event};
 use crate::settings::UsageSettings;
 
 /// One proxied request. There is deliberately no field for prompt or completion text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
     pub account_id: i32,
     pub key_id: i32,
@@ -27,6 +27,10 @@ pub struct UsageEvent {
     pub status: u16,
     pub error_code: Option<String>,
     pub created_at_ms: i64,
+    pub tier: Option<String>,
+    pub baseline_model: Option<String>,
+    pub cost_usd: f64,
+    pub saving_usd: f64,
 }
 
 enum Message {
@@ -169,6 +173,10 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
         status: Set(event.status as i16),
         error_code: Set(event.error_code.clone()),
         created_at: Set(event.created_at_ms),
+        tier: Set(event.tier.clone()),
+        baseline_model: Set(event.baseline_model.clone()),
+        cost_usd: Set(event.cost_usd),
+        saving_usd: Set(event.saving_usd),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.

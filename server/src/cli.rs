@@ -159,7 +159,8 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 let request = gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
                     .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
                 let classification = classifier::classify(&request);
-                let tier = gateway::routing::tier_for_score(classification.score, gateway::routing::DEFAULT_THRESHOLDS);
+                let thresholds = classifier::Weights::built_in().thresholds;
+                let tier = gateway::routing::tier_name(gateway::routing::tier_for_score(classification.score, thresholds));
                 let shown = serde_json::json!({
                     "id": id,
                     "score": (f64::from(classification.score) * 10_000.0).round() / 10_000.0,

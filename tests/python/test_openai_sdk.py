@@ -34,7 +34,8 @@ def test_response_says_which_model_served_it(gateway):
     raw = client(gateway).chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": "hi"}]
     )
-    assert raw.headers["x-gateway-model"] == "openai/gpt-4o-mini"
+    assert raw.headers["x-gateway-model"].startswith("openai/")
+    assert raw.headers["x-gateway-tier"] in ("cheap", "standard", "strong")
     assert raw.headers["x-gateway-route-reason"].startswith("auto")
     assert raw.parse().choices[0].message.content == FAKE_ANSWER
 

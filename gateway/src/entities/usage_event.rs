@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One proxied request, metadata only: never prompt or completion text.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "usage_events")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -16,6 +16,14 @@ pub struct Model {
     pub status: i16,
     pub error_code: Option<String>,
     pub created_at: i64,
+    /// The tier auto-routing chose (or the pinned model's tier).
+    pub tier: Option<String>,
+    /// The account's strongest model: what the request would have used without routing.
+    pub baseline_model: Option<String>,
+    /// List-price cost of the request, in US dollars.
+    pub cost_usd: f64,
+    /// Baseline cost minus actual cost.
+    pub saving_usd: f64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -73,11 +73,25 @@ pub struct Weights {
     /// How the weights were made, for whoever reads the file.
     #[serde(default)]
     pub trained_on: String,
+    /// Default tier thresholds (see `DEFAULT_THRESHOLDS`).
+    #[serde(default = "default_thresholds")]
+    pub thresholds: super::Thresholds,
+}
+
+fn default_thresholds() -> super::Thresholds {
+    super::DEFAULT_THRESHOLDS
 }
 
 impl Weights {
     pub fn zeros() -> Self {
-        Self { hash_bits: HASH_BITS, bias: 0.0, dense: vec![0.0; DENSE], hashed: vec![0.0; BUCKETS], trained_on: String::new() }
+        Self {
+            hash_bits: HASH_BITS,
+            bias: 0.0,
+            dense: vec![0.0; DENSE],
+            hashed: vec![0.0; BUCKETS],
+            trained_on: String::new(),
+            thresholds: super::DEFAULT_THRESHOLDS,
+        }
     }
 
     pub fn built_in() -> &'static Weights {
@@ -161,7 +175,7 @@ const REASONING_WORDS: &[&str] = &[
 ];
 
 /// How much of the last user message the word-level features read.
-pub const ANALYSED_CHARS: usize = 4_000;
+pub const ANALYSED_CHARS: usize = 3_000;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
 fn prefix(text: &str, max: usize) -> &str {
@@ -258,7 +272,7 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
         cap(distinct.len() as f32 / 10.0),
         cap(analysed.matches('?').count() as f32 / 5.0),
         f32::from(u8::from(code)),
-        cap(request.messages.len() as f32 / 10.0),
+        cap(request.messages.len().saturating_sub(1) as f32 / 10.0),
         ln(system_text.len()),
         cap(tools as f32 / 5.0),
         structured,

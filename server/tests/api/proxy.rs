@@ -21,6 +21,7 @@ crate::on_both_backends!(
     revocation_in_the_portal_bites_at_once,
     revocation_by_another_process_bites_within_seconds,
     tenants_never_share_provider_keys,
+    auto_routes_by_difficulty_and_records_the_saving,
 );
 
 async fn answers_with_the_providers_completion(backend: Backend) {
@@ -43,15 +44,15 @@ async fn answers_with_the_providers_completion(backend: Backend) {
     assert_eq!(sent[0].body["model"], "gpt-4o-mini");
     assert_eq!(sent[0].body["messages"][0]["content"], "Say hello");
 
-    // `auto` and no model at all are served by the provider's default model.
+    // `auto` and no model at all are routed among the account's models.
     for body in [json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
                  json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3})] {
         let response = app.chat(Some(&tenant.key), &body).await;
         assert_eq!(response.status(), 200);
         assert!(response.headers()["x-gateway-route-reason"].to_str().unwrap().starts_with("auto"));
+        assert!(response.headers()["x-gateway-model"].to_str().unwrap().starts_with("openai/"));
     }
     let last = app.fake_openai.requests().pop().unwrap();
-    assert_eq!(last.body["model"], "gpt-4o-mini");
     assert_eq!(last.body["temperature"], 0.3, "unknown parameters are forwarded");
 }
 
@@ -276,4 +277,49 @@ async fn queued_usage_is_written_on_shutdown(backend: Backend) {
     app.shut_down().await;
     let written = accounts::count_requests(&app.state.db, tenant.account_id, 0).await.unwrap();
     assert_eq!(written, 3);
+}
+
+async fn auto_routes_by_difficulty_and_records_the_saving(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    let simple = json!({"model": "auto", "messages": [{"role": "user", "content": "Thanks!"}]});
+    let hard = json!({
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "You are an agent that plans multi-step data migrations and calls tools."},
+            {"role": "user", "content": "Migrate the orders table."},
+            {"role": "assistant", "content": "Which database?"},
+            {"role": "user", "content": "PostgreSQL 15. Write the plan, then verify row counts."}
+        ],
+        "tools": [{"type": "function", "function": {"name": "run_sql"}}, {"type": "function", "function": {"name": "count_rows"}}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "plan", "schema": {"type": "object"}}},
+        "max_tokens": 4000
+    });
+    let simple_response = app.chat(Some(&tenant.key), &simple).await;
+    let hard_response = app.chat(Some(&tenant.key), &hard).await;
+    assert_eq!((simple_response.status().as_u16(), hard_response.status().as_u16()), (200, 200));
+    let tier = |r: &reqwest::Response| r.headers()["x-gateway-tier"].to_str().unwrap().to_owned();
+    assert_eq!(tier(&simple_response), "cheap", "{:?}", simple_response.headers());
+    assert_eq!(tier(&hard_response), "strong", "{:?}", hard_response.headers());
+    assert_ne!(simple_response.headers()["x-gateway-model"], hard_response.headers()["x-gateway-model"]);
+
+    // A pinned model is used exactly as asked, even for the hard request.
+    let mut pinned = hard.clone();
+    pinned["model"] = json!("gpt-4o-mini");
+    let response = app.chat(Some(&tenant.key), &pinned).await;
+    assert_eq!(response.headers()["x-gateway-model"], "openai/gpt-4o-mini");
+    assert_eq!(app.fake_openai.requests().pop().unwrap().body["model"], "gpt-4o-mini");
+
+    // Usage records the tier, the baseline (the account's strongest model) and the saving.
+    app.flush_usage().await;
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(tenant.account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let cheap = events.iter().find(|e| e.tier.as_deref() == Some("cheap")).expect("the simple request");
+    assert_eq!(cheap.baseline_model.as_deref(), Some("openai/gpt-4o"));
+    assert!(cheap.cost_usd > 0.0 && cheap.saving_usd > 0.0, "{cheap:?}");
+    let strong = events.iter().find(|e| e.tier.as_deref() == Some("strong")).expect("the hard request");
+    assert!(strong.saving_usd < cheap.saving_usd, "{strong:?} vs {cheap:?}");
 }
