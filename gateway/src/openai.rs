@@ -237,6 +237,17 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+impl ToolCall {
+    /// The arguments as JSON, for providers that take them structured. `message` is the index of
+    /// the assistant message, for the error.
+    pub fn parsed_arguments(&self, message: usize) -> Result<Value, RequestError> {
+        serde_json::from_str(&self.function.arguments).map_err(|_| RequestError::InvalidField {
+            param: format!("messages[{message}].tool_calls"),
+            reason: "function arguments must be JSON".into(),
+        })
+    }
+}
+
 fn function_type() -> String {
     "function".to_owned()
 }

@@ -9,11 +9,10 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderValue, StatusCode};
-use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ChatOutcome, ChunkStream, StreamItem, UpstreamCall, transport_error};
+use super::{ChatOutcome, ChunkStream, StreamItem, UpstreamCall};
 use crate::error::{RequestError, UpstreamError};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatParams, Choice, Content,
@@ -58,10 +57,7 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
                     None => Vec::new(),
                 };
                 for call in tool_calls {
-                    let input: Value = serde_json::from_str(&call.function.arguments).map_err(|_| RequestError::InvalidField {
-                        param: format!("messages[{index}].tool_calls"),
-                        reason: "function arguments must be JSON".into(),
-                    })?;
+                    let input = call.parsed_arguments(index)?;
                     blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}));
                 }
                 ("assistant", blocks)
@@ -510,7 +506,7 @@ impl Anthropic {
     pub async fn chat(&self, call: &UpstreamCall<'_>, request: &ChatCompletionRequest, model: &str) -> Result<ChatOutcome, UpstreamError> {
         let converted = to_request(request, model, false).map_err(UpstreamError::Request)?;
         let response = self.send(call, &converted.body).await?;
-        let body = response.bytes().await.map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
+        let body = super::read_body(PROVIDER, call.timeout, response).await?;
         let completion = from_response(&body, converted.json_tool.as_deref(), crate::clock::now_ms() / 1000)
             .map_err(|detail| UpstreamError::InvalidResponse { provider: PROVIDER, detail })?;
         ChatOutcome::from_completion(&completion)
@@ -522,21 +518,10 @@ impl Anthropic {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
-        use eventsource_stream::Eventsource as _;
         let converted = to_request(request, model, true).map_err(UpstreamError::Request)?;
         let response = self.send(call, &converted.body).await?;
         let mut converter = StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
-        let events = response.bytes_stream().eventsource();
-        let stream = events.flat_map(move |event| {
-            let items: Vec<Result<StreamItem, UpstreamError>> = match event {
-                Ok(event) => match converter.on_event(&event.event, &event.data) {
-                    Ok(items) => items.into_iter().map(Ok).collect(),
-                    Err(err) => vec![Err(err)],
-                },
-                Err(err) => vec![Err(super::stream_error(PROVIDER, err))],
-            };
-            futures::stream::iter(items)
-        });
+        let stream = super::convert_events(PROVIDER, response, move |event| converter.on_event(&event.event, &event.data));
         Ok(Box::pin(stream))
     }
 }

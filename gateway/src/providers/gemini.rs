@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 
-use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall, stream_error, transport_error};
+use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall};
 use crate::error::{RequestError, UpstreamError};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, Content, ContentPart, Delta,
@@ -58,10 +58,7 @@ pub fn to_request(request: &ChatCompletionRequest) -> Result<Value, RequestError
                     None => Vec::new(),
                 };
                 for call in tool_calls {
-                    let args: Value = serde_json::from_str(&call.function.arguments).map_err(|_| RequestError::InvalidField {
-                        param: format!("messages[{index}].tool_calls"),
-                        reason: "function arguments must be JSON".into(),
-                    })?;
+                    let args = call.parsed_arguments(index)?;
                     converted.push(json!({"functionCall": {"name": call.function.name, "args": args}}));
                 }
                 ("model", converted)
@@ -420,7 +417,7 @@ impl Gemini {
     pub async fn chat(&self, call: &UpstreamCall<'_>, request: &ChatCompletionRequest, model: &str) -> Result<ChatOutcome, UpstreamError> {
         let body = to_request(request)?;
         let response = self.post(call, &format!("{model}:generateContent"), &body).await?;
-        let body = response.bytes().await.map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
+        let body = super::read_body(PROVIDER, call.timeout, response).await?;
         let completion = from_response(&body, model, crate::clock::now_ms() / 1000)
             .map_err(|detail| UpstreamError::InvalidResponse { provider: PROVIDER, detail })?;
         ChatOutcome::from_completion(&completion)
@@ -432,21 +429,15 @@ impl Gemini {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
-        use eventsource_stream::Eventsource as _;
         let body = to_request(request)?;
         let response = self.post(call, &format!("{model}:streamGenerateContent?alt=sse"), &body).await?;
         let converter = std::sync::Arc::new(parking_lot::Mutex::new(StreamConverter::new(model, crate::clock::now_ms() / 1000)));
         let on_events = converter.clone();
-        let events = response.bytes_stream().eventsource().flat_map(move |event| {
-            let items: Vec<Result<StreamItem, UpstreamError>> = match event {
-                Ok(event) if event.data.trim().is_empty() => Vec::new(),
-                Ok(event) => match on_events.lock().on_data(&event.data) {
-                    Ok(items) => items.into_iter().map(Ok).collect(),
-                    Err(err) => vec![Err(err)],
-                },
-                Err(err) => vec![Err(stream_error(PROVIDER, err))],
-            };
-            futures::stream::iter(items)
+        let events = super::convert_events(PROVIDER, response, move |event| {
+            if event.data.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            on_events.lock().on_data(&event.data)
         });
         // Gemini has no end-of-stream event: the usage chunk follows the last event.
         let tail = futures::stream::once(async move { converter.lock().finish() }).filter_map(|item| async move { item.map(Ok) });
@@ -456,7 +447,7 @@ impl Gemini {
     pub async fn embeddings(&self, call: &UpstreamCall<'_>, request: &EmbeddingsRequest, model: &str) -> Result<EmbeddingsOutcome, UpstreamError> {
         let body = to_embeddings_request(request, model)?;
         let response = self.post(call, &format!("{model}:batchEmbedContents"), &body).await?;
-        let body = response.bytes().await.map_err(|e| transport_error(PROVIDER, call.timeout, e))?;
+        let body = super::read_body(PROVIDER, call.timeout, response).await?;
         let converted = from_embeddings_response(&body, model).map_err(|detail| UpstreamError::InvalidResponse { provider: PROVIDER, detail })?;
         Ok(EmbeddingsOutcome { body: converted.to_string().into(), prompt_tokens: 0 })
     }

@@ -276,6 +276,32 @@ pub(crate) async fn send(
     Err(read_error(status, retry_after, &body))
 }
 
+/// The whole body of a successful (small, non-streaming) upstream answer.
+pub(crate) async fn read_body(provider: &'static str, timeout: Duration, response: reqwest::Response) -> Result<Bytes, UpstreamError> {
+    response.bytes().await.map_err(|e| transport_error(provider, timeout, e))
+}
+
+/// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event at a time;
+/// a broken connection ends the stream with an error.
+pub(crate) fn convert_events(
+    provider: &'static str,
+    response: reqwest::Response,
+    mut convert: impl FnMut(&eventsource_stream::Event) -> Result<Vec<StreamItem>, UpstreamError> + Send + 'static,
+) -> impl Stream<Item = Result<StreamItem, UpstreamError>> + Send + 'static {
+    use eventsource_stream::Eventsource as _;
+    use futures::StreamExt as _;
+    response.bytes_stream().eventsource().flat_map(move |event| {
+        let items: Vec<Result<StreamItem, UpstreamError>> = match event {
+            Ok(event) => match convert(&event) {
+                Ok(items) => items.into_iter().map(Ok).collect(),
+                Err(err) => vec![Err(err)],
+            },
+            Err(err) => vec![Err(stream_error(provider, err))],
+        };
+        futures::stream::iter(items)
+    })
+}
+
 /// Maps a reqwest failure (before any response) to an upstream error.
 pub(crate) fn transport_error(provider: &'static str, timeout: Duration, err: reqwest::Error) -> UpstreamError {
     if err.is_timeout() {

@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall, stream_error, transport_error};
+use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall, stream_error};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequest, Usage};
 
@@ -61,7 +61,7 @@ impl OpenAiCompatible {
             object.remove("stream_options");
         }
         let response = self.post(call, "/chat/completions", &body).await?;
-        let body = response.bytes().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
+        let body = super::read_body(self.provider, call.timeout, response).await?;
         let summary: ChatCompletionSummary = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
             provider: self.provider,
             detail: format!("not a chat.completion: {e}"),
@@ -106,7 +106,7 @@ impl OpenAiCompatible {
         let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
         body["model"] = Value::String(model.to_owned());
         let response = self.post(call, "/embeddings", &body).await?;
-        let body = response.bytes().await.map_err(|e| transport_error(self.provider, call.timeout, e))?;
+        let body = super::read_body(self.provider, call.timeout, response).await?;
         let parsed: Value = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
             provider: self.provider,
             detail: format!("not an embeddings list: {e}"),
