@@ -1,9 +1,12 @@
 import { defineConfig } from "@playwright/test";
 
 // The portal under test runs from the debug build that `cargo leptos build` made, on a fresh
-// SQLite database, with a fake OpenAI server on 127.0.0.1 as its provider.
+// SQLite database, with fake providers and a fake Stripe on 127.0.0.1.
 const GATEWAY_PORT = 3900;
 const FAKE_OPENAI_PORT = 3901;
+const FAKE_STRIPE_PORT = 3902;
+const STRIPE_SECRET_KEY = "sk_test_e2e";
+const STRIPE_WEBHOOK_SECRET = "whsec_e2e";
 const dataDir = "../target/e2e-data";
 
 export default defineConfig({
@@ -34,7 +37,10 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `../target/debug/fake-providers --openai-addr 127.0.0.1:${FAKE_OPENAI_PORT}`,
+      command:
+        `../target/debug/fake-providers --openai-addr 127.0.0.1:${FAKE_OPENAI_PORT}` +
+        ` --stripe-addr 127.0.0.1:${FAKE_STRIPE_PORT} --stripe-secret-key ${STRIPE_SECRET_KEY}` +
+        ` --stripe-webhook-url http://127.0.0.1:${GATEWAY_PORT}/webhooks/stripe --stripe-webhook-secret ${STRIPE_WEBHOOK_SECRET}`,
       port: FAKE_OPENAI_PORT,
       reuseExistingServer: false,
       stdout: "ignore",
@@ -49,6 +55,12 @@ export default defineConfig({
         GATEWAY_DATA_DIR: dataDir,
         DATABASE_URL: `sqlite://${dataDir}/gateway.db?mode=rwc`,
         LEPTOS_SITE_ROOT: "../target/site",
+        GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
+        STRIPE_SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET,
+        STRIPE_PRICE_PRO: "price_e2e_pro",
+        STRIPE_PRICE_ENTERPRISE: "price_e2e_enterprise",
+        STRIPE_API_BASE: `http://127.0.0.1:${FAKE_STRIPE_PORT}/`,
         RUST_LOG: "warn",
       },
     },

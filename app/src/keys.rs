@@ -49,8 +49,13 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
 
     let account_id = require_account().await?;
     let state = state()?;
-    let created = gateway::accounts::create_gateway_key(&state.db, account_id, &name).await?;
-    Ok(NewKey { name: created.key.name, secret: created.secret })
+    let created =
+        gateway::accounts::create_gateway_key(&state.db, &state.settings.plans, account_id, &name)
+            .await?;
+    Ok(NewKey {
+        name: created.key.name,
+        secret: created.secret,
+    })
 }
 
 #[server(prefix = "/api", endpoint = "revoke_key")]
@@ -68,7 +73,10 @@ pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
 pub fn KeysPage() -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_keys());
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_keys(),
+    );
     view! {
         <PortalPage title="Gateway keys">
             <p class="muted">

@@ -16,6 +16,8 @@ pub fn PortalPage(title: &'static str, children: Children) -> impl IntoView {
                 <A href="/">"Dashboard"</A>
                 <A href="/keys">"Keys"</A>
                 <A href="/providers">"Providers"</A>
+                <A href="/routing">"Routing"</A>
+                <A href="/billing">"Plan"</A>
             </nav>
             <ActionForm action=log_out attr:class="logout">
                 <button type="submit" class="link">"Log out"</button>

@@ -1,13 +1,16 @@
-//! The LLM Gateway portal: sign-up, log-in, gateway keys, provider keys and the dashboard.
+//! The LLM Gateway portal: sign-up, log-in, gateway keys, provider keys, routing overrides and
+//! the dashboard.
 //! Server functions sit beside the pages that use them; their server-only half is behind
 //! `#[cfg(feature = "ssr")]`.
 
 pub mod auth;
+pub mod billing;
 pub mod dashboard;
 pub mod error;
 pub mod keys;
 pub mod layout;
 pub mod providers;
+pub mod routing;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod time;
@@ -18,7 +21,15 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 /// Pages that need a logged-in person; the server redirects anonymous visits to `/login`.
-pub const PROTECTED_PATHS: &[&str] = &["/", "/keys", "/providers"];
+pub const PROTECTED_PATHS: &[&str] = &[
+    "/",
+    "/keys",
+    "/providers",
+    "/routing",
+    "/billing",
+    "/billing/success",
+    "/billing/cancel",
+];
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -56,6 +67,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=dashboard::DashboardPage/>
                 <Route path=path!("/keys") view=keys::KeysPage/>
                 <Route path=path!("/providers") view=providers::ProvidersPage/>
+                <Route path=path!("/routing") view=routing::RoutingPage/>
+                <Route path=path!("/billing") view=billing::BillingPage/>
+                <Route path=path!("/billing/success") view=billing::BillingSuccessPage/>
+                <Route path=path!("/billing/cancel") view=billing::BillingCancelPage/>
                 <Route path=path!("/login") view=auth::LoginPage/>
                 <Route path=path!("/signup") view=auth::SignupPage/>
             </Routes>

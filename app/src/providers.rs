@@ -45,13 +45,25 @@ pub async fn list_providers() -> Result<Vec<ProviderRow>, PortalError> {
 }
 
 #[server(prefix = "/api", endpoint = "add_provider")]
-pub async fn add_provider(provider: String, api_key: String, base_url: String) -> Result<(), PortalError> {
+pub async fn add_provider(
+    provider: String,
+    api_key: String,
+    base_url: String,
+) -> Result<(), PortalError> {
     use crate::server::{require_account, state};
 
     let account_id = require_account().await?;
     let state = state()?;
-    gateway::accounts::add_provider(&state.db, &state.master_key, account_id, &provider, &api_key, Some(&base_url))
-        .await?;
+    gateway::accounts::add_provider(
+        &state.db,
+        &state.settings.plans,
+        &state.master_key,
+        account_id,
+        &provider,
+        &api_key,
+        Some(&base_url),
+    )
+    .await?;
     state.account_changed(account_id);
     Ok(())
 }
@@ -71,7 +83,10 @@ pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
 pub fn ProvidersPage() -> impl IntoView {
     let add = ServerAction::<AddProvider>::new();
     let delete = ServerAction::<DeleteProvider>::new();
-    let providers = Resource::new(move || (add.version().get(), delete.version().get()), |_| list_providers());
+    let providers = Resource::new(
+        move || (add.version().get(), delete.version().get()),
+        |_| list_providers(),
+    );
     let (form_open, set_form_open) = signal(false);
     // Close the form once a provider has been added.
     Effect::new(move |_| {

@@ -5,7 +5,11 @@ pub fn format_utc(ms: i64) -> String {
     let seconds = ms.div_euclid(1000);
     let (days, secs_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs_of_day / 3600, secs_of_day % 3600 / 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs_of_day / 3600,
+        secs_of_day % 3600 / 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
@@ -43,6 +47,9 @@ mod tests {
     #[test]
     fn month_starts() {
         assert_eq!(start_of_month_utc(1_795_736_771_000), 1_793_491_200_000);
-        assert_eq!(format_utc(start_of_month_utc(951_782_400_000)), "2000-02-01 00:00 UTC");
+        assert_eq!(
+            format_utc(start_of_month_utc(951_782_400_000)),
+            "2000-02-01 00:00 UTC"
+        );
     }
 }

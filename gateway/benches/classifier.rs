@@ -25,7 +25,12 @@ fn request_of_about_4k_tokens() -> ChatCompletionRequest {
 
 fn main() {
     let request = request_of_about_4k_tokens();
-    let chars: usize = request.messages.iter().filter_map(|m| m["content"].as_str()).map(str::len).sum();
+    let chars: usize = request
+        .messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .map(str::len)
+        .sum();
     for _ in 0..200 {
         std::hint::black_box(classify(&request));
     }
@@ -39,6 +44,15 @@ fn main() {
         .collect();
     nanos.sort_unstable();
     let at = |q: f64| nanos[((runs as f64 - 1.0) * q) as usize] as f64 / 1000.0;
-    println!("classifier on a {chars}-character (~{} token) request, {runs} runs", chars / 4);
-    println!("p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs", at(0.5), at(0.9), at(0.99), at(1.0));
+    println!(
+        "classifier on a {chars}-character (~{} token) request, {runs} runs",
+        chars / 4
+    );
+    println!(
+        "p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
 }

@@ -12,38 +12,17 @@ use sea_orm::{
 
 use crate::clock::now_ms;
 use crate::crypto::{self, CryptoError, GATEWAY_KEY_SHOWN_LEN, MasterKey};
-use crate::entities::{account, gateway_key, provider_credential, usage_event};
+use crate::entities::{account, gateway_key, provider_credential};
 use crate::providers::ProviderKind;
+use crate::routing::RoutingPolicy;
+use crate::routing::policy::PolicyError;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 const MAX_PASSWORD_LEN: usize = 1024;
 const MAX_KEY_NAME_LEN: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
-    Free,
-    Pro,
-    Enterprise,
-}
-
-impl Plan {
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "free" => Some(Plan::Free),
-            "pro" => Some(Plan::Pro),
-            "enterprise" => Some(Plan::Enterprise),
-            _ => None,
-        }
-    }
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-}
+pub use crate::plans::Plan;
+use crate::plans::PlanTable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -71,6 +50,11 @@ pub enum AccountError {
     InvalidBaseUrl(String),
     #[error("no such provider")]
     ProviderNotFound,
+    /// A plan's limit on keys or providers.
+    #[error("{0}")]
+    PlanLimit(String),
+    #[error("Invalid routing policy: {0}")]
+    InvalidPolicy(#[from] PolicyError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
@@ -84,7 +68,11 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
         && !email.chars().any(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
-    if valid { Ok(email) } else { Err(AccountError::InvalidEmail) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AccountError::InvalidEmail)
+    }
 }
 
 /// Length first (NIST 800-63B), plus a refusal of the obviously guessable.
@@ -92,10 +80,14 @@ pub fn check_password_strength(password: &str, email: &str) -> Result<(), Accoun
     let weak = |why: &str| Err(AccountError::WeakPassword(why.to_owned()));
     let length = password.chars().count();
     if length < MIN_PASSWORD_LEN {
-        return weak(&format!("Choose a password of at least {MIN_PASSWORD_LEN} characters."));
+        return weak(&format!(
+            "Choose a password of at least {MIN_PASSWORD_LEN} characters."
+        ));
     }
     if length > MAX_PASSWORD_LEN {
-        return weak(&format!("Passwords are at most {MAX_PASSWORD_LEN} characters."));
+        return weak(&format!(
+            "Passwords are at most {MAX_PASSWORD_LEN} characters."
+        ));
     }
     let distinct: std::collections::HashSet<char> = password.chars().collect();
     if distinct.len() < 4 {
@@ -103,8 +95,12 @@ pub fn check_password_strength(password: &str, email: &str) -> Result<(), Accoun
     }
     let lowered = password.to_lowercase();
     let local_part = email.split('@').next().unwrap_or_default();
-    let common = ["password", "123456", "qwerty", "letmein", "welcome", "iloveyou", "admin"];
-    if common.iter().any(|word| lowered.contains(word)) || (local_part.len() >= 4 && lowered.contains(local_part)) {
+    let common = [
+        "password", "123456", "qwerty", "letmein", "welcome", "iloveyou", "admin",
+    ];
+    if common.iter().any(|word| lowered.contains(word))
+        || (local_part.len() >= 4 && lowered.contains(local_part))
+    {
         return weak("This password is too easy to guess; avoid common words and your email.");
     }
     Ok(())
@@ -136,23 +132,39 @@ pub async fn create_account(
     match inserted {
         Ok(account) => Ok(account),
         // Two sign-ups racing for one email: the unique index decides.
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(AccountError::EmailTaken),
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(AccountError::EmailTaken)
+        }
         Err(err) => Err(err.into()),
     }
 }
 
-pub async fn find_account(db: &impl ConnectionTrait, email: &str) -> Result<Option<account::Model>, AccountError> {
+pub async fn find_account(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<account::Model>, AccountError> {
     let Ok(email) = normalize_email(email) else {
         return Ok(None);
     };
-    Ok(account::Entity::find().filter(account::Column::Email.eq(email)).one(db).await?)
+    Ok(account::Entity::find()
+        .filter(account::Column::Email.eq(email))
+        .one(db)
+        .await?)
 }
 
-pub async fn account_by_email(db: &impl ConnectionTrait, email: &str) -> Result<account::Model, AccountError> {
-    find_account(db, email).await?.ok_or_else(|| AccountError::UnknownEmail(email.trim().to_owned()))
+pub async fn account_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<account::Model, AccountError> {
+    find_account(db, email)
+        .await?
+        .ok_or_else(|| AccountError::UnknownEmail(email.trim().to_owned()))
 }
 
-pub async fn account_by_id(db: &impl ConnectionTrait, account_id: i32) -> Result<Option<account::Model>, DbErr> {
+pub async fn account_by_id(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find_by_id(account_id).one(db).await
 }
 
@@ -167,7 +179,10 @@ pub async fn authenticate_password(
     let account = find_account(db, email).await?;
     let stored = match &account {
         Some(account) => account.password_hash.clone(),
-        None => DUMMY_HASH.get_or_try_init(|| crypto::hash_password("no such account".into())).await?.clone(),
+        None => DUMMY_HASH
+            .get_or_try_init(|| crypto::hash_password("no such account".into()))
+            .await?
+            .clone(),
     };
     let verified = crypto::verify_password(password.to_owned(), stored).await;
     match account {
@@ -186,7 +201,11 @@ pub async fn touch_account(db: &impl ConnectionTrait, account_id: i32) -> Result
     Ok(())
 }
 
-pub async fn set_plan(db: &DatabaseConnection, account_id: i32, plan: Plan) -> Result<(), AccountError> {
+pub async fn set_plan(
+    db: &DatabaseConnection,
+    account_id: i32,
+    plan: Plan,
+) -> Result<(), AccountError> {
     account::Entity::update_many()
         .col_expr(account::Column::Plan, Expr::value(plan.id()))
         .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
@@ -196,14 +215,114 @@ pub async fn set_plan(db: &DatabaseConnection, account_id: i32, plan: Plan) -> R
     Ok(())
 }
 
+/// The account's routing overrides, and those of each active key that has its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoutingPolicies {
+    pub account: RoutingPolicy,
+    pub keys: std::collections::HashMap<i32, RoutingPolicy>,
+}
+
+impl RoutingPolicies {
+    /// What applies to requests made with `key_id`.
+    pub fn effective(&self, key_id: i32) -> RoutingPolicy {
+        RoutingPolicy::merged(&self.account, self.keys.get(&key_id))
+    }
+}
+
+pub async fn routing_policies(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+) -> Result<RoutingPolicies, AccountError> {
+    let Some(account) = account_by_id(db, account_id).await? else {
+        return Ok(RoutingPolicies::default());
+    };
+    let mut policies = RoutingPolicies {
+        account: RoutingPolicy::parse(account.routing_policy.as_deref().unwrap_or_default())?,
+        ..Default::default()
+    };
+    let keys = gateway_key::Entity::find()
+        .filter(gateway_key::Column::AccountId.eq(account_id))
+        .filter(gateway_key::Column::RevokedAt.is_null())
+        .filter(gateway_key::Column::RoutingPolicy.is_not_null())
+        .all(db)
+        .await?;
+    for key in keys {
+        policies.keys.insert(
+            key.id,
+            RoutingPolicy::parse(key.routing_policy.as_deref().unwrap_or_default())?,
+        );
+    }
+    Ok(policies)
+}
+
+/// Replaces the account's routing overrides (the empty policy clears them).
+pub async fn set_account_routing_policy(
+    db: &DatabaseConnection,
+    account_id: i32,
+    policy: &RoutingPolicy,
+) -> Result<(), AccountError> {
+    policy.validate()?;
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::RoutingPolicy,
+            Expr::value(policy.to_stored()),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Replaces one key's routing overrides; the key must be the account's and active.
+pub async fn set_key_routing_policy(
+    db: &DatabaseConnection,
+    account_id: i32,
+    key_id: i32,
+    policy: &RoutingPolicy,
+) -> Result<(), AccountError> {
+    policy.validate()?;
+    let txn = db.begin().await?;
+    let updated = gateway_key::Entity::update_many()
+        .col_expr(
+            gateway_key::Column::RoutingPolicy,
+            Expr::value(policy.to_stored()),
+        )
+        .filter(gateway_key::Column::Id.eq(key_id))
+        .filter(gateway_key::Column::AccountId.eq(account_id))
+        .filter(gateway_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AccountError::KeyNotFound);
+    }
+    touch_account(&txn, account_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// A new gateway key: `secret` is shown once and never stored.
 pub struct CreatedKey {
     pub secret: String,
     pub key: gateway_key::Model,
 }
 
+/// Marks the account changed and, on PostgreSQL, locks its row until the transaction ends, so
+/// that concurrent additions are counted one after another; returns its plan.
+async fn lock_account_for_change(
+    txn: &impl ConnectionTrait,
+    account_id: i32,
+) -> Result<Plan, AccountError> {
+    touch_account(txn, account_id).await?;
+    let Some(account) = account_by_id(txn, account_id).await? else {
+        return Err(AccountError::UnknownEmail(format!("account {account_id}")));
+    };
+    Ok(Plan::parse(&account.plan).unwrap_or(Plan::Free))
+}
+
 pub async fn create_gateway_key(
     db: &DatabaseConnection,
+    plans: &PlanTable,
     account_id: i32,
     name: &str,
 ) -> Result<CreatedKey, AccountError> {
@@ -214,6 +333,20 @@ pub async fn create_gateway_key(
     let name = if name.is_empty() { "default" } else { name };
     let secret = crypto::generate_gateway_key();
     let txn = db.begin().await?;
+    let plan = lock_account_for_change(&txn, account_id).await?;
+    let limit = plans.limits(plan).gateway_keys;
+    let active = gateway_key::Entity::find()
+        .filter(gateway_key::Column::AccountId.eq(account_id))
+        .filter(gateway_key::Column::RevokedAt.is_null())
+        .count(&txn)
+        .await?;
+    if !limit.allows_one_more(active) {
+        return Err(AccountError::PlanLimit(format!(
+            "The {} plan includes {} gateway keys and this account has {active} active. Revoke a key, or upgrade for more.",
+            plan.display_name(),
+            limit.describe()
+        )));
+    }
     let key = gateway_key::ActiveModel {
         account_id: Set(account_id),
         name: Set(name.to_owned()),
@@ -226,13 +359,15 @@ pub async fn create_gateway_key(
     }
     .insert(&txn)
     .await?;
-    touch_account(&txn, account_id).await?;
     txn.commit().await?;
     Ok(CreatedKey { secret, key })
 }
 
 /// The account's keys, newest first, revoked ones included (they show as revoked).
-pub async fn list_gateway_keys(db: &DatabaseConnection, account_id: i32) -> Result<Vec<gateway_key::Model>, DbErr> {
+pub async fn list_gateway_keys(
+    db: &DatabaseConnection,
+    account_id: i32,
+) -> Result<Vec<gateway_key::Model>, DbErr> {
     gateway_key::Entity::find()
         .filter(gateway_key::Column::AccountId.eq(account_id))
         .order_by_desc(gateway_key::Column::CreatedAt)
@@ -241,7 +376,11 @@ pub async fn list_gateway_keys(db: &DatabaseConnection, account_id: i32) -> Resu
         .await
 }
 
-pub async fn revoke_gateway_key(db: &DatabaseConnection, account_id: i32, key_id: i32) -> Result<(), AccountError> {
+pub async fn revoke_gateway_key(
+    db: &DatabaseConnection,
+    account_id: i32,
+    key_id: i32,
+) -> Result<(), AccountError> {
     let txn = db.begin().await?;
     let updated = gateway_key::Entity::update_many()
         .col_expr(gateway_key::Column::RevokedAt, Expr::value(now_ms()))
@@ -276,16 +415,25 @@ pub async fn find_key_by_prefix(
         .collect();
     if crypto::looks_like_gateway_key(prefix) {
         let digest = crypto::key_digest(prefix);
-        return active.into_iter().find(|key| key.key_digest == digest).ok_or(AccountError::KeyNotFound);
+        return active
+            .into_iter()
+            .find(|key| key.key_digest == digest)
+            .ok_or(AccountError::KeyNotFound);
     }
     // Past the stored prefix nothing more can be compared, so a longer partial key is matched on
     // the part that is stored.
     let comparable = &prefix[..prefix.len().min(GATEWAY_KEY_SHOWN_LEN)];
-    let mut matches: Vec<_> = active.into_iter().filter(|key| key.prefix.starts_with(comparable)).collect();
+    let mut matches: Vec<_> = active
+        .into_iter()
+        .filter(|key| key.prefix.starts_with(comparable))
+        .collect();
     match matches.len() {
         0 => Err(AccountError::KeyNotFound),
         1 => Ok(matches.remove(0)),
-        count => Err(AccountError::AmbiguousKeyPrefix { prefix: prefix.to_owned(), count }),
+        count => Err(AccountError::AmbiguousKeyPrefix {
+            prefix: prefix.to_owned(),
+            count,
+        }),
     }
 }
 
@@ -303,7 +451,8 @@ fn validate_base_url(base_url: Option<&str>) -> Result<Option<String>, AccountEr
     let Some(raw) = base_url.map(str::trim).filter(|url| !url.is_empty()) else {
         return Ok(None);
     };
-    let parsed = reqwest::Url::parse(raw).map_err(|_| AccountError::InvalidBaseUrl(raw.to_owned()))?;
+    let parsed =
+        reqwest::Url::parse(raw).map_err(|_| AccountError::InvalidBaseUrl(raw.to_owned()))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(AccountError::InvalidBaseUrl(raw.to_owned()));
     }
@@ -313,36 +462,56 @@ fn validate_base_url(base_url: Option<&str>) -> Result<Option<String>, AccountEr
 /// Stores (or replaces) the account's key for a provider, encrypted under the master key.
 pub async fn add_provider(
     db: &DatabaseConnection,
+    plans: &PlanTable,
     master_key: &MasterKey,
     account_id: i32,
     provider: &str,
     api_key: &str,
     base_url: Option<&str>,
 ) -> Result<ProviderView, AccountError> {
-    let kind = ProviderKind::parse(provider.trim()).ok_or_else(|| AccountError::UnknownProvider(provider.trim().to_owned()))?;
+    let kind = ProviderKind::parse(provider.trim())
+        .ok_or_else(|| AccountError::UnknownProvider(provider.trim().to_owned()))?;
     let api_key = api_key.trim();
     if api_key.is_empty() && kind.requires_api_key() {
         return Err(AccountError::MissingApiKey);
     }
     let base_url = validate_base_url(base_url)?;
     let txn = db.begin().await?;
-    provider_credential::Entity::delete_many()
+    let plan = lock_account_for_change(&txn, account_id).await?;
+    let replaced = provider_credential::Entity::delete_many()
         .filter(provider_credential::Column::AccountId.eq(account_id))
         .filter(provider_credential::Column::Provider.eq(kind.id()))
         .exec(&txn)
         .await?;
+    let limit = plans.limits(plan).providers;
+    if replaced.rows_affected == 0 {
+        let configured = provider_credential::Entity::find()
+            .filter(provider_credential::Column::AccountId.eq(account_id))
+            .count(&txn)
+            .await?;
+        if !limit.allows_one_more(configured) {
+            return Err(AccountError::PlanLimit(format!(
+                "The {} plan includes {} providers and this account has {configured}. Remove one, or upgrade for more.",
+                plan.display_name(),
+                limit.describe()
+            )));
+        }
+    }
     let stored = provider_credential::ActiveModel {
         account_id: Set(account_id),
         provider: Set(kind.id().to_owned()),
         base_url: Set(base_url),
         key_ciphertext: Set(master_key.encrypt(api_key.as_bytes())),
-        key_hint: Set(if api_key.is_empty() { "no key".to_owned() } else { crypto::mask_secret(api_key) }),
+        key_hint: Set(if api_key.is_empty() {
+            "no key".to_owned()
+        } else {
+            crypto::mask_secret(api_key)
+        }),
         created_at: Set(now_ms()),
         ..Default::default()
     }
     .insert(&txn)
     .await?;
-    touch_account(&txn, account_id).await?;
     txn.commit().await?;
     Ok(provider_view(stored))
 }
@@ -357,8 +526,15 @@ fn provider_view(stored: provider_credential::Model) -> ProviderView {
     }
 }
 
-pub async fn list_providers(db: &impl ConnectionTrait, account_id: i32) -> Result<Vec<ProviderView>, DbErr> {
-    Ok(provider_credentials(db, account_id).await?.into_iter().map(provider_view).collect())
+pub async fn list_providers(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+) -> Result<Vec<ProviderView>, DbErr> {
+    Ok(provider_credentials(db, account_id)
+        .await?
+        .into_iter()
+        .map(provider_view)
+        .collect())
 }
 
 pub(crate) async fn provider_credentials(
@@ -372,7 +548,11 @@ pub(crate) async fn provider_credentials(
         .await
 }
 
-pub async fn delete_provider(db: &DatabaseConnection, account_id: i32, provider_id: i32) -> Result<(), AccountError> {
+pub async fn delete_provider(
+    db: &DatabaseConnection,
+    account_id: i32,
+    provider_id: i32,
+) -> Result<(), AccountError> {
     let txn = db.begin().await?;
     let deleted = provider_credential::Entity::delete_many()
         .filter(provider_credential::Column::Id.eq(provider_id))
@@ -387,13 +567,13 @@ pub async fn delete_provider(db: &DatabaseConnection, account_id: i32, provider_
     Ok(())
 }
 
-/// Requests recorded for the account since `since_ms`.
-pub async fn count_requests(db: &DatabaseConnection, account_id: i32, since_ms: i64) -> Result<u64, DbErr> {
-    usage_event::Entity::find()
-        .filter(usage_event::Column::AccountId.eq(account_id))
-        .filter(usage_event::Column::CreatedAt.gte(since_ms))
-        .count(db)
-        .await
+/// Requests recorded for the account since `since_ms` (one counted event per request).
+pub async fn count_requests(
+    db: &DatabaseConnection,
+    account_id: i32,
+    since_ms: i64,
+) -> Result<u64, DbErr> {
+    crate::quota::counted_requests(db, account_id, since_ms).await
 }
 
 #[cfg(test)]
@@ -402,8 +582,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "a@b@c.com", "ada@.com"] {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
@@ -419,7 +611,12 @@ mod tests {
 
     #[test]
     fn base_urls_must_be_http() {
-        assert_eq!(validate_base_url(Some(" http://127.0.0.1:9/v1/ ")).unwrap().as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(
+            validate_base_url(Some(" http://127.0.0.1:9/v1/ "))
+                .unwrap()
+                .as_deref(),
+            Some("http://127.0.0.1:9/v1")
+        );
         assert_eq!(validate_base_url(Some("")).unwrap(), None);
         assert!(validate_base_url(Some("ftp://x")).is_err());
         assert!(validate_base_url(Some("not a url")).is_err());

@@ -42,7 +42,9 @@ impl CatalogModel {
 
     /// What a request cost at list price, in US dollars.
     pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32) -> f64 {
-        (f64::from(prompt_tokens) * self.input_per_mtok + f64::from(completion_tokens) * self.output_per_mtok) / 1e6
+        (f64::from(prompt_tokens) * self.input_per_mtok
+            + f64::from(completion_tokens) * self.output_per_mtok)
+            / 1e6
     }
 }
 
@@ -62,20 +64,28 @@ impl Catalog {
     /// The catalog shipped with the binary.
     pub fn built_in() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
-        CATALOG.get_or_init(|| Catalog::parse(BUILT_IN).expect("the built-in catalog is valid JSON"))
+        CATALOG
+            .get_or_init(|| Catalog::parse(BUILT_IN).expect("the built-in catalog is valid JSON"))
     }
 
     pub fn find(&self, provider: ProviderKind, model: &str) -> Option<&CatalogModel> {
-        self.models.iter().find(|entry| entry.provider == provider.id() && entry.model == model)
+        self.models
+            .iter()
+            .find(|entry| entry.provider == provider.id() && entry.model == model)
     }
 
     /// Providers that list a model of this exact name, in catalog order.
     pub fn providers_of<'a>(&'a self, model: &'a str) -> impl Iterator<Item = ProviderKind> + 'a {
-        self.models.iter().filter(move |entry| entry.model == model).filter_map(CatalogModel::provider_kind)
+        self.models
+            .iter()
+            .filter(move |entry| entry.model == model)
+            .filter_map(CatalogModel::provider_kind)
     }
 
     pub fn models_of(&self, provider: ProviderKind) -> impl Iterator<Item = &CatalogModel> {
-        self.models.iter().filter(move |entry| entry.provider == provider.id())
+        self.models
+            .iter()
+            .filter(move |entry| entry.provider == provider.id())
     }
 }
 
@@ -87,14 +97,24 @@ mod tests {
     fn the_built_in_catalog_covers_every_provider_and_default_model() {
         let catalog = Catalog::built_in();
         for &kind in ProviderKind::ALL {
-            assert!(catalog.find(kind, kind.default_model()).is_some(), "{kind}: default model missing");
+            assert!(
+                catalog.find(kind, kind.default_model()).is_some(),
+                "{kind}: default model missing"
+            );
         }
         for entry in &catalog.models {
-            assert!(entry.provider_kind().is_some(), "{}: unknown provider", entry.model);
+            assert!(
+                entry.provider_kind().is_some(),
+                "{}: unknown provider",
+                entry.model
+            );
             assert!(entry.input_per_mtok >= 0.0 && entry.output_per_mtok >= 0.0);
         }
         let mini = catalog.find(ProviderKind::OpenAi, "gpt-4o-mini").unwrap();
         assert!((mini.cost(1_000_000, 1_000_000) - 0.75).abs() < 1e-9);
-        assert_eq!(catalog.providers_of("llama3.2").collect::<Vec<_>>(), vec![ProviderKind::Ollama]);
+        assert_eq!(
+            catalog.providers_of("llama3.2").collect::<Vec<_>>(),
+            vec![ProviderKind::Ollama]
+        );
     }
 }

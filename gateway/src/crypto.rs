@@ -38,7 +38,9 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(encoded: &str) -> Result<Self, CryptoError> {
-        let bytes = BASE64.decode(encoded.trim()).map_err(|_| CryptoError::BadMasterKey)?;
+        let bytes = BASE64
+            .decode(encoded.trim())
+            .map_err(|_| CryptoError::BadMasterKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
         Ok(Self(Aes256Gcm::new(&key.into())))
     }
@@ -86,7 +88,9 @@ pub fn generate_gateway_key() -> String {
 pub fn looks_like_gateway_key(candidate: &str) -> bool {
     candidate.len() == GATEWAY_KEY_PREFIX.len() + GATEWAY_KEY_RANDOM_LEN
         && candidate.starts_with(GATEWAY_KEY_PREFIX)
-        && candidate[GATEWAY_KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric())
+        && candidate[GATEWAY_KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
 }
 
 /// SHA-256 of a gateway key, hex-encoded: what the database stores and lookups use. A fast hash is

@@ -35,6 +35,18 @@ pub struct AccountConfig {
     pub plan: Plan,
     /// In the order they were added.
     pub providers: Vec<ProviderEndpoint>,
+    pub routing: accounts::RoutingPolicies,
+    /// When the plan limits keys and the account has more (after a downgrade): the oldest
+    /// active keys within the limit, the only ones served.
+    pub keys_within_plan: Option<std::collections::HashSet<i32>>,
+}
+
+impl AccountConfig {
+    pub fn key_within_plan(&self, key_id: i32) -> bool {
+        self.keys_within_plan
+            .as_ref()
+            .is_none_or(|keys| keys.contains(&key_id))
+    }
 }
 
 pub struct Directory {
@@ -46,8 +58,18 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn new(db: DatabaseConnection, master_key: MasterKey, settings: Arc<GatewaySettings>) -> Self {
-        Self { db, master_key, settings, keys: RwLock::default(), accounts: RwLock::default() }
+    pub fn new(
+        db: DatabaseConnection,
+        master_key: MasterKey,
+        settings: Arc<GatewaySettings>,
+    ) -> Self {
+        Self {
+            db,
+            master_key,
+            settings,
+            keys: RwLock::default(),
+            accounts: RwLock::default(),
+        }
     }
 
     /// Resolves `Bearer gw_…` to its key. Only the first use of a key reaches the database.
@@ -70,7 +92,10 @@ impl Directory {
         if stored.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
-        let found = AuthenticatedKey { key_id: stored.id, account_id: stored.account_id };
+        let found = AuthenticatedKey {
+            key_id: stored.id,
+            account_id: stored.account_id,
+        };
         self.keys.write().insert(digest, found);
         Ok(found)
     }
@@ -89,18 +114,52 @@ impl Directory {
                 tracing::warn!(provider = %credential.provider, account_id, "skipping a credential of an unknown provider");
                 continue;
             };
-            let secret = self.master_key.decrypt(&credential.key_ciphertext).map_err(|_| DirectoryError::Undecryptable)?;
+            let secret = self
+                .master_key
+                .decrypt(&credential.key_ciphertext)
+                .map_err(|_| DirectoryError::Undecryptable)?;
             let secret = String::from_utf8(secret).map_err(|_| DirectoryError::Undecryptable)?;
             providers.push(ProviderEndpoint {
                 kind,
-                base_url: credential.base_url.unwrap_or_else(|| self.settings.default_base_url(kind).to_owned()),
+                base_url: credential
+                    .base_url
+                    .unwrap_or_else(|| self.settings.default_base_url(kind).to_owned()),
                 api_key: ProviderSecret::new(secret),
             });
         }
+        // A downgrade keeps every provider and key, but only the plan's number of them is used:
+        // the first added.
+        let plan = Plan::parse(&stored.plan).unwrap_or(Plan::Free);
+        let limits = self.settings.plans.limits(plan);
+        if let Some(limit) = limits.providers.0 {
+            providers.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        let keys_within_plan = match limits.gateway_keys.0 {
+            None => None,
+            Some(limit) => {
+                let mut active: Vec<_> = accounts::list_gateway_keys(&self.db, account_id)
+                    .await?
+                    .into_iter()
+                    .filter(|k| k.revoked_at.is_none())
+                    .collect();
+                active.sort_by_key(|key| (key.created_at, key.id));
+                let within = usize::try_from(limit).unwrap_or(usize::MAX);
+                (active.len() > within)
+                    .then(|| active.iter().take(within).map(|key| key.id).collect())
+            }
+        };
+        let routing = accounts::routing_policies(&self.db, account_id)
+            .await
+            .map_err(|err| match err {
+                accounts::AccountError::Database(err) => DirectoryError::Database(err),
+                other => DirectoryError::Policy(other.to_string()),
+            })?;
         let config = Arc::new(AccountConfig {
             account_id,
-            plan: Plan::parse(&stored.plan).unwrap_or(Plan::Free),
+            plan,
             providers,
+            routing,
+            keys_within_plan,
         });
         self.accounts.write().insert(account_id, config.clone());
         Ok(config)
@@ -109,7 +168,9 @@ impl Directory {
     /// Forgets everything cached about an account: its keys (so a revocation bites on the next
     /// request) and its configuration.
     pub fn evict_account(&self, account_id: i32) {
-        self.keys.write().retain(|_, key| key.account_id != account_id);
+        self.keys
+            .write()
+            .retain(|_, key| key.account_id != account_id);
         self.accounts.write().remove(&account_id);
     }
 
@@ -158,6 +219,8 @@ pub enum DirectoryError {
     AccountGone,
     #[error("a provider key could not be decrypted with the configured master key")]
     Undecryptable,
+    #[error("a stored routing policy is unreadable: {0}")]
+    Policy(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

@@ -31,7 +31,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &str, code: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &str,
+        code: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             body: ErrorBody {
@@ -66,16 +71,89 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body)).into_response();
         if let Some(retry_after) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
         }
         if let Some((provider, model, reason)) = self.route {
-            for (name, value) in [("x-gateway-provider", provider), ("x-gateway-model", model), ("x-gateway-route-reason", reason)] {
+            for (name, value) in [
+                ("x-gateway-provider", provider),
+                ("x-gateway-model", model),
+                ("x-gateway-route-reason", reason),
+            ] {
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     response.headers_mut().insert(name, value);
                 }
             }
         }
         response
+    }
+}
+
+/// What a plan does not allow a request.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error(
+        "You have used all {limit} requests of the {plan} plan this month. The quota resets on {resets}{upgrade}.",
+        limit = crate::plans::group_thousands(*limit),
+        plan = plan.display_name(),
+        resets = crate::plans::format_utc(*resets_at),
+        upgrade = if *plan == crate::plans::Plan::Enterprise { "" } else { "; upgrade your plan in the portal for more" }
+    )]
+    QuotaExceeded {
+        plan: crate::plans::Plan,
+        limit: u64,
+        resets_at: i64,
+    },
+    #[error(
+        "Streaming (stream: true) is not included in the {plan} plan; it needs {needed}. Upgrade in the portal, or send the request without stream.",
+        plan = plan.display_name(),
+        needed = needed.map_or("another plan", |p| p.display_name())
+    )]
+    StreamingNotIncluded {
+        plan: crate::plans::Plan,
+        needed: Option<crate::plans::Plan>,
+    },
+    #[error(
+        "This key is beyond the {limit} gateway keys of the {plan} plan (only the oldest keys are served after a downgrade). Revoke other keys or upgrade.",
+        limit = limit.describe(),
+        plan = plan.display_name()
+    )]
+    KeyBeyondPlan {
+        plan: crate::plans::Plan,
+        limit: crate::plans::Limit,
+    },
+}
+
+impl From<PlanError> for ApiError {
+    fn from(err: PlanError) -> Self {
+        let message = err.to_string();
+        match err {
+            PlanError::QuotaExceeded { resets_at, .. } => {
+                let seconds = ((resets_at - crate::clock::now_ms()).max(0) + 999) / 1000;
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "insufficient_quota",
+                    Some("monthly_quota_exceeded"),
+                    message,
+                );
+                api.retry_after = HeaderValue::from_str(&seconds.to_string()).ok();
+                api
+            }
+            PlanError::KeyBeyondPlan { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                Some("key_beyond_plan"),
+                message,
+            ),
+            PlanError::StreamingNotIncluded { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                Some("plan_does_not_include_streaming"),
+                message,
+            )
+            .with_param("stream"),
+        }
     }
 }
 
@@ -107,7 +185,12 @@ impl From<AuthError> for ApiError {
                 return ApiError::internal();
             }
         };
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", Some(code), err.to_string())
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some(code),
+            err.to_string(),
+        )
     }
 }
 
@@ -130,6 +213,9 @@ pub enum RequestError {
     NoProvider(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
     UnknownModel(String),
+    /// The account's or key's routing policy forbids what was asked.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 impl From<RequestError> for ApiError {
@@ -137,16 +223,39 @@ impl From<RequestError> for ApiError {
         let message = err.to_string();
         let (status, code, param) = match &err {
             RequestError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", None),
-            RequestError::MissingField(field) => {
-                (StatusCode::BAD_REQUEST, "missing_required_parameter", Some(field.clone()))
+            RequestError::MissingField(field) => (
+                StatusCode::BAD_REQUEST,
+                "missing_required_parameter",
+                Some(field.clone()),
+            ),
+            RequestError::InvalidField { param, .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_value",
+                Some(param.clone()),
+            ),
+            RequestError::ContentType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_content_type",
+                None,
+            ),
+            RequestError::Unsupported(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_parameter", None)
             }
-            RequestError::InvalidField { param, .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_value", Some(param.clone()))
-            }
-            RequestError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_content_type", None),
-            RequestError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported_parameter", None),
-            RequestError::NoProvider(_) => (StatusCode::BAD_REQUEST, "provider_not_configured", Some("model".into())),
-            RequestError::UnknownModel(_) => (StatusCode::NOT_FOUND, "model_not_found", Some("model".into())),
+            RequestError::NoProvider(_) => (
+                StatusCode::BAD_REQUEST,
+                "provider_not_configured",
+                Some("model".into()),
+            ),
+            RequestError::UnknownModel(_) => (
+                StatusCode::NOT_FOUND,
+                "model_not_found",
+                Some("model".into()),
+            ),
+            RequestError::NotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                "model_not_allowed",
+                Some("model".into()),
+            ),
         };
         let mut api = ApiError::new(status, "invalid_request_error", Some(code), message);
         api.body.error.param = param;
@@ -168,11 +277,20 @@ pub enum UpstreamError {
         retry_after: Option<HeaderValue>,
     },
     #[error("{provider} did not answer within {seconds} seconds")]
-    Timeout { provider: &'static str, seconds: u64 },
+    Timeout {
+        provider: &'static str,
+        seconds: u64,
+    },
     #[error("could not reach {provider}: {detail}")]
-    Connect { provider: &'static str, detail: String },
+    Connect {
+        provider: &'static str,
+        detail: String,
+    },
     #[error("{provider} sent a response the gateway could not read: {detail}")]
-    InvalidResponse { provider: &'static str, detail: String },
+    InvalidResponse {
+        provider: &'static str,
+        detail: String,
+    },
     /// The request cannot be expressed in the provider's API.
     #[error(transparent)]
     Request(#[from] RequestError),
@@ -195,11 +313,21 @@ impl UpstreamError {
 impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         match err {
-            UpstreamError::Status { provider, status, message, kind, code, retry_after } => {
+            UpstreamError::Status {
+                provider,
+                status,
+                message,
+                kind,
+                code,
+                retry_after,
+            } => {
                 // A client error keeps the provider's status and meaning (an auth error stays a
                 // 401, a rate limit a 429); a provider's own failure is a bad gateway to us.
                 let (status, message) = if status.is_server_error() {
-                    (StatusCode::BAD_GATEWAY, format!("{provider} failed with {status}: {message}"))
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        format!("{provider} failed with {status}: {message}"),
+                    )
                 } else {
                     (status, format!("{provider}: {message}"))
                 };
@@ -215,12 +343,18 @@ impl From<UpstreamError> for ApiError {
                 Some("upstream_timeout"),
                 err.to_string(),
             ),
-            UpstreamError::Connect { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "api_error", Some("upstream_unreachable"), err.to_string())
-            }
-            UpstreamError::InvalidResponse { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "api_error", Some("upstream_invalid_response"), err.to_string())
-            }
+            UpstreamError::Connect { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                Some("upstream_unreachable"),
+                err.to_string(),
+            ),
+            UpstreamError::InvalidResponse { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                Some("upstream_invalid_response"),
+                err.to_string(),
+            ),
             UpstreamError::Request(request) => ApiError::from(request),
         }
     }
@@ -241,13 +375,21 @@ mod tests {
 
     #[test]
     fn auth_errors_are_401_in_openai_shape() {
-        for err in [AuthError::Missing, AuthError::Malformed, AuthError::Unknown, AuthError::Revoked] {
+        for err in [
+            AuthError::Missing,
+            AuthError::Malformed,
+            AuthError::Unknown,
+            AuthError::Revoked,
+        ] {
             let api = ApiError::from(err);
             assert_eq!(api.status, StatusCode::UNAUTHORIZED);
             assert_eq!(api.body.error.kind, "invalid_request_error");
             assert!(api.body.error.code.is_some());
         }
-        assert_eq!(ApiError::from(AuthError::Lookup("db down".into())).status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            ApiError::from(AuthError::Lookup("db down".into())).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]
@@ -279,6 +421,10 @@ mod tests {
             retry_after: None,
         });
         assert_eq!(api.status, StatusCode::BAD_GATEWAY);
-        assert!(api.body.error.message.contains("503"), "{}", api.body.error.message);
+        assert!(
+            api.body.error.message.contains("503"),
+            "{}",
+            api.body.error.message
+        );
     }
 }

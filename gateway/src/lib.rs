@@ -2,6 +2,7 @@
 //! no web-framework for the portal in sight (that lives in the `app` crate).
 
 pub mod accounts;
+pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod crypto;
@@ -9,8 +10,10 @@ pub mod directory;
 pub mod entities;
 pub mod error;
 pub mod openai;
+pub mod plans;
 pub mod providers;
 pub mod proxy;
+pub mod quota;
 pub mod routing;
 pub mod settings;
 pub mod state;

@@ -7,7 +7,14 @@ use serde_json::{Map, Value};
 use crate::error::RequestError;
 
 /// Roles OpenAI's chat API accepts.
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatCompletionRequest {
@@ -27,7 +34,9 @@ impl ChatCompletionRequest {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
         let Value::Object(object) = value else {
-            return Err(RequestError::InvalidJson("the body must be a JSON object".into()));
+            return Err(RequestError::InvalidJson(
+                "the body must be a JSON object".into(),
+            ));
         };
         let Some(messages) = object.get("messages") else {
             return Err(RequestError::MissingField("messages".into()));
@@ -47,7 +56,10 @@ impl ChatCompletionRequest {
                 return Err(RequestError::MissingField(format!("{param}.role")));
             };
             if !role.as_str().is_some_and(|role| ROLES.contains(&role)) {
-                return Err(invalid(&format!("{param}.role"), &format!("expected one of {}", ROLES.join(", "))));
+                return Err(invalid(
+                    &format!("{param}.role"),
+                    &format!("expected one of {}", ROLES.join(", ")),
+                ));
             }
         }
         match object.get("model") {
@@ -58,12 +70,16 @@ impl ChatCompletionRequest {
             None | Some(Value::Null) | Some(Value::Bool(_)) => {}
             Some(_) => return Err(invalid("stream", "expected a boolean")),
         }
-        serde_json::from_value(Value::Object(object)).map_err(|e| RequestError::InvalidJson(e.to_string()))
+        serde_json::from_value(Value::Object(object))
+            .map_err(|e| RequestError::InvalidJson(e.to_string()))
     }
 }
 
 fn invalid(param: &str, reason: &str) -> RequestError {
-    RequestError::InvalidField { param: param.to_owned(), reason: reason.to_owned() }
+    RequestError::InvalidField {
+        param: param.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// Token counts as OpenAI reports them.
@@ -112,7 +128,10 @@ mod tests {
 
     #[test]
     fn names_the_bad_parameter() {
-        assert_eq!(parse(json!({"model": "x"})), Err(RequestError::MissingField("messages".into())));
+        assert_eq!(
+            parse(json!({"model": "x"})),
+            Err(RequestError::MissingField("messages".into()))
+        );
         assert!(matches!(
             parse(json!({"messages": []})),
             Err(RequestError::InvalidField { param, .. }) if param == "messages"
@@ -133,7 +152,10 @@ mod tests {
             ChatCompletionRequest::from_json_bytes(b"{not json"),
             Err(RequestError::InvalidJson(_))
         ));
-        assert!(matches!(ChatCompletionRequest::from_json_bytes(b"[1]"), Err(RequestError::InvalidJson(_))));
+        assert!(matches!(
+            ChatCompletionRequest::from_json_bytes(b"[1]"),
+            Err(RequestError::InvalidJson(_))
+        ));
     }
 }
 
@@ -225,7 +247,10 @@ impl ImageUrl {
         let rest = self.url.strip_prefix("data:")?;
         let (media_type, payload) = rest.split_once(',')?;
         let media_type = media_type.strip_suffix(";base64")?;
-        Some(InlineImage { media_type, base64: payload })
+        Some(InlineImage {
+            media_type,
+            base64: payload,
+        })
     }
 }
 
@@ -289,7 +314,11 @@ pub enum ToolChoice {
 pub enum ResponseFormat {
     Text,
     JsonObject,
-    JsonSchema { name: String, schema: Value, strict: bool },
+    JsonSchema {
+        name: String,
+        schema: Value,
+        strict: bool,
+    },
 }
 
 /// The parameters of a chat request that converting providers translate, read from the request.
@@ -345,13 +374,19 @@ impl ChatCompletionRequest {
         let number = |name: &str| -> Result<Option<f64>, RequestError> {
             match extra.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(value) => value.as_f64().map(Some).ok_or_else(|| invalid(name, "expected a number")),
+                Some(value) => value
+                    .as_f64()
+                    .map(Some)
+                    .ok_or_else(|| invalid(name, "expected a number")),
             }
         };
         let whole = |name: &str| -> Result<Option<u64>, RequestError> {
             match extra.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(value) => value.as_u64().map(Some).ok_or_else(|| invalid(name, "expected a non-negative integer")),
+                Some(value) => value
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| invalid(name, "expected a non-negative integer")),
             }
         };
         let max_tokens = match whole("max_completion_tokens")? {
@@ -363,13 +398,18 @@ impl ChatCompletionRequest {
             Some(Value::String(one)) => vec![one.clone()],
             Some(Value::Array(many)) => many
                 .iter()
-                .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| invalid("stop", "expected strings")))
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid("stop", "expected strings"))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(invalid("stop", "expected a string or an array of strings")),
         };
         let tools = match extra.get("tools") {
             None | Some(Value::Null) => Vec::new(),
-            Some(tools) => serde_json::from_value(tools.clone()).map_err(|e| invalid("tools", &e.to_string()))?,
+            Some(tools) => serde_json::from_value(tools.clone())
+                .map_err(|e| invalid("tools", &e.to_string()))?,
         };
         let tool_choice = match extra.get("tool_choice") {
             None | Some(Value::Null) => None,
@@ -377,12 +417,23 @@ impl ChatCompletionRequest {
                 "none" => ToolChoice::None,
                 "auto" => ToolChoice::Auto,
                 "required" => ToolChoice::Required,
-                _ => return Err(invalid("tool_choice", "expected none, auto, required or a function")),
+                _ => {
+                    return Err(invalid(
+                        "tool_choice",
+                        "expected none, auto, required or a function",
+                    ));
+                }
             }),
             Some(choice) => {
                 let name = choice.pointer("/function/name").and_then(Value::as_str);
                 Some(ToolChoice::Function(
-                    name.ok_or_else(|| invalid("tool_choice", "expected {\"type\": \"function\", \"function\": {\"name\": …}}"))?.to_owned(),
+                    name.ok_or_else(|| {
+                        invalid(
+                            "tool_choice",
+                            "expected {\"type\": \"function\", \"function\": {\"name\": …}}",
+                        )
+                    })?
+                    .to_owned(),
                 ))
             }
         };
@@ -392,20 +443,37 @@ impl ChatCompletionRequest {
                 Some("text") => ResponseFormat::Text,
                 Some("json_object") => ResponseFormat::JsonObject,
                 Some("json_schema") => {
-                    let spec = format.get("json_schema").ok_or_else(|| RequestError::MissingField("response_format.json_schema".into()))?;
+                    let spec = format.get("json_schema").ok_or_else(|| {
+                        RequestError::MissingField("response_format.json_schema".into())
+                    })?;
                     ResponseFormat::JsonSchema {
-                        name: spec.get("name").and_then(Value::as_str).unwrap_or("response").to_owned(),
-                        schema: spec.get("schema").cloned().unwrap_or(Value::Object(Map::new())),
+                        name: spec
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("response")
+                            .to_owned(),
+                        schema: spec
+                            .get("schema")
+                            .cloned()
+                            .unwrap_or(Value::Object(Map::new())),
                         strict: spec.get("strict").and_then(Value::as_bool).unwrap_or(false),
                     }
                 }
-                _ => return Err(invalid("response_format.type", "expected text, json_object or json_schema")),
+                _ => {
+                    return Err(invalid(
+                        "response_format.type",
+                        "expected text, json_object or json_schema",
+                    ));
+                }
             }),
         };
         let boolean = |name: &str| -> Result<Option<bool>, RequestError> {
             match extra.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(value) => value.as_bool().map(Some).ok_or_else(|| invalid(name, "expected a boolean")),
+                Some(value) => value
+                    .as_bool()
+                    .map(Some)
+                    .ok_or_else(|| invalid(name, "expected a boolean")),
             }
         };
         Ok(ChatParams {
@@ -416,7 +484,11 @@ impl ChatCompletionRequest {
             n: whole("n")?.map(|n| n.min(128) as u32),
             seed: match extra.get("seed") {
                 None | Some(Value::Null) => None,
-                Some(value) => Some(value.as_i64().ok_or_else(|| invalid("seed", "expected an integer"))?),
+                Some(value) => Some(
+                    value
+                        .as_i64()
+                        .ok_or_else(|| invalid("seed", "expected an integer"))?,
+                ),
             },
             presence_penalty: number("presence_penalty")?,
             frequency_penalty: number("frequency_penalty")?,
@@ -509,13 +581,24 @@ pub struct FunctionCallDelta {
 }
 
 impl ChatCompletionChunk {
-    pub fn new(id: &str, created: i64, model: &str, delta: Delta, finish_reason: Option<String>) -> Self {
+    pub fn new(
+        id: &str,
+        created: i64,
+        model: &str,
+        delta: Delta,
+        finish_reason: Option<String>,
+    ) -> Self {
         Self {
             id: id.to_owned(),
             object: "chat.completion.chunk".into(),
             created,
             model: model.to_owned(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason, logprobs: None }],
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+            }],
             usage: None,
         }
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::catalog::{Catalog, CatalogModel, ModelKind};
 use crate::clock::now_ms;
 use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
-use crate::error::{ApiError, AuthError, RequestError, UpstreamError};
+use crate::error::{ApiError, AuthError, PlanError, RequestError, UpstreamError};
 use crate::openai::{ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage};
 use crate::providers::{ChunkStream, Provider, StreamItem, UpstreamCall};
 use crate::routing::{self, RouteDecision};
@@ -34,15 +34,23 @@ pub fn router(state: GatewayState) -> Router {
         .route("/chat/completions", post(chat_completions))
         .route("/embeddings", post(embeddings))
         .route("/models", get(list_models))
+        .route("/routing/preview", post(routing_preview))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), require_gateway_key))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_gateway_key,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
 /// Checks `Authorization: Bearer gw_…` and hands the key's owner to the handler.
-async fn require_gateway_key(State(state): State<GatewayState>, mut request: Request, next: Next) -> Response {
+async fn require_gateway_key(
+    State(state): State<GatewayState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let key = match bearer_token(request.headers()) {
         Ok(token) => state.directory.authenticate(token).await,
         Err(err) => Err(err),
@@ -74,7 +82,12 @@ type BodyResult = Result<Bytes, axum::extract::rejection::BytesRejection>;
 
 fn read_body(headers: &HeaderMap, body: BodyResult) -> Result<Bytes, ApiError> {
     let body = body.map_err(|rejection| {
-        ApiError::new(rejection.status(), "invalid_request_error", Some("invalid_body"), rejection.body_text())
+        ApiError::new(
+            rejection.status(),
+            "invalid_request_error",
+            Some("invalid_body"),
+            rejection.body_text(),
+        )
     })?;
     if !is_json(headers) {
         return Err(RequestError::ContentType.into());
@@ -82,28 +95,47 @@ fn read_body(headers: &HeaderMap, body: BodyResult) -> Result<Bytes, ApiError> {
     Ok(body)
 }
 
-async fn load_account(state: &GatewayState, key: &AuthenticatedKey) -> Result<std::sync::Arc<AccountConfig>, ApiError> {
-    state.directory.account(key.account_id).await.map_err(|err| match err {
+/// The key's account; refuses a key the plan no longer covers.
+async fn load_account(
+    state: &GatewayState,
+    key: &AuthenticatedKey,
+) -> Result<std::sync::Arc<AccountConfig>, ApiError> {
+    let account = state.directory.account(key.account_id).await.map_err(|err| match err {
         DirectoryError::AccountGone => ApiError::from(AuthError::Unknown),
         other => {
             tracing::error!(error = %other, account_id = key.account_id, "could not load the account");
             ApiError::internal()
         }
-    })
+    })?;
+    if !account.key_within_plan(key.key_id) {
+        let limit = state.settings.plans.limits(account.plan).gateway_keys;
+        return Err(PlanError::KeyBeyondPlan {
+            plan: account.plan,
+            limit,
+        }
+        .into());
+    }
+    Ok(account)
 }
 
 /// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
-fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
+pub fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
     match request.extra.remove("models") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(models)) => models
             .into_iter()
             .map(|model| match model {
                 Value::String(model) => Ok(model),
-                _ => Err(RequestError::InvalidField { param: "models".into(), reason: "expected model names".into() }),
+                _ => Err(RequestError::InvalidField {
+                    param: "models".into(),
+                    reason: "expected model names".into(),
+                }),
             })
             .collect(),
-        Some(_) => Err(RequestError::InvalidField { param: "models".into(), reason: "expected an array of model names".into() }),
+        Some(_) => Err(RequestError::InvalidField {
+            param: "models".into(),
+            reason: "expected an array of model names".into(),
+        }),
     }
 }
 
@@ -118,25 +150,55 @@ async fn chat_completions(
     let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
     let fallbacks = take_fallbacks(&mut request)?;
     let account = load_account(&state, &key).await?;
-    let decisions = routing::resolve_chat(&request, &fallbacks, &account.providers)?;
+    let policy = account.routing.effective(key.key_id);
+    let decisions = routing::resolve_chat(&request, &fallbacks, &account.providers, &policy)?;
+    let limits = state.settings.plans.limits(account.plan);
+    if request.wants_stream() && !limits.streaming {
+        let needed = state.settings.plans.streaming_plan_above(account.plan);
+        return Err(PlanError::StreamingNotIncluded {
+            plan: account.plan,
+            needed,
+        }
+        .into());
+    }
+    admit(&state, &account).await?;
     let usage = UsageContext::new(&state, key, started, &account);
 
     let mut last_error = None;
     for decision in &decisions {
         let provider = Provider::for_kind(decision.endpoint.kind);
-        let call = UpstreamCall { http: &state.http, endpoint: decision.endpoint, timeout: state.settings.upstream_timeout };
+        let call = UpstreamCall {
+            http: &state.http,
+            endpoint: decision.endpoint,
+            timeout: state.settings.upstream_timeout,
+        };
         let attempt = || async {
             if request.wants_stream() {
-                open_stream(&provider, &call, &request, &decision.model).await.map(Answer::Stream)
+                open_stream(&provider, &call, &request, &decision.model)
+                    .await
+                    .map(Answer::Stream)
             } else {
-                provider.chat(&call, &request, &decision.model).await.map(Answer::Complete)
+                provider
+                    .chat(&call, &request, &decision.model)
+                    .await
+                    .map(Answer::Complete)
             }
         };
         match with_retries(&state.settings.retry, started, attempt).await {
             Ok(Answer::Complete(outcome)) => {
-                usage.record(decision, &outcome.served_model, StatusCode::OK, outcome.usage, None);
-                let mut response =
-                    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], outcome.body).into_response();
+                usage.record(
+                    decision,
+                    &outcome.served_model,
+                    StatusCode::OK,
+                    outcome.usage,
+                    None,
+                );
+                let mut response = (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    outcome.body,
+                )
+                    .into_response();
                 add_route_headers(response.headers_mut(), decision);
                 return Ok(response);
             }
@@ -145,15 +207,25 @@ async fn chat_completions(
                 let guard = StreamGuard::new(&usage, decision, include_usage);
                 let mut response = Response::new(Body::from_stream(sse_body(first, rest, guard)));
                 let response_headers = response.headers_mut();
-                response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                response_headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                response_headers
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 add_route_headers(response_headers, decision);
                 return Ok(response);
             }
             Err(err) => {
                 let api = ApiError::from(err.error);
                 tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "upstream call failed");
-                usage.record(decision, &decision.model, api.status, Usage::default(), api.body.error.code.clone());
+                usage.record(
+                    decision,
+                    &decision.model,
+                    api.status,
+                    Usage::default(),
+                    api.body.error.code.clone(),
+                );
                 if !err.try_next_model {
                     return Err(with_route_headers(api, decision));
                 }
@@ -162,6 +234,31 @@ async fn chat_completions(
         }
     }
     Err(last_error.unwrap_or_else(ApiError::internal))
+}
+
+/// Counts the request against the plan's monthly quota. It is the last check before a provider is
+/// called, so every admitted request records a usage event (which the count is rebuilt from).
+async fn admit(state: &GatewayState, account: &AccountConfig) -> Result<(), ApiError> {
+    let limit = state.settings.plans.limits(account.plan).requests_per_month;
+    match state
+        .quota
+        .admit(&state.db, account.account_id, limit)
+        .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(exceeded)) => Err(PlanError::QuotaExceeded {
+            plan: account.plan,
+            limit: exceeded.limit,
+            resets_at: exceeded.resets_at,
+        }
+        .into()),
+        // The count could not be loaded: serve the request rather than fail it for a database
+        // hiccup; the next request tries again.
+        Err(err) => {
+            tracing::warn!(error = %err, account_id = account.account_id, "could not load the monthly request count");
+            Ok(())
+        }
+    }
 }
 
 enum Answer {
@@ -181,7 +278,10 @@ async fn open_stream(
     match stream.next().await {
         Some(Ok(first)) => Ok((first, stream)),
         Some(Err(err)) => Err(err),
-        None => Err(UpstreamError::InvalidResponse { provider: call.endpoint.kind.id(), detail: "the stream was empty".into() }),
+        None => Err(UpstreamError::InvalidResponse {
+            provider: call.endpoint.kind.id(),
+            detail: "the stream was empty".into(),
+        }),
     }
 }
 
@@ -192,7 +292,11 @@ struct FailedCall {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the retry budget is spent.
-async fn with_retries<T, F, Fut>(retry: &RetrySettings, started: Instant, mut attempt: F) -> Result<T, FailedCall>
+async fn with_retries<T, F, Fut>(
+    retry: &RetrySettings,
+    started: Instant,
+    mut attempt: F,
+) -> Result<T, FailedCall>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, UpstreamError>>,
@@ -204,16 +308,25 @@ where
             Err(error) => error,
         };
         if !error.is_retryable() {
-            return Err(FailedCall { error, try_next_model: false });
+            return Err(FailedCall {
+                error,
+                try_next_model: false,
+            });
         }
         if number == retry.attempts.max(1) {
-            return Err(FailedCall { error, try_next_model: true });
+            return Err(FailedCall {
+                error,
+                try_next_model: true,
+            });
         }
         // Full jitter: a random wait up to the backoff, or what the provider asked for.
         let jittered = backoff.mul_f64(rand::random::<f64>());
         let wait = retry_after(&error).map_or(jittered, |asked| asked.max(jittered));
         if wait > retry.max_retry_wait || started.elapsed() + wait > retry.deadline {
-            return Err(FailedCall { error, try_next_model: true });
+            return Err(FailedCall {
+                error,
+                try_next_model: true,
+            });
         }
         tracing::debug!(attempt = number, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream call");
         tokio::time::sleep(wait).await;
@@ -223,10 +336,20 @@ where
 }
 
 fn retry_after(error: &UpstreamError) -> Option<Duration> {
-    let UpstreamError::Status { retry_after: Some(value), .. } = error else {
+    let UpstreamError::Status {
+        retry_after: Some(value),
+        ..
+    } = error
+    else {
         return None;
     };
-    value.to_str().ok()?.trim().parse::<f64>().ok().map(Duration::from_secs_f64)
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(Duration::from_secs_f64)
 }
 
 /// What every usage event of one request shares.
@@ -236,22 +359,51 @@ struct UsageContext {
     started: Instant,
     /// The account's strongest model: the cost without routing.
     baseline: Option<&'static CatalogModel>,
+    /// Set once the request's one event counted against the quota has been made.
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl UsageContext {
-    fn new(state: &GatewayState, key: AuthenticatedKey, started: Instant, account: &AccountConfig) -> Self {
-        Self { recorder: state.usage.clone(), key, started, baseline: routing::baseline_model(&account.providers) }
+    fn new(
+        state: &GatewayState,
+        key: AuthenticatedKey,
+        started: Instant,
+        account: &AccountConfig,
+    ) -> Self {
+        Self {
+            recorder: state.usage.clone(),
+            key,
+            started,
+            baseline: routing::baseline_model(&account.providers),
+            counted: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
-    fn event(&self, decision: &RouteDecision<'_>, model: &str, status: StatusCode, usage: Usage, error_code: Option<String>) -> UsageEvent {
+    fn event(
+        &self,
+        decision: &RouteDecision<'_>,
+        model: &str,
+        status: StatusCode,
+        usage: Usage,
+        error_code: Option<String>,
+    ) -> UsageEvent {
         let priced = Catalog::built_in().find(decision.endpoint.kind, &decision.model);
-        let cost_usd = priced.map_or(0.0, |m| m.cost(usage.prompt_tokens, usage.completion_tokens));
-        let baseline_cost = self.baseline.map_or(cost_usd, |m| m.cost(usage.prompt_tokens, usage.completion_tokens));
+        let cost_usd = priced.map_or(0.0, |m| {
+            m.cost(usage.prompt_tokens, usage.completion_tokens)
+        });
+        let baseline_cost = self.baseline.map_or(cost_usd, |m| {
+            m.cost(usage.prompt_tokens, usage.completion_tokens)
+        });
         UsageEvent {
-            tier: decision.tier.map(|tier| routing::tier_name(tier).to_owned()),
+            tier: decision
+                .tier
+                .map(|tier| routing::tier_name(tier).to_owned()),
             baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
             cost_usd,
             saving_usd: baseline_cost - cost_usd,
+            counted: !self
+                .counted
+                .swap(true, std::sync::atomic::Ordering::Relaxed),
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
@@ -265,8 +417,16 @@ impl UsageContext {
         }
     }
 
-    fn record(&self, decision: &RouteDecision<'_>, model: &str, status: StatusCode, usage: Usage, error_code: Option<String>) {
-        self.recorder.record(self.event(decision, model, status, usage, error_code));
+    fn record(
+        &self,
+        decision: &RouteDecision<'_>,
+        model: &str,
+        status: StatusCode,
+        usage: Usage,
+        error_code: Option<String>,
+    ) {
+        self.recorder
+            .record(self.event(decision, model, status, usage, error_code));
     }
 }
 
@@ -291,7 +451,13 @@ impl StreamGuard {
     fn new(context: &UsageContext, decision: &RouteDecision<'_>, include_usage: bool) -> Self {
         Self {
             recorder: context.recorder.clone(),
-            event: context.event(decision, &decision.model, StatusCode::OK, Usage::default(), None),
+            event: context.event(
+                decision,
+                &decision.model,
+                StatusCode::OK,
+                Usage::default(),
+                None,
+            ),
             started: context.started,
             usage: Usage::default(),
             outcome: StreamEnd::ClientGone,
@@ -319,7 +485,8 @@ impl Drop for StreamGuard {
             }
             StreamEnd::UpstreamFailed(code) => {
                 event.status = 502;
-                event.error_code = Some(code.clone().unwrap_or_else(|| "stream_interrupted".into()));
+                event.error_code =
+                    Some(code.clone().unwrap_or_else(|| "stream_interrupted".into()));
             }
         }
         self.recorder.record(event);
@@ -401,42 +568,95 @@ async fn embeddings(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let body = read_body(&headers, body)?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
     for field in ["model", "input"] {
         if value.get(field).is_none() {
             return Err(RequestError::MissingField(field.into()).into());
         }
     }
-    let request: EmbeddingsRequest = serde_json::from_value(value)
-        .map_err(|e| RequestError::InvalidField { param: "input".into(), reason: e.to_string() })?;
+    let request: EmbeddingsRequest =
+        serde_json::from_value(value).map_err(|e| RequestError::InvalidField {
+            param: "input".into(),
+            reason: e.to_string(),
+        })?;
     let account = load_account(&state, &key).await?;
-    let decision = routing::resolve(Some(&request.model), &account.providers)?;
+    let policy = account.routing.effective(key.key_id);
+    let decision = routing::resolve_embedding(&request.model, &account.providers, &policy)?;
+    admit(&state, &account).await?;
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = UpstreamCall { http: &state.http, endpoint: decision.endpoint, timeout: state.settings.upstream_timeout };
+    let call = UpstreamCall {
+        http: &state.http,
+        endpoint: decision.endpoint,
+        timeout: state.settings.upstream_timeout,
+    };
     let usage = UsageContext::new(&state, key, started, &account);
-    let result = with_retries(&state.settings.retry, started, || provider.embeddings(&call, &request, &decision.model)).await;
+    let result = with_retries(&state.settings.retry, started, || {
+        provider.embeddings(&call, &request, &decision.model)
+    })
+    .await;
     match result {
         Ok(outcome) => {
-            let tokens = Usage { prompt_tokens: outcome.prompt_tokens, completion_tokens: 0, total_tokens: outcome.prompt_tokens };
+            let tokens = Usage {
+                prompt_tokens: outcome.prompt_tokens,
+                completion_tokens: 0,
+                total_tokens: outcome.prompt_tokens,
+            };
             usage.record(&decision, &decision.model, StatusCode::OK, tokens, None);
-            let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], outcome.body).into_response();
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                outcome.body,
+            )
+                .into_response();
             add_route_headers(response.headers_mut(), &decision);
             Ok(response)
         }
         Err(failed) => {
             let api = ApiError::from(failed.error);
-            usage.record(&decision, &decision.model, api.status, Usage::default(), api.body.error.code.clone());
+            usage.record(
+                &decision,
+                &decision.model,
+                api.status,
+                Usage::default(),
+                api.body.error.code.clone(),
+            );
             Err(with_route_headers(api, &decision))
         }
     }
 }
 
+/// Where a chat request would go under the calling key's routing policy, without sending it.
+async fn routing_preview(
+    State(state): State<GatewayState>,
+    Extension(key): Extension<AuthenticatedKey>,
+    headers: HeaderMap,
+    body: BodyResult,
+) -> Result<Json<routing::RoutePreview>, ApiError> {
+    let body = read_body(&headers, body)?;
+    let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
+    let fallbacks = take_fallbacks(&mut request)?;
+    let account = load_account(&state, &key).await?;
+    let policy = account.routing.effective(key.key_id);
+    Ok(Json(routing::preview(
+        &request,
+        &fallbacks,
+        &account.providers,
+        &policy,
+    )?))
+}
+
 /// The models the calling key can reach: the catalog's models of the account's providers, and
 /// `auto`.
-async fn list_models(State(state): State<GatewayState>, Extension(key): Extension<AuthenticatedKey>) -> Result<Json<Value>, ApiError> {
+async fn list_models(
+    State(state): State<GatewayState>,
+    Extension(key): Extension<AuthenticatedKey>,
+) -> Result<Json<Value>, ApiError> {
     let account = load_account(&state, &key).await?;
     let catalog = Catalog::built_in();
-    let mut data = vec![json!({"id": routing::AUTO, "object": "model", "created": 0, "owned_by": "llm-gateway"})];
+    let mut data = vec![
+        json!({"id": routing::AUTO, "object": "model", "created": 0, "owned_by": "llm-gateway"}),
+    ];
     for endpoint in &account.providers {
         for entry in catalog.models_of(endpoint.kind) {
             data.push(json!({
@@ -455,18 +675,34 @@ async fn list_models(State(state): State<GatewayState>, Extension(key): Extensio
 
 fn is_json(headers: &HeaderMap) -> bool {
     // A missing content type is accepted as JSON, as OpenAI does for curl users.
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|content_type| {
-        content_type.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
-    })
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|content_type| {
+            content_type
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        })
 }
 
 /// Says which model served the request and why.
 fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
     let pairs = [
         ("x-gateway-provider", decision.endpoint.kind.id().to_owned()),
-        ("x-gateway-model", format!("{}/{}", decision.endpoint.kind.id(), decision.model)),
+        (
+            "x-gateway-model",
+            format!("{}/{}", decision.endpoint.kind.id(), decision.model),
+        ),
         ("x-gateway-route-reason", decision.reason.clone()),
-        ("x-gateway-tier", decision.tier.map(routing::tier_name).unwrap_or("unknown").to_owned()),
+        (
+            "x-gateway-tier",
+            decision
+                .tier
+                .map(routing::tier_name)
+                .unwrap_or("unknown")
+                .to_owned(),
+        ),
     ];
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -477,7 +713,11 @@ fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
 
 fn with_route_headers(api: ApiError, decision: &RouteDecision<'_>) -> ApiError {
     let mut api = api;
-    api.route = Some((decision.endpoint.kind.id().to_owned(), format!("{}/{}", decision.endpoint.kind.id(), decision.model), decision.reason.clone()));
+    api.route = Some((
+        decision.endpoint.kind.id().to_owned(),
+        format!("{}/{}", decision.endpoint.kind.id(), decision.model),
+        decision.reason.clone(),
+    ));
     api
 }
 
@@ -486,7 +726,11 @@ async fn unknown_endpoint(request: Request) -> ApiError {
         StatusCode::NOT_FOUND,
         "invalid_request_error",
         Some("unknown_url"),
-        format!("Unknown request URL: {} {}.", request.method(), request.uri().path()),
+        format!(
+            "Unknown request URL: {} {}.",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
@@ -495,7 +739,11 @@ async fn method_not_allowed(request: Request) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
         Some("method_not_allowed"),
-        format!("{} is not allowed on {}.", request.method(), request.uri().path()),
+        format!(
+            "{} is not allowed on {}.",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
@@ -505,7 +753,10 @@ mod tests {
 
     fn headers(authorization: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(authorization).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(authorization).unwrap(),
+        );
         headers
     }
 
@@ -513,8 +764,14 @@ mod tests {
     fn bearer_tokens_are_read_strictly() {
         assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthError::Missing));
         assert_eq!(bearer_token(&headers("gw_abc")), Err(AuthError::Malformed));
-        assert_eq!(bearer_token(&headers("Basic gw_abc")), Err(AuthError::Malformed));
-        assert_eq!(bearer_token(&headers("Bearer  ")), Err(AuthError::Malformed));
+        assert_eq!(
+            bearer_token(&headers("Basic gw_abc")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers("Bearer  ")),
+            Err(AuthError::Malformed)
+        );
         assert_eq!(bearer_token(&headers("bearer gw_abc")), Ok("gw_abc"));
     }
 
@@ -522,7 +779,10 @@ mod tests {
     fn json_content_types() {
         let mut headers = HeaderMap::new();
         assert!(is_json(&headers));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert!(is_json(&headers));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(!is_json(&headers));
@@ -559,7 +819,11 @@ mod tests {
         let mut calls = 0;
         let result = with_retries(&retry, Instant::now(), || {
             calls += 1;
-            let outcome = if calls < 2 { Err(rate_limited("0")) } else { Ok(calls) };
+            let outcome = if calls < 2 {
+                Err(rate_limited("0"))
+            } else {
+                Ok(calls)
+            };
             async move { outcome }
         })
         .await;
@@ -577,7 +841,11 @@ mod tests {
         let mut calls = 0;
         let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
             calls += 1;
-            async { Err(UpstreamError::Request(RequestError::Unsupported("no".into()))) }
+            async {
+                Err(UpstreamError::Request(RequestError::Unsupported(
+                    "no".into(),
+                )))
+            }
         })
         .await;
         assert_eq!(calls, 1);

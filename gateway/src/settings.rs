@@ -20,6 +20,13 @@ pub struct GatewaySettings {
     /// How often running servers look for accounts changed by another process (CLI, another node).
     pub change_poll_interval: Duration,
     pub usage: UsageSettings,
+    /// What each plan allows.
+    pub plans: crate::plans::PlanTable,
+    /// Stripe billing; `None` (self-hosting) hides payment and leaves plans to the CLI.
+    pub stripe: Option<crate::billing::StripeSettings>,
+    /// Where people reach the portal (`GATEWAY_PUBLIC_URL`), for links that leave and come back
+    /// (Stripe's return pages); else taken from the request.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,13 +51,20 @@ impl Default for GatewaySettings {
             retry: RetrySettings::default(),
             change_poll_interval: Duration::from_secs(1),
             usage: UsageSettings::default(),
+            plans: crate::plans::PlanTable::default(),
+            stripe: None,
+            public_url: None,
         }
     }
 }
 
 impl Default for UsageSettings {
     fn default() -> Self {
-        Self { queue_capacity: 10_000, batch_size: 500, flush_interval: Duration::from_secs(1) }
+        Self {
+            queue_capacity: 10_000,
+            batch_size: 500,
+            flush_interval: Duration::from_secs(1),
+        }
     }
 }
 

@@ -17,6 +17,9 @@ pub struct GatewayState {
     pub usage: UsageRecorder,
     pub http: reqwest::Client,
     pub settings: Arc<GatewaySettings>,
+    pub quota: Arc<crate::quota::QuotaCounter>,
+    /// Present when Stripe is configured.
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -32,7 +35,11 @@ impl GatewayState {
         settings: GatewaySettings,
     ) -> Result<(Self, BackgroundTasks), reqwest::Error> {
         let settings = Arc::new(settings);
-        let directory = Arc::new(Directory::new(db.clone(), master_key.clone(), settings.clone()));
+        let directory = Arc::new(Directory::new(
+            db.clone(),
+            master_key.clone(),
+            settings.clone(),
+        ));
         let change_watcher = directory.spawn_change_watcher();
         let (usage, usage_writer) = UsageRecorder::start(db.clone(), settings.usage.clone());
         let http = reqwest::Client::builder()
@@ -40,8 +47,28 @@ impl GatewayState {
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let state = Self { db, master_key, directory, usage, http, settings };
-        Ok((state, BackgroundTasks { usage_writer, change_watcher }))
+        let quota = Arc::default();
+        let billing = settings
+            .stripe
+            .clone()
+            .map(|stripe| Arc::new(crate::billing::Billing::new(stripe)));
+        let state = Self {
+            db,
+            master_key,
+            directory,
+            usage,
+            http,
+            settings,
+            quota,
+            billing,
+        };
+        Ok((
+            state,
+            BackgroundTasks {
+                usage_writer,
+                change_watcher,
+            },
+        ))
     }
 
     /// Call after any change to an account made in this process, so that it bites at once.

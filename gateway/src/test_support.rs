@@ -6,7 +6,10 @@ use crate::openai::ChatCompletionRequest;
 
 /// A fixture file of the fake providers (`testkit/fixtures/<provider>/<name>`).
 pub fn fixture(provider: &str, name: &str) -> String {
-    let path = format!("{}/../testkit/fixtures/{provider}/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../testkit/fixtures/{provider}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::entities::{gateway_key, usage_event};
@@ -31,6 +33,9 @@ pub struct UsageEvent {
     pub baseline_model: Option<String>,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    /// Whether this event counts against the monthly quota: the first event of each admitted
+    /// request does, the events of its failed attempts and fallbacks do not.
+    pub counted: bool,
 }
 
 enum Message {
@@ -108,7 +113,9 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(settings.batch_size);
     loop {
         // Wait for the first event of a batch, then give the rest until the flush interval.
-        let Some(first) = receiver.recv().await else { break };
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
         let mut waiting_flushes = Vec::new();
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
         let mut next = Some(first);
@@ -139,12 +146,18 @@ async fn write_batches(
 }
 
 /// Writes one batch, retrying a failing database a few times before giving the batch up.
-async fn write_with_retries(db: &DatabaseConnection, batch: &mut Vec<UsageEvent>, counters: &UsageCounters) {
+async fn write_with_retries(
+    db: &DatabaseConnection,
+    batch: &mut Vec<UsageEvent>,
+    counters: &UsageCounters,
+) {
     const ATTEMPTS: u32 = 4;
     for attempt in 1..=ATTEMPTS {
         match write_batch(db, batch).await {
             Ok(()) => {
-                counters.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 batch.clear();
                 return;
             }
@@ -154,7 +167,9 @@ async fn write_with_retries(db: &DatabaseConnection, batch: &mut Vec<UsageEvent>
             }
             Err(err) => {
                 tracing::error!(error = %err, events = batch.len(), "usage batch write failed; dropping the batch");
-                counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 batch.clear();
             }
         }
@@ -177,6 +192,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
         baseline_model: Set(event.baseline_model.clone()),
         cost_usd: Set(event.cost_usd),
         saving_usd: Set(event.saving_usd),
+        counted: Set(event.counted),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.

@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_foundation;
 mod m20261127_000002_routing_usage;
+mod m20261127_000003_routing_policies;
+mod m20261127_000004_plans_billing;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261127_000002_routing_usage::Migration),
+            Box::new(m20261127_000003_routing_policies::Migration),
+            Box::new(m20261127_000004_plans_billing::Migration),
         ]
     }
 }

@@ -25,15 +25,32 @@ impl MigrationTrait for Migration {
         ] {
             let mut column = column;
             manager
-                .alter_table(Table::alter().table(UsageEvents::Table).add_column(&mut column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(UsageEvents::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [UsageEvents::Tier, UsageEvents::BaselineModel, UsageEvents::CostUsd, UsageEvents::SavingUsd] {
-            manager.alter_table(Table::alter().table(UsageEvents::Table).drop_column(column).to_owned()).await?;
+        for column in [
+            UsageEvents::Tier,
+            UsageEvents::BaselineModel,
+            UsageEvents::CostUsd,
+            UsageEvents::SavingUsd,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(UsageEvents::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
         }
         Ok(())
     }

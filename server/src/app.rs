@@ -6,12 +6,12 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use app::{App, shell};
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use gateway::crypto::MasterKey;
 use gateway::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use gateway::state::{BackgroundTasks, GatewayState};
@@ -22,7 +22,7 @@ use migrations::{Migrator, MigratorTrait};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, ExpiredDeletion, Session, SessionManagerLayer, SessionStore};
+use tower_sessions::{ExpiredDeletion, Expiry, Session, SessionManagerLayer, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, redact_url};
@@ -30,9 +30,12 @@ use crate::config::{Config, redact_url};
 /// Opens the database (creating the SQLite file and its folder if needed) and migrates it.
 pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if config.is_sqlite() {
-        if let Some(parent) = sqlite_path(&config.database_url).and_then(|path| path.parent().map(Path::to_path_buf)) {
+        if let Some(parent) =
+            sqlite_path(&config.database_url).and_then(|path| path.parent().map(Path::to_path_buf))
+        {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(&parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
             }
         }
     }
@@ -41,12 +44,16 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
-    Migrator::up(&db, None).await.context("migrating the database")?;
+    Migrator::up(&db, None)
+        .await
+        .context("migrating the database")?;
     Ok(db)
 }
 
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
@@ -59,8 +66,10 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     }
     let path = config.gateway_data_dir.join("master.key");
     if path.exists() {
-        let encoded = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        return MasterKey::from_base64(&encoded).with_context(|| format!("{} is not a valid master key", path.display()));
+        let encoded = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return MasterKey::from_base64(&encoded)
+            .with_context(|| format!("{} is not a valid master key", path.display()));
     }
     std::fs::create_dir_all(&config.gateway_data_dir)
         .with_context(|| format!("creating {}", config.gateway_data_dir.display()))?;
@@ -105,13 +114,20 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         .context("starting the HTTP client")?;
 
     let portal = if config.is_sqlite() {
-        let store = SqliteStore::new(db.get_sqlite_connection_pool().clone()).with_table_name("tower_sessions")
+        let store = SqliteStore::new(db.get_sqlite_connection_pool().clone())
+            .with_table_name("tower_sessions")
             .map_err(|e| anyhow::anyhow!(e))?;
-        store.migrate().await.context("creating the session table")?;
+        store
+            .migrate()
+            .await
+            .context("creating the session table")?;
         portal_router(config, addr, state.clone(), store)
     } else {
         let store = PostgresStore::new(db.get_postgres_connection_pool().clone());
-        store.migrate().await.context("creating the session table")?;
+        store
+            .migrate()
+            .await
+            .context("creating the session table")?;
         portal_router(config, addr, state.clone(), store)
     };
 
@@ -119,20 +135,35 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         .route("/healthz", get(healthz))
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
+        .merge(gateway::billing::router(state.clone()))
         .merge(portal)
         // Failures worth an error line are logged where they happen, with their cause; a portal
         // form error (a 500 from a server function by Leptos' convention) is not one of them.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         // Keys travel in Authorization: never let a layer above log it.
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]));
-    Ok(Application { router, state, tasks })
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]));
+    Ok(Application {
+        router,
+        state,
+        tasks,
+    })
 }
 
 fn portal_router<S>(config: &Config, addr: SocketAddr, state: GatewayState, store: S) -> Router
 where
     S: SessionStore + ExpiredDeletion + Clone,
 {
-    tokio::spawn(store.clone().continuously_delete_expired(tokio::time::Duration::from_secs(3600)));
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+    );
     let sessions = SessionManagerLayer::new(store)
         .with_name("gw_session")
         .with_http_only(true)
@@ -151,7 +182,9 @@ where
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context(context, shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context, shell,
+        ))
         .with_state(options)
         .layer(middleware::from_fn(redirect_anonymous_visitors))
         .layer(middleware::from_fn(refuse_cross_site_posts))
@@ -162,7 +195,10 @@ where
 async fn redirect_anonymous_visitors(session: Session, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if request.method() == Method::GET && app::PROTECTED_PATHS.contains(&path) {
-        let logged_in = matches!(session.get::<i32>(app::server::ACCOUNT_ID).await, Ok(Some(_)));
+        let logged_in = matches!(
+            session.get::<i32>(app::server::ACCOUNT_ID).await,
+            Ok(Some(_))
+        );
         if !logged_in {
             return Redirect::to("/login").into_response();
         }
@@ -173,7 +209,10 @@ async fn redirect_anonymous_visitors(session: Session, request: Request, next: N
 /// Server functions change state with POSTs; a browser says where a request comes from, and
 /// only this site's own pages may send them (on top of the SameSite cookie).
 async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -192,7 +231,11 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
         }
     };
     if cross_site {
-        return (StatusCode::FORBIDDEN, "Cross-site requests to the portal are refused.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-site requests to the portal are refused.",
+        )
+            .into_response();
     }
     next.run(request).await
 }
@@ -213,7 +256,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://data/gateway.db?mode=rwc"), Some(Path::new("data/gateway.db")));
+        assert_eq!(
+            sqlite_path("sqlite://data/gateway.db?mode=rwc"),
+            Some(Path::new("data/gateway.db"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
     }

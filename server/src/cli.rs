@@ -7,12 +7,17 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use gateway::accounts::{self, Plan};
 use gateway::providers::ProviderKind;
+use gateway::routing::RoutingPolicy;
 
 use crate::app::{connect_database, load_master_key};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "llm-gateway", version, about = "LLM Gateway: an OpenAI-compatible gateway to your LLM providers")]
+#[command(
+    name = "llm-gateway",
+    version,
+    about = "LLM Gateway: an OpenAI-compatible gateway to your LLM providers"
+)]
 pub struct Cli {
     /// A TOML configuration file (also GATEWAY_CONFIG); environment variables override it.
     #[arg(long, global = true)]
@@ -39,6 +44,35 @@ pub enum Command {
     /// The auto-routing classifier: classify requests, evaluate and train it.
     #[command(subcommand)]
     Route(RouteCommand),
+    /// Routing overrides of an account or one of its keys.
+    #[command(subcommand)]
+    Routing(RoutingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutingCommand {
+    /// Print the routing policy as JSON (the account's, or the key's own overrides).
+    Show(RoutingTarget),
+    /// Replace the routing policy with the JSON given (see the README for its fields).
+    Set {
+        #[command(flatten)]
+        target: RoutingTarget,
+        /// The policy, e.g. '{"max_tier": "standard", "rules": [{"when": "tools", "at_least": "standard"}]}'.
+        #[arg(long, conflicts_with = "clear", required_unless_present = "clear")]
+        json: Option<String>,
+        /// Remove every override.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RoutingTarget {
+    #[arg(long)]
+    email: String,
+    /// A key's prefix: its own overrides instead of the account's.
+    #[arg(long)]
+    key_prefix: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +110,13 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
         #[arg(long, value_parser = ["free", "pro", "enterprise"], default_value = "free")]
+        plan: String,
+    },
+    /// Set an account's plan (when billing is off, this is how plans change).
+    SetPlan {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["free", "pro", "enterprise"])]
         plan: String,
     },
     /// Show an account.
@@ -126,7 +167,9 @@ pub struct ProviderAdd {
 /// Reads a secret from standard input: the first line, without its line ending.
 fn read_secret(what: &str) -> anyhow::Result<String> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).with_context(|| format!("reading the {what} from standard input"))?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .with_context(|| format!("reading the {what} from standard input"))?;
     let secret = input.lines().next().unwrap_or_default().to_owned();
     if secret.is_empty() {
         bail!("expected the {what} on standard input");
@@ -136,7 +179,9 @@ fn read_secret(what: &str) -> anyhow::Result<String> {
 
 fn read_optional_secret() -> anyhow::Result<String> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).context("reading the API key from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the API key from standard input")?;
     Ok(input.lines().next().unwrap_or_default().trim().to_owned())
 }
 
@@ -153,14 +198,18 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let value: serde_json::Value =
-                    serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", number + 1))?;
+                let value: serde_json::Value = serde_json::from_str(&line)
+                    .with_context(|| format!("line {}: not JSON", number + 1))?;
                 let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
-                let request = gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
-                    .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
+                let request =
+                    gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
+                        .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
                 let classification = classifier::classify(&request);
                 let thresholds = classifier::Weights::built_in().thresholds;
-                let tier = gateway::routing::tier_name(gateway::routing::tier_for_score(classification.score, thresholds));
+                let tier = gateway::routing::tier_name(gateway::routing::tier_for_score(
+                    classification.score,
+                    thresholds,
+                ));
                 let shown = serde_json::json!({
                     "id": id,
                     "score": (f64::from(classification.score) * 10_000.0).round() / 10_000.0,
@@ -170,10 +219,21 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 writeln!(out, "{shown}")?;
             }
         }
-        RouteCommand::Eval { data, folds, scores_out, l2, iterations } => {
-            let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+        RouteCommand::Eval {
+            data,
+            folds,
+            scores_out,
+            l2,
+            iterations,
+        } => {
+            let text = std::fs::read_to_string(&data)
+                .with_context(|| format!("reading {}", data.display()))?;
             let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
-            anyhow::ensure!(!examples.is_empty(), "{} has no labelled rows", data.display());
+            anyhow::ensure!(
+                !examples.is_empty(),
+                "{} has no labelled rows",
+                data.display()
+            );
             let defaults = train::TrainSettings::default();
             let settings = train::TrainSettings {
                 l2: l2.unwrap_or(defaults.l2),
@@ -185,9 +245,12 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 let lines: Vec<String> = examples
                     .iter()
                     .zip(&scores)
-                    .map(|(example, score)| serde_json::json!({"id": example.id, "score": score}).to_string())
+                    .map(|(example, score)| {
+                        serde_json::json!({"id": example.id, "score": score}).to_string()
+                    })
                     .collect();
-                std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, lines.join("\n") + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             let (per_source, macro_average) = train::report(&examples, &scores);
             let measured = examples.iter().filter(|e| e.measured).count();
@@ -195,11 +258,20 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 "{folds}-fold cross-validated on {measured} measured prompts ({} prior-labelled prompts used for training only)",
                 examples.len() - measured
             );
-            println!("{:<12} {:>6} {:>8} {:>6} {:>6} {:>9} {:>10}", "source", "n", "weak_ok", "APGR", "CPT80", "strong@95", "saving@95");
+            println!(
+                "{:<12} {:>6} {:>8} {:>6} {:>6} {:>9} {:>10}",
+                "source", "n", "weak_ok", "APGR", "CPT80", "strong@95", "saving@95"
+            );
             let row = |name: &str, m: &train::RouterMetrics| {
                 println!(
                     "{:<12} {:>6} {:>8.3} {:>6.3} {:>6.3} {:>9.3} {:>9.1}%",
-                    name, m.n, m.weak_ok, m.apgr, m.cpt80, m.strong_at_95, m.saving_at_95 * 100.0
+                    name,
+                    m.n,
+                    m.weak_ok,
+                    m.apgr,
+                    m.cpt80,
+                    m.strong_at_95,
+                    m.saving_at_95 * 100.0
                 )
             };
             for (source, m) in &per_source {
@@ -208,7 +280,8 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
             row("macro", &macro_average);
         }
         RouteCommand::Train { data, out } => {
-            let text = std::fs::read_to_string(&data).with_context(|| format!("reading {}", data.display()))?;
+            let text = std::fs::read_to_string(&data)
+                .with_context(|| format!("reading {}", data.display()))?;
             let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
             let refs: Vec<&train::Example> = examples.iter().collect();
             let mut weights = train::train(&refs, train::TrainSettings::default());
@@ -218,7 +291,8 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 train::TrainSettings::default()
             );
             let json = serde_json::to_string(&weights)?;
-            std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
+            std::fs::write(&out, json + "\n")
+                .with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {}", out.display());
         }
     }
@@ -241,6 +315,12 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             let password = read_secret("password")?;
             let account = accounts::create_account(&db, &email, &password, plan).await?;
             println!("created account {} ({})", account.email, account.id);
+        }
+        Command::User(UserCommand::SetPlan { email, plan }) => {
+            let plan = Plan::parse(&plan).context("unknown plan")?;
+            let account = accounts::account_by_email(&db, &email).await?;
+            accounts::set_plan(&db, account.id, plan).await?;
+            println!("plan of {} set to {}", account.email, plan.id());
         }
         Command::User(UserCommand::Show { email, json }) => {
             let account = accounts::account_by_email(&db, &email).await?;
@@ -268,7 +348,8 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         }
         Command::Key(KeyCommand::Create { email, name }) => {
             let account = accounts::account_by_email(&db, &email).await?;
-            let created = accounts::create_gateway_key(&db, account.id, &name).await?;
+            let created =
+                accounts::create_gateway_key(&db, &config.plans, account.id, &name).await?;
             println!("{}", created.secret);
         }
         Command::Key(KeyCommand::Revoke { email, key_prefix }) => {
@@ -277,16 +358,68 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             accounts::revoke_gateway_key(&db, account.id, key.id).await?;
             println!("revoked key {}… ({})", key.prefix, key.name);
         }
-        Command::Provider(ProviderCommand::Add(ProviderAdd { email, provider, base_url })) => {
+        Command::Routing(RoutingCommand::Show(RoutingTarget { email, key_prefix })) => {
+            let account = accounts::account_by_email(&db, &email).await?;
+            let policies = accounts::routing_policies(&db, account.id).await?;
+            let policy = match key_prefix {
+                None => policies.account,
+                Some(prefix) => {
+                    let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
+                    policies.keys.get(&key.id).cloned().unwrap_or_default()
+                }
+            };
+            println!("{}", serde_json::to_string(&policy)?);
+        }
+        Command::Routing(RoutingCommand::Set {
+            target: RoutingTarget { email, key_prefix },
+            json,
+            clear,
+        }) => {
+            let policy = if clear {
+                RoutingPolicy::default()
+            } else {
+                RoutingPolicy::parse(json.as_deref().unwrap_or_default())
+                    .map_err(accounts::AccountError::from)?
+            };
+            let account = accounts::account_by_email(&db, &email).await?;
+            match key_prefix {
+                None => {
+                    accounts::set_account_routing_policy(&db, account.id, &policy).await?;
+                    println!("routing policy of {} set", account.email);
+                }
+                Some(prefix) => {
+                    let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
+                    accounts::set_key_routing_policy(&db, account.id, key.id, &policy).await?;
+                    println!("routing policy of key {}… ({}) set", key.prefix, key.name);
+                }
+            }
+        }
+        Command::Provider(ProviderCommand::Add(ProviderAdd {
+            email,
+            provider,
+            base_url,
+        })) => {
             let account = accounts::account_by_email(&db, &email).await?;
             let Some(kind) = ProviderKind::parse(&provider) else {
                 return Err(accounts::AccountError::UnknownProvider(provider).into());
             };
             // Ollama usually runs without a key: an empty standard input is fine there.
-            let api_key = if kind.requires_api_key() { read_secret("API key")? } else { read_optional_secret()? };
+            let api_key = if kind.requires_api_key() {
+                read_secret("API key")?
+            } else {
+                read_optional_secret()?
+            };
             let master_key = load_master_key(config)?;
-            let added =
-                accounts::add_provider(&db, &master_key, account.id, &provider, &api_key, base_url.as_deref()).await?;
+            let added = accounts::add_provider(
+                &db,
+                &config.plans,
+                &master_key,
+                account.id,
+                &provider,
+                &api_key,
+                base_url.as_deref(),
+            )
+            .await?;
             println!("added provider {} ({})", added.provider, added.key_hint);
         }
     }

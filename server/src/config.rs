@@ -29,6 +29,15 @@ pub struct Config {
     pub groq_base_url: String,
     pub ollama_base_url: String,
     pub upstream_timeout_secs: u64,
+    /// What each plan allows (`[plans.free]`, `[plans.pro]`, `[plans.enterprise]` in the file).
+    pub plans: gateway::plans::PlanTable,
+    /// Stripe billing; off unless the secret key, the webhook secret and both prices are set.
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_price_pro: Option<String>,
+    pub stripe_price_enterprise: Option<String>,
+    /// Stripe's API, overridable for tests and proxies.
+    pub stripe_api_base: String,
 }
 
 impl Default for Config {
@@ -47,6 +56,12 @@ impl Default for Config {
             groq_base_url: engine.groq_base_url,
             ollama_base_url: engine.ollama_base_url,
             upstream_timeout_secs: engine.upstream_timeout.as_secs(),
+            plans: engine.plans,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_price_pro: None,
+            stripe_price_enterprise: None,
+            stripe_api_base: "https://api.stripe.com".into(),
         }
     }
 }
@@ -57,7 +72,10 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("gateway_addr", &self.gateway_addr)
-            .field("gateway_master_key", &self.gateway_master_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "gateway_master_key",
+                &self.gateway_master_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("gateway_data_dir", &self.gateway_data_dir)
             .field("gateway_public_url", &self.gateway_public_url)
             .field("leptos_site_root", &self.leptos_site_root)
@@ -67,6 +85,18 @@ impl fmt::Debug for Config {
             .field("groq_base_url", &self.groq_base_url)
             .field("ollama_base_url", &self.ollama_base_url)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
+            .field("plans", &self.plans)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("stripe_price_pro", &self.stripe_price_pro)
+            .field("stripe_price_enterprise", &self.stripe_price_enterprise)
+            .field("stripe_api_base", &self.stripe_api_base)
             .finish()
     }
 }
@@ -98,14 +128,25 @@ const ENV_KEYS: &[&str] = &[
     "groq_base_url",
     "ollama_base_url",
     "upstream_timeout_secs",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "stripe_price_pro",
+    "stripe_price_enterprise",
+    "stripe_api_base",
 ];
 
 impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("GATEWAY_CONFIG").map(PathBuf::from));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("GATEWAY_CONFIG").map(PathBuf::from));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::raw().only(ENV_KEYS));
@@ -117,7 +158,27 @@ impl Config {
     }
 
     pub fn secure_cookies(&self) -> bool {
-        self.gateway_public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+        self.gateway_public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// Billing is on only with all four Stripe settings.
+    pub fn stripe_settings(&self) -> Option<gateway::billing::StripeSettings> {
+        let present = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Some(gateway::billing::StripeSettings {
+            secret_key: present(&self.stripe_secret_key)?,
+            webhook_secret: present(&self.stripe_webhook_secret)?,
+            price_pro: present(&self.stripe_price_pro)?,
+            price_enterprise: present(&self.stripe_price_enterprise)?,
+            api_base: self.stripe_api_base.clone(),
+        })
     }
 
     pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
@@ -128,6 +189,9 @@ impl Config {
             groq_base_url: self.groq_base_url.trim_end_matches('/').to_owned(),
             ollama_base_url: self.ollama_base_url.trim_end_matches('/').to_owned(),
             upstream_timeout: std::time::Duration::from_secs(self.upstream_timeout_secs.max(1)),
+            plans: self.plans.clone(),
+            stripe: self.stripe_settings(),
+            public_url: self.gateway_public_url.clone(),
             ..Default::default()
         }
     }
@@ -138,22 +202,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plans_come_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gw.toml",
+                "[plans.free]\nrequests_per_month = 100\ngateway_keys = 1\nproviders = 1\nretention_days = 3\nstreaming = true\nresponse_cache = false\n",
+            )?;
+            let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(
+                config.plans.free.requests_per_month,
+                gateway::plans::Limit(Some(100))
+            );
+            assert!(config.plans.free.streaming);
+            assert_eq!(config.plans.pro, gateway::plans::PlanTable::default().pro);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn database_passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://gw:s3cret@db:5432/gw"), "postgres://gw:***@db:5432/gw");
-        assert_eq!(redact_url("sqlite://data/gateway.db"), "sqlite://data/gateway.db");
-        let config = Config { gateway_master_key: Some("c2VjcmV0".into()), ..Config::default() };
+        assert_eq!(
+            redact_url("postgres://gw:s3cret@db:5432/gw"),
+            "postgres://gw:***@db:5432/gw"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/gateway.db"),
+            "sqlite://data/gateway.db"
+        );
+        let config = Config {
+            gateway_master_key: Some("c2VjcmV0".into()),
+            ..Config::default()
+        };
         assert!(!format!("{config:?}").contains("c2VjcmV0"));
     }
 
     #[test]
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("gw.toml", "gateway_addr = \"127.0.0.1:4000\"\nopenai_base_url = \"http://file\"")?;
+            jail.create_file(
+                "gw.toml",
+                "gateway_addr = \"127.0.0.1:4000\"\nopenai_base_url = \"http://file\"",
+            )?;
             jail.set_env("OPENAI_BASE_URL", "http://env");
             let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
             assert_eq!(config.gateway_addr, "127.0.0.1:4000");
             assert_eq!(config.openai_base_url, "http://env");
             assert_eq!(config.database_url, Config::default().database_url);
+            assert_eq!(config.plans, gateway::plans::PlanTable::default());
             Ok(())
         });
     }

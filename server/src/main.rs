@@ -9,9 +9,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve));
     // Admin commands keep stdout for their output and log only warnings, to stderr.
-    let default_filter = if serving { "info,sqlx=warn,sea_orm=warn,tower_sessions=warn" } else { "warn" };
+    let default_filter = if serving {
+        "info,sqlx=warn,sea_orm=warn,tower_sessions=warn"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
+        )
         .with_writer(std::io::stderr)
         .init();
 
@@ -49,7 +55,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let application = server::app::build(&config, addr).await?;
     tracing::info!(config = ?config, "configuration");
     println!("LLM Gateway is running at http://{addr}");
-    println!("  portal:  http://{addr}/signup to create an account, then add a provider key and a gateway key");
+    println!(
+        "  portal:  http://{addr}/signup to create an account, then add a provider key and a gateway key"
+    );
     println!("  API:     point the OpenAI SDK at base_url=http://{addr}/v1 with your gw_… key");
     axum::serve(listener, application.router)
         .with_graceful_shutdown(shutdown_signal())

@@ -18,6 +18,8 @@
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
 //! one event every 20 ms.
 
+pub mod stripe;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,7 +56,9 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// `Authorization` as sent (OpenAI, Groq, Ollama).
     pub fn authorization(&self) -> Option<&str> {
-        self.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -76,9 +80,22 @@ impl Shared {
         self.accepted_keys.is_empty() || self.accepted_keys.iter().any(|k| k == presented)
     }
 
-    fn record(&self, provider: &'static str, path: String, credential: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
+    fn record(
+        &self,
+        provider: &'static str,
+        path: String,
+        credential: Option<String>,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Value {
         let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        self.requests.lock().push(RecordedRequest { provider, path, credential, headers: headers.clone(), body: parsed.clone() });
+        self.requests.lock().push(RecordedRequest {
+            provider,
+            path,
+            credential,
+            headers: headers.clone(),
+            body: parsed.clone(),
+        });
         parsed
     }
 
@@ -101,18 +118,29 @@ pub type FakeOpenAi = FakeProviders;
 impl FakeProviders {
     /// Starts on a free port of 127.0.0.1, accepting only `accepted_keys` (any key if empty).
     pub async fn start(accepted_keys: Vec<String>) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("a valid address"), accepted_keys).await
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("a valid address"),
+            accepted_keys,
+        )
+        .await
     }
 
     pub async fn start_on(addr: SocketAddr, accepted_keys: Vec<String>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { accepted_keys, ..Shared::default() });
+        let shared = Arc::new(Shared {
+            accepted_keys,
+            ..Shared::default()
+        });
         let app = router(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, shared, server })
+        Ok(Self {
+            addr,
+            shared,
+            server,
+        })
     }
 
     /// OpenAI's base URL.
@@ -156,20 +184,46 @@ impl Drop for FakeProviders {
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(|s, h, b| openai_like("openai", s, h, b)))
-        .route("/v1/embeddings", post(|s, h, b| openai_embeddings("openai", s, h, b)))
-        .route("/groq/openai/v1/chat/completions", post(|s, h, b| openai_like("groq", s, h, b)))
-        .route("/ollama/v1/chat/completions", post(|s, h, b| openai_like("ollama", s, h, b)))
-        .route("/ollama/v1/embeddings", post(|s, h, b| openai_embeddings("ollama", s, h, b)))
+        .route(
+            "/v1/chat/completions",
+            post(|s, h, b| openai_like("openai", s, h, b)),
+        )
+        .route(
+            "/v1/embeddings",
+            post(|s, h, b| openai_embeddings("openai", s, h, b)),
+        )
+        .route(
+            "/groq/openai/v1/chat/completions",
+            post(|s, h, b| openai_like("groq", s, h, b)),
+        )
+        .route(
+            "/ollama/v1/chat/completions",
+            post(|s, h, b| openai_like("ollama", s, h, b)),
+        )
+        .route(
+            "/ollama/v1/embeddings",
+            post(|s, h, b| openai_embeddings("ollama", s, h, b)),
+        )
         .route("/anthropic/v1/messages", post(anthropic))
         .route("/gemini/v1beta/models/{call}", post(gemini))
         .with_state(shared)
 }
 
-fn json_response(status: StatusCode, body: &str, headers: &[(&'static str, &'static str)]) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_owned()).into_response();
+fn json_response(
+    status: StatusCode,
+    body: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_owned(),
+    )
+        .into_response();
     for (name, value) in headers {
-        response.headers_mut().insert(*name, header::HeaderValue::from_static(value));
+        response
+            .headers_mut()
+            .insert(*name, header::HeaderValue::from_static(value));
     }
     response
 }
@@ -220,7 +274,10 @@ fn sse_response_watched(
         }
     };
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     response
 }
 
@@ -245,30 +302,57 @@ fn openai_like_fixtures(provider: &str) -> OpenAiLike {
             answer: fixture!("groq/chat_completion.json"),
             stream: fixture!("groq/chat_completion_stream.sse"),
             rate_limit: fixture!("groq/error_rate_limit.json"),
-            not_found: (StatusCode::NOT_FOUND, fixture!("openai/error_model_not_found.json")),
+            not_found: (
+                StatusCode::NOT_FOUND,
+                fixture!("openai/error_model_not_found.json"),
+            ),
         },
         "ollama" => OpenAiLike {
             answer: fixture!("ollama/chat_completion.json"),
             stream: fixture!("ollama/chat_completion_stream.sse"),
             rate_limit: fixture!("openai/error_rate_limit.json"),
-            not_found: (StatusCode::NOT_FOUND, fixture!("ollama/error_model_not_found.json")),
+            not_found: (
+                StatusCode::NOT_FOUND,
+                fixture!("ollama/error_model_not_found.json"),
+            ),
         },
         _ => OpenAiLike {
             answer: fixture!("openai/chat_completion.json"),
             stream: fixture!("openai/chat_completion_stream.sse"),
             rate_limit: fixture!("openai/error_rate_limit.json"),
-            not_found: (StatusCode::NOT_FOUND, fixture!("openai/error_model_not_found.json")),
+            not_found: (
+                StatusCode::NOT_FOUND,
+                fixture!("openai/error_model_not_found.json"),
+            ),
         },
     }
 }
 
-async fn openai_like(provider: &'static str, State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let request = shared.record(provider, "/chat/completions".into(), bearer.clone(), &headers, &body);
+async fn openai_like(
+    provider: &'static str,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = shared.record(
+        provider,
+        "/chat/completions".into(),
+        bearer.clone(),
+        &headers,
+        &body,
+    );
     let key = bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "));
     // Ollama takes no key; the others refuse a missing or wrong one.
     if provider != "ollama" && !shared.key_ok(key) {
-        return json_response(StatusCode::UNAUTHORIZED, fixture!("openai/error_invalid_api_key.json"), &[]);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            fixture!("openai/error_invalid_api_key.json"),
+            &[],
+        );
     }
     if request.get("messages").and_then(Value::as_array).is_none() {
         return json_response(
@@ -278,107 +362,285 @@ async fn openai_like(provider: &'static str, State(shared): State<Arc<Shared>>, 
         );
     }
     let fixtures = openai_like_fixtures(provider);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or_default();
-    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     match model {
-        "fake-error-429" => json_response(StatusCode::TOO_MANY_REQUESTS, fixtures.rate_limit, &[("retry-after", "20")]),
-        "fake-error-500" => json_response(StatusCode::INTERNAL_SERVER_ERROR, fixture!("openai/error_server.json"), &[]),
-        "fake-flaky" if shared.flaky_fails() => json_response(StatusCode::INTERNAL_SERVER_ERROR, fixture!("openai/error_server.json"), &[]),
+        "fake-error-429" => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            fixtures.rate_limit,
+            &[("retry-after", "20")],
+        ),
+        "fake-error-500" => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            fixture!("openai/error_server.json"),
+            &[],
+        ),
+        "fake-flaky" if shared.flaky_fails() => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            fixture!("openai/error_server.json"),
+            &[],
+        ),
         "fake-missing-model" => json_response(fixtures.not_found.0, fixtures.not_found.1, &[]),
         "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
-        "fake-tools" if stream => sse_response(fixture!("openai/chat_completion_tool_call_stream.sse"), "\n\n", false),
-        "fake-tools" => json_response(StatusCode::OK, &with_model(fixture!("openai/chat_completion_tool_call.json"), "/model", model), &[]),
+        "fake-tools" if stream => sse_response(
+            fixture!("openai/chat_completion_tool_call_stream.sse"),
+            "\n\n",
+            false,
+        ),
+        "fake-tools" => json_response(
+            StatusCode::OK,
+            &with_model(
+                fixture!("openai/chat_completion_tool_call.json"),
+                "/model",
+                model,
+            ),
+            &[],
+        ),
         "fake-stream-cut" if stream => sse_response(fixtures.stream, "\n\n", true),
         _ => {
             if model == "fake-slow" {
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
             if stream {
-                sse_response_watched(fixtures.stream, "\n\n", false, Some(shared.abandoned_streams.clone()))
+                sse_response_watched(
+                    fixtures.stream,
+                    "\n\n",
+                    false,
+                    Some(shared.abandoned_streams.clone()),
+                )
             } else {
-                json_response(StatusCode::OK, &with_model(fixtures.answer, "/model", model), &[("x-request-id", "req_fake0123456789")])
+                json_response(
+                    StatusCode::OK,
+                    &with_model(fixtures.answer, "/model", model),
+                    &[("x-request-id", "req_fake0123456789")],
+                )
             }
         }
     }
 }
 
-async fn openai_embeddings(provider: &'static str, State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    shared.record(provider, "/embeddings".into(), bearer.clone(), &headers, &body);
-    if provider != "ollama" && !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "))) {
-        return json_response(StatusCode::UNAUTHORIZED, fixture!("openai/error_invalid_api_key.json"), &[]);
+async fn openai_embeddings(
+    provider: &'static str,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    shared.record(
+        provider,
+        "/embeddings".into(),
+        bearer.clone(),
+        &headers,
+        &body,
+    );
+    if provider != "ollama"
+        && !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer ")))
+    {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            fixture!("openai/error_invalid_api_key.json"),
+            &[],
+        );
     }
-    let fixture = if provider == "ollama" { fixture!("ollama/embeddings.json") } else { fixture!("openai/embeddings.json") };
+    let fixture = if provider == "ollama" {
+        fixture!("ollama/embeddings.json")
+    } else {
+        fixture!("openai/embeddings.json")
+    };
     json_response(StatusCode::OK, fixture, &[])
 }
 
 async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let request = shared.record("anthropic", "/v1/messages".into(), key.clone(), &headers, &body);
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = shared.record(
+        "anthropic",
+        "/v1/messages".into(),
+        key.clone(),
+        &headers,
+        &body,
+    );
     if !shared.key_ok(key.as_deref()) {
-        return json_response(StatusCode::UNAUTHORIZED, fixture!("anthropic/error_authentication.json"), &[]);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            fixture!("anthropic/error_authentication.json"),
+            &[],
+        );
     }
     if headers.get("anthropic-version").is_none() || request.get("max_tokens").is_none() {
-        return json_response(StatusCode::BAD_REQUEST, fixture!("anthropic/error_invalid_request.json"), &[]);
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            fixture!("anthropic/error_invalid_request.json"),
+            &[],
+        );
     }
-    let model = request.get("model").and_then(Value::as_str).unwrap_or_default();
-    let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     // A forced tool (JSON mode, or tool_choice naming a function) is answered with that tool.
     let forced_tool = request.pointer("/tool_choice/name").and_then(Value::as_str);
     match model {
-        "fake-error-429" => json_response(StatusCode::TOO_MANY_REQUESTS, fixture!("anthropic/error_rate_limit.json"), &[("retry-after", "20")]),
-        "fake-error-500" => json_response(StatusCode::from_u16(529).unwrap(), fixture!("anthropic/error_overloaded.json"), &[]),
-        "fake-flaky" if shared.flaky_fails() => json_response(StatusCode::from_u16(529).unwrap(), fixture!("anthropic/error_overloaded.json"), &[]),
+        "fake-error-429" => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            fixture!("anthropic/error_rate_limit.json"),
+            &[("retry-after", "20")],
+        ),
+        "fake-error-500" => json_response(
+            StatusCode::from_u16(529).unwrap(),
+            fixture!("anthropic/error_overloaded.json"),
+            &[],
+        ),
+        "fake-flaky" if shared.flaky_fails() => json_response(
+            StatusCode::from_u16(529).unwrap(),
+            fixture!("anthropic/error_overloaded.json"),
+            &[],
+        ),
         "fake-missing-model" => json_response(
             StatusCode::NOT_FOUND,
             r#"{"type":"error","error":{"type":"not_found_error","message":"model: fake-missing-model"}}"#,
             &[],
         ),
         "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
-        "fake-stream-cut" if stream => sse_response(fixture!("anthropic/message_stream.sse"), "\n\n", true),
+        "fake-stream-cut" if stream => {
+            sse_response(fixture!("anthropic/message_stream.sse"), "\n\n", true)
+        }
         _ if model == "fake-tools" || forced_tool.is_some() => {
             if stream {
-                sse_response(fixture!("anthropic/message_tool_use_stream.sse"), "\n\n", false)
+                sse_response(
+                    fixture!("anthropic/message_tool_use_stream.sse"),
+                    "\n\n",
+                    false,
+                )
             } else {
-                let mut answer: Value = serde_json::from_str(fixture!("anthropic/message_tool_use.json")).unwrap();
+                let mut answer: Value =
+                    serde_json::from_str(fixture!("anthropic/message_tool_use.json")).unwrap();
                 if let Some(name) = forced_tool {
                     answer["content"] = json!([{"type": "tool_use", "id": "toolu_fake01", "name": name, "input": {"city": "Paris"}}]);
                 }
                 json_response(StatusCode::OK, &answer.to_string(), &[])
             }
         }
-        _ if stream => sse_response_watched(fixture!("anthropic/message_stream.sse"), "\n\n", false, Some(shared.abandoned_streams.clone())),
-        _ => json_response(StatusCode::OK, fixture!("anthropic/message.json"), &[("request-id", "req_fake01")]),
+        _ if stream => sse_response_watched(
+            fixture!("anthropic/message_stream.sse"),
+            "\n\n",
+            false,
+            Some(shared.abandoned_streams.clone()),
+        ),
+        _ => json_response(
+            StatusCode::OK,
+            fixture!("anthropic/message.json"),
+            &[("request-id", "req_fake01")],
+        ),
     }
 }
 
-async fn gemini(State(shared): State<Arc<Shared>>, Path(call): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    shared.record("gemini", format!("/v1beta/models/{call}"), key.clone(), &headers, &body);
+async fn gemini(
+    State(shared): State<Arc<Shared>>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    shared.record(
+        "gemini",
+        format!("/v1beta/models/{call}"),
+        key.clone(),
+        &headers,
+        &body,
+    );
     if !shared.key_ok(key.as_deref()) {
-        return json_response(StatusCode::BAD_REQUEST, fixture!("gemini/error_invalid_api_key.json"), &[]);
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            fixture!("gemini/error_invalid_api_key.json"),
+            &[],
+        );
     }
     let Some((model, method)) = call.split_once(':') else {
-        return json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]);
+        return json_response(
+            StatusCode::NOT_FOUND,
+            fixture!("gemini/error_not_found.json"),
+            &[],
+        );
     };
     match (model, method) {
-        ("fake-error-429", _) => json_response(StatusCode::TOO_MANY_REQUESTS, fixture!("gemini/error_rate_limit.json"), &[]),
-        ("fake-error-500", _) => json_response(StatusCode::SERVICE_UNAVAILABLE, fixture!("gemini/error_unavailable.json"), &[]),
-        ("fake-flaky", _) if shared.flaky_fails() => json_response(StatusCode::SERVICE_UNAVAILABLE, fixture!("gemini/error_unavailable.json"), &[]),
-        ("fake-missing-model", _) => json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]),
+        ("fake-error-429", _) => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            fixture!("gemini/error_rate_limit.json"),
+            &[],
+        ),
+        ("fake-error-500", _) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            fixture!("gemini/error_unavailable.json"),
+            &[],
+        ),
+        ("fake-flaky", _) if shared.flaky_fails() => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            fixture!("gemini/error_unavailable.json"),
+            &[],
+        ),
+        ("fake-missing-model", _) => json_response(
+            StatusCode::NOT_FOUND,
+            fixture!("gemini/error_not_found.json"),
+            &[],
+        ),
         ("fake-garbage", _) => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
-        (_, "batchEmbedContents") => json_response(StatusCode::OK, fixture!("gemini/batch_embed_contents.json"), &[]),
-        (_, "embedContent") => json_response(StatusCode::OK, fixture!("gemini/embed_content.json"), &[]),
-        ("fake-tools", "generateContent") => json_response(StatusCode::OK, fixture!("gemini/generate_content_function_call.json"), &[]),
-        ("fake-tools", "streamGenerateContent") => sse_response(fixture!("gemini/stream_function_call.sse"), "\r\n\r\n", false),
-        ("fake-stream-cut", "streamGenerateContent") => sse_response(fixture!("gemini/stream_generate_content.sse"), "\r\n\r\n", true),
-        (_, "generateContent") => json_response(StatusCode::OK, fixture!("gemini/generate_content.json"), &[]),
+        (_, "batchEmbedContents") => json_response(
+            StatusCode::OK,
+            fixture!("gemini/batch_embed_contents.json"),
+            &[],
+        ),
+        (_, "embedContent") => {
+            json_response(StatusCode::OK, fixture!("gemini/embed_content.json"), &[])
+        }
+        ("fake-tools", "generateContent") => json_response(
+            StatusCode::OK,
+            fixture!("gemini/generate_content_function_call.json"),
+            &[],
+        ),
+        ("fake-tools", "streamGenerateContent") => sse_response(
+            fixture!("gemini/stream_function_call.sse"),
+            "\r\n\r\n",
+            false,
+        ),
+        ("fake-stream-cut", "streamGenerateContent") => sse_response(
+            fixture!("gemini/stream_generate_content.sse"),
+            "\r\n\r\n",
+            true,
+        ),
+        (_, "generateContent") => json_response(
+            StatusCode::OK,
+            fixture!("gemini/generate_content.json"),
+            &[],
+        ),
         (_, "streamGenerateContent") => sse_response_watched(
             fixture!("gemini/stream_generate_content.sse"),
             "\r\n\r\n",
             false,
             Some(shared.abandoned_streams.clone()),
         ),
-        _ => json_response(StatusCode::NOT_FOUND, fixture!("gemini/error_not_found.json"), &[]),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            fixture!("gemini/error_not_found.json"),
+            &[],
+        ),
     }
 }

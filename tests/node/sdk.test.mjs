@@ -41,7 +41,7 @@ const cli = (args, input) => execFileSync(gatewayBin, args, { env, input: input 
 
 before(async () => {
   const fakeOpenAi = await startAndRead(fakeBin, ["--accept-key", providerKey], "openai=");
-  cli(["user", "create", "--email", "node@example.com"], "a sturdy passphrase 42\n");
+  cli(["user", "create", "--email", "node@example.com", "--plan", "pro"], "a sturdy passphrase 42\n");
   cli(["provider", "add", "--email", "node@example.com", "--provider", "openai", "--base-url", fakeOpenAi], `${providerKey}\n`);
   const key = cli(["key", "create", "--email", "node@example.com", "--name", "node"]);
   const base = await startAndRead(gatewayBin, ["serve"], "LLM Gateway is running at ");

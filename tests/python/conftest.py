@@ -44,7 +44,7 @@ def gateway():
                     [GATEWAY_BIN, *args], input=stdin, env=env, text=True, capture_output=True, check=True
                 ).stdout
 
-            cli("user", "create", "--email", "sdk@example.com", stdin="a sturdy passphrase 42\n")
+            cli("user", "create", "--email", "sdk@example.com", "--plan", "pro", stdin="a sturdy passphrase 42\n")
             cli("provider", "add", "--email", "sdk@example.com", "--provider", "openai",
                 "--base-url", fake_url, stdin=PROVIDER_KEY + "\n")
             key = cli("key", "create", "--email", "sdk@example.com", "--name", "python").strip()

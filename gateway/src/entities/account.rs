@@ -11,6 +11,19 @@ pub struct Model {
     pub plan: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Routing overrides as JSON (`routing::RoutingPolicy`); NULL: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub routing_policy: Option<String>,
+    /// Stripe's customer id, once the account has been to Checkout.
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    /// The subscription's status as Stripe last reported it (`active`, `past_due`, `canceled` …).
+    pub billing_status: Option<String>,
+    /// When the current paid period ends (ms), and whether the plan drops then.
+    pub current_period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    /// `created` of the last Stripe event applied (ms): older events arriving late are ignored.
+    pub billing_event_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

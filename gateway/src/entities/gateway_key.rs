@@ -15,6 +15,9 @@ pub struct Model {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Routing overrides as JSON (`routing::RoutingPolicy`); NULL: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub routing_policy: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,4 +3,5 @@
 pub mod account;
 pub mod gateway_key;
 pub mod provider_credential;
+pub mod stripe_event;
 pub mod usage_event;

@@ -24,6 +24,8 @@ pub struct Model {
     pub cost_usd: f64,
     /// Baseline cost minus actual cost.
     pub saving_usd: f64,
+    /// Counts against the monthly quota (one event per admitted request).
+    pub counted: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 use super::{ChatOutcome, ChunkStream, StreamItem, UpstreamCall};
 use crate::error::{RequestError, UpstreamError};
 use crate::openai::{
-    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatParams, Choice, Content,
-    ContentPart, Delta, FunctionCall, FunctionCallDelta, Message, ResponseFormat, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatParams,
+    Choice, Content, ContentPart, Delta, FunctionCall, FunctionCallDelta, Message, ResponseFormat,
+    ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 
 const PROVIDER: &str = "anthropic";
@@ -33,11 +33,18 @@ pub struct AnthropicRequest {
 }
 
 fn unsupported(param: &str, reason: &str) -> RequestError {
-    RequestError::InvalidField { param: param.to_owned(), reason: format!("{reason} (not supported by Anthropic)") }
+    RequestError::InvalidField {
+        param: param.to_owned(),
+        reason: format!("{reason} (not supported by Anthropic)"),
+    }
 }
 
 /// OpenAI chat request → Anthropic Messages request.
-pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) -> Result<AnthropicRequest, RequestError> {
+pub fn to_request(
+    request: &ChatCompletionRequest,
+    model: &str,
+    stream: bool,
+) -> Result<AnthropicRequest, RequestError> {
     let params = request.params()?;
     check_params(&params)?;
     let messages = request.typed_messages()?;
@@ -51,7 +58,10 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
                 continue;
             }
             Message::User { content } => ("user", content_blocks(content, index)?),
-            Message::Assistant { content, tool_calls } => {
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => {
                 let mut blocks = match content {
                     Some(content) => content_blocks(content, index)?,
                     None => Vec::new(),
@@ -62,12 +72,20 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
                 }
                 ("assistant", blocks)
             }
-            Message::Tool { content, tool_call_id } => (
+            Message::Tool {
+                content,
+                tool_call_id,
+            } => (
                 "user",
-                vec![json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content.text()})],
+                vec![
+                    json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content.text()}),
+                ],
             ),
             Message::Function { .. } => {
-                return Err(unsupported(&format!("messages[{index}].role"), "the deprecated `function` role"));
+                return Err(unsupported(
+                    &format!("messages[{index}].role"),
+                    "the deprecated `function` role",
+                ));
             }
         };
         // Anthropic wants one message per turn: consecutive messages of a role are merged (this
@@ -80,16 +98,26 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
     if turns.is_empty() {
         return Err(RequestError::InvalidField {
             param: "messages".into(),
-            reason: "Anthropic needs at least one user or assistant message besides the system prompt".into(),
+            reason:
+                "Anthropic needs at least one user or assistant message besides the system prompt"
+                    .into(),
         });
     }
 
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
-    body.insert("max_tokens".into(), json!(params.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+    body.insert(
+        "max_tokens".into(),
+        json!(params.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+    );
     body.insert(
         "messages".into(),
-        Value::Array(turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect()),
+        Value::Array(
+            turns
+                .into_iter()
+                .map(|(role, content)| json!({"role": role, "content": content}))
+                .collect(),
+        ),
     );
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));
@@ -115,7 +143,10 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
         None | Some(ResponseFormat::Text) => {}
         Some(format) => {
             if !params.tools.is_empty() {
-                return Err(unsupported("response_format", "JSON output together with tools"));
+                return Err(unsupported(
+                    "response_format",
+                    "JSON output together with tools",
+                ));
             }
             let (name, schema) = match format {
                 ResponseFormat::JsonSchema { name, schema, .. } => (name.clone(), schema.clone()),
@@ -156,7 +187,10 @@ pub fn to_request(request: &ChatCompletionRequest, model: &str, stream: bool) ->
         }
         body.insert("tool_choice".into(), choice);
     }
-    Ok(AnthropicRequest { body: Value::Object(body), json_tool })
+    Ok(AnthropicRequest {
+        body: Value::Object(body),
+        json_tool,
+    })
 }
 
 fn check_params(params: &ChatParams) -> Result<(), RequestError> {
@@ -166,10 +200,16 @@ fn check_params(params: &ChatParams) -> Result<(), RequestError> {
     if params.logprobs {
         return Err(unsupported("logprobs", "log probabilities"));
     }
-    if params.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+    if params
+        .temperature
+        .is_some_and(|t| !(0.0..=1.0).contains(&t))
+    {
         return Err(unsupported("temperature", "a temperature outside 0–1"));
     }
-    for (name, value) in [("presence_penalty", params.presence_penalty), ("frequency_penalty", params.frequency_penalty)] {
+    for (name, value) in [
+        ("presence_penalty", params.presence_penalty),
+        ("frequency_penalty", params.frequency_penalty),
+    ] {
         if value.is_some_and(|v| v != 0.0) {
             return Err(unsupported(name, "penalties"));
         }
@@ -226,7 +266,9 @@ struct AnthropicUsage {
 
 impl AnthropicUsage {
     fn prompt_tokens(&self) -> u32 {
-        self.input_tokens + self.cache_creation_input_tokens.unwrap_or(0) + self.cache_read_input_tokens.unwrap_or(0)
+        self.input_tokens
+            + self.cache_creation_input_tokens.unwrap_or(0)
+            + self.cache_read_input_tokens.unwrap_or(0)
     }
 }
 
@@ -240,30 +282,53 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
 }
 
 /// Anthropic Messages response → OpenAI `chat.completion`.
-pub fn from_response(body: &[u8], json_tool: Option<&str>, created: i64) -> Result<ChatCompletion, String> {
+pub fn from_response(
+    body: &[u8],
+    json_tool: Option<&str>,
+    created: i64,
+) -> Result<ChatCompletion, String> {
     let response: AnthropicResponse = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in &response.content {
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("text") => text.push_str(
+                block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
             Some("tool_use") => {
-                let name = block.get("name").and_then(Value::as_str).unwrap_or_default();
+                let name = block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let input = block.get("input").cloned().unwrap_or(Value::Null);
                 if json_tool == Some(name) {
                     text.push_str(&input.to_string());
                 } else {
                     tool_calls.push(ToolCall {
-                        id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        id: block
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
                         kind: "function".into(),
-                        function: FunctionCall { name: name.to_owned(), arguments: input.to_string() },
+                        function: FunctionCall {
+                            name: name.to_owned(),
+                            arguments: input.to_string(),
+                        },
                     });
                 }
             }
             _ => {}
         }
     }
-    let mut finish = response.stop_reason.as_deref().map(finish_reason).unwrap_or("stop");
+    let mut finish = response
+        .stop_reason
+        .as_deref()
+        .map(finish_reason)
+        .unwrap_or("stop");
     if json_tool.is_some() && finish == "tool_calls" {
         finish = "stop";
     }
@@ -319,18 +384,32 @@ impl StreamConverter {
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<String>) -> StreamItem {
-        StreamItem::chunk(&ChatCompletionChunk::new(&self.id, self.created, &self.model, delta, finish_reason))
+        StreamItem::chunk(&ChatCompletionChunk::new(
+            &self.id,
+            self.created,
+            &self.model,
+            delta,
+            finish_reason,
+        ))
     }
 
     fn usage(&self) -> Usage {
         let prompt = self.usage.prompt_tokens();
-        Usage { prompt_tokens: prompt, completion_tokens: self.usage.output_tokens, total_tokens: prompt + self.usage.output_tokens }
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: self.usage.output_tokens,
+            total_tokens: prompt + self.usage.output_tokens,
+        }
     }
 
     /// One server-sent event (`event:` name and `data:` payload) → zero or more chunks.
     pub fn on_event(&mut self, event: &str, data: &str) -> Result<Vec<StreamItem>, UpstreamError> {
-        let invalid = |detail: String| UpstreamError::InvalidResponse { provider: PROVIDER, detail };
-        let value: Value = serde_json::from_str(data).map_err(|e| invalid(format!("bad {event} event: {e}")))?;
+        let invalid = |detail: String| UpstreamError::InvalidResponse {
+            provider: PROVIDER,
+            detail,
+        };
+        let value: Value =
+            serde_json::from_str(data).map_err(|e| invalid(format!("bad {event} event: {e}")))?;
         let kind = value.get("type").and_then(Value::as_str).unwrap_or(event);
         let mut items = Vec::new();
         match kind {
@@ -338,10 +417,19 @@ impl StreamConverter {
                 let message = &value["message"];
                 self.id = message["id"].as_str().unwrap_or_default().to_owned();
                 self.model = message["model"].as_str().unwrap_or_default().to_owned();
-                if let Ok(usage) = serde_json::from_value::<AnthropicUsage>(message["usage"].clone()) {
+                if let Ok(usage) =
+                    serde_json::from_value::<AnthropicUsage>(message["usage"].clone())
+                {
                     self.usage = usage;
                 }
-                items.push(self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()), ..Delta::default() }, None));
+                items.push(self.chunk(
+                    Delta {
+                        role: Some("assistant".into()),
+                        content: Some(String::new()),
+                        ..Delta::default()
+                    },
+                    None,
+                ));
             }
             "content_block_start" => {
                 let index = value["index"].as_u64().unwrap_or_default();
@@ -360,7 +448,10 @@ impl StreamConverter {
                                         index: tool_index,
                                         id: block["id"].as_str().map(str::to_owned),
                                         kind: Some("function".into()),
-                                        function: FunctionCallDelta { name: Some(name.to_owned()), arguments: Some(String::new()) },
+                                        function: FunctionCallDelta {
+                                            name: Some(name.to_owned()),
+                                            arguments: Some(String::new()),
+                                        },
                                     }]),
                                     ..Delta::default()
                                 },
@@ -371,7 +462,13 @@ impl StreamConverter {
                     Some("text") => {
                         let text = block["text"].as_str().unwrap_or_default();
                         if !text.is_empty() {
-                            items.push(self.chunk(Delta { content: Some(text.to_owned()), ..Delta::default() }, None));
+                            items.push(self.chunk(
+                                Delta {
+                                    content: Some(text.to_owned()),
+                                    ..Delta::default()
+                                },
+                                None,
+                            ));
                         }
                     }
                     _ => {}
@@ -383,7 +480,13 @@ impl StreamConverter {
                 match delta["type"].as_str() {
                     Some("text_delta") => {
                         let text = delta["text"].as_str().unwrap_or_default().to_owned();
-                        items.push(self.chunk(Delta { content: Some(text), ..Delta::default() }, None));
+                        items.push(self.chunk(
+                            Delta {
+                                content: Some(text),
+                                ..Delta::default()
+                            },
+                            None,
+                        ));
                     }
                     Some("input_json_delta") => {
                         let fragment = delta["partial_json"].as_str().unwrap_or_default();
@@ -391,7 +494,13 @@ impl StreamConverter {
                             return Ok(items);
                         }
                         if self.json_block == Some(index) {
-                            items.push(self.chunk(Delta { content: Some(fragment.to_owned()), ..Delta::default() }, None));
+                            items.push(self.chunk(
+                                Delta {
+                                    content: Some(fragment.to_owned()),
+                                    ..Delta::default()
+                                },
+                                None,
+                            ));
                         } else if let Some(&tool_index) = self.tool_blocks.get(&index) {
                             items.push(self.chunk(
                                 Delta {
@@ -399,7 +508,10 @@ impl StreamConverter {
                                         index: tool_index,
                                         id: None,
                                         kind: None,
-                                        function: FunctionCallDelta { name: None, arguments: Some(fragment.to_owned()) },
+                                        function: FunctionCallDelta {
+                                            name: None,
+                                            arguments: Some(fragment.to_owned()),
+                                        },
                                     }]),
                                     ..Delta::default()
                                 },
@@ -411,13 +523,20 @@ impl StreamConverter {
                 }
             }
             "message_delta" => {
-                if let Some(output) = value.pointer("/usage/output_tokens").and_then(Value::as_u64) {
+                if let Some(output) = value
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_u64)
+                {
                     self.usage.output_tokens = output as u32;
                 }
                 if let Some(input) = value.pointer("/usage/input_tokens").and_then(Value::as_u64) {
                     self.usage.input_tokens = input as u32;
                 }
-                let mut finish = value.pointer("/delta/stop_reason").and_then(Value::as_str).map(finish_reason).unwrap_or("stop");
+                let mut finish = value
+                    .pointer("/delta/stop_reason")
+                    .and_then(Value::as_str)
+                    .map(finish_reason)
+                    .unwrap_or("stop");
                 if self.json_tool.is_some() && finish == "tool_calls" {
                     finish = "stop";
                 }
@@ -427,11 +546,23 @@ impl StreamConverter {
             }
             "message_stop" => {
                 let usage = self.usage();
-                items.push(StreamItem::usage_only(&ChatCompletionChunk::usage_only(&self.id, self.created, &self.model, usage)));
+                items.push(StreamItem::usage_only(&ChatCompletionChunk::usage_only(
+                    &self.id,
+                    self.created,
+                    &self.model,
+                    usage,
+                )));
             }
             "error" => {
-                let kind = value.pointer("/error/type").and_then(Value::as_str).unwrap_or("api_error");
-                let message = value.pointer("/error/message").and_then(Value::as_str).unwrap_or("stream error").to_owned();
+                let kind = value
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("api_error");
+                let message = value
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("stream error")
+                    .to_owned();
                 return Err(UpstreamError::Status {
                     provider: PROVIDER,
                     status: status_for_error_type(kind),
@@ -464,15 +595,24 @@ fn openai_error_type(kind: &str) -> &'static str {
     match kind {
         "authentication_error" | "permission_error" => "authentication_error",
         "rate_limit_error" => "rate_limit_error",
-        "invalid_request_error" | "not_found_error" | "request_too_large" => "invalid_request_error",
+        "invalid_request_error" | "not_found_error" | "request_too_large" => {
+            "invalid_request_error"
+        }
         _ => "api_error",
     }
 }
 
 /// Anthropic's error body `{"type":"error","error":{"type","message"}}` → an upstream error.
-pub fn error_from_body(status: StatusCode, retry_after: Option<HeaderValue>, body: &[u8]) -> UpstreamError {
+pub fn error_from_body(
+    status: StatusCode,
+    retry_after: Option<HeaderValue>,
+    body: &[u8],
+) -> UpstreamError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let kind = parsed.as_ref().and_then(|v| v.pointer("/error/type")).and_then(Value::as_str);
+    let kind = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/type"))
+        .and_then(Value::as_str);
     let message = parsed
         .as_ref()
         .and_then(|v| v.pointer("/error/message"))
@@ -492,8 +632,15 @@ pub fn error_from_body(status: StatusCode, retry_after: Option<HeaderValue>, bod
 pub struct Anthropic;
 
 impl Anthropic {
-    async fn send(&self, call: &UpstreamCall<'_>, body: &Value) -> Result<reqwest::Response, UpstreamError> {
-        let url = format!("{}/v1/messages", call.endpoint.base_url.trim_end_matches('/'));
+    async fn send(
+        &self,
+        call: &UpstreamCall<'_>,
+        body: &Value,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = format!(
+            "{}/v1/messages",
+            call.endpoint.base_url.trim_end_matches('/')
+        );
         let request = call
             .http
             .post(url)
@@ -503,12 +650,24 @@ impl Anthropic {
         super::send(PROVIDER, call.timeout, request, error_from_body).await
     }
 
-    pub async fn chat(&self, call: &UpstreamCall<'_>, request: &ChatCompletionRequest, model: &str) -> Result<ChatOutcome, UpstreamError> {
+    pub async fn chat(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> Result<ChatOutcome, UpstreamError> {
         let converted = to_request(request, model, false).map_err(UpstreamError::Request)?;
         let response = self.send(call, &converted.body).await?;
         let body = super::read_body(PROVIDER, call.timeout, response).await?;
-        let completion = from_response(&body, converted.json_tool.as_deref(), crate::clock::now_ms() / 1000)
-            .map_err(|detail| UpstreamError::InvalidResponse { provider: PROVIDER, detail })?;
+        let completion = from_response(
+            &body,
+            converted.json_tool.as_deref(),
+            crate::clock::now_ms() / 1000,
+        )
+        .map_err(|detail| UpstreamError::InvalidResponse {
+            provider: PROVIDER,
+            detail,
+        })?;
         ChatOutcome::from_completion(&completion)
     }
 
@@ -520,8 +679,11 @@ impl Anthropic {
     ) -> Result<ChunkStream, UpstreamError> {
         let converted = to_request(request, model, true).map_err(UpstreamError::Request)?;
         let response = self.send(call, &converted.body).await?;
-        let mut converter = StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
-        let stream = super::convert_events(PROVIDER, response, move |event| converter.on_event(&event.event, &event.data));
+        let mut converter =
+            StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
+        let stream = super::convert_events(PROVIDER, response, move |event| {
+            converter.on_event(&event.event, &event.data)
+        });
         Ok(Box::pin(stream))
     }
 }
@@ -595,14 +757,32 @@ mod tests {
         )
         .unwrap()
         .body;
-        assert_eq!(body_path(&converted, "/messages/0/content/1/source"), json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}));
-        assert_eq!(body_path(&converted, "/messages/0/content/2/source"), json!({"type": "url", "url": "https://example.com/cat.jpg"}));
-        assert_eq!(body_path(&converted, "/messages/1/content/1"), json!({"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}}));
+        assert_eq!(
+            body_path(&converted, "/messages/0/content/1/source"),
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})
+        );
+        assert_eq!(
+            body_path(&converted, "/messages/0/content/2/source"),
+            json!({"type": "url", "url": "https://example.com/cat.jpg"})
+        );
+        assert_eq!(
+            body_path(&converted, "/messages/1/content/1"),
+            json!({"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}})
+        );
         // Both tool results in one user turn.
         assert_eq!(converted["messages"].as_array().unwrap().len(), 3);
-        assert_eq!(body_path(&converted, "/messages/2/content/1"), json!({"type": "tool_result", "tool_use_id": "call_2", "content": "24C"}));
-        assert_eq!(converted["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
-        assert_eq!(converted["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
+        assert_eq!(
+            body_path(&converted, "/messages/2/content/1"),
+            json!({"type": "tool_result", "tool_use_id": "call_2", "content": "24C"})
+        );
+        assert_eq!(
+            converted["tool_choice"],
+            json!({"type": "any", "disable_parallel_tool_use": true})
+        );
+        assert_eq!(
+            converted["tools"][0]["input_schema"]["properties"]["city"]["type"],
+            "string"
+        );
         assert_eq!(converted["max_tokens"], 100);
         assert_eq!(converted["stream"], true);
     }
@@ -613,11 +793,19 @@ mod tests {
 
     #[test]
     fn refuses_what_anthropic_cannot_do() {
-        for (field, value) in [("n", json!(2)), ("logprobs", json!(true)), ("temperature", json!(1.5)), ("presence_penalty", json!(0.5))] {
+        for (field, value) in [
+            ("n", json!(2)),
+            ("logprobs", json!(true)),
+            ("temperature", json!(1.5)),
+            ("presence_penalty", json!(0.5)),
+        ] {
             let mut body = json!({"messages": [{"role": "user", "content": "hi"}]});
             body[field] = value;
             let err = to_request(&request(body), "m", false).unwrap_err();
-            assert!(matches!(&err, RequestError::InvalidField { param, .. } if param == field), "{field}: {err:?}");
+            assert!(
+                matches!(&err, RequestError::InvalidField { param, .. } if param == field),
+                "{field}: {err:?}"
+            );
         }
         let only_system = request(json!({"messages": [{"role": "system", "content": "x"}]}));
         assert!(to_request(&only_system, "m", false).is_err());
@@ -635,14 +823,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(converted.json_tool.as_deref(), Some("city"));
-        assert_eq!(converted.body["tool_choice"], json!({"type": "tool", "name": "city"}));
+        assert_eq!(
+            converted.body["tool_choice"],
+            json!({"type": "tool", "name": "city"})
+        );
         let response = json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
             "content": [{"type": "tool_use", "id": "toolu_1", "name": "city", "input": {"name": "Paris"}}],
             "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 3}
         });
         let completion = from_response(response.to_string().as_bytes(), Some("city"), 0).unwrap();
-        assert_eq!(completion.choices[0].message.content.as_deref(), Some("{\"name\":\"Paris\"}"));
+        assert_eq!(
+            completion.choices[0].message.content.as_deref(),
+            Some("{\"name\":\"Paris\"}")
+        );
         assert_eq!(completion.choices[0].finish_reason.as_deref(), Some("stop"));
         assert!(completion.choices[0].message.tool_calls.is_none());
     }
@@ -650,17 +844,35 @@ mod tests {
     #[test]
     fn converts_the_documented_response() {
         let completion = from_response(fixture("message.json").as_bytes(), None, 1).unwrap();
-        assert_eq!(completion.choices[0].message.content.as_deref(), Some("Hello from the fake Anthropic server."));
+        assert_eq!(
+            completion.choices[0].message.content.as_deref(),
+            Some("Hello from the fake Anthropic server.")
+        );
         assert_eq!(completion.choices[0].finish_reason.as_deref(), Some("stop"));
-        assert_eq!((completion.usage.prompt_tokens, completion.usage.completion_tokens), (21, 11));
+        assert_eq!(
+            (
+                completion.usage.prompt_tokens,
+                completion.usage.completion_tokens
+            ),
+            (21, 11)
+        );
 
         let tools = from_response(fixture("message_tool_use.json").as_bytes(), None, 1).unwrap();
         let message = &tools.choices[0].message;
         assert_eq!(message.content.as_deref(), Some("Let me check."));
         let call = &message.tool_calls.as_ref().unwrap()[0];
-        assert_eq!((call.id.as_str(), call.function.name.as_str()), ("toolu_fake01", "get_weather"));
-        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), json!({"city": "Paris"}));
-        assert_eq!(tools.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            (call.id.as_str(), call.function.name.as_str()),
+            ("toolu_fake01", "get_weather")
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            json!({"city": "Paris"})
+        );
+        assert_eq!(
+            tools.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
     }
 
     /// Feeds a fixture's events through the converter.
@@ -684,7 +896,10 @@ mod tests {
     }
 
     fn chunks(items: &[StreamItem]) -> Vec<Value> {
-        items.iter().map(|item| serde_json::from_slice(&item.json).unwrap()).collect()
+        items
+            .iter()
+            .map(|item| serde_json::from_slice(&item.json).unwrap())
+            .collect()
     }
 
     #[test]
@@ -692,26 +907,55 @@ mod tests {
         let items = convert_stream("message_stream.sse").unwrap();
         let chunks = chunks(&items);
         assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-        let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
         assert_eq!(text, "Hello from the fake Anthropic server.");
-        let finish: Vec<&str> = chunks.iter().filter_map(|c| c["choices"][0]["finish_reason"].as_str()).collect();
+        let finish: Vec<&str> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+            .collect();
         assert_eq!(finish, vec!["stop"]);
         let last = items.last().unwrap();
         assert!(last.usage_only);
-        assert_eq!(last.usage, Some(Usage { prompt_tokens: 21, completion_tokens: 11, total_tokens: 32 }));
-        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
+        assert_eq!(
+            last.usage,
+            Some(Usage {
+                prompt_tokens: 21,
+                completion_tokens: 11,
+                total_tokens: 32
+            })
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"])
+        );
     }
 
     #[test]
     fn converts_the_documented_tool_stream() {
         let chunks = chunks(&convert_stream("message_tool_use_stream.sse").unwrap());
-        let calls: Vec<&Value> = chunks.iter().filter_map(|c| c["choices"][0]["delta"].get("tool_calls")).collect();
+        let calls: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+            .collect();
         assert_eq!(calls[0][0]["id"], "toolu_fake01");
         assert_eq!(calls[0][0]["function"]["name"], "get_weather");
-        let arguments: String = calls.iter().filter_map(|c| c[0]["function"]["arguments"].as_str()).collect();
-        assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"city": "Paris"}));
+        let arguments: String = calls
+            .iter()
+            .filter_map(|c| c[0]["function"]["arguments"].as_str())
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&arguments).unwrap(),
+            json!({"city": "Paris"})
+        );
         assert!(calls.iter().all(|c| c[0]["index"] == 0));
-        let finish: Vec<&str> = chunks.iter().filter_map(|c| c["choices"][0]["finish_reason"].as_str()).collect();
+        let finish: Vec<&str> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+            .collect();
         assert_eq!(finish, vec!["tool_calls"]);
     }
 
@@ -730,7 +974,12 @@ mod tests {
             ("error_invalid_request.json", 400, "invalid_request_error"),
         ] {
             let status = StatusCode::from_u16(status).unwrap();
-            let UpstreamError::Status { code: Some(found), message, .. } = error_from_body(status, None, fixture(name).as_bytes()) else {
+            let UpstreamError::Status {
+                code: Some(found),
+                message,
+                ..
+            } = error_from_body(status, None, fixture(name).as_bytes())
+            else {
                 panic!("{name}: expected a status error");
             };
             assert_eq!(found, code, "{name}");

@@ -3,4 +3,7 @@
 
 use super::openai::OpenAiCompatible;
 
-pub const GROQ: OpenAiCompatible = OpenAiCompatible { provider: "groq", has_embeddings: false };
+pub const GROQ: OpenAiCompatible = OpenAiCompatible {
+    provider: "groq",
+    has_embeddings: false,
+};

@@ -18,7 +18,9 @@ use bytes::Bytes;
 use futures::Stream;
 
 use crate::error::{RequestError, UpstreamError};
-use crate::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage};
+use crate::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage,
+};
 
 /// Providers a user can bring a key for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,8 +33,13 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: &'static [ProviderKind] =
-        &[ProviderKind::OpenAi, ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::Groq, ProviderKind::Ollama];
+    pub const ALL: &'static [ProviderKind] = &[
+        ProviderKind::OpenAi,
+        ProviderKind::Anthropic,
+        ProviderKind::Gemini,
+        ProviderKind::Groq,
+        ProviderKind::Ollama,
+    ];
 
     /// The identifier used in the database, the CLI and `provider/model` names.
     pub fn id(self) -> &'static str {
@@ -90,7 +97,15 @@ impl ProviderKind {
     /// Names that several providers serve (Llama on Groq and Ollama) need the catalog or a prefix.
     pub fn owns_bare_model(self, model: &str) -> bool {
         let prefixes: &[&str] = match self {
-            ProviderKind::OpenAi => &["gpt-", "o1", "o3", "o4", "chatgpt-", "ft:", "text-embedding-"],
+            ProviderKind::OpenAi => &[
+                "gpt-",
+                "o1",
+                "o3",
+                "o4",
+                "chatgpt-",
+                "ft:",
+                "text-embedding-",
+            ],
             ProviderKind::Anthropic => &["claude-"],
             ProviderKind::Gemini => &["gemini-", "gemma-", "text-embedding-004", "embedding-"],
             ProviderKind::Groq | ProviderKind::Ollama => &[],
@@ -158,7 +173,11 @@ impl ChatOutcome {
             provider: "gateway",
             detail: e.to_string(),
         })?;
-        Ok(Self { body: body.into(), served_model: completion.model.clone(), usage: completion.usage })
+        Ok(Self {
+            body: body.into(),
+            served_model: completion.model.clone(),
+            usage: completion.usage,
+        })
     }
 }
 
@@ -173,16 +192,26 @@ pub struct StreamItem {
 
 impl StreamItem {
     pub fn chunk(chunk: &ChatCompletionChunk) -> Self {
-        Self { json: serialize(chunk), usage: chunk.usage, usage_only: false }
+        Self {
+            json: serialize(chunk),
+            usage: chunk.usage,
+            usage_only: false,
+        }
     }
 
     pub fn usage_only(chunk: &ChatCompletionChunk) -> Self {
-        Self { json: serialize(chunk), usage: chunk.usage, usage_only: true }
+        Self {
+            json: serialize(chunk),
+            usage: chunk.usage,
+            usage_only: true,
+        }
     }
 }
 
 fn serialize(chunk: &ChatCompletionChunk) -> Bytes {
-    serde_json::to_vec(chunk).expect("chunks always serialize").into()
+    serde_json::to_vec(chunk)
+        .expect("chunks always serialize")
+        .into()
 }
 
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamItem, UpstreamError>> + Send>>;
@@ -234,7 +263,9 @@ impl Provider {
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
         match self {
-            Provider::OpenAiCompatible(provider) => provider.chat_stream(call, request, model).await,
+            Provider::OpenAiCompatible(provider) => {
+                provider.chat_stream(call, request, model).await
+            }
             Provider::Anthropic(provider) => provider.chat_stream(call, request, model).await,
             Provider::Gemini(provider) => provider.chat_stream(call, request, model).await,
         }
@@ -251,9 +282,12 @@ impl Provider {
                 provider.embeddings(call, request, model).await
             }
             Provider::Gemini(provider) => provider.embeddings(call, request, model).await,
-            Provider::OpenAiCompatible(_) | Provider::Anthropic(_) => Err(UpstreamError::Request(
-                RequestError::Unsupported(format!("{} has no embeddings API.", call.endpoint.kind.display_name())),
-            )),
+            Provider::OpenAiCompatible(_) | Provider::Anthropic(_) => {
+                Err(UpstreamError::Request(RequestError::Unsupported(format!(
+                    "{} has no embeddings API.",
+                    call.endpoint.kind.display_name()
+                ))))
+            }
         }
     }
 }
@@ -264,21 +298,39 @@ pub(crate) async fn send(
     provider: &'static str,
     timeout: Duration,
     request: reqwest::RequestBuilder,
-    read_error: impl FnOnce(axum::http::StatusCode, Option<axum::http::HeaderValue>, &[u8]) -> UpstreamError,
+    read_error: impl FnOnce(
+        axum::http::StatusCode,
+        Option<axum::http::HeaderValue>,
+        &[u8],
+    ) -> UpstreamError,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let response = request.timeout(timeout).send().await.map_err(|e| transport_error(provider, timeout, e))?;
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, timeout, e))?;
     if response.status().is_success() {
         return Ok(response);
     }
     let status = response.status();
-    let retry_after = response.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let retry_after = response
+        .headers()
+        .get(axum::http::header::RETRY_AFTER)
+        .cloned();
     let body = response.bytes().await.unwrap_or_default();
     Err(read_error(status, retry_after, &body))
 }
 
 /// The whole body of a successful (small, non-streaming) upstream answer.
-pub(crate) async fn read_body(provider: &'static str, timeout: Duration, response: reqwest::Response) -> Result<Bytes, UpstreamError> {
-    response.bytes().await.map_err(|e| transport_error(provider, timeout, e))
+pub(crate) async fn read_body(
+    provider: &'static str,
+    timeout: Duration,
+    response: reqwest::Response,
+) -> Result<Bytes, UpstreamError> {
+    response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(provider, timeout, e))
 }
 
 /// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event at a time;
@@ -286,40 +338,62 @@ pub(crate) async fn read_body(provider: &'static str, timeout: Duration, respons
 pub(crate) fn convert_events(
     provider: &'static str,
     response: reqwest::Response,
-    mut convert: impl FnMut(&eventsource_stream::Event) -> Result<Vec<StreamItem>, UpstreamError> + Send + 'static,
+    mut convert: impl FnMut(&eventsource_stream::Event) -> Result<Vec<StreamItem>, UpstreamError>
+    + Send
+    + 'static,
 ) -> impl Stream<Item = Result<StreamItem, UpstreamError>> + Send + 'static {
     use eventsource_stream::Eventsource as _;
     use futures::StreamExt as _;
-    response.bytes_stream().eventsource().flat_map(move |event| {
-        let items: Vec<Result<StreamItem, UpstreamError>> = match event {
-            Ok(event) => match convert(&event) {
-                Ok(items) => items.into_iter().map(Ok).collect(),
-                Err(err) => vec![Err(err)],
-            },
-            Err(err) => vec![Err(stream_error(provider, err))],
-        };
-        futures::stream::iter(items)
-    })
+    response
+        .bytes_stream()
+        .eventsource()
+        .flat_map(move |event| {
+            let items: Vec<Result<StreamItem, UpstreamError>> = match event {
+                Ok(event) => match convert(&event) {
+                    Ok(items) => items.into_iter().map(Ok).collect(),
+                    Err(err) => vec![Err(err)],
+                },
+                Err(err) => vec![Err(stream_error(provider, err))],
+            };
+            futures::stream::iter(items)
+        })
 }
 
 /// Maps a reqwest failure (before any response) to an upstream error.
-pub(crate) fn transport_error(provider: &'static str, timeout: Duration, err: reqwest::Error) -> UpstreamError {
+pub(crate) fn transport_error(
+    provider: &'static str,
+    timeout: Duration,
+    err: reqwest::Error,
+) -> UpstreamError {
     if err.is_timeout() {
-        UpstreamError::Timeout { provider, seconds: timeout.as_secs().max(1) }
+        UpstreamError::Timeout {
+            provider,
+            seconds: timeout.as_secs().max(1),
+        }
     } else {
         // reqwest's message can include the URL but never headers, so the key stays out.
-        UpstreamError::Connect { provider, detail: without_url(&err) }
+        UpstreamError::Connect {
+            provider,
+            detail: without_url(&err),
+        }
     }
 }
 
 /// A failure while reading a stream that had started.
 pub(crate) fn stream_error<E: std::fmt::Display>(provider: &'static str, err: E) -> UpstreamError {
-    UpstreamError::Connect { provider, detail: format!("the stream broke off: {err}") }
+    UpstreamError::Connect {
+        provider,
+        detail: format!("the stream broke off: {err}"),
+    }
 }
 
 fn without_url(err: &reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut detail = String::from(if err.is_connect() { "connection failed" } else { "request failed" });
+    let mut detail = String::from(if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    });
     let mut source = err.source();
     while let Some(cause) = source {
         detail.push_str(": ");

@@ -19,7 +19,10 @@ pub struct OpenAiCompatible {
     pub has_embeddings: bool,
 }
 
-pub const OPENAI: OpenAiCompatible = OpenAiCompatible { provider: "openai", has_embeddings: true };
+pub const OPENAI: OpenAiCompatible = OpenAiCompatible {
+    provider: "openai",
+    has_embeddings: true,
+};
 
 impl OpenAiCompatible {
     fn url(&self, call: &UpstreamCall<'_>, path: &str) -> String {
@@ -31,15 +34,23 @@ impl OpenAiCompatible {
         format!("{base}{path}")
     }
 
-    async fn post(&self, call: &UpstreamCall<'_>, path: &str, body: &Value) -> Result<reqwest::Response, UpstreamError> {
+    async fn post(
+        &self,
+        call: &UpstreamCall<'_>,
+        path: &str,
+        body: &Value,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut request = call.http.post(self.url(call, path)).json(body);
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
         let provider = self.provider;
-        super::send(provider, call.timeout, request, |status, retry_after, body| {
-            error_from_body(provider, status, retry_after, body)
-        })
+        super::send(
+            provider,
+            call.timeout,
+            request,
+            |status, retry_after, body| error_from_body(provider, status, retry_after, body),
+        )
         .await
     }
 
@@ -62,11 +73,16 @@ impl OpenAiCompatible {
         }
         let response = self.post(call, "/chat/completions", &body).await?;
         let body = super::read_body(self.provider, call.timeout, response).await?;
-        let summary: ChatCompletionSummary = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
-            provider: self.provider,
-            detail: format!("not a chat.completion: {e}"),
-        })?;
-        Ok(ChatOutcome { served_model: summary.model, usage: summary.usage.unwrap_or_default(), body })
+        let summary: ChatCompletionSummary =
+            serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
+                provider: self.provider,
+                detail: format!("not a chat.completion: {e}"),
+            })?;
+        Ok(ChatOutcome {
+            served_model: summary.model,
+            usage: summary.usage.unwrap_or_default(),
+            body,
+        })
     }
 
     pub async fn chat_stream(
@@ -86,7 +102,9 @@ impl OpenAiCompatible {
         let stream = response
             .bytes_stream()
             .eventsource()
-            .take_while(|event| futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]")))
+            .take_while(|event| {
+                futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]"))
+            })
             .filter_map(move |event| {
                 futures::future::ready(match event {
                     Ok(event) if event.data.trim().is_empty() => None,
@@ -107,24 +125,37 @@ impl OpenAiCompatible {
         body["model"] = Value::String(model.to_owned());
         let response = self.post(call, "/embeddings", &body).await?;
         let body = super::read_body(self.provider, call.timeout, response).await?;
-        let parsed: Value = serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
-            provider: self.provider,
-            detail: format!("not an embeddings list: {e}"),
-        })?;
-        let prompt_tokens = parsed.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as u32;
-        Ok(EmbeddingsOutcome { body, prompt_tokens })
+        let parsed: Value =
+            serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
+                provider: self.provider,
+                detail: format!("not an embeddings list: {e}"),
+            })?;
+        let prompt_tokens = parsed
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32;
+        Ok(EmbeddingsOutcome {
+            body,
+            prompt_tokens,
+        })
     }
 }
 
 /// One upstream `data:` payload: forwarded as is, read only for usage and errors.
 fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
-    let value: Value = serde_json::from_str(&data)
-        .map_err(|e| UpstreamError::InvalidResponse { provider, detail: format!("bad stream chunk: {e}") })?;
+    let value: Value = serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
+        provider,
+        detail: format!("bad stream chunk: {e}"),
+    })?;
     if let Some(error) = value.get("error") {
         return Err(UpstreamError::Status {
             provider,
             status: StatusCode::BAD_GATEWAY,
-            message: error.get("message").and_then(Value::as_str).unwrap_or("stream error").to_owned(),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("stream error")
+                .to_owned(),
             kind: error.get("type").and_then(Value::as_str).map(str::to_owned),
             code: error.get("code").and_then(Value::as_str).map(str::to_owned),
             retry_after: None,
@@ -136,8 +167,15 @@ fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, Upstre
         .flatten()
         .find(|usage| !usage.is_null())
         .and_then(|usage| serde_json::from_value::<Usage>(usage.clone()).ok());
-    let usage_only = value.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
-    Ok(StreamItem { json: Bytes::from(data), usage, usage_only })
+    let usage_only = value
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty);
+    Ok(StreamItem {
+        json: Bytes::from(data),
+        usage,
+        usage_only,
+    })
 }
 
 #[derive(Deserialize)]
@@ -173,9 +211,20 @@ pub(crate) fn error_from_body(
                 _ => None,
             }),
         ),
-        None => (format!("upstream answered {status} without an error body"), None, None),
+        None => (
+            format!("upstream answered {status} without an error body"),
+            None,
+            None,
+        ),
     };
-    UpstreamError::Status { provider, status, message, kind, code, retry_after }
+    UpstreamError::Status {
+        provider,
+        status,
+        message,
+        kind,
+        code,
+        retry_after,
+    }
 }
 
 #[cfg(test)]
@@ -187,8 +236,13 @@ mod tests {
     #[test]
     fn reads_openai_error_bodies() {
         let body = br#"{"error":{"message":"Incorrect API key provided: sk-abc***","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
-        let UpstreamError::Status { status, message, kind, code, .. } =
-            error_from_body("openai", StatusCode::UNAUTHORIZED, None, body)
+        let UpstreamError::Status {
+            status,
+            message,
+            kind,
+            code,
+            ..
+        } = error_from_body("openai", StatusCode::UNAUTHORIZED, None, body)
         else {
             panic!("expected a status error");
         };
@@ -200,9 +254,12 @@ mod tests {
 
     #[test]
     fn tolerates_non_json_error_bodies() {
-        let UpstreamError::Status { message, code, .. } =
-            error_from_body("openai", StatusCode::BAD_GATEWAY, None, b"<html>bad gateway</html>")
-        else {
+        let UpstreamError::Status { message, code, .. } = error_from_body(
+            "openai",
+            StatusCode::BAD_GATEWAY,
+            None,
+            b"<html>bad gateway</html>",
+        ) else {
             panic!("expected a status error");
         };
         assert!(message.contains("502"));
@@ -227,7 +284,11 @@ mod tests {
                 .into_iter()
                 .map(|data| read_chunk("test", data).unwrap())
                 .collect();
-            let usage = items.iter().rev().find_map(|item| item.usage).unwrap_or_else(|| panic!("{provider}: no usage"));
+            let usage = items
+                .iter()
+                .rev()
+                .find_map(|item| item.usage)
+                .unwrap_or_else(|| panic!("{provider}: no usage"));
             assert!(usage.total_tokens > 0, "{provider}");
             if provider == "openai" {
                 assert_eq!((usage.prompt_tokens, usage.completion_tokens), (19, 10));
@@ -236,21 +297,39 @@ mod tests {
             let text: String = items
                 .iter()
                 .filter_map(|item| serde_json::from_slice::<Value>(&item.json).ok())
-                .filter_map(|chunk| chunk.pointer("/choices/0/delta/content").and_then(Value::as_str).map(str::to_owned))
+                .filter_map(|chunk| {
+                    chunk
+                        .pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
                 .collect();
-            assert!(text.starts_with("Hello from the fake"), "{provider}: {text}");
+            assert!(
+                text.starts_with("Hello from the fake"),
+                "{provider}: {text}"
+            );
         }
     }
 
     #[test]
     fn an_error_event_in_a_stream_is_an_error() {
-        let err = read_chunk("openai", r#"{"error":{"message":"boom","type":"server_error"}}"#.into()).unwrap_err();
+        let err = read_chunk(
+            "openai",
+            r#"{"error":{"message":"boom","type":"server_error"}}"#.into(),
+        )
+        .unwrap_err();
         assert!(matches!(err, UpstreamError::Status { message, .. } if message == "boom"));
     }
 
     #[test]
     fn ollama_api_lives_under_v1() {
-        assert_eq!(super::super::ollama::api_base("http://127.0.0.1:11434/"), "http://127.0.0.1:11434/v1");
-        assert_eq!(super::super::ollama::api_base("http://h:1/v1"), "http://h:1/v1");
+        assert_eq!(
+            super::super::ollama::api_base("http://127.0.0.1:11434/"),
+            "http://127.0.0.1:11434/v1"
+        );
+        assert_eq!(
+            super::super::ollama::api_base("http://h:1/v1"),
+            "http://h:1/v1"
+        );
     }
 }

@@ -97,16 +97,28 @@ impl Weights {
     pub fn built_in() -> &'static Weights {
         static WEIGHTS: OnceLock<Weights> = OnceLock::new();
         WEIGHTS.get_or_init(|| {
-            let weights: Weights =
-                serde_json::from_str(include_str!("../../router/weights.json")).expect("router weights are valid JSON");
-            assert!(weights.dense.len() == DENSE && weights.hashed.len() == BUCKETS, "router weights do not fit the features");
+            let weights: Weights = serde_json::from_str(include_str!("../../router/weights.json"))
+                .expect("router weights are valid JSON");
+            assert!(
+                weights.dense.len() == DENSE && weights.hashed.len() == BUCKETS,
+                "router weights do not fit the features"
+            );
             weights
         })
     }
 
     pub fn logit(&self, features: &Features) -> f32 {
-        let dense: f32 = self.dense.iter().zip(features.dense).map(|(w, x)| w * x).sum();
-        let hashed: f32 = features.hashed.iter().map(|&(bucket, x)| self.hashed[bucket as usize] * x).sum();
+        let dense: f32 = self
+            .dense
+            .iter()
+            .zip(features.dense)
+            .map(|(w, x)| w * x)
+            .sum();
+        let hashed: f32 = features
+            .hashed
+            .iter()
+            .map(|&(bucket, x)| self.hashed[bucket as usize] * x)
+            .sum();
         self.bias + dense + hashed
     }
 }
@@ -130,7 +142,10 @@ pub fn classify(request: &ChatCompletionRequest) -> Classification {
 pub fn classify_with(weights: &Weights, request: &ChatCompletionRequest) -> Classification {
     let features = extract(request);
     let score = sigmoid(weights.logit(&features));
-    Classification { score, reason: explain(weights, &features, score) }
+    Classification {
+        score,
+        reason: explain(weights, &features, score),
+    }
 }
 
 /// The two request-shape features that pushed the score up most, in words.
@@ -166,12 +181,33 @@ fn text_of(content: &Value, out: &mut String) {
 }
 
 fn images_in(content: &Value) -> usize {
-    content.as_array().map_or(0, |parts| parts.iter().filter(|p| p.get("type").and_then(Value::as_str) == Some("image_url")).count())
+    content.as_array().map_or(0, |parts| {
+        parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+            .count()
+    })
 }
 
 const REASONING_WORDS: &[&str] = &[
-    "prove", "proof", "derive", "step by step", "explain why", "analy", "optimi", "implement", "algorithm",
-    "theorem", "complexity", "calculate", "compute", "how many", "how much", "design", "debug", "refactor",
+    "prove",
+    "proof",
+    "derive",
+    "step by step",
+    "explain why",
+    "analy",
+    "optimi",
+    "implement",
+    "algorithm",
+    "theorem",
+    "complexity",
+    "calculate",
+    "compute",
+    "how many",
+    "how much",
+    "design",
+    "debug",
+    "refactor",
 ];
 
 /// How much of the last user message the word-level features read.
@@ -231,7 +267,8 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
         if token.is_empty() {
             continue;
         }
-        if token.chars().next().is_some_and(|c| c.is_ascii_digit()) && token.parse::<f64>().is_ok() {
+        if token.chars().next().is_some_and(|c| c.is_ascii_digit()) && token.parse::<f64>().is_ok()
+        {
             numbers.push(token);
             tokens.push("<num>");
         } else {
@@ -245,15 +282,46 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
     distinct.dedup();
 
     let digits = analysed.bytes().filter(u8::is_ascii_digit).count();
-    let operators = analysed.chars().filter(|c| matches!(c, '+' | '*' | '/' | '=' | '^' | '%' | '×' | '÷')).count();
+    let operators = analysed
+        .chars()
+        .filter(|c| matches!(c, '+' | '*' | '/' | '=' | '^' | '%' | '×' | '÷'))
+        .count();
     let code = analysed.contains("```")
-        || ["def ", "function ", "fn ", "class ", "#include", "import ", "return ", "};", "=>"].iter().any(|s| analysed.contains(s));
-    let reasoning = REASONING_WORDS.iter().filter(|word| lower.contains(*word)).count();
-    let multiple_choice = ["\na.", "\nb.", "\nc.", "\nd."].iter().filter(|marker| lower.contains(*marker)).count() >= 3;
+        || [
+            "def ",
+            "function ",
+            "fn ",
+            "class ",
+            "#include",
+            "import ",
+            "return ",
+            "};",
+            "=>",
+        ]
+        .iter()
+        .any(|s| analysed.contains(s));
+    let reasoning = REASONING_WORDS
+        .iter()
+        .filter(|word| lower.contains(*word))
+        .count();
+    let multiple_choice = ["\na.", "\nb.", "\nc.", "\nd."]
+        .iter()
+        .filter(|marker| lower.contains(*marker))
+        .count()
+        >= 3;
     let completion_style = lower.trim_end().ends_with("answer:");
     let money = analysed.contains('$') || analysed.contains('%') || lower.contains("percent");
-    let tools = request.extra.get("tools").and_then(Value::as_array).map_or(0, Vec::len);
-    let structured = match request.extra.get("response_format").and_then(|format| format.get("type")).and_then(Value::as_str) {
+    let tools = request
+        .extra
+        .get("tools")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let structured = match request
+        .extra
+        .get("response_format")
+        .and_then(|format| format.get("type"))
+        .and_then(Value::as_str)
+    {
         Some("json_schema") => 1.0,
         Some("json_object") => 0.5,
         _ => 0.0,
@@ -283,8 +351,16 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
         f32::from(u8::from(multiple_choice)),
         f32::from(u8::from(completion_style)),
         ln(words),
-        if words == 0 { 0.0 } else { cap(word_chars as f32 / words as f32 / 10.0) },
-        if analysed.is_empty() { 0.0 } else { cap(digits as f32 / analysed.len() as f32 * 5.0) },
+        if words == 0 {
+            0.0
+        } else {
+            cap(word_chars as f32 / words as f32 / 10.0)
+        },
+        if analysed.is_empty() {
+            0.0
+        } else {
+            cap(digits as f32 / analysed.len() as f32 * 5.0)
+        },
         f32::from(u8::from(money)),
     ];
 
@@ -324,7 +400,8 @@ mod tests {
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
             "max_tokens": 2000
         })));
-        let by_name = |name: &str| features.dense[DENSE_NAMES.iter().position(|n| *n == name).unwrap()];
+        let by_name =
+            |name: &str| features.dense[DENSE_NAMES.iter().position(|n| *n == name).unwrap()];
         assert!(by_name("many numbers") > 0.0);
         assert!(by_name("reasoning keywords") > 0.0);
         assert_eq!(by_name("tools"), 0.2);
@@ -333,12 +410,19 @@ mod tests {
         assert!(by_name("long system prompt") > 0.0);
         assert!(by_name("long answer requested") > 0.0);
         assert!(!features.hashed.is_empty());
-        assert!(features.hashed.iter().all(|&(bucket, _)| (bucket as usize) < BUCKETS));
+        assert!(
+            features
+                .hashed
+                .iter()
+                .all(|&(bucket, _)| (bucket as usize) < BUCKETS)
+        );
     }
 
     #[test]
     fn scores_are_probabilities_with_reasons() {
-        let easy = classify(&request(json!({"messages": [{"role": "user", "content": "hi"}]})));
+        let easy = classify(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ));
         let hard = classify(&request(json!({"messages": [{"role": "user", "content":
             "Implement a lock-free concurrent hash map in C++ with proofs of linearizability, analyze its complexity, and optimize it step by step for 64 cores. ```cpp\nclass Map {};\n```"}]})));
         for c in [&easy, &hard] {
@@ -350,7 +434,9 @@ mod tests {
 
     #[test]
     fn agentic_requests_score_above_small_talk() {
-        let small_talk = classify(&request(json!({"messages": [{"role": "user", "content": "Thanks, that is all for today!"}]})));
+        let small_talk = classify(&request(
+            json!({"messages": [{"role": "user", "content": "Thanks, that is all for today!"}]}),
+        ));
         let agentic = classify(&request(json!({
             "messages": [
                 {"role": "system", "content": "You are an agent that plans multi-step data migrations and calls tools."},
@@ -362,8 +448,14 @@ mod tests {
             "response_format": {"type": "json_schema", "json_schema": {"name": "plan", "schema": {"type": "object"}}},
             "max_tokens": 4000
         })));
-        assert!(agentic.score > small_talk.score + 0.2, "{agentic:?} vs {small_talk:?}");
-        assert!(agentic.reason.contains("tools") || agentic.reason.contains("structured output"), "{agentic:?}");
+        assert!(
+            agentic.score > small_talk.score + 0.2,
+            "{agentic:?} vs {small_talk:?}"
+        );
+        assert!(
+            agentic.reason.contains("tools") || agentic.reason.contains("structured output"),
+            "{agentic:?}"
+        );
     }
 
     #[test]

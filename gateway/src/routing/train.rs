@@ -37,8 +37,13 @@ struct Row {
 /// Reads the rows of a `dev.jsonl` that carry a label: a measured `weak_ok`, or a `tier_prior`.
 pub fn load_examples(jsonl: &str) -> Result<Vec<Example>, String> {
     let mut examples = Vec::new();
-    for (number, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let row: Row = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", number + 1))?;
+    for (number, line) in jsonl
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let row: Row =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", number + 1))?;
         let (needs_strong, measured) = match (row.weak_ok, row.tier_prior.as_deref()) {
             (Some(weak_ok), _) => (!weak_ok, true),
             (None, Some(prior)) => (prior == "strong", false),
@@ -47,7 +52,13 @@ pub fn load_examples(jsonl: &str) -> Result<Vec<Example>, String> {
         let body = serde_json::json!({"messages": row.messages});
         let request = ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes())
             .map_err(|e| format!("line {}: {e}", number + 1))?;
-        examples.push(Example { id: row.id, source: row.source, features: extract(&request), needs_strong, measured });
+        examples.push(Example {
+            id: row.id,
+            source: row.source,
+            features: extract(&request),
+            needs_strong,
+            measured,
+        });
     }
     Ok(examples)
 }
@@ -61,7 +72,11 @@ pub struct TrainSettings {
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        Self { iterations: 200, learning_rate: 0.05, l2: 1e-2 }
+        Self {
+            iterations: 200,
+            learning_rate: 0.05,
+            l2: 1e-2,
+        }
     }
 }
 
@@ -70,7 +85,11 @@ impl Default for TrainSettings {
 pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
     let mut weights = Weights::zeros();
     let constant: Vec<bool> = (0..DENSE)
-        .map(|i| examples.windows(2).all(|pair| pair[0].features.dense[i] == pair[1].features.dense[i]))
+        .map(|i| {
+            examples
+                .windows(2)
+                .all(|pair| pair[0].features.dense[i] == pair[1].features.dense[i])
+        })
         .collect();
     for i in 0..DENSE {
         if constant[i] {
@@ -84,7 +103,8 @@ pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
     for step in 1..=settings.iterations {
         let mut gradient = vec![0f32; params];
         for example in examples {
-            let error = sigmoid(weights.logit(&example.features)) - f32::from(u8::from(example.needs_strong));
+            let error = sigmoid(weights.logit(&example.features))
+                - f32::from(u8::from(example.needs_strong));
             gradient[0] += error;
             for (i, x) in example.features.dense.iter().enumerate() {
                 gradient[1 + i] += error * x;
@@ -93,7 +113,8 @@ pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
                 gradient[1 + DENSE + bucket as usize] += error * x;
             }
         }
-        let (bias_correction1, bias_correction2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
+        let (bias_correction1, bias_correction2) =
+            (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
         for p in 0..params {
             if (1..=DENSE).contains(&p) && constant[p - 1] {
                 continue;
@@ -107,7 +128,8 @@ pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
             let g = gradient[p] / n + regularisation;
             m[p] = beta1 * m[p] + (1.0 - beta1) * g;
             v[p] = beta2 * v[p] + (1.0 - beta2) * g * g;
-            let update = settings.learning_rate * (m[p] / bias_correction1) / ((v[p] / bias_correction2).sqrt() + epsilon);
+            let update = settings.learning_rate * (m[p] / bias_correction1)
+                / ((v[p] / bias_correction2).sqrt() + epsilon);
             match p {
                 0 => weights.bias -= update,
                 p if p <= DENSE => weights.dense[p - 1] -= update,
@@ -129,10 +151,17 @@ fn fold_of(id: &str, folds: u64) -> u64 {
 }
 
 /// Out-of-fold scores: each example scored by weights trained without its fold.
-pub fn cross_validated_scores(examples: &[Example], folds: u64, settings: TrainSettings) -> Vec<f32> {
+pub fn cross_validated_scores(
+    examples: &[Example],
+    folds: u64,
+    settings: TrainSettings,
+) -> Vec<f32> {
     let mut scores = vec![0f32; examples.len()];
     for fold in 0..folds {
-        let training: Vec<&Example> = examples.iter().filter(|e| fold_of(&e.id, folds) != fold).collect();
+        let training: Vec<&Example> = examples
+            .iter()
+            .filter(|e| fold_of(&e.id, folds) != fold)
+            .collect();
         let weights = train(&training, settings);
         for (i, example) in examples.iter().enumerate() {
             if fold_of(&example.id, folds) == fold {
@@ -171,21 +200,46 @@ pub fn metrics(items: &[(f32, bool)]) -> RouterMetrics {
     }
     let weak = adequacy[0];
     let gap = 1.0 - weak;
-    let pgr: Vec<f64> = adequacy.iter().map(|a| if gap > 0.0 { (a - weak) / gap } else { 1.0 }).collect();
-    let grid: Vec<f64> = (0..=100).map(|i| pgr[(i as f64 * n as f64 / 100.0).round_ties_even() as usize]).collect();
+    let pgr: Vec<f64> = adequacy
+        .iter()
+        .map(|a| if gap > 0.0 { (a - weak) / gap } else { 1.0 })
+        .collect();
+    let grid: Vec<f64> = (0..=100)
+        .map(|i| pgr[(i as f64 * n as f64 / 100.0).round_ties_even() as usize])
+        .collect();
     let apgr = (0..100).map(|i| (grid[i] + grid[i + 1]) / 2.0).sum::<f64>() / 100.0;
     let cpt80 = pgr.iter().position(|p| *p >= 0.8).unwrap_or(n) as f64 / n as f64;
     let k95 = adequacy.iter().position(|a| *a >= 0.95).unwrap_or(n) as f64 / n as f64;
-    RouterMetrics { n, weak_ok: weak, apgr, cpt80, strong_at_95: k95, saving_at_95: 1.0 - (k95 + (1.0 - k95) / PRICE_RATIO) }
+    RouterMetrics {
+        n,
+        weak_ok: weak,
+        apgr,
+        cpt80,
+        strong_at_95: k95,
+        saving_at_95: 1.0 - (k95 + (1.0 - k95) / PRICE_RATIO),
+    }
 }
 
 /// Metrics per measured source (sorted by name) and their macro average.
-pub fn report(examples: &[Example], scores: &[f32]) -> (BTreeMap<String, RouterMetrics>, RouterMetrics) {
+pub fn report(
+    examples: &[Example],
+    scores: &[f32],
+) -> (BTreeMap<String, RouterMetrics>, RouterMetrics) {
     let mut by_source: BTreeMap<String, Vec<(f32, bool)>> = BTreeMap::new();
-    for (example, score) in examples.iter().zip(scores).filter(|(example, _)| example.measured) {
-        by_source.entry(example.source.clone()).or_default().push((*score, !example.needs_strong));
+    for (example, score) in examples
+        .iter()
+        .zip(scores)
+        .filter(|(example, _)| example.measured)
+    {
+        by_source
+            .entry(example.source.clone())
+            .or_default()
+            .push((*score, !example.needs_strong));
     }
-    let per_source: BTreeMap<String, RouterMetrics> = by_source.iter().map(|(s, items)| (s.clone(), metrics(items))).collect();
+    let per_source: BTreeMap<String, RouterMetrics> = by_source
+        .iter()
+        .map(|(s, items)| (s.clone(), metrics(items)))
+        .collect();
     let count = per_source.len().max(1) as f64;
     let mean = |f: fn(&RouterMetrics) -> f64| per_source.values().map(f).sum::<f64>() / count;
     let macro_average = RouterMetrics {
@@ -227,11 +281,28 @@ mod tests {
         let examples: Vec<Example> = (0..40)
             .map(|i| {
                 let hard = i % 2 == 0;
-                let text = if hard { format!("prove theorem number {i} about primes") } else { format!("say hello to friend {i}") };
-                Example { id: format!("x{i}"), source: "toy".into(), features: request(&text), needs_strong: hard, measured: true }
+                let text = if hard {
+                    format!("prove theorem number {i} about primes")
+                } else {
+                    format!("say hello to friend {i}")
+                };
+                Example {
+                    id: format!("x{i}"),
+                    source: "toy".into(),
+                    features: request(&text),
+                    needs_strong: hard,
+                    measured: true,
+                }
             })
             .collect();
-        let scores = cross_validated_scores(&examples, 5, TrainSettings { iterations: 200, ..TrainSettings::default() });
+        let scores = cross_validated_scores(
+            &examples,
+            5,
+            TrainSettings {
+                iterations: 200,
+                ..TrainSettings::default()
+            },
+        );
         let (_, macro_average) = report(&examples, &scores);
         // A perfect ranking with half the prompts hard scores 0.75.
         assert!(macro_average.apgr > 0.74, "{macro_average:?}");

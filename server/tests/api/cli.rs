@@ -36,7 +36,11 @@ impl Cli {
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let output = self.run(args, stdin);
-        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -45,7 +49,11 @@ impl Cli {
         let output = self.run(args, stdin);
         assert!(!output.status.success(), "{args:?} should fail");
         let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(stderr.trim_end().lines().count(), 1, "one-line error expected, got: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one-line error expected, got: {stderr}"
+        );
         stderr
     }
 }
@@ -53,7 +61,10 @@ impl Cli {
 fn cli_on_fresh_sqlite() -> (Cli, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let cli = Cli {
-        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("gateway.db").display()),
+        database_url: format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("gateway.db").display()
+        ),
         data_dir: dir.path().join("data"),
     };
     (cli, dir)
@@ -63,35 +74,154 @@ fn cli_on_fresh_sqlite() -> (Cli, tempfile::TempDir) {
 fn users_keys_and_providers_from_the_command_line() {
     let (cli, _dir) = cli_on_fresh_sqlite();
     assert_eq!(cli.ok(&["migrate"], None).trim(), "database is up to date");
-    cli.ok(&["user", "create", "--email", "ada@example.com", "--plan", "pro"], Some(&format!("{PASSWORD}\n")));
+    cli.ok(
+        &[
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--plan",
+            "pro",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
 
-    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None)).unwrap();
+    let shown: Value = serde_json::from_str(&cli.ok(
+        &["user", "show", "--email", "ada@example.com", "--json"],
+        None,
+    ))
+    .unwrap();
     assert_eq!(shown["email"], "ada@example.com");
     assert_eq!(shown["plan"], "pro");
     assert!(shown["id"].as_i64().is_some());
 
-    let key = cli.ok(&["key", "create", "--email", "ada@example.com", "--name", "ci"], None);
+    let key = cli.ok(
+        &[
+            "key",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--name",
+            "ci",
+        ],
+        None,
+    );
     let key = key.strip_suffix('\n').expect("one line");
-    assert!(gateway::crypto::looks_like_gateway_key(key), "stdout holds only the key: {key:?}");
+    assert!(
+        gateway::crypto::looks_like_gateway_key(key),
+        "stdout holds only the key: {key:?}"
+    );
     let second = cli.ok(&["key", "create", "--email", "ada@example.com"], None);
 
-    let ambiguous = cli.fails(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", "gw_"], None);
+    let ambiguous = cli.fails(
+        &[
+            "key",
+            "revoke",
+            "--email",
+            "ada@example.com",
+            "--key-prefix",
+            "gw_",
+        ],
+        None,
+    );
     assert!(ambiguous.contains("matches 2 keys"), "{ambiguous}");
-    let revoked = cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &key[..10]], None);
+    let revoked = cli.ok(
+        &[
+            "key",
+            "revoke",
+            "--email",
+            "ada@example.com",
+            "--key-prefix",
+            &key[..10],
+        ],
+        None,
+    );
     assert!(revoked.starts_with("revoked key"));
     // The other key is now the only active one: "gw_" is unambiguous.
-    cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &second[..5]], None);
-    cli.fails(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &key[..10]], None);
+    cli.ok(
+        &[
+            "key",
+            "revoke",
+            "--email",
+            "ada@example.com",
+            "--key-prefix",
+            &second[..5],
+        ],
+        None,
+    );
+    cli.fails(
+        &[
+            "key",
+            "revoke",
+            "--email",
+            "ada@example.com",
+            "--key-prefix",
+            &key[..10],
+        ],
+        None,
+    );
 
-    let added = cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"], Some("sk-cli-provider-key-123456\n"));
-    assert!(added.contains("openai") && !added.contains("sk-cli-provider-key-123456"), "{added}");
+    let added = cli.ok(
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "openai",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ],
+        Some("sk-cli-provider-key-123456\n"),
+    );
+    assert!(
+        added.contains("openai") && !added.contains("sk-cli-provider-key-123456"),
+        "{added}"
+    );
     // Ollama runs without a key; every other provider needs one.
-    cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "ollama"], Some(""));
-    let missing = cli.fails(&["provider", "add", "--email", "ada@example.com", "--provider", "anthropic"], Some(""));
+    cli.ok(
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "ollama",
+        ],
+        Some(""),
+    );
+    let missing = cli.fails(
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "anthropic",
+        ],
+        Some(""),
+    );
     assert!(missing.contains("expected the API key"), "{missing}");
-    cli.ok(&["provider", "add", "--email", "ada@example.com", "--provider", "gemini"], Some("AIza-test-key-123456\n"));
-    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None)).unwrap();
-    assert_eq!(shown["providers"], serde_json::json!(["openai", "ollama", "gemini"]));
+    cli.ok(
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "gemini",
+        ],
+        Some("AIza-test-key-123456\n"),
+    );
+    let shown: Value = serde_json::from_str(&cli.ok(
+        &["user", "show", "--email", "ada@example.com", "--json"],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(
+        shown["providers"],
+        serde_json::json!(["openai", "ollama", "gemini"])
+    );
 
     // The master key was generated into the data folder, readable by its owner only.
     let master = cli.data_dir.join("master.key");
@@ -99,25 +229,63 @@ fn users_keys_and_providers_from_the_command_line() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&master).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&master).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
 #[test]
 fn bad_input_gives_one_line_errors() {
     let (cli, _dir) = cli_on_fresh_sqlite();
-    let unknown = cli.fails(&["user", "show", "--email", "nobody@example.com", "--json"], None);
-    assert!(unknown.contains("no account with email nobody@example.com"), "{unknown}");
+    let unknown = cli.fails(
+        &["user", "show", "--email", "nobody@example.com", "--json"],
+        None,
+    );
+    assert!(
+        unknown.contains("no account with email nobody@example.com"),
+        "{unknown}"
+    );
     cli.fails(&["key", "create", "--email", "nobody@example.com"], None);
-    let weak = cli.fails(&["user", "create", "--email", "ada@example.com"], Some("short\n"));
+    let weak = cli.fails(
+        &["user", "create", "--email", "ada@example.com"],
+        Some("short\n"),
+    );
     assert!(weak.contains("at least 10 characters"), "{weak}");
     cli.fails(&["user", "create", "--email", "ada@example.com"], Some(""));
-    cli.ok(&["user", "create", "--email", "ada@example.com"], Some(PASSWORD));
-    let taken = cli.fails(&["user", "create", "--email", "ada@example.com"], Some(PASSWORD));
+    cli.ok(
+        &["user", "create", "--email", "ada@example.com"],
+        Some(PASSWORD),
+    );
+    let taken = cli.fails(
+        &["user", "create", "--email", "ada@example.com"],
+        Some(PASSWORD),
+    );
     assert!(taken.contains("already exists"), "{taken}");
-    let provider = cli.fails(&["provider", "add", "--email", "ada@example.com", "--provider", "acme"], Some("sk-x\n"));
+    let provider = cli.fails(
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "acme",
+        ],
+        Some("sk-x\n"),
+    );
     assert!(provider.contains("Unknown provider"), "{provider}");
-    let output = cli.run(&["user", "create", "--plan", "platinum", "--email", "x@example.com"], None);
+    let output = cli.run(
+        &[
+            "user",
+            "create",
+            "--plan",
+            "platinum",
+            "--email",
+            "x@example.com",
+        ],
+        None,
+    );
     assert!(!output.status.success());
     let output = cli.run(&["no-such-command"], None);
     assert!(!output.status.success());
@@ -128,11 +296,26 @@ async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
     let app = spawn_app(Backend::Sqlite).await;
     let tenant = app.tenant("ada@example.com").await;
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
-    let cli = Cli { database_url: app.config.database_url.clone(), data_dir: app.data_dir.path().to_path_buf() };
+    let cli = Cli {
+        database_url: app.config.database_url.clone(),
+        data_dir: app.data_dir.path().to_path_buf(),
+    };
     let prefix = tenant.key[..14].to_owned();
-    let output = tokio::task::spawn_blocking(move || cli.ok(&["key", "revoke", "--email", "ada@example.com", "--key-prefix", &prefix], None))
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        cli.ok(
+            &[
+                "key",
+                "revoke",
+                "--email",
+                "ada@example.com",
+                "--key-prefix",
+                &prefix,
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
     assert!(output.starts_with("revoked key"));
     let refused = eventually(Duration::from_secs(5), || async {
         app.chat(Some(&tenant.key), &hello()).await.status() == 401
@@ -151,13 +334,29 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
     ]
     .join("\n");
     let output = cli.ok(&["route", "classify"], Some(&input));
-    let lines: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(lines.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(), vec![serde_json::json!("first"), serde_json::json!(2), serde_json::json!("third")]);
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(),
+        vec![
+            serde_json::json!("first"),
+            serde_json::json!(2),
+            serde_json::json!("third")
+        ]
+    );
     for line in &lines {
         let score = line["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{line}");
-        assert!(["cheap", "standard", "strong"].contains(&line["tier"].as_str().unwrap()), "{line}");
-        assert!(line["reason"].as_str().unwrap().starts_with("difficulty"), "{line}");
+        assert!(
+            ["cheap", "standard", "strong"].contains(&line["tier"].as_str().unwrap()),
+            "{line}"
+        );
+        assert!(
+            line["reason"].as_str().unwrap().starts_with("difficulty"),
+            "{line}"
+        );
     }
     cli.fails(&["route", "classify"], Some("{\"id\": 1}\n"));
 
@@ -171,5 +370,8 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
     let data = dir.path().join("toy.jsonl");
     std::fs::write(&data, rows.join("\n")).unwrap();
     let report = cli.ok(&["route", "eval", "--data", data.to_str().unwrap()], None);
-    assert!(report.contains("toy") && report.contains("macro") && report.contains("APGR"), "{report}");
+    assert!(
+        report.contains("toy") && report.contains("macro") && report.contains("APGR"),
+        "{report}"
+    );
 }

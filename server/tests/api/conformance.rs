@@ -15,11 +15,31 @@ struct Provider {
     model: &'static str,
 }
 
-const OPENAI: Provider = Provider { id: "openai", name: "OpenAI", model: "gpt-4o-mini" };
-const ANTHROPIC: Provider = Provider { id: "anthropic", name: "Anthropic", model: "claude-3-5-haiku-latest" };
-const GEMINI: Provider = Provider { id: "gemini", name: "Gemini", model: "gemini-2.0-flash" };
-const GROQ: Provider = Provider { id: "groq", name: "Groq", model: "llama-3.1-8b-instant" };
-const OLLAMA: Provider = Provider { id: "ollama", name: "Ollama", model: "llama3.2" };
+const OPENAI: Provider = Provider {
+    id: "openai",
+    name: "OpenAI",
+    model: "gpt-4o-mini",
+};
+const ANTHROPIC: Provider = Provider {
+    id: "anthropic",
+    name: "Anthropic",
+    model: "claude-3-5-haiku-latest",
+};
+const GEMINI: Provider = Provider {
+    id: "gemini",
+    name: "Gemini",
+    model: "gemini-2.0-flash",
+};
+const GROQ: Provider = Provider {
+    id: "groq",
+    name: "Groq",
+    model: "llama-3.1-8b-instant",
+};
+const OLLAMA: Provider = Provider {
+    id: "ollama",
+    name: "Ollama",
+    model: "llama3.2",
+};
 
 /// Generates `mod <provider> { #[tokio::test] fn <case>() }` for every provider and case.
 macro_rules! for_every_provider {
@@ -60,9 +80,17 @@ async fn setup(provider: &Provider) -> (TestApp, i32, String) {
     let app = spawn_app(Backend::Sqlite).await;
     let account_id = app.create_account("conformance@example.com").await;
     let base_url = app.fake_openai.base_url_for(provider.id);
-    accounts::add_provider(&app.state.db, &app.state.master_key, account_id, provider.id, OPENAI_KEY, Some(&base_url))
-        .await
-        .unwrap();
+    accounts::add_provider(
+        &app.state.db,
+        &app.state.settings.plans,
+        &app.state.master_key,
+        account_id,
+        provider.id,
+        OPENAI_KEY,
+        Some(&base_url),
+    )
+    .await
+    .unwrap();
     app.state.account_changed(account_id);
     let key = app.create_key(account_id).await;
     (app, account_id, key)
@@ -82,21 +110,34 @@ fn answer(provider: &Provider) -> String {
 
 /// The `data:` payloads of an SSE body, checking OpenAI's framing on the way.
 fn sse_payloads(body: &str) -> Vec<String> {
-    assert!(body.ends_with("data: [DONE]\n\n"), "the stream ends with [DONE]: {body}");
+    assert!(
+        body.ends_with("data: [DONE]\n\n"),
+        "the stream ends with [DONE]: {body}"
+    );
     body.split("\n\n")
         .filter(|event| !event.is_empty())
-        .map(|event| event.strip_prefix("data: ").unwrap_or_else(|| panic!("not an SSE data line: {event}")).to_owned())
+        .map(|event| {
+            event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not an SSE data line: {event}"))
+                .to_owned()
+        })
         .collect()
 }
 
 fn chunks(body: &str) -> Vec<Value> {
     let payloads = sse_payloads(body);
-    payloads[..payloads.len() - 1].iter().map(|data| serde_json::from_str(data).unwrap()).collect()
+    payloads[..payloads.len() - 1]
+        .iter()
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
 }
 
 async fn plain_completion(provider: &Provider) {
     let (app, _, key) = setup(provider).await;
-    let response = app.chat(Some(&key), &ask(&model(provider, provider.model))).await;
+    let response = app
+        .chat(Some(&key), &ask(&model(provider, provider.model)))
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-gateway-provider"], provider.id);
     let body: Value = response.json().await.unwrap();
@@ -111,7 +152,10 @@ async fn plain_completion(provider: &Provider) {
     let sent = &app.fake_openai.requests()[0];
     match provider.id {
         "anthropic" => assert_eq!(sent.body["system"], "Be brief."),
-        "gemini" => assert_eq!(sent.body["systemInstruction"]["parts"][0]["text"], "Be brief."),
+        "gemini" => assert_eq!(
+            sent.body["systemInstruction"]["parts"][0]["text"],
+            "Be brief."
+        ),
         _ => assert_eq!(sent.body["messages"][0]["role"], "system"),
     }
     // Bare catalog names route to the provider as well.
@@ -129,26 +173,57 @@ async fn streaming_with_and_without_usage(provider: &Provider) {
         }
         let response = app.chat(Some(&key), &request).await;
         assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         let chunks = chunks(&response.text().await.unwrap());
-        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
-        let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk")
+        );
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
         assert_eq!(text, answer(provider));
-        assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
-        let usage_chunk = chunks.iter().find(|c| c["choices"].as_array().is_some_and(Vec::is_empty));
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c["choices"][0]["finish_reason"] == "stop")
+        );
+        let usage_chunk = chunks
+            .iter()
+            .find(|c| c["choices"].as_array().is_some_and(Vec::is_empty));
         if include_usage {
             let usage = &usage_chunk.expect("a usage chunk when asked")["usage"];
             assert!(usage["total_tokens"].as_u64().unwrap() > 0);
-            assert_eq!(chunks.last().unwrap()["choices"], json!([]), "usage comes last");
+            assert_eq!(
+                chunks.last().unwrap()["choices"],
+                json!([]),
+                "usage comes last"
+            );
         } else {
             assert!(usage_chunk.is_none(), "no usage chunk unless asked");
         }
     }
     // Usage was recorded for both streams even though only one client asked for it.
     app.flush_usage().await;
-    let events = usage_event::Entity::find().filter(usage_event::Column::AccountId.eq(account_id)).all(&app.state.db).await.unwrap();
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.status == 200 && e.prompt_tokens > 0), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status == 200 && e.prompt_tokens > 0),
+        "{events:?}"
+    );
 }
 
 fn weather_tool() -> Value {
@@ -166,7 +241,8 @@ async fn tool_calls(provider: &Provider) {
     assert_eq!(call["type"], "function");
     assert_eq!(call["function"]["name"], "get_weather");
     assert!(call["id"].as_str().is_some_and(|id| !id.is_empty()));
-    let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(arguments, json!({"city": "Paris"}));
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
 
@@ -184,7 +260,10 @@ async fn tool_calls(provider: &Provider) {
     let sent = app.fake_openai.requests().pop().unwrap().body;
     match provider.id {
         "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
-        "gemini" => assert_eq!(sent["contents"][2]["parts"][0]["functionResponse"]["name"], "get_weather"),
+        "gemini" => assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
+        ),
         _ => assert_eq!(sent["messages"][2]["role"], "tool"),
     }
 }
@@ -195,13 +274,26 @@ async fn streamed_tool_calls(provider: &Provider) {
     request["tools"] = weather_tool();
     request["stream"] = json!(true);
     let chunks = chunks(&app.chat(Some(&key), &request).await.text().await.unwrap());
-    let deltas: Vec<&Value> = chunks.iter().filter_map(|c| c["choices"][0]["delta"].get("tool_calls")).collect();
+    let deltas: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+        .collect();
     assert!(!deltas.is_empty(), "tool call deltas");
     assert_eq!(deltas[0][0]["function"]["name"], "get_weather");
     assert!(deltas[0][0]["id"].as_str().is_some());
-    let arguments: String = deltas.iter().filter_map(|d| d[0]["function"]["arguments"].as_str()).collect();
-    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"city": "Paris"}));
-    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
+    let arguments: String = deltas
+        .iter()
+        .filter_map(|d| d[0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
 }
 
 async fn json_mode_and_images_are_translated(provider: &Provider) {
@@ -220,14 +312,26 @@ async fn json_mode_and_images_are_translated(provider: &Provider) {
     let sent = app.fake_openai.requests().pop().unwrap().body;
     match provider.id {
         "anthropic" => {
-            assert_eq!(sent["messages"][0]["content"][1]["source"]["type"], "base64");
+            assert_eq!(
+                sent["messages"][0]["content"][1]["source"]["type"],
+                "base64"
+            );
             assert_eq!(sent["tool_choice"]["type"], "tool");
             let content = body["choices"][0]["message"]["content"].as_str().unwrap();
-            assert_eq!(serde_json::from_str::<Value>(content).unwrap(), json!({"city": "Paris"}));
+            assert_eq!(
+                serde_json::from_str::<Value>(content).unwrap(),
+                json!({"city": "Paris"})
+            );
         }
         "gemini" => {
-            assert_eq!(sent["contents"][0]["parts"][1]["inlineData"]["mimeType"], "image/png");
-            assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
+            assert_eq!(
+                sent["contents"][0]["parts"][1]["inlineData"]["mimeType"],
+                "image/png"
+            );
+            assert_eq!(
+                sent["generationConfig"]["responseMimeType"],
+                "application/json"
+            );
         }
         _ => {
             assert_eq!(sent["response_format"], json!({"type": "json_object"}));
@@ -238,15 +342,39 @@ async fn json_mode_and_images_are_translated(provider: &Provider) {
 
 async fn error_classes_are_mapped(provider: &Provider) {
     let (app, _, key) = setup(provider).await;
-    let response = app.chat(Some(&key), &ask(&model(provider, "fake-error-429"))).await;
-    assert_eq!(response.headers()["retry-after"], "20", "Retry-After is kept");
+    let response = app
+        .chat(Some(&key), &ask(&model(provider, "fake-error-429")))
+        .await;
+    assert_eq!(
+        response.headers()["retry-after"],
+        "20",
+        "Retry-After is kept"
+    );
     expect_openai_error(response, 429).await;
 
-    let error = expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-error-500"))).await, 502).await;
-    assert!(error["message"].as_str().unwrap().starts_with(provider.id), "{error}");
+    let error = expect_openai_error(
+        app.chat(Some(&key), &ask(&model(provider, "fake-error-500")))
+            .await,
+        502,
+    )
+    .await;
+    assert!(
+        error["message"].as_str().unwrap().starts_with(provider.id),
+        "{error}"
+    );
 
-    expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-missing-model"))).await, 404).await;
-    let error = expect_openai_error(app.chat(Some(&key), &ask(&model(provider, "fake-garbage"))).await, 502).await;
+    expect_openai_error(
+        app.chat(Some(&key), &ask(&model(provider, "fake-missing-model")))
+            .await,
+        404,
+    )
+    .await;
+    let error = expect_openai_error(
+        app.chat(Some(&key), &ask(&model(provider, "fake-garbage")))
+            .await,
+        502,
+    )
+    .await;
     assert_eq!(error["code"], "upstream_invalid_response");
 
     if provider.id != "ollama" {
@@ -254,9 +382,24 @@ async fn error_classes_are_mapped(provider: &Provider) {
         // provider uses for it (Gemini says 400).
         let other = app.create_account("refused@example.com").await;
         let base_url = app.fake_openai.base_url_for(provider.id);
-        accounts::add_provider(&app.state.db, &app.state.master_key, other, provider.id, "wrong-key", Some(&base_url)).await.unwrap();
+        accounts::add_provider(
+            &app.state.db,
+            &app.state.settings.plans,
+            &app.state.master_key,
+            other,
+            provider.id,
+            "wrong-key",
+            Some(&base_url),
+        )
+        .await
+        .unwrap();
         let other_key = app.create_key(other).await;
-        expect_openai_error(app.chat(Some(&other_key), &ask(&model(provider, provider.model))).await, 401).await;
+        expect_openai_error(
+            app.chat(Some(&other_key), &ask(&model(provider, provider.model)))
+                .await,
+            401,
+        )
+        .await;
     }
 }
 
@@ -265,26 +408,48 @@ async fn a_failure_before_the_first_chunk_is_a_clean_error(provider: &Provider) 
     let mut request = ask(&model(provider, "fake-error-429"));
     request["stream"] = json!(true);
     let response = app.chat(Some(&key), &request).await;
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     expect_openai_error(response, 429).await;
 }
 
 async fn retries_then_falls_back(provider: &Provider) {
     let (app, _, key) = setup(provider).await;
     // The first call fails with a server error, the retry succeeds.
-    let response = app.chat(Some(&key), &ask(&model(provider, "fake-flaky"))).await;
+    let response = app
+        .chat(Some(&key), &ask(&model(provider, "fake-flaky")))
+        .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(app.fake_openai.requests().len(), 2, "one failure, one retry");
+    assert_eq!(
+        app.fake_openai.requests().len(),
+        2,
+        "one failure, one retry"
+    );
 
     // A model that keeps failing gives way to the next in `models`.
     let mut request = ask(&model(provider, "fake-error-500"));
     request["models"] = json!([model(provider, provider.model)]);
     let response = app.chat(Some(&key), &request).await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["x-gateway-route-reason"].to_str().unwrap().starts_with("fallback 1"));
-    assert_eq!(response.headers()["x-gateway-model"], model(provider, provider.model));
+    assert!(
+        response.headers()["x-gateway-route-reason"]
+            .to_str()
+            .unwrap()
+            .starts_with("fallback 1")
+    );
+    assert_eq!(
+        response.headers()["x-gateway-model"],
+        model(provider, provider.model)
+    );
     let sent = app.fake_openai.requests();
-    assert!(sent.iter().all(|r| r.body.get("models").is_none()), "`models` is not forwarded");
+    assert!(
+        sent.iter().all(|r| r.body.get("models").is_none()),
+        "`models` is not forwarded"
+    );
 
     // A client error is not retried, and not a reason to fall back.
     let mut request = ask(&model(provider, "fake-missing-model"));
@@ -299,10 +464,20 @@ async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
     let mut request = ask(&model(provider, "fake-stream-cut"));
     request["stream"] = json!(true);
     let response = app.chat(Some(&key), &request).await;
-    assert_eq!(response.status(), 200, "the cut comes after the first chunk");
+    assert_eq!(
+        response.status(),
+        200,
+        "the cut comes after the first chunk"
+    );
     let body = response.text().await.unwrap_or_default();
-    assert!(!body.contains("[DONE]"), "a cut stream does not claim to be complete: {body}");
-    assert!(body.contains("\"error\""), "the client is told in the stream: {body}");
+    assert!(
+        !body.contains("[DONE]"),
+        "a cut stream does not claim to be complete: {body}"
+    );
+    assert!(
+        body.contains("\"error\""),
+        "the client is told in the stream: {body}"
+    );
 
     // A client that goes away after the first chunk: the upstream call is dropped, usage kept.
     let mut request = ask(&model(provider, provider.model));
@@ -313,13 +488,23 @@ async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
 
     let recorded = eventually(std::time::Duration::from_secs(5), || async {
         app.flush_usage().await;
-        let events = usage_event::Entity::find().filter(usage_event::Column::AccountId.eq(account_id)).all(&app.state.db).await.unwrap();
+        let events = usage_event::Entity::find()
+            .filter(usage_event::Column::AccountId.eq(account_id))
+            .all(&app.state.db)
+            .await
+            .unwrap();
         events.iter().any(|e| e.status == 502) && events.iter().any(|e| e.status == 499)
     })
     .await;
     assert!(recorded, "both interrupted streams are in the usage log");
-    let cancelled = eventually(std::time::Duration::from_secs(5), || async { app.fake_openai.abandoned_streams() >= 1 }).await;
-    assert!(cancelled, "the gateway dropped the upstream stream when its client left");
+    let cancelled = eventually(std::time::Duration::from_secs(5), || async {
+        app.fake_openai.abandoned_streams() >= 1
+    })
+    .await;
+    assert!(
+        cancelled,
+        "the gateway dropped the upstream stream when its client left"
+    );
 }
 
 async fn embeddings_where_the_provider_has_them(provider: &Provider) {
@@ -340,7 +525,13 @@ async fn embeddings_where_the_provider_has_them(provider: &Provider) {
         .unwrap();
     if matches!(provider.id, "anthropic" | "groq") {
         let error = expect_openai_error(response, 400).await;
-        assert!(error["message"].as_str().unwrap().contains("has no embeddings API"), "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("has no embeddings API"),
+            "{error}"
+        );
         return;
     }
     assert_eq!(response.status(), 200);
@@ -348,26 +539,67 @@ async fn embeddings_where_the_provider_has_them(provider: &Provider) {
     assert_eq!(body["object"], "list");
     let data = body["data"].as_array().unwrap();
     assert!(!data.is_empty());
-    assert!(data[0]["embedding"].as_array().is_some_and(|values| !values.is_empty()));
+    assert!(
+        data[0]["embedding"]
+            .as_array()
+            .is_some_and(|values| !values.is_empty())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_lists_what_the_key_can_reach() {
     let (app, account_id, key) = setup(&ANTHROPIC).await;
     let base_url = app.fake_openai.base_url_for("gemini");
-    accounts::add_provider(&app.state.db, &app.state.master_key, account_id, "gemini", OPENAI_KEY, Some(&base_url)).await.unwrap();
+    accounts::add_provider(
+        &app.state.db,
+        &app.state.settings.plans,
+        &app.state.master_key,
+        account_id,
+        "gemini",
+        OPENAI_KEY,
+        Some(&base_url),
+    )
+    .await
+    .unwrap();
     app.state.account_changed(account_id);
-    let body: Value = app.http.get(app.url("/v1/models")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    let body: Value = app
+        .http
+        .get(app.url("/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
     assert_eq!(ids[0], "auto");
-    assert!(ids.contains(&"anthropic/claude-3-5-haiku-latest") && ids.contains(&"gemini/gemini-2.0-flash"), "{ids:?}");
-    assert!(!ids.iter().any(|id| id.starts_with("openai/")), "only the account's providers");
+    assert!(
+        ids.contains(&"anthropic/claude-3-5-haiku-latest")
+            && ids.contains(&"gemini/gemini-2.0-flash"),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter().any(|id| id.starts_with("openai/")),
+        "only the account's providers"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_takes_too_long_is_a_504() {
-    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |config| config.upstream_timeout_secs = 1).await;
+    let app =
+        crate::helpers::spawn_app_with(Backend::Sqlite, |config| config.upstream_timeout_secs = 1)
+            .await;
     let tenant = app.tenant("slow@example.com").await;
-    let error = expect_openai_error(app.chat(Some(&tenant.key), &ask("openai/fake-slow")).await, 504).await;
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &ask("openai/fake-slow")).await,
+        504,
+    )
+    .await;
     assert_eq!(error["code"], "upstream_timeout");
 }

@@ -50,18 +50,24 @@ pub enum TestDatabase {
 /// `gw_test_<pid>_<nanos>_<n>`: unique across the parallel test processes and threads.
 fn unique_database_name() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("gw_test_{}_{nanos}_{n}", std::process::id())
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn postgres_url_for(database: &str) -> String {
     let admin = postgres_admin_url();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{database}")
 }
 
@@ -70,7 +76,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("gateway.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("gateway.db").display()
+                );
                 (TestDatabase::Sqlite { dir }, url)
             }
             Backend::Postgres => {
@@ -78,7 +87,10 @@ impl TestDatabase {
                 let admin = Database::connect(postgres_admin_url()).await.expect(
                     "PostgreSQL on 127.0.0.1:5432 must be running for the PostgreSQL tests (see README)",
                 );
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 let url = postgres_url_for(&name);
                 (TestDatabase::Postgres { name }, url)
@@ -100,10 +112,17 @@ impl Drop for TestDatabase {
             let name = name.clone();
             // Drop runs inside the test's runtime: use a thread with a runtime of its own.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 runtime.block_on(async {
                     if let Ok(admin) = Database::connect(postgres_admin_url()).await {
-                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
                         admin.close().await.ok();
                     }
                 });
@@ -146,14 +165,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         ..Config::default()
     };
     tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("address");
-    let application = server::app::build(&config, addr).await.expect("application builds");
+    let application = server::app::build(&config, addr)
+        .await
+        .expect("application builds");
     let router = application.router;
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     TestApp {
         addr,
         http,
@@ -184,18 +210,43 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// A Pro account: most tests exercise features (streaming, several providers) that Free
+    /// leaves out; plan tests pick their plan with [`TestApp::create_account_on`].
     pub async fn create_account(&self, email: &str) -> i32 {
-        accounts::create_account(&self.state.db, email, PASSWORD, Plan::Free).await.expect("account created").id
+        self.create_account_on(email, Plan::Pro).await
+    }
+
+    pub async fn create_account_on(&self, email: &str, plan: Plan) -> i32 {
+        accounts::create_account(&self.state.db, email, PASSWORD, plan)
+            .await
+            .expect("account created")
+            .id
     }
 
     pub async fn create_key(&self, account_id: i32) -> String {
-        accounts::create_gateway_key(&self.state.db, account_id, "test").await.expect("key created").secret
+        accounts::create_gateway_key(
+            &self.state.db,
+            &self.state.settings.plans,
+            account_id,
+            "test",
+        )
+        .await
+        .expect("key created")
+        .secret
     }
 
     pub async fn add_openai(&self, account_id: i32, api_key: &str) {
-        accounts::add_provider(&self.state.db, &self.state.master_key, account_id, "openai", api_key, None)
-            .await
-            .expect("provider added");
+        accounts::add_provider(
+            &self.state.db,
+            &self.state.settings.plans,
+            &self.state.master_key,
+            account_id,
+            "openai",
+            api_key,
+            None,
+        )
+        .await
+        .expect("provider added");
         self.state.account_changed(account_id);
     }
 

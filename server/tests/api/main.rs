@@ -5,6 +5,8 @@ mod helpers;
 
 mod cli;
 mod conformance;
+mod plans;
 mod portal;
 mod proxy;
+mod routing;
 mod storage;

@@ -32,28 +32,52 @@ async fn answers_with_the_providers_completion(backend: Backend) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-gateway-model"], "openai/gpt-4o-mini");
     assert_eq!(response.headers()["x-gateway-provider"], "openai");
-    assert_eq!(response.headers()["x-gateway-route-reason"], "pinned: requested model");
+    assert_eq!(
+        response.headers()["x-gateway-route-reason"],
+        "pinned: requested model"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from the fake OpenAI server.");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from the fake OpenAI server."
+    );
     assert_eq!(body["usage"]["total_tokens"], 29);
 
     let sent = app.fake_openai.requests();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].authorization(), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    assert_eq!(
+        sent[0].authorization(),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
     assert_eq!(sent[0].body["model"], "gpt-4o-mini");
     assert_eq!(sent[0].body["messages"][0]["content"], "Say hello");
 
     // `auto` and no model at all are routed among the account's models.
-    for body in [json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
-                 json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3})] {
+    for body in [
+        json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3}),
+    ] {
         let response = app.chat(Some(&tenant.key), &body).await;
         assert_eq!(response.status(), 200);
-        assert!(response.headers()["x-gateway-route-reason"].to_str().unwrap().starts_with("auto"));
-        assert!(response.headers()["x-gateway-model"].to_str().unwrap().starts_with("openai/"));
+        assert!(
+            response.headers()["x-gateway-route-reason"]
+                .to_str()
+                .unwrap()
+                .starts_with("auto")
+        );
+        assert!(
+            response.headers()["x-gateway-model"]
+                .to_str()
+                .unwrap()
+                .starts_with("openai/")
+        );
     }
     let last = app.fake_openai.requests().pop().unwrap();
-    assert_eq!(last.body["temperature"], 0.3, "unknown parameters are forwarded");
+    assert_eq!(
+        last.body["temperature"], 0.3,
+        "unknown parameters are forwarded"
+    );
 }
 
 async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
@@ -63,23 +87,41 @@ async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
     let missing = expect_openai_error(app.chat(None, &hello()).await, 401).await;
     assert_eq!(missing["code"], "missing_api_key");
 
-    let malformed = app.http.post(app.url("/v1/chat/completions")).header("Authorization", "Token abc").json(&hello()).send().await.unwrap();
-    assert_eq!(expect_openai_error(malformed, 401).await["code"], "invalid_api_key");
+    let malformed = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .header("Authorization", "Token abc")
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_openai_error(malformed, 401).await["code"],
+        "invalid_api_key"
+    );
 
-    let not_a_key = expect_openai_error(app.chat(Some("sk-not-a-gateway-key"), &hello()).await, 401).await;
+    let not_a_key =
+        expect_openai_error(app.chat(Some("sk-not-a-gateway-key"), &hello()).await, 401).await;
     assert_eq!(not_a_key["code"], "invalid_api_key");
 
     let unknown = gateway::crypto::generate_gateway_key();
     let unknown = expect_openai_error(app.chat(Some(&unknown), &hello()).await, 401).await;
     assert_eq!(unknown["code"], "invalid_api_key");
 
-    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key).await.unwrap();
-    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key)
+        .await
+        .unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
+        .await
+        .unwrap();
     app.state.account_changed(tenant.account_id);
     let revoked = expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
     assert_eq!(revoked["code"], "revoked_api_key");
 
-    assert!(app.fake_openai.requests().is_empty(), "nothing reached the provider");
+    assert!(
+        app.fake_openai.requests().is_empty(),
+        "nothing reached the provider"
+    );
 }
 
 async fn bad_bodies_are_400_in_openai_shape(backend: Backend) {
@@ -94,35 +136,70 @@ async fn bad_bodies_are_400_in_openai_shape(backend: Backend) {
             .send()
     };
 
-    let error = expect_openai_error(post_raw("{\"model\": \"gpt-4o\", \"messages\": [").await.unwrap(), 400).await;
+    let error = expect_openai_error(
+        post_raw("{\"model\": \"gpt-4o\", \"messages\": [")
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
     assert_eq!(error["code"], "invalid_json");
 
-    let error = expect_openai_error(app.chat(Some(&tenant.key), &json!({"model": "gpt-4o"})).await, 400).await;
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &json!({"model": "gpt-4o"}))
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(error["param"], "messages");
     assert_eq!(error["code"], "missing_required_parameter");
 
     let error = expect_openai_error(
-        app.chat(Some(&tenant.key), &json!({"model": "gpt-4o", "messages": [{"content": "no role"}]})).await,
+        app.chat(
+            Some(&tenant.key),
+            &json!({"model": "gpt-4o", "messages": [{"content": "no role"}]}),
+        )
+        .await,
         400,
     )
     .await;
     assert_eq!(error["param"], "messages[0].role");
 
     let error = expect_openai_error(
-        app.chat(Some(&tenant.key), &json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})).await,
+        app.chat(
+            Some(&tenant.key),
+            &json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await,
         404,
     )
     .await;
     assert_eq!(error["code"], "model_not_found");
 
-    let text = app.http.post(app.url("/v1/chat/completions")).bearer_auth(&tenant.key)
-        .header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let text = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&tenant.key)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     expect_openai_error(text, 415).await;
 
-    let unknown = app.http.get(app.url("/v1/nothing-here")).bearer_auth(&tenant.key).send().await.unwrap();
+    let unknown = app
+        .http
+        .get(app.url("/v1/nothing-here"))
+        .bearer_auth(&tenant.key)
+        .send()
+        .await
+        .unwrap();
     expect_openai_error(unknown, 404).await;
 
-    assert!(app.fake_openai.requests().is_empty(), "bad requests are not forwarded");
+    assert!(
+        app.fake_openai.requests().is_empty(),
+        "bad requests are not forwarded"
+    );
 }
 
 async fn an_account_without_provider_gets_a_clear_error(backend: Backend) {
@@ -131,42 +208,84 @@ async fn an_account_without_provider_gets_a_clear_error(backend: Backend) {
     let key = app.create_key(account_id).await;
     let error = expect_openai_error(app.chat(Some(&key), &hello()).await, 400).await;
     assert_eq!(error["code"], "provider_not_configured");
-    assert!(error["message"].as_str().unwrap().contains("No provider is configured"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("No provider is configured")
+    );
 }
 
 async fn upstream_errors_keep_their_meaning(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant("ada@example.com").await;
-    let with_model = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+    let with_model =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
 
-    let response = app.chat(Some(&tenant.key), &with_model("openai/fake-error-429")).await;
+    let response = app
+        .chat(Some(&tenant.key), &with_model("openai/fake-error-429"))
+        .await;
     assert_eq!(response.headers()["retry-after"], "20");
     let error = expect_openai_error(response, 429).await;
     assert_eq!(error["code"], "rate_limit_exceeded");
-    assert!(error["message"].as_str().unwrap().starts_with("openai: Rate limit reached"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("openai: Rate limit reached")
+    );
 
-    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-error-500")).await, 502).await;
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &with_model("openai/fake-error-500"))
+            .await,
+        502,
+    )
+    .await;
     assert_eq!(error["type"], "server_error");
 
-    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-missing-model")).await, 404).await;
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &with_model("openai/fake-missing-model"))
+            .await,
+        404,
+    )
+    .await;
     assert_eq!(error["code"], "model_not_found");
 
-    let error = expect_openai_error(app.chat(Some(&tenant.key), &with_model("openai/fake-garbage")).await, 502).await;
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &with_model("openai/fake-garbage"))
+            .await,
+        502,
+    )
+    .await;
     assert_eq!(error["code"], "upstream_invalid_response");
 
     // A provider key the provider refuses: its 401 comes back as such, without our key's details.
     let other = app.create_account("bob@example.com").await;
-    app.add_openai(other, "sk-wrong-key-for-this-provider").await;
+    app.add_openai(other, "sk-wrong-key-for-this-provider")
+        .await;
     let other_key = app.create_key(other).await;
     let error = expect_openai_error(app.chat(Some(&other_key), &hello()).await, 401).await;
     assert_eq!(error["code"], "invalid_api_key");
-    assert!(error["message"].as_str().unwrap().starts_with("openai: Incorrect API key"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("openai: Incorrect API key")
+    );
 
     // An unreachable provider is a 502.
     let unreachable = app.create_account("carol@example.com").await;
-    accounts::add_provider(&app.state.db, &app.state.master_key, unreachable, "openai", OPENAI_KEY, Some("http://127.0.0.1:9/v1"))
-        .await
-        .unwrap();
+    accounts::add_provider(
+        &app.state.db,
+        &app.state.settings.plans,
+        &app.state.master_key,
+        unreachable,
+        "openai",
+        OPENAI_KEY,
+        Some("http://127.0.0.1:9/v1"),
+    )
+    .await
+    .unwrap();
     let unreachable_key = app.create_key(unreachable).await;
     let error = expect_openai_error(app.chat(Some(&unreachable_key), &hello()).await, 502).await;
     assert_eq!(error["code"], "upstream_unreachable");
@@ -177,7 +296,8 @@ async fn records_metadata_only_usage(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant("ada@example.com").await;
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
-    let failed = json!({"model": "openai/fake-error-429", "messages": [{"role": "user", "content": "x"}]});
+    let failed =
+        json!({"model": "openai/fake-error-429", "messages": [{"role": "user", "content": "x"}]});
     assert_eq!(app.chat(Some(&tenant.key), &failed).await.status(), 429);
     app.flush_usage().await;
 
@@ -187,15 +307,31 @@ async fn records_metadata_only_usage(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(events.len(), 2);
-    let ok = events.iter().find(|e| e.status == 200).expect("the successful request");
-    assert_eq!((ok.provider.as_str(), ok.model.as_str()), ("openai", "gpt-4o-mini"));
+    let ok = events
+        .iter()
+        .find(|e| e.status == 200)
+        .expect("the successful request");
+    assert_eq!(
+        (ok.provider.as_str(), ok.model.as_str()),
+        ("openai", "gpt-4o-mini")
+    );
     assert_eq!((ok.prompt_tokens, ok.completion_tokens), (19, 10));
     assert!(ok.key_id.is_some() && ok.created_at > 0 && ok.latency_ms >= 0);
-    let limited = events.iter().find(|e| e.status == 429).expect("the rate-limited request");
+    let limited = events
+        .iter()
+        .find(|e| e.status == 429)
+        .expect("the rate-limited request");
     assert_eq!(limited.error_code.as_deref(), Some("rate_limit_exceeded"));
 
-    let key = gateway_key::Entity::find_by_id(ok.key_id.unwrap()).one(&app.state.db).await.unwrap().unwrap();
-    assert!(key.last_used_at.is_some(), "last use is written with the batch");
+    let key = gateway_key::Entity::find_by_id(ok.key_id.unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        key.last_used_at.is_some(),
+        "last use is written with the batch"
+    );
 }
 
 async fn keys_are_served_from_memory_after_first_use(backend: Backend) {
@@ -226,8 +362,12 @@ async fn revocation_in_the_portal_bites_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant("ada@example.com").await;
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
-    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12]).await.unwrap();
-    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12])
+        .await
+        .unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
+        .await
+        .unwrap();
     app.state.account_changed(tenant.account_id);
     expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
 }
@@ -237,8 +377,12 @@ async fn revocation_by_another_process_bites_within_seconds(backend: Backend) {
     let tenant = app.tenant("ada@example.com").await;
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
     // As the CLI does it: in the database only, this server is not told.
-    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12]).await.unwrap();
-    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id).await.unwrap();
+    let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12])
+        .await
+        .unwrap();
+    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
+        .await
+        .unwrap();
     let refused = eventually(Duration::from_secs(5), || async {
         app.chat(Some(&tenant.key), &hello()).await.status() == 401
     })
@@ -255,15 +399,43 @@ async fn tenants_never_share_provider_keys(backend: Backend) {
 
     assert_eq!(app.chat(Some(&bob_key), &hello()).await.status(), 200);
     assert_eq!(app.chat(Some(&ada.key), &hello()).await.status(), 200);
-    let sent: Vec<String> = app.fake_openai.requests().into_iter().filter_map(|r| r.credential).collect();
-    assert_eq!(sent, vec!["Bearer sk-tenant-b-0123456789".to_owned(), format!("Bearer {OPENAI_KEY}")]);
+    let sent: Vec<String> = app
+        .fake_openai
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.credential)
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            "Bearer sk-tenant-b-0123456789".to_owned(),
+            format!("Bearer {OPENAI_KEY}")
+        ]
+    );
 
     // Bob cannot revoke or even find Ada's key.
-    let ada_key = accounts::find_key_by_prefix(&app.state.db, ada.account_id, &ada.key).await.unwrap();
-    assert!(accounts::revoke_gateway_key(&app.state.db, bob_id, ada_key.id).await.is_err());
-    assert!(accounts::find_key_by_prefix(&app.state.db, bob_id, &ada.key).await.is_err());
-    let ada_provider = accounts::list_providers(&app.state.db, ada.account_id).await.unwrap()[0].id;
-    assert!(accounts::delete_provider(&app.state.db, bob_id, ada_provider).await.is_err());
+    let ada_key = accounts::find_key_by_prefix(&app.state.db, ada.account_id, &ada.key)
+        .await
+        .unwrap();
+    assert!(
+        accounts::revoke_gateway_key(&app.state.db, bob_id, ada_key.id)
+            .await
+            .is_err()
+    );
+    assert!(
+        accounts::find_key_by_prefix(&app.state.db, bob_id, &ada.key)
+            .await
+            .is_err()
+    );
+    let ada_provider = accounts::list_providers(&app.state.db, ada.account_id)
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(
+        accounts::delete_provider(&app.state.db, bob_id, ada_provider)
+            .await
+            .is_err()
+    );
     assert_eq!(app.chat(Some(&ada.key), &hello()).await.status(), 200);
 }
 
@@ -275,7 +447,9 @@ async fn queued_usage_is_written_on_shutdown(backend: Backend) {
     }
     // No flush: shutting down must write what is queued.
     app.shut_down().await;
-    let written = accounts::count_requests(&app.state.db, tenant.account_id, 0).await.unwrap();
+    let written = accounts::count_requests(&app.state.db, tenant.account_id, 0)
+        .await
+        .unwrap();
     assert_eq!(written, 3);
 }
 
@@ -297,18 +471,40 @@ async fn auto_routes_by_difficulty_and_records_the_saving(backend: Backend) {
     });
     let simple_response = app.chat(Some(&tenant.key), &simple).await;
     let hard_response = app.chat(Some(&tenant.key), &hard).await;
-    assert_eq!((simple_response.status().as_u16(), hard_response.status().as_u16()), (200, 200));
+    assert_eq!(
+        (
+            simple_response.status().as_u16(),
+            hard_response.status().as_u16()
+        ),
+        (200, 200)
+    );
     let tier = |r: &reqwest::Response| r.headers()["x-gateway-tier"].to_str().unwrap().to_owned();
-    assert_eq!(tier(&simple_response), "cheap", "{:?}", simple_response.headers());
-    assert_eq!(tier(&hard_response), "strong", "{:?}", hard_response.headers());
-    assert_ne!(simple_response.headers()["x-gateway-model"], hard_response.headers()["x-gateway-model"]);
+    assert_eq!(
+        tier(&simple_response),
+        "cheap",
+        "{:?}",
+        simple_response.headers()
+    );
+    assert_eq!(
+        tier(&hard_response),
+        "strong",
+        "{:?}",
+        hard_response.headers()
+    );
+    assert_ne!(
+        simple_response.headers()["x-gateway-model"],
+        hard_response.headers()["x-gateway-model"]
+    );
 
     // A pinned model is used exactly as asked, even for the hard request.
     let mut pinned = hard.clone();
     pinned["model"] = json!("gpt-4o-mini");
     let response = app.chat(Some(&tenant.key), &pinned).await;
     assert_eq!(response.headers()["x-gateway-model"], "openai/gpt-4o-mini");
-    assert_eq!(app.fake_openai.requests().pop().unwrap().body["model"], "gpt-4o-mini");
+    assert_eq!(
+        app.fake_openai.requests().pop().unwrap().body["model"],
+        "gpt-4o-mini"
+    );
 
     // Usage records the tier, the baseline (the account's strongest model) and the saving.
     app.flush_usage().await;
@@ -317,9 +513,18 @@ async fn auto_routes_by_difficulty_and_records_the_saving(backend: Backend) {
         .all(&app.state.db)
         .await
         .unwrap();
-    let cheap = events.iter().find(|e| e.tier.as_deref() == Some("cheap")).expect("the simple request");
+    let cheap = events
+        .iter()
+        .find(|e| e.tier.as_deref() == Some("cheap"))
+        .expect("the simple request");
     assert_eq!(cheap.baseline_model.as_deref(), Some("openai/gpt-4o"));
     assert!(cheap.cost_usd > 0.0 && cheap.saving_usd > 0.0, "{cheap:?}");
-    let strong = events.iter().find(|e| e.tier.as_deref() == Some("strong")).expect("the hard request");
-    assert!(strong.saving_usd < cheap.saving_usd, "{strong:?} vs {cheap:?}");
+    let strong = events
+        .iter()
+        .find(|e| e.tier.as_deref() == Some("strong"))
+        .expect("the hard request");
+    assert!(
+        strong.saving_usd < cheap.saving_usd,
+        "{strong:?} vs {cheap:?}"
+    );
 }

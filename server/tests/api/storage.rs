@@ -8,7 +8,8 @@ use crate::helpers::{Backend, spawn_app};
 async fn database_files_hold_no_prompt_and_no_provider_key() {
     let app = spawn_app(Backend::Sqlite).await;
     let prompt = "MY-SECRET-PROMPT-c0ffee-do-not-store";
-    let request = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]});
+    let request =
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]});
 
     // One account whose provider key the fake refuses (a 401 is recorded like any request) ...
     let provider_key = "sk-live-UNIQUEPROVIDERKEY-7f3a9c";
@@ -17,7 +18,10 @@ async fn database_files_hold_no_prompt_and_no_provider_key() {
     let ada_key = app.create_key(ada).await;
     assert_eq!(app.chat(Some(&ada_key), &request).await.status(), 401);
     let sent = app.fake_openai.requests();
-    assert_eq!(sent[0].authorization(), Some(format!("Bearer {provider_key}").as_str()));
+    assert_eq!(
+        sent[0].authorization(),
+        Some(format!("Bearer {provider_key}").as_str())
+    );
 
     // ... and one that gets a completion.
     let bob = app.tenant("bob@example.com").await;
@@ -29,12 +33,31 @@ async fn database_files_hold_no_prompt_and_no_provider_key() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
-    let contains = |needle: &str| bytes.windows(needle.len()).any(|window| window == needle.as_bytes());
+    let contains = |needle: &str| {
+        bytes
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+    };
     // The scan can fail: emails and model names are stored in clear, and are found.
-    assert!(contains("bob@example.com") && contains("gpt-4o-mini"), "the scan reads the database files");
+    assert!(
+        contains("bob@example.com") && contains("gpt-4o-mini"),
+        "the scan reads the database files"
+    );
     assert!(!contains(prompt), "prompt text reached the database");
-    assert!(!contains("Hello from the fake OpenAI server."), "completion text reached the database");
-    assert!(!contains(provider_key), "a provider key reached the database in clear");
-    assert!(!contains(&bob.key), "a gateway key reached the database in clear");
-    assert!(!contains(&ada_key[3..]), "a gateway key reached the database in clear");
+    assert!(
+        !contains("Hello from the fake OpenAI server."),
+        "completion text reached the database"
+    );
+    assert!(
+        !contains(provider_key),
+        "a provider key reached the database in clear"
+    );
+    assert!(
+        !contains(&bob.key),
+        "a gateway key reached the database in clear"
+    );
+    assert!(
+        !contains(&ada_key[3..]),
+        "a gateway key reached the database in clear"
+    );
 }

@@ -1,5 +1,6 @@
-//! Runs the fake provider servers as a process, for the browser and SDK tests.
-//! Prints `<provider>=<base url>` lines once listening, `openai=` first.
+//! Runs the fake provider servers (and, when asked, the fake Stripe) as a process, for the
+//! browser and SDK tests. Prints `<provider>=<base url>` lines once listening, `openai=` first,
+//! then `stripe=<api base>` when the fake Stripe runs.
 
 use clap::Parser;
 
@@ -11,6 +12,16 @@ struct Args {
     /// Keys the fake accepts (repeatable); any key when none is given.
     #[arg(long = "accept-key")]
     accept_keys: Vec<String>,
+    /// Also run the fake Stripe on this address.
+    #[arg(long)]
+    stripe_addr: Option<std::net::SocketAddr>,
+    #[arg(long, default_value = "sk_test_fake")]
+    stripe_secret_key: String,
+    /// Where the fake Stripe delivers webhook events (the gateway's /webhooks/stripe).
+    #[arg(long)]
+    stripe_webhook_url: Option<String>,
+    #[arg(long, default_value = "whsec_fake")]
+    stripe_webhook_secret: String,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -20,6 +31,18 @@ async fn main() -> std::io::Result<()> {
     for provider in ["openai", "anthropic", "gemini", "groq", "ollama"] {
         println!("{provider}={}", fakes.base_url_for(provider));
     }
+    let _stripe = match args.stripe_addr {
+        Some(addr) => {
+            let stripe =
+                testkit::stripe::FakeStripe::start_on(addr, &args.stripe_secret_key).await?;
+            if let Some(url) = &args.stripe_webhook_url {
+                stripe.set_webhook(url, &args.stripe_webhook_secret);
+            }
+            println!("stripe={}", stripe.base_url());
+            Some(stripe)
+        }
+        None => None,
+    };
     fakes.wait().await;
     Ok(())
 }

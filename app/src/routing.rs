@@ -1,0 +1,614 @@
+//! Routing overrides, for the account or one key, and a preview of where a sample request goes.
+//! The form covers the common settings; rules it cannot show (set through the CLI) are kept.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortalError;
+use crate::layout::{PortalPage, action_error, error_view};
+
+/// The form's fields, as text: empty means "not set" (for a key: the account's setting applies).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingForm {
+    /// "" (default: on), "on" or "off".
+    pub auto_routing: String,
+    pub forced_model: String,
+    pub threshold: String,
+    pub min_tier: String,
+    pub max_tier: String,
+    /// Comma-separated provider ids, in order of preference.
+    pub providers: String,
+    /// The tier a request with tools needs at least: "", "standard" or "strong".
+    pub rule_tools: String,
+    pub rule_images: String,
+    pub rule_json: String,
+    pub long_prompt_tokens: String,
+    pub rule_long_prompt: String,
+}
+
+/// A scope the page can edit: the account, or one active key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// "account" or "key:<id>".
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingSettings {
+    pub scope: String,
+    pub scopes: Vec<Scope>,
+    pub form: RoutingForm,
+    /// The stored policy as JSON, as the CLI and API take it.
+    pub json: String,
+    /// For a key: what applies after merging with the account's policy.
+    pub effective_json: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewRow {
+    pub model: String,
+    pub tier: String,
+    pub reason: String,
+    pub score: Option<f32>,
+    pub fallbacks: Vec<String>,
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use gateway::accounts::{self, RoutingPolicies};
+    use gateway::catalog::Tier;
+    use gateway::routing::RoutingPolicy;
+    use gateway::routing::policy::{Condition, RoutingRule};
+
+    use super::RoutingForm;
+    use crate::error::PortalError;
+
+    pub enum Target {
+        Account,
+        Key(i32),
+    }
+
+    /// Reads a scope and checks that a key scope names one of the account's active keys.
+    pub async fn target(
+        db: &gateway::sea_orm::DatabaseConnection,
+        account_id: i32,
+        scope: &str,
+    ) -> Result<Target, PortalError> {
+        let Some(id) = scope.strip_prefix("key:") else {
+            return Ok(Target::Account);
+        };
+        let id: i32 = id
+            .parse()
+            .map_err(|_| PortalError::Invalid("Unknown key.".into()))?;
+        let keys = accounts::list_gateway_keys(db, account_id).await?;
+        if !keys
+            .iter()
+            .any(|key| key.id == id && key.revoked_at.is_none())
+        {
+            return Err(PortalError::Invalid("Unknown key.".into()));
+        }
+        Ok(Target::Key(id))
+    }
+
+    pub fn policy_of(policies: &RoutingPolicies, target: &Target) -> RoutingPolicy {
+        match target {
+            Target::Account => policies.account.clone(),
+            Target::Key(id) => policies.keys.get(id).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn tier_text(tier: Option<Tier>) -> String {
+        tier.map(|tier| gateway::routing::tier_name(tier).to_owned())
+            .unwrap_or_default()
+    }
+
+    fn parse_tier(field: &str, text: &str) -> Result<Option<Tier>, PortalError> {
+        match text.trim() {
+            "" => Ok(None),
+            "cheap" => Ok(Some(Tier::Cheap)),
+            "standard" => Ok(Some(Tier::Standard)),
+            "strong" => Ok(Some(Tier::Strong)),
+            other => Err(PortalError::Invalid(format!(
+                "{field}: unknown tier {other:?}."
+            ))),
+        }
+    }
+
+    /// The simple "at least" rule on `condition` the form shows, if the policy has one.
+    fn floor_rule(
+        policy: &RoutingPolicy,
+        matches: impl Fn(&Condition) -> bool,
+    ) -> Option<&RoutingRule> {
+        policy
+            .rules
+            .iter()
+            .find(|rule| matches(&rule.when) && rule.at_least.is_some() && rule.at_most.is_none())
+    }
+
+    pub fn form_of(policy: &RoutingPolicy) -> RoutingForm {
+        let floor = |condition: Condition| {
+            tier_text(floor_rule(policy, |c| *c == condition).and_then(|r| r.at_least))
+        };
+        let long = floor_rule(policy, |c| matches!(c, Condition::PromptTokensOver(_)));
+        RoutingForm {
+            auto_routing: match policy.auto_routing {
+                None => String::new(),
+                Some(true) => "on".into(),
+                Some(false) => "off".into(),
+            },
+            forced_model: policy.forced_model.clone().unwrap_or_default(),
+            threshold: policy.threshold.map(|t| t.to_string()).unwrap_or_default(),
+            min_tier: tier_text(policy.min_tier),
+            max_tier: tier_text(policy.max_tier),
+            providers: policy
+                .providers
+                .as_ref()
+                .map(|p| p.join(", "))
+                .unwrap_or_default(),
+            rule_tools: floor(Condition::Tools),
+            rule_images: floor(Condition::Images),
+            rule_json: floor(Condition::JsonOutput),
+            long_prompt_tokens: match long.map(|rule| rule.when) {
+                Some(Condition::PromptTokensOver(n)) => n.to_string(),
+                _ => String::new(),
+            },
+            rule_long_prompt: tier_text(long.and_then(|rule| rule.at_least)),
+        }
+    }
+
+    /// The policy a submitted form describes. Rules the form does not show are kept from
+    /// `current`.
+    pub fn policy_of_form(
+        form: &RoutingForm,
+        current: &RoutingPolicy,
+    ) -> Result<RoutingPolicy, PortalError> {
+        let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        let threshold = match text(&form.threshold) {
+            None => None,
+            Some(value) => Some(value.parse::<f32>().map_err(|_| {
+                PortalError::Invalid(
+                    "Threshold: enter a number between 0 and 1, or leave it empty.".into(),
+                )
+            })?),
+        };
+        let providers = text(&form.providers).map(|list| {
+            list.split([',', ' '])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        });
+        let shown = |rule: &RoutingRule| {
+            matches!(
+                rule.when,
+                Condition::Tools
+                    | Condition::Images
+                    | Condition::JsonOutput
+                    | Condition::PromptTokensOver(_)
+            ) && rule.at_least.is_some()
+                && rule.at_most.is_none()
+        };
+        let mut rules: Vec<RoutingRule> = current
+            .rules
+            .iter()
+            .filter(|rule| !shown(rule))
+            .cloned()
+            .collect();
+        for (condition, field, value) in [
+            (Condition::Tools, "Requests with tools", &form.rule_tools),
+            (Condition::Images, "Requests with images", &form.rule_images),
+            (Condition::JsonOutput, "JSON output", &form.rule_json),
+        ] {
+            if let Some(tier) = parse_tier(field, value)? {
+                rules.push(RoutingRule {
+                    when: condition,
+                    at_least: Some(tier),
+                    at_most: None,
+                });
+            }
+        }
+        if let Some(tier) = parse_tier("Long prompts", &form.rule_long_prompt)? {
+            let tokens: u32 = text(&form.long_prompt_tokens)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| {
+                    PortalError::Invalid("Long prompts: enter the number of tokens.".into())
+                })?;
+            rules.push(RoutingRule {
+                when: Condition::PromptTokensOver(tokens),
+                at_least: Some(tier),
+                at_most: None,
+            });
+        }
+        let policy = RoutingPolicy {
+            auto_routing: match form.auto_routing.trim() {
+                "" => None,
+                "on" => Some(true),
+                "off" => Some(false),
+                other => {
+                    return Err(PortalError::Invalid(format!(
+                        "Auto-routing: unknown choice {other:?}."
+                    )));
+                }
+            },
+            forced_model: text(&form.forced_model),
+            threshold,
+            min_tier: parse_tier("Minimum tier", &form.min_tier)?,
+            max_tier: parse_tier("Maximum tier", &form.max_tier)?,
+            providers,
+            rules,
+        };
+        policy
+            .validate()
+            .map_err(|err| PortalError::Invalid(format!("Invalid routing policy: {err}.")))?;
+        Ok(policy)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_form_round_trips_and_keeps_rules_it_cannot_show() {
+            let stored = RoutingPolicy::parse(
+                r#"{"auto_routing": false, "forced_model": "gpt-4o-mini", "threshold": 0.7, "min_tier": "standard",
+                "providers": ["anthropic", "openai"],
+                "rules": [{"when": "tools", "at_least": "standard"}, {"when": {"prompt_tokens_over": 8000}, "at_least": "strong"},
+                          {"when": {"messages_over": 20}, "at_least": "strong"}]}"#,
+            )
+            .unwrap();
+            let form = form_of(&stored);
+            assert_eq!(form.providers, "anthropic, openai");
+            assert_eq!(form.rule_tools, "standard");
+            assert_eq!(form.long_prompt_tokens, "8000");
+            let back = policy_of_form(&form, &stored).unwrap();
+            assert_eq!(back.rules.len(), 3);
+            assert!(
+                back.rules
+                    .iter()
+                    .any(|rule| rule.when == Condition::MessagesOver(20))
+            );
+            assert_eq!(
+                RoutingPolicy {
+                    rules: vec![],
+                    ..back.clone()
+                },
+                RoutingPolicy {
+                    rules: vec![],
+                    ..stored.clone()
+                }
+            );
+
+            // Clearing the tools rule in the form removes it.
+            let cleared = policy_of_form(
+                &RoutingForm {
+                    rule_tools: String::new(),
+                    ..form
+                },
+                &stored,
+            )
+            .unwrap();
+            assert!(
+                !cleared
+                    .rules
+                    .iter()
+                    .any(|rule| rule.when == Condition::Tools)
+            );
+        }
+
+        #[test]
+        fn bad_input_is_explained() {
+            let empty = RoutingPolicy::default();
+            let bad = |form: RoutingForm| match policy_of_form(&form, &empty) {
+                Err(PortalError::Invalid(message)) => message,
+                other => panic!("expected an error, got {other:?}"),
+            };
+            assert!(
+                bad(RoutingForm {
+                    threshold: "high".into(),
+                    ..Default::default()
+                })
+                .contains("Threshold")
+            );
+            assert!(
+                bad(RoutingForm {
+                    threshold: "2".into(),
+                    ..Default::default()
+                })
+                .contains("between 0 and 1")
+            );
+            assert!(
+                bad(RoutingForm {
+                    providers: "openai, azure".into(),
+                    ..Default::default()
+                })
+                .contains("azure")
+            );
+            assert!(
+                bad(RoutingForm {
+                    min_tier: "strong".into(),
+                    max_tier: "cheap".into(),
+                    ..Default::default()
+                })
+                .contains("min_tier")
+            );
+            assert!(
+                bad(RoutingForm {
+                    rule_long_prompt: "strong".into(),
+                    ..Default::default()
+                })
+                .contains("tokens")
+            );
+            assert_eq!(
+                policy_of_form(&RoutingForm::default(), &empty).unwrap(),
+                empty
+            );
+        }
+    }
+}
+
+#[server(prefix = "/api", endpoint = "load_routing")]
+pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    let target = ssr::target(&state.db, account_id, &scope).await?;
+    let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
+    let policy = ssr::policy_of(&policies, &target);
+    let mut scopes = vec![Scope {
+        value: "account".into(),
+        label: "Account (all keys)".into(),
+    }];
+    for key in gateway::accounts::list_gateway_keys(&state.db, account_id).await? {
+        if key.revoked_at.is_none() {
+            scopes.push(Scope {
+                value: format!("key:{}", key.id),
+                label: format!("Key {} ({}…)", key.name, key.prefix),
+            });
+        }
+    }
+    let pretty = |policy: &gateway::routing::RoutingPolicy| {
+        serde_json::to_string_pretty(policy).unwrap_or_default()
+    };
+    Ok(RoutingSettings {
+        scope: match target {
+            ssr::Target::Account => "account".into(),
+            ssr::Target::Key(id) => format!("key:{id}"),
+        },
+        scopes,
+        form: ssr::form_of(&policy),
+        json: pretty(&policy),
+        effective_json: match target {
+            ssr::Target::Account => None,
+            ssr::Target::Key(id) => Some(pretty(&policies.effective(id))),
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "save_routing")]
+pub async fn save_routing(
+    scope: String,
+    auto_routing: String,
+    forced_model: String,
+    threshold: String,
+    min_tier: String,
+    max_tier: String,
+    providers: String,
+    rule_tools: String,
+    rule_images: String,
+    rule_json: String,
+    long_prompt_tokens: String,
+    rule_long_prompt: String,
+) -> Result<(), PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    let form = RoutingForm {
+        auto_routing,
+        forced_model,
+        threshold,
+        min_tier,
+        max_tier,
+        providers,
+        rule_tools,
+        rule_images,
+        rule_json,
+        long_prompt_tokens,
+        rule_long_prompt,
+    };
+    let target = ssr::target(&state.db, account_id, &scope).await?;
+    let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
+    let policy = ssr::policy_of_form(&form, &ssr::policy_of(&policies, &target))?;
+    match target {
+        ssr::Target::Account => {
+            gateway::accounts::set_account_routing_policy(&state.db, account_id, &policy).await?
+        }
+        ssr::Target::Key(id) => {
+            gateway::accounts::set_key_routing_policy(&state.db, account_id, id, &policy).await?
+        }
+    }
+    state.account_changed(account_id);
+    Ok(())
+}
+
+/// Where `sample` (a prompt, or a whole chat request as JSON) would be routed under the scope's
+/// policy, with the account's providers. Nothing is sent to a provider.
+#[server(prefix = "/api", endpoint = "preview_route")]
+pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, PortalError> {
+    use crate::server::{require_account, state};
+    use gateway::openai::ChatCompletionRequest;
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    let target = ssr::target(&state.db, account_id, &scope).await?;
+    let account = state.directory.account(account_id).await.map_err(|err| {
+        tracing::error!(error = %err, "could not load the account for a routing preview");
+        PortalError::Internal
+    })?;
+    let policy = match target {
+        ssr::Target::Account => account.routing.account.clone(),
+        ssr::Target::Key(id) => account.routing.effective(id),
+    };
+    let sample = sample.trim();
+    if sample.is_empty() {
+        return Err(PortalError::Invalid(
+            "Enter a sample prompt or request.".into(),
+        ));
+    }
+    let body = if sample.starts_with('{') {
+        sample.to_owned()
+    } else {
+        serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": sample}]})
+            .to_string()
+    };
+    let invalid = |err: gateway::error::RequestError| PortalError::Invalid(err.to_string());
+    let mut request = ChatCompletionRequest::from_json_bytes(body.as_bytes()).map_err(invalid)?;
+    let fallbacks = gateway::proxy::take_fallbacks(&mut request).map_err(invalid)?;
+    let preview = gateway::routing::preview(&request, &fallbacks, &account.providers, &policy)
+        .map_err(invalid)?;
+    Ok(PreviewRow {
+        model: preview.model,
+        tier: preview
+            .tier
+            .map(|tier| gateway::routing::tier_name(tier).to_owned())
+            .unwrap_or_else(|| "unknown".into()),
+        reason: preview.reason,
+        score: preview.score,
+        fallbacks: preview.fallbacks,
+    })
+}
+
+fn tier_select(
+    name: &'static str,
+    current: String,
+    none_label: &'static str,
+    tiers: &'static [&'static str],
+) -> impl IntoView {
+    view! {
+        <select name=name id=name>
+            <option value="" selected=current.is_empty()>{none_label}</option>
+            {tiers.iter().map(|tier| view! { <option value=*tier selected=current == *tier>{*tier}</option> }).collect_view()}
+        </select>
+    }
+}
+
+const ALL_TIERS: &[&str] = &["cheap", "standard", "strong"];
+const FLOOR_TIERS: &[&str] = &["standard", "strong"];
+
+#[component]
+pub fn RoutingPage() -> impl IntoView {
+    let query = use_query_map();
+    let scope = move || query.with(|q| q.get("scope").unwrap_or_else(|| "account".into()));
+    let save = ServerAction::<SaveRouting>::new();
+    let preview = ServerAction::<PreviewRoute>::new();
+    let settings = Resource::new(
+        move || (scope(), save.version().get()),
+        |(scope, _)| load_routing(scope),
+    );
+    view! {
+        <PortalPage title="Routing">
+            <p class="muted">
+                "Requests for " <code>"auto"</code> " (or no model) are scored and sent to the cheapest adequate model. "
+                "Override that here for the whole account or for one key; a key's settings win where they are set."
+            </p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(settings) => routing_form(settings, save, preview).into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+        </PortalPage>
+    }
+}
+
+fn routing_form(
+    settings: RoutingSettings,
+    save: ServerAction<SaveRouting>,
+    preview: ServerAction<PreviewRoute>,
+) -> impl IntoView {
+    let RoutingSettings {
+        scope,
+        scopes,
+        form,
+        json,
+        effective_json,
+    } = settings;
+    let is_key = scope != "account";
+    let current_scope = scope.clone();
+    let save_scope = scope.clone();
+    let preview_scope = scope;
+    let inherit = if is_key { "account's setting" } else { "none" };
+    view! {
+        <nav class="scopes" aria-label="Scope">
+            {scopes.into_iter().map(|s| {
+                let current = s.value == current_scope;
+                view! { <a href=format!("/routing?scope={}", s.value) class:current=current aria-current=current.then_some("page")>{s.label}</a> }
+            }).collect_view()}
+        </nav>
+        <ActionForm action=save attr:class="stacked-form" attr:data-testid="routing-form">
+            <input type="hidden" name="scope" value=save_scope/>
+            <label for="auto_routing">"Auto-routing"</label>
+            <select name="auto_routing" id="auto_routing">
+                <option value="" selected=form.auto_routing.is_empty()>{if is_key { "account's setting" } else { "on (default)" }}</option>
+                <option value="on" selected=form.auto_routing == "on">"on"</option>
+                <option value="off" selected=form.auto_routing == "off">"off: auto uses the first provider's default model"</option>
+            </select>
+            <label for="forced_model">"Forced model (every request, pinned or not)"</label>
+            <input name="forced_model" id="forced_model" value=form.forced_model placeholder="e.g. openai/gpt-4o-mini"/>
+            <label for="threshold">"Strong-tier threshold (0–1; higher saves more)"</label>
+            <input name="threshold" id="threshold" value=form.threshold inputmode="decimal" placeholder="default 0.62"/>
+            <label for="min_tier">"Minimum tier"</label>
+            {tier_select("min_tier", form.min_tier, inherit, ALL_TIERS)}
+            <label for="max_tier">"Maximum tier"</label>
+            {tier_select("max_tier", form.max_tier, inherit, ALL_TIERS)}
+            <label for="providers">"Allowed providers, in order of preference (empty: all, cheapest first)"</label>
+            <input name="providers" id="providers" value=form.providers placeholder="e.g. anthropic, openai"/>
+            <fieldset>
+                <legend>"Rules"</legend>
+                <label for="rule_tools">"Requests with tools need at least"</label>
+                {tier_select("rule_tools", form.rule_tools, "no rule", FLOOR_TIERS)}
+                <label for="rule_images">"Requests with images need at least"</label>
+                {tier_select("rule_images", form.rule_images, "no rule", FLOOR_TIERS)}
+                <label for="rule_json">"Requests for JSON output need at least"</label>
+                {tier_select("rule_json", form.rule_json, "no rule", FLOOR_TIERS)}
+                <label for="long_prompt_tokens">"Prompts longer than this many tokens…"</label>
+                <input name="long_prompt_tokens" id="long_prompt_tokens" value=form.long_prompt_tokens inputmode="numeric" placeholder="e.g. 8000"/>
+                <label for="rule_long_prompt">"…need at least"</label>
+                {tier_select("rule_long_prompt", form.rule_long_prompt, "no rule", FLOOR_TIERS)}
+            </fieldset>
+            <button type="submit">"Save routing"</button>
+        </ActionForm>
+        {move || save.value().get().map(|result| match result {
+            Ok(()) => view! { <p class="notice" role="status">"Saved."</p> }.into_any(),
+            Err(err) => error_view(err),
+        })}
+        <details>
+            <summary>"As JSON (for " <code>"llm-gateway routing set"</code> ")"</summary>
+            <pre data-testid="policy-json">{json}</pre>
+            {effective_json.map(|json| view! { <p>"With the account's settings:"</p><pre>{json}</pre> })}
+        </details>
+        <h2>"Try a request"</h2>
+        <ActionForm action=preview attr:class="stacked-form">
+            <input type="hidden" name="scope" value=preview_scope/>
+            <label for="sample">"A prompt, or a whole chat request as JSON"</label>
+            <textarea name="sample" id="sample" rows="4" placeholder="What is the capital of France?"></textarea>
+            <button type="submit">"Preview route"</button>
+        </ActionForm>
+        {action_error(preview.value())}
+        {move || preview.value().get().and_then(Result::ok).map(|row| view! {
+            <dl class="preview" data-testid="route-preview">
+                <dt>"Model"</dt><dd data-testid="preview-model">{row.model}</dd>
+                <dt>"Tier"</dt><dd data-testid="preview-tier">{row.tier}</dd>
+                <dt>"Why"</dt><dd>{row.reason}</dd>
+                {row.score.map(|score| view! { <dt>"Score"</dt><dd>{format!("{score:.3}")}</dd> })}
+                {(!row.fallbacks.is_empty()).then(|| view! { <dt>"Then"</dt><dd>{row.fallbacks.join(", ")}</dd> })}
+            </dl>
+        })}
+    }
+}

@@ -1,0 +1,48 @@
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import { fakeOpenAiBaseUrl } from "../playwright.config";
+
+export async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+/** Signs up a new account (Free) and returns its email. */
+export async function signUp(page: Page, prefix: string): Promise<string> {
+  const email = `${prefix}-${Date.now()}@example.com`;
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("a sturdy passphrase 42");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  return email;
+}
+
+/** Creates a gateway key on the Keys page and returns it. */
+export async function createKey(page: Page): Promise<string> {
+  await page.goto("/keys");
+  await hydrated(page);
+  await page.getByLabel("Key name").fill("e2e");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = (await page.getByTestId("new-key").textContent())?.trim() ?? "";
+  expect(key).toMatch(/^gw_[A-Za-z0-9]{40}$/);
+  return key;
+}
+
+/** Adds the fake OpenAI as the account's provider. */
+export async function addFakeOpenAi(page: Page) {
+  await page.goto("/providers");
+  await hydrated(page);
+  await page.getByTestId("toggle-add-provider").click();
+  const form = page.getByTestId("add-provider-form");
+  await form.getByLabel("API key").fill("sk-e2e-provider-key-98765");
+  await form.getByLabel("Base URL (optional)").fill(fakeOpenAiBaseUrl);
+  await form.getByRole("button", { name: "Save provider" }).click();
+  await expect(page.getByTestId("provider-row")).toHaveCount(1);
+}
+
+export function chat(request: APIRequestContext, key: string, body: object) {
+  return request.post("/v1/chat/completions", {
+    headers: { Authorization: `Bearer ${key}` },
+    data: { model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello from the browser test" }], ...body },
+  });
+}

@@ -1,0 +1,122 @@
+//! The monthly request quota, counted in memory so a request costs no database round trip.
+//!
+//! Each account's count for the current month is read from the database once (the usage events
+//! counted against the quota since the month began), then kept in an atomic counter: admission is
+//! one compare-and-swap, so concurrent requests can never overshoot the limit. Every admitted
+//! request records exactly one counted usage event, which is what the count is rebuilt from after
+//! a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use tokio::sync::OnceCell;
+
+use crate::clock::now_ms;
+use crate::entities::usage_event;
+use crate::plans::{Limit, month_bounds_utc};
+
+/// One account's count for one month.
+struct MonthCount {
+    month_start: i64,
+    next_month: i64,
+    used: OnceCell<AtomicU64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    pub limit: u64,
+    /// When the count starts again, in milliseconds since the epoch.
+    pub resets_at: i64,
+}
+
+/// What an admitted request leaves of the quota, for the response headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    pub limit: Option<u64>,
+    pub used: u64,
+    pub resets_at: i64,
+}
+
+#[derive(Default)]
+pub struct QuotaCounter {
+    accounts: Mutex<HashMap<i32, Arc<MonthCount>>>,
+}
+
+impl QuotaCounter {
+    /// Counts one request against the account's monthly limit, or refuses it. Only the first
+    /// request of an account in a month (per process) reads the database.
+    pub async fn admit(
+        &self,
+        db: &DatabaseConnection,
+        account_id: i32,
+        limit: Limit,
+    ) -> Result<Result<Admitted, QuotaExceeded>, DbErr> {
+        let month = self.month_of(account_id, now_ms());
+        let used = month
+            .used
+            .get_or_try_init(|| async {
+                counted_requests(db, account_id, month.month_start)
+                    .await
+                    .map(AtomicU64::new)
+            })
+            .await?;
+        let admitted = used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            limit.allows_one_more(used).then_some(used + 1)
+        });
+        Ok(match admitted {
+            Ok(before) => Ok(Admitted {
+                limit: limit.0,
+                used: before + 1,
+                resets_at: month.next_month,
+            }),
+            Err(_) => Err(QuotaExceeded {
+                limit: limit.0.unwrap_or_default(),
+                resets_at: month.next_month,
+            }),
+        })
+    }
+
+    /// This month's count as far as this process knows it (`None` before the account's first
+    /// request of the month).
+    pub fn used_this_month(&self, account_id: i32) -> Option<u64> {
+        let month = self.accounts.lock().get(&account_id).cloned()?;
+        let (start, _) = month_bounds_utc(now_ms());
+        (month.month_start == start)
+            .then(|| month.used.get().map(|used| used.load(Ordering::Acquire)))
+            .flatten()
+    }
+
+    fn month_of(&self, account_id: i32, now: i64) -> Arc<MonthCount> {
+        let mut accounts = self.accounts.lock();
+        match accounts.get(&account_id) {
+            Some(month) if now < month.next_month && now >= month.month_start => month.clone(),
+            _ => {
+                let (month_start, next_month) = month_bounds_utc(now);
+                let month = Arc::new(MonthCount {
+                    month_start,
+                    next_month,
+                    used: OnceCell::new(),
+                });
+                accounts.insert(account_id, month.clone());
+                month
+            }
+        }
+    }
+}
+
+/// Requests counted against the quota since `since_ms`: one usage event per admitted request.
+pub async fn counted_requests(
+    db: &DatabaseConnection,
+    account_id: i32,
+    since_ms: i64,
+) -> Result<u64, DbErr> {
+    usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .filter(usage_event::Column::CreatedAt.gte(since_ms))
+        .filter(usage_event::Column::Counted.eq(true))
+        .count(db)
+        .await
+}
