@@ -14,6 +14,7 @@ pub fn PortalPage(title: &'static str, children: Children) -> impl IntoView {
             <span class="brand">"LLM Gateway"</span>
             <nav>
                 <A href="/">"Dashboard"</A>
+                <A href="/analytics">"Analytics"</A>
                 <A href="/keys">"Keys"</A>
                 <A href="/providers">"Providers"</A>
                 <A href="/routing">"Routing"</A>

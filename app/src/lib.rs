@@ -3,6 +3,7 @@
 //! Server functions sit beside the pages that use them; their server-only half is behind
 //! `#[cfg(feature = "ssr")]`.
 
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod dashboard;
@@ -26,6 +27,7 @@ pub const PROTECTED_PATHS: &[&str] = &[
     "/keys",
     "/providers",
     "/routing",
+    "/analytics",
     "/billing",
     "/billing/success",
     "/billing/cancel",
@@ -68,6 +70,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/keys") view=keys::KeysPage/>
                 <Route path=path!("/providers") view=providers::ProvidersPage/>
                 <Route path=path!("/routing") view=routing::RoutingPage/>
+                <Route path=path!("/analytics") view=analytics::AnalyticsPage/>
                 <Route path=path!("/billing") view=billing::BillingPage/>
                 <Route path=path!("/billing/success") view=billing::BillingSuccessPage/>
                 <Route path=path!("/billing/cancel") view=billing::BillingCancelPage/>

@@ -13,6 +13,8 @@ use crate::layout::{PortalPage, action_error, error_view};
 pub struct RoutingForm {
     /// "" (default: on), "on" or "off".
     pub auto_routing: String,
+    /// The response cache: "" (account's setting / off), "on" or "off".
+    pub cache: String,
     pub forced_model: String,
     pub threshold: String,
     pub min_tier: String,
@@ -127,17 +129,31 @@ mod ssr {
             .find(|rule| matches(&rule.when) && rule.at_least.is_some() && rule.at_most.is_none())
     }
 
+    fn on_off_text(value: Option<bool>) -> String {
+        match value {
+            None => String::new(),
+            Some(true) => "on".into(),
+            Some(false) => "off".into(),
+        }
+    }
+
+    fn parse_on_off(field: &str, text: &str) -> Result<Option<bool>, PortalError> {
+        match text.trim() {
+            "" => Ok(None),
+            "on" => Ok(Some(true)),
+            "off" => Ok(Some(false)),
+            other => Err(PortalError::Invalid(format!("{field}: unknown choice {other:?}."))),
+        }
+    }
+
     pub fn form_of(policy: &RoutingPolicy) -> RoutingForm {
         let floor = |condition: Condition| {
             tier_text(floor_rule(policy, |c| *c == condition).and_then(|r| r.at_least))
         };
         let long = floor_rule(policy, |c| matches!(c, Condition::PromptTokensOver(_)));
         RoutingForm {
-            auto_routing: match policy.auto_routing {
-                None => String::new(),
-                Some(true) => "on".into(),
-                Some(false) => "off".into(),
-            },
+            auto_routing: on_off_text(policy.auto_routing),
+            cache: on_off_text(policy.cache),
             forced_model: policy.forced_model.clone().unwrap_or_default(),
             threshold: policy.threshold.map(|t| t.to_string()).unwrap_or_default(),
             min_tier: tier_text(policy.min_tier),
@@ -222,16 +238,8 @@ mod ssr {
             });
         }
         let policy = RoutingPolicy {
-            auto_routing: match form.auto_routing.trim() {
-                "" => None,
-                "on" => Some(true),
-                "off" => Some(false),
-                other => {
-                    return Err(PortalError::Invalid(format!(
-                        "Auto-routing: unknown choice {other:?}."
-                    )));
-                }
-            },
+            auto_routing: parse_on_off("Auto-routing", &form.auto_routing)?,
+            cache: parse_on_off("Response cache", &form.cache)?,
             forced_model: text(&form.forced_model),
             threshold,
             min_tier: parse_tier("Minimum tier", &form.min_tier)?,
@@ -392,6 +400,7 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
 pub async fn save_routing(
     scope: String,
     auto_routing: String,
+    cache: String,
     forced_model: String,
     threshold: String,
     min_tier: String,
@@ -409,6 +418,7 @@ pub async fn save_routing(
     let state = state()?;
     let form = RoutingForm {
         auto_routing,
+        cache,
         forced_model,
         threshold,
         min_tier,
@@ -582,6 +592,12 @@ fn routing_form(
                 <label for="rule_long_prompt">"…need at least"</label>
                 {tier_select("rule_long_prompt", form.rule_long_prompt, "no rule", FLOOR_TIERS)}
             </fieldset>
+            <label for="cache">"Response cache (exact repeats answered from the cache; plans with the cache only)"</label>
+            <select name="cache" id="cache">
+                <option value="" selected=form.cache.is_empty()>{if is_key { "account's setting" } else { "off (default)" }}</option>
+                <option value="on" selected=form.cache == "on">"on"</option>
+                <option value="off" selected=form.cache == "off">"off"</option>
+            </select>
             <button type="submit">"Save routing"</button>
         </ActionForm>
         {move || save.value().get().map(|result| match result {

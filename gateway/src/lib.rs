@@ -2,7 +2,9 @@
 //! no web-framework for the portal in sight (that lives in the `app` crate).
 
 pub mod accounts;
+pub mod analytics;
 pub mod billing;
+pub mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod crypto;

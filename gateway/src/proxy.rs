@@ -164,6 +164,21 @@ async fn chat_completions(
     admit(&state, &account).await?;
     let usage = UsageContext::new(&state, key, started, &account);
 
+    let cache_key = match cache_wanted(&headers, &policy, limits.response_cache)? {
+        true => Some(crate::cache::cache_key(
+            account.account_id,
+            decisions[0].endpoint.kind.id(),
+            &decisions[0].model,
+            &serde_json::to_value(&request).unwrap_or_default(),
+        )),
+        false => None,
+    };
+    if let Some(cache_key) = &cache_key
+        && let Some(hit) = state.cache.get(cache_key).await
+    {
+        return Ok(serve_cached(&usage, &decisions[0], hit, &request));
+    }
+
     let mut last_error = None;
     for decision in &decisions {
         let provider = Provider::for_kind(decision.endpoint.kind);
@@ -193,6 +208,19 @@ async fn chat_completions(
                     outcome.usage,
                     None,
                 );
+                // Only the primary model's answers are stored: the key names that model.
+                if let Some(cache_key) = &cache_key
+                    && std::ptr::eq(decision, &decisions[0])
+                    && let Ok(text) = std::str::from_utf8(&outcome.body)
+                {
+                    let answer = crate::cache::CachedAnswer {
+                        body: text.to_owned(),
+                        provider: decision.endpoint.kind.id().to_owned(),
+                        model: outcome.served_model.clone(),
+                        usage: outcome.usage,
+                    };
+                    state.cache.put(cache_key.clone(), answer).await;
+                }
                 let mut response = (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "application/json")],
@@ -200,6 +228,9 @@ async fn chat_completions(
                 )
                     .into_response();
                 add_route_headers(response.headers_mut(), decision);
+                if cache_key.is_some() {
+                    response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
+                }
                 return Ok(response);
             }
             Ok(Answer::Stream((first, rest))) => {
@@ -214,6 +245,9 @@ async fn chat_completions(
                 response_headers
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 add_route_headers(response_headers, decision);
+                if cache_key.is_some() {
+                    response_headers.insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
+                }
                 return Ok(response);
             }
             Err(err) => {
@@ -259,6 +293,58 @@ async fn admit(state: &GatewayState, account: &AccountConfig) -> Result<(), ApiE
             Ok(())
         }
     }
+}
+
+const CACHE_HEADER: &str = "x-gateway-cache";
+
+/// Whether this request uses the response cache: never on a plan without it; else the request's
+/// `x-gateway-cache: on|off`, else the key's or account's setting (off by default).
+fn cache_wanted(headers: &HeaderMap, policy: &routing::RoutingPolicy, plan_includes_cache: bool) -> Result<bool, ApiError> {
+    let asked = match headers.get(CACHE_HEADER).map(|value| value.to_str().map(|v| v.trim().to_ascii_lowercase())) {
+        None => None,
+        Some(Ok(value)) if value == "on" => Some(true),
+        Some(Ok(value)) if value == "off" => Some(false),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("invalid_header"),
+                "The x-gateway-cache header must be `on` or `off`.",
+            ));
+        }
+    };
+    Ok(plan_includes_cache && asked.unwrap_or(policy.cache == Some(true)))
+}
+
+/// Answers from the cache, as JSON or, for `stream: true`, as the same answer in SSE chunks. The
+/// usage event marks the hit: nothing was spent, and the saving is the baseline's cost.
+fn serve_cached(usage: &UsageContext, decision: &RouteDecision<'_>, hit: crate::cache::CachedAnswer, request: &ChatCompletionRequest) -> Response {
+    let mut event = usage.event(decision, &hit.model, StatusCode::OK, hit.usage, None);
+    event.cache_hit = true;
+    event.saving_usd += event.cost_usd;
+    event.cost_usd = 0.0;
+    usage.recorder.record(event);
+    let decision_shown = RouteDecision {
+        endpoint: decision.endpoint,
+        model: decision.model.clone(),
+        reason: format!("cache hit: {}", decision.reason),
+        tier: decision.tier,
+    };
+    let mut response = if request.wants_stream() {
+        let frames = crate::openai::completion_as_chunks(&hit.body, request.wants_stream_usage())
+            .into_iter()
+            .map(|chunk| Ok::<_, Infallible>(sse_frame(chunk.to_string().as_bytes())))
+            .chain(std::iter::once(Ok(Bytes::from_static(b"data: [DONE]\n\n"))));
+        let mut response = Response::new(Body::from_stream(futures::stream::iter(frames)));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    } else {
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], hit.body).into_response()
+    };
+    add_route_headers(response.headers_mut(), &decision_shown);
+    response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("HIT"));
+    response
 }
 
 enum Answer {
@@ -404,6 +490,7 @@ impl UsageContext {
             counted: !self
                 .counted
                 .swap(true, std::sync::atomic::Ordering::Relaxed),
+            cache_hit: false,
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),

@@ -27,6 +27,23 @@ pub struct GatewaySettings {
     /// Where people reach the portal (`GATEWAY_PUBLIC_URL`), for links that leave and come back
     /// (Stripe's return pages); else taken from the request.
     pub public_url: Option<String>,
+    pub cache: CacheSettings,
+    /// How often events past their plan's retention are deleted.
+    pub retention_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// How long a cached answer is served.
+    pub ttl: Duration,
+    /// Most answers the in-memory cache keeps (least recently used go first).
+    pub max_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(3600), max_entries: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +71,8 @@ impl Default for GatewaySettings {
             plans: crate::plans::PlanTable::default(),
             stripe: None,
             public_url: None,
+            cache: CacheSettings::default(),
+            retention_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct GatewayState {
     pub http: reqwest::Client,
     pub settings: Arc<GatewaySettings>,
     pub quota: Arc<crate::quota::QuotaCounter>,
+    /// The response cache (in memory unless the server swapped in Redis).
+    pub cache: Arc<crate::cache::ResponseCache>,
     /// Present when Stripe is configured.
     pub billing: Option<Arc<crate::billing::Billing>>,
 }
@@ -26,6 +28,7 @@ pub struct GatewayState {
 pub struct BackgroundTasks {
     usage_writer: UsageWriter,
     change_watcher: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
 }
 
 impl GatewayState {
@@ -48,6 +51,10 @@ impl GatewayState {
             .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let quota = Arc::default();
+        let cache = Arc::new(crate::cache::ResponseCache::in_memory(
+            settings.cache.max_entries,
+            settings.cache.ttl,
+        ));
         let billing = settings
             .stripe
             .clone()
@@ -60,13 +67,20 @@ impl GatewayState {
             http,
             settings,
             quota,
+            cache,
             billing,
         };
+        let retention = crate::analytics::spawn_retention_job(
+            state.db.clone(),
+            state.settings.plans.clone(),
+            state.settings.retention_interval,
+        );
         Ok((
             state,
             BackgroundTasks {
                 usage_writer,
                 change_watcher,
+                retention,
             },
         ))
     }
@@ -81,6 +95,7 @@ impl BackgroundTasks {
     /// Writes the queued usage events and stops the background tasks.
     pub async fn shutdown(self, state: &GatewayState) {
         self.change_watcher.abort();
+        self.retention.abort();
         self.usage_writer.shutdown(&state.usage).await;
     }
 }

@@ -36,6 +36,8 @@ pub struct UsageEvent {
     /// Whether this event counts against the monthly quota: the first event of each admitted
     /// request does, the events of its failed attempts and fallbacks do not.
     pub counted: bool,
+    /// Served from the response cache: no provider was called.
+    pub cache_hit: bool,
 }
 
 enum Message {
@@ -193,6 +195,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
         cost_usd: Set(event.cost_usd),
         saving_usd: Set(event.saving_usd),
         counted: Set(event.counted),
+        cache_hit: Set(event.cache_hit),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.
@@ -203,6 +206,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
     }
     let txn = db.begin().await?;
     usage_event::Entity::insert_many(rows).exec(&txn).await?;
+    crate::analytics::add_to_rollups(&txn, batch).await?;
     for (key_id, used_at) in last_used {
         gateway_key::Entity::update_many()
             .col_expr(gateway_key::Column::LastUsedAt, Expr::value(used_at))

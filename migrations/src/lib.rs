@@ -9,6 +9,7 @@ mod m20261126_000001_foundation;
 mod m20261127_000002_routing_usage;
 mod m20261127_000003_routing_policies;
 mod m20261127_000004_plans_billing;
+mod m20261127_000005_analytics_cache;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_routing_usage::Migration),
             Box::new(m20261127_000003_routing_policies::Migration),
             Box::new(m20261127_000004_plans_billing::Migration),
+            Box::new(m20261127_000005_analytics_cache::Migration),
         ]
     }
 }

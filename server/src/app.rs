@@ -1,13 +1,14 @@
 //! Assembles the running product: database, engine state, and one axum router with the portal,
 //! `/v1` and `/healthz`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -110,8 +111,15 @@ pub struct Application {
 pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Application> {
     let db = connect_database(config).await?;
     let master_key = load_master_key(config)?;
-    let (state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
+    let (mut state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
         .context("starting the HTTP client")?;
+    if let Some(url) = config.redis_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        let ttl = state.settings.cache.ttl;
+        let cache = gateway::cache::ResponseCache::redis(url, ttl)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", crate::config::redact_url(url)))?;
+        state.cache = std::sync::Arc::new(cache);
+    }
 
     let portal = if config.is_sqlite() {
         let store = SqliteStore::new(db.get_sqlite_connection_pool().clone())
@@ -177,7 +185,12 @@ where
         let state = state.clone();
         move || provide_context(state.clone())
     };
+    let export_state = state.clone();
     Router::new()
+        .route(
+            "/analytics/export.csv",
+            get(move |session: Session, query: Query<HashMap<String, String>>| export_csv(export_state.clone(), session, query)),
+        )
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
@@ -238,6 +251,40 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
             .into_response();
     }
     next.run(request).await
+}
+
+/// The account's events in the analytics page's range, as CSV (metadata only).
+async fn export_csv(state: GatewayState, session: Session, Query(query): Query<HashMap<String, String>>) -> Response {
+    use gateway::analytics;
+    let Ok(Some(account_id)) = session.get::<i32>(app::server::ACCOUNT_ID).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let account = match gateway::accounts::account_by_id(&state.db, account_id).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "export: could not load the account");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Could not export; try again.").into_response();
+        }
+    };
+    let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
+    let range = query.get("range").and_then(|r| analytics::parse_range(r)).unwrap_or(7 * analytics::DAY_MS);
+    let now = gateway::clock::now_ms();
+    let since = analytics::clamp_since(now, range, state.settings.plans.limits(plan).retention_days);
+    match analytics::events_since(&state.db, account_id, since).await {
+        Ok(events) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"llm-gateway-usage-{}.csv\"", query.get("range").map_or("7d", String::as_str).replace(|c: char| !c.is_ascii_alphanumeric(), ""))),
+            ],
+            analytics::to_csv(&events),
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "export: could not read events");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Could not export; try again.").into_response()
+        }
+    }
 }
 
 async fn healthz(State(state): State<GatewayState>) -> Response {

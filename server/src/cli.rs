@@ -47,6 +47,24 @@ pub enum Command {
     /// Routing overrides of an account or one of its keys.
     #[command(subcommand)]
     Routing(RoutingCommand),
+    /// Usage events (metadata only).
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Print the account's events, oldest first, clamped to the plan's retention: the same
+    /// columns as the portal's CSV export.
+    Export {
+        #[arg(long)]
+        email: String,
+        /// How far back: `1h`, `24h`, `7d`, `90d`….
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +409,26 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                     let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
                     accounts::set_key_routing_policy(&db, account.id, key.id, &policy).await?;
                     println!("routing policy of key {}… ({}) set", key.prefix, key.name);
+                }
+            }
+        }
+        Command::Usage(UsageCommand::Export { email, since, format }) => {
+            use gateway::analytics;
+            use std::io::Write as _;
+            let Some(range) = analytics::parse_range(&since) else {
+                bail!("--since must look like 1h, 24h, 7d or 90d, not {since:?}");
+            };
+            let account = accounts::account_by_email(&db, &email).await?;
+            let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
+            let now = gateway::clock::now_ms();
+            let since = analytics::clamp_since(now, range, config.plans.limits(plan).retention_days);
+            let events = analytics::events_since(&db, account.id, since).await?;
+            let mut out = std::io::stdout().lock();
+            if format == "csv" {
+                out.write_all(analytics::to_csv(&events).as_bytes())?;
+            } else {
+                for event in &events {
+                    writeln!(out, "{}", serde_json::Value::Object(analytics::export_row(event)))?;
                 }
             }
         }

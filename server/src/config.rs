@@ -38,6 +38,10 @@ pub struct Config {
     pub stripe_price_enterprise: Option<String>,
     /// Stripe's API, overridable for tests and proxies.
     pub stripe_api_base: String,
+    /// `redis://…`: the response cache lives in Redis (shared by servers) instead of memory.
+    pub redis_url: Option<String>,
+    pub cache_ttl_secs: u64,
+    pub cache_max_entries: usize,
 }
 
 impl Default for Config {
@@ -62,6 +66,9 @@ impl Default for Config {
             stripe_price_pro: None,
             stripe_price_enterprise: None,
             stripe_api_base: "https://api.stripe.com".into(),
+            redis_url: None,
+            cache_ttl_secs: engine.cache.ttl.as_secs(),
+            cache_max_entries: engine.cache.max_entries,
         }
     }
 }
@@ -97,6 +104,9 @@ impl fmt::Debug for Config {
             .field("stripe_price_pro", &self.stripe_price_pro)
             .field("stripe_price_enterprise", &self.stripe_price_enterprise)
             .field("stripe_api_base", &self.stripe_api_base)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("cache_max_entries", &self.cache_max_entries)
             .finish()
     }
 }
@@ -133,6 +143,9 @@ const ENV_KEYS: &[&str] = &[
     "stripe_price_pro",
     "stripe_price_enterprise",
     "stripe_api_base",
+    "redis_url",
+    "cache_ttl_secs",
+    "cache_max_entries",
 ];
 
 impl Config {
@@ -192,6 +205,10 @@ impl Config {
             plans: self.plans.clone(),
             stripe: self.stripe_settings(),
             public_url: self.gateway_public_url.clone(),
+            cache: gateway::settings::CacheSettings {
+                ttl: std::time::Duration::from_secs(self.cache_ttl_secs.max(1)),
+                max_entries: self.cache_max_entries.max(1),
+            },
             ..Default::default()
         }
     }

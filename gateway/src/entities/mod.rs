@@ -5,3 +5,4 @@ pub mod gateway_key;
 pub mod provider_credential;
 pub mod stripe_event;
 pub mod usage_event;
+pub mod usage_hourly;

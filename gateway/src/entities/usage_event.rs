@@ -26,6 +26,8 @@ pub struct Model {
     pub saving_usd: f64,
     /// Counts against the monthly quota (one event per admitted request).
     pub counted: bool,
+    /// Served from the response cache.
+    pub cache_hit: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -38,6 +38,10 @@ pub struct RoutingPolicy {
     pub providers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RoutingRule>,
+    /// The response cache for this scope (on plans that include it); off when unset. A request's
+    /// `x-gateway-cache: on|off` header wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<bool>,
 }
 
 /// "Requests with tools → at least standard."
@@ -227,6 +231,7 @@ impl RoutingPolicy {
             max_tier: key.max_tier.or(account.max_tier),
             providers: key.providers.clone().or_else(|| account.providers.clone()),
             rules: account.rules.iter().chain(&key.rules).cloned().collect(),
+            cache: key.cache.or(account.cache),
         }
     }
 

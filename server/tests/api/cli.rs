@@ -375,3 +375,45 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
         "{report}"
     );
 }
+
+#[test]
+fn plans_limits_and_routing_policies_from_the_command_line() {
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    let email = "plans@example.com";
+    cli.ok(&["user", "create", "--email", email], Some(&format!("{PASSWORD}\n")));
+    cli.ok(&["key", "create", "--email", email], None);
+    cli.ok(&["key", "create", "--email", email], None);
+    let refused = cli.fails(&["key", "create", "--email", email], None);
+    assert!(refused.contains("Free plan includes 2 gateway keys"), "{refused}");
+    for provider in ["openai", "anthropic"] {
+        cli.ok(&["provider", "add", "--email", email, "--provider", provider], Some("sk-cli-provider-key\n"));
+    }
+    let refused = cli.fails(&["provider", "add", "--email", email, "--provider", "groq"], Some("gsk-key\n"));
+    assert!(refused.contains("Free plan includes 2 providers"), "{refused}");
+
+    assert_eq!(
+        cli.ok(&["user", "set-plan", "--email", email, "--plan", "pro"], None).trim(),
+        "plan of plans@example.com set to pro"
+    );
+    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", email, "--json"], None)).unwrap();
+    assert_eq!(shown["plan"], "pro");
+    let third = cli.ok(&["key", "create", "--email", email, "--name", "third"], None);
+    assert!(third.trim().starts_with("gw_"));
+    // Clap explains an unknown plan (with the possible values) and exits non-zero.
+    assert!(!cli.run(&["user", "set-plan", "--email", email, "--plan", "platinum"], None).status.success());
+
+    // Routing policies: the account's, then one key's; invalid ones are refused with the reason.
+    let policy = r#"{"max_tier":"standard","rules":[{"when":"tools","at_least":"standard"}]}"#;
+    cli.ok(&["routing", "set", "--email", email, "--json", policy], None);
+    assert_eq!(cli.ok(&["routing", "show", "--email", email], None).trim(), policy);
+    let prefix = &third.trim()[..12];
+    cli.ok(&["routing", "set", "--email", email, "--key-prefix", prefix, "--json", r#"{"forced_model":"gpt-4o-mini"}"#], None);
+    assert_eq!(
+        cli.ok(&["routing", "show", "--email", email, "--key-prefix", prefix], None).trim(),
+        r#"{"forced_model":"gpt-4o-mini"}"#
+    );
+    let bad = cli.fails(&["routing", "set", "--email", email, "--json", r#"{"providers":["azure"]}"#], None);
+    assert!(bad.contains("unknown provider 'azure'"), "{bad}");
+    cli.ok(&["routing", "set", "--email", email, "--clear"], None);
+    assert_eq!(cli.ok(&["routing", "show", "--email", email], None).trim(), "{}");
+}

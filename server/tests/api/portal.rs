@@ -267,6 +267,7 @@ async fn routing_overrides_from_the_portal(backend: Backend) {
     let form = |scope: &str, min_tier: &str, threshold: &str| {
         let fields = [
             "auto_routing",
+            "cache",
             "forced_model",
             "max_tier",
             "providers",

@@ -1,0 +1,255 @@
+//! Analytics: requests, tokens, cost and savings, latency, errors and cache hits over time, as SVG
+//! charts drawn on the server (readable without JavaScript), with breakdowns and a CSV export.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortalError;
+use crate::layout::{PortalPage, error_view};
+
+/// The ranges the picker offers, as (value, label).
+pub const RANGES: &[(&str, &str)] = &[("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("365d", "365 days")];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub label: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub cache_hits: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+    pub saving_usd: f64,
+    pub p50_ms: Option<u32>,
+    pub p95_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakdownRow {
+    pub name: String,
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+    pub saving_usd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyticsView {
+    pub range: String,
+    /// (value, label, allowed by the plan's retention).
+    pub ranges: Vec<(String, String, bool)>,
+    pub retention_days: u32,
+    pub plan: String,
+    pub totals: Bucket,
+    pub series: Vec<Bucket>,
+    pub breakdowns: Vec<(String, Vec<BreakdownRow>)>,
+}
+
+#[server(prefix = "/api", endpoint = "analytics_report")]
+pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalError> {
+    use crate::server::{require_account, state};
+    use gateway::analytics::{self, DAY_MS, HOUR_MS};
+    use gateway::plans::Plan;
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
+        return Err(PortalError::NotLoggedIn);
+    };
+    let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
+    let retention_days = state.settings.plans.limits(plan).retention_days;
+    let allowed = |value: &str| analytics::parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days) * DAY_MS);
+    // An unknown range, or one past the retention, falls back to the longest one allowed.
+    let range = if allowed(&range) {
+        range
+    } else {
+        RANGES.iter().rev().map(|(value, _)| *value).find(|value| allowed(value)).unwrap_or("24h").to_owned()
+    };
+    let range_ms = analytics::parse_range(&range).unwrap_or(DAY_MS);
+    let now = gateway::clock::now_ms();
+    let since = analytics::clamp_since(now, range_ms, retention_days);
+    let bucket_ms = if range_ms <= 2 * DAY_MS { HOUR_MS } else { DAY_MS };
+    let key_names = gateway::accounts::list_gateway_keys(&state.db, account_id)
+        .await?
+        .into_iter()
+        .map(|key| (key.id, format!("{} ({}…)", key.name, key.prefix)))
+        .collect();
+    let report = analytics::report(&state.db, account_id, since, now + 1, bucket_ms, &key_names).await?;
+    let bucket = |label: String, t: &analytics::Totals| Bucket {
+        label,
+        requests: t.requests,
+        errors: t.errors,
+        cache_hits: t.cache_hits,
+        tokens: t.prompt_tokens + t.completion_tokens,
+        cost_usd: t.cost_usd,
+        saving_usd: t.saving_usd,
+        p50_ms: t.p50_ms,
+        p95_ms: t.p95_ms,
+    };
+    let label = |at: i64| {
+        let text = crate::time::format_utc(at);
+        if bucket_ms == HOUR_MS { text[11..16].to_owned() } else { text[5..10].to_owned() }
+    };
+    let rows = |slices: &[analytics::Slice]| {
+        slices
+            .iter()
+            .map(|s| BreakdownRow {
+                name: s.name.clone(),
+                requests: s.totals.requests,
+                tokens: s.totals.prompt_tokens + s.totals.completion_tokens,
+                cost_usd: s.totals.cost_usd,
+                saving_usd: s.totals.saving_usd,
+            })
+            .collect::<Vec<_>>()
+    };
+    Ok(AnalyticsView {
+        ranges: RANGES.iter().map(|(value, text)| (value.to_string(), text.to_string(), allowed(value))).collect(),
+        range,
+        retention_days,
+        plan: plan.display_name().into(),
+        totals: bucket("total".into(), &report.totals),
+        series: report.series.iter().map(|p| bucket(label(p.at), &p.totals)).collect(),
+        breakdowns: vec![
+            ("Model".into(), rows(&report.by_model)),
+            ("Provider".into(), rows(&report.by_provider)),
+            ("Key".into(), rows(&report.by_key)),
+            ("Tier".into(), rows(&report.by_tier)),
+        ],
+    })
+}
+
+fn money(value: f64) -> String {
+    if value.abs() >= 1.0 { format!("${value:.2}") } else { format!("${value:.4}") }
+}
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 160.0;
+const LEFT: f64 = 48.0;
+const BOTTOM: f64 = 20.0;
+
+/// A chart of one or more series over the buckets: the first series as bars, the others as
+/// lines. Server-rendered SVG with a `<title>` per point, so it reads without JavaScript.
+fn chart(title: &'static str, labels: Vec<String>, series: Vec<(&'static str, &'static str, Vec<f64>)>, format: fn(f64) -> String) -> impl IntoView {
+    let count = labels.len().max(1);
+    let max = series.iter().flat_map(|(_, _, values)| values.iter().copied()).fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 { (HEIGHT - BOTTOM - 8.0) / max } else { 0.0 };
+    let step = (WIDTH - LEFT) / count as f64;
+    let y = move |value: f64| HEIGHT - BOTTOM - value * scale;
+    let x = move |index: usize| LEFT + step * index as f64 + step / 2.0;
+    let first = labels.first().cloned().unwrap_or_default();
+    let last = labels.last().cloned().unwrap_or_default();
+    let testid = format!("chart-{}", title.to_lowercase().replace(' ', "-"));
+    let legend: Vec<(&'static str, &'static str)> = series.iter().map(|(name, color, _)| (*name, *color)).collect();
+    let mut shapes = Vec::new();
+    for (position, (name, color, values)) in series.into_iter().enumerate() {
+        if position == 0 {
+            for (index, value) in values.iter().enumerate() {
+                let height = value * scale;
+                let tip = format!("{} {}: {}", labels[index], name, format(*value));
+                shapes.push(
+                    view! {
+                        <rect class="bar" x=format!("{:.1}", x(index) - step * 0.35) y=format!("{:.1}", y(*value)) width=format!("{:.1}", step * 0.7)
+                              height=format!("{:.1}", height) fill=color data-value=value.to_string()>
+                            <title>{tip}</title>
+                        </rect>
+                    }
+                    .into_any(),
+                );
+            }
+        } else {
+            let points: Vec<String> = values.iter().enumerate().map(|(index, value)| format!("{:.1},{:.1}", x(index), y(*value))).collect();
+            shapes.push(view! { <polyline points=points.join(" ") fill="none" stroke=color stroke-width="2"><title>{name}</title></polyline> }.into_any());
+        }
+    }
+    view! {
+        <figure class="chart" data-testid=testid>
+            <figcaption>
+                {title}
+                {legend.into_iter().map(|(name, color)| view! { <span class="legend"><i style=format!("background:{color}")></i>{name}</span> }).collect_view()}
+            </figcaption>
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=title>
+                <line x1=LEFT y1=HEIGHT - BOTTOM x2=WIDTH y2=HEIGHT - BOTTOM class="axis"/>
+                <text x="2" y="14" class="tick">{format(max)}</text>
+                <text x="2" y=HEIGHT - BOTTOM class="tick">{format(0.0)}</text>
+                <text x=LEFT y=HEIGHT - 4.0 class="tick">{first}</text>
+                <text x=WIDTH y=HEIGHT - 4.0 class="tick" text-anchor="end">{last}</text>
+                {shapes}
+            </svg>
+        </figure>
+    }
+}
+
+#[component]
+pub fn AnalyticsPage() -> impl IntoView {
+    let query = use_query_map();
+    let range = move || query.with(|q| q.get("range").unwrap_or_else(|| "7d".into()));
+    let report = Resource::new(range, analytics_report);
+    view! {
+        <PortalPage title="Analytics">
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match report.await {
+                        Ok(view) => analytics_view(view).into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+        </PortalPage>
+    }
+}
+
+fn analytics_view(view: AnalyticsView) -> impl IntoView {
+    let AnalyticsView { range, ranges, retention_days, plan, totals, series, breakdowns } = view;
+    let labels: Vec<String> = series.iter().map(|b| b.label.clone()).collect();
+    let pick = |f: fn(&Bucket) -> f64| series.iter().map(f).collect::<Vec<f64>>();
+    let count = |value: f64| format!("{value:.0}");
+    let ms = |value: f64| format!("{value:.0} ms");
+    let requests = chart("Requests", labels.clone(), vec![("requests", "#4a7bd0", pick(|b| b.requests as f64)), ("errors", "#c0392b", pick(|b| b.errors as f64)), ("cache hits", "#27ae60", pick(|b| b.cache_hits as f64))], count);
+    let tokens = chart("Tokens", labels.clone(), vec![("tokens", "#8e6fd0", pick(|b| b.tokens as f64))], count);
+    let money_chart = chart("Cost and savings", labels.clone(), vec![("cost", "#d08a4a", pick(|b| b.cost_usd)), ("saving", "#27ae60", pick(|b| b.saving_usd))], money);
+    let latency = chart("Latency", labels, vec![("p50", "#4a7bd0", pick(|b| f64::from(b.p50_ms.unwrap_or(0)))), ("p95", "#c0392b", pick(|b| f64::from(b.p95_ms.unwrap_or(0))))], ms);
+    let export = format!("/analytics/export.csv?range={range}");
+    view! {
+        <nav class="scopes" aria-label="Time range">
+            {ranges.into_iter().map(|(value, label, allowed)| {
+                let current = value == range;
+                if allowed {
+                    view! { <a href=format!("/analytics?range={value}") class:current=current aria-current=current.then_some("page")>{label}</a> }.into_any()
+                } else {
+                    view! { <span class="disabled" title=format!("The {plan} plan keeps {retention_days} days")>{label}</span> }.into_any()
+                }
+            }).collect_view()}
+            <a href=export.clone() download="" data-testid="export-csv">"Export CSV"</a>
+        </nav>
+        <div class="cards">
+            <div class="card"><span class="label">"Requests"</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
+            <div class="card"><span class="label">"Tokens"</span><span class="value">{totals.tokens}</span></div>
+            <div class="card"><span class="label">"Cost"</span><span class="value">{money(totals.cost_usd)}</span></div>
+            <div class="card"><span class="label">"Saved vs. baseline"</span><span class="value">{money(totals.saving_usd)}</span></div>
+            <div class="card"><span class="label">"Latency p50 / p95"</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
+            <div class="card"><span class="label">"Errors / cache hits"</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
+        </div>
+        {requests}
+        {tokens}
+        {money_chart}
+        {latency}
+        {breakdowns.into_iter().map(|(title, rows)| view! {
+            <h2>{format!("By {}", title.to_lowercase())}</h2>
+            {if rows.is_empty() {
+                view! { <p class="empty">"No requests in this range."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="list">
+                        <thead><tr><th>{title}</th><th>"Requests"</th><th>"Tokens"</th><th>"Cost"</th><th>"Saved"</th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|row| view! {
+                                <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        }).collect_view()}
+        <p class="muted">{format!("Times in UTC. The {plan} plan keeps {retention_days} days of analytics. Latency percentiles are bucket bounds.")}</p>
+    }
+}

@@ -1,0 +1,186 @@
+//! The response cache: exact-match answers for repeated chat requests, scoped to one account.
+//!
+//! The key is a SHA-256 of the account, the model that serves the request and the request body
+//! normalized (object keys sorted, `stream`, `stream_options` and the `models` fallbacks left out:
+//! they change how an answer travels, not what it is). In memory (bounded, least recently used)
+//! by default; in Redis when `REDIS_URL` is set, so several servers share it. A cache failure is a
+//! miss, never an error.
+
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::openai::Usage;
+
+/// What a hit gives back: the completion as the provider's answer was sent, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedAnswer {
+    /// The chat completion JSON as it was returned to the first caller.
+    pub body: String,
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+}
+
+pub enum CacheStore {
+    Memory(Mutex<lru::LruCache<String, (Instant, CachedAnswer)>>),
+    Redis(redis::aio::ConnectionManager),
+}
+
+pub struct ResponseCache {
+    store: CacheStore,
+    ttl: Duration,
+}
+
+/// The request's cache key: account, serving model and normalized body.
+pub fn cache_key(account_id: i32, provider: &str, model: &str, body: &Value) -> String {
+    let mut normalized = body.clone();
+    if let Value::Object(fields) = &mut normalized {
+        for transport in ["stream", "stream_options", "models", "model"] {
+            fields.remove(transport);
+        }
+    }
+    let mut canonical = String::new();
+    write_canonical(&normalized, &mut canonical);
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{account_id}\n{provider}\n{model}\n").as_bytes());
+    hasher.update(canonical.as_bytes());
+    format!("gw:cache:{account_id}:{}", hex::encode(hasher.finalize()))
+}
+
+/// JSON with object keys sorted at every level (whatever order the map keeps them in).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&fields[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+impl ResponseCache {
+    pub fn in_memory(capacity: usize, ttl: Duration) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { store: CacheStore::Memory(Mutex::new(lru::LruCache::new(capacity))), ttl }
+    }
+
+    pub async fn redis(url: &str, ttl: Duration) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let manager = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Self { store: CacheStore::Redis(manager), ttl })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.store {
+            CacheStore::Memory(_) => "memory",
+            CacheStore::Redis(_) => "redis",
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Option<CachedAnswer> {
+        match &self.store {
+            CacheStore::Memory(entries) => {
+                let mut entries = entries.lock();
+                let fresh = entries.get(key).filter(|(stored, _)| stored.elapsed() < self.ttl).map(|(_, answer)| answer.clone());
+                if fresh.is_none() {
+                    entries.pop(key);
+                }
+                fresh
+            }
+            CacheStore::Redis(manager) => {
+                let mut connection = manager.clone();
+                let stored: Result<Option<String>, _> = redis::cmd("GET").arg(key).query_async(&mut connection).await;
+                match stored {
+                    Ok(stored) => stored.and_then(|json| serde_json::from_str(&json).ok()),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "response cache: Redis GET failed; treating as a miss");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn put(&self, key: String, answer: CachedAnswer) {
+        match &self.store {
+            CacheStore::Memory(entries) => {
+                entries.lock().put(key, (Instant::now(), answer));
+            }
+            CacheStore::Redis(manager) => {
+                let mut connection = manager.clone();
+                let Ok(json) = serde_json::to_string(&answer) else {
+                    return;
+                };
+                let stored: Result<(), _> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(json)
+                    .arg("PX")
+                    .arg(self.ttl.as_millis().max(1) as u64)
+                    .query_async(&mut connection)
+                    .await;
+                if let Err(err) = stored {
+                    tracing::warn!(error = %err, "response cache: Redis SET failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(text: &str) -> CachedAnswer {
+        CachedAnswer { body: text.into(), provider: "openai".into(), model: "gpt-4o-mini".into(), usage: Usage::default() }
+    }
+
+    #[test]
+    fn keys_ignore_transport_and_order_but_not_content_or_account() {
+        let a = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "stream": true});
+        let b = json!({"temperature": 0.2, "messages": [{"content": "hi", "role": "user"}], "stream": false, "stream_options": {"include_usage": true}});
+        assert_eq!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o-mini", &b));
+        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(2, "openai", "gpt-4o-mini", &a), "accounts never share");
+        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o", &a));
+        let c = json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3});
+        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o-mini", &c));
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_least_recently_used_and_expires() {
+        let cache = ResponseCache::in_memory(2, Duration::from_millis(200));
+        cache.put("a".into(), answer("A")).await;
+        cache.put("b".into(), answer("B")).await;
+        assert_eq!(cache.get("a").await.unwrap().body, "A"); // a is now the most recent
+        cache.put("c".into(), answer("C")).await; // evicts b
+        assert!(cache.get("b").await.is_none());
+        assert!(cache.get("a").await.is_some() && cache.get("c").await.is_some());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(cache.get("a").await.is_none(), "expired");
+    }
+}
