@@ -9,7 +9,13 @@ use crate::error::PortalError;
 use crate::layout::{PortalPage, error_view};
 
 /// The ranges the picker offers, as (value, label).
-pub const RANGES: &[(&str, &str)] = &[("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("365d", "365 days")];
+pub const RANGES: &[(&str, &str)] = &[
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("90d", "90 days"),
+    ("365d", "365 days"),
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -58,23 +64,36 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     };
     let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
     let retention_days = state.settings.plans.limits(plan).retention_days;
-    let allowed = |value: &str| analytics::parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days) * DAY_MS);
+    let allowed = |value: &str| {
+        analytics::parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days) * DAY_MS)
+    };
     // An unknown range, or one past the retention, falls back to the longest one allowed.
     let range = if allowed(&range) {
         range
     } else {
-        RANGES.iter().rev().map(|(value, _)| *value).find(|value| allowed(value)).unwrap_or("24h").to_owned()
+        RANGES
+            .iter()
+            .rev()
+            .map(|(value, _)| *value)
+            .find(|value| allowed(value))
+            .unwrap_or("24h")
+            .to_owned()
     };
     let range_ms = analytics::parse_range(&range).unwrap_or(DAY_MS);
     let now = gateway::clock::now_ms();
     let since = analytics::clamp_since(now, range_ms, retention_days);
-    let bucket_ms = if range_ms <= 2 * DAY_MS { HOUR_MS } else { DAY_MS };
+    let bucket_ms = if range_ms <= 2 * DAY_MS {
+        HOUR_MS
+    } else {
+        DAY_MS
+    };
     let key_names = gateway::accounts::list_gateway_keys(&state.db, account_id)
         .await?
         .into_iter()
         .map(|key| (key.id, format!("{} ({}…)", key.name, key.prefix)))
         .collect();
-    let report = analytics::report(&state.db, account_id, since, now + 1, bucket_ms, &key_names).await?;
+    let report =
+        analytics::report(&state.db, account_id, since, now + 1, bucket_ms, &key_names).await?;
     let bucket = |label: String, t: &analytics::Totals| Bucket {
         label,
         requests: t.requests,
@@ -88,7 +107,11 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     };
     let label = |at: i64| {
         let text = crate::time::format_utc(at);
-        if bucket_ms == HOUR_MS { text[11..16].to_owned() } else { text[5..10].to_owned() }
+        if bucket_ms == HOUR_MS {
+            text[11..16].to_owned()
+        } else {
+            text[5..10].to_owned()
+        }
     };
     let rows = |slices: &[analytics::Slice]| {
         slices
@@ -103,12 +126,19 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
             .collect::<Vec<_>>()
     };
     Ok(AnalyticsView {
-        ranges: RANGES.iter().map(|(value, text)| (value.to_string(), text.to_string(), allowed(value))).collect(),
+        ranges: RANGES
+            .iter()
+            .map(|(value, text)| (value.to_string(), text.to_string(), allowed(value)))
+            .collect(),
         range,
         retention_days,
         plan: plan.display_name().into(),
         totals: bucket("total".into(), &report.totals),
-        series: report.series.iter().map(|p| bucket(label(p.at), &p.totals)).collect(),
+        series: report
+            .series
+            .iter()
+            .map(|p| bucket(label(p.at), &p.totals))
+            .collect(),
         breakdowns: vec![
             ("Model".into(), rows(&report.by_model)),
             ("Provider".into(), rows(&report.by_provider)),
@@ -119,7 +149,11 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
 }
 
 fn money(value: f64) -> String {
-    if value.abs() >= 1.0 { format!("${value:.2}") } else { format!("${value:.4}") }
+    if value.abs() >= 1.0 {
+        format!("${value:.2}")
+    } else {
+        format!("${value:.4}")
+    }
 }
 
 const WIDTH: f64 = 640.0;
@@ -129,17 +163,32 @@ const BOTTOM: f64 = 20.0;
 
 /// A chart of one or more series over the buckets: the first series as bars, the others as
 /// lines. Server-rendered SVG with a `<title>` per point, so it reads without JavaScript.
-fn chart(title: &'static str, labels: Vec<String>, series: Vec<(&'static str, &'static str, Vec<f64>)>, format: fn(f64) -> String) -> impl IntoView {
+fn chart(
+    title: &'static str,
+    labels: Vec<String>,
+    series: Vec<(&'static str, &'static str, Vec<f64>)>,
+    format: fn(f64) -> String,
+) -> impl IntoView {
     let count = labels.len().max(1);
-    let max = series.iter().flat_map(|(_, _, values)| values.iter().copied()).fold(0.0_f64, f64::max);
-    let scale = if max > 0.0 { (HEIGHT - BOTTOM - 8.0) / max } else { 0.0 };
+    let max = series
+        .iter()
+        .flat_map(|(_, _, values)| values.iter().copied())
+        .fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 {
+        (HEIGHT - BOTTOM - 8.0) / max
+    } else {
+        0.0
+    };
     let step = (WIDTH - LEFT) / count as f64;
     let y = move |value: f64| HEIGHT - BOTTOM - value * scale;
     let x = move |index: usize| LEFT + step * index as f64 + step / 2.0;
     let first = labels.first().cloned().unwrap_or_default();
     let last = labels.last().cloned().unwrap_or_default();
     let testid = format!("chart-{}", title.to_lowercase().replace(' ', "-"));
-    let legend: Vec<(&'static str, &'static str)> = series.iter().map(|(name, color, _)| (*name, *color)).collect();
+    let legend: Vec<(&'static str, &'static str)> = series
+        .iter()
+        .map(|(name, color, _)| (*name, *color))
+        .collect();
     let mut shapes = Vec::new();
     for (position, (name, color, values)) in series.into_iter().enumerate() {
         if position == 0 {
@@ -157,7 +206,11 @@ fn chart(title: &'static str, labels: Vec<String>, series: Vec<(&'static str, &'
                 );
             }
         } else {
-            let points: Vec<String> = values.iter().enumerate().map(|(index, value)| format!("{:.1},{:.1}", x(index), y(*value))).collect();
+            let points: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(index, value)| format!("{:.1},{:.1}", x(index), y(*value)))
+                .collect();
             shapes.push(view! { <polyline points=points.join(" ") fill="none" stroke=color stroke-width="2"><title>{name}</title></polyline> }.into_any());
         }
     }
@@ -199,15 +252,53 @@ pub fn AnalyticsPage() -> impl IntoView {
 }
 
 fn analytics_view(view: AnalyticsView) -> impl IntoView {
-    let AnalyticsView { range, ranges, retention_days, plan, totals, series, breakdowns } = view;
+    let AnalyticsView {
+        range,
+        ranges,
+        retention_days,
+        plan,
+        totals,
+        series,
+        breakdowns,
+    } = view;
     let labels: Vec<String> = series.iter().map(|b| b.label.clone()).collect();
     let pick = |f: fn(&Bucket) -> f64| series.iter().map(f).collect::<Vec<f64>>();
     let count = |value: f64| format!("{value:.0}");
     let ms = |value: f64| format!("{value:.0} ms");
-    let requests = chart("Requests", labels.clone(), vec![("requests", "#4a7bd0", pick(|b| b.requests as f64)), ("errors", "#c0392b", pick(|b| b.errors as f64)), ("cache hits", "#27ae60", pick(|b| b.cache_hits as f64))], count);
-    let tokens = chart("Tokens", labels.clone(), vec![("tokens", "#8e6fd0", pick(|b| b.tokens as f64))], count);
-    let money_chart = chart("Cost and savings", labels.clone(), vec![("cost", "#d08a4a", pick(|b| b.cost_usd)), ("saving", "#27ae60", pick(|b| b.saving_usd))], money);
-    let latency = chart("Latency", labels, vec![("p50", "#4a7bd0", pick(|b| f64::from(b.p50_ms.unwrap_or(0)))), ("p95", "#c0392b", pick(|b| f64::from(b.p95_ms.unwrap_or(0))))], ms);
+    let requests = chart(
+        "Requests",
+        labels.clone(),
+        vec![
+            ("requests", "#4a7bd0", pick(|b| b.requests as f64)),
+            ("errors", "#c0392b", pick(|b| b.errors as f64)),
+            ("cache hits", "#27ae60", pick(|b| b.cache_hits as f64)),
+        ],
+        count,
+    );
+    let tokens = chart(
+        "Tokens",
+        labels.clone(),
+        vec![("tokens", "#8e6fd0", pick(|b| b.tokens as f64))],
+        count,
+    );
+    let money_chart = chart(
+        "Cost and savings",
+        labels.clone(),
+        vec![
+            ("cost", "#d08a4a", pick(|b| b.cost_usd)),
+            ("saving", "#27ae60", pick(|b| b.saving_usd)),
+        ],
+        money,
+    );
+    let latency = chart(
+        "Latency",
+        labels,
+        vec![
+            ("p50", "#4a7bd0", pick(|b| f64::from(b.p50_ms.unwrap_or(0)))),
+            ("p95", "#c0392b", pick(|b| f64::from(b.p95_ms.unwrap_or(0)))),
+        ],
+        ms,
+    );
     let export = format!("/analytics/export.csv?range={range}");
     view! {
         <nav class="scopes" aria-label="Time range">

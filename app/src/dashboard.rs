@@ -7,11 +7,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::PortalError;
 use crate::layout::{PortalPage, error_view};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSummary {
     pub email: String,
     pub plan: String,
     pub requests_this_month: u64,
+    /// The plan's monthly requests, "10,000" or "unlimited".
+    pub quota: String,
+    pub cost_this_month: f64,
+    pub saving_this_month: f64,
     pub active_keys: usize,
     pub providers: usize,
 }
@@ -30,10 +34,29 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     let requests_this_month = accounts::count_requests(&state.db, account_id, month_start).await?;
     let keys = accounts::list_gateway_keys(&state.db, account_id).await?;
     let providers = accounts::list_providers(&state.db, account_id).await?;
+    let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
+    let now = gateway::clock::now_ms();
+    let month = gateway::analytics::report(
+        &state.db,
+        account_id,
+        month_start,
+        now + 1,
+        31 * gateway::analytics::DAY_MS,
+        &Default::default(),
+    )
+    .await?;
     Ok(DashboardSummary {
         email: account.email,
-        plan: account.plan,
+        plan: plan.display_name().to_owned(),
         requests_this_month,
+        quota: state
+            .settings
+            .plans
+            .limits(plan)
+            .requests_per_month
+            .describe(),
+        cost_this_month: month.totals.cost_usd,
+        saving_this_month: month.totals.saving_usd,
         active_keys: keys.iter().filter(|key| key.revoked_at.is_none()).count(),
         providers: providers.len(),
     })
@@ -53,6 +76,16 @@ pub fn DashboardPage() -> impl IntoView {
                                 <div class="card">
                                     <span class="label">"Requests this month"</span>
                                     <span class="value" data-testid="request-count">{stats.requests_this_month}</span>
+                                    <span class="label">{format!("of {} on the {} plan", stats.quota, stats.plan)}</span>
+                                </div>
+                                <div class="card">
+                                    <span class="label">"Cost this month"</span>
+                                    <span class="value">{format!("${:.4}", stats.cost_this_month)}</span>
+                                </div>
+                                <div class="card">
+                                    <span class="label">"Saved this month"</span>
+                                    <span class="value" data-testid="saving">{format!("${:.4}", stats.saving_this_month)}</span>
+                                    <A href="/analytics">"Analytics"</A>
                                 </div>
                                 <div class="card">
                                     <span class="label">"Active gateway keys"</span>

@@ -142,7 +142,9 @@ mod ssr {
             "" => Ok(None),
             "on" => Ok(Some(true)),
             "off" => Ok(Some(false)),
-            other => Err(PortalError::Invalid(format!("{field}: unknown choice {other:?}."))),
+            other => Err(PortalError::Invalid(format!(
+                "{field}: unknown choice {other:?}."
+            ))),
         }
     }
 

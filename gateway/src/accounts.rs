@@ -282,12 +282,27 @@ pub async fn set_key_routing_policy(
     policy: &RoutingPolicy,
 ) -> Result<(), AccountError> {
     policy.validate()?;
+    update_active_key(
+        db,
+        account_id,
+        key_id,
+        gateway_key::Column::RoutingPolicy,
+        Expr::value(policy.to_stored()),
+    )
+    .await
+}
+
+/// Sets one column of one of the account's active keys, and marks the account changed.
+async fn update_active_key(
+    db: &DatabaseConnection,
+    account_id: i32,
+    key_id: i32,
+    column: gateway_key::Column,
+    value: sea_orm::sea_query::SimpleExpr,
+) -> Result<(), AccountError> {
     let txn = db.begin().await?;
     let updated = gateway_key::Entity::update_many()
-        .col_expr(
-            gateway_key::Column::RoutingPolicy,
-            Expr::value(policy.to_stored()),
-        )
+        .col_expr(column, value)
         .filter(gateway_key::Column::Id.eq(key_id))
         .filter(gateway_key::Column::AccountId.eq(account_id))
         .filter(gateway_key::Column::RevokedAt.is_null())
@@ -381,20 +396,14 @@ pub async fn revoke_gateway_key(
     account_id: i32,
     key_id: i32,
 ) -> Result<(), AccountError> {
-    let txn = db.begin().await?;
-    let updated = gateway_key::Entity::update_many()
-        .col_expr(gateway_key::Column::RevokedAt, Expr::value(now_ms()))
-        .filter(gateway_key::Column::Id.eq(key_id))
-        .filter(gateway_key::Column::AccountId.eq(account_id))
-        .filter(gateway_key::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected == 0 {
-        return Err(AccountError::KeyNotFound);
-    }
-    touch_account(&txn, account_id).await?;
-    txn.commit().await?;
-    Ok(())
+    update_active_key(
+        db,
+        account_id,
+        key_id,
+        gateway_key::Column::RevokedAt,
+        Expr::value(now_ms()),
+    )
+    .await
 }
 
 /// Finds the one active key of the account that `prefix` (any leading part of the key, as the

@@ -21,11 +21,16 @@ pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Upper bounds (ms) of the latency buckets; the last bucket is everything above.
-pub const LATENCY_BOUNDS_MS: [u32; 15] = [25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 13000, 20000];
+pub const LATENCY_BOUNDS_MS: [u32; 15] = [
+    25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 13000, 20000,
+];
 const BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 
 pub fn latency_bucket(latency_ms: u32) -> usize {
-    LATENCY_BOUNDS_MS.iter().position(|&bound| latency_ms <= bound).unwrap_or(LATENCY_BOUNDS_MS.len())
+    LATENCY_BOUNDS_MS
+        .iter()
+        .position(|&bound| latency_ms <= bound)
+        .unwrap_or(LATENCY_BOUNDS_MS.len())
 }
 
 /// The latency under which `quantile` of the requests fall, as the upper bound of its bucket.
@@ -63,7 +68,14 @@ fn rollups(batch: &[UsageEvent]) -> HashMap<RollupKey, Rollup> {
     let mut rows: HashMap<RollupKey, Rollup> = HashMap::new();
     for event in batch {
         let hour = event.created_at_ms.div_euclid(HOUR_MS) * HOUR_MS;
-        let key = (event.account_id, hour, event.key_id, event.provider.clone(), event.model.clone(), event.tier.clone().unwrap_or_default());
+        let key = (
+            event.account_id,
+            hour,
+            event.key_id,
+            event.provider.clone(),
+            event.model.clone(),
+            event.tier.clone().unwrap_or_default(),
+        );
         let row = rows.entry(key).or_default();
         row.requests += 1;
         row.errors += i64::from(event.status >= 400);
@@ -89,12 +101,26 @@ pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) ->
     if rows.is_empty() {
         return Ok(());
     }
-    let counters = [C::Requests, C::Errors, C::CacheHits, C::PromptTokens, C::CompletionTokens, C::CostUsd, C::SavingUsd];
+    let counters = [
+        C::Requests,
+        C::Errors,
+        C::CacheHits,
+        C::PromptTokens,
+        C::CompletionTokens,
+        C::CostUsd,
+        C::SavingUsd,
+    ];
     let mut insert = Query::insert();
     insert.into_table(usage_hourly::Entity);
-    let mut columns: Vec<Alias> =
-        ["account_id", "hour", "key_id", "provider", "model", "tier"].into_iter().map(Alias::new).collect();
-    columns.extend(counters.iter().map(|c| Alias::new(sea_orm::IdenStatic::as_str(c))));
+    let mut columns: Vec<Alias> = ["account_id", "hour", "key_id", "provider", "model", "tier"]
+        .into_iter()
+        .map(Alias::new)
+        .collect();
+    columns.extend(
+        counters
+            .iter()
+            .map(|c| Alias::new(sea_orm::IdenStatic::as_str(c))),
+    );
     columns.extend((0..BUCKETS).map(latency_column));
     insert.columns(columns);
     for ((account_id, hour, key_id, provider, model, tier), row) in rows {
@@ -122,17 +148,33 @@ pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) ->
         .iter()
         .map(|c| {
             let name = Alias::new(sea_orm::IdenStatic::as_str(c));
-            (name.clone(), Expr::col((table.clone(), name.clone())).add(Expr::col((excluded.clone(), name))))
+            (
+                name.clone(),
+                Expr::col((table.clone(), name.clone())).add(Expr::col((excluded.clone(), name))),
+            )
         })
         .collect();
     updates.extend((0..BUCKETS).map(|bucket| {
         let name = latency_column(bucket);
-        (name.clone(), Expr::col((table.clone(), name.clone())).add(Expr::col((excluded.clone(), name))))
+        (
+            name.clone(),
+            Expr::col((table.clone(), name.clone())).add(Expr::col((excluded.clone(), name))),
+        )
     }));
     insert.on_conflict(
-        OnConflict::columns([C::AccountId, C::Hour, C::KeyId, C::Provider, C::Model, C::Tier]).values(updates).to_owned(),
+        OnConflict::columns([
+            C::AccountId,
+            C::Hour,
+            C::KeyId,
+            C::Provider,
+            C::Model,
+            C::Tier,
+        ])
+        .values(updates)
+        .to_owned(),
     );
-    txn.execute(txn.get_database_backend().build(&insert)).await?;
+    txn.execute(txn.get_database_backend().build(&insert))
+        .await?;
     Ok(())
 }
 
@@ -208,8 +250,8 @@ impl Accumulator {
         r.cost_usd += row.cost_usd;
         r.saving_usd += row.saving_usd;
         let buckets = [
-            row.l00, row.l01, row.l02, row.l03, row.l04, row.l05, row.l06, row.l07, row.l08, row.l09, row.l10, row.l11, row.l12,
-            row.l13, row.l14, row.l15,
+            row.l00, row.l01, row.l02, row.l03, row.l04, row.l05, row.l06, row.l07, row.l08,
+            row.l09, row.l10, row.l11, row.l12, row.l13, row.l14, row.l15,
         ];
         for (sum, count) in r.latency.iter_mut().zip(buckets) {
             *sum += count;
@@ -233,8 +275,19 @@ impl Accumulator {
 }
 
 fn slices(groups: HashMap<String, Accumulator>) -> Vec<Slice> {
-    let mut slices: Vec<Slice> = groups.into_iter().map(|(name, acc)| Slice { name, totals: acc.totals() }).collect();
-    slices.sort_by(|a, b| b.totals.requests.cmp(&a.totals.requests).then(a.name.cmp(&b.name)));
+    let mut slices: Vec<Slice> = groups
+        .into_iter()
+        .map(|(name, acc)| Slice {
+            name,
+            totals: acc.totals(),
+        })
+        .collect();
+    slices.sort_by(|a, b| {
+        b.totals
+            .requests
+            .cmp(&a.totals.requests)
+            .then(a.name.cmp(&b.name))
+    });
     slices
 }
 
@@ -270,19 +323,44 @@ pub async fn report(
     let mut by_tier: HashMap<String, Accumulator> = HashMap::new();
     for row in &rows {
         total.add(row);
-        series.entry(row.hour.div_euclid(bucket_ms) * bucket_ms).or_default().add(row);
-        by_model.entry(format!("{}/{}", row.provider, row.model)).or_default().add(row);
-        by_provider.entry(row.provider.clone()).or_default().add(row);
-        let key = key_names.get(&row.key_id).cloned().unwrap_or_else(|| format!("key {}", row.key_id));
+        series
+            .entry(row.hour.div_euclid(bucket_ms) * bucket_ms)
+            .or_default()
+            .add(row);
+        by_model
+            .entry(format!("{}/{}", row.provider, row.model))
+            .or_default()
+            .add(row);
+        by_provider
+            .entry(row.provider.clone())
+            .or_default()
+            .add(row);
+        let key = key_names
+            .get(&row.key_id)
+            .cloned()
+            .unwrap_or_else(|| format!("key {}", row.key_id));
         by_key.entry(key).or_default().add(row);
-        by_tier.entry(if row.tier.is_empty() { "unknown".to_owned() } else { row.tier.clone() }).or_default().add(row);
+        by_tier
+            .entry(if row.tier.is_empty() {
+                "unknown".to_owned()
+            } else {
+                row.tier.clone()
+            })
+            .or_default()
+            .add(row);
     }
     Ok(Report {
         since,
         until,
         bucket_ms,
         totals: total.totals(),
-        series: series.into_iter().map(|(at, acc)| Point { at, totals: acc.totals() }).collect(),
+        series: series
+            .into_iter()
+            .map(|(at, acc)| Point {
+                at,
+                totals: acc.totals(),
+            })
+            .collect(),
         by_model: slices(by_model),
         by_provider: slices(by_provider),
         by_key: slices(by_key),
@@ -291,7 +369,11 @@ pub async fn report(
 }
 
 /// The account's events since `since`, oldest first (for CSV and JSON export).
-pub async fn events_since(db: &DatabaseConnection, account_id: i32, since: i64) -> Result<Vec<usage_event::Model>, DbErr> {
+pub async fn events_since(
+    db: &DatabaseConnection,
+    account_id: i32,
+    since: i64,
+) -> Result<Vec<usage_event::Model>, DbErr> {
     usage_event::Entity::find()
         .filter(usage_event::Column::AccountId.eq(account_id))
         .filter(usage_event::Column::CreatedAt.gte(since))
@@ -339,7 +421,11 @@ pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_j
         json!(event.cache_hit),
         json!(event.counted),
     ];
-    EXPORT_COLUMNS.iter().map(|c| c.to_string()).zip(values).collect()
+    EXPORT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .zip(values)
+        .collect()
 }
 
 /// CSV (RFC 4180) of the events, with a header row.
@@ -371,11 +457,19 @@ fn csv_escape(text: &str) -> String {
 }
 
 /// Deletes events and roll-ups older than each plan's retention. Returns the events deleted.
-pub async fn delete_expired(db: &DatabaseConnection, plans: &PlanTable, now: i64) -> Result<u64, DbErr> {
+pub async fn delete_expired(
+    db: &DatabaseConnection,
+    plans: &PlanTable,
+    now: i64,
+) -> Result<u64, DbErr> {
     let mut deleted = 0;
     for plan in Plan::ALL {
         let cutoff = now - i64::from(plans.limits(plan).retention_days) * DAY_MS;
-        let on_plan = Query::select().column(account::Column::Id).from(account::Entity).and_where(account::Column::Plan.eq(plan.id())).to_owned();
+        let on_plan = Query::select()
+            .column(account::Column::Id)
+            .from(account::Entity)
+            .and_where(account::Column::Plan.eq(plan.id()))
+            .to_owned();
         deleted += usage_event::Entity::delete_many()
             .filter(usage_event::Column::CreatedAt.lt(cutoff))
             .filter(usage_event::Column::AccountId.in_subquery(on_plan.clone()))
@@ -393,7 +487,11 @@ pub async fn delete_expired(db: &DatabaseConnection, plans: &PlanTable, now: i64
 }
 
 /// Runs [`delete_expired`] every `interval` until aborted.
-pub fn spawn_retention_job(db: DatabaseConnection, plans: PlanTable, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_retention_job(
+    db: DatabaseConnection,
+    plans: PlanTable,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -401,7 +499,10 @@ pub fn spawn_retention_job(db: DatabaseConnection, plans: PlanTable, interval: s
             ticker.tick().await;
             match delete_expired(&db, &plans, now_ms()).await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "retention: deleted usage events past their plan's retention"),
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    "retention: deleted usage events past their plan's retention"
+                ),
                 Err(err) => tracing::warn!(error = %err, "retention job failed; will retry"),
             }
         }

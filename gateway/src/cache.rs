@@ -28,7 +28,11 @@ pub struct CachedAnswer {
 
 pub enum CacheStore {
     Memory(Mutex<lru::LruCache<String, (Instant, CachedAnswer)>>),
-    Redis(redis::aio::ConnectionManager),
+    /// Keys are prefixed with a namespace, so installations can share one Redis.
+    Redis {
+        manager: redis::aio::ConnectionManager,
+        prefix: String,
+    },
 }
 
 pub struct ResponseCache {
@@ -86,19 +90,28 @@ fn write_canonical(value: &Value, out: &mut String) {
 impl ResponseCache {
     pub fn in_memory(capacity: usize, ttl: Duration) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        Self { store: CacheStore::Memory(Mutex::new(lru::LruCache::new(capacity))), ttl }
+        Self {
+            store: CacheStore::Memory(Mutex::new(lru::LruCache::new(capacity))),
+            ttl,
+        }
     }
 
-    pub async fn redis(url: &str, ttl: Duration) -> Result<Self, redis::RedisError> {
+    pub async fn redis(url: &str, prefix: &str, ttl: Duration) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let manager = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self { store: CacheStore::Redis(manager), ttl })
+        Ok(Self {
+            store: CacheStore::Redis {
+                manager,
+                prefix: prefix.to_owned(),
+            },
+            ttl,
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
         match self.store {
             CacheStore::Memory(_) => "memory",
-            CacheStore::Redis(_) => "redis",
+            CacheStore::Redis { .. } => "redis",
         }
     }
 
@@ -106,15 +119,21 @@ impl ResponseCache {
         match &self.store {
             CacheStore::Memory(entries) => {
                 let mut entries = entries.lock();
-                let fresh = entries.get(key).filter(|(stored, _)| stored.elapsed() < self.ttl).map(|(_, answer)| answer.clone());
+                let fresh = entries
+                    .get(key)
+                    .filter(|(stored, _)| stored.elapsed() < self.ttl)
+                    .map(|(_, answer)| answer.clone());
                 if fresh.is_none() {
                     entries.pop(key);
                 }
                 fresh
             }
-            CacheStore::Redis(manager) => {
+            CacheStore::Redis { manager, prefix } => {
                 let mut connection = manager.clone();
-                let stored: Result<Option<String>, _> = redis::cmd("GET").arg(key).query_async(&mut connection).await;
+                let stored: Result<Option<String>, _> = redis::cmd("GET")
+                    .arg(format!("{prefix}:{key}"))
+                    .query_async(&mut connection)
+                    .await;
                 match stored {
                     Ok(stored) => stored.and_then(|json| serde_json::from_str(&json).ok()),
                     Err(err) => {
@@ -131,13 +150,13 @@ impl ResponseCache {
             CacheStore::Memory(entries) => {
                 entries.lock().put(key, (Instant::now(), answer));
             }
-            CacheStore::Redis(manager) => {
+            CacheStore::Redis { manager, prefix } => {
                 let mut connection = manager.clone();
                 let Ok(json) = serde_json::to_string(&answer) else {
                     return;
                 };
                 let stored: Result<(), _> = redis::cmd("SET")
-                    .arg(&key)
+                    .arg(format!("{prefix}:{key}"))
                     .arg(json)
                     .arg("PX")
                     .arg(self.ttl.as_millis().max(1) as u64)
@@ -157,18 +176,36 @@ mod tests {
     use serde_json::json;
 
     fn answer(text: &str) -> CachedAnswer {
-        CachedAnswer { body: text.into(), provider: "openai".into(), model: "gpt-4o-mini".into(), usage: Usage::default() }
+        CachedAnswer {
+            body: text.into(),
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            usage: Usage::default(),
+        }
     }
 
     #[test]
     fn keys_ignore_transport_and_order_but_not_content_or_account() {
         let a = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "stream": true});
         let b = json!({"temperature": 0.2, "messages": [{"content": "hi", "role": "user"}], "stream": false, "stream_options": {"include_usage": true}});
-        assert_eq!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o-mini", &b));
-        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(2, "openai", "gpt-4o-mini", &a), "accounts never share");
-        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o", &a));
+        assert_eq!(
+            cache_key(1, "openai", "gpt-4o-mini", &a),
+            cache_key(1, "openai", "gpt-4o-mini", &b)
+        );
+        assert_ne!(
+            cache_key(1, "openai", "gpt-4o-mini", &a),
+            cache_key(2, "openai", "gpt-4o-mini", &a),
+            "accounts never share"
+        );
+        assert_ne!(
+            cache_key(1, "openai", "gpt-4o-mini", &a),
+            cache_key(1, "openai", "gpt-4o", &a)
+        );
         let c = json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.3});
-        assert_ne!(cache_key(1, "openai", "gpt-4o-mini", &a), cache_key(1, "openai", "gpt-4o-mini", &c));
+        assert_ne!(
+            cache_key(1, "openai", "gpt-4o-mini", &a),
+            cache_key(1, "openai", "gpt-4o-mini", &c)
+        );
     }
 
     #[tokio::test]

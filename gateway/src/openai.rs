@@ -652,8 +652,16 @@ pub fn completion_as_chunks(completion: &str, include_usage: bool) -> Vec<Value>
         })
     };
     let mut chunks = Vec::new();
-    for (position, choice) in completion["choices"].as_array().into_iter().flatten().enumerate() {
-        let index = choice.get("index").cloned().unwrap_or_else(|| Value::from(position));
+    for (position, choice) in completion["choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let index = choice
+            .get("index")
+            .cloned()
+            .unwrap_or_else(|| Value::from(position));
         let message = &choice["message"];
         let mut delta = serde_json::json!({"role": message.get("role").cloned().unwrap_or_else(|| "assistant".into())});
         if let Some(content) = message.get("content").filter(|c| !c.is_null()) {
@@ -698,11 +706,17 @@ mod completion_as_chunks_tests {
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[0]["object"], "chat.completion.chunk");
         assert_eq!(chunks[0]["choices"][0]["delta"]["content"], "Hello");
-        assert_eq!(chunks[0]["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"]["tool_calls"][0]["index"],
+            0
+        );
         assert_eq!(chunks[1]["choices"][0]["finish_reason"], "stop");
         assert_eq!(chunks[2]["usage"]["total_tokens"], 5);
         assert_eq!(chunks[2]["choices"], serde_json::json!([]));
-        assert_eq!(completion_as_chunks(&completion.to_string(), false).len(), 2);
+        assert_eq!(
+            completion_as_chunks(&completion.to_string(), false).len(),
+            2
+        );
         // Every chunk parses as the typed chunk the gateway itself sends.
         for chunk in &chunks {
             serde_json::from_value::<ChatCompletionChunk>(chunk.clone()).unwrap();

@@ -204,7 +204,11 @@ pub fn month_bounds_utc(ms: i64) -> (i64, i64) {
 
 /// `2026-12-01T00:00:00.000Z`, for exports.
 pub fn format_iso(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// `2026-12-01 00:00 UTC`.

@@ -229,7 +229,9 @@ async fn chat_completions(
                     .into_response();
                 add_route_headers(response.headers_mut(), decision);
                 if cache_key.is_some() {
-                    response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
+                    response
+                        .headers_mut()
+                        .insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
                 }
                 return Ok(response);
             }
@@ -299,8 +301,15 @@ const CACHE_HEADER: &str = "x-gateway-cache";
 
 /// Whether this request uses the response cache: never on a plan without it; else the request's
 /// `x-gateway-cache: on|off`, else the key's or account's setting (off by default).
-fn cache_wanted(headers: &HeaderMap, policy: &routing::RoutingPolicy, plan_includes_cache: bool) -> Result<bool, ApiError> {
-    let asked = match headers.get(CACHE_HEADER).map(|value| value.to_str().map(|v| v.trim().to_ascii_lowercase())) {
+fn cache_wanted(
+    headers: &HeaderMap,
+    policy: &routing::RoutingPolicy,
+    plan_includes_cache: bool,
+) -> Result<bool, ApiError> {
+    let asked = match headers
+        .get(CACHE_HEADER)
+        .map(|value| value.to_str().map(|v| v.trim().to_ascii_lowercase()))
+    {
         None => None,
         Some(Ok(value)) if value == "on" => Some(true),
         Some(Ok(value)) if value == "off" => Some(false),
@@ -318,7 +327,12 @@ fn cache_wanted(headers: &HeaderMap, policy: &routing::RoutingPolicy, plan_inclu
 
 /// Answers from the cache, as JSON or, for `stream: true`, as the same answer in SSE chunks. The
 /// usage event marks the hit: nothing was spent, and the saving is the baseline's cost.
-fn serve_cached(usage: &UsageContext, decision: &RouteDecision<'_>, hit: crate::cache::CachedAnswer, request: &ChatCompletionRequest) -> Response {
+fn serve_cached(
+    usage: &UsageContext,
+    decision: &RouteDecision<'_>,
+    hit: crate::cache::CachedAnswer,
+    request: &ChatCompletionRequest,
+) -> Response {
     let mut event = usage.event(decision, &hit.model, StatusCode::OK, hit.usage, None);
     event.cache_hit = true;
     event.saving_usd += event.cost_usd;
@@ -336,14 +350,26 @@ fn serve_cached(usage: &UsageContext, decision: &RouteDecision<'_>, hit: crate::
             .map(|chunk| Ok::<_, Infallible>(sse_frame(chunk.to_string().as_bytes())))
             .chain(std::iter::once(Ok(Bytes::from_static(b"data: [DONE]\n\n"))));
         let mut response = Response::new(Body::from_stream(futures::stream::iter(frames)));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         response
     } else {
-        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], hit.body).into_response()
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            hit.body,
+        )
+            .into_response()
     };
     add_route_headers(response.headers_mut(), &decision_shown);
-    response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("HIT"));
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, HeaderValue::from_static("HIT"));
     response
 }
 

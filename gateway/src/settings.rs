@@ -42,7 +42,10 @@ pub struct CacheSettings {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(3600), max_entries: 10_000 }
+        Self {
+            ttl: Duration::from_secs(3600),
+            max_entries: 10_000,
+        }
     }
 }
 

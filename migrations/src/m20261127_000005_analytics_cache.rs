@@ -38,12 +38,19 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .alter_table(
-                Table::alter().table(UsageEvents::Table).add_column(boolean(UsageEvents::CacheHit).default(false)).to_owned(),
+                Table::alter()
+                    .table(UsageEvents::Table)
+                    .add_column(boolean(UsageEvents::CacheHit).default(false))
+                    .to_owned(),
             )
             .await?;
         manager
             .create_index(
-                Index::create().name("usage_events_created_at").table(UsageEvents::Table).col(UsageEvents::CreatedAt).to_owned(),
+                Index::create()
+                    .name("usage_events_created_at")
+                    .table(UsageEvents::Table)
+                    .col(UsageEvents::CreatedAt)
+                    .to_owned(),
             )
             .await?;
         let mut table = Table::create();
@@ -78,8 +85,24 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(UsageHourly::Table).to_owned()).await?;
-        manager.drop_index(Index::drop().name("usage_events_created_at").table(UsageEvents::Table).to_owned()).await?;
-        manager.alter_table(Table::alter().table(UsageEvents::Table).drop_column(UsageEvents::CacheHit).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(UsageHourly::Table).to_owned())
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("usage_events_created_at")
+                    .table(UsageEvents::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(UsageEvents::Table)
+                    .drop_column(UsageEvents::CacheHit)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -113,11 +113,17 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
     let master_key = load_master_key(config)?;
     let (mut state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
         .context("starting the HTTP client")?;
-    if let Some(url) = config.redis_url.as_deref().filter(|url| !url.trim().is_empty()) {
+    if let Some(url) = config
+        .redis_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+    {
         let ttl = state.settings.cache.ttl;
-        let cache = gateway::cache::ResponseCache::redis(url, ttl)
+        let cache = gateway::cache::ResponseCache::redis(url, &config.redis_key_prefix, ttl)
             .await
-            .with_context(|| format!("connecting to Redis at {}", crate::config::redact_url(url)))?;
+            .with_context(|| {
+                format!("connecting to Redis at {}", crate::config::redact_url(url))
+            })?;
         state.cache = std::sync::Arc::new(cache);
     }
 
@@ -189,7 +195,11 @@ where
     Router::new()
         .route(
             "/analytics/export.csv",
-            get(move |session: Session, query: Query<HashMap<String, String>>| export_csv(export_state.clone(), session, query)),
+            get(
+                move |session: Session, query: Query<HashMap<String, String>>| {
+                    export_csv(export_state.clone(), session, query)
+                },
+            ),
         )
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
@@ -254,7 +264,11 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
 }
 
 /// The account's events in the analytics page's range, as CSV (metadata only).
-async fn export_csv(state: GatewayState, session: Session, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn export_csv(
+    state: GatewayState,
+    session: Session,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     use gateway::analytics;
     let Ok(Some(account_id)) = session.get::<i32>(app::server::ACCOUNT_ID).await else {
         return Redirect::to("/login").into_response();
@@ -264,25 +278,46 @@ async fn export_csv(state: GatewayState, session: Session, Query(query): Query<H
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(err) => {
             tracing::error!(error = %err, "export: could not load the account");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "Could not export; try again.").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Could not export; try again.",
+            )
+                .into_response();
         }
     };
     let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
-    let range = query.get("range").and_then(|r| analytics::parse_range(r)).unwrap_or(7 * analytics::DAY_MS);
+    let range = query
+        .get("range")
+        .and_then(|r| analytics::parse_range(r))
+        .unwrap_or(7 * analytics::DAY_MS);
     let now = gateway::clock::now_ms();
-    let since = analytics::clamp_since(now, range, state.settings.plans.limits(plan).retention_days);
+    let since =
+        analytics::clamp_since(now, range, state.settings.plans.limits(plan).retention_days);
     match analytics::events_since(&state.db, account_id, since).await {
         Ok(events) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"llm-gateway-usage-{}.csv\"", query.get("range").map_or("7d", String::as_str).replace(|c: char| !c.is_ascii_alphanumeric(), ""))),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"llm-gateway-usage-{}.csv\"",
+                        query
+                            .get("range")
+                            .map_or("7d", String::as_str)
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                    ),
+                ),
             ],
             analytics::to_csv(&events),
         )
             .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "export: could not read events");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Could not export; try again.").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Could not export; try again.",
+            )
+                .into_response()
         }
     }
 }

@@ -412,7 +412,11 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                 }
             }
         }
-        Command::Usage(UsageCommand::Export { email, since, format }) => {
+        Command::Usage(UsageCommand::Export {
+            email,
+            since,
+            format,
+        }) => {
             use gateway::analytics;
             use std::io::Write as _;
             let Some(range) = analytics::parse_range(&since) else {
@@ -421,14 +425,19 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             let account = accounts::account_by_email(&db, &email).await?;
             let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
             let now = gateway::clock::now_ms();
-            let since = analytics::clamp_since(now, range, config.plans.limits(plan).retention_days);
+            let since =
+                analytics::clamp_since(now, range, config.plans.limits(plan).retention_days);
             let events = analytics::events_since(&db, account.id, since).await?;
             let mut out = std::io::stdout().lock();
             if format == "csv" {
                 out.write_all(analytics::to_csv(&events).as_bytes())?;
             } else {
                 for event in &events {
-                    writeln!(out, "{}", serde_json::Value::Object(analytics::export_row(event)))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::Value::Object(analytics::export_row(event))
+                    )?;
                 }
             }
         }

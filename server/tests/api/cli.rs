@@ -380,40 +380,196 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
 fn plans_limits_and_routing_policies_from_the_command_line() {
     let (cli, _dir) = cli_on_fresh_sqlite();
     let email = "plans@example.com";
-    cli.ok(&["user", "create", "--email", email], Some(&format!("{PASSWORD}\n")));
+    cli.ok(
+        &["user", "create", "--email", email],
+        Some(&format!("{PASSWORD}\n")),
+    );
     cli.ok(&["key", "create", "--email", email], None);
     cli.ok(&["key", "create", "--email", email], None);
     let refused = cli.fails(&["key", "create", "--email", email], None);
-    assert!(refused.contains("Free plan includes 2 gateway keys"), "{refused}");
+    assert!(
+        refused.contains("Free plan includes 2 gateway keys"),
+        "{refused}"
+    );
     for provider in ["openai", "anthropic"] {
-        cli.ok(&["provider", "add", "--email", email, "--provider", provider], Some("sk-cli-provider-key\n"));
+        cli.ok(
+            &["provider", "add", "--email", email, "--provider", provider],
+            Some("sk-cli-provider-key\n"),
+        );
     }
-    let refused = cli.fails(&["provider", "add", "--email", email, "--provider", "groq"], Some("gsk-key\n"));
-    assert!(refused.contains("Free plan includes 2 providers"), "{refused}");
+    let refused = cli.fails(
+        &["provider", "add", "--email", email, "--provider", "groq"],
+        Some("gsk-key\n"),
+    );
+    assert!(
+        refused.contains("Free plan includes 2 providers"),
+        "{refused}"
+    );
 
     assert_eq!(
-        cli.ok(&["user", "set-plan", "--email", email, "--plan", "pro"], None).trim(),
+        cli.ok(
+            &["user", "set-plan", "--email", email, "--plan", "pro"],
+            None
+        )
+        .trim(),
         "plan of plans@example.com set to pro"
     );
-    let shown: Value = serde_json::from_str(&cli.ok(&["user", "show", "--email", email, "--json"], None)).unwrap();
+    let shown: Value =
+        serde_json::from_str(&cli.ok(&["user", "show", "--email", email, "--json"], None)).unwrap();
     assert_eq!(shown["plan"], "pro");
-    let third = cli.ok(&["key", "create", "--email", email, "--name", "third"], None);
+    let third = cli.ok(
+        &["key", "create", "--email", email, "--name", "third"],
+        None,
+    );
     assert!(third.trim().starts_with("gw_"));
     // Clap explains an unknown plan (with the possible values) and exits non-zero.
-    assert!(!cli.run(&["user", "set-plan", "--email", email, "--plan", "platinum"], None).status.success());
+    assert!(
+        !cli.run(
+            &["user", "set-plan", "--email", email, "--plan", "platinum"],
+            None
+        )
+        .status
+        .success()
+    );
 
     // Routing policies: the account's, then one key's; invalid ones are refused with the reason.
     let policy = r#"{"max_tier":"standard","rules":[{"when":"tools","at_least":"standard"}]}"#;
-    cli.ok(&["routing", "set", "--email", email, "--json", policy], None);
-    assert_eq!(cli.ok(&["routing", "show", "--email", email], None).trim(), policy);
-    let prefix = &third.trim()[..12];
-    cli.ok(&["routing", "set", "--email", email, "--key-prefix", prefix, "--json", r#"{"forced_model":"gpt-4o-mini"}"#], None);
+    cli.ok(
+        &["routing", "set", "--email", email, "--json", policy],
+        None,
+    );
     assert_eq!(
-        cli.ok(&["routing", "show", "--email", email, "--key-prefix", prefix], None).trim(),
+        cli.ok(&["routing", "show", "--email", email], None).trim(),
+        policy
+    );
+    let prefix = &third.trim()[..12];
+    cli.ok(
+        &[
+            "routing",
+            "set",
+            "--email",
+            email,
+            "--key-prefix",
+            prefix,
+            "--json",
+            r#"{"forced_model":"gpt-4o-mini"}"#,
+        ],
+        None,
+    );
+    assert_eq!(
+        cli.ok(
+            &["routing", "show", "--email", email, "--key-prefix", prefix],
+            None
+        )
+        .trim(),
         r#"{"forced_model":"gpt-4o-mini"}"#
     );
-    let bad = cli.fails(&["routing", "set", "--email", email, "--json", r#"{"providers":["azure"]}"#], None);
+    let bad = cli.fails(
+        &[
+            "routing",
+            "set",
+            "--email",
+            email,
+            "--json",
+            r#"{"providers":["azure"]}"#,
+        ],
+        None,
+    );
     assert!(bad.contains("unknown provider 'azure'"), "{bad}");
     cli.ok(&["routing", "set", "--email", email, "--clear"], None);
-    assert_eq!(cli.ok(&["routing", "show", "--email", email], None).trim(), "{}");
+    assert_eq!(
+        cli.ok(&["routing", "show", "--email", email], None).trim(),
+        "{}"
+    );
+}
+
+#[tokio::test]
+async fn usage_export_is_clamped_to_the_plans_retention() {
+    use gateway::sea_orm::{ActiveModelTrait, Database, Set};
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    let email = "export@example.com";
+    cli.ok(
+        &["user", "create", "--email", email],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let db = Database::connect(&cli.database_url).await.unwrap();
+    let account = gateway::accounts::account_by_email(&db, email)
+        .await
+        .unwrap();
+    let now = gateway::clock::now_ms();
+    for (days_ago, model) in [(1, "gpt-4o-mini"), (10, "gpt-4o")] {
+        gateway::entities::usage_event::ActiveModel {
+            account_id: Set(account.id),
+            key_id: Set(None),
+            provider: Set("openai".into()),
+            model: Set(model.into()),
+            prompt_tokens: Set(12),
+            completion_tokens: Set(3),
+            latency_ms: Set(42),
+            status: Set(200),
+            error_code: Set(None),
+            created_at: Set(now - days_ago * 86_400_000),
+            tier: Set(Some("cheap".into())),
+            baseline_model: Set(Some("openai/gpt-4o".into())),
+            cost_usd: Set(0.001),
+            saving_usd: Set(0.002),
+            counted: Set(true),
+            cache_hit: Set(false),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    db.close().await.unwrap();
+
+    // Free keeps 7 days: asking for 30 gives the recent event only.
+    let csv = cli.ok(
+        &[
+            "usage", "export", "--email", email, "--since", "30d", "--format", "csv",
+        ],
+        None,
+    );
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("time,key_id,provider,model,tier,status"));
+    assert!(
+        lines[1].contains(",openai,gpt-4o-mini,cheap,200,"),
+        "{}",
+        lines[1]
+    );
+    cli.ok(
+        &["user", "set-plan", "--email", email, "--plan", "pro"],
+        None,
+    );
+    let json = cli.ok(
+        &[
+            "usage", "export", "--email", email, "--since", "30d", "--format", "json",
+        ],
+        None,
+    );
+    let rows: Vec<Value> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["model"].as_str(), rows[1]["model"].as_str()),
+        (Some("gpt-4o"), Some("gpt-4o-mini"))
+    );
+    assert_eq!(
+        cli.ok(
+            &["usage", "export", "--email", email, "--since", "1h"],
+            None
+        )
+        .trim_end()
+        .lines()
+        .count(),
+        1
+    );
+    let bad = cli.fails(
+        &["usage", "export", "--email", email, "--since", "lately"],
+        None,
+    );
+    assert!(bad.contains("--since"), "{bad}");
 }

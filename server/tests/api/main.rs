@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analytics;
 mod cli;
 mod conformance;
 mod plans;

@@ -1,0 +1,35 @@
+import { expect, test } from "@playwright/test";
+import { addFakeOpenAi, chat, createKey, signUp } from "./helpers";
+
+test("after a few requests the analytics chart shows them and the CSV export holds them", async ({ page, request }) => {
+  await signUp(page, "analytics");
+  const key = await createKey(page);
+  await addFakeOpenAi(page);
+  for (let i = 0; i < 3; i++) {
+    expect((await chat(request, key, {})).status()).toBe(200);
+  }
+
+  // Usage is written in batches within a second or two.
+  await expect(async () => {
+    await page.goto("/analytics?range=24h");
+    await expect(page.getByTestId("total-requests")).toHaveText("3", { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+
+  // The requests chart is server-rendered SVG: its bars add up to the requests.
+  const bars = page.getByTestId("chart-requests").locator("rect.bar");
+  const values = await bars.evaluateAll((rects) => rects.map((r) => Number(r.getAttribute("data-value"))));
+  expect(values.reduce((a, b) => a + b, 0)).toBe(3);
+  await expect(page.getByRole("cell", { name: "openai/gpt-4o-mini" })).toBeVisible();
+  // Free keeps 7 days: longer ranges are not offered.
+  await expect(page.getByRole("link", { name: "7 days" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "30 days" })).toHaveCount(0);
+
+  const csv = await page.request.get("/analytics/export.csv?range=24h");
+  expect(csv.status()).toBe(200);
+  expect(csv.headers()["content-type"]).toContain("text/csv");
+  const lines = (await csv.text()).trim().split("\r\n");
+  expect(lines[0]).toContain("time,key_id,provider,model");
+  expect(lines.length).toBe(4);
+  expect(lines[1]).toContain("openai,gpt-4o-mini");
+  expect(await csv.text()).not.toContain("Hello from the browser test");
+});

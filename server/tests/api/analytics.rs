@@ -1,0 +1,400 @@
+//! The usage pipeline, analytics roll-ups, retention, and the response cache (in memory and in
+//! Redis).
+
+use std::time::Duration;
+
+use gateway::accounts::{self, Plan};
+use gateway::analytics::{self, DAY_MS};
+use gateway::entities::usage_event;
+use gateway::routing::RoutingPolicy;
+use gateway::sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, OPENAI_KEY, TestApp, eventually, hello, spawn_app, spawn_app_with};
+
+crate::on_both_backends!(
+    the_cache_hits_misses_expires_and_never_crosses_accounts,
+    rollups_feed_the_report_and_the_export,
+    retention_clamps_queries_and_deletes_old_events,
+    a_failing_database_never_fails_a_request,
+);
+
+async fn pro_tenant(app: &TestApp, email: &str) -> (i32, String) {
+    let account_id = app.create_account_on(email, Plan::Pro).await;
+    app.add_openai(account_id, OPENAI_KEY).await;
+    let key = app.create_key(account_id).await;
+    (account_id, key)
+}
+
+async fn cache_on(app: &TestApp, account_id: i32) {
+    let policy = RoutingPolicy {
+        cache: Some(true),
+        ..Default::default()
+    };
+    accounts::set_account_routing_policy(&app.state.db, account_id, &policy)
+        .await
+        .unwrap();
+    app.state.account_changed(account_id);
+}
+
+async fn ask(
+    app: &TestApp,
+    key: &str,
+    body: &Value,
+    cache_header: Option<&str>,
+) -> (Option<String>, String) {
+    let mut request = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body);
+    if let Some(value) = cache_header {
+        request = request.header("x-gateway-cache", value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = response
+        .headers()
+        .get("x-gateway-cache")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (header, response.text().await.unwrap())
+}
+
+/// Hit, miss, a different request, the per-request switch, a streamed hit, another account.
+async fn exercise_cache(app: &TestApp) {
+    let (account_id, key) = pro_tenant(app, "cache@example.com").await;
+    let (other_id, other_key) = pro_tenant(app, "other@example.com").await;
+    cache_on(app, account_id).await;
+    cache_on(app, other_id).await;
+    let question = hello();
+
+    let (first, answer) = ask(app, &key, &question, None).await;
+    let (second, cached) = ask(app, &key, &question, None).await;
+    assert_eq!(
+        (first.as_deref(), second.as_deref()),
+        (Some("MISS"), Some("HIT"))
+    );
+    assert_eq!(answer, cached, "the same bytes");
+    assert_eq!(
+        app.fake_openai.requests().len(),
+        1,
+        "the second answer came from the cache"
+    );
+
+    let mut warmer = question.clone();
+    warmer["temperature"] = json!(0.9);
+    assert_eq!(
+        ask(app, &key, &warmer, None).await.0.as_deref(),
+        Some("MISS")
+    );
+    // Switched off for one request: no cache, no header.
+    assert_eq!(ask(app, &key, &question, Some("off")).await.0, None);
+    assert_eq!(app.fake_openai.requests().len(), 3);
+
+    // A streaming request gets the cached answer as a stream.
+    let mut streaming = question.clone();
+    streaming["stream"] = json!(true);
+    streaming["stream_options"] = json!({"include_usage": true});
+    let (header, stream) = ask(app, &key, &streaming, None).await;
+    assert_eq!(header.as_deref(), Some("HIT"));
+    assert!(
+        stream.starts_with("data: {") && stream.ends_with("data: [DONE]\n\n"),
+        "{stream}"
+    );
+    assert!(
+        stream.contains("\"chat.completion.chunk\"")
+            && stream.contains("Hello from the fake OpenAI server.")
+    );
+    assert!(stream.contains("\"usage\":{"), "usage chunk when asked");
+    assert_eq!(app.fake_openai.requests().len(), 3);
+
+    // The same request from another account is never answered from this account's cache.
+    assert_eq!(
+        ask(app, &other_key, &question, None).await.0.as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(app.fake_openai.requests().len(), 4);
+
+    // Hits are recorded as such, with nothing spent and the cost they saved.
+    app.flush_usage().await;
+    let events = analytics::events_since(&app.state.db, account_id, 0)
+        .await
+        .unwrap();
+    let hits: Vec<_> = events.iter().filter(|e| e.cache_hit).collect();
+    assert_eq!(hits.len(), 2);
+    let miss = events.iter().find(|e| !e.cache_hit).unwrap();
+    assert!(
+        hits.iter()
+            .all(|hit| hit.cost_usd == 0.0 && hit.saving_usd > miss.saving_usd && hit.counted)
+    );
+}
+
+async fn the_cache_hits_misses_expires_and_never_crosses_accounts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    exercise_cache(&app).await;
+
+    // Expiry, with a one-second TTL.
+    let app = spawn_app_with(backend, |config| config.cache_ttl_secs = 1).await;
+    let (account_id, key) = pro_tenant(&app, "ttl@example.com").await;
+    cache_on(&app, account_id).await;
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("HIT")
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("MISS")
+    );
+
+    // Off unless switched on, and never on a plan without the cache (even when asked).
+    let (_, plain_key) = pro_tenant(&app, "plain@example.com").await;
+    assert_eq!(ask(&app, &plain_key, &hello(), None).await.0, None);
+    assert_eq!(
+        ask(&app, &plain_key, &hello(), Some("on"))
+            .await
+            .0
+            .as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(
+        ask(&app, &plain_key, &hello(), Some("on"))
+            .await
+            .0
+            .as_deref(),
+        Some("HIT")
+    );
+    let free_id = app.create_account_on("free@example.com", Plan::Free).await;
+    app.add_openai(free_id, OPENAI_KEY).await;
+    let free_key = app.create_key(free_id).await;
+    assert_eq!(ask(&app, &free_key, &hello(), Some("on")).await.0, None);
+    let bad = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&free_key)
+        .header("x-gateway-cache", "maybe")
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+/// The same behaviour with the cache in the Redis on 127.0.0.1:6379 (a namespace of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_works_in_redis() {
+    let namespace = format!(
+        "gw-test-{}-{}",
+        std::process::id(),
+        gateway::clock::now_ms()
+    );
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.redis_url = Some("redis://127.0.0.1:6379".into());
+        config.redis_key_prefix = namespace.clone();
+    })
+    .await;
+    assert_eq!(app.state.cache.backend_name(), "redis");
+    exercise_cache(&app).await;
+    // The entries are in Redis, under this installation's prefix, with a TTL.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "{ttl}");
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
+
+async fn rollups_feed_the_report_and_the_export(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (account_id, key) = pro_tenant(&app, "report@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    }
+    let failing =
+        json!({"model": "openai/fake-error-500", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(app.chat(Some(&key), &failing).await.status(), 502);
+    app.flush_usage().await;
+
+    let now = gateway::clock::now_ms();
+    let report = analytics::report(
+        &app.state.db,
+        account_id,
+        now - DAY_MS,
+        now + 1,
+        analytics::HOUR_MS,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let events = analytics::events_since(&app.state.db, account_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.totals.requests,
+        events.len() as i64,
+        "roll-ups hold every event"
+    );
+    assert_eq!(
+        report.totals.errors,
+        events.iter().filter(|e| e.status >= 400).count() as i64
+    );
+    assert_eq!(
+        report.totals.prompt_tokens,
+        events
+            .iter()
+            .map(|e| i64::from(e.prompt_tokens))
+            .sum::<i64>()
+    );
+    assert!(
+        (report.totals.cost_usd - events.iter().map(|e| e.cost_usd).sum::<f64>()).abs() < 1e-12
+    );
+    assert!(report.totals.p50_ms.is_some() && report.totals.p95_ms >= report.totals.p50_ms);
+    assert_eq!(report.series.len(), 25, "hourly buckets over a day");
+    assert_eq!(
+        report.series.iter().map(|p| p.totals.requests).sum::<i64>(),
+        report.totals.requests
+    );
+    assert_eq!(report.by_model[0].name, "openai/gpt-4o-mini");
+    assert_eq!(report.by_provider.len(), 1);
+
+    let csv = analytics::to_csv(&events);
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines[0], analytics::EXPORT_COLUMNS.join(","));
+    assert_eq!(lines.len(), events.len() + 1);
+    assert!(
+        !csv.contains("Say hello") && !csv.contains("Hello from the fake"),
+        "metadata only"
+    );
+}
+
+async fn insert_event(app: &TestApp, account_id: i32, created_at: i64) {
+    usage_event::ActiveModel {
+        account_id: Set(account_id),
+        key_id: Set(None),
+        provider: Set("openai".into()),
+        model: Set("gpt-4o-mini".into()),
+        prompt_tokens: Set(1),
+        completion_tokens: Set(1),
+        latency_ms: Set(10),
+        status: Set(200),
+        error_code: Set(None),
+        created_at: Set(created_at),
+        tier: Set(None),
+        baseline_model: Set(None),
+        cost_usd: Set(0.0),
+        saving_usd: Set(0.0),
+        counted: Set(true),
+        cache_hit: Set(false),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+}
+
+async fn retention_clamps_queries_and_deletes_old_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let free = app.create_account_on("free@example.com", Plan::Free).await;
+    let pro = app.create_account_on("pro@example.com", Plan::Pro).await;
+    let now = gateway::clock::now_ms();
+    for account in [free, pro] {
+        insert_event(&app, account, now - DAY_MS).await;
+        insert_event(&app, account, now - 10 * DAY_MS).await;
+        insert_event(&app, account, now - 100 * DAY_MS).await;
+    }
+    let plans = &app.state.settings.plans;
+    // Before the job runs, queries already stop at the retention: 7 days for Free, 90 for Pro.
+    let visible = |account: i32, plan: Plan| {
+        let since = analytics::clamp_since(now, 365 * DAY_MS, plans.limits(plan).retention_days);
+        let db = app.state.db.clone();
+        async move {
+            analytics::events_since(&db, account, since)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        (
+            visible(free, Plan::Free).await,
+            visible(pro, Plan::Pro).await
+        ),
+        (1, 2)
+    );
+
+    let deleted = analytics::delete_expired(&app.state.db, plans, now)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3, "Free loses two, Pro one");
+    assert_eq!(
+        analytics::events_since(&app.state.db, free, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        analytics::events_since(&app.state.db, pro, 0)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn a_failing_database_never_fails_a_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, key) = pro_tenant(&app, "resilient@example.com").await;
+    assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    app.flush_usage().await;
+    let written = app
+        .state
+        .usage
+        .counters()
+        .written
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // The usage table goes away: writes fail from now on.
+    app.state
+        .db
+        .execute_unprepared("ALTER TABLE usage_events RENAME TO usage_events_gone")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests did not wait for the database"
+    );
+    // The writer retries, then gives the batch up and counts it as dropped.
+    let counters = app.state.usage.counters();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            counters.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 5
+        })
+        .await,
+        "dropped events are counted"
+    );
+    assert_eq!(
+        counters.written.load(std::sync::atomic::Ordering::Relaxed),
+        written
+    );
+}
