@@ -50,6 +50,8 @@ pub struct UsageCounters {
     pub recorded: AtomicU64,
     pub written: AtomicU64,
     pub dropped: AtomicU64,
+    /// Batches written (each one transaction).
+    pub batches: AtomicU64,
 }
 
 /// The sending side, cheap to clone into every request.
@@ -160,6 +162,7 @@ async fn write_with_retries(
                 counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 return;
             }
@@ -219,4 +222,117 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
 
 fn saturating_i32(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Database, PaginatorTrait};
+
+    fn event(n: u32) -> UsageEvent {
+        UsageEvent {
+            account_id: 1,
+            key_id: 1,
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_tokens: n,
+            completion_tokens: 1,
+            latency_ms: 10,
+            status: 200,
+            error_code: None,
+            created_at_ms: crate::clock::now_ms(),
+            tier: None,
+            baseline_model: None,
+            cost_usd: 0.0,
+            saving_usd: 0.0,
+            counted: true,
+            cache_hit: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_written_in_batches_within_the_flush_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("usage.db").display()
+        ))
+        .await
+        .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared("INSERT INTO accounts (email, password_hash, plan, created_at, updated_at) VALUES ('a@example.com', 'x', 'pro', 0, 0)")
+            .await
+            .unwrap();
+        let settings = UsageSettings {
+            queue_capacity: 10_000,
+            batch_size: 500,
+            flush_interval: Duration::from_millis(300),
+        };
+        let (recorder, writer) = UsageRecorder::start(db.clone(), settings);
+
+        for n in 0..1200 {
+            recorder.record(event(n));
+        }
+        recorder.flush().await;
+        let counters = recorder.counters();
+        assert_eq!(counters.written.load(Ordering::Relaxed), 1200);
+        assert_eq!(
+            counters.batches.load(Ordering::Relaxed),
+            3,
+            "500 + 500 + 200"
+        );
+        assert_eq!(usage_event::Entity::find().count(&db).await.unwrap(), 1200);
+
+        // A lone event is written once the flush interval has passed, without anyone asking.
+        recorder.record(event(7));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            counters.written.load(Ordering::Relaxed),
+            1200,
+            "not before the interval"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters.written.load(Ordering::Relaxed) < 1201
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(counters.written.load(Ordering::Relaxed), 1201);
+
+        // Shutdown writes what is still queued.
+        recorder.record(event(8));
+        writer.shutdown(&recorder).await;
+        assert_eq!(usage_event::Entity::find().count(&db).await.unwrap(), 1202);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("usage.db").display()
+        ))
+        .await
+        .unwrap();
+        // No schema: every write fails, and the writer is slow to give up, so the queue fills.
+        let settings = UsageSettings {
+            queue_capacity: 10,
+            batch_size: 5,
+            flush_interval: Duration::from_millis(50),
+        };
+        let (recorder, _writer) = UsageRecorder::start(db, settings);
+        // `record` is synchronous: it cannot wait for the writer; what does not fit is dropped.
+        for n in 0..100 {
+            recorder.record(event(n));
+        }
+        let counters = recorder.counters();
+        assert_eq!(counters.recorded.load(Ordering::Relaxed), 100);
+        assert!(
+            counters.dropped.load(Ordering::Relaxed) >= 80,
+            "{}",
+            counters.dropped.load(Ordering::Relaxed)
+        );
+    }
 }

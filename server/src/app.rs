@@ -147,6 +147,7 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
 
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
         .merge(gateway::billing::router(state.clone()))
@@ -320,6 +321,41 @@ async fn export_csv(
                 .into_response()
         }
     }
+}
+
+/// Prometheus text format: the usage pipeline's counters (a full queue or a failing database
+/// shows here as dropped events).
+async fn metrics(State(state): State<GatewayState>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = state.usage.counters();
+    let mut body = String::new();
+    for (name, help, value) in [
+        (
+            "llm_gateway_usage_events_recorded_total",
+            "Usage events handed to the queue.",
+            counters.recorded.load(Relaxed),
+        ),
+        (
+            "llm_gateway_usage_events_written_total",
+            "Usage events stored.",
+            counters.written.load(Relaxed),
+        ),
+        (
+            "llm_gateway_usage_events_dropped_total",
+            "Usage events dropped (queue full, or the database kept failing).",
+            counters.dropped.load(Relaxed),
+        ),
+        (
+            "llm_gateway_usage_batches_written_total",
+            "Usage batches stored.",
+            counters.batches.load(Relaxed),
+        ),
+    ] {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn healthz(State(state): State<GatewayState>) -> Response {
