@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -303,10 +304,47 @@ pub async fn report(
 ) -> Result<Report, DbErr> {
     let bucket_ms = (bucket_ms / HOUR_MS).max(1) * HOUR_MS;
     let first_hour = since.div_euclid(HOUR_MS) * HOUR_MS;
-    let rows = usage_hourly::Entity::find()
-        .filter(usage_hourly::Column::AccountId.eq(account_id))
-        .filter(usage_hourly::Column::Hour.gte(first_hour))
-        .filter(usage_hourly::Column::Hour.lt(until))
+    // Summed per bucket in the database: a 90-day view reads a few hundred rows, not every hour.
+    use usage_hourly::Column as C;
+    let bucket_of_hour = Expr::cust(format!("(hour / {bucket_ms}) * {bucket_ms}"));
+    let mut query = usage_hourly::Entity::find()
+        .select_only()
+        .column(C::AccountId)
+        .column_as(bucket_of_hour.clone(), "hour")
+        .column(C::KeyId)
+        .column(C::Provider)
+        .column(C::Model)
+        .column(C::Tier);
+    // Integer sums are NUMERIC on PostgreSQL: cast them back.
+    for column in [
+        "requests",
+        "errors",
+        "cache_hits",
+        "prompt_tokens",
+        "completion_tokens",
+    ] {
+        query = query.column_as(Expr::cust(format!("CAST(SUM({column}) AS BIGINT)")), column);
+    }
+    for column in ["cost_usd", "saving_usd"] {
+        query = query.column_as(Expr::cust(format!("SUM({column})")), column);
+    }
+    for bucket in 0..BUCKETS {
+        query = query.column_as(
+            Expr::cust(format!("CAST(SUM(l{bucket:02}) AS BIGINT)")),
+            format!("l{bucket:02}"),
+        );
+    }
+    let rows = query
+        .filter(C::AccountId.eq(account_id))
+        .filter(C::Hour.gte(first_hour))
+        .filter(C::Hour.lt(until))
+        .group_by(C::AccountId)
+        .group_by(bucket_of_hour)
+        .group_by(C::KeyId)
+        .group_by(C::Provider)
+        .group_by(C::Model)
+        .group_by(C::Tier)
+        .into_model::<usage_hourly::Model>()
         .all(db)
         .await?;
     let mut total = Accumulator::default();
