@@ -108,7 +108,8 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     let label = |at: i64| {
         let text = crate::time::format_utc(at);
         if bucket_ms == HOUR_MS {
-            text[11..16].to_owned()
+            // `11-26 14:00`
+            text[5..16].to_owned()
         } else {
             text[5..10].to_owned()
         }
@@ -148,11 +149,15 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     })
 }
 
-fn money(value: f64) -> String {
-    if value.abs() >= 1.0 {
+/// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035`.
+pub fn money(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1.0 {
         format!("${value:.2}")
-    } else {
+    } else if magnitude >= 0.01 || magnitude == 0.0 {
         format!("${value:.4}")
+    } else {
+        format!("${value:.6}")
     }
 }
 
@@ -342,5 +347,18 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
             }}
         }).collect_view()}
         <p class="muted">{format!("Times in UTC. The {plan} plan keeps {retention_days} days of analytics. Latency percentiles are bucket bounds.")}</p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_keeps_small_amounts_readable() {
+        assert_eq!(money(12.3), "$12.30");
+        assert_eq!(money(0.0123), "$0.0123");
+        assert_eq!(money(0.0000346), "$0.000035");
+        assert_eq!(money(0.0), "$0.0000");
     }
 }

@@ -80,11 +80,11 @@ pub fn DashboardPage() -> impl IntoView {
                                 </div>
                                 <div class="card">
                                     <span class="label">"Cost this month"</span>
-                                    <span class="value">{format!("${:.4}", stats.cost_this_month)}</span>
+                                    <span class="value">{crate::analytics::money(stats.cost_this_month)}</span>
                                 </div>
                                 <div class="card">
                                     <span class="label">"Saved this month"</span>
-                                    <span class="value" data-testid="saving">{format!("${:.4}", stats.saving_this_month)}</span>
+                                    <span class="value" data-testid="saving">{crate::analytics::money(stats.saving_this_month)}</span>
                                     <A href="/analytics">"Analytics"</A>
                                 </div>
                                 <div class="card">

@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 
 use crate::openai::Usage;
 
+/// A reconnecting Redis connection, shared by the cache and the quota counter.
+pub async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    redis::aio::ConnectionManager::new(client).await
+}
+
 /// What a hit gives back: the completion as the provider's answer was sent, and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CachedAnswer {
@@ -53,7 +59,7 @@ pub fn cache_key(account_id: i32, provider: &str, model: &str, body: &Value) -> 
     let mut hasher = Sha256::new();
     hasher.update(format!("{account_id}\n{provider}\n{model}\n").as_bytes());
     hasher.update(canonical.as_bytes());
-    format!("gw:cache:{account_id}:{}", hex::encode(hasher.finalize()))
+    format!("cache:{account_id}:{}", hex::encode(hasher.finalize()))
 }
 
 /// JSON with object keys sorted at every level (whatever order the map keeps them in).
@@ -96,16 +102,15 @@ impl ResponseCache {
         }
     }
 
-    pub async fn redis(url: &str, prefix: &str, ttl: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let manager = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self {
+    /// The cache in Redis, under `prefix` (so installations can share one Redis).
+    pub fn redis(manager: redis::aio::ConnectionManager, prefix: &str, ttl: Duration) -> Self {
+        Self {
             store: CacheStore::Redis {
                 manager,
                 prefix: prefix.to_owned(),
             },
             ttl,
-        })
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -40,12 +40,71 @@ pub struct Admitted {
     pub resets_at: i64,
 }
 
+/// Each server's count, and optionally one count shared by every server through Redis.
 #[derive(Default)]
 pub struct QuotaCounter {
     accounts: Mutex<HashMap<i32, Arc<MonthCount>>>,
+    shared: Option<SharedCount>,
+}
+
+/// The count in Redis, for several servers: check and increment happen in one Lua script, so
+/// no two servers can both take the last request. The key is seeded from the database's count
+/// the first time any server sees the account that month.
+struct SharedCount {
+    manager: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+const ADMIT_SCRIPT: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3])
+local used = tonumber(redis.call('GET', KEYS[1]))
+local limit = tonumber(ARGV[2])
+if limit >= 0 and used >= limit then return -1 end
+return redis.call('INCR', KEYS[1])
+";
+
+impl SharedCount {
+    async fn admit(
+        &self,
+        account_id: i32,
+        month: &MonthCount,
+        seed: u64,
+        limit: Limit,
+    ) -> Result<Option<u64>, redis::RedisError> {
+        let key = format!("{}:quota:{account_id}:{}", self.prefix, month.month_start);
+        // Kept a day past the month, then Redis forgets it.
+        let ttl_ms = (month.next_month - now_ms()).max(0) + 86_400_000;
+        let limit = limit
+            .0
+            .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let mut connection = self.manager.clone();
+        let used: i64 = redis::Script::new(ADMIT_SCRIPT)
+            .key(key)
+            .arg(seed)
+            .arg(limit)
+            .arg(ttl_ms)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(u64::try_from(used).ok())
+    }
 }
 
 impl QuotaCounter {
+    /// A count shared by every server using this Redis (keys under `prefix`).
+    pub fn shared(manager: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        Self {
+            accounts: Mutex::default(),
+            shared: Some(SharedCount {
+                manager,
+                prefix: prefix.to_owned(),
+            }),
+        }
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Counts one request against the account's monthly limit, or refuses it. Only the first
     /// request of an account in a month (per process) reads the database.
     pub async fn admit(
@@ -63,6 +122,31 @@ impl QuotaCounter {
                     .map(AtomicU64::new)
             })
             .await?;
+        if let Some(shared) = &self.shared {
+            match shared
+                .admit(account_id, &month, used.load(Ordering::Acquire), limit)
+                .await
+            {
+                Ok(Some(total)) => {
+                    // The local count follows, as the fallback should Redis fail.
+                    used.fetch_add(1, Ordering::AcqRel);
+                    return Ok(Ok(Admitted {
+                        limit: limit.0,
+                        used: total,
+                        resets_at: month.next_month,
+                    }));
+                }
+                Ok(None) => {
+                    return Ok(Err(QuotaExceeded {
+                        limit: limit.0.unwrap_or_default(),
+                        resets_at: month.next_month,
+                    }));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, account_id, "quota: Redis failed; counting on this server alone")
+                }
+            }
+        }
         let admitted = used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
             limit.allows_one_more(used).then_some(used + 1)
         });

@@ -113,18 +113,22 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
     let master_key = load_master_key(config)?;
     let (mut state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
         .context("starting the HTTP client")?;
+    // With Redis, servers share the response cache and the monthly request count.
     if let Some(url) = config
         .redis_url
         .as_deref()
         .filter(|url| !url.trim().is_empty())
     {
-        let ttl = state.settings.cache.ttl;
-        let cache = gateway::cache::ResponseCache::redis(url, &config.redis_key_prefix, ttl)
+        let manager = gateway::cache::connect_redis(url)
             .await
-            .with_context(|| {
-                format!("connecting to Redis at {}", crate::config::redact_url(url))
-            })?;
-        state.cache = std::sync::Arc::new(cache);
+            .with_context(|| format!("connecting to Redis at {}", redact_url(url)))?;
+        let prefix = &config.redis_key_prefix;
+        state.cache = std::sync::Arc::new(gateway::cache::ResponseCache::redis(
+            manager.clone(),
+            prefix,
+            state.settings.cache.ttl,
+        ));
+        state.quota = std::sync::Arc::new(gateway::quota::QuotaCounter::shared(manager, prefix));
     }
 
     let portal = if config.is_sqlite() {

@@ -203,7 +203,7 @@ async fn the_cache_works_in_redis() {
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{namespace}:*"))
+        .arg(format!("{namespace}:cache:*"))
         .query_async(&mut connection)
         .await
         .unwrap();

@@ -193,6 +193,49 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     }
 }
 
+/// A second server on the same database (and data directory, so the same master key): what
+/// scaling out looks like.
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub state: GatewayState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn spawn_peer(&self, tweak: impl FnOnce(&mut Config)) -> Peer {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let application = server::app::build(&config, addr)
+            .await
+            .expect("the peer builds");
+        let router = application.router;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("server runs");
+        });
+        Peer {
+            addr,
+            state: application.state,
+            server,
+        }
+    }
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();

@@ -568,3 +568,61 @@ async fn without_stripe_the_webhook_is_off() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// Two servers on one database and one Redis share the monthly count: together they serve the
+/// limit exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_redis_share_the_quota_exactly() {
+    const LIMIT: u64 = 20;
+    let prefix = format!(
+        "gw-quota-test-{}-{}",
+        std::process::id(),
+        gateway::clock::now_ms()
+    );
+    let shared = |config: &mut server::config::Config| {
+        config.plans.free.requests_per_month = Limit(Some(LIMIT));
+        config.redis_url = Some("redis://127.0.0.1:6379".into());
+        config.redis_key_prefix = prefix.clone();
+    };
+    let app = spawn_app_with(Backend::Postgres, shared).await;
+    let peer = app.spawn_peer(|_| {}).await;
+    assert!(app.state.quota.is_shared() && peer.state.quota.is_shared());
+    let (_, key) = free_tenant(&app, "shared@example.com").await;
+    // Five requests through the first server; then forty spread over both, at once.
+    for _ in 0..5 {
+        assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    }
+
+    let body = hello();
+    let send = |url: String| {
+        let http = app.http.clone();
+        let key = key.clone();
+        let body = body.clone();
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let requests = (0..40).map(|i| {
+        let url = if i % 2 == 0 {
+            app.url("/v1/chat/completions")
+        } else {
+            peer.url("/v1/chat/completions")
+        };
+        send(url)
+    });
+    let statuses = join_all(requests).await;
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(served as u64, LIMIT - 5, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count() as u64,
+        40 - (LIMIT - 5)
+    );
+    assert_eq!(app.fake_openai.requests().len() as u64, LIMIT);
+}
