@@ -251,15 +251,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn events_are_written_in_batches_within_the_flush_interval() {
+    /// A SQLite file with no schema yet, in a directory that lives as long as the returned guard.
+    async fn empty_sqlite() -> (sea_orm::DatabaseConnection, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(format!(
+        let url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("usage.db").display()
-        ))
-        .await
-        .unwrap();
+        );
+        (Database::connect(url).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn events_are_written_in_batches_within_the_flush_interval() {
+        let (db, _dir) = empty_sqlite().await;
         Migrator::up(&db, None).await.unwrap();
         db.execute_unprepared("INSERT INTO accounts (email, password_hash, plan, created_at, updated_at) VALUES ('a@example.com', 'x', 'pro', 0, 0)")
             .await
@@ -309,13 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_instead_of_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("usage.db").display()
-        ))
-        .await
-        .unwrap();
+        let (db, _dir) = empty_sqlite().await;
         // No schema: every write fails, and the writer is slow to give up, so the queue fills.
         let settings = UsageSettings {
             queue_capacity: 10,

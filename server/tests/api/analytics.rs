@@ -219,6 +219,20 @@ async fn the_cache_works_in_redis() {
         .query_async(&mut connection)
         .await
         .unwrap();
+
+    // Expiry in Redis, with a one-second TTL.
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.redis_url = Some("redis://127.0.0.1:6379".into());
+        config.redis_key_prefix = format!("{namespace}-ttl");
+        config.cache_ttl_secs = 1;
+    })
+    .await;
+    let (account_id, key) = pro_tenant(&app, "ttl@example.com").await;
+    cache_on(&app, account_id).await;
+    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("MISS"));
+    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("HIT"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("MISS"));
 }
 
 async fn rollups_feed_the_report_and_the_export(backend: Backend) {

@@ -149,6 +149,28 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Builds the application and serves it on a free port of 127.0.0.1.
+async fn serve(
+    config: &Config,
+) -> (
+    SocketAddr,
+    server::app::Application,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let mut application = server::app::build(config, addr)
+        .await
+        .expect("application builds");
+    let router = std::mem::replace(&mut application.router, axum::Router::new());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("server runs");
+    });
+    (addr, application, server)
+}
+
 /// `spawn_app` with a configuration tweak.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (database, database_url) = TestDatabase::create(backend).await;
@@ -165,17 +187,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         ..Config::default()
     };
     tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let application = server::app::build(&config, addr)
-        .await
-        .expect("application builds");
-    let router = application.router;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("server runs");
-    });
+    let (addr, application, server) = serve(&config).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -205,17 +217,7 @@ impl TestApp {
     pub async fn spawn_peer(&self, tweak: impl FnOnce(&mut Config)) -> Peer {
         let mut config = self.config.clone();
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let application = server::app::build(&config, addr)
-            .await
-            .expect("the peer builds");
-        let router = application.router;
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("server runs");
-        });
+        let (addr, application, server) = serve(&config).await;
         Peer {
             addr,
             state: application.state,
