@@ -30,7 +30,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     let Some(account) = accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
     };
-    let month_start = crate::time::start_of_month_utc(gateway::clock::now_ms());
+    let (month_start, _) = gateway::plans::month_bounds_utc(gateway::clock::now_ms());
     let requests_this_month = accounts::count_requests(&state.db, account_id, month_start).await?;
     let keys = accounts::list_gateway_keys(&state.db, account_id).await?;
     let providers = accounts::list_providers(&state.db, account_id).await?;

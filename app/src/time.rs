@@ -26,13 +26,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Milliseconds at 00:00 UTC on the first day of the month containing `ms`.
-pub fn start_of_month_utc(ms: i64) -> i64 {
-    let days = ms.div_euclid(1000).div_euclid(86_400);
-    let (_, _, day) = civil_from_days(days);
-    (days - i64::from(day) + 1) * 86_400_000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,14 +35,5 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(1_795_736_771_000), "2026-11-26 23:46 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
-    }
-
-    #[test]
-    fn month_starts() {
-        assert_eq!(start_of_month_utc(1_795_736_771_000), 1_793_491_200_000);
-        assert_eq!(
-            format_utc(start_of_month_utc(951_782_400_000)),
-            "2000-02-01 00:00 UTC"
-        );
     }
 }

@@ -235,47 +235,41 @@ pub struct Report {
     pub by_tier: Vec<Slice>,
 }
 
-#[derive(Default)]
-struct Accumulator {
-    rollup: Rollup,
-}
-
-impl Accumulator {
+/// Sums of roll-up rows: the same measures a batch's roll-up carries.
+impl Rollup {
     fn add(&mut self, row: &usage_hourly::Model) {
-        let r = &mut self.rollup;
-        r.requests += row.requests;
-        r.errors += row.errors;
-        r.cache_hits += row.cache_hits;
-        r.prompt_tokens += row.prompt_tokens;
-        r.completion_tokens += row.completion_tokens;
-        r.cost_usd += row.cost_usd;
-        r.saving_usd += row.saving_usd;
+        self.requests += row.requests;
+        self.errors += row.errors;
+        self.cache_hits += row.cache_hits;
+        self.prompt_tokens += row.prompt_tokens;
+        self.completion_tokens += row.completion_tokens;
+        self.cost_usd += row.cost_usd;
+        self.saving_usd += row.saving_usd;
         let buckets = [
             row.l00, row.l01, row.l02, row.l03, row.l04, row.l05, row.l06, row.l07, row.l08,
             row.l09, row.l10, row.l11, row.l12, row.l13, row.l14, row.l15,
         ];
-        for (sum, count) in r.latency.iter_mut().zip(buckets) {
+        for (sum, count) in self.latency.iter_mut().zip(buckets) {
             *sum += count;
         }
     }
 
     fn totals(&self) -> Totals {
-        let r = &self.rollup;
         Totals {
-            requests: r.requests,
-            errors: r.errors,
-            cache_hits: r.cache_hits,
-            prompt_tokens: r.prompt_tokens,
-            completion_tokens: r.completion_tokens,
-            cost_usd: r.cost_usd,
-            saving_usd: r.saving_usd,
-            p50_ms: percentile(&r.latency, 0.5),
-            p95_ms: percentile(&r.latency, 0.95),
+            requests: self.requests,
+            errors: self.errors,
+            cache_hits: self.cache_hits,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_usd: self.cost_usd,
+            saving_usd: self.saving_usd,
+            p50_ms: percentile(&self.latency, 0.5),
+            p95_ms: percentile(&self.latency, 0.95),
         }
     }
 }
 
-fn slices(groups: HashMap<String, Accumulator>) -> Vec<Slice> {
+fn slices(groups: HashMap<String, Rollup>) -> Vec<Slice> {
     let mut slices: Vec<Slice> = groups
         .into_iter()
         .map(|(name, acc)| Slice {
@@ -347,18 +341,18 @@ pub async fn report(
         .into_model::<usage_hourly::Model>()
         .all(db)
         .await?;
-    let mut total = Accumulator::default();
-    let mut series: BTreeMap<i64, Accumulator> = BTreeMap::new();
+    let mut total = Rollup::default();
+    let mut series: BTreeMap<i64, Rollup> = BTreeMap::new();
     let first_bucket = first_hour.div_euclid(bucket_ms) * bucket_ms;
     let mut at = first_bucket;
     while at < until {
         series.entry(at).or_default();
         at += bucket_ms;
     }
-    let mut by_model: HashMap<String, Accumulator> = HashMap::new();
-    let mut by_provider: HashMap<String, Accumulator> = HashMap::new();
-    let mut by_key: HashMap<String, Accumulator> = HashMap::new();
-    let mut by_tier: HashMap<String, Accumulator> = HashMap::new();
+    let mut by_model: HashMap<String, Rollup> = HashMap::new();
+    let mut by_provider: HashMap<String, Rollup> = HashMap::new();
+    let mut by_key: HashMap<String, Rollup> = HashMap::new();
+    let mut by_tier: HashMap<String, Rollup> = HashMap::new();
     for row in &rows {
         total.add(row);
         series

@@ -274,6 +274,11 @@ mod tests {
         assert_eq!(group_thousands(999), "999");
         // 2026-11-26 23:46 UTC → November 2026.
         let (start, next) = month_bounds_utc(1_795_736_771_000);
+        assert_eq!(start, 1_793_491_200_000);
+        assert_eq!(
+            format_utc(month_bounds_utc(951_782_400_000).0),
+            "2000-02-01 00:00 UTC"
+        );
         assert_eq!(format_utc(start), "2026-11-01 00:00 UTC");
         assert_eq!(format_utc(next), "2026-12-01 00:00 UTC");
         let (start, next) = month_bounds_utc(next - 1 + 31 * 86_400_000);

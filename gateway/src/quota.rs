@@ -32,14 +32,6 @@ pub struct QuotaExceeded {
     pub resets_at: i64,
 }
 
-/// What an admitted request leaves of the quota, for the response headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Admitted {
-    pub limit: Option<u64>,
-    pub used: u64,
-    pub resets_at: i64,
-}
-
 /// Each server's count, and optionally one count shared by every server through Redis.
 #[derive(Default)]
 pub struct QuotaCounter {
@@ -70,7 +62,7 @@ impl SharedCount {
         month: &MonthCount,
         seed: u64,
         limit: Limit,
-    ) -> Result<Option<u64>, redis::RedisError> {
+    ) -> Result<bool, redis::RedisError> {
         let key = format!("{}:quota:{account_id}:{}", self.prefix, month.month_start);
         // Kept a day past the month, then Redis forgets it.
         let ttl_ms = (month.next_month - now_ms()).max(0) + 86_400_000;
@@ -85,7 +77,8 @@ impl SharedCount {
             .arg(ttl_ms)
             .invoke_async(&mut connection)
             .await?;
-        Ok(u64::try_from(used).ok())
+        // -1: the limit is reached; else the count after this request.
+        Ok(used >= 0)
     }
 }
 
@@ -112,7 +105,7 @@ impl QuotaCounter {
         db: &DatabaseConnection,
         account_id: i32,
         limit: Limit,
-    ) -> Result<Result<Admitted, QuotaExceeded>, DbErr> {
+    ) -> Result<Result<(), QuotaExceeded>, DbErr> {
         let month = self.month_of(account_id, now_ms());
         let used = month
             .used
@@ -127,16 +120,12 @@ impl QuotaCounter {
                 .admit(account_id, &month, used.load(Ordering::Acquire), limit)
                 .await
             {
-                Ok(Some(total)) => {
+                Ok(true) => {
                     // The local count follows, as the fallback should Redis fail.
                     used.fetch_add(1, Ordering::AcqRel);
-                    return Ok(Ok(Admitted {
-                        limit: limit.0,
-                        used: total,
-                        resets_at: month.next_month,
-                    }));
+                    return Ok(Ok(()));
                 }
-                Ok(None) => {
+                Ok(false) => {
                     return Ok(Err(QuotaExceeded {
                         limit: limit.0.unwrap_or_default(),
                         resets_at: month.next_month,
@@ -151,26 +140,12 @@ impl QuotaCounter {
             limit.allows_one_more(used).then_some(used + 1)
         });
         Ok(match admitted {
-            Ok(before) => Ok(Admitted {
-                limit: limit.0,
-                used: before + 1,
-                resets_at: month.next_month,
-            }),
+            Ok(_) => Ok(()),
             Err(_) => Err(QuotaExceeded {
                 limit: limit.0.unwrap_or_default(),
                 resets_at: month.next_month,
             }),
         })
-    }
-
-    /// This month's count as far as this process knows it (`None` before the account's first
-    /// request of the month).
-    pub fn used_this_month(&self, account_id: i32) -> Option<u64> {
-        let month = self.accounts.lock().get(&account_id).cloned()?;
-        let (start, _) = month_bounds_utc(now_ms());
-        (month.month_start == start)
-            .then(|| month.used.get().map(|used| used.load(Ordering::Acquire)))
-            .flatten()
     }
 
     fn month_of(&self, account_id: i32, now: i64) -> Arc<MonthCount> {

@@ -229,10 +229,19 @@ async fn the_cache_works_in_redis() {
     .await;
     let (account_id, key) = pro_tenant(&app, "ttl@example.com").await;
     cache_on(&app, account_id).await;
-    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("MISS"));
-    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("HIT"));
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("HIT")
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(ask(&app, &key, &hello(), None).await.0.as_deref(), Some("MISS"));
+    assert_eq!(
+        ask(&app, &key, &hello(), None).await.0.as_deref(),
+        Some("MISS")
+    );
 }
 
 async fn rollups_feed_the_report_and_the_export(backend: Backend) {
