@@ -1,10 +1,12 @@
-//! Latency of the difficulty classifier on a 4k-token request (issue: p99 ≤ 50 µs).
-//! Run with `cargo bench -p gateway --bench classifier` (see bench/README.md).
+//! Latency of the router on a 4k-token request: the semantic router (issue: p99 ≤ 1 ms on one
+//! core) and the surface classifier it falls back to; the semantic model's load time and the
+//! memory it adds. Run with `cargo bench -p gateway --bench classifier` (see bench/README.md).
 
 use std::time::Instant;
 
 use gateway::openai::ChatCompletionRequest;
 use gateway::routing::classifier::classify;
+use gateway::routing::semantic::{SemanticModel, default_model_dir};
 
 fn request_of_about_4k_tokens() -> ChatCompletionRequest {
     // About 4 characters per token: 16,000 characters of varied prose, numbers and code.
@@ -23,6 +25,43 @@ fn request_of_about_4k_tokens() -> ChatCompletionRequest {
     ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes()).expect("valid request")
 }
 
+/// Resident memory of this process, from /proc (Linux), in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn measure(name: &str, chars: usize, mut run: impl FnMut()) {
+    for _ in 0..200 {
+        run();
+    }
+    let runs = 5_000;
+    let mut nanos: Vec<u128> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed().as_nanos()
+        })
+        .collect();
+    nanos.sort_unstable();
+    let at = |q: f64| nanos[((runs as f64 - 1.0) * q) as usize] as f64 / 1000.0;
+    println!(
+        "{name} on a {chars}-character (~{} token) request, {runs} runs",
+        chars / 4
+    );
+    println!(
+        "  p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+}
+
 fn main() {
     let request = request_of_about_4k_tokens();
     let chars: usize = request
@@ -31,28 +70,20 @@ fn main() {
         .filter_map(|m| m["content"].as_str())
         .map(str::len)
         .sum();
-    for _ in 0..200 {
-        std::hint::black_box(classify(&request));
-    }
-    let runs = 5_000;
-    let mut nanos: Vec<u128> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(classify(std::hint::black_box(&request)));
-            started.elapsed().as_nanos()
-        })
-        .collect();
-    nanos.sort_unstable();
-    let at = |q: f64| nanos[((runs as f64 - 1.0) * q) as usize] as f64 / 1000.0;
+    let before = rss_mib();
+    let started = Instant::now();
+    let model = SemanticModel::load(&default_model_dir()).expect("the shipped router model loads");
+    let load = started.elapsed();
+    let after = rss_mib();
     println!(
-        "classifier on a {chars}-character (~{} token) request, {runs} runs",
-        chars / 4
+        "semantic model: loaded in {:.0} ms, RSS {before:.1} -> {after:.1} MiB (+{:.1} MiB)",
+        load.as_secs_f64() * 1000.0,
+        after - before
     );
-    println!(
-        "p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
+    measure("semantic router", chars, || {
+        std::hint::black_box(model.classify(std::hint::black_box(&request)));
+    });
+    measure("surface classifier", chars, || {
+        std::hint::black_box(classify(std::hint::black_box(&request)));
+    });
 }

@@ -151,7 +151,7 @@ async fn chat_completions(
     let fallbacks = take_fallbacks(&mut request)?;
     let account = load_account(&state, &key).await?;
     let policy = account.routing.effective(key.key_id);
-    let decisions = routing::resolve_chat(&request, &fallbacks, &account.providers, &policy)?;
+    let decisions = routing::resolve_chat(&state.router, &request, &fallbacks, &account.providers, &policy)?;
     let limits = state.settings.plans.limits(account.plan);
     if request.wants_stream() && !limits.streaming {
         let needed = state.settings.plans.streaming_plan_above(account.plan);
@@ -517,6 +517,7 @@ impl UsageContext {
                 .counted
                 .swap(true, std::sync::atomic::Ordering::Relaxed),
             cache_hit: false,
+            route_reason: Some(decision.reason.clone()),
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
@@ -752,6 +753,7 @@ async fn routing_preview(
     let account = load_account(&state, &key).await?;
     let policy = account.routing.effective(key.key_id);
     Ok(Json(routing::preview(
+        &state.router,
         &request,
         &fallbacks,
         &account.providers,

@@ -30,6 +30,8 @@ pub struct GatewaySettings {
     pub cache: CacheSettings,
     /// How often events past their plan's retention are deleted.
     pub retention_interval: Duration,
+    /// Where the semantic router's files are (`embeddings.bin`, `semantic.json`).
+    pub router_model_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +78,7 @@ impl Default for GatewaySettings {
             public_url: None,
             cache: CacheSettings::default(),
             retention_interval: Duration::from_secs(3600),
+            router_model_dir: crate::routing::semantic::default_model_dir(),
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct GatewayState {
     pub cache: Arc<crate::cache::ResponseCache>,
     /// Present when Stripe is configured.
     pub billing: Option<Arc<crate::billing::Billing>>,
+    /// Scores `auto` requests: the semantic model, or the surface classifier when it cannot load.
+    pub router: Arc<crate::routing::Router>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -59,7 +61,9 @@ impl GatewayState {
             .stripe
             .clone()
             .map(|stripe| Arc::new(crate::billing::Billing::new(stripe)));
+        let router = Arc::new(crate::routing::Router::load(&settings.router_model_dir));
         let state = Self {
+            router,
             db,
             master_key,
             directory,

@@ -38,6 +38,8 @@ pub struct UsageEvent {
     pub counted: bool,
     /// Served from the response cache: no provider was called.
     pub cache_hit: bool,
+    /// Why the request went where it went (the `x-gateway-route-reason` header).
+    pub route_reason: Option<String>,
 }
 
 enum Message {
@@ -199,6 +201,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
         saving_usd: Set(event.saving_usd),
         counted: Set(event.counted),
         cache_hit: Set(event.cache_hit),
+        route_reason: Set(event.route_reason.clone()),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.
@@ -248,6 +251,7 @@ mod tests {
             saving_usd: 0.0,
             counted: true,
             cache_hit: false,
+            route_reason: None,
         }
     }
 

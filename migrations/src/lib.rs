@@ -10,6 +10,7 @@ mod m20261127_000002_routing_usage;
 mod m20261127_000003_routing_policies;
 mod m20261127_000004_plans_billing;
 mod m20261127_000005_analytics_cache;
+mod m20261203_000006_route_reason;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_routing_policies::Migration),
             Box::new(m20261127_000004_plans_billing::Migration),
             Box::new(m20261127_000005_analytics_cache::Migration),
+            Box::new(m20261203_000006_route_reason::Migration),
         ]
     }
 }

@@ -97,13 +97,29 @@ pub struct RoutingTarget {
 pub enum RouteCommand {
     /// Read JSON lines `{"id", "messages", ...}` on stdin; write `{"id", "score", "tier", "reason"}`
     /// lines on stdout, in input order.
-    Classify,
-    /// Cross-validated APGR, CPT80 and saving at 95 % adequacy, per source and macro-averaged.
+    Classify {
+        /// The semantic router's files (default: the configured `router_model_dir`).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+    },
+    /// Cross-validated APGR, CPT80 and saving at 95 % adequacy, per source and macro-averaged;
+    /// folds keep near-duplicate prompts together, and no prompt is scored by a model trained on it.
     Eval {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value_t = 5)]
         folds: u64,
+        /// `semantic` (embedding table + head) or `surface` (the fallback classifier).
+        #[arg(long, value_parser = ["semantic", "surface"], default_value = "semantic")]
+        classifier: String,
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Designed prior-labelled prompts added to the training folds (everyday chat the
+        /// labelled data lacks); default: `priors.jsonl` beside the shipped model.
+        #[arg(long)]
+        priors: Option<PathBuf>,
+        #[arg(long)]
+        no_priors: bool,
         /// Also write the out-of-fold scores, one `{"id", "score"}` a line (for score_router.py).
         #[arg(long)]
         scores_out: Option<PathBuf>,
@@ -112,12 +128,18 @@ pub enum RouteCommand {
         #[arg(long)]
         iterations: Option<usize>,
     },
-    /// Fit the classifier on every labelled row and write its weights.
+    /// Fit both classifiers on every labelled row and write them: the semantic head
+    /// (`semantic.json`, thresholds calibrated on cross-validated scores) and the surface
+    /// classifier (`weights.json`), into the model directory. Deterministic.
     Train {
         #[arg(long)]
         data: PathBuf,
-        #[arg(long, default_value = "gateway/router/weights.json")]
-        out: PathBuf,
+        #[arg(long, default_value = "gateway/router")]
+        model_dir: PathBuf,
+        #[arg(long)]
+        priors: Option<PathBuf>,
+        #[arg(long)]
+        no_priors: bool,
     },
 }
 
@@ -203,12 +225,87 @@ fn read_optional_secret() -> anyhow::Result<String> {
     Ok(input.lines().next().unwrap_or_default().trim().to_owned())
 }
 
+fn print_report(
+    title: &str,
+    per_source: &std::collections::BTreeMap<String, gateway::routing::train::RouterMetrics>,
+    macro_average: &gateway::routing::train::RouterMetrics,
+) {
+    println!("{title}");
+    println!(
+        "{:<12} {:>6} {:>8} {:>6} {:>6} {:>9} {:>10}",
+        "source", "n", "weak_ok", "APGR", "CPT80", "strong@95", "saving@95"
+    );
+    let row = |name: &str, m: &gateway::routing::train::RouterMetrics| {
+        println!(
+            "{:<12} {:>6} {:>8.3} {:>6.3} {:>6.3} {:>9.3} {:>9.1}%",
+            name,
+            m.n,
+            m.weak_ok,
+            m.apgr,
+            m.cpt80,
+            m.strong_at_95,
+            m.saving_at_95 * 100.0
+        )
+    };
+    for (source, m) in per_source {
+        row(source, m);
+    }
+    row("macro", macro_average);
+}
+
+fn write_scores(
+    path: &std::path::Path,
+    ids: impl Iterator<Item = String>,
+    scores: &[f32],
+) -> anyhow::Result<()> {
+    let lines: Vec<String> = ids
+        .zip(scores)
+        .map(|(id, score)| serde_json::json!({"id": id, "score": score}).to_string())
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n")
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn load_table(dir: &std::path::Path) -> anyhow::Result<gateway::routing::semantic::EmbeddingTable> {
+    Ok(gateway::routing::semantic::EmbeddingTable::load(
+        &dir.join(gateway::routing::semantic::TABLE_FILE),
+    )?)
+}
+
 /// Runs a `route` command: no database needed.
-pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
-    use gateway::routing::{classifier, train};
+pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
+    use gateway::routing::{Router, semantic_train, train};
     use std::io::{BufRead as _, Write as _};
+    // The labelled data, then the designed priors (training only: they carry no measured label).
+    let read_text =
+        |data: &PathBuf, priors: &Option<PathBuf>, no_priors: bool| -> anyhow::Result<String> {
+            let mut text = std::fs::read_to_string(data)
+                .with_context(|| format!("reading {}", data.display()))?;
+            if !no_priors {
+                let priors = priors.clone().unwrap_or_else(|| {
+                    gateway::routing::semantic::default_model_dir().join("priors.jsonl")
+                });
+                text.push('\n');
+                text.push_str(
+                    &std::fs::read_to_string(&priors)
+                        .with_context(|| format!("reading {}", priors.display()))?,
+                );
+            }
+            Ok(text)
+        };
+    let read_rows = |text: &str, data: &PathBuf| -> anyhow::Result<Vec<train::LabelledRequest>> {
+        let rows = train::load_requests(text).map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(
+            rows.iter().any(|r| r.measured),
+            "{} has no labelled rows",
+            data.display()
+        );
+        Ok(rows)
+    };
     match command {
-        RouteCommand::Classify => {
+        RouteCommand::Classify { model_dir } => {
+            let router = Router::load(model_dir.as_deref().unwrap_or(&config.router_model_dir));
+            let thresholds = router.thresholds();
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             for (number, line) in std::io::stdin().lock().lines().enumerate() {
@@ -222,8 +319,7 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
                 let request =
                     gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
                         .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
-                let classification = classifier::classify(&request);
-                let thresholds = classifier::Weights::built_in().thresholds;
+                let classification = router.classify(&request);
                 let tier = gateway::routing::tier_name(gateway::routing::tier_for_score(
                     classification.score,
                     thresholds,
@@ -240,78 +336,123 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
         RouteCommand::Eval {
             data,
             folds,
+            classifier,
+            model_dir,
+            priors,
+            no_priors,
             scores_out,
             l2,
             iterations,
         } => {
-            let text = std::fs::read_to_string(&data)
-                .with_context(|| format!("reading {}", data.display()))?;
-            let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
-            anyhow::ensure!(
-                !examples.is_empty(),
-                "{} has no labelled rows",
-                data.display()
-            );
-            let defaults = train::TrainSettings::default();
-            let settings = train::TrainSettings {
-                l2: l2.unwrap_or(defaults.l2),
-                iterations: iterations.unwrap_or(defaults.iterations),
-                ..defaults
+            let text = read_text(&data, &priors, no_priors)?;
+            let rows = read_rows(&text, &data)?;
+            let folds = folds.max(2);
+            let measured = rows.iter().filter(|r| r.measured).count();
+            let dir = model_dir.as_deref().unwrap_or(&config.router_model_dir);
+            let table = load_table(dir)?;
+            let semantic_examples = semantic_train::examples(&table, &rows);
+            let fold_of = semantic_train::folds(&semantic_examples, folds);
+            let groups = {
+                let mut g = semantic_train::near_duplicate_groups(&semantic_examples);
+                g.sort_unstable();
+                g.dedup();
+                g.len()
             };
-            let scores = train::cross_validated_scores(&examples, folds.max(2), settings);
-            if let Some(path) = scores_out {
-                let lines: Vec<String> = examples
-                    .iter()
-                    .zip(&scores)
-                    .map(|(example, score)| {
-                        serde_json::json!({"id": example.id, "score": score}).to_string()
-                    })
-                    .collect();
-                std::fs::write(&path, lines.join("\n") + "\n")
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            let (per_source, macro_average) = train::report(&examples, &scores);
-            let measured = examples.iter().filter(|e| e.measured).count();
-            println!(
-                "{folds}-fold cross-validated on {measured} measured prompts ({} prior-labelled prompts used for training only)",
-                examples.len() - measured
+            let title = format!(
+                "{classifier} classifier, {folds}-fold cross-validated on {measured} measured prompts ({} prior-labelled prompts used for training only); {groups} near-duplicate groups kept within one fold each",
+                rows.len() - measured
             );
-            println!(
-                "{:<12} {:>6} {:>8} {:>6} {:>6} {:>9} {:>10}",
-                "source", "n", "weak_ok", "APGR", "CPT80", "strong@95", "saving@95"
-            );
-            let row = |name: &str, m: &train::RouterMetrics| {
+            let labels = || {
+                rows.iter()
+                    .map(|r| (r.source.as_str(), r.measured, r.needs_strong))
+            };
+            let scores = if classifier == "semantic" {
+                let defaults = semantic_train::HeadSettings::default();
+                let settings = semantic_train::HeadSettings {
+                    l2: l2.unwrap_or(defaults.l2),
+                    iterations: iterations.unwrap_or(defaults.iterations),
+                    ..defaults
+                };
+                let scores =
+                    semantic_train::cross_validated_scores(&semantic_examples, folds, settings);
+                let thresholds = semantic_train::calibrate(&semantic_examples, &scores);
+                let (per_source, macro_average) = train::report_labels(labels(), &scores);
+                print_report(&title, &per_source, &macro_average);
                 println!(
-                    "{:<12} {:>6} {:>8.3} {:>6.3} {:>6.3} {:>9.3} {:>9.1}%",
-                    name,
-                    m.n,
-                    m.weak_ok,
-                    m.apgr,
-                    m.cpt80,
-                    m.strong_at_95,
-                    m.saving_at_95 * 100.0
-                )
+                    "calibrated thresholds: strong >= {:.3} (95 % adequacy), standard >= {:.3} (98 %)",
+                    thresholds.strong, thresholds.standard
+                );
+                scores
+            } else {
+                let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
+                let defaults = train::TrainSettings::default();
+                let settings = train::TrainSettings {
+                    l2: l2.unwrap_or(defaults.l2),
+                    iterations: iterations.unwrap_or(defaults.iterations),
+                    ..defaults
+                };
+                let scores = train::cross_validated_scores(&examples, &fold_of, folds, settings);
+                let (per_source, macro_average) = train::report_labels(labels(), &scores);
+                print_report(&title, &per_source, &macro_average);
+                scores
             };
-            for (source, m) in &per_source {
-                row(source, m);
+            if let Some(path) = scores_out {
+                write_scores(&path, rows.iter().map(|r| r.id.clone()), &scores)?;
             }
-            row("macro", &macro_average);
         }
-        RouteCommand::Train { data, out } => {
-            let text = std::fs::read_to_string(&data)
-                .with_context(|| format!("reading {}", data.display()))?;
-            let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
-            let refs: Vec<&train::Example> = examples.iter().collect();
+        RouteCommand::Train {
+            data,
+            model_dir,
+            priors,
+            no_priors,
+        } => {
+            let text = read_text(&data, &priors, no_priors)?;
+            let rows = read_rows(&text, &data)?;
+            let table = load_table(&model_dir)?;
+            let examples = semantic_train::examples(&table, &rows);
+            let (head, scores) = semantic_train::train_head(
+                &table,
+                &examples,
+                5,
+                semantic_train::HeadSettings::default(),
+            );
+            let (per_source, macro_average) = train::report_labels(
+                rows.iter()
+                    .map(|r| (r.source.as_str(), r.measured, r.needs_strong)),
+                &scores,
+            );
+            print_report(
+                "semantic head, 5-fold cross-validated",
+                &per_source,
+                &macro_average,
+            );
+            let head_path = model_dir.join(gateway::routing::semantic::HEAD_FILE);
+            std::fs::write(&head_path, serde_json::to_string_pretty(&head)? + "\n")
+                .with_context(|| format!("writing {}", head_path.display()))?;
+            println!(
+                "wrote {} (thresholds: strong >= {:.3}, standard >= {:.3})",
+                head_path.display(),
+                head.thresholds.strong,
+                head.thresholds.standard
+            );
+
+            // The surface classifier keeps its own training set: the labelled data alone.
+            let surface = train::load_examples(&std::fs::read_to_string(&data)?)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let refs: Vec<&train::Example> = surface.iter().collect();
             let mut weights = train::train(&refs, train::TrainSettings::default());
             weights.trained_on = format!(
                 "llm-gateway route train --data router-eval/dev.jsonl: {} prompts (measured and prior-labelled), full-batch Adam, {:?}",
-                examples.len(),
+                surface.len(),
                 train::TrainSettings::default()
             );
-            let json = serde_json::to_string(&weights)?;
-            std::fs::write(&out, json + "\n")
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote {}", out.display());
+            let weights_path = model_dir.join("weights.json");
+            std::fs::write(&weights_path, serde_json::to_string(&weights)? + "\n")
+                .with_context(|| format!("writing {}", weights_path.display()))?;
+            println!(
+                "wrote {} (the surface classifier, the fallback)",
+                weights_path.display()
+            );
         }
     }
     Ok(())
@@ -320,7 +461,7 @@ pub fn run_route(command: RouteCommand) -> anyhow::Result<()> {
 /// Runs an admin command (anything but `serve` and `route`).
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> {
     if let Command::Route(route) = command {
-        return run_route(route);
+        return run_route(config, route);
     }
     let db = connect_database(config).await?;
     match command {

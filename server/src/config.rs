@@ -44,6 +44,8 @@ pub struct Config {
     pub redis_key_prefix: String,
     pub cache_ttl_secs: u64,
     pub cache_max_entries: usize,
+    /// The semantic router's files (`embeddings.bin`, `semantic.json`); the shipped ones by default.
+    pub router_model_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             redis_key_prefix: "llm-gateway".into(),
             cache_ttl_secs: engine.cache.ttl.as_secs(),
             cache_max_entries: engine.cache.max_entries,
+            router_model_dir: engine.router_model_dir,
         }
     }
 }
@@ -111,6 +114,7 @@ impl fmt::Debug for Config {
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("cache_max_entries", &self.cache_max_entries)
+            .field("router_model_dir", &self.router_model_dir)
             .finish()
     }
 }
@@ -151,6 +155,7 @@ const ENV_KEYS: &[&str] = &[
     "redis_key_prefix",
     "cache_ttl_secs",
     "cache_max_entries",
+    "router_model_dir",
 ];
 
 impl Config {
@@ -214,6 +219,7 @@ impl Config {
                 ttl: std::time::Duration::from_secs(self.cache_ttl_secs.max(1)),
                 max_entries: self.cache_max_entries.max(1),
             },
+            router_model_dir: self.router_model_dir.clone(),
             ..Default::default()
         }
     }

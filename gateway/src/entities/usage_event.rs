@@ -28,6 +28,8 @@ pub struct Model {
     pub counted: bool,
     /// Served from the response cache.
     pub cache_hit: bool,
+    /// Why the request went where it went (as `x-gateway-route-reason` said).
+    pub route_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

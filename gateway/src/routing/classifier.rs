@@ -235,6 +235,11 @@ fn bucket(token: &str, salt: u8) -> u32 {
     hash & ((1 << HASH_BITS) - 1)
 }
 
+/// The request-shape features alone (the semantic router's companions to its embedding).
+pub fn shape(request: &ChatCompletionRequest) -> [f32; DENSE] {
+    extract(request).dense
+}
+
 pub fn extract(request: &ChatCompletionRequest) -> Features {
     let mut all_text = String::new();
     let mut system_text = String::new();

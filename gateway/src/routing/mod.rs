@@ -4,7 +4,13 @@
 
 pub mod classifier;
 pub mod policy;
+pub mod semantic;
+pub mod semantic_train;
 pub mod train;
+pub mod wordpiece;
+
+use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::catalog::{Catalog, CatalogModel, ModelKind, Tier};
 use crate::error::RequestError;
@@ -12,6 +18,98 @@ use crate::openai::ChatCompletionRequest;
 use crate::providers::{ProviderEndpoint, ProviderKind};
 
 pub use policy::RoutingPolicy;
+
+/// Scores `auto` requests: the semantic model when its files load, else the surface classifier
+/// (hashed n-grams and request shapes), which says so in every route reason.
+pub struct Router {
+    semantic: Option<semantic::SemanticModel>,
+    /// Why the semantic model is not in use.
+    unavailable: Option<String>,
+}
+
+impl Router {
+    /// Loads the semantic model from `dir`; a missing or broken model is logged as an error and
+    /// the surface classifier takes over, so requests are still routed.
+    pub fn load(dir: &Path) -> Self {
+        match semantic::SemanticModel::load(dir) {
+            Ok(model) => {
+                tracing::info!(
+                    dir = %dir.display(),
+                    dims = model.table.dims(),
+                    "semantic router loaded"
+                );
+                Self::semantic(model)
+            }
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    "semantic router unavailable; auto-routing falls back to the surface classifier"
+                );
+                Self::surface(err.to_string())
+            }
+        }
+    }
+
+    pub fn semantic(model: semantic::SemanticModel) -> Self {
+        Self {
+            semantic: Some(model),
+            unavailable: None,
+        }
+    }
+
+    /// The surface classifier alone; `why` is kept for [`Router::status`].
+    pub fn surface(why: impl Into<String>) -> Self {
+        Self {
+            semantic: None,
+            unavailable: Some(why.into()),
+        }
+    }
+
+    /// The shipped model, loaded once (CLI, tests, previews without a running state).
+    pub fn built_in() -> &'static Router {
+        static ROUTER: OnceLock<Router> = OnceLock::new();
+        ROUTER.get_or_init(|| Router::load(&semantic::default_model_dir()))
+    }
+
+    pub fn is_semantic(&self) -> bool {
+        self.semantic.is_some()
+    }
+
+    /// One line for operators: which classifier routes, and why not the semantic one.
+    pub fn status(&self) -> String {
+        match (&self.semantic, &self.unavailable) {
+            (Some(model), _) => format!(
+                "semantic router ({} dims, table sha256 {})",
+                model.table.dims(),
+                &model.table.sha256[..12]
+            ),
+            (None, Some(why)) => format!("surface classifier (semantic router unavailable: {why})"),
+            (None, None) => "surface classifier".into(),
+        }
+    }
+
+    pub fn classify(&self, request: &ChatCompletionRequest) -> classifier::Classification {
+        match &self.semantic {
+            Some(model) => model.classify(request),
+            None => {
+                let mut classification = classifier::classify(request);
+                classification.reason = format!(
+                    "semantic model unavailable, surface classifier: {}",
+                    classification.reason
+                );
+                classification
+            }
+        }
+    }
+
+    /// The default thresholds calibrated with the model in use.
+    pub fn thresholds(&self) -> Thresholds {
+        match &self.semantic {
+            Some(model) => model.head.thresholds,
+            None => classifier::Weights::built_in().thresholds,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct RouteDecision<'a> {
@@ -218,8 +316,8 @@ pub fn resolve_embedding<'a>(
 
 /// The thresholds a policy starts from: its own strong threshold (the standard one keeps its
 /// distance below), else the trained defaults.
-fn base_thresholds(policy: &RoutingPolicy) -> Thresholds {
-    let trained = classifier::Weights::built_in().thresholds;
+fn base_thresholds(router: &Router, policy: &RoutingPolicy) -> Thresholds {
+    let trained = router.thresholds();
     match policy.threshold {
         Some(strong) => Thresholds {
             strong,
@@ -234,6 +332,7 @@ fn base_thresholds(policy: &RoutingPolicy) -> Thresholds {
 /// adjusted by the policy's rules and bounds, and served by the cheapest model of that tier (or
 /// the first allowed provider's, when the policy orders them). Then the `models` fallbacks.
 pub fn resolve_chat<'a>(
+    router: &Router,
     request: &ChatCompletionRequest,
     fallbacks: &[String],
     providers: &'a [ProviderEndpoint],
@@ -254,7 +353,8 @@ pub fn resolve_chat<'a>(
         decision.reason = format!("policy: forced model {forced}");
         return Ok(vec![decision]);
     }
-    let Some(thresholds) = auto_thresholds(request.model.as_deref(), base_thresholds(policy))?
+    let Some(thresholds) =
+        auto_thresholds(request.model.as_deref(), base_thresholds(router, policy))?
     else {
         return resolve_with_fallbacks(request.model.as_deref(), fallbacks, &allowed, providers);
     };
@@ -268,7 +368,7 @@ pub fn resolve_chat<'a>(
             ),
         ));
     } else {
-        let classification = classifier::classify(request);
+        let classification = router.classify(request);
         let scored = tier_for_score(classification.score, thresholds);
         let adjusted = policy::adjust_tier(scored, request, policy);
         let ordered = policy.providers.is_some();
@@ -346,12 +446,13 @@ pub struct RoutePreview {
 }
 
 pub fn preview(
+    router: &Router,
     request: &ChatCompletionRequest,
     fallbacks: &[String],
     providers: &[ProviderEndpoint],
     policy: &RoutingPolicy,
 ) -> Result<RoutePreview, RequestError> {
-    let decisions = resolve_chat(request, fallbacks, providers, policy)?;
+    let decisions = resolve_chat(router, request, fallbacks, providers, policy)?;
     let name = |decision: &RouteDecision<'_>| {
         format!("{}/{}", decision.endpoint.kind.id(), decision.model)
     };
@@ -364,7 +465,7 @@ pub fn preview(
         provider: first.endpoint.kind.id().to_owned(),
         tier: first.tier,
         reason: first.reason.clone(),
-        score: routed.then(|| classifier::classify(request).score),
+        score: routed.then(|| router.classify(request).score),
         fallbacks: decisions[1..].iter().map(name).collect(),
     })
 }
@@ -650,7 +751,14 @@ mod tests {
     #[test]
     fn without_a_policy_an_easy_request_gets_the_cheapest_cheap_model() {
         let providers = three_providers();
-        let decisions = resolve_chat(&easy(), &[], &providers, &RoutingPolicy::default()).unwrap();
+        let decisions = resolve_chat(
+            Router::built_in(),
+            &easy(),
+            &[],
+            &providers,
+            &RoutingPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(decisions.len(), 1);
         assert_eq!(decisions[0].tier, Some(Tier::Cheap));
         assert_eq!(decisions[0].model, "llama-3.1-8b-instant");
@@ -669,8 +777,14 @@ mod tests {
             let request = chat(
                 serde_json::json!({"model": model, "messages": [{"role": "user", "content": EASY}]}),
             );
-            let decisions =
-                resolve_chat(&request, &["gpt-4o-mini".into()], &providers, &forced).unwrap();
+            let decisions = resolve_chat(
+                Router::built_in(),
+                &request,
+                &["gpt-4o-mini".into()],
+                &providers,
+                &forced,
+            )
+            .unwrap();
             assert_eq!(decisions.len(), 1, "a forced model has no fallbacks");
             assert_eq!(decisions[0].model, "claude-3-5-haiku-latest");
             assert_eq!(
@@ -684,7 +798,8 @@ mod tests {
     fn auto_routing_off_takes_the_first_allowed_default() {
         let providers = three_providers();
         let off = policy(r#"{"auto_routing": false, "providers": ["anthropic", "openai"]}"#);
-        let decision = &resolve_chat(&easy(), &[], &providers, &off).unwrap()[0];
+        let decision =
+            &resolve_chat(Router::built_in(), &easy(), &[], &providers, &off).unwrap()[0];
         assert_eq!(decision.model, "claude-3-5-haiku-latest");
         assert!(decision.reason.starts_with("policy: auto-routing off"));
         // A pinned model is unaffected.
@@ -692,7 +807,7 @@ mod tests {
             serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": EASY}]}),
         );
         assert_eq!(
-            resolve_chat(&pinned, &[], &providers, &off).unwrap()[0].model,
+            resolve_chat(Router::built_in(), &pinned, &[], &providers, &off).unwrap()[0].model,
             "gpt-4o"
         );
     }
@@ -701,7 +816,8 @@ mod tests {
     fn min_and_max_tier_bound_the_scored_tier() {
         let providers = three_providers();
         let floor = policy(r#"{"min_tier": "strong"}"#);
-        let decision = &resolve_chat(&easy(), &[], &providers, &floor).unwrap()[0];
+        let decision =
+            &resolve_chat(Router::built_in(), &easy(), &[], &providers, &floor).unwrap()[0];
         assert_eq!(decision.tier, Some(Tier::Strong));
         assert!(
             decision.reason.contains("min tier strong"),
@@ -713,11 +829,20 @@ mod tests {
             serde_json::json!({"model": "auto:0", "messages": [{"role": "user", "content": EASY}]}),
         );
         assert_eq!(
-            resolve_chat(&hard, &[], &providers, &RoutingPolicy::default()).unwrap()[0].tier,
+            resolve_chat(
+                Router::built_in(),
+                &hard,
+                &[],
+                &providers,
+                &RoutingPolicy::default()
+            )
+            .unwrap()[0]
+                .tier,
             Some(Tier::Strong)
         );
         let ceiling = policy(r#"{"max_tier": "cheap"}"#);
-        let decision = &resolve_chat(&hard, &[], &providers, &ceiling).unwrap()[0];
+        let decision =
+            &resolve_chat(Router::built_in(), &hard, &[], &providers, &ceiling).unwrap()[0];
         assert_eq!(decision.tier, Some(Tier::Cheap));
         assert!(
             decision.reason.contains("max tier cheap"),
@@ -728,7 +853,7 @@ mod tests {
         // Groq alone has no strong model: a floor of strong cannot be met.
         let groq = vec![endpoint(ProviderKind::Groq)];
         assert!(matches!(
-            resolve_chat(&easy(), &[], &groq, &floor),
+            resolve_chat(Router::built_in(), &easy(), &[], &groq, &floor),
             Err(RequestError::NotAllowed(_))
         ));
     }
@@ -738,7 +863,8 @@ mod tests {
         let providers = three_providers();
         let always_strong = policy(r#"{"threshold": 0.0}"#);
         assert_eq!(
-            resolve_chat(&easy(), &[], &providers, &always_strong).unwrap()[0].tier,
+            resolve_chat(Router::built_in(), &easy(), &[], &providers, &always_strong).unwrap()[0]
+                .tier,
             Some(Tier::Strong)
         );
         let never_strong = policy(r#"{"threshold": 1.0}"#);
@@ -746,7 +872,8 @@ mod tests {
             serde_json::json!({"messages": [{"role": "user", "content": "Prove that there are infinitely many primes p such that p + 2 is also prime, or explain precisely why no proof is known, step by step."}]}),
         );
         assert_ne!(
-            resolve_chat(&hard, &[], &providers, &never_strong).unwrap()[0].tier,
+            resolve_chat(Router::built_in(), &hard, &[], &providers, &never_strong).unwrap()[0]
+                .tier,
             Some(Tier::Strong)
         );
         // The request's own mode still applies on top: auto:0 overrides the policy's threshold.
@@ -754,7 +881,8 @@ mod tests {
             serde_json::json!({"model": "auto:0", "messages": [{"role": "user", "content": EASY}]}),
         );
         assert_eq!(
-            resolve_chat(&request, &[], &providers, &never_strong).unwrap()[0].tier,
+            resolve_chat(Router::built_in(), &request, &[], &providers, &never_strong).unwrap()[0]
+                .tier,
             Some(Tier::Strong)
         );
     }
@@ -763,7 +891,8 @@ mod tests {
     fn allowed_providers_restrict_and_order() {
         let providers = three_providers();
         let ordered = policy(r#"{"providers": ["anthropic", "openai"]}"#);
-        let decisions = resolve_chat(&easy(), &[], &providers, &ordered).unwrap();
+        let decisions =
+            resolve_chat(Router::built_in(), &easy(), &[], &providers, &ordered).unwrap();
         // Groq's cheaper model is not allowed; Anthropic comes first, OpenAI is the fallback.
         assert_eq!(
             decisions
@@ -778,7 +907,8 @@ mod tests {
         let pinned_groq = chat(
             serde_json::json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": EASY}]}),
         );
-        let err = resolve_chat(&pinned_groq, &[], &providers, &ordered).unwrap_err();
+        let err =
+            resolve_chat(Router::built_in(), &pinned_groq, &[], &providers, &ordered).unwrap_err();
         assert!(
             matches!(err, RequestError::NotAllowed(ref m) if m.contains("llama-3.1-8b-instant")),
             "{err:?}"
@@ -788,6 +918,7 @@ mod tests {
             serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": EASY}]}),
         );
         let err = resolve_chat(
+            Router::built_in(),
             &pinned_openai,
             &["groq/llama-3.1-8b-instant".into()],
             &providers,
@@ -801,7 +932,7 @@ mod tests {
 
         let only_gemini = policy(r#"{"providers": ["gemini"]}"#);
         assert!(matches!(
-            resolve_chat(&easy(), &[], &providers, &only_gemini),
+            resolve_chat(Router::built_in(), &easy(), &[], &providers, &only_gemini),
             Err(RequestError::NotAllowed(_))
         ));
     }
@@ -817,7 +948,8 @@ mod tests {
             "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]}),
         );
         let plain = chat(serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}));
-        let tooled = &resolve_chat(&with_tools, &[], &providers, &rule).unwrap()[0];
+        let tooled =
+            &resolve_chat(Router::built_in(), &with_tools, &[], &providers, &rule).unwrap()[0];
         assert_eq!(tooled.tier, Some(Tier::Standard));
         assert!(
             tooled
@@ -827,7 +959,7 @@ mod tests {
             tooled.reason
         );
         assert_eq!(
-            resolve_chat(&plain, &[], &providers, &rule).unwrap()[0].tier,
+            resolve_chat(Router::built_in(), &plain, &[], &providers, &rule).unwrap()[0].tier,
             Some(Tier::Cheap)
         );
     }

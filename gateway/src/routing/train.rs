@@ -32,10 +32,36 @@ struct Row {
     weak_ok: Option<bool>,
     #[serde(default)]
     tier_prior: Option<String>,
+    #[serde(default)]
+    weight: Option<f32>,
+}
+
+/// A labelled row, before any features are read.
+pub struct LabelledRequest {
+    pub id: String,
+    pub source: String,
+    pub request: ChatCompletionRequest,
+    pub needs_strong: bool,
+    pub measured: bool,
+    /// How many labelled rows this one counts as when training (1 unless the row says).
+    pub weight: f32,
 }
 
 /// Reads the rows of a `dev.jsonl` that carry a label: a measured `weak_ok`, or a `tier_prior`.
 pub fn load_examples(jsonl: &str) -> Result<Vec<Example>, String> {
+    Ok(load_requests(jsonl)?
+        .into_iter()
+        .map(|row| Example {
+            features: extract(&row.request),
+            id: row.id,
+            source: row.source,
+            needs_strong: row.needs_strong,
+            measured: row.measured,
+        })
+        .collect())
+}
+
+pub fn load_requests(jsonl: &str) -> Result<Vec<LabelledRequest>, String> {
     let mut examples = Vec::new();
     for (number, line) in jsonl
         .lines()
@@ -52,12 +78,16 @@ pub fn load_examples(jsonl: &str) -> Result<Vec<Example>, String> {
         let body = serde_json::json!({"messages": row.messages});
         let request = ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes())
             .map_err(|e| format!("line {}: {e}", number + 1))?;
-        examples.push(Example {
+        examples.push(LabelledRequest {
             id: row.id,
             source: row.source,
-            features: extract(&request),
+            request,
             needs_strong,
             measured,
+            weight: row
+                .weight
+                .filter(|w| w.is_finite() && *w > 0.0)
+                .unwrap_or(1.0),
         });
     }
     Ok(examples)
@@ -141,7 +171,7 @@ pub fn train(examples: &[&Example], settings: TrainSettings) -> Weights {
 }
 
 /// The fold of an example: a stable hash of its id, so folds never change between runs.
-fn fold_of(id: &str, folds: u64) -> u64 {
+pub fn fold_of(id: &str, folds: u64) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in id.bytes() {
         hash ^= u64::from(byte);
@@ -151,8 +181,11 @@ fn fold_of(id: &str, folds: u64) -> u64 {
 }
 
 /// Out-of-fold scores: each example scored by weights trained without its fold.
+/// `fold_of_example` gives each example's fold (see `semantic_train::folds`, which keeps
+/// near-duplicates together).
 pub fn cross_validated_scores(
     examples: &[Example],
+    fold_of_example: &[u64],
     folds: u64,
     settings: TrainSettings,
 ) -> Vec<f32> {
@@ -160,11 +193,13 @@ pub fn cross_validated_scores(
     for fold in 0..folds {
         let training: Vec<&Example> = examples
             .iter()
-            .filter(|e| fold_of(&e.id, folds) != fold)
+            .zip(fold_of_example)
+            .filter(|(_, f)| **f != fold)
+            .map(|(e, _)| e)
             .collect();
         let weights = train(&training, settings);
         for (i, example) in examples.iter().enumerate() {
-            if fold_of(&example.id, folds) == fold {
+            if fold_of_example[i] == fold {
                 scores[i] = sigmoid(weights.logit(&example.features));
             }
         }
@@ -225,16 +260,28 @@ pub fn report(
     examples: &[Example],
     scores: &[f32],
 ) -> (BTreeMap<String, RouterMetrics>, RouterMetrics) {
+    report_labels(
+        examples
+            .iter()
+            .map(|e| (e.source.as_str(), e.measured, e.needs_strong)),
+        scores,
+    )
+}
+
+/// [`report`] over (source, measured, needs strong) labels, for any model's examples.
+pub fn report_labels<'a>(
+    labels: impl Iterator<Item = (&'a str, bool, bool)>,
+    scores: &[f32],
+) -> (BTreeMap<String, RouterMetrics>, RouterMetrics) {
     let mut by_source: BTreeMap<String, Vec<(f32, bool)>> = BTreeMap::new();
-    for (example, score) in examples
-        .iter()
-        .zip(scores)
-        .filter(|(example, _)| example.measured)
-    {
+    for ((source, measured, needs_strong), score) in labels.zip(scores) {
+        if !measured {
+            continue;
+        }
         by_source
-            .entry(example.source.clone())
+            .entry(source.to_owned())
             .or_default()
-            .push((*score, !example.needs_strong));
+            .push((*score, !needs_strong));
     }
     let per_source: BTreeMap<String, RouterMetrics> = by_source
         .iter()
@@ -295,8 +342,10 @@ mod tests {
                 }
             })
             .collect();
+        let fold_of_example: Vec<u64> = examples.iter().map(|e| fold_of(&e.id, 5)).collect();
         let scores = cross_validated_scores(
             &examples,
+            &fold_of_example,
             5,
             TrainSettings {
                 iterations: 200,

@@ -374,6 +374,88 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
         report.contains("toy") && report.contains("macro") && report.contains("APGR"),
         "{report}"
     );
+    assert!(
+        report.starts_with("semantic classifier, 5-fold cross-validated on 20 measured prompts")
+            && report.contains("near-duplicate groups")
+            && report.contains("calibrated thresholds: strong >="),
+        "{report}"
+    );
+    let header = report.lines().nth(1).unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "source",
+            "n",
+            "weak_ok",
+            "APGR",
+            "CPT80",
+            "strong@95",
+            "saving@95"
+        ]
+    );
+    let surface = cli.ok(
+        &[
+            "route",
+            "eval",
+            "--classifier",
+            "surface",
+            "--folds",
+            "4",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        surface.starts_with("surface classifier, 4-fold"),
+        "{surface}"
+    );
+
+    // `route train` writes a model that loads, and the same data give the same bytes.
+    let model_dir = dir.path().join("model");
+    std::fs::create_dir(&model_dir).unwrap();
+    std::fs::copy(
+        gateway::routing::semantic::default_model_dir().join("embeddings.bin"),
+        model_dir.join("embeddings.bin"),
+    )
+    .unwrap();
+    let train = |out: &str| {
+        cli.ok(
+            &[
+                "route",
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--model-dir",
+                model_dir.to_str().unwrap(),
+            ],
+            None,
+        );
+        let head = std::fs::read(model_dir.join("semantic.json")).unwrap();
+        std::fs::rename(model_dir.join("semantic.json"), model_dir.join(out)).unwrap();
+        head
+    };
+    let first = train("first.json");
+    let second = train("second.json");
+    assert_eq!(first, second, "training is deterministic");
+    std::fs::rename(
+        model_dir.join("first.json"),
+        model_dir.join("semantic.json"),
+    )
+    .unwrap();
+    gateway::routing::semantic::SemanticModel::load(&model_dir).expect("the trained model loads");
+    let classified = cli.ok(
+        &[
+            "route",
+            "classify",
+            "--model-dir",
+            model_dir.to_str().unwrap(),
+        ],
+        Some(
+            r#"{"id": 1, "messages": [{"role": "user", "content": "Prove theorem 3 rigorously"}]}"#,
+        ),
+    );
+    assert!(classified.contains("topic"), "{classified}");
 }
 
 #[test]
@@ -534,6 +616,11 @@ async fn usage_export_is_clamped_to_the_plans_retention() {
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("time,key_id,provider,model,tier,status"));
     assert!(
+        lines[0].contains(",cost_usd,baseline_cost_usd,saving_usd,"),
+        "{}",
+        lines[0]
+    );
+    assert!(
         lines[1].contains(",openai,gpt-4o-mini,cheap,200,"),
         "{}",
         lines[1]
@@ -557,6 +644,11 @@ async fn usage_export_is_clamped_to_the_plans_retention() {
         (rows[0]["model"].as_str(), rows[1]["model"].as_str()),
         (Some("gpt-4o"), Some("gpt-4o-mini"))
     );
+    // Cost plus saving: what the request would have cost on the baseline model.
+    for row in &rows {
+        let baseline_cost = row["baseline_cost_usd"].as_f64().unwrap();
+        assert!((baseline_cost - 0.003).abs() < 1e-12, "{row}");
+    }
     assert_eq!(
         cli.ok(
             &["usage", "export", "--email", email, "--since", "1h"],

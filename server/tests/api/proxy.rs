@@ -7,7 +7,9 @@ use gateway::entities::{gateway_key, usage_event};
 use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, OPENAI_KEY, eventually, expect_openai_error, hello, spawn_app};
+use crate::helpers::{
+    Backend, OPENAI_KEY, eventually, expect_openai_error, hello, spawn_app, spawn_app_with,
+};
 
 crate::on_both_backends!(
     answers_with_the_providers_completion,
@@ -22,6 +24,8 @@ crate::on_both_backends!(
     revocation_by_another_process_bites_within_seconds,
     tenants_never_share_provider_keys,
     auto_routes_by_difficulty_and_records_the_saving,
+    the_semantic_router_tells_chit_chat_from_hard_maths_and_code,
+    without_its_model_the_router_falls_back_and_says_so,
 );
 
 async fn answers_with_the_providers_completion(backend: Backend) {
@@ -527,4 +531,101 @@ async fn auto_routes_by_difficulty_and_records_the_saving(backend: Backend) {
         strong.saving_usd < cheap.saving_usd,
         "{strong:?} vs {cheap:?}"
     );
+}
+
+fn chit_chat() -> Value {
+    json!({"model": "auto", "messages": [{"role": "user", "content": "Hi there! How are you doing today? Have a nice weekend."}]})
+}
+
+fn hard_maths_and_code() -> Value {
+    json!({"model": "auto", "messages": [{"role": "user", "content":
+        "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots, prove that f is strictly increasing on (3, infinity), \
+         and compute the integral of f from 0 to 4. Then write a Python function that finds the roots of any cubic \
+         polynomial numerically with Newton's method and analyse its convergence rate."}]})
+}
+
+async fn the_semantic_router_tells_chit_chat_from_hard_maths_and_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert!(
+        app.state.router.is_semantic(),
+        "{}",
+        app.state.router.status()
+    );
+    let tenant = app.tenant("ada@example.com").await;
+    let easy = app.chat(Some(&tenant.key), &chit_chat()).await;
+    let hard = app.chat(Some(&tenant.key), &hard_maths_and_code()).await;
+    assert_eq!((easy.status().as_u16(), hard.status().as_u16()), (200, 200));
+    let header = |r: &reqwest::Response, name: &str| r.headers()[name].to_str().unwrap().to_owned();
+    let (easy_tier, hard_tier) = (
+        header(&easy, "x-gateway-tier"),
+        header(&hard, "x-gateway-tier"),
+    );
+    assert_eq!(easy_tier, "cheap", "{:?}", easy.headers());
+    assert_ne!(hard_tier, "cheap", "{:?}", hard.headers());
+    assert_ne!(
+        header(&easy, "x-gateway-model"),
+        header(&hard, "x-gateway-model")
+    );
+    // The reason names the semantic signal and the score; it is recorded with the usage.
+    let reason = header(&hard, "x-gateway-route-reason");
+    assert!(
+        reason.starts_with("auto: difficulty") && reason.contains("topic"),
+        "{reason}"
+    );
+    app.flush_usage().await;
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(tenant.account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.route_reason.as_deref() == Some(reason.as_str())),
+        "{events:?}"
+    );
+}
+
+async fn without_its_model_the_router_falls_back_and_says_so(backend: Backend) {
+    let empty = tempfile::tempdir().unwrap();
+    let corrupt = tempfile::tempdir().unwrap();
+    // The shipped table, cut short.
+    let table =
+        std::fs::read(gateway::routing::semantic::default_model_dir().join("embeddings.bin"))
+            .unwrap();
+    std::fs::write(
+        corrupt.path().join("embeddings.bin"),
+        &table[..table.len() / 2],
+    )
+    .unwrap();
+    std::fs::copy(
+        gateway::routing::semantic::default_model_dir().join("semantic.json"),
+        corrupt.path().join("semantic.json"),
+    )
+    .unwrap();
+    for (dir, problem) in [(empty.path(), "missing"), (corrupt.path(), "corrupt")] {
+        let app = spawn_app_with(backend, |config| {
+            config.router_model_dir = dir.to_path_buf()
+        })
+        .await;
+        assert!(!app.state.router.is_semantic());
+        assert!(
+            app.state.router.status().contains(problem),
+            "{}",
+            app.state.router.status()
+        );
+        let tenant = app.tenant("ada@example.com").await;
+        // Requests are still routed, by the surface classifier, and the reason says so.
+        let response = app.chat(Some(&tenant.key), &chit_chat()).await;
+        assert_eq!(response.status(), 200);
+        let reason = response.headers()["x-gateway-route-reason"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            reason.starts_with("auto: semantic model unavailable, surface classifier: difficulty"),
+            "{reason}"
+        );
+        assert_eq!(response.headers()["x-gateway-tier"], "cheap");
+    }
 }
