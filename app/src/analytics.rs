@@ -19,6 +19,8 @@ pub const RANGES: &[(&str, &str)] = &[
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
+    /// Start of the bucket (ms).
+    pub at: i64,
     pub label: String,
     pub requests: i64,
     pub errors: i64,
@@ -46,6 +48,8 @@ pub struct AnalyticsView {
     pub ranges: Vec<(String, String, bool)>,
     pub retention_days: u32,
     pub plan: String,
+    /// The series is in days (not hours).
+    pub daily: bool,
     pub totals: Bucket,
     pub series: Vec<Bucket>,
     pub breakdowns: Vec<(String, Vec<BreakdownRow>)>,
@@ -94,7 +98,8 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
         .collect();
     let report =
         analytics::report(&state.db, account_id, since, now + 1, bucket_ms, &key_names).await?;
-    let bucket = |label: String, t: &analytics::Totals| Bucket {
+    let bucket = |at: i64, label: String, t: &analytics::Totals| Bucket {
+        at,
         label,
         requests: t.requests,
         errors: t.errors,
@@ -134,11 +139,12 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
         range,
         retention_days,
         plan: plan.display_name().into(),
-        totals: bucket("total".into(), &report.totals),
+        daily: bucket_ms == DAY_MS,
+        totals: bucket(since, "total".into(), &report.totals),
         series: report
             .series
             .iter()
-            .map(|p| bucket(label(p.at), &p.totals))
+            .map(|p| bucket(p.at, label(p.at), &p.totals))
             .collect(),
         breakdowns: vec![
             ("Model".into(), rows(&report.by_model)),
@@ -147,6 +153,17 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
             ("Tier".into(), rows(&report.by_tier)),
         ],
     })
+}
+
+/// The saving as a share of what the baseline model would have cost (cost + saving): `42.5%`,
+/// or `–` when there was nothing to compare.
+pub fn saved_percent(cost_usd: f64, saving_usd: f64) -> String {
+    let baseline = cost_usd + saving_usd;
+    if baseline > 0.0 {
+        format!("{:.1}%", saving_usd / baseline * 100.0)
+    } else {
+        "–".to_owned()
+    }
 }
 
 /// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035`.
@@ -262,10 +279,22 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
         ranges,
         retention_days,
         plan,
+        daily,
         totals,
         series,
         breakdowns,
     } = view;
+    // Days with requests, newest first, under the cost chart.
+    let savings_by_day: Vec<Bucket> = if daily {
+        series
+            .iter()
+            .rev()
+            .filter(|b| b.requests > 0)
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     let labels: Vec<String> = series.iter().map(|b| b.label.clone()).collect();
     let pick = |f: fn(&Bucket) -> f64| series.iter().map(f).collect::<Vec<f64>>();
     let count = |value: f64| format!("{value:.0}");
@@ -328,6 +357,23 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
         {requests}
         {tokens}
         {money_chart}
+        {(!savings_by_day.is_empty()).then(|| view! {
+            <table class="list compact" data-testid="savings-by-day">
+                <caption>"Saved vs. baseline, per day"</caption>
+                <thead><tr><th>"Day (UTC)"</th><th class="num">"Cost"</th><th class="num">"Baseline cost"</th><th class="num">"Saved"</th><th class="num">"Saved %"</th></tr></thead>
+                <tbody>
+                    {savings_by_day.into_iter().map(|b| view! {
+                        <tr>
+                            <td>{crate::time::format_utc(b.at)[..10].to_owned()}</td>
+                            <td class="num">{money(b.cost_usd)}</td>
+                            <td class="num">{money(b.cost_usd + b.saving_usd)}</td>
+                            <td class="num">{money(b.saving_usd)}</td>
+                            <td class="num">{saved_percent(b.cost_usd, b.saving_usd)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
         {latency}
         {breakdowns.into_iter().map(|(title, rows)| view! {
             <h2>{format!("By {}", title.to_lowercase())}</h2>
@@ -336,10 +382,10 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
             } else {
                 view! {
                     <table class="list">
-                        <thead><tr><th>{title}</th><th>"Requests"</th><th>"Tokens"</th><th>"Cost"</th><th>"Saved"</th></tr></thead>
+                        <thead><tr><th>{title}</th><th>"Requests"</th><th>"Tokens"</th><th>"Cost"</th><th>"Saved"</th><th>"Saved %"</th></tr></thead>
                         <tbody>
                             {rows.into_iter().map(|row| view! {
-                                <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td></tr>
+                                <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.cost_usd, row.saving_usd)}</td></tr>
                             }).collect_view()}
                         </tbody>
                     </table>
@@ -352,7 +398,7 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::money;
+    use super::{money, saved_percent};
 
     #[test]
     fn money_keeps_small_amounts_readable() {
@@ -360,5 +406,12 @@ mod tests {
         assert_eq!(money(0.0123), "$0.0123");
         assert_eq!(money(0.0000346), "$0.000035");
         assert_eq!(money(0.0), "$0.0000");
+    }
+
+    #[test]
+    fn saved_percent_is_of_the_baseline_cost() {
+        assert_eq!(saved_percent(0.25, 0.75), "75.0%");
+        assert_eq!(saved_percent(1.0, 0.0), "0.0%");
+        assert_eq!(saved_percent(0.0, 0.0), "–");
     }
 }

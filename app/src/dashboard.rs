@@ -18,12 +18,38 @@ pub struct DashboardSummary {
     pub saving_this_month: f64,
     pub active_keys: usize,
     pub providers: usize,
+    /// The last seven days (UTC), newest first.
+    pub savings_by_day: Vec<SavingsDay>,
+    /// This month, per gateway key, most requests first.
+    pub savings_by_key: Vec<SavingsKey>,
+}
+
+/// One day of what routing saved against the account's baseline model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavingsDay {
+    /// `2026-11-26` (UTC).
+    pub day: String,
+    pub requests: i64,
+    pub cost_usd: f64,
+    /// What the same requests would have cost on the baseline model (cost + saving).
+    pub baseline_cost_usd: f64,
+    pub saving_usd: f64,
+}
+
+/// One gateway key's requests this month and what routing saved on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavingsKey {
+    pub name: String,
+    pub requests: i64,
+    pub cost_usd: f64,
+    pub saving_usd: f64,
 }
 
 #[server(prefix = "/api", endpoint = "dashboard_stats")]
 pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     use crate::server::{require_account, state};
     use gateway::accounts;
+    use gateway::analytics::DAY_MS;
 
     let account_id = require_account().await?;
     let state = state()?;
@@ -36,15 +62,52 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     let providers = accounts::list_providers(&state.db, account_id).await?;
     let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
     let now = gateway::clock::now_ms();
+    let key_names = keys
+        .iter()
+        .map(|key| (key.id, format!("{} ({}…)", key.name, key.prefix)))
+        .collect();
     let month = gateway::analytics::report(
         &state.db,
         account_id,
         month_start,
         now + 1,
-        31 * gateway::analytics::DAY_MS,
+        31 * DAY_MS,
+        &key_names,
+    )
+    .await?;
+    // Today and the six days before it, in whole UTC days.
+    let week_start = now.div_euclid(DAY_MS) * DAY_MS - 6 * DAY_MS;
+    let week = gateway::analytics::report(
+        &state.db,
+        account_id,
+        week_start,
+        now + 1,
+        DAY_MS,
         &Default::default(),
     )
     .await?;
+    let savings_by_day = week
+        .series
+        .iter()
+        .rev()
+        .map(|point| SavingsDay {
+            day: crate::time::format_utc(point.at)[..10].to_owned(),
+            requests: point.totals.requests,
+            cost_usd: point.totals.cost_usd,
+            baseline_cost_usd: point.totals.cost_usd + point.totals.saving_usd,
+            saving_usd: point.totals.saving_usd,
+        })
+        .collect();
+    let savings_by_key = month
+        .by_key
+        .iter()
+        .map(|slice| SavingsKey {
+            name: slice.name.clone(),
+            requests: slice.totals.requests,
+            cost_usd: slice.totals.cost_usd,
+            saving_usd: slice.totals.saving_usd,
+        })
+        .collect();
     Ok(DashboardSummary {
         email: account.email,
         plan: plan.display_name().to_owned(),
@@ -59,6 +122,8 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         saving_this_month: month.totals.saving_usd,
         active_keys: keys.iter().filter(|key| key.revoked_at.is_none()).count(),
         providers: providers.len(),
+        savings_by_day,
+        savings_by_key,
     })
 }
 
@@ -96,6 +161,7 @@ pub fn DashboardPage() -> impl IntoView {
                                     <span class="value">{stats.providers}</span>
                                 </div>
                             </div>
+                            {savings_tables(stats.savings_by_day, stats.savings_by_key)}
                             {(stats.providers == 0 || stats.active_keys == 0).then(|| view! {
                                 <p class="hint">
                                     "To send a first request, "
@@ -112,5 +178,58 @@ pub fn DashboardPage() -> impl IntoView {
                 })}
             </Transition>
         </PortalPage>
+    }
+}
+
+/// What routing saved against the baseline model: per day over the last week, per key this month.
+fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl IntoView {
+    use crate::analytics::money;
+    let week_requests: i64 = by_day.iter().map(|day| day.requests).sum();
+    view! {
+        <section class="savings" data-testid="savings-by-day">
+            <h2>"Saved vs. baseline, last 7 days"</h2>
+            {if week_requests == 0 {
+                view! { <p class="empty">"No requests in the last 7 days."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="list compact">
+                        <thead><tr><th>"Day (UTC)"</th><th class="num">"Requests"</th><th class="num">"Cost"</th><th class="num">"Baseline cost"</th><th class="num">"Saved"</th></tr></thead>
+                        <tbody>
+                            {by_day.into_iter().map(|day| view! {
+                                <tr data-testid="savings-day" data-day=day.day.clone()>
+                                    <td data-testid="day">{day.day.clone()}</td>
+                                    <td class="num" data-testid="day-requests">{day.requests}</td>
+                                    <td class="num" data-testid="day-cost" data-usd=day.cost_usd.to_string()>{money(day.cost_usd)}</td>
+                                    <td class="num" data-testid="day-baseline-cost" data-usd=day.baseline_cost_usd.to_string()>{money(day.baseline_cost_usd)}</td>
+                                    <td class="num" data-testid="day-saved" data-usd=day.saving_usd.to_string()>{money(day.saving_usd)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        <section class="savings" data-testid="savings-by-key">
+            <h2>"Saved per key, this month"</h2>
+            {if by_key.is_empty() {
+                view! { <p class="empty">"No requests this month."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="list compact">
+                        <thead><tr><th>"Key"</th><th class="num">"Requests"</th><th class="num">"Cost"</th><th class="num">"Saved"</th></tr></thead>
+                        <tbody>
+                            {by_key.into_iter().map(|key| view! {
+                                <tr data-testid="savings-key">
+                                    <td data-testid="key-name">{key.name}</td>
+                                    <td class="num" data-testid="key-requests">{key.requests}</td>
+                                    <td class="num" data-testid="key-cost" data-usd=key.cost_usd.to_string()>{money(key.cost_usd)}</td>
+                                    <td class="num" data-testid="key-saved" data-usd=key.saving_usd.to_string()>{money(key.saving_usd)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
     }
 }

@@ -31,5 +31,14 @@ test("after a few requests the analytics chart shows them and the CSV export hol
   expect(lines[0]).toContain("time,key_id,provider,model");
   expect(lines.length).toBe(4);
   expect(lines[1]).toContain("openai,gpt-4o-mini");
+  // What each request would have cost on the baseline model, right after its cost.
+  const header = lines[0].split(",");
+  const cost = header.indexOf("cost_usd");
+  expect(header[cost + 1]).toBe("baseline_cost_usd");
+  const saving = header.indexOf("saving_usd");
+  for (const line of lines.slice(1)) {
+    const cells = line.split(",");
+    expect(Number(cells[cost + 1])).toBeCloseTo(Number(cells[cost]) + Number(cells[saving]), 12);
+  }
   expect(await csv.text()).not.toContain("Hello from the browser test");
 });

@@ -415,7 +415,7 @@ pub async fn events_since(
         .await
 }
 
-pub const EXPORT_COLUMNS: [&str; 15] = [
+pub const EXPORT_COLUMNS: [&str; 16] = [
     "time",
     "key_id",
     "provider",
@@ -427,11 +427,18 @@ pub const EXPORT_COLUMNS: [&str; 15] = [
     "completion_tokens",
     "latency_ms",
     "cost_usd",
+    "baseline_cost_usd",
     "saving_usd",
     "baseline_model",
     "cache_hit",
     "counted",
 ];
+
+/// What the request would have cost on the account's baseline model: its cost plus what routing
+/// (or the cache) saved. Equal to the cost when nothing was saved.
+pub fn baseline_cost_usd(event: &usage_event::Model) -> f64 {
+    event.cost_usd + event.saving_usd
+}
 
 /// One event as an export row, in `EXPORT_COLUMNS` order.
 pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_json::Value> {
@@ -448,6 +455,7 @@ pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_j
         json!(event.completion_tokens),
         json!(event.latency_ms),
         json!(event.cost_usd),
+        json!(baseline_cost_usd(event)),
         json!(event.saving_usd),
         json!(event.baseline_model),
         json!(event.cache_hit),
@@ -569,6 +577,61 @@ mod tests {
         assert_eq!(percentile(&histogram, 0.5), Some(100));
         assert_eq!(percentile(&histogram, 0.95), Some(2000));
         assert_eq!(percentile(&[0; BUCKETS], 0.5), None);
+    }
+
+    fn routed_event() -> usage_event::Model {
+        usage_event::Model {
+            id: 1,
+            account_id: 1,
+            key_id: Some(2),
+            provider: "openai".into(),
+            model: "gpt-4.1-nano".into(),
+            prompt_tokens: 10,
+            completion_tokens: 20,
+            latency_ms: 30,
+            status: 200,
+            error_code: None,
+            created_at: 0,
+            tier: Some("cheap".into()),
+            baseline_model: Some("openai/gpt-4o".into()),
+            cost_usd: 0.125,
+            saving_usd: 0.375,
+            counted: true,
+            cache_hit: false,
+            route_reason: Some("auto: difficulty 0.10 -> cheap tier".into()),
+        }
+    }
+
+    #[test]
+    fn the_export_has_the_baseline_cost_after_the_cost() {
+        let at = |name: &str| EXPORT_COLUMNS.iter().position(|c| *c == name).unwrap();
+        assert_eq!(at("baseline_cost_usd"), at("cost_usd") + 1);
+        assert_eq!(at("saving_usd"), at("baseline_cost_usd") + 1);
+        let event = routed_event();
+        let row = export_row(&event);
+        assert_eq!(row.len(), EXPORT_COLUMNS.len());
+        assert_eq!(row["baseline_cost_usd"], serde_json::json!(0.5));
+        assert_eq!(row["cost_usd"], serde_json::json!(0.125));
+        let unrouted = usage_event::Model {
+            saving_usd: 0.0,
+            ..routed_event()
+        };
+        assert_eq!(
+            export_row(&unrouted)["baseline_cost_usd"],
+            serde_json::json!(0.125)
+        );
+        let csv = to_csv(&[event]);
+        let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "time,key_id,provider,model,tier,status,error_code,prompt_tokens,completion_tokens,\
+             latency_ms,cost_usd,baseline_cost_usd,saving_usd,baseline_model,cache_hit,counted"
+        );
+        assert_eq!(
+            lines[1],
+            "1970-01-01T00:00:00.000Z,2,openai,gpt-4.1-nano,cheap,200,,10,20,30,0.125,0.5,0.375,\
+             openai/gpt-4o,false,true"
+        );
     }
 
     #[test]

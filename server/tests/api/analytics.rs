@@ -253,6 +253,8 @@ async fn rollups_feed_the_report_and_the_export(backend: Backend) {
     let failing =
         json!({"model": "openai/fake-error-500", "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(app.chat(Some(&key), &failing).await.status(), 502);
+    let routed = json!({"model": "auto", "messages": [{"role": "user", "content": "Thanks!"}]});
+    assert_eq!(app.chat(Some(&key), &routed).await.status(), 200);
     app.flush_usage().await;
 
     let now = gateway::clock::now_ms();
@@ -300,7 +302,45 @@ async fn rollups_feed_the_report_and_the_export(backend: Backend) {
     let csv = analytics::to_csv(&events);
     let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
     assert_eq!(lines[0], analytics::EXPORT_COLUMNS.join(","));
+    assert!(
+        lines[0].contains(",cost_usd,baseline_cost_usd,saving_usd,baseline_model,"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), events.len() + 1);
+    // What each request would have cost on the baseline model: its cost plus the saving.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    for (line, event) in lines[1..].iter().zip(&events) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
+        assert_eq!(number("cost_usd"), event.cost_usd, "{line}");
+        assert_eq!(
+            number("baseline_cost_usd"),
+            event.cost_usd + event.saving_usd,
+            "{line}"
+        );
+        let row = analytics::export_row(event);
+        assert_eq!(
+            row["baseline_cost_usd"],
+            json!(event.cost_usd + event.saving_usd)
+        );
+    }
+    let routed = events
+        .iter()
+        .position(|e| e.tier.as_deref() == Some("cheap"))
+        .expect("the auto-routed request");
+    let event = &events[routed];
+    assert_eq!(event.baseline_model.as_deref(), Some("openai/gpt-4o"));
+    assert!(event.cost_usd > 0.0 && event.saving_usd > 0.0, "{event:?}");
+    let cells: Vec<&str> = lines[routed + 1].split(',').collect();
+    let baseline_cost: f64 = cells[column("baseline_cost_usd")].parse().unwrap();
+    assert!(
+        (baseline_cost - (event.cost_usd + event.saving_usd)).abs() < 1e-15
+            && baseline_cost > event.cost_usd,
+        "{}",
+        lines[routed + 1]
+    );
     assert!(
         !csv.contains("Say hello") && !csv.contains("Hello from the fake"),
         "metadata only"

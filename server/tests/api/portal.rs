@@ -8,7 +8,8 @@ crate::on_both_backends!(
     sign_up_log_out_log_in,
     form_errors_are_precise,
     cross_site_posts_are_refused,
-    routing_overrides_from_the_portal
+    routing_overrides_from_the_portal,
+    the_dashboard_shows_the_savings_by_day_and_by_key
 );
 
 /// A client that keeps the session cookie, as a browser would.
@@ -389,4 +390,259 @@ fn stored_with_key(
         },
     );
     expected
+}
+
+/// The page without Leptos's hydration markers (`<!>`, `<!--…-->`), so that cells read plainly.
+fn without_markers(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<!") {
+        out.push_str(&rest[..start]);
+        let marker = &rest[start..];
+        let end = if marker.starts_with("<!--") {
+            marker.find("-->").map(|at| at + 3)
+        } else {
+            marker.find('>').map(|at| at + 1)
+        };
+        rest = &marker[end.unwrap_or(marker.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Each part of `html` from an element with `data-testid="{testid}"` to the end of its row.
+fn rows_with<'h>(html: &'h str, testid: &str) -> Vec<&'h str> {
+    html.match_indices(&format!("data-testid=\"{testid}\""))
+        .map(|(at, _)| {
+            let row = &html[at..];
+            &row[..row.find("</tr>").unwrap_or(row.len())]
+        })
+        .collect()
+}
+
+/// The opening tag and the text of the first element with `data-testid="{testid}"` in `html`.
+fn cell<'h>(html: &'h str, testid: &str) -> (&'h str, &'h str) {
+    let at = html
+        .find(&format!("data-testid=\"{testid}\""))
+        .unwrap_or_else(|| panic!("no {testid} in {html}"));
+    let rest = &html[at..];
+    let open = rest.find('>').unwrap();
+    let text = &rest[open + 1..];
+    (&rest[..open], &text[..text.find('<').unwrap()])
+}
+
+/// A money cell: its exact value (`data-usd`), checked against `expected`, and that its text is
+/// that value as the portal shows money.
+fn money_cell(html: &str, testid: &str, expected: f64) -> f64 {
+    let (tag, text) = cell(html, testid);
+    let value: f64 = tag
+        .split("data-usd=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no data-usd in {tag}"))
+        .parse()
+        .unwrap();
+    assert!(
+        (value - expected).abs() < 1e-12,
+        "{testid}: {value} shown, {expected} expected"
+    );
+    assert_eq!(text, app::analytics::money(value), "{testid}");
+    value
+}
+
+/// After a few auto-routed requests on two keys (and one pinned to the baseline model), the
+/// dashboard shows what routing saved per day and per key, the analytics page per day with the
+/// share saved, and the CSV export what each request would have cost on the baseline model.
+async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
+    use gateway::analytics;
+    use std::collections::BTreeMap;
+
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    browser
+        .post_form(
+            "sign_up",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let account = gateway::accounts::account_by_email(&app.state.db, "ada@example.com")
+        .await
+        .unwrap();
+    app.add_openai(account.id, OPENAI_KEY).await;
+    let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
+    assert!(
+        dashboard.contains("No requests in the last 7 days.")
+            && dashboard.contains("No requests this month."),
+        "{dashboard}"
+    );
+
+    let mut secrets = Vec::new();
+    for name in ["alpha", "beta"] {
+        secrets.push(
+            gateway::accounts::create_gateway_key(
+                &app.state.db,
+                &app.state.settings.plans,
+                account.id,
+                name,
+            )
+            .await
+            .unwrap()
+            .secret,
+        );
+    }
+    let auto =
+        serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "Thanks!"}]});
+    let baseline = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Thanks!"}]});
+    for (secret, body) in [
+        (&secrets[0], &auto),
+        (&secrets[0], &auto),
+        (&secrets[0], &auto),
+        (&secrets[1], &auto),
+        (&secrets[1], &baseline),
+    ] {
+        assert_eq!(app.chat(Some(secret), body).await.status(), 200);
+    }
+    app.flush_usage().await;
+
+    let events = analytics::events_since(&app.state.db, account.id, 0)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 5);
+    let routed: Vec<_> = events.iter().filter(|e| e.saving_usd > 0.0).collect();
+    assert_eq!(
+        routed.len(),
+        4,
+        "the auto-routed requests saved: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.model == "gpt-4o" && e.saving_usd == 0.0),
+        "the baseline model saves nothing: {events:?}"
+    );
+
+    // Expected figures, from the raw events: (requests, cost, saving).
+    let add = |sums: &mut (i64, f64, f64), event: &gateway::entities::usage_event::Model| {
+        sums.0 += 1;
+        sums.1 += event.cost_usd;
+        sums.2 += event.saving_usd;
+    };
+    let mut by_day: BTreeMap<String, (i64, f64, f64)> = BTreeMap::new();
+    let mut by_key: BTreeMap<i32, (i64, f64, f64)> = BTreeMap::new();
+    for event in &events {
+        let day = gateway::plans::format_iso(event.created_at)[..10].to_owned();
+        add(by_day.entry(day).or_default(), event);
+        add(by_key.entry(event.key_id.unwrap()).or_default(), event);
+    }
+    let total_saving: f64 = events.iter().map(|e| e.saving_usd).sum();
+
+    let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
+    let (_, saved_card) = cell(&dashboard, "saving");
+    assert_eq!(saved_card, app::analytics::money(total_saving));
+
+    // Per day: seven rows, the days with requests showing their figures, the others nothing.
+    let section = &dashboard[dashboard.find("data-testid=\"savings-by-day\"").unwrap()..];
+    let day_rows = rows_with(section, "savings-day");
+    assert_eq!(day_rows.len(), 7, "{section}");
+    for row in &day_rows {
+        let (_, day) = cell(row, "day");
+        let (requests, cost, saving) = by_day.get(day).copied().unwrap_or_default();
+        assert_eq!(cell(row, "day-requests").1, requests.to_string(), "{day}");
+        money_cell(row, "day-cost", cost);
+        let baseline_cost = money_cell(row, "day-baseline-cost", cost + saving);
+        let saved = money_cell(row, "day-saved", saving);
+        if requests > 0 {
+            assert!(saved > 0.0 && baseline_cost > saved, "{row}");
+        }
+    }
+    let shown_days: Vec<&str> = day_rows.iter().map(|row| cell(row, "day").1).collect();
+    for day in by_day.keys() {
+        assert!(
+            shown_days.contains(&day.as_str()),
+            "{day} in {shown_days:?}"
+        );
+    }
+    assert_eq!(
+        shown_days[0],
+        gateway::plans::format_iso(gateway::clock::now_ms())[..10].to_owned(),
+        "newest first"
+    );
+
+    // Per key, this month: alpha (three routed requests) before beta (one routed, one pinned).
+    let keys = gateway::accounts::list_gateway_keys(&app.state.db, account.id)
+        .await
+        .unwrap();
+    let section = &dashboard[dashboard.find("data-testid=\"savings-by-key\"").unwrap()..];
+    let key_rows = rows_with(section, "savings-key");
+    assert_eq!(key_rows.len(), 2, "{section}");
+    for (row, name) in key_rows.iter().zip(["alpha", "beta"]) {
+        let key = keys.iter().find(|k| k.name == name).unwrap();
+        let (requests, cost, saving) = by_key[&key.id];
+        assert_eq!(
+            cell(row, "key-name").1,
+            format!("{} ({}…)", key.name, key.prefix)
+        );
+        assert_eq!(cell(row, "key-requests").1, requests.to_string());
+        money_cell(row, "key-cost", cost);
+        money_cell(row, "key-saved", saving);
+    }
+    let (alpha, beta) = (
+        by_key[&keys.iter().find(|k| k.name == "alpha").unwrap().id],
+        by_key[&keys.iter().find(|k| k.name == "beta").unwrap().id],
+    );
+    assert_eq!((alpha.0, beta.0), (3, 2));
+    assert!(alpha.2 > beta.2, "three routed requests save more than one");
+
+    // The analytics page: a per-day savings table under the chart, and the share saved.
+    let page = without_markers(
+        &browser
+            .get("/analytics?range=7d")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let table = &page[page.find("data-testid=\"savings-by-day\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let (day, (_, cost, saving)) = by_day.iter().next_back().unwrap();
+    let percent = |cost: f64, saving: f64| format!("{:.1}%", saving / (cost + saving) * 100.0);
+    for expected in [
+        day.clone(),
+        app::analytics::money(*cost),
+        app::analytics::money(cost + saving),
+        app::analytics::money(*saving),
+        percent(*cost, *saving),
+    ] {
+        assert!(table.contains(&expected), "{expected} in {table}");
+    }
+    let total_cost: f64 = events.iter().map(|e| e.cost_usd).sum();
+    let by_provider = &page[page.find("By provider").unwrap()..];
+    let by_provider = &by_provider[..by_provider.find("</table>").unwrap()];
+    assert!(
+        by_provider.contains("Saved %")
+            && by_provider.contains(&format!(">{}<", percent(total_cost, total_saving))),
+        "the breakdowns show the share saved: {by_provider}"
+    );
+
+    // The export: what each request would have cost on the baseline model, after its cost.
+    let csv = browser.get("/analytics/export.csv?range=7d").await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    assert_eq!(column("baseline_cost_usd"), column("cost_usd") + 1);
+    assert_eq!(lines.len(), events.len() + 1);
+    for (line, event) in lines[1..].iter().zip(&events) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
+        assert_eq!(number("cost_usd"), event.cost_usd);
+        assert_eq!(
+            number("baseline_cost_usd"),
+            event.cost_usd + event.saving_usd
+        );
+        if event.saving_usd > 0.0 {
+            assert!(number("baseline_cost_usd") > number("cost_usd"), "{line}");
+        }
+    }
 }
