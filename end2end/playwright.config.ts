@@ -1,6 +1,6 @@
 import { defineConfig } from "@playwright/test";
 
-// The portal under test runs from the debug build that `cargo leptos build` made, on a fresh
+// The portal under test runs from the debug build that scripts/build.sh made, on a fresh
 // SQLite database, with fake providers and a fake Stripe on 127.0.0.1.
 const GATEWAY_PORT = 3900;
 const FAKE_OPENAI_PORT = 3901;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs every tool the build and the tests need, idempotently: a second run only checks.
-# Why the detours: see ../shared/BUILD-NOTES.md (cargo-leptos and wasm-bindgen-cli cannot be
-# installed with a plain `cargo install --locked` on this toolchain, and nothing may be downloaded
-# from outside the package registries).
+# Why the detours: see ../shared/BUILD-NOTES.md (wasm-bindgen-cli cannot be installed with a plain
+# `cargo install --locked` on this toolchain, and nothing may be downloaded from outside the package
+# registries). cargo-leptos is not needed: scripts/build.sh does its job for this workspace.
 #
 # usage: scripts/install-tools.sh [build|test]   (test also installs Chromium and the SDK clients)
 set -euo pipefail
@@ -13,7 +13,6 @@ source "$root/scripts/env.sh"
 tools="$GATEWAY_TOOLS_DIR"
 mkdir -p "$tools"
 
-CARGO_LEPTOS_VERSION=0.3.11
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$root/Cargo.lock")"
 
@@ -44,11 +43,6 @@ install_with_pin() {
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32 target"
   rustup target add wasm32-unknown-unknown
-fi
-
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 22 minutes on 2 cores, once per machine)"
-  install_with_pin cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
 fi
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then

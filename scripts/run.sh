@@ -6,8 +6,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 
+step "tools: wasm32 target, wasm-bindgen-cli, wasm-opt" "about 4 min, then seconds"
 scripts/install-tools.sh build
-cargo leptos build --release
+
+step "build: portal (WASM) and server, release" "about 10 min"
+scripts/build.sh --release
+step_done
+
 mkdir -p data
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 exec target/release/llm-gateway serve

@@ -6,18 +6,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-
-step "tools"
+step "tools: wasm32 target, wasm-bindgen-cli, wasm-opt, Chromium, SDK clients, PostgreSQL" "about 5 min, then seconds"
 scripts/install-tools.sh test
 scripts/ensure-services.sh
 
-step "build: portal (WASM) and server"
-cargo leptos build
-# Built together with the server so that features unify as for cargo-leptos (no rebuilds).
-RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo build -p server -p testkit --bins
+step "build: portal (WASM) and server, debug" "about 9 min"
+scripts/build.sh --for-tests
 
-step "Rust tests (unit and integration, SQLite and PostgreSQL)"
+step "Rust tests (unit and integration, SQLite and PostgreSQL)" "about 4 min to compile the tests, 1 min to run"
 RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo nextest run --workspace --exclude frontend --no-fail-fast
 
 step "OpenAI Python SDK against the gateway"
@@ -26,5 +22,6 @@ step "OpenAI Python SDK against the gateway"
 step "OpenAI Node SDK against the gateway"
 (cd tests/node && node --test)
 
-step "browser tests (Playwright, Chromium)"
+step "browser tests (Playwright, Chromium)" "about 1 min"
 (cd end2end && npx playwright test)
+step_done

@@ -21,7 +21,7 @@ pub struct Config {
     pub gateway_data_dir: PathBuf,
     /// The URL people reach the portal at; `https://…` makes session cookies `Secure`.
     pub gateway_public_url: Option<String>,
-    /// Directory holding the built portal assets (`pkg/`), as cargo-leptos lays it out.
+    /// Directory holding the built portal assets (`pkg/`), as scripts/build.sh (or cargo-leptos) lays it out.
     pub leptos_site_root: String,
     pub openai_base_url: String,
     pub anthropic_base_url: String,
