@@ -6,10 +6,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 
-step "tools: wasm32 target, wasm-bindgen-cli, wasm-opt" "about 4 min, then seconds"
+step "tools: wasm32 target, wasm-bindgen-cli, wasm-opt" 180 540
 scripts/install-tools.sh build
 
-step "build: portal (WASM) and server, release" "about 10 min"
+step "build: portal (WASM) and server, release" 540 0
 scripts/build.sh --release
 step_done
 

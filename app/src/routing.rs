@@ -480,8 +480,14 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
     let invalid = |err: gateway::error::RequestError| PortalError::Invalid(err.to_string());
     let mut request = ChatCompletionRequest::from_json_bytes(body.as_bytes()).map_err(invalid)?;
     let fallbacks = gateway::proxy::take_fallbacks(&mut request).map_err(invalid)?;
-    let preview = gateway::routing::preview(&state.router, &request, &fallbacks, &account.providers, &policy)
-        .map_err(invalid)?;
+    let preview = gateway::routing::preview(
+        &state.router,
+        &request,
+        &fallbacks,
+        &account.providers,
+        &policy,
+    )
+    .map_err(invalid)?;
     Ok(PreviewRow {
         model: preview.model,
         tier: preview

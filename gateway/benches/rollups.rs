@@ -51,7 +51,9 @@ fn event(i: u64, total: u64, now: i64) -> UsageEvent {
         saving_usd: 0.001,
         counted: true,
         cache_hit: (mix >> 28) % 20 == 0,
-        route_reason: Some("auto: difficulty 0.20: topic a small model handles -> cheap tier".into()),
+        route_reason: Some(
+            "auto: difficulty 0.20: topic a small model handles -> cheap tier".into(),
+        ),
     }
 }
 

@@ -151,7 +151,13 @@ async fn chat_completions(
     let fallbacks = take_fallbacks(&mut request)?;
     let account = load_account(&state, &key).await?;
     let policy = account.routing.effective(key.key_id);
-    let decisions = routing::resolve_chat(&state.router, &request, &fallbacks, &account.providers, &policy)?;
+    let decisions = routing::resolve_chat(
+        &state.router,
+        &request,
+        &fallbacks,
+        &account.providers,
+        &policy,
+    )?;
     let limits = state.settings.plans.limits(account.plan);
     if request.wants_stream() && !limits.streaming {
         let needed = state.settings.plans.streaming_plan_above(account.plan);

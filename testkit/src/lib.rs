@@ -70,7 +70,20 @@ struct Shared {
     flaky_calls: AtomicU32,
     /// Streams whose reader went away before the last event: the gateway cancelled the call.
     abandoned_streams: Arc<AtomicU32>,
+    /// Pause between the events of a normal stream, in milliseconds (0: the default 20 ms).
+    stream_pause_ms: std::sync::atomic::AtomicU64,
 }
+
+impl Shared {
+    fn stream_pause(&self) -> Duration {
+        match self.stream_pause_ms.load(Ordering::SeqCst) {
+            0 => DEFAULT_STREAM_PAUSE,
+            ms => Duration::from_millis(ms),
+        }
+    }
+}
+
+const DEFAULT_STREAM_PAUSE: Duration = Duration::from_millis(20);
 
 impl Shared {
     fn key_ok(&self, presented: Option<&str>) -> bool {
@@ -164,6 +177,13 @@ impl FakeProviders {
         self.shared.requests.lock().clone()
     }
 
+    /// Slows the normal streams down, so that a test can act in the middle of one however loaded
+    /// the machine is.
+    pub fn set_stream_pause(&self, pause: Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.shared.stream_pause_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// How many streams were dropped by the client (the gateway) before they were complete.
     pub fn abandoned_streams(&self) -> u32 {
         self.shared.abandoned_streams.load(Ordering::SeqCst)
@@ -245,7 +265,7 @@ impl Drop for CompletionWatch {
 /// Streams a fixture's events with a small pause between them, as a real provider does; with
 /// `cut`, the connection breaks off after two events.
 fn sse_response(fixture: &'static str, separator: &'static str, cut: bool) -> Response {
-    sse_response_watched(fixture, separator, cut, None)
+    sse_response_watched(fixture, separator, cut, None, DEFAULT_STREAM_PAUSE)
 }
 
 fn sse_response_watched(
@@ -253,6 +273,7 @@ fn sse_response_watched(
     separator: &'static str,
     cut: bool,
     abandoned: Option<Arc<AtomicU32>>,
+    pause: Duration,
 ) -> Response {
     let events: Vec<String> = fixture
         .split(separator)
@@ -267,7 +288,7 @@ fn sse_response_watched(
                 return;
             }
             yield Ok::<_, std::io::Error>(Bytes::from(event));
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
         }
         if let Some(watch) = watch.as_mut() {
             watch.complete = true;
@@ -413,6 +434,7 @@ async fn openai_like(
                     "\n\n",
                     false,
                     Some(shared.abandoned_streams.clone()),
+                    shared.stream_pause(),
                 )
             } else {
                 json_response(
@@ -541,6 +563,7 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
             "\n\n",
             false,
             Some(shared.abandoned_streams.clone()),
+            shared.stream_pause(),
         ),
         _ => json_response(
             StatusCode::OK,
@@ -636,6 +659,7 @@ async fn gemini(
             "\r\n\r\n",
             false,
             Some(shared.abandoned_streams.clone()),
+            shared.stream_pause(),
         ),
         _ => json_response(
             StatusCode::NOT_FOUND,

@@ -480,13 +480,17 @@ async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
     );
 
     // A client that goes away after the first chunk: the upstream call is dropped, usage kept.
+    // The fake's events come 300 ms apart here, so that however loaded the machine, the client
+    // leaves in the middle of the stream and not after its end.
+    app.fake_openai
+        .set_stream_pause(std::time::Duration::from_millis(300));
     let mut request = ask(&model(provider, provider.model));
     request["stream"] = json!(true);
     let mut response = app.chat(Some(&key), &request).await;
     let _first = response.chunk().await.unwrap();
     drop(response);
 
-    let recorded = eventually(std::time::Duration::from_secs(5), || async {
+    let recorded = eventually(std::time::Duration::from_secs(10), || async {
         app.flush_usage().await;
         let events = usage_event::Entity::find()
             .filter(usage_event::Column::AccountId.eq(account_id))
@@ -497,7 +501,7 @@ async fn usage_is_recorded_when_a_stream_is_cut(provider: &Provider) {
     })
     .await;
     assert!(recorded, "both interrupted streams are in the usage log");
-    let cancelled = eventually(std::time::Duration::from_secs(5), || async {
+    let cancelled = eventually(std::time::Duration::from_secs(10), || async {
         app.fake_openai.abandoned_streams() >= 1
     })
     .await;
