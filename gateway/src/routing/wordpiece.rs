@@ -3,7 +3,7 @@
 //! `WordPiece` with `##` continuations): the semantic router's table is indexed by these ids.
 //! Checked against ids the reference implementation produced (`tests/fixtures/wordpiece.jsonl`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
@@ -12,14 +12,14 @@ use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCa
 const MAX_WORD_CHARS: usize = 100;
 
 pub struct WordPiece {
-    ids: HashMap<Box<str>, u32>,
+    ids: FxHashMap<Box<str>, u32>,
     unknown: u32,
 }
 
 impl WordPiece {
     /// `vocab` is the model's vocabulary in id order (one token per entry).
     pub fn new<'a>(vocab: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        let ids: HashMap<Box<str>, u32> = vocab
+        let ids: FxHashMap<Box<str>, u32> = vocab
             .into_iter()
             .enumerate()
             .map(|(id, token)| (Box::from(token), id as u32))
@@ -36,37 +36,51 @@ impl WordPiece {
 
     /// Calls `emit` with the id of each token of `text`, in order, without special tokens.
     pub fn for_each_id(&self, text: &str, mut emit: impl FnMut(u32)) {
-        let mut word = String::new();
-        let mut flush = |word: &mut String| {
-            if !word.is_empty() {
-                self.word_ids(word, &mut emit);
-                word.clear();
+        let mut scratch = Scratch::default();
+        let mut flush = |scratch: &mut Scratch| {
+            if !scratch.word.is_empty() {
+                self.word_ids(scratch, &mut emit);
+                scratch.word.clear();
             }
         };
         for c in text.chars() {
-            if c == '\0' || c == '\u{fffd}' || is_control(c) {
+            // ASCII, most of any prompt, without the Unicode tables: the same rules, cheaper.
+            if c.is_ascii() {
+                match c {
+                    '\t' | '\n' | '\r' | ' ' => flush(&mut scratch),
+                    '\0'..='\x1f' | '\x7f' => {}
+                    _ if c.is_ascii_punctuation() => {
+                        flush(&mut scratch);
+                        scratch.word.push(c);
+                        flush(&mut scratch);
+                    }
+                    _ => scratch.word.push(c.to_ascii_lowercase()),
+                }
+                continue;
+            }
+            if c == '\u{fffd}' || is_control(c) {
                 continue;
             }
             if is_whitespace(c) {
-                flush(&mut word);
+                flush(&mut scratch);
                 continue;
             }
             if is_chinese(c) || is_punctuation(c) {
-                flush(&mut word);
-                word.push(c);
-                flush(&mut word);
+                flush(&mut scratch);
+                scratch.word.push(c);
+                flush(&mut scratch);
                 continue;
             }
             // Lower-case, then decompose and drop the accents.
             for lower in c.to_lowercase() {
                 for d in std::iter::once(lower).nfd() {
                     if d.general_category() != GeneralCategory::NonspacingMark {
-                        word.push(d);
+                        scratch.word.push(d);
                     }
                 }
             }
         }
-        flush(&mut word);
+        flush(&mut scratch);
     }
 
     pub fn ids(&self, text: &str) -> Vec<u32> {
@@ -75,15 +89,19 @@ impl WordPiece {
         ids
     }
 
-    /// Greedy longest-match-first split of one word into vocabulary pieces.
-    fn word_ids(&self, word: &str, emit: &mut impl FnMut(u32)) {
-        if word.chars().count() > MAX_WORD_CHARS {
+    /// Greedy longest-match-first split of `scratch.word` into vocabulary pieces.
+    fn word_ids(&self, scratch: &mut Scratch, emit: &mut impl FnMut(u32)) {
+        let Scratch {
+            word,
+            candidate,
+            pieces,
+        } = scratch;
+        if word.len() > MAX_WORD_CHARS && word.chars().count() > MAX_WORD_CHARS {
             emit(self.unknown);
             return;
         }
-        let mut pieces = Vec::new();
+        pieces.clear();
         let mut start = 0;
-        let mut candidate = String::new();
         while start < word.len() {
             let mut end = word.len();
             let mut found = None;
@@ -110,8 +128,16 @@ impl WordPiece {
             pieces.push(id);
             start = end;
         }
-        pieces.into_iter().for_each(emit);
+        pieces.iter().copied().for_each(emit);
     }
+}
+
+/// Buffers reused from word to word, so that tokenizing allocates only while they grow.
+#[derive(Default)]
+struct Scratch {
+    word: String,
+    candidate: String,
+    pieces: Vec<u32>,
 }
 
 fn is_whitespace(c: char) -> bool {
