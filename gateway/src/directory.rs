@@ -184,7 +184,9 @@ impl Directory {
             // after it was stamped: look back further than one interval.
             let overlap = (interval * 3).max(Duration::from_secs(2)).as_millis() as i64;
             let mut since = now_ms() - overlap;
-            let mut ticker = tokio::time::interval(interval);
+            // No poll at start: nothing is in memory yet that a change could have made stale.
+            let mut ticker =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;

@@ -11,6 +11,7 @@ mod m20261127_000003_routing_policies;
 mod m20261127_000004_plans_billing;
 mod m20261127_000005_analytics_cache;
 mod m20261203_000006_route_reason;
+mod m20261203_000007_portal_sessions;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_plans_billing::Migration),
             Box::new(m20261127_000005_analytics_cache::Migration),
             Box::new(m20261203_000006_route_reason::Migration),
+            Box::new(m20261203_000007_portal_sessions::Migration),
         ]
     }
 }

@@ -24,7 +24,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, Session, SessionManagerLayer, SessionStore};
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use crate::sessions::DbSessionStore;
 
 use crate::config::{Config, redact_url};
 
@@ -131,23 +132,7 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         state.quota = std::sync::Arc::new(gateway::quota::QuotaCounter::shared(manager, prefix));
     }
 
-    let portal = if config.is_sqlite() {
-        let store = SqliteStore::new(db.get_sqlite_connection_pool().clone())
-            .with_table_name("tower_sessions")
-            .map_err(|e| anyhow::anyhow!(e))?;
-        store
-            .migrate()
-            .await
-            .context("creating the session table")?;
-        portal_router(config, addr, state.clone(), store)
-    } else {
-        let store = PostgresStore::new(db.get_postgres_connection_pool().clone());
-        store
-            .migrate()
-            .await
-            .context("creating the session table")?;
-        portal_router(config, addr, state.clone(), store)
-    };
+    let portal = portal_router(config, addr, state.clone(), DbSessionStore::new(db.clone()));
 
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -178,11 +163,16 @@ fn portal_router<S>(config: &Config, addr: SocketAddr, state: GatewayState, stor
 where
     S: SessionStore + ExpiredDeletion + Clone,
 {
-    tokio::spawn(
-        store
-            .clone()
-            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
-    );
+    let expiring = store.clone();
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(tokio::time::Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            if let Err(err) = expiring.delete_expired().await {
+                tracing::warn!(error = %err, "could not delete expired portal sessions");
+            }
+        }
+    });
     let sessions = SessionManagerLayer::new(store)
         .with_name("gw_session")
         .with_http_only(true)

@@ -46,6 +46,9 @@ pub struct Config {
     pub cache_max_entries: usize,
     /// The semantic router's files (`embeddings.bin`, `semantic.json`); the shipped ones by default.
     pub router_model_dir: PathBuf,
+    /// How often each server asks the database which accounts other servers changed (revoked
+    /// keys, new provider keys, plan changes) and drops them from its memory.
+    pub account_change_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             cache_ttl_secs: engine.cache.ttl.as_secs(),
             cache_max_entries: engine.cache.max_entries,
             router_model_dir: engine.router_model_dir,
+            account_change_poll_ms: engine.change_poll_interval.as_millis() as u64,
         }
     }
 }
@@ -115,6 +119,7 @@ impl fmt::Debug for Config {
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("cache_max_entries", &self.cache_max_entries)
             .field("router_model_dir", &self.router_model_dir)
+            .field("account_change_poll_ms", &self.account_change_poll_ms)
             .finish()
     }
 }
@@ -156,6 +161,7 @@ const ENV_KEYS: &[&str] = &[
     "cache_ttl_secs",
     "cache_max_entries",
     "router_model_dir",
+    "account_change_poll_ms",
 ];
 
 impl Config {
@@ -220,6 +226,9 @@ impl Config {
                 max_entries: self.cache_max_entries.max(1),
             },
             router_model_dir: self.router_model_dir.clone(),
+            change_poll_interval: std::time::Duration::from_millis(
+                self.account_change_poll_ms.max(100),
+            ),
             ..Default::default()
         }
     }

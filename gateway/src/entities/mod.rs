@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod gateway_key;
+pub mod portal_session;
 pub mod provider_credential;
 pub mod stripe_event;
 pub mod usage_event;

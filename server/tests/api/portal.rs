@@ -9,7 +9,8 @@ crate::on_both_backends!(
     form_errors_are_precise,
     cross_site_posts_are_refused,
     routing_overrides_from_the_portal,
-    the_dashboard_shows_the_savings_by_day_and_by_key
+    the_dashboard_shows_the_savings_by_day_and_by_key,
+    the_session_store_keeps_ids_unique_and_forgets_expired_sessions,
 );
 
 /// A client that keeps the session cookie, as a browser would.
@@ -645,4 +646,54 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
             assert!(number("baseline_cost_usd") > number("cost_usd"), "{line}");
         }
     }
+}
+
+/// The portal's own session store, against the real back-end: a taken id is never overwritten,
+/// an expired session is not loaded, and the hourly sweep deletes it.
+async fn the_session_store_keeps_ids_unique_and_forgets_expired_sessions(backend: Backend) {
+    use server::sessions::DbSessionStore;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::{ExpiredDeletion, SessionStore};
+
+    let app = spawn_app(backend).await;
+    let store = DbSessionStore::new(app.state.db.clone());
+    let record = |minutes: i64| Record {
+        id: Id::default(),
+        data: [("account_id".to_owned(), serde_json::json!(7))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes),
+    };
+
+    let mut first = record(10);
+    store.create(&mut first).await.unwrap();
+    let loaded = store.load(&first.id).await.unwrap().expect("stored");
+    assert_eq!(loaded.data["account_id"], 7);
+
+    // A second session drawn with the same id gets another one; the first is untouched.
+    let mut clash = record(10);
+    clash.id = first.id;
+    clash.data.insert("account_id".into(), serde_json::json!(8));
+    store.create(&mut clash).await.unwrap();
+    assert_ne!(clash.id, first.id);
+    assert_eq!(
+        store.load(&first.id).await.unwrap().unwrap().data["account_id"],
+        7
+    );
+    assert_eq!(
+        store.load(&clash.id).await.unwrap().unwrap().data["account_id"],
+        8
+    );
+
+    let mut expired = record(-1);
+    store.create(&mut expired).await.unwrap();
+    assert!(store.load(&expired.id).await.unwrap().is_none());
+    store.delete_expired().await.unwrap();
+    use gateway::sea_orm::EntityTrait as _;
+    let left = gateway::entities::portal_session::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2, "only the expired session is swept");
+
+    store.delete(&first.id).await.unwrap();
+    assert!(store.load(&first.id).await.unwrap().is_none());
 }
