@@ -1,5 +1,6 @@
 //! Knobs of the engine. The server crate fills them from its layered configuration.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::providers::ProviderKind;
@@ -8,11 +9,7 @@ use crate::providers::ProviderKind;
 pub struct GatewaySettings {
     /// Default upstream base URL of each provider, as that provider's own SDK calls it. A provider
     /// credential may carry its own base URL, which wins.
-    pub openai_base_url: String,
-    pub anthropic_base_url: String,
-    pub gemini_base_url: String,
-    pub groq_base_url: String,
-    pub ollama_base_url: String,
+    pub provider_base_urls: BTreeMap<ProviderKind, String>,
     /// The longest a single upstream call may take.
     pub upstream_timeout: Duration,
     /// Retries of connect errors, timeouts, 429 and 5xx, with jittered exponential backoff.
@@ -64,11 +61,7 @@ pub struct UsageSettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
-            openai_base_url: ProviderKind::OpenAi.default_base_url().to_owned(),
-            anthropic_base_url: ProviderKind::Anthropic.default_base_url().to_owned(),
-            gemini_base_url: ProviderKind::Gemini.default_base_url().to_owned(),
-            groq_base_url: ProviderKind::Groq.default_base_url().to_owned(),
-            ollama_base_url: ProviderKind::Ollama.default_base_url().to_owned(),
+            provider_base_urls: BTreeMap::new(),
             upstream_timeout: Duration::from_secs(120),
             retry: RetrySettings::default(),
             change_poll_interval: Duration::from_secs(1),
@@ -94,14 +87,11 @@ impl Default for UsageSettings {
 }
 
 impl GatewaySettings {
+    /// The configured base URL of a provider, else its table default.
     pub fn default_base_url(&self, kind: ProviderKind) -> &str {
-        match kind {
-            ProviderKind::OpenAi => &self.openai_base_url,
-            ProviderKind::Anthropic => &self.anthropic_base_url,
-            ProviderKind::Gemini => &self.gemini_base_url,
-            ProviderKind::Groq => &self.groq_base_url,
-            ProviderKind::Ollama => &self.ollama_base_url,
-        }
+        self.provider_base_urls
+            .get(&kind)
+            .map_or(kind.default_base_url(), String::as_str)
     }
 }
 

@@ -2,12 +2,14 @@
 //! `GATEWAY_CONFIG`), then environment variables. Keys in the file are the variable names in
 //! lower case (`database_url = "…"`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use gateway::providers::{PROVIDERS, ProviderKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -23,11 +25,10 @@ pub struct Config {
     pub gateway_public_url: Option<String>,
     /// Directory holding the built portal assets (`pkg/`), as scripts/build.sh (or cargo-leptos) lays it out.
     pub leptos_site_root: String,
-    pub openai_base_url: String,
-    pub anthropic_base_url: String,
-    pub gemini_base_url: String,
-    pub groq_base_url: String,
-    pub ollama_base_url: String,
+    /// Default upstream of each provider, from `<PROVIDER>_BASE_URL` (the variable named in the
+    /// provider table); a provider without one keeps the table's default.
+    #[serde(skip)]
+    pub provider_base_urls: BTreeMap<ProviderKind, String>,
     pub upstream_timeout_secs: u64,
     /// What each plan allows (`[plans.free]`, `[plans.pro]`, `[plans.enterprise]` in the file).
     pub plans: gateway::plans::PlanTable,
@@ -61,11 +62,7 @@ impl Default for Config {
             gateway_data_dir: PathBuf::from("data"),
             gateway_public_url: None,
             leptos_site_root: "target/site".into(),
-            openai_base_url: engine.openai_base_url,
-            anthropic_base_url: engine.anthropic_base_url,
-            gemini_base_url: engine.gemini_base_url,
-            groq_base_url: engine.groq_base_url,
-            ollama_base_url: engine.ollama_base_url,
+            provider_base_urls: BTreeMap::new(),
             upstream_timeout_secs: engine.upstream_timeout.as_secs(),
             plans: engine.plans,
             stripe_secret_key: None,
@@ -96,11 +93,7 @@ impl fmt::Debug for Config {
             .field("gateway_data_dir", &self.gateway_data_dir)
             .field("gateway_public_url", &self.gateway_public_url)
             .field("leptos_site_root", &self.leptos_site_root)
-            .field("openai_base_url", &self.openai_base_url)
-            .field("anthropic_base_url", &self.anthropic_base_url)
-            .field("gemini_base_url", &self.gemini_base_url)
-            .field("groq_base_url", &self.groq_base_url)
-            .field("ollama_base_url", &self.ollama_base_url)
+            .field("provider_base_urls", &self.provider_base_urls)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
             .field("plans", &self.plans)
             .field(
@@ -145,11 +138,6 @@ const ENV_KEYS: &[&str] = &[
     "gateway_data_dir",
     "gateway_public_url",
     "leptos_site_root",
-    "openai_base_url",
-    "anthropic_base_url",
-    "gemini_base_url",
-    "groq_base_url",
-    "ollama_base_url",
     "upstream_timeout_secs",
     "stripe_secret_key",
     "stripe_webhook_secret",
@@ -178,8 +166,33 @@ impl Config {
             );
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::raw().only(ENV_KEYS));
-        figment.extract().context("invalid configuration")
+        let base_url_keys: Vec<String> = PROVIDERS
+            .iter()
+            .map(|spec| spec.base_url_env.to_ascii_lowercase())
+            .collect();
+        let env_keys: Vec<&str> = ENV_KEYS
+            .iter()
+            .copied()
+            .chain(base_url_keys.iter().map(String::as_str))
+            .collect();
+        figment = figment.merge(Env::raw().only(&env_keys));
+        let mut config: Config = figment.extract().context("invalid configuration")?;
+        for (spec, key) in PROVIDERS.iter().zip(&base_url_keys) {
+            if figment.find_value(key).is_ok() {
+                let url: String = figment
+                    .extract_inner(key)
+                    .with_context(|| format!("invalid {}", spec.base_url_env))?;
+                config.provider_base_urls.insert(spec.kind, url);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Where a provider is called when its key names no base URL of its own.
+    pub fn base_url(&self, kind: ProviderKind) -> &str {
+        self.provider_base_urls
+            .get(&kind)
+            .map_or(kind.default_base_url(), String::as_str)
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -212,11 +225,10 @@ impl Config {
 
     pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
         gateway::settings::GatewaySettings {
-            openai_base_url: self.openai_base_url.trim_end_matches('/').to_owned(),
-            anthropic_base_url: self.anthropic_base_url.trim_end_matches('/').to_owned(),
-            gemini_base_url: self.gemini_base_url.trim_end_matches('/').to_owned(),
-            groq_base_url: self.groq_base_url.trim_end_matches('/').to_owned(),
-            ollama_base_url: self.ollama_base_url.trim_end_matches('/').to_owned(),
+            provider_base_urls: ProviderKind::ALL
+                .iter()
+                .map(|&kind| (kind, self.base_url(kind).trim_end_matches('/').to_owned()))
+                .collect(),
             upstream_timeout: std::time::Duration::from_secs(self.upstream_timeout_secs.max(1)),
             plans: self.plans.clone(),
             stripe: self.stripe_settings(),
@@ -283,7 +295,11 @@ mod tests {
             jail.set_env("OPENAI_BASE_URL", "http://env");
             let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
             assert_eq!(config.gateway_addr, "127.0.0.1:4000");
-            assert_eq!(config.openai_base_url, "http://env");
+            assert_eq!(config.base_url(ProviderKind::OpenAi), "http://env");
+            assert_eq!(
+                config.base_url(ProviderKind::Groq),
+                ProviderKind::Groq.default_base_url()
+            );
             assert_eq!(config.database_url, Config::default().database_url);
             assert_eq!(config.plans, gateway::plans::PlanTable::default());
             Ok(())

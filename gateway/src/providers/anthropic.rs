@@ -649,8 +649,10 @@ impl Anthropic {
             .json(body);
         super::send(PROVIDER, call.timeout, request, error_from_body).await
     }
+}
 
-    pub async fn chat(
+impl super::ProviderApi for Anthropic {
+    async fn chat(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
@@ -671,7 +673,7 @@ impl Anthropic {
         ChatOutcome::from_completion(&completion)
     }
 
-    pub async fn chat_stream(
+    async fn chat_stream(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,

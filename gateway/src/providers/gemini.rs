@@ -604,8 +604,10 @@ impl Gemini {
             .json(body);
         super::send(PROVIDER, call.timeout, request, error_from_body).await
     }
+}
 
-    pub async fn chat(
+impl super::ProviderApi for Gemini {
+    async fn chat(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
@@ -626,7 +628,7 @@ impl Gemini {
         ChatOutcome::from_completion(&completion)
     }
 
-    pub async fn chat_stream(
+    async fn chat_stream(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
@@ -657,7 +659,7 @@ impl Gemini {
         Ok(Box::pin(events.chain(tail)))
     }
 
-    pub async fn embeddings(
+    async fn embeddings(
         &self,
         call: &UpstreamCall<'_>,
         request: &EmbeddingsRequest,

@@ -1,13 +1,13 @@
-//! LLM providers behind one abstraction. Each provider is one file; [`Provider`] dispatches to
-//! them with a `match`, so adding a provider is one file and one variant.
+//! LLM providers behind one trait, [`ProviderApi`]; [`Provider`] dispatches to them by the wire
+//! API of the provider's row in [`PROVIDERS`] (`kind.rs`), where its facts live as data.
 //!
-//! OpenAI, Groq and Ollama speak OpenAI's API (`openai.rs`, configured by `groq.rs` and
-//! `ollama.rs`); Anthropic and Gemini are converted (`anthropic.rs`, `gemini.rs`).
+//! OpenAI, Groq and Ollama speak OpenAI's API (`openai.rs`):
+//! another such provider is one enum variant and one table row. Anthropic and Gemini are
+//! converted (`anthropic.rs`, `gemini.rs`).
 
 pub mod anthropic;
 pub mod gemini;
-pub mod groq;
-pub mod ollama;
+mod kind;
 pub mod openai;
 
 use std::fmt;
@@ -17,108 +17,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 
+pub use kind::{PROVIDERS, ProviderKind, ProviderSpec, WireApi};
+
 use crate::error::{RequestError, UpstreamError};
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, Usage,
 };
-
-/// Providers a user can bring a key for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    OpenAi,
-    Anthropic,
-    Gemini,
-    Groq,
-    Ollama,
-}
-
-impl ProviderKind {
-    pub const ALL: &'static [ProviderKind] = &[
-        ProviderKind::OpenAi,
-        ProviderKind::Anthropic,
-        ProviderKind::Gemini,
-        ProviderKind::Groq,
-        ProviderKind::Ollama,
-    ];
-
-    /// The identifier used in the database, the CLI and `provider/model` names.
-    pub fn id(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Groq => "groq",
-            ProviderKind::Ollama => "ollama",
-        }
-    }
-
-    pub fn display_name(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "OpenAI",
-            ProviderKind::Anthropic => "Anthropic",
-            ProviderKind::Gemini => "Google Gemini",
-            ProviderKind::Groq => "Groq",
-            ProviderKind::Ollama => "Ollama",
-        }
-    }
-
-    pub fn parse(id: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|kind| kind.id() == id)
-    }
-
-    /// The base URL as the provider's own SDK names it.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "https://api.openai.com/v1",
-            ProviderKind::Anthropic => "https://api.anthropic.com",
-            ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
-            ProviderKind::Groq => "https://api.groq.com/openai/v1",
-            ProviderKind::Ollama => "http://127.0.0.1:11434",
-        }
-    }
-
-    /// Ollama runs locally and usually has no key.
-    pub fn requires_api_key(self) -> bool {
-        self != ProviderKind::Ollama
-    }
-
-    /// The provider's default model when a request says `auto` before routing weighs it.
-    pub fn default_model(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "gpt-4o-mini",
-            ProviderKind::Anthropic => "claude-3-5-haiku-latest",
-            ProviderKind::Gemini => "gemini-2.0-flash",
-            ProviderKind::Groq => "llama-3.1-8b-instant",
-            ProviderKind::Ollama => "llama3.2",
-        }
-    }
-
-    /// Whether a bare model name (no `provider/` prefix) unmistakably belongs to this provider.
-    /// Names that several providers serve (Llama on Groq and Ollama) need the catalog or a prefix.
-    pub fn owns_bare_model(self, model: &str) -> bool {
-        let prefixes: &[&str] = match self {
-            ProviderKind::OpenAi => &[
-                "gpt-",
-                "o1",
-                "o3",
-                "o4",
-                "chatgpt-",
-                "ft:",
-                "text-embedding-",
-            ],
-            ProviderKind::Anthropic => &["claude-"],
-            ProviderKind::Gemini => &["gemini-", "gemma-", "text-embedding-004", "embedding-"],
-            ProviderKind::Groq | ProviderKind::Ollama => &[],
-        };
-        prefixes.iter().any(|prefix| model.starts_with(prefix))
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
 
 /// A provider API key in memory. Its `Debug` never shows the key.
 #[derive(Clone)]
@@ -223,7 +127,45 @@ pub struct EmbeddingsOutcome {
     pub prompt_tokens: u32,
 }
 
-/// Dispatches to the provider named by an endpoint.
+/// What every provider does; each implements it in its own module. A provider without an
+/// embeddings API keeps the default, which refuses with a clear 400.
+pub trait ProviderApi {
+    /// A non-streaming completion for `model` (the provider's own name for it).
+    fn chat(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> impl Future<Output = Result<ChatOutcome, UpstreamError>> + Send;
+
+    /// A streamed completion. Errors before the first event come back as `Err`, not in the
+    /// stream.
+    fn chat_stream(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> impl Future<Output = Result<ChunkStream, UpstreamError>> + Send;
+
+    fn embeddings(
+        &self,
+        call: &UpstreamCall<'_>,
+        _request: &EmbeddingsRequest,
+        _model: &str,
+    ) -> impl Future<Output = Result<EmbeddingsOutcome, UpstreamError>> + Send {
+        let refused = no_embeddings(call.endpoint.kind);
+        async move { Err(refused) }
+    }
+}
+
+pub(crate) fn no_embeddings(kind: ProviderKind) -> UpstreamError {
+    UpstreamError::Request(RequestError::Unsupported(format!(
+        "{} has no embeddings API.",
+        kind.display_name()
+    )))
+}
+
+/// Dispatches to the provider named by an endpoint, by the wire API of its table row.
 pub enum Provider {
     OpenAiCompatible(openai::OpenAiCompatible),
     Anthropic(anthropic::Anthropic),
@@ -232,16 +174,13 @@ pub enum Provider {
 
 impl Provider {
     pub fn for_kind(kind: ProviderKind) -> Self {
-        match kind {
-            ProviderKind::OpenAi => Provider::OpenAiCompatible(openai::OPENAI),
-            ProviderKind::Groq => Provider::OpenAiCompatible(groq::GROQ),
-            ProviderKind::Ollama => Provider::OpenAiCompatible(ollama::OLLAMA),
-            ProviderKind::Anthropic => Provider::Anthropic(anthropic::Anthropic),
-            ProviderKind::Gemini => Provider::Gemini(gemini::Gemini),
+        match kind.spec().wire_api {
+            WireApi::OpenAi => Provider::OpenAiCompatible(openai::OpenAiCompatible::new(kind)),
+            WireApi::AnthropicMessages => Provider::Anthropic(anthropic::Anthropic),
+            WireApi::GeminiGenerateContent => Provider::Gemini(gemini::Gemini),
         }
     }
 
-    /// A non-streaming completion for `model` (the provider's own name for it).
     pub async fn chat(
         &self,
         call: &UpstreamCall<'_>,
@@ -255,7 +194,6 @@ impl Provider {
         }
     }
 
-    /// A streamed completion. Errors before the first event come back as `Err`, not in the stream.
     pub async fn chat_stream(
         &self,
         call: &UpstreamCall<'_>,
@@ -278,16 +216,9 @@ impl Provider {
         model: &str,
     ) -> Result<EmbeddingsOutcome, UpstreamError> {
         match self {
-            Provider::OpenAiCompatible(provider) if provider.has_embeddings => {
-                provider.embeddings(call, request, model).await
-            }
+            Provider::OpenAiCompatible(provider) => provider.embeddings(call, request, model).await,
+            Provider::Anthropic(provider) => provider.embeddings(call, request, model).await,
             Provider::Gemini(provider) => provider.embeddings(call, request, model).await,
-            Provider::OpenAiCompatible(_) | Provider::Anthropic(_) => {
-                Err(UpstreamError::Request(RequestError::Unsupported(format!(
-                    "{} has no embeddings API.",
-                    call.endpoint.kind.display_name()
-                ))))
-            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! OpenAI's API, and the OpenAI-compatible APIs of Groq and Ollama: the request goes out as it
 //! came in (only `model` is resolved), the response comes back byte for byte, and a stream's
-//! events are forwarded as they arrive.
+//! events are forwarded as they arrive. Groq reports a stream's usage in `x_groq.usage` of the
+//! last chunk; Ollama's base URL names the server and needs no key (both rules in `kind.rs`).
 
 use axum::http::{HeaderValue, StatusCode};
 use bytes::Bytes;
@@ -8,26 +9,31 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, StreamItem, UpstreamCall, stream_error};
+use super::{
+    ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, ProviderKind, StreamItem,
+    UpstreamCall, stream_error,
+};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequest, Usage};
 
-/// One OpenAI-compatible provider.
+/// One OpenAI-compatible provider; its quirks are read from its row in the provider table.
 pub struct OpenAiCompatible {
+    pub kind: ProviderKind,
     /// Provider id, for error messages.
-    pub provider: &'static str,
-    pub has_embeddings: bool,
+    provider: &'static str,
 }
 
-pub const OPENAI: OpenAiCompatible = OpenAiCompatible {
-    provider: "openai",
-    has_embeddings: true,
-};
-
 impl OpenAiCompatible {
+    pub fn new(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            provider: kind.id(),
+        }
+    }
+
     fn url(&self, call: &UpstreamCall<'_>, path: &str) -> String {
-        let base = if self.provider == "ollama" {
-            super::ollama::api_base(&call.endpoint.base_url)
+        let base = if self.kind.spec().api_under_v1 {
+            under_v1(&call.endpoint.base_url)
         } else {
             call.endpoint.base_url.trim_end_matches('/').to_owned()
         };
@@ -59,8 +65,10 @@ impl OpenAiCompatible {
         body["model"] = Value::String(model.to_owned());
         body
     }
+}
 
-    pub async fn chat(
+impl ProviderApi for OpenAiCompatible {
+    async fn chat(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
@@ -85,7 +93,7 @@ impl OpenAiCompatible {
         })
     }
 
-    pub async fn chat_stream(
+    async fn chat_stream(
         &self,
         call: &UpstreamCall<'_>,
         request: &ChatCompletionRequest,
@@ -115,12 +123,15 @@ impl OpenAiCompatible {
         Ok(Box::pin(stream))
     }
 
-    pub async fn embeddings(
+    async fn embeddings(
         &self,
         call: &UpstreamCall<'_>,
         request: &EmbeddingsRequest,
         model: &str,
     ) -> Result<EmbeddingsOutcome, UpstreamError> {
+        if !self.kind.spec().embeddings {
+            return Err(super::no_embeddings(self.kind));
+        }
         let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
         body["model"] = Value::String(model.to_owned());
         let response = self.post(call, "/embeddings", &body).await?;
@@ -142,6 +153,17 @@ impl OpenAiCompatible {
 }
 
 /// One upstream `data:` payload: forwarded as is, read only for usage and errors.
+/// A base URL that names the server (Ollama's `http://127.0.0.1:11434`), whose OpenAI-compatible
+/// API lives under `/v1`.
+fn under_v1(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/v1") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1")
+    }
+}
+
 fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
     let value: Value = serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
         provider,
@@ -324,12 +346,9 @@ mod tests {
     #[test]
     fn ollama_api_lives_under_v1() {
         assert_eq!(
-            super::super::ollama::api_base("http://127.0.0.1:11434/"),
+            super::under_v1("http://127.0.0.1:11434/"),
             "http://127.0.0.1:11434/v1"
         );
-        assert_eq!(
-            super::super::ollama::api_base("http://h:1/v1"),
-            "http://h:1/v1"
-        );
+        assert_eq!(super::under_v1("http://h:1/v1"), "http://h:1/v1");
     }
 }

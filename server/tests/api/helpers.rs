@@ -182,10 +182,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         database_url,
         gateway_addr: "127.0.0.1:0".into(),
         gateway_data_dir: data_dir.path().to_path_buf(),
-        openai_base_url: fake_openai.base_url(),
         upstream_timeout_secs: 10,
         ..Config::default()
     };
+    config.provider_base_urls.insert(
+        gateway::providers::ProviderKind::OpenAi,
+        fake_openai.base_url(),
+    );
     tweak(&mut config);
     let (addr, application, server) = serve(&config).await;
     let http = reqwest::Client::builder()

@@ -1,0 +1,47 @@
+//! Stage 4: what the plan allows, then the monthly quota.
+
+use crate::directory::AccountConfig;
+use crate::error::{ApiError, PlanError};
+use crate::state::GatewayState;
+
+/// Streaming is a paid feature: refused on a plan without it, naming the plan that has it.
+pub(super) fn check_streaming(
+    state: &GatewayState,
+    account: &AccountConfig,
+    wants_stream: bool,
+) -> Result<(), ApiError> {
+    if !wants_stream || state.settings.plans.limits(account.plan).streaming {
+        return Ok(());
+    }
+    let needed = state.settings.plans.streaming_plan_above(account.plan);
+    Err(PlanError::StreamingNotIncluded {
+        plan: account.plan,
+        needed,
+    }
+    .into())
+}
+
+/// Counts the request against the plan's monthly quota. It is the last check before a provider is
+/// called, so every admitted request records a usage event (which the count is rebuilt from).
+pub(super) async fn admit(state: &GatewayState, account: &AccountConfig) -> Result<(), ApiError> {
+    let limit = state.settings.plans.limits(account.plan).requests_per_month;
+    match state
+        .quota
+        .admit(&state.db, account.account_id, limit)
+        .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(exceeded)) => Err(PlanError::QuotaExceeded {
+            plan: account.plan,
+            limit: exceeded.limit,
+            resets_at: exceeded.resets_at,
+        }
+        .into()),
+        // The count could not be loaded: serve the request rather than fail it for a database
+        // hiccup; the next request tries again.
+        Err(err) => {
+            tracing::warn!(error = %err, account_id = account.account_id, "could not load the monthly request count");
+            Ok(())
+        }
+    }
+}

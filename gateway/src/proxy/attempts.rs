@@ -1,0 +1,320 @@
+//! Stage 6: the provider calls. Each model in the route is tried with retries (full-jitter
+//! backoff, honouring `retry-after`, within the request's deadline); a failure that is the
+//! provider's, not the request's, moves on to the next model.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+
+use super::respond::with_route_headers;
+use crate::error::{ApiError, UpstreamError};
+use crate::openai::ChatCompletionRequest;
+use crate::providers::{ChatOutcome, ChunkStream, Provider, StreamItem, UpstreamCall};
+use crate::routing::RouteDecision;
+use crate::settings::RetrySettings;
+
+/// A chat call that succeeded: a whole completion, or a stream whose first chunk has arrived.
+pub(super) enum Answer {
+    Complete(ChatOutcome),
+    Stream((StreamItem, ChunkStream)),
+}
+
+/// Opens a stream and waits for its first chunk, so that a failure at byte zero is a normal
+/// error (and may be retried or fall back) rather than a broken 200.
+pub(super) async fn open_stream(
+    provider: &Provider,
+    call: &UpstreamCall<'_>,
+    request: &ChatCompletionRequest,
+    model: &str,
+) -> Result<(StreamItem, ChunkStream), UpstreamError> {
+    let mut stream = provider.chat_stream(call, request, model).await?;
+    match stream.next().await {
+        Some(Ok(first)) => Ok((first, stream)),
+        Some(Err(err)) => Err(err),
+        None => Err(UpstreamError::InvalidResponse {
+            provider: call.endpoint.kind.id(),
+            detail: "the stream was empty".into(),
+        }),
+    }
+}
+
+/// Tries the route's models in order and returns the first success with the model that gave
+/// it. Every failed model is reported to `on_failure` (for its usage event); the error returned
+/// is the last model's, carrying its route headers.
+pub(super) async fn first_success<'d, 'a, T, Call, Fut>(
+    decisions: &'d [RouteDecision<'a>],
+    retry: &RetrySettings,
+    started: Instant,
+    mut call: Call,
+    mut on_failure: impl FnMut(&RouteDecision<'a>, &ApiError),
+) -> Result<(&'d RouteDecision<'a>, T), ApiError>
+where
+    Call: FnMut(&'d RouteDecision<'a>) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    let mut last_error = None;
+    for decision in decisions {
+        match with_retries(retry, started, || call(decision)).await {
+            Ok(value) => return Ok((decision, value)),
+            Err(failed) => {
+                let api = ApiError::from(failed.error);
+                tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "upstream call failed");
+                on_failure(decision, &api);
+                let api = with_route_headers(api, decision);
+                if !failed.try_next_model {
+                    return Err(api);
+                }
+                last_error = Some(api);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(ApiError::internal))
+}
+
+struct FailedCall {
+    error: UpstreamError,
+    /// Whether a fallback model may be tried: the failure was the provider's, not the request's.
+    try_next_model: bool,
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the retry budget is spent.
+async fn with_retries<T, F, Fut>(
+    retry: &RetrySettings,
+    started: Instant,
+    mut attempt: F,
+) -> Result<T, FailedCall>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    let mut backoff = retry.base_backoff;
+    for number in 1..=retry.attempts.max(1) {
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if !error.is_retryable() {
+            return Err(FailedCall {
+                error,
+                try_next_model: false,
+            });
+        }
+        if number == retry.attempts.max(1) {
+            return Err(FailedCall {
+                error,
+                try_next_model: true,
+            });
+        }
+        // Full jitter: a random wait up to the backoff, or what the provider asked for.
+        let jittered = backoff.mul_f64(rand::random::<f64>());
+        let wait = retry_after(&error).map_or(jittered, |asked| asked.max(jittered));
+        if wait > retry.max_retry_wait || started.elapsed() + wait > retry.deadline {
+            return Err(FailedCall {
+                error,
+                try_next_model: true,
+            });
+        }
+        tracing::debug!(attempt = number, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream call");
+        tokio::time::sleep(wait).await;
+        backoff *= 2;
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+fn retry_after(error: &UpstreamError) -> Option<Duration> {
+    let UpstreamError::Status {
+        retry_after: Some(value),
+        ..
+    } = error
+    else {
+        return None;
+    };
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::RequestError;
+    use crate::providers::{ProviderEndpoint, ProviderKind, ProviderSecret};
+    use axum::http::{HeaderValue, StatusCode};
+
+    fn rate_limited(after: &'static str) -> UpstreamError {
+        UpstreamError::Status {
+            provider: "openai",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "slow down".into(),
+            kind: None,
+            code: None,
+            retry_after: Some(HeaderValue::from_static(after)),
+        }
+    }
+
+    fn retry(attempts: u32) -> RetrySettings {
+        RetrySettings {
+            attempts,
+            base_backoff: Duration::from_millis(10),
+            deadline: Duration::from_secs(60),
+            max_retry_wait: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_retryable_errors_then_gives_up() {
+        let retry = RetrySettings {
+            attempts: 3,
+            base_backoff: Duration::from_millis(10),
+            deadline: Duration::from_secs(5),
+            max_retry_wait: Duration::from_secs(2),
+        };
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async { Err(rate_limited("0")) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert!(result.unwrap_err().try_next_model);
+
+        let mut calls = 0;
+        let result = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            let outcome = if calls < 2 {
+                Err(rate_limited("0"))
+            } else {
+                Ok(calls)
+            };
+            async move { outcome }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_client_errors_or_past_the_deadline() {
+        let retry = retry(5);
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async {
+                Err(UpstreamError::Request(RequestError::Unsupported(
+                    "no".into(),
+                )))
+            }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(!result.unwrap_err().try_next_model);
+
+        // Asked to wait 60 s, more than is worth waiting: move on at once.
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(&retry, Instant::now(), || {
+            calls += 1;
+            async { Err(rate_limited("60")) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(result.unwrap_err().try_next_model);
+    }
+
+    fn endpoint(kind: ProviderKind) -> ProviderEndpoint {
+        ProviderEndpoint {
+            kind,
+            base_url: "http://127.0.0.1:9".into(),
+            api_key: ProviderSecret::new("sk-test".into()),
+        }
+    }
+
+    fn decision<'a>(endpoint: &'a ProviderEndpoint, model: &str) -> RouteDecision<'a> {
+        RouteDecision {
+            endpoint,
+            model: model.into(),
+            reason: format!("test: {model}"),
+            tier: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn falls_back_past_a_provider_failure_and_reports_each_failed_model() {
+        let (openai, groq) = (endpoint(ProviderKind::OpenAi), endpoint(ProviderKind::Groq));
+        let route = [decision(&openai, "primary"), decision(&groq, "fallback")];
+        let mut failed = Vec::new();
+        let (served, value) = first_success(
+            &route,
+            &retry(2),
+            Instant::now(),
+            |decision| {
+                let outcome = match decision.model.as_str() {
+                    "primary" => Err(rate_limited("0")),
+                    _ => Ok("answer"),
+                };
+                async move { outcome }
+            },
+            |decision, api| failed.push((decision.model.clone(), api.status)),
+        )
+        .await
+        .ok()
+        .expect("the fallback answers");
+        assert_eq!((served.model.as_str(), value), ("fallback", "answer"));
+        assert_eq!(
+            failed,
+            [("primary".to_owned(), StatusCode::TOO_MANY_REQUESTS)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bad_request_is_not_sent_to_the_fallbacks() {
+        let openai = endpoint(ProviderKind::OpenAi);
+        let route = [decision(&openai, "primary"), decision(&openai, "fallback")];
+        let mut tried = Vec::new();
+        let error = first_success(
+            &route,
+            &retry(3),
+            Instant::now(),
+            |decision| {
+                tried.push(decision.model.clone());
+                async {
+                    Err::<(), _>(UpstreamError::Request(RequestError::Unsupported(
+                        "no".into(),
+                    )))
+                }
+            },
+            |_, _| {},
+        )
+        .await
+        .err()
+        .expect("fails");
+        assert_eq!(tried, ["primary"]);
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        let (provider, model, reason) = error.route.expect("route headers on the error");
+        assert_eq!(
+            (provider.as_str(), model.as_str(), reason.as_str()),
+            ("openai", "openai/primary", "test: primary")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_model_fails_the_last_error_is_returned() {
+        let (openai, groq) = (endpoint(ProviderKind::OpenAi), endpoint(ProviderKind::Groq));
+        let route = [decision(&openai, "primary"), decision(&groq, "fallback")];
+        let mut failures = 0;
+        let error = first_success(
+            &route,
+            &retry(1),
+            Instant::now(),
+            |_| async { Err::<(), _>(rate_limited("0")) },
+            |_, _| failures += 1,
+        )
+        .await
+        .err()
+        .expect("fails");
+        assert_eq!(failures, 2);
+        assert_eq!(error.route.expect("route").1, "groq/fallback");
+    }
+}

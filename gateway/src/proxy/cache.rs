@@ -1,0 +1,175 @@
+//! Stage 5: the response cache. Off unless the plan includes it and the request (header
+//! `x-gateway-cache: on|off`) or the key's or account's policy turns it on.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::caller::Caller;
+use super::respond;
+use super::usage::UsageContext;
+use crate::cache::CachedAnswer;
+use crate::error::ApiError;
+use crate::openai::ChatCompletionRequest;
+use crate::providers::ChatOutcome;
+use crate::routing::{RouteDecision, RoutingPolicy};
+use crate::state::GatewayState;
+
+const CACHE_HEADER: &str = "x-gateway-cache";
+
+/// What the cache said about this request.
+pub(super) enum CacheLookup {
+    /// The cache is off for this request.
+    Off,
+    /// Not in the cache: the answer may be stored under this key.
+    Miss(String),
+    Hit(CachedAnswer),
+}
+
+impl CacheLookup {
+    pub(super) async fn open(
+        state: &GatewayState,
+        headers: &HeaderMap,
+        caller: &Caller,
+        primary: &RouteDecision<'_>,
+        request: &ChatCompletionRequest,
+    ) -> Result<Self, ApiError> {
+        let plan_includes_cache = state
+            .settings
+            .plans
+            .limits(caller.account.plan)
+            .response_cache;
+        if !cache_wanted(headers, &caller.policy, plan_includes_cache)? {
+            return Ok(CacheLookup::Off);
+        }
+        let key = crate::cache::cache_key(
+            caller.account.account_id,
+            primary.endpoint.kind.id(),
+            &primary.model,
+            &serde_json::to_value(request).unwrap_or_default(),
+        );
+        Ok(match state.cache.get(&key).await {
+            Some(hit) => CacheLookup::Hit(hit),
+            None => CacheLookup::Miss(key),
+        })
+    }
+
+    /// Stores a complete answer of the primary model under the request's key.
+    pub(super) async fn store(
+        &self,
+        state: &GatewayState,
+        decision: &RouteDecision<'_>,
+        outcome: &ChatOutcome,
+    ) {
+        let CacheLookup::Miss(key) = self else {
+            return;
+        };
+        let Ok(text) = std::str::from_utf8(&outcome.body) else {
+            return;
+        };
+        let answer = CachedAnswer {
+            body: text.to_owned(),
+            provider: decision.endpoint.kind.id().to_owned(),
+            model: outcome.served_model.clone(),
+            usage: outcome.usage,
+        };
+        state.cache.put(key.clone(), answer).await;
+    }
+
+    /// `x-gateway-cache: MISS` on a fresh answer the cache was asked for.
+    pub(super) fn mark(&self, response: &mut Response) {
+        if !matches!(self, CacheLookup::Off) {
+            response
+                .headers_mut()
+                .insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
+        }
+    }
+}
+
+/// Whether this request uses the response cache: never on a plan without it; else the request's
+/// `x-gateway-cache: on|off`, else the key's or account's setting (off by default).
+fn cache_wanted(
+    headers: &HeaderMap,
+    policy: &RoutingPolicy,
+    plan_includes_cache: bool,
+) -> Result<bool, ApiError> {
+    let asked = match headers
+        .get(CACHE_HEADER)
+        .map(|value| value.to_str().map(|v| v.trim().to_ascii_lowercase()))
+    {
+        None => None,
+        Some(Ok(value)) if value == "on" => Some(true),
+        Some(Ok(value)) if value == "off" => Some(false),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("invalid_header"),
+                "The x-gateway-cache header must be `on` or `off`.",
+            ));
+        }
+    };
+    Ok(plan_includes_cache && asked.unwrap_or(policy.cache == Some(true)))
+}
+
+/// Answers from the cache, as JSON or, for `stream: true`, as the same answer in SSE chunks. The
+/// usage event marks the hit: nothing was spent, and the saving is the baseline's cost.
+pub(super) fn serve_hit(
+    usage: &UsageContext,
+    decision: &RouteDecision<'_>,
+    hit: CachedAnswer,
+    request: &ChatCompletionRequest,
+) -> Response {
+    usage.record_cache_hit(decision, &hit);
+    let decision_shown = RouteDecision {
+        endpoint: decision.endpoint,
+        model: decision.model.clone(),
+        reason: format!("cache hit: {}", decision.reason),
+        tier: decision.tier,
+    };
+    let mut response = if request.wants_stream() {
+        let frames = crate::openai::completion_as_chunks(&hit.body, request.wants_stream_usage())
+            .into_iter()
+            .map(|chunk| Ok::<_, Infallible>(respond::sse_frame(chunk.to_string().as_bytes())))
+            .chain(std::iter::once(Ok(Bytes::from_static(respond::SSE_DONE))));
+        respond::sse(
+            Body::from_stream(futures::stream::iter(frames)),
+            &decision_shown,
+        )
+    } else {
+        respond::json(hit.body, &decision_shown)
+    };
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, HeaderValue::from_static("HIT"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asking(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CACHE_HEADER, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn the_request_header_beats_the_policy_but_never_the_plan() {
+        let policy_on = RoutingPolicy {
+            cache: Some(true),
+            ..Default::default()
+        };
+        let no_policy = RoutingPolicy::default();
+        assert!(!cache_wanted(&HeaderMap::new(), &no_policy, true).unwrap());
+        assert!(cache_wanted(&HeaderMap::new(), &policy_on, true).unwrap());
+        assert!(!cache_wanted(&asking("off"), &policy_on, true).unwrap());
+        assert!(cache_wanted(&asking(" ON "), &no_policy, true).unwrap());
+        assert!(!cache_wanted(&asking("on"), &policy_on, false).unwrap());
+        let refused = cache_wanted(&asking("maybe"), &no_policy, true).unwrap_err();
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,126 @@
+//! Stage 1: who is calling. The layer checks the gateway key on every `/v1` request; the
+//! [`Caller`] extractor turns the key into its account and routing policy.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
+use crate::error::{ApiError, AuthError, PlanError};
+use crate::routing::RoutingPolicy;
+use crate::state::GatewayState;
+
+/// Checks `Authorization: Bearer gw_…` and hands the key's owner to the handler.
+pub(super) async fn require_gateway_key(
+    State(state): State<GatewayState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let key = match bearer_token(request.headers()) {
+        Ok(token) => state.directory.authenticate(token).await,
+        Err(err) => Err(err),
+    };
+    match key {
+        Ok(key) => {
+            request.extensions_mut().insert(key);
+            next.run(request).await
+        }
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(AuthError::Missing);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return Err(AuthError::Malformed);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
+}
+
+/// The authenticated key, its account (from the directory's memory) and the routing policy in
+/// force for this key.
+pub struct Caller {
+    pub key: AuthenticatedKey,
+    pub account: Arc<AccountConfig>,
+    pub policy: RoutingPolicy,
+}
+
+impl FromRequestParts<GatewayState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &GatewayState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(key) = parts.extensions.get::<AuthenticatedKey>().copied() else {
+            tracing::error!("a /v1 handler was reached without the gateway key layer");
+            return Err(ApiError::internal());
+        };
+        let account = load_account(state, &key).await?;
+        let policy = account.routing.effective(key.key_id);
+        Ok(Caller {
+            key,
+            account,
+            policy,
+        })
+    }
+}
+
+/// The key's account; refuses a key the plan no longer covers.
+async fn load_account(
+    state: &GatewayState,
+    key: &AuthenticatedKey,
+) -> Result<Arc<AccountConfig>, ApiError> {
+    let account = state.directory.account(key.account_id).await.map_err(|err| match err {
+        DirectoryError::AccountGone => ApiError::from(AuthError::Unknown),
+        other => {
+            tracing::error!(error = %other, account_id = key.account_id, "could not load the account");
+            ApiError::internal()
+        }
+    })?;
+    if !account.key_within_plan(key.key_id) {
+        let limit = state.settings.plans.limits(account.plan).gateway_keys;
+        return Err(PlanError::KeyBeyondPlan {
+            plan: account.plan,
+            limit,
+        }
+        .into());
+    }
+    Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(authorization: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthError::Missing));
+        assert_eq!(bearer_token(&headers("gw_abc")), Err(AuthError::Malformed));
+        assert_eq!(
+            bearer_token(&headers("Basic gw_abc")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers("Bearer  ")),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(bearer_token(&headers("bearer gw_abc")), Ok("gw_abc"));
+    }
+}

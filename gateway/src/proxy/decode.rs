@@ -1,0 +1,162 @@
+//! Stage 2: the request body. Each route's input is an extractor that checks the content type,
+//! reads the JSON and names the field at fault when it is wrong.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use serde_json::Value;
+
+use crate::error::{ApiError, RequestError};
+use crate::openai::{ChatCompletionRequest, EmbeddingsRequest};
+
+/// A chat completion request, with the OpenRouter-style `models` fallback list taken out of the
+/// body that is forwarded.
+pub struct ChatInput {
+    pub request: ChatCompletionRequest,
+    pub fallbacks: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ChatInput {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = json_body(request, state).await?;
+        let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
+        let fallbacks = take_fallbacks(&mut request)?;
+        Ok(ChatInput { request, fallbacks })
+    }
+}
+
+pub struct EmbeddingsInput(pub EmbeddingsRequest);
+
+impl<S: Send + Sync> FromRequest<S> for EmbeddingsInput {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = json_body(request, state).await?;
+        Ok(EmbeddingsInput(embeddings_request(&body)?))
+    }
+}
+
+fn embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, RequestError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    for field in ["model", "input"] {
+        if value.get(field).is_none() {
+            return Err(RequestError::MissingField(field.into()));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| RequestError::InvalidField {
+        param: "input".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The body's bytes (within the router's body limit), if it is JSON.
+async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = is_json(request.headers());
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            ApiError::new(
+                rejection.status(),
+                "invalid_request_error",
+                Some("invalid_body"),
+                rejection.body_text(),
+            )
+        })?;
+    if !is_json {
+        return Err(RequestError::ContentType.into());
+    }
+    Ok(body)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    // A missing content type is accepted as JSON, as OpenAI does for curl users.
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|content_type| {
+            content_type
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+/// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
+pub fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
+    match request.extra.remove("models") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(models)) => models
+            .into_iter()
+            .map(|model| match model {
+                Value::String(model) => Ok(model),
+                _ => Err(RequestError::InvalidField {
+                    param: "models".into(),
+                    reason: "expected model names".into(),
+                }),
+            })
+            .collect(),
+        Some(_) => Err(RequestError::InvalidField {
+            param: "models".into(),
+            reason: "expected an array of model names".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(is_json(&headers));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&headers));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&headers));
+    }
+
+    #[test]
+    fn embeddings_requests_name_the_field_at_fault() {
+        assert_eq!(
+            embeddings_request(br#"{"input": "hi"}"#).unwrap_err(),
+            RequestError::MissingField("model".into())
+        );
+        assert_eq!(
+            embeddings_request(br#"{"model": "m"}"#).unwrap_err(),
+            RequestError::MissingField("input".into())
+        );
+        assert!(matches!(
+            embeddings_request(br#"{"model": 5, "input": "hi"}"#),
+            Err(RequestError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            embeddings_request(b"{nope"),
+            Err(RequestError::InvalidJson(_))
+        ));
+        assert!(embeddings_request(br#"{"model": "m", "input": ["a", "b"]}"#).is_ok());
+    }
+
+    #[test]
+    fn fallbacks_are_taken_out_of_the_forwarded_body() {
+        let mut request = ChatCompletionRequest::from_json_bytes(
+            br#"{"model": "a", "models": ["b", "c"], "messages": [{"role": "user", "content": "hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(take_fallbacks(&mut request).unwrap(), ["b", "c"]);
+        assert!(!request.extra.contains_key("models"));
+
+        let mut request = ChatCompletionRequest::from_json_bytes(
+            br#"{"model": "a", "models": "b", "messages": [{"role": "user", "content": "hi"}]}"#,
+        )
+        .unwrap();
+        assert!(take_fallbacks(&mut request).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! The OpenAI-compatible API under `/v1`, as a pipeline of named stages. Each route below is a
+//! short list of them, always in this order:
+//!
+//! 1. [`caller`]: `Authorization: Bearer gw_…` → the key (a layer, so that even an unknown URL
+//!    needs a key), then the key → its account and routing policy (the [`Caller`] extractor).
+//! 2. [`decode`]: the JSON body → a typed request; a clear 400 for anything malformed.
+//! 3. routing ([`crate::routing`]): request + policy → the models to try in order, each with the
+//!    reason it was chosen.
+//! 4. [`admission`]: what the plan allows (streaming), then the monthly quota: the last check
+//!    before money is spent, so every admitted request records a usage event.
+//! 5. [`cache`]: a repeated request is answered from the cache; a new one may be stored.
+//! 6. [`attempts`]: the provider calls, with retries and then the fallback models.
+//! 7. [`respond`]: JSON or server-sent events, with the headers saying which model served and why.
+//! 8. [`usage`]: one usage event per call (streams: when the stream ends, however it ends),
+//!    recorded off the request path in batches.
+//!
+//! No stage makes a database round trip on the way: keys, accounts and policies are served from
+//! the directory's memory, the quota from its counter, usage is written in batches.
+
+mod admission;
+mod attempts;
+mod cache;
+mod caller;
+mod decode;
+mod respond;
+mod usage;
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::catalog::{Catalog, ModelKind};
+use crate::error::ApiError;
+use crate::openai::Usage;
+use crate::providers::{Provider, UpstreamCall};
+use crate::routing;
+use crate::state::GatewayState;
+
+pub use caller::Caller;
+pub use decode::{ChatInput, EmbeddingsInput, take_fallbacks};
+
+use attempts::Answer;
+use cache::CacheLookup;
+use usage::UsageContext;
+
+/// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The `/v1` router, to be nested under `/v1`.
+pub fn router(state: GatewayState) -> Router {
+    Router::new()
+        .route("/chat/completions", post(chat_completions))
+        .route("/embeddings", post(embeddings))
+        .route("/models", get(list_models))
+        .route("/routing/preview", post(routing_preview))
+        .fallback(respond::unknown_endpoint)
+        .method_not_allowed_fallback(respond::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            caller::require_gateway_key,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn chat_completions(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ChatInput { request, fallbacks }: ChatInput,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let decisions = routing::resolve_chat(
+        &state.router,
+        &request,
+        &fallbacks,
+        &caller.account.providers,
+        &caller.policy,
+    )?;
+    admission::check_streaming(&state, &caller.account, request.wants_stream())?;
+    admission::admit(&state, &caller.account).await?;
+    let usage = UsageContext::new(&state, &caller, started);
+
+    let cache = match CacheLookup::open(&state, &headers, &caller, &decisions[0], &request).await? {
+        CacheLookup::Hit(hit) => return Ok(cache::serve_hit(&usage, &decisions[0], hit, &request)),
+        lookup => lookup,
+    };
+
+    let (decision, answer) = attempts::first_success(
+        &decisions,
+        &state.settings.retry,
+        started,
+        |decision| {
+            let provider = Provider::for_kind(decision.endpoint.kind);
+            let call = UpstreamCall {
+                http: &state.http,
+                endpoint: decision.endpoint,
+                timeout: state.settings.upstream_timeout,
+            };
+            let (request, model) = (&request, &decision.model);
+            async move {
+                if request.wants_stream() {
+                    attempts::open_stream(&provider, &call, request, model)
+                        .await
+                        .map(Answer::Stream)
+                } else {
+                    provider
+                        .chat(&call, request, model)
+                        .await
+                        .map(Answer::Complete)
+                }
+            }
+        },
+        |decision, failure| usage.record_failure(decision, failure),
+    )
+    .await?;
+
+    match answer {
+        Answer::Complete(outcome) => {
+            usage.record(
+                decision,
+                &outcome.served_model,
+                StatusCode::OK,
+                outcome.usage,
+                None,
+            );
+            // Only the primary model's answers are stored: the cache key names that model.
+            if std::ptr::eq(decision, &decisions[0]) {
+                cache.store(&state, decision, &outcome).await;
+            }
+            let mut response = respond::json(outcome.body, decision);
+            cache.mark(&mut response);
+            Ok(response)
+        }
+        Answer::Stream((first, rest)) => {
+            let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage());
+            let mut response = respond::sse(respond::sse_body(first, rest, guard), decision);
+            cache.mark(&mut response);
+            Ok(response)
+        }
+    }
+}
+
+async fn embeddings(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    EmbeddingsInput(request): EmbeddingsInput,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let decision =
+        routing::resolve_embedding(&request.model, &caller.account.providers, &caller.policy)?;
+    admission::admit(&state, &caller.account).await?;
+    let usage = UsageContext::new(&state, &caller, started);
+
+    let provider = Provider::for_kind(decision.endpoint.kind);
+    let call = UpstreamCall {
+        http: &state.http,
+        endpoint: decision.endpoint,
+        timeout: state.settings.upstream_timeout,
+    };
+    let (decision, outcome) = attempts::first_success(
+        std::slice::from_ref(&decision),
+        &state.settings.retry,
+        started,
+        |decision| provider.embeddings(&call, &request, &decision.model),
+        |decision, failure| usage.record_failure(decision, failure),
+    )
+    .await?;
+
+    let tokens = Usage {
+        prompt_tokens: outcome.prompt_tokens,
+        completion_tokens: 0,
+        total_tokens: outcome.prompt_tokens,
+    };
+    usage.record(decision, &decision.model, StatusCode::OK, tokens, None);
+    Ok(respond::json(outcome.body, decision))
+}
+
+/// Where a chat request would go under the calling key's routing policy, without sending it.
+async fn routing_preview(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    ChatInput { request, fallbacks }: ChatInput,
+) -> Result<Json<routing::RoutePreview>, ApiError> {
+    Ok(Json(routing::preview(
+        &state.router,
+        &request,
+        &fallbacks,
+        &caller.account.providers,
+        &caller.policy,
+    )?))
+}
+
+/// The models the calling key can reach: the catalog's models of the account's providers, and
+/// `auto`.
+async fn list_models(caller: Caller) -> Json<Value> {
+    let catalog = Catalog::built_in();
+    let mut data = vec![
+        json!({"id": routing::AUTO, "object": "model", "created": 0, "owned_by": "llm-gateway"}),
+    ];
+    for endpoint in &caller.account.providers {
+        for entry in catalog.models_of(endpoint.kind) {
+            data.push(json!({
+                "id": format!("{}/{}", endpoint.kind.id(), entry.model),
+                "object": "model",
+                "created": 0,
+                "owned_by": endpoint.kind.id(),
+                "context_window": entry.context_window,
+                "tier": entry.tier,
+                "type": if entry.kind == ModelKind::Embedding { "embedding" } else { "chat" },
+            }));
+        }
+    }
+    Json(json!({"object": "list", "data": data}))
+}

@@ -1,0 +1,180 @@
+//! Stage 7: the answer on the wire. JSON as the provider's completion was converted; streams as
+//! server-sent events framed exactly as OpenAI frames them; every answer and every error after
+//! routing says which model served it and why.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use super::usage::{StreamEnd, StreamGuard};
+use crate::error::ApiError;
+use crate::openai::ChatCompletionChunk;
+use crate::providers::{ChunkStream, StreamItem};
+use crate::routing::{self, RouteDecision};
+
+pub(super) const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// A 200 with a JSON body.
+pub(super) fn json(body: impl Into<Body>, decision: &RouteDecision<'_>) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response();
+    add_route_headers(response.headers_mut(), decision);
+    response
+}
+
+/// A 200 with an event stream.
+pub(super) fn sse(body: impl Into<Body>, decision: &RouteDecision<'_>) -> Response {
+    let mut response = Response::new(body.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    add_route_headers(headers, decision);
+    response
+}
+
+/// Says which model served the request and why.
+fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
+    let pairs = [
+        ("x-gateway-provider", decision.endpoint.kind.id().to_owned()),
+        (
+            "x-gateway-model",
+            format!("{}/{}", decision.endpoint.kind.id(), decision.model),
+        ),
+        ("x-gateway-route-reason", decision.reason.clone()),
+        (
+            "x-gateway-tier",
+            decision
+                .tier
+                .map(routing::tier_name)
+                .unwrap_or("unknown")
+                .to_owned(),
+        ),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// The same headers on an error: the error renders them.
+pub(super) fn with_route_headers(mut api: ApiError, decision: &RouteDecision<'_>) -> ApiError {
+    api.route = Some((
+        decision.endpoint.kind.id().to_owned(),
+        format!("{}/{}", decision.endpoint.kind.id(), decision.model),
+        decision.reason.clone(),
+    ));
+    api
+}
+
+pub(super) fn sse_frame(json: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(json.len() + 8);
+    frame.extend_from_slice(b"data: ");
+    frame.extend_from_slice(json);
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
+}
+
+/// Server-sent events exactly as OpenAI frames them, ending with `data: [DONE]`. Chunks are
+/// forwarded as they arrive; nothing is buffered beyond one chunk.
+pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: StreamGuard) -> Body {
+    // Identity of the stream, for a usage chunk the provider did not send itself.
+    let identity: Value = serde_json::from_slice(&first.json).unwrap_or(Value::Null);
+    let frames = async_stream::stream! {
+        let mut next = Some(Ok(first));
+        let mut usage_chunk_sent = false;
+        loop {
+            let item = match next.take() {
+                Some(item) => Some(item),
+                None => rest.next().await,
+            };
+            match item {
+                None => {
+                    // Groq, for one, reports usage only inside its last chunk (`x_groq`).
+                    if guard.include_usage && !usage_chunk_sent {
+                        let chunk = ChatCompletionChunk::usage_only(
+                            identity["id"].as_str().unwrap_or_default(),
+                            identity["created"].as_i64().unwrap_or_default(),
+                            identity["model"].as_str().unwrap_or_default(),
+                            guard.usage,
+                        );
+                        yield Ok::<_, Infallible>(sse_frame(&serde_json::to_vec(&chunk).unwrap_or_default()));
+                    }
+                    guard.end(StreamEnd::Finished);
+                    yield Ok(Bytes::from_static(SSE_DONE));
+                    break;
+                }
+                Some(Ok(item)) => {
+                    if let Some(usage) = item.usage {
+                        guard.usage = usage;
+                    }
+                    if item.usage_only {
+                        if !guard.include_usage {
+                            continue;
+                        }
+                        usage_chunk_sent = true;
+                    }
+                    yield Ok(sse_frame(&item.json));
+                }
+                Some(Err(err)) => {
+                    // Headers are gone: the error travels in the stream, as OpenAI sends it.
+                    let api = ApiError::from(err);
+                    tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
+                    guard.end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
+                    let body = serde_json::to_vec(&api.body).unwrap_or_default();
+                    yield Ok(sse_frame(&body));
+                    break;
+                }
+            }
+        }
+    };
+    Body::from_stream(frames)
+}
+
+pub(super) async fn unknown_endpoint(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        Some("unknown_url"),
+        format!(
+            "Unknown request URL: {} {}.",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+pub(super) async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        Some("method_not_allowed"),
+        format!(
+            "{} is not allowed on {}.",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_data_lines_ended_by_a_blank_line() {
+        assert_eq!(&sse_frame(br#"{"a":1}"#)[..], b"data: {\"a\":1}\n\n");
+    }
+}

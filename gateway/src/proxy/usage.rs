@@ -1,0 +1,178 @@
+//! Stage 8: usage events, metadata only (tokens, cost, latency, model, route, status; never
+//! text). Recorded off the request path: the recorder batches them to the database.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::http::StatusCode;
+
+use super::caller::Caller;
+use crate::cache::CachedAnswer;
+use crate::catalog::{Catalog, CatalogModel};
+use crate::clock::now_ms;
+use crate::directory::AuthenticatedKey;
+use crate::error::ApiError;
+use crate::openai::Usage;
+use crate::routing::{self, RouteDecision};
+use crate::state::GatewayState;
+use crate::usage::{UsageEvent, UsageRecorder};
+
+/// What every usage event of one request shares.
+pub(super) struct UsageContext {
+    recorder: UsageRecorder,
+    key: AuthenticatedKey,
+    started: Instant,
+    /// The account's strongest model: the cost without routing.
+    baseline: Option<&'static CatalogModel>,
+    /// Set once the request's one event counted against the quota has been made.
+    counted: AtomicBool,
+}
+
+impl UsageContext {
+    pub(super) fn new(state: &GatewayState, caller: &Caller, started: Instant) -> Self {
+        Self {
+            recorder: state.usage.clone(),
+            key: caller.key,
+            started,
+            baseline: routing::baseline_model(&caller.account.providers),
+            counted: AtomicBool::new(false),
+        }
+    }
+
+    fn event(
+        &self,
+        decision: &RouteDecision<'_>,
+        model: &str,
+        status: StatusCode,
+        usage: Usage,
+        error_code: Option<String>,
+    ) -> UsageEvent {
+        let priced = Catalog::built_in().find(decision.endpoint.kind, &decision.model);
+        let cost_usd = priced.map_or(0.0, |m| {
+            m.cost(usage.prompt_tokens, usage.completion_tokens)
+        });
+        let baseline_cost = self.baseline.map_or(cost_usd, |m| {
+            m.cost(usage.prompt_tokens, usage.completion_tokens)
+        });
+        UsageEvent {
+            tier: decision
+                .tier
+                .map(|tier| routing::tier_name(tier).to_owned()),
+            baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
+            cost_usd,
+            saving_usd: baseline_cost - cost_usd,
+            counted: !self.counted.swap(true, Ordering::Relaxed),
+            cache_hit: false,
+            route_reason: Some(decision.reason.clone()),
+            account_id: self.key.account_id,
+            key_id: self.key.key_id,
+            provider: decision.endpoint.kind.id().to_owned(),
+            model: model.to_owned(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            latency_ms: self.started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            status: status.as_u16(),
+            error_code,
+            created_at_ms: now_ms(),
+        }
+    }
+
+    pub(super) fn record(
+        &self,
+        decision: &RouteDecision<'_>,
+        model: &str,
+        status: StatusCode,
+        usage: Usage,
+        error_code: Option<String>,
+    ) {
+        self.recorder
+            .record(self.event(decision, model, status, usage, error_code));
+    }
+
+    /// A model that failed: its status and error code, no tokens.
+    pub(super) fn record_failure(&self, decision: &RouteDecision<'_>, failure: &ApiError) {
+        self.record(
+            decision,
+            &decision.model,
+            failure.status,
+            Usage::default(),
+            failure.body.error.code.clone(),
+        );
+    }
+
+    /// A cache hit spent nothing: its saving is the baseline's whole cost.
+    pub(super) fn record_cache_hit(&self, decision: &RouteDecision<'_>, hit: &CachedAnswer) {
+        let mut event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None);
+        event.cache_hit = true;
+        event.saving_usd += event.cost_usd;
+        event.cost_usd = 0.0;
+        self.recorder.record(event);
+    }
+}
+
+/// Records a stream's usage when the stream ends, however it ends: finished, broken upstream, or
+/// dropped because the client went away (which also drops, and so cancels, the upstream call).
+pub(super) struct StreamGuard {
+    recorder: UsageRecorder,
+    event: UsageEvent,
+    started: Instant,
+    pub(super) usage: Usage,
+    outcome: StreamEnd,
+    pub(super) include_usage: bool,
+}
+
+pub(super) enum StreamEnd {
+    ClientGone,
+    Finished,
+    UpstreamFailed(Option<String>),
+}
+
+impl StreamGuard {
+    pub(super) fn new(
+        context: &UsageContext,
+        decision: &RouteDecision<'_>,
+        include_usage: bool,
+    ) -> Self {
+        Self {
+            recorder: context.recorder.clone(),
+            event: context.event(
+                decision,
+                &decision.model,
+                StatusCode::OK,
+                Usage::default(),
+                None,
+            ),
+            started: context.started,
+            usage: Usage::default(),
+            outcome: StreamEnd::ClientGone,
+            include_usage,
+        }
+    }
+
+    pub(super) fn end(&mut self, outcome: StreamEnd) {
+        self.outcome = outcome;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut event = self.event.clone();
+        event.prompt_tokens = self.usage.prompt_tokens;
+        event.completion_tokens = self.usage.completion_tokens;
+        event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        match &self.outcome {
+            StreamEnd::Finished => {}
+            // 499: nginx's "client closed request", as LiteLLM and others log it.
+            StreamEnd::ClientGone => {
+                event.status = 499;
+                event.error_code = Some("client_disconnected".into());
+            }
+            StreamEnd::UpstreamFailed(code) => {
+                event.status = 502;
+                event.error_code =
+                    Some(code.clone().unwrap_or_else(|| "stream_interrupted".into()));
+            }
+        }
+        self.recorder.record(event);
+    }
+}
