@@ -3,7 +3,8 @@
 //!
 //! OpenAI, Groq and Ollama speak OpenAI's API (`openai.rs`):
 //! another such provider is one enum variant and one table row. Anthropic and Gemini are
-//! converted (`anthropic.rs`, `gemini.rs`).
+//! converted (`anthropic/`, `gemini/`: request, response, stream and error conversions as pure
+//! functions with their fixture tests, transport in `mod.rs`).
 
 pub mod anthropic;
 pub mod gemini;

@@ -1,0 +1,96 @@
+//! Anthropic's Messages API. Requests and responses are converted by pure functions, tested
+//! against fixtures that follow Anthropic's API reference.
+//!
+//! What cannot be honoured is refused with a 400 naming the parameter: `n` > 1, `logprobs`,
+//! non-zero `presence_penalty` / `frequency_penalty`, `temperature` above 1, audio and file parts,
+//! `response_format` together with `tools`. `seed` is dropped (Anthropic has none). JSON mode is
+//! served by a forced tool whose input is returned as the message content.
+
+mod error;
+mod request;
+mod response;
+mod stream;
+
+use serde_json::Value;
+
+use self::error::error_from_body;
+use self::request::to_request;
+use self::response::from_response;
+use self::stream::StreamConverter;
+use super::{ChatOutcome, ChunkStream, UpstreamCall};
+use crate::error::UpstreamError;
+use crate::openai::ChatCompletionRequest;
+
+const PROVIDER: &str = "anthropic";
+pub const API_VERSION: &str = "2023-06-01";
+/// Anthropic requires `max_tokens`; this is used when the request has none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+pub struct Anthropic;
+
+impl Anthropic {
+    async fn send(
+        &self,
+        call: &UpstreamCall<'_>,
+        body: &Value,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = format!(
+            "{}/v1/messages",
+            call.endpoint.base_url.trim_end_matches('/')
+        );
+        let request = call
+            .http
+            .post(url)
+            .header("x-api-key", call.endpoint.api_key.expose())
+            .header("anthropic-version", API_VERSION)
+            .json(body);
+        super::send(PROVIDER, call.timeout, request, error_from_body).await
+    }
+}
+
+impl super::ProviderApi for Anthropic {
+    async fn chat(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> Result<ChatOutcome, UpstreamError> {
+        let converted = to_request(request, model, false).map_err(UpstreamError::Request)?;
+        let response = self.send(call, &converted.body).await?;
+        let body = super::read_body(PROVIDER, call.timeout, response).await?;
+        let completion = from_response(
+            &body,
+            converted.json_tool.as_deref(),
+            crate::clock::now_ms() / 1000,
+        )
+        .map_err(|detail| UpstreamError::InvalidResponse {
+            provider: PROVIDER,
+            detail,
+        })?;
+        ChatOutcome::from_completion(&completion)
+    }
+
+    async fn chat_stream(
+        &self,
+        call: &UpstreamCall<'_>,
+        request: &ChatCompletionRequest,
+        model: &str,
+    ) -> Result<ChunkStream, UpstreamError> {
+        let converted = to_request(request, model, true).map_err(UpstreamError::Request)?;
+        let response = self.send(call, &converted.body).await?;
+        let mut converter =
+            StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
+        let stream = super::convert_events(PROVIDER, response, move |event| {
+            converter.on_event(&event.event, &event.data)
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod test_support {
+    /// A fixture of the fake Anthropic server (`testkit/fixtures/anthropic/<name>`).
+    pub(super) fn fixture(name: &str) -> String {
+        crate::test_support::fixture("anthropic", name)
+    }
+}
