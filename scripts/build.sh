@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the portal and the server without cargo-leptos, doing what `cargo leptos build` does for
 # this workspace (see [[workspace.metadata.leptos]] in Cargo.toml):
-#   1. `frontend` for wasm32-unknown-unknown (profile wasm-release in release; target/wasm, built
-#      beside step 5),
+#   1. `frontend` for wasm32-unknown-unknown (profile wasm-release in release),
 #   2. wasm-bindgen --target web into target/site/pkg as llm-gateway.js / llm-gateway.wasm,
 #   3. wasm-opt -Oz in release,
 #   4. style/main.css as pkg/llm-gateway.css and public/ into the site root,
@@ -42,41 +41,13 @@ else
   rustflags="$LEPTOS_DEBUG_RUSTFLAGS"
 fi
 
-# The portal's wasm and the server build side by side: they share no compiled unit (other
-# target, other flags), and each ends in a long single-threaded stretch (the wasm's LTO, the
-# server's last crates and link) that the other fills. The wasm build has a target dir of its
-# own, since cargo locks a target dir for a whole build.
-wasm_target_dir=target/wasm
-mkdir -p target/build-logs
-portal_log=target/build-logs/portal.log
-build_log "portal: frontend → wasm32, beside the server (log: $portal_log)"
-( RUSTFLAGS="$rustflags" CARGO_TARGET_DIR="$wasm_target_dir" \
-    cargo build -p frontend --lib --target wasm32-unknown-unknown "${wasm_profile[@]}" ) \
-  >"$portal_log" 2>&1 &
-portal_pid=$!
-
-if $for_tests; then
-  targets=(--workspace --exclude frontend --bins --tests)
-else
-  targets=(-p server --bins)
-fi
-build_log "server: cargo build ${targets[*]} ${server_profile[*]}"
-server_ok=true
-RUSTFLAGS="$rustflags" cargo build "${targets[@]}" "${server_profile[@]}" || server_ok=false
-
-portal_ok=true
-wait "$portal_pid" || portal_ok=false
-if ! $portal_ok; then
-  echo "build: the portal's wasm build failed; its last lines ($portal_log):" >&2
-  tail -n 40 "$portal_log" >&2
-fi
-$server_ok && $portal_ok || exit 1
-build_log "portal: $(grep -E '^ *Finished' "$portal_log" | tail -n 1 | sed 's/^ *//')"
+build_log "portal: frontend → wasm32"
+RUSTFLAGS="$rustflags" cargo build -p frontend --lib --target wasm32-unknown-unknown "${wasm_profile[@]}"
 
 build_log "portal: wasm-bindgen"
 mkdir -p "$pkg"
 wasm-bindgen --target web --out-name "$output_name" --out-dir "$pkg" \
-  "$wasm_target_dir/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
+  "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
 # Leptos' HydrationScripts loads <output-name>.wasm (cargo-leptos renames it the same way).
 mv -f "$pkg/${output_name}_bg.wasm" "$pkg/$output_name.wasm"
 if $release; then
@@ -87,6 +58,14 @@ fi
 
 cp style/main.css "$pkg/$output_name.css"
 cp -R public/. "$site/"
+
+if $for_tests; then
+  targets=(--workspace --exclude frontend --bins --tests)
+else
+  targets=(-p server --bins)
+fi
+build_log "server: cargo build ${targets[*]} ${server_profile[*]}"
+RUSTFLAGS="$rustflags" cargo build "${targets[@]}" "${server_profile[@]}"
 
 for file in "$pkg/$output_name.js" "$pkg/$output_name.wasm" "$pkg/$output_name.css"; do
   [ -s "$file" ] || { echo "build: $file is missing or empty" >&2; exit 1; }
