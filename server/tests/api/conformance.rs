@@ -4,42 +4,41 @@
 
 use gateway::accounts;
 use gateway::entities::usage_event;
+use gateway::providers::{PROVIDERS, ProviderKind};
 use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, OPENAI_KEY, TestApp, eventually, expect_openai_error, spawn_app};
 
+/// A provider as the suite sees it: its row in the engine's provider table, and the name its
+/// fake server signs its answers with.
 struct Provider {
     id: &'static str,
     name: &'static str,
     model: &'static str,
 }
 
-const OPENAI: Provider = Provider {
-    id: "openai",
-    name: "OpenAI",
-    model: "gpt-4o-mini",
-};
-const ANTHROPIC: Provider = Provider {
-    id: "anthropic",
-    name: "Anthropic",
-    model: "claude-3-5-haiku-latest",
-};
-const GEMINI: Provider = Provider {
-    id: "gemini",
-    name: "Gemini",
-    model: "gemini-2.0-flash",
-};
-const GROQ: Provider = Provider {
-    id: "groq",
-    name: "Groq",
-    model: "llama-3.1-8b-instant",
-};
-const OLLAMA: Provider = Provider {
-    id: "ollama",
-    name: "Ollama",
-    model: "llama3.2",
-};
+const fn provider(kind: ProviderKind, name: &'static str) -> Provider {
+    let spec = &PROVIDERS[kind as usize];
+    Provider {
+        id: spec.id,
+        name,
+        model: spec.default_model,
+    }
+}
+
+const OPENAI: Provider = provider(ProviderKind::OpenAi, "OpenAI");
+const ANTHROPIC: Provider = provider(ProviderKind::Anthropic, "Anthropic");
+const GEMINI: Provider = provider(ProviderKind::Gemini, "Gemini");
+const GROQ: Provider = provider(ProviderKind::Groq, "Groq");
+const OLLAMA: Provider = provider(ProviderKind::Ollama, "Ollama");
+
+#[test]
+fn the_suite_covers_every_provider_in_the_table() {
+    let covered = [&OPENAI, &ANTHROPIC, &GEMINI, &GROQ, &OLLAMA].map(|p| p.id);
+    let table: Vec<&str> = PROVIDERS.iter().map(|spec| spec.id).collect();
+    assert_eq!(covered.as_slice(), table.as_slice());
+}
 
 /// Generates `mod <provider> { #[tokio::test] fn <case>() }` for every provider and case.
 macro_rules! for_every_provider {
