@@ -178,21 +178,14 @@ impl Config {
         figment = figment.merge(Env::raw().only(&env_keys));
         let mut config: Config = figment.extract().context("invalid configuration")?;
         for (spec, key) in PROVIDERS.iter().zip(&base_url_keys) {
-            if figment.find_value(key).is_ok() {
-                let url: String = figment
-                    .extract_inner(key)
+            if let Ok(value) = figment.find_value(key) {
+                let url: String = value
+                    .deserialize()
                     .with_context(|| format!("invalid {}", spec.base_url_env))?;
                 config.provider_base_urls.insert(spec.kind, url);
             }
         }
         Ok(config)
-    }
-
-    /// Where a provider is called when its key names no base URL of its own.
-    pub fn base_url(&self, kind: ProviderKind) -> &str {
-        self.provider_base_urls
-            .get(&kind)
-            .map_or(kind.default_base_url(), String::as_str)
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -225,9 +218,10 @@ impl Config {
 
     pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
         gateway::settings::GatewaySettings {
-            provider_base_urls: ProviderKind::ALL
+            provider_base_urls: self
+                .provider_base_urls
                 .iter()
-                .map(|&kind| (kind, self.base_url(kind).trim_end_matches('/').to_owned()))
+                .map(|(&kind, url)| (kind, url.trim_end_matches('/').to_owned()))
                 .collect(),
             upstream_timeout: std::time::Duration::from_secs(self.upstream_timeout_secs.max(1)),
             plans: self.plans.clone(),
@@ -295,9 +289,10 @@ mod tests {
             jail.set_env("OPENAI_BASE_URL", "http://env");
             let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
             assert_eq!(config.gateway_addr, "127.0.0.1:4000");
-            assert_eq!(config.base_url(ProviderKind::OpenAi), "http://env");
+            let engine = config.engine_settings();
+            assert_eq!(engine.default_base_url(ProviderKind::OpenAi), "http://env");
             assert_eq!(
-                config.base_url(ProviderKind::Groq),
+                engine.default_base_url(ProviderKind::Groq),
                 ProviderKind::Groq.default_base_url()
             );
             assert_eq!(config.database_url, Config::default().database_url);

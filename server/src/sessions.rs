@@ -6,6 +6,7 @@
 //! minutes of every fresh build for four queries.
 
 use async_trait::async_trait;
+use gateway::clock::now_ms;
 use gateway::entities::portal_session::{self, Column, Entity as PortalSession};
 use gateway::sea_orm::sea_query::OnConflict;
 use gateway::sea_orm::{
@@ -37,10 +38,6 @@ impl DbSessionStore {
 
 fn unix_millis(at: time::OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn now_millis() -> i64 {
-    unix_millis(time::OffsetDateTime::now_utc())
 }
 
 fn backend(err: gateway::sea_orm::DbErr) -> session_store::Error {
@@ -80,7 +77,7 @@ impl SessionStore for DbSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let row = PortalSession::find_by_id(id.to_string())
-            .filter(Column::ExpiresAt.gt(now_millis()))
+            .filter(Column::ExpiresAt.gt(now_ms()))
             .one(&self.db)
             .await
             .map_err(backend)?;
@@ -105,7 +102,7 @@ impl SessionStore for DbSessionStore {
 impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         PortalSession::delete_many()
-            .filter(Column::ExpiresAt.lte(now_millis()))
+            .filter(Column::ExpiresAt.lte(now_ms()))
             .exec(&self.db)
             .await
             .map_err(backend)?;

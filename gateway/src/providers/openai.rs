@@ -19,16 +19,16 @@ use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequ
 /// One OpenAI-compatible provider; its quirks are read from its row in the provider table.
 pub struct OpenAiCompatible {
     pub kind: ProviderKind,
-    /// Provider id, for error messages.
-    provider: &'static str,
 }
 
 impl OpenAiCompatible {
     pub fn new(kind: ProviderKind) -> Self {
-        Self {
-            kind,
-            provider: kind.id(),
-        }
+        Self { kind }
+    }
+
+    /// Provider id, for error messages.
+    fn provider(&self) -> &'static str {
+        self.kind.id()
     }
 
     fn url(&self, call: &UpstreamCall<'_>, path: &str) -> String {
@@ -50,7 +50,7 @@ impl OpenAiCompatible {
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
-        let provider = self.provider;
+        let provider = self.provider();
         super::send(
             provider,
             call.timeout,
@@ -80,10 +80,10 @@ impl ProviderApi for OpenAiCompatible {
             object.remove("stream_options");
         }
         let response = self.post(call, "/chat/completions", &body).await?;
-        let body = super::read_body(self.provider, call.timeout, response).await?;
+        let body = super::read_body(self.provider(), call.timeout, response).await?;
         let summary: ChatCompletionSummary =
             serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
-                provider: self.provider,
+                provider: self.provider(),
                 detail: format!("not a chat.completion: {e}"),
             })?;
         Ok(ChatOutcome {
@@ -106,7 +106,7 @@ impl ProviderApi for OpenAiCompatible {
         // that did not ask for it.
         body["stream_options"]["include_usage"] = Value::Bool(true);
         let response = self.post(call, "/chat/completions", &body).await?;
-        let provider = self.provider;
+        let provider = self.provider();
         let stream = response
             .bytes_stream()
             .eventsource()
@@ -135,10 +135,10 @@ impl ProviderApi for OpenAiCompatible {
         let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
         body["model"] = Value::String(model.to_owned());
         let response = self.post(call, "/embeddings", &body).await?;
-        let body = super::read_body(self.provider, call.timeout, response).await?;
+        let body = super::read_body(self.provider(), call.timeout, response).await?;
         let parsed: Value =
             serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
-                provider: self.provider,
+                provider: self.provider(),
                 detail: format!("not an embeddings list: {e}"),
             })?;
         let prompt_tokens = parsed
