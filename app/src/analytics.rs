@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, error_view};
+use crate::error::{PortalError, error_view};
+use crate::layout::PortalPage;
 
 /// The ranges the picker offers, as (value, label).
 pub const RANGES: &[(&str, &str)] = &[
@@ -111,7 +111,7 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
         p95_ms: t.p95_ms,
     };
     let label = |at: i64| {
-        let text = crate::time::format_utc(at);
+        let text = gateway_types::time::format_utc(at);
         if bucket_ms == HOUR_MS {
             // `11-26 14:00`
             text[5..16].to_owned()
@@ -364,7 +364,7 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
                 <tbody>
                     {savings_by_day.into_iter().map(|b| view! {
                         <tr>
-                            <td>{crate::time::format_utc(b.at)[..10].to_owned()}</td>
+                            <td>{gateway_types::time::format_utc(b.at)[..10].to_owned()}</td>
                             <td class="num">{money(b.cost_usd)}</td>
                             <td class="num">{money(b.cost_usd + b.saving_usd)}</td>
                             <td class="num">{money(b.saving_usd)}</td>

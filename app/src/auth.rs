@@ -3,8 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::error::PortalError;
-use crate::layout::action_error;
+use crate::error::{PortalError, action_error};
 
 #[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {

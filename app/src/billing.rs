@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, action_error, error_view};
+use crate::error::{PortalError, action_error, error_view};
+use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRow {

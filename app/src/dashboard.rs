@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, error_view};
+use crate::error::{PortalError, error_view};
+use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSummary {
@@ -91,7 +91,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         .iter()
         .rev()
         .map(|point| SavingsDay {
-            day: crate::time::format_utc(point.at)[..10].to_owned(),
+            day: gateway_types::time::format_utc(point.at)[..10].to_owned(),
             requests: point.totals.requests,
             cost_usd: point.totals.cost_usd,
             baseline_cost_usd: point.totals.cost_usd + point.totals.saving_usd,

@@ -1,5 +1,6 @@
 //! The error every portal server function returns, so forms can show a precise message.
 
+use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,28 @@ impl FromServerFnError for PortalError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         PortalError::ServerFn(value)
     }
+}
+
+/// How a failed load shows on a page; a lapsed session gets a way back in.
+pub fn error_view(err: PortalError) -> AnyView {
+    match err {
+        PortalError::NotLoggedIn => view! {
+            <p class="form-error" role="alert">
+                "Your session has ended. " <a href="/login">"Log in again"</a>
+            </p>
+        }
+        .into_any(),
+        other => view! { <p class="form-error" role="alert">{other.to_string()}</p> }.into_any(),
+    }
+}
+
+/// The error of an action's last run, if it failed.
+pub fn action_error<T, S>(value: S) -> impl IntoView
+where
+    S: Get<Value = Option<Result<T, PortalError>>> + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    move || value.get().and_then(Result::err).map(error_view)
 }
 
 #[cfg(feature = "ssr")]

@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, action_error, error_view};
-use crate::time::format_utc;
+use crate::error::{PortalError, action_error, error_view};
+use crate::layout::PortalPage;
+use gateway_types::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRow {
@@ -49,9 +49,7 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
 
     let account_id = require_account().await?;
     let state = state()?;
-    let created =
-        gateway::accounts::create_gateway_key(&state.db, &state.settings.plans, account_id, &name)
-            .await?;
+    let created = state.create_gateway_key(account_id, &name).await?;
     Ok(NewKey {
         name: created.key.name,
         secret: created.secret,
@@ -64,8 +62,7 @@ pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
 
     let account_id = require_account().await?;
     let state = state()?;
-    gateway::accounts::revoke_gateway_key(&state.db, account_id, id).await?;
-    state.account_changed(account_id);
+    state.revoke_gateway_key(account_id, id).await?;
     Ok(())
 }
 

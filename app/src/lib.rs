@@ -14,7 +14,6 @@ pub mod providers;
 pub mod routing;
 #[cfg(feature = "ssr")]
 pub mod server;
-pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

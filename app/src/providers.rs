@@ -3,19 +3,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, action_error, error_view};
-use crate::time::format_utc;
-
-/// Providers the form offers, as (id, name). Must match `gateway::providers::ProviderKind::ALL`
-/// (a test checks), but is spelled out here because the browser build has no engine.
-pub const PROVIDER_CHOICES: &[(&str, &str)] = &[
-    ("openai", "OpenAI"),
-    ("anthropic", "Anthropic"),
-    ("gemini", "Google Gemini"),
-    ("groq", "Groq"),
-    ("ollama", "Ollama"),
-];
+use crate::error::{PortalError, action_error, error_view};
+use crate::layout::PortalPage;
+use gateway_types::PROVIDERS;
+use gateway_types::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderRow {
@@ -54,17 +45,9 @@ pub async fn add_provider(
 
     let account_id = require_account().await?;
     let state = state()?;
-    gateway::accounts::add_provider(
-        &state.db,
-        &state.settings.plans,
-        &state.master_key,
-        account_id,
-        &provider,
-        &api_key,
-        Some(&base_url),
-    )
-    .await?;
-    state.account_changed(account_id);
+    state
+        .add_provider(account_id, &provider, &api_key, Some(&base_url))
+        .await?;
     Ok(())
 }
 
@@ -74,8 +57,7 @@ pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
 
     let account_id = require_account().await?;
     let state = state()?;
-    gateway::accounts::delete_provider(&state.db, account_id, id).await?;
-    state.account_changed(account_id);
+    state.delete_provider(account_id, id).await?;
     Ok(())
 }
 
@@ -107,7 +89,7 @@ pub fn ProvidersPage() -> impl IntoView {
                     <label>
                         "Provider"
                         <select name="provider">
-                            {PROVIDER_CHOICES.iter().map(|(id, name)| view! { <option value=*id>{*name}</option> }).collect_view()}
+                            {PROVIDERS.iter().map(|spec| view! { <option value=spec.id>{spec.display_name}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>
@@ -156,17 +138,5 @@ pub fn ProvidersPage() -> impl IntoView {
                 })}
             </Transition>
         </PortalPage>
-    }
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    #[test]
-    fn form_choices_match_the_engine() {
-        let engine: Vec<(&str, &str)> = gateway::providers::ProviderKind::ALL
-            .iter()
-            .map(|kind| (kind.id(), kind.display_name()))
-            .collect();
-        assert_eq!(super::PROVIDER_CHOICES, engine.as_slice());
     }
 }

@@ -5,8 +5,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::error::PortalError;
-use crate::layout::{PortalPage, action_error, error_view};
+use crate::error::{PortalError, action_error, error_view};
+use crate::layout::PortalPage;
+use gateway_types::Tier;
 
 /// The form's fields, as text: empty means "not set" (for a key: the account's setting applies).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,9 +61,9 @@ pub struct PreviewRow {
 #[cfg(feature = "ssr")]
 mod ssr {
     use gateway::accounts::{self, RoutingPolicies};
-    use gateway::catalog::Tier;
     use gateway::routing::RoutingPolicy;
     use gateway::routing::policy::{Condition, RoutingRule};
+    use gateway_types::Tier;
 
     use super::RoutingForm;
     use crate::error::PortalError;
@@ -102,19 +103,15 @@ mod ssr {
     }
 
     fn tier_text(tier: Option<Tier>) -> String {
-        tier.map(|tier| gateway::routing::tier_name(tier).to_owned())
-            .unwrap_or_default()
+        tier.map(|tier| tier.id().to_owned()).unwrap_or_default()
     }
 
     fn parse_tier(field: &str, text: &str) -> Result<Option<Tier>, PortalError> {
         match text.trim() {
             "" => Ok(None),
-            "cheap" => Ok(Some(Tier::Cheap)),
-            "standard" => Ok(Some(Tier::Standard)),
-            "strong" => Ok(Some(Tier::Strong)),
-            other => Err(PortalError::Invalid(format!(
-                "{field}: unknown tier {other:?}."
-            ))),
+            other => Tier::parse(other)
+                .map(Some)
+                .ok_or_else(|| PortalError::Invalid(format!("{field}: unknown tier {other:?}."))),
         }
     }
 
@@ -437,13 +434,16 @@ pub async fn save_routing(
     let policy = ssr::policy_of_form(&form, &ssr::policy_of(&policies, &target))?;
     match target {
         ssr::Target::Account => {
-            gateway::accounts::set_account_routing_policy(&state.db, account_id, &policy).await?
+            state
+                .set_account_routing_policy(account_id, &policy)
+                .await?
         }
         ssr::Target::Key(id) => {
-            gateway::accounts::set_key_routing_policy(&state.db, account_id, id, &policy).await?
+            state
+                .set_key_routing_policy(account_id, id, &policy)
+                .await?
         }
     }
-    state.account_changed(account_id);
     Ok(())
 }
 
@@ -492,7 +492,7 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
         model: preview.model,
         tier: preview
             .tier
-            .map(|tier| gateway::routing::tier_name(tier).to_owned())
+            .map(|tier| tier.id().to_owned())
             .unwrap_or_else(|| "unknown".into()),
         reason: preview.reason,
         score: preview.score,
@@ -504,18 +504,19 @@ fn tier_select(
     name: &'static str,
     current: String,
     none_label: &'static str,
-    tiers: &'static [&'static str],
+    tiers: &'static [Tier],
 ) -> impl IntoView {
     view! {
         <select name=name id=name>
             <option value="" selected=current.is_empty()>{none_label}</option>
-            {tiers.iter().map(|tier| view! { <option value=*tier selected=current == *tier>{*tier}</option> }).collect_view()}
+            {tiers.iter().map(|tier| view! { <option value=tier.id() selected=current == tier.id()>{tier.id()}</option> }).collect_view()}
         </select>
     }
 }
 
-const ALL_TIERS: &[&str] = &["cheap", "standard", "strong"];
-const FLOOR_TIERS: &[&str] = &["standard", "strong"];
+const ALL_TIERS: &[Tier] = &Tier::ALL;
+/// A rule only ever lifts a request: to the cheap tier would be no rule.
+const FLOOR_TIERS: &[Tier] = &[Tier::Standard, Tier::Strong];
 
 #[component]
 pub fn RoutingPage() -> impl IntoView {

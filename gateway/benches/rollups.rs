@@ -90,7 +90,9 @@ async fn main() {
         let txn = gateway::sea_orm::TransactionTrait::begin(&db)
             .await
             .unwrap();
-        analytics::add_to_rollups(&txn, &batch).await.unwrap();
+        gateway::usage::rollup::add_to_rollups(&txn, &batch)
+            .await
+            .unwrap();
         txn.commit().await.unwrap();
         i += BATCH;
     }

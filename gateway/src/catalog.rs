@@ -7,13 +7,7 @@ use serde::Deserialize;
 
 use crate::providers::ProviderKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Cheap,
-    Standard,
-    Strong,
-}
+pub use gateway_types::Tier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

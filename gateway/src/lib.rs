@@ -22,5 +22,6 @@ pub mod state;
 #[cfg(test)]
 mod test_support;
 pub mod usage;
+pub mod webhooks;
 
 pub use sea_orm;

@@ -4,42 +4,8 @@
 use chrono::{Datelike as _, TimeZone as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    Free,
-    Pro,
-    Enterprise,
-}
-
-impl Plan {
-    pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "free" => Some(Plan::Free),
-            "pro" => Some(Plan::Pro),
-            "enterprise" => Some(Plan::Enterprise),
-            _ => None,
-        }
-    }
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Plan::Free => "Free",
-            Plan::Pro => "Pro",
-            Plan::Enterprise => "Enterprise",
-        }
-    }
-}
+pub use gateway_types::Plan;
+pub use gateway_types::time::format_utc;
 
 /// A count limit; `None` is unlimited. In configuration: a number or `"unlimited"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,19 +135,6 @@ impl PlanTable {
     }
 }
 
-impl PartialOrd for Plan {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Plan {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let rank = |plan: &Plan| Plan::ALL.iter().position(|p| p == plan);
-        rank(self).cmp(&rank(other))
-    }
-}
-
 /// The calendar month (UTC) containing `ms`, as [start, next start) in milliseconds: the period a
 /// monthly quota counts.
 pub fn month_bounds_utc(ms: i64) -> (i64, i64) {
@@ -208,15 +161,6 @@ pub fn format_iso(ms: i64) -> String {
         .single()
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-/// `2026-12-01 00:00 UTC`.
-pub fn format_utc(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M UTC")
         .to_string()
 }
 

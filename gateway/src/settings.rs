@@ -20,7 +20,7 @@ pub struct GatewaySettings {
     /// What each plan allows.
     pub plans: crate::plans::PlanTable,
     /// Stripe billing; `None` (self-hosting) hides payment and leaves plans to the CLI.
-    pub stripe: Option<crate::billing::StripeSettings>,
+    pub stripe: Option<StripeSettings>,
     /// Where people reach the portal (`GATEWAY_PUBLIC_URL`), for links that leave and come back
     /// (Stripe's return pages); else taken from the request.
     pub public_url: Option<String>,
@@ -117,5 +117,26 @@ impl Default for RetrySettings {
             deadline: Duration::from_secs(30),
             max_retry_wait: Duration::from_secs(5),
         }
+    }
+}
+
+/// Stripe billing (`STRIPE_*`); the secret key and webhook secret are never printed.
+#[derive(Clone)]
+pub struct StripeSettings {
+    pub secret_key: String,
+    pub webhook_secret: String,
+    pub price_pro: String,
+    pub price_enterprise: String,
+    /// `https://api.stripe.com/` (a fake in tests).
+    pub api_base: String,
+}
+
+impl std::fmt::Debug for StripeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeSettings")
+            .field("price_pro", &self.price_pro)
+            .field("price_enterprise", &self.price_enterprise)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
     }
 }

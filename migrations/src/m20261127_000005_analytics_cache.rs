@@ -12,7 +12,7 @@ enum UsageEvents {
     CreatedAt,
 }
 
-/// Latency histogram bucket columns `l00` … `l15` (see `gateway::analytics::LATENCY_BOUNDS_MS`).
+/// Latency histogram bucket columns `l00` … `l15` (see `gateway::usage::rollup::LATENCY_BOUNDS_MS`).
 pub const LATENCY_BUCKETS: usize = 16;
 
 #[derive(DeriveIden)]

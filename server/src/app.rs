@@ -112,8 +112,7 @@ pub struct Application {
 pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Application> {
     let db = connect_database(config).await?;
     let master_key = load_master_key(config)?;
-    let (mut state, tasks) = GatewayState::start(db.clone(), master_key, config.engine_settings())
-        .context("starting the HTTP client")?;
+    let mut gateway = GatewayState::builder(db.clone(), master_key, config.engine_settings());
     // With Redis, servers share the response cache and the monthly request count.
     if let Some(url) = config
         .redis_url
@@ -123,14 +122,9 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         let manager = gateway::cache::connect_redis(url)
             .await
             .with_context(|| format!("connecting to Redis at {}", redact_url(url)))?;
-        let prefix = &config.redis_key_prefix;
-        state.cache = std::sync::Arc::new(gateway::cache::ResponseCache::redis(
-            manager.clone(),
-            prefix,
-            state.settings.cache.ttl,
-        ));
-        state.quota = std::sync::Arc::new(gateway::quota::QuotaCounter::shared(manager, prefix));
+        gateway = gateway.redis(manager, &config.redis_key_prefix);
     }
+    let (state, tasks) = gateway.start().context("starting the HTTP client")?;
 
     let portal = portal_router(config, addr, state.clone(), DbSessionStore::new(db.clone()));
 
@@ -139,7 +133,7 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
-        .merge(gateway::billing::router(state.clone()))
+        .merge(gateway::webhooks::router(state.clone()))
         .merge(portal)
         // Failures worth an error line are logged where they happen, with their cause; a portal
         // form error (a 500 from a server function by Leptos' convention) is not one of them.

@@ -320,10 +320,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                     gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
                         .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
                 let classification = router.classify(&request);
-                let tier = gateway::routing::tier_name(gateway::routing::tier_for_score(
-                    classification.score,
-                    thresholds,
-                ));
+                let tier = gateway::routing::tier_for_score(classification.score, thresholds).id();
                 let shown = serde_json::json!({
                     "id": id,
                     "score": (f64::from(classification.score) * 10_000.0).round() / 10_000.0,

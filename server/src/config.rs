@@ -199,7 +199,7 @@ impl Config {
     }
 
     /// Billing is on only with all four Stripe settings.
-    pub fn stripe_settings(&self) -> Option<gateway::billing::StripeSettings> {
+    pub fn stripe_settings(&self) -> Option<gateway::settings::StripeSettings> {
         let present = |value: &Option<String>| {
             value
                 .as_deref()
@@ -207,7 +207,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        Some(gateway::billing::StripeSettings {
+        Some(gateway::settings::StripeSettings {
             secret_key: present(&self.stripe_secret_key)?,
             webhook_secret: present(&self.stripe_webhook_secret)?,
             price_pro: present(&self.stripe_price_pro)?,

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 /// Hourly roll-up of usage events per account, key, provider, model and tier: what the analytics
 /// charts read, so a 90-day view does not scan every event. `l00`…`l15` count requests per latency
-/// bucket (`analytics::LATENCY_BOUNDS_MS`), for percentiles.
+/// bucket (`usage::rollup::LATENCY_BOUNDS_MS`), for percentiles.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "usage_hourly")]
 pub struct Model {

@@ -1,5 +1,5 @@
 //! LLM providers behind one trait, [`ProviderApi`]; [`Provider`] dispatches to them by the wire
-//! API of the provider's row in [`PROVIDERS`] (`kind.rs`), where its facts live as data.
+//! API of the provider's row in [`PROVIDERS`] (in the `gateway-types` crate, which the portal shares), where its facts live as data.
 //!
 //! OpenAI, Groq and Ollama speak OpenAI's API (`openai.rs`):
 //! another such provider is one enum variant and one table row. Anthropic and Gemini are
@@ -8,7 +8,6 @@
 
 pub mod anthropic;
 pub mod gemini;
-mod kind;
 pub mod openai;
 
 use std::fmt;
@@ -18,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 
-pub use kind::{PROVIDERS, ProviderKind, ProviderSpec, WireApi};
+pub use gateway_types::{PROVIDERS, ProviderKind, ProviderSpec, WireApi};
 
 use crate::error::{RequestError, UpstreamError};
 use crate::openai::{

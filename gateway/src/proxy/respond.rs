@@ -15,7 +15,7 @@ use super::usage::{StreamEnd, StreamGuard};
 use crate::error::ApiError;
 use crate::openai::ChatCompletionChunk;
 use crate::providers::{ChunkStream, StreamItem};
-use crate::routing::{self, RouteDecision};
+use crate::routing::RouteDecision;
 
 pub(super) const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
@@ -57,7 +57,7 @@ fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
             "x-gateway-tier",
             decision
                 .tier
-                .map(routing::tier_name)
+                .map(|tier| tier.id())
                 .unwrap_or("unknown")
                 .to_owned(),
         ),

@@ -55,9 +55,7 @@ impl UsageContext {
             m.cost(usage.prompt_tokens, usage.completion_tokens)
         });
         UsageEvent {
-            tier: decision
-                .tier
-                .map(|tier| routing::tier_name(tier).to_owned()),
+            tier: decision.tier.map(|tier| tier.id().to_owned()),
             baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
             cost_usd,
             saving_usd: baseline_cost - cost_usd,

@@ -271,7 +271,7 @@ pub fn adjust_tier(
             notes.push(format!(
                 "rule {}: at least {}",
                 rule.when.label(),
-                super::tier_name(floor)
+                floor.id()
             ));
         }
         if let Some(ceiling) = rule.at_most
@@ -281,7 +281,7 @@ pub fn adjust_tier(
             notes.push(format!(
                 "rule {}: at most {}",
                 rule.when.label(),
-                super::tier_name(ceiling)
+                ceiling.id()
             ));
         }
     }
@@ -289,13 +289,13 @@ pub fn adjust_tier(
         && tier < min
     {
         tier = min;
-        notes.push(format!("min tier {}", super::tier_name(min)));
+        notes.push(format!("min tier {}", min.id()));
     }
     if let Some(max) = policy.max_tier
         && tier > max
     {
         tier = max;
-        notes.push(format!("max tier {}", super::tier_name(max)));
+        notes.push(format!("max tier {}", max.id()));
     }
     AdjustedTier { tier, notes }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gateway::accounts::{self, Plan};
+use gateway::accounts::Plan;
 use gateway::analytics::{self, DAY_MS};
 use gateway::entities::usage_event;
 use gateway::routing::RoutingPolicy;
@@ -31,10 +31,10 @@ async fn cache_on(app: &TestApp, account_id: i32) {
         cache: Some(true),
         ..Default::default()
     };
-    accounts::set_account_routing_policy(&app.state.db, account_id, &policy)
+    app.state
+        .set_account_routing_policy(account_id, &policy)
         .await
         .unwrap();
-    app.state.account_changed(account_id);
 }
 
 async fn ask(

@@ -79,18 +79,10 @@ async fn setup(provider: &Provider) -> (TestApp, i32, String) {
     let app = spawn_app(Backend::Sqlite).await;
     let account_id = app.create_account("conformance@example.com").await;
     let base_url = app.fake_openai.base_url_for(provider.id);
-    accounts::add_provider(
-        &app.state.db,
-        &app.state.settings.plans,
-        &app.state.master_key,
-        account_id,
-        provider.id,
-        OPENAI_KEY,
-        Some(&base_url),
-    )
-    .await
-    .unwrap();
-    app.state.account_changed(account_id);
+    app.state
+        .add_provider(account_id, provider.id, OPENAI_KEY, Some(&base_url))
+        .await
+        .unwrap();
     let key = app.create_key(account_id).await;
     (app, account_id, key)
 }
@@ -553,18 +545,10 @@ async fn embeddings_where_the_provider_has_them(provider: &Provider) {
 async fn models_lists_what_the_key_can_reach() {
     let (app, account_id, key) = setup(&ANTHROPIC).await;
     let base_url = app.fake_openai.base_url_for("gemini");
-    accounts::add_provider(
-        &app.state.db,
-        &app.state.settings.plans,
-        &app.state.master_key,
-        account_id,
-        "gemini",
-        OPENAI_KEY,
-        Some(&base_url),
-    )
-    .await
-    .unwrap();
-    app.state.account_changed(account_id);
+    app.state
+        .add_provider(account_id, "gemini", OPENAI_KEY, Some(&base_url))
+        .await
+        .unwrap();
     let body: Value = app
         .http
         .get(app.url("/v1/models"))

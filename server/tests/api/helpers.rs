@@ -284,18 +284,10 @@ impl TestApp {
     }
 
     pub async fn add_openai(&self, account_id: i32, api_key: &str) {
-        accounts::add_provider(
-            &self.state.db,
-            &self.state.settings.plans,
-            &self.state.master_key,
-            account_id,
-            "openai",
-            api_key,
-            None,
-        )
-        .await
-        .expect("provider added");
-        self.state.account_changed(account_id);
+        self.state
+            .add_provider(account_id, "openai", api_key, None)
+            .await
+            .expect("provider added");
     }
 
     /// A fresh account with a key and the fake OpenAI as its provider.

@@ -105,10 +105,7 @@ async fn the_monthly_quota_is_exact_under_concurrency(backend: Backend) {
     );
 
     // An upgrade lifts the limit at once.
-    accounts::set_plan(&app.state.db, account_id, Plan::Pro)
-        .await
-        .unwrap();
-    app.state.account_changed(account_id);
+    app.state.set_plan(account_id, Plan::Pro).await.unwrap();
     assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
 }
 
@@ -131,10 +128,7 @@ async fn free_does_not_stream(backend: Backend) {
         "without stream it is served"
     );
 
-    accounts::set_plan(&app.state.db, account_id, Plan::Pro)
-        .await
-        .unwrap();
-    app.state.account_changed(account_id);
+    app.state.set_plan(account_id, Plan::Pro).await.unwrap();
     let response = app.chat(Some(&key), &streaming).await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().ends_with("data: [DONE]\n\n"));
@@ -205,26 +199,15 @@ async fn key_and_provider_limits_follow_the_plan(backend: Backend) {
         .await
         .unwrap()
         .secret;
-    accounts::add_provider(
-        &app.state.db,
-        plans,
-        &app.state.master_key,
-        account_id,
-        "groq",
-        OPENAI_KEY,
-        Some(&groq),
-    )
-    .await
-    .unwrap();
-    app.state.account_changed(account_id);
+    app.state
+        .add_provider(account_id, "groq", OPENAI_KEY, Some(&groq))
+        .await
+        .unwrap();
     assert_eq!(app.chat(Some(&third_key), &json!({"model": "groq/llama-3.1-8b-instant", "messages": [{"role": "user", "content": "hi"}]})).await.status(), 200);
 
     // A downgrade keeps everything but serves only what the plan includes: the oldest keys and
     // the first providers.
-    accounts::set_plan(&app.state.db, account_id, Plan::Free)
-        .await
-        .unwrap();
-    app.state.account_changed(account_id);
+    app.state.set_plan(account_id, Plan::Free).await.unwrap();
     assert_eq!(
         accounts::list_gateway_keys(&app.state.db, account_id)
             .await

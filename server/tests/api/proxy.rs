@@ -115,10 +115,10 @@ async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
     let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key)
         .await
         .unwrap();
-    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
+    app.state
+        .revoke_gateway_key(tenant.account_id, key.id)
         .await
         .unwrap();
-    app.state.account_changed(tenant.account_id);
     let revoked = expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
     assert_eq!(revoked["code"], "revoked_api_key");
 
@@ -372,10 +372,10 @@ async fn revocation_in_the_portal_bites_at_once(backend: Backend) {
     let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key[..12])
         .await
         .unwrap();
-    accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
+    app.state
+        .revoke_gateway_key(tenant.account_id, key.id)
         .await
         .unwrap();
-    app.state.account_changed(tenant.account_id);
     expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
 }
 

@@ -46,48 +46,31 @@ async fn three_provider_account(app: &TestApp) -> (i32, String, String) {
     let account_id = app.create_account("router@example.com").await;
     for provider in ["openai", "anthropic", "groq"] {
         let base_url = app.fake_openai.base_url_for(provider);
-        accounts::add_provider(
-            &app.state.db,
-            &app.state.settings.plans,
-            &app.state.master_key,
-            account_id,
-            provider,
-            OPENAI_KEY,
-            Some(&base_url),
-        )
-        .await
-        .unwrap();
+        app.state
+            .add_provider(account_id, provider, OPENAI_KEY, Some(&base_url))
+            .await
+            .unwrap();
     }
     let first = app.create_key(account_id).await;
     let second = app.create_key(account_id).await;
-    app.state.account_changed(account_id);
     (account_id, first, second)
 }
 
 async fn set_account(app: &TestApp, account_id: i32, json: &str) {
-    accounts::set_account_routing_policy(
-        &app.state.db,
-        account_id,
-        &RoutingPolicy::parse(json).unwrap(),
-    )
-    .await
-    .unwrap();
-    app.state.account_changed(account_id);
+    app.state
+        .set_account_routing_policy(account_id, &RoutingPolicy::parse(json).unwrap())
+        .await
+        .unwrap();
 }
 
 async fn set_key(app: &TestApp, account_id: i32, key: &str, json: &str) {
     let key = accounts::find_key_by_prefix(&app.state.db, account_id, key)
         .await
         .unwrap();
-    accounts::set_key_routing_policy(
-        &app.state.db,
-        account_id,
-        key.id,
-        &RoutingPolicy::parse(json).unwrap(),
-    )
-    .await
-    .unwrap();
-    app.state.account_changed(account_id);
+    app.state
+        .set_key_routing_policy(account_id, key.id, &RoutingPolicy::parse(json).unwrap())
+        .await
+        .unwrap();
 }
 
 async fn each_override_is_honoured(backend: Backend) {

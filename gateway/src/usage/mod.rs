@@ -2,6 +2,8 @@
 //! in-memory queue; one writer task stores them in batches. A slow or failing database never
 //! slows a request: when the queue is full the event is dropped and counted.
 
+pub mod rollup;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -212,7 +214,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
     }
     let txn = db.begin().await?;
     usage_event::Entity::insert_many(rows).exec(&txn).await?;
-    crate::analytics::add_to_rollups(&txn, batch).await?;
+    rollup::add_to_rollups(&txn, batch).await?;
     for (key_id, used_at) in last_used {
         gateway_key::Entity::update_many()
             .col_expr(gateway_key::Column::LastUsedAt, Expr::value(used_at))

@@ -1,4 +1,5 @@
-//! Dates for display, computed without a calendar crate (the same code runs in the browser).
+//! Dates for display, computed without a calendar crate (the same code runs in the browser and
+//! on the server).
 
 /// `2026-11-26 23:46 UTC` from milliseconds since the Unix epoch.
 pub fn format_utc(ms: i64) -> String {

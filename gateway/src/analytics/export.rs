@@ -1,0 +1,168 @@
+//! The export of an account's raw usage events (CSV and JSON lines): metadata only.
+
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::entities::usage_event;
+
+/// The account's events since `since`, oldest first (for CSV and JSON export).
+pub async fn events_since(
+    db: &DatabaseConnection,
+    account_id: i32,
+    since: i64,
+) -> Result<Vec<usage_event::Model>, DbErr> {
+    usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .filter(usage_event::Column::CreatedAt.gte(since))
+        .order_by_asc(usage_event::Column::CreatedAt)
+        .order_by_asc(usage_event::Column::Id)
+        .all(db)
+        .await
+}
+
+pub const EXPORT_COLUMNS: [&str; 16] = [
+    "time",
+    "key_id",
+    "provider",
+    "model",
+    "tier",
+    "status",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "cost_usd",
+    "baseline_cost_usd",
+    "saving_usd",
+    "baseline_model",
+    "cache_hit",
+    "counted",
+];
+
+/// What the request would have cost on the account's baseline model: its cost plus what routing
+/// (or the cache) saved. Equal to the cost when nothing was saved.
+pub fn baseline_cost_usd(event: &usage_event::Model) -> f64 {
+    event.cost_usd + event.saving_usd
+}
+
+/// One event as an export row, in `EXPORT_COLUMNS` order.
+pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let values = [
+        json!(crate::plans::format_iso(event.created_at)),
+        json!(event.key_id),
+        json!(event.provider),
+        json!(event.model),
+        json!(event.tier),
+        json!(event.status),
+        json!(event.error_code),
+        json!(event.prompt_tokens),
+        json!(event.completion_tokens),
+        json!(event.latency_ms),
+        json!(event.cost_usd),
+        json!(baseline_cost_usd(event)),
+        json!(event.saving_usd),
+        json!(event.baseline_model),
+        json!(event.cache_hit),
+        json!(event.counted),
+    ];
+    EXPORT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .zip(values)
+        .collect()
+}
+
+/// CSV (RFC 4180) of the events, with a header row.
+pub fn to_csv(events: &[usage_event::Model]) -> String {
+    let mut out = EXPORT_COLUMNS.join(",");
+    out.push_str("\r\n");
+    for event in events {
+        let row = export_row(event);
+        let cells: Vec<String> = EXPORT_COLUMNS
+            .iter()
+            .map(|column| match &row[*column] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(text) => csv_escape(text),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn csv_escape(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routed_event() -> usage_event::Model {
+        usage_event::Model {
+            id: 1,
+            account_id: 1,
+            key_id: Some(2),
+            provider: "openai".into(),
+            model: "gpt-4.1-nano".into(),
+            prompt_tokens: 10,
+            completion_tokens: 20,
+            latency_ms: 30,
+            status: 200,
+            error_code: None,
+            created_at: 0,
+            tier: Some("cheap".into()),
+            baseline_model: Some("openai/gpt-4o".into()),
+            cost_usd: 0.125,
+            saving_usd: 0.375,
+            counted: true,
+            cache_hit: false,
+            route_reason: Some("auto: difficulty 0.10 -> cheap tier".into()),
+        }
+    }
+
+    #[test]
+    fn the_export_has_the_baseline_cost_after_the_cost() {
+        let at = |name: &str| EXPORT_COLUMNS.iter().position(|c| *c == name).unwrap();
+        assert_eq!(at("baseline_cost_usd"), at("cost_usd") + 1);
+        assert_eq!(at("saving_usd"), at("baseline_cost_usd") + 1);
+        let event = routed_event();
+        let row = export_row(&event);
+        assert_eq!(row.len(), EXPORT_COLUMNS.len());
+        assert_eq!(row["baseline_cost_usd"], serde_json::json!(0.5));
+        assert_eq!(row["cost_usd"], serde_json::json!(0.125));
+        let unrouted = usage_event::Model {
+            saving_usd: 0.0,
+            ..routed_event()
+        };
+        assert_eq!(
+            export_row(&unrouted)["baseline_cost_usd"],
+            serde_json::json!(0.125)
+        );
+        let csv = to_csv(&[event]);
+        let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "time,key_id,provider,model,tier,status,error_code,prompt_tokens,completion_tokens,\
+             latency_ms,cost_usd,baseline_cost_usd,saving_usd,baseline_model,cache_hit,counted"
+        );
+        assert_eq!(
+            lines[1],
+            "1970-01-01T00:00:00.000Z,2,openai,gpt-4.1-nano,cheap,200,,10,20,30,0.125,0.5,0.375,\
+             openai/gpt-4o,false,true"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        assert_eq!(csv_escape("plain"), "plain");
+        assert_eq!(csv_escape("a,b"), "\"a,b\"");
+        assert_eq!(csv_escape("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,180 @@
+//! OpenAI's wire format for chat completions, as far as the gateway needs to read it. Fields the
+//! gateway does not interpret are kept verbatim in `extra` and forwarded.
+//!
+//! [`ChatCompletionRequest`] is read once per request (model, stream, what routing and caching
+//! need); converting providers read its typed views ([`messages`]) and parameters ([`params`]),
+//! and build [`response`]s.
+
+mod embeddings;
+mod messages;
+mod params;
+mod response;
+
+pub use embeddings::{EmbeddingInput, EmbeddingsRequest};
+pub use messages::{
+    Content, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, InlineImage, Message,
+    ResponseFormat, Tool, ToolCall, ToolChoice,
+};
+pub use params::ChatParams;
+pub use response::{
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta,
+    FunctionCallDelta, ToolCallDelta, completion_as_chunks,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::RequestError;
+
+/// Roles OpenAI's chat API accepts.
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatCompletionRequest {
+    /// `None` or `"auto"` lets the gateway choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub messages: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatCompletionRequest {
+    /// Parses and validates a request body, naming the offending parameter on failure.
+    pub fn from_json_bytes(body: &[u8]) -> Result<Self, RequestError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+        let Value::Object(object) = value else {
+            return Err(RequestError::InvalidJson(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        let Some(messages) = object.get("messages") else {
+            return Err(RequestError::MissingField("messages".into()));
+        };
+        let Value::Array(messages) = messages else {
+            return Err(invalid("messages", "expected an array of message objects"));
+        };
+        if messages.is_empty() {
+            return Err(invalid("messages", "expected at least one message"));
+        }
+        for (index, message) in messages.iter().enumerate() {
+            let param = format!("messages[{index}]");
+            let Some(message) = message.as_object() else {
+                return Err(invalid(&param, "expected a message object"));
+            };
+            let Some(role) = message.get("role") else {
+                return Err(RequestError::MissingField(format!("{param}.role")));
+            };
+            if !role.as_str().is_some_and(|role| ROLES.contains(&role)) {
+                return Err(invalid(
+                    &format!("{param}.role"),
+                    &format!("expected one of {}", ROLES.join(", ")),
+                ));
+            }
+        }
+        match object.get("model") {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(_) => return Err(invalid("model", "expected a string")),
+        }
+        match object.get("stream") {
+            None | Some(Value::Null) | Some(Value::Bool(_)) => {}
+            Some(_) => return Err(invalid("stream", "expected a boolean")),
+        }
+        serde_json::from_value(Value::Object(object))
+            .map_err(|e| RequestError::InvalidJson(e.to_string()))
+    }
+}
+
+fn invalid(param: &str, reason: &str) -> RequestError {
+    RequestError::InvalidField {
+        param: param.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Token counts as OpenAI reports them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+    #[serde(default)]
+    pub total_tokens: u32,
+}
+
+/// The parts of a `chat.completion` the gateway reads; the body itself is forwarded as received.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatCompletionSummary {
+    pub model: String,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<ChatCompletionRequest, RequestError> {
+        ChatCompletionRequest::from_json_bytes(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn keeps_unknown_fields_for_forwarding() {
+        let request = parse(json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.2,
+            "seed": 7
+        }))
+        .unwrap();
+        assert_eq!(request.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(request.extra["temperature"], json!(0.2));
+        let round_trip = serde_json::to_value(&request).unwrap();
+        assert_eq!(round_trip["seed"], json!(7));
+        assert!(round_trip.get("stream").is_none());
+    }
+
+    #[test]
+    fn names_the_bad_parameter() {
+        assert_eq!(
+            parse(json!({"model": "x"})),
+            Err(RequestError::MissingField("messages".into()))
+        );
+        assert!(matches!(
+            parse(json!({"messages": []})),
+            Err(RequestError::InvalidField { param, .. }) if param == "messages"
+        ));
+        assert!(matches!(
+            parse(json!({"messages": [{"content": "hi"}]})),
+            Err(RequestError::MissingField(param)) if param == "messages[0].role"
+        ));
+        assert!(matches!(
+            parse(json!({"messages": [{"role": "wizard", "content": "hi"}]})),
+            Err(RequestError::InvalidField { param, .. }) if param == "messages[0].role"
+        ));
+        assert!(matches!(
+            parse(json!({"model": 3, "messages": [{"role": "user", "content": "hi"}]})),
+            Err(RequestError::InvalidField { param, .. }) if param == "model"
+        ));
+        assert!(matches!(
+            ChatCompletionRequest::from_json_bytes(b"{not json"),
+            Err(RequestError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            ChatCompletionRequest::from_json_bytes(b"[1]"),
+            Err(RequestError::InvalidJson(_))
+        ));
+    }
+}

@@ -1,0 +1,136 @@
+//! The catalog models a tier is served by: the cheapest of the tier among the allowed providers
+//! (or each provider's, in the policy's order), and the account's baseline model.
+
+use crate::catalog::{Catalog, CatalogModel, ModelKind, Tier};
+use crate::providers::ProviderEndpoint;
+
+fn blended_price(model: &CatalogModel) -> f64 {
+    model.input_per_mtok + model.output_per_mtok
+}
+
+/// The account's chat models from the catalog, with their endpoints.
+fn chat_models<'a, 'p>(
+    providers: &'p [&'a ProviderEndpoint],
+) -> impl Iterator<Item = (&'a ProviderEndpoint, &'static CatalogModel)> + 'p {
+    providers.iter().flat_map(|&endpoint| {
+        Catalog::built_in()
+            .models_of(endpoint.kind)
+            .filter(|m| m.kind == ModelKind::Chat)
+            .map(move |m| (endpoint, m))
+    })
+}
+
+/// Which tiers to try for a wanted one: itself, then the nearest above, then the nearest below.
+fn tier_search_order(tier: Tier) -> [Tier; 3] {
+    match tier {
+        Tier::Cheap => [Tier::Cheap, Tier::Standard, Tier::Strong],
+        Tier::Standard => [Tier::Standard, Tier::Strong, Tier::Cheap],
+        Tier::Strong => [Tier::Strong, Tier::Standard, Tier::Cheap],
+    }
+}
+
+/// The cheapest model of `tier`; when no provider offers that tier, the nearest tier above, then
+/// the nearest below.
+pub fn cheapest_of_tier<'a>(
+    tier: Tier,
+    providers: &[&'a ProviderEndpoint],
+) -> Option<(&'a ProviderEndpoint, &'static CatalogModel)> {
+    models_for_tier(tier, None, None, providers, false)
+        .and_then(|(_, models)| models.into_iter().next())
+}
+
+/// The models to try for a wanted tier within `[min, max]`, with the tier found: the nearest
+/// tier any allowed provider offers. Unordered: the cheapest model of that tier alone. Ordered:
+/// each provider's cheapest model of that tier, in the providers' order (the later ones are
+/// fallbacks).
+pub(super) fn models_for_tier<'a>(
+    wanted: Tier,
+    min: Option<Tier>,
+    max: Option<Tier>,
+    providers: &[&'a ProviderEndpoint],
+    ordered: bool,
+) -> Option<(Tier, Vec<(&'a ProviderEndpoint, &'static CatalogModel)>)> {
+    let in_bounds =
+        |tier: Tier| min.is_none_or(|min| tier >= min) && max.is_none_or(|max| tier <= max);
+    tier_search_order(wanted)
+        .into_iter()
+        .filter(|&tier| in_bounds(tier))
+        .find_map(|tier| {
+            let cheapest_first =
+                |a: &(&ProviderEndpoint, &CatalogModel), b: &(&ProviderEndpoint, &CatalogModel)| {
+                    blended_price(a.1).total_cmp(&blended_price(b.1))
+                };
+            let models: Vec<_> = if ordered {
+                providers
+                    .iter()
+                    .filter_map(|&endpoint| {
+                        chat_models(std::slice::from_ref(&endpoint))
+                            .filter(|(_, m)| m.tier == tier)
+                            .min_by(cheapest_first)
+                    })
+                    .collect()
+            } else {
+                chat_models(providers)
+                    .filter(|(_, m)| m.tier == tier)
+                    .min_by(cheapest_first)
+                    .into_iter()
+                    .collect()
+            };
+            (!models.is_empty()).then_some((tier, models))
+        })
+}
+
+/// The account's strongest model (highest tier, then highest price): what a request would have
+/// used without routing.
+pub fn baseline_model(providers: &[ProviderEndpoint]) -> Option<&'static CatalogModel> {
+    let providers: Vec<&ProviderEndpoint> = providers.iter().collect();
+    chat_models(&providers).map(|(_, m)| m).max_by(|a, b| {
+        a.tier
+            .cmp(&b.tier)
+            .then(blended_price(a).total_cmp(&blended_price(b)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderKind;
+    use crate::providers::ProviderSecret;
+    use crate::routing::fixtures::*;
+
+    #[test]
+    fn the_policy_takes_the_cheapest_of_a_tier_or_the_nearest_above() {
+        let providers = openai();
+        let (_, cheap) = cheapest_of_tier(Tier::Cheap, &refs(&providers)).unwrap();
+        assert_eq!(cheap.model, "gpt-4.1-nano");
+        let (_, strong) = cheapest_of_tier(Tier::Strong, &refs(&providers)).unwrap();
+        assert_eq!(strong.tier, Tier::Strong);
+        assert_eq!(baseline_model(&providers).unwrap().model, "gpt-4o");
+        // Groq has no strong model: a strong request gets the nearest below.
+        let groq = vec![ProviderEndpoint {
+            kind: ProviderKind::Groq,
+            base_url: "http://x".into(),
+            api_key: ProviderSecret::new("k".into()),
+        }];
+        assert_eq!(
+            cheapest_of_tier(Tier::Strong, &refs(&groq))
+                .unwrap()
+                .1
+                .model,
+            "llama-3.3-70b-versatile"
+        );
+        // Ollama has only a cheap model: every tier falls back to it.
+        let ollama = vec![ProviderEndpoint {
+            kind: ProviderKind::Ollama,
+            base_url: "http://x".into(),
+            api_key: ProviderSecret::new(String::new()),
+        }];
+        assert_eq!(
+            cheapest_of_tier(Tier::Strong, &refs(&ollama))
+                .unwrap()
+                .1
+                .model,
+            "llama3.2"
+        );
+    }
+}

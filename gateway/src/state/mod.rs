@@ -1,0 +1,147 @@
+//! Everything a request handler needs, shared by the proxy and the portal: built once by
+//! [`GatewayBuilder`]. Changes to accounts made by this process go through its operations
+//! ([`accounts`]), which evict what the directory keeps in memory, so they bite at once.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::billing::Billing;
+use crate::cache::ResponseCache;
+use crate::crypto::MasterKey;
+use crate::directory::Directory;
+use crate::quota::QuotaCounter;
+use crate::routing::Router;
+use crate::settings::GatewaySettings;
+use crate::usage::{UsageRecorder, UsageWriter};
+
+mod accounts;
+
+#[derive(Clone)]
+pub struct GatewayState {
+    pub db: DatabaseConnection,
+    pub master_key: MasterKey,
+    pub directory: Arc<Directory>,
+    pub usage: UsageRecorder,
+    pub http: reqwest::Client,
+    pub settings: Arc<GatewaySettings>,
+    pub quota: Arc<QuotaCounter>,
+    /// The response cache: in memory, or in Redis when the builder was given one.
+    pub cache: Arc<ResponseCache>,
+    /// Present when Stripe is configured.
+    pub billing: Option<Arc<Billing>>,
+    /// Scores `auto` requests: the semantic model, or the surface classifier when it cannot load.
+    pub router: Arc<Router>,
+}
+
+/// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
+pub struct BackgroundTasks {
+    usage_writer: UsageWriter,
+    change_watcher: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
+}
+
+/// Builds a [`GatewayState`] once, with everything it shares with other servers decided before
+/// it starts: `GatewayState::builder(db, master_key, settings).redis(…).start()`.
+pub struct GatewayBuilder {
+    db: DatabaseConnection,
+    master_key: MasterKey,
+    settings: GatewaySettings,
+    redis: Option<(redis::aio::ConnectionManager, String)>,
+}
+
+impl GatewayState {
+    pub fn builder(
+        db: DatabaseConnection,
+        master_key: MasterKey,
+        settings: GatewaySettings,
+    ) -> GatewayBuilder {
+        GatewayBuilder {
+            db,
+            master_key,
+            settings,
+            redis: None,
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// Servers sharing this Redis share the response cache and the monthly request count; keys
+    /// start with `key_prefix`.
+    pub fn redis(mut self, manager: redis::aio::ConnectionManager, key_prefix: &str) -> Self {
+        self.redis = Some((manager, key_prefix.to_owned()));
+        self
+    }
+
+    /// Starts the background tasks (usage writer, change watcher, retention) and returns the state.
+    pub fn start(self) -> Result<(GatewayState, BackgroundTasks), reqwest::Error> {
+        let Self {
+            db,
+            master_key,
+            settings,
+            redis,
+        } = self;
+        let settings = Arc::new(settings);
+        let directory = Arc::new(Directory::new(
+            db.clone(),
+            master_key.clone(),
+            settings.clone(),
+        ));
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (cache, quota) = match redis {
+            Some((manager, prefix)) => (
+                ResponseCache::redis(manager.clone(), &prefix, settings.cache.ttl),
+                QuotaCounter::shared(manager, &prefix),
+            ),
+            None => (
+                ResponseCache::in_memory(settings.cache.max_entries, settings.cache.ttl),
+                QuotaCounter::default(),
+            ),
+        };
+        let billing = settings
+            .stripe
+            .clone()
+            .map(|stripe| Arc::new(Billing::new(stripe)));
+        let router = Arc::new(Router::load(&settings.router_model_dir));
+        let change_watcher = directory.spawn_change_watcher();
+        let (usage, usage_writer) = UsageRecorder::start(db.clone(), settings.usage.clone());
+        let retention = crate::analytics::spawn_retention_job(
+            db.clone(),
+            settings.plans.clone(),
+            settings.retention_interval,
+        );
+        let state = GatewayState {
+            router,
+            db,
+            master_key,
+            directory,
+            usage,
+            http,
+            settings,
+            quota: Arc::new(quota),
+            cache: Arc::new(cache),
+            billing,
+        };
+        Ok((
+            state,
+            BackgroundTasks {
+                usage_writer,
+                change_watcher,
+                retention,
+            },
+        ))
+    }
+}
+
+impl BackgroundTasks {
+    /// Writes the queued usage events and stops the background tasks.
+    pub async fn shutdown(self, state: &GatewayState) {
+        self.change_watcher.abort();
+        self.retention.abort();
+        self.usage_writer.shutdown(&state.usage).await;
+    }
+}
