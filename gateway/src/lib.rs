@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod directory;
 pub mod entities;
 pub mod error;
+pub mod metrics;
 pub mod openai;
 pub mod plans;
 pub mod providers;

@@ -312,7 +312,7 @@ async fn export_csv(
 }
 
 /// Prometheus text format: the usage pipeline's counters (a full queue or a failing database
-/// shows here as dropped events).
+/// shows here as dropped events) and the gateway's overhead per request.
 async fn metrics(State(state): State<GatewayState>) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let counters = state.usage.counters();
@@ -343,6 +343,7 @@ async fn metrics(State(state): State<GatewayState>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         ));
     }
+    state.metrics.render(&mut body);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

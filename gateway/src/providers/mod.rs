@@ -235,9 +235,7 @@ pub(crate) async fn send(
         &[u8],
     ) -> UpstreamError,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let response = request
-        .timeout(timeout)
-        .send()
+    let response = crate::metrics::upstream(request.timeout(timeout).send())
         .await
         .map_err(|e| transport_error(provider, timeout, e))?;
     if response.status().is_success() {
@@ -248,7 +246,9 @@ pub(crate) async fn send(
         .headers()
         .get(axum::http::header::RETRY_AFTER)
         .cloned();
-    let body = response.bytes().await.unwrap_or_default();
+    let body = crate::metrics::upstream(response.bytes())
+        .await
+        .unwrap_or_default();
     Err(read_error(status, retry_after, &body))
 }
 
@@ -258,8 +258,7 @@ pub(crate) async fn read_body(
     timeout: Duration,
     response: reqwest::Response,
 ) -> Result<Bytes, UpstreamError> {
-    response
-        .bytes()
+    crate::metrics::upstream(response.bytes())
         .await
         .map_err(|e| transport_error(provider, timeout, e))
 }

@@ -28,7 +28,7 @@ pub(super) async fn open_stream(
     model: &str,
 ) -> Result<(StreamItem, ChunkStream), UpstreamError> {
     let mut stream = provider.chat_stream(call, request, model).await?;
-    match stream.next().await {
+    match crate::metrics::upstream(stream.next()).await {
         Some(Ok(first)) => Ok((first, stream)),
         Some(Err(err)) => Err(err),
         None => Err(UpstreamError::InvalidResponse {
@@ -115,7 +115,8 @@ where
             });
         }
         tracing::debug!(attempt = number, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream call");
-        tokio::time::sleep(wait).await;
+        // Waiting out the provider's trouble is not time the gateway adds.
+        crate::metrics::upstream(tokio::time::sleep(wait)).await;
         backoff *= 2;
     }
     unreachable!("the loop returns on its last attempt")

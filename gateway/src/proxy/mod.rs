@@ -14,6 +14,9 @@
 //! 8. [`usage`]: one usage event per call (streams: when the stream ends, however it ends),
 //!    recorded off the request path in batches.
 //!
+//! Around them all, [`overhead`] times what the gateway adds (everything but the wait for the
+//! provider) into `/metrics`.
+//!
 //! No stage makes a database round trip on the way: keys, accounts and policies are served from
 //! the directory's memory, the quota from its counter, usage is written in batches.
 
@@ -22,6 +25,7 @@ mod attempts;
 mod cache;
 mod caller;
 mod decode;
+mod overhead;
 mod respond;
 mod usage;
 
@@ -66,6 +70,10 @@ pub fn router(state: GatewayState) -> Router {
             caller::require_gateway_key,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            overhead::measure,
+        ))
         .with_state(state)
 }
 

@@ -10,6 +10,7 @@ use crate::billing::Billing;
 use crate::cache::ResponseCache;
 use crate::crypto::MasterKey;
 use crate::directory::Directory;
+use crate::metrics::GatewayMetrics;
 use crate::quota::QuotaCounter;
 use crate::routing::Router;
 use crate::settings::GatewaySettings;
@@ -32,6 +33,8 @@ pub struct GatewayState {
     pub billing: Option<Arc<Billing>>,
     /// Scores `auto` requests: the semantic model, or the surface classifier when it cannot load.
     pub router: Arc<Router>,
+    /// What the gateway adds to each request, for `/metrics`.
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -125,6 +128,7 @@ impl GatewayBuilder {
             quota: Arc::new(quota),
             cache: Arc::new(cache),
             billing,
+            metrics: Arc::default(),
         };
         Ok((
             state,

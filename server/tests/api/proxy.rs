@@ -26,6 +26,7 @@ crate::on_both_backends!(
     auto_routes_by_difficulty_and_records_the_saving,
     the_semantic_router_tells_chit_chat_from_hard_maths_and_code,
     without_its_model_the_router_falls_back_and_says_so,
+    metrics_show_the_gateways_overhead_without_the_providers_time,
 );
 
 async fn answers_with_the_providers_completion(backend: Backend) {
@@ -631,4 +632,69 @@ async fn without_its_model_the_router_falls_back_and_says_so(backend: Backend) {
         );
         assert_eq!(response.headers()["x-gateway-tier"], "cheap");
     }
+}
+
+/// The value of the `/metrics` line that starts with `series` (its name and labels).
+fn metric(text: &str, series: &str) -> f64 {
+    let Some(line) = text.lines().find(|line| line.starts_with(series)) else {
+        panic!("no {series} in\n{text}");
+    };
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+async fn metrics_show_the_gateways_overhead_without_the_providers_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+
+    // The fake provider takes 3 s over this one: none of that is the gateway's.
+    let started = std::time::Instant::now();
+    let slow = json!({"model": "openai/fake-slow", "messages": [{"role": "user", "content": "x"}]});
+    assert_eq!(app.chat(Some(&tenant.key), &slow).await.status(), 200);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    let mut streamed = hello();
+    streamed["stream"] = json!(true);
+    let response = app.chat(Some(&tenant.key), &streamed).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("data: [DONE]"));
+    // A refused request is the gateway's work alone.
+    assert_eq!(app.chat(Some("gw_wrong"), &hello()).await.status(), 401);
+
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let name = "llm_gateway_gateway_overhead_seconds";
+    let chat = r#"route="/v1/chat/completions""#;
+    assert_eq!(
+        metric(
+            &text,
+            &format!(r#"{name}_count{{{chat},streaming="false"}}"#)
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!(r#"{name}_count{{{chat},streaming="true"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!(r#"{name}_bucket{{{chat},streaming="false",le="0.25"}}"#)
+        ),
+        2.0,
+        "the slow provider's 3 s were counted as overhead:\n{text}"
+    );
+    assert!(metric(&text, &format!(r#"{name}_sum{{{chat},streaming="false"}}"#)) < 0.5);
+    assert_eq!(
+        metric(
+            &text,
+            &format!(r#"{name}_count{{route="/v1/embeddings",streaming="false"}}"#)
+        ),
+        0.0
+    );
 }
