@@ -1,5 +1,5 @@
 //! What the gateway itself adds to a request, for `/metrics`: the histogram
-//! `llm_gateway_gateway_overhead_seconds`, labelled by route and streaming, so operators see in
+//! `llm_gateway_overhead_seconds`, labelled by route and streaming, so operators see in
 //! production what `bench/` measures.
 //!
 //! Overhead is the time from a request's arrival at `/v1` to its response head, less the time spent
@@ -104,7 +104,7 @@ impl GatewayMetrics {
 
     /// The histograms in Prometheus' text format.
     pub fn render(&self, out: &mut String) {
-        let name = "llm_gateway_gateway_overhead_seconds";
+        let name = "llm_gateway_overhead_seconds";
         let _ = writeln!(
             out,
             "# HELP {name} Time the gateway adds to a request: arrival to response head, less the wait for the provider."
@@ -174,23 +174,23 @@ mod tests {
                 .unwrap()
                 .to_owned()
         };
-        let plain = "llm_gateway_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"false\"";
+        let plain = "llm_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"false\"";
         assert_eq!(line(&format!("{plain},le=\"0.0001\"}}")), "1");
         assert_eq!(line(&format!("{plain},le=\"0.0005\"}}")), "1");
         assert_eq!(line(&format!("{plain},le=\"0.001\"}}")), "2");
         assert_eq!(line(&format!("{plain},le=\"+Inf\"}}")), "2");
-        let streamed = "llm_gateway_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"true\"";
+        let streamed = "llm_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"true\"";
         assert_eq!(line(&format!("{streamed},le=\"0.25\"}}")), "0");
         assert_eq!(line(&format!("{streamed},le=\"+Inf\"}}")), "1");
         assert_eq!(
             line(
-                "llm_gateway_gateway_overhead_seconds_sum{route=\"/v1/chat/completions\",streaming=\"false\"}"
+                "llm_gateway_overhead_seconds_sum{route=\"/v1/chat/completions\",streaming=\"false\"}"
             ),
             "0.00078"
         );
         assert_eq!(
             line(
-                "llm_gateway_gateway_overhead_seconds_count{route=\"/v1/embeddings\",streaming=\"false\"}"
+                "llm_gateway_overhead_seconds_count{route=\"/v1/embeddings\",streaming=\"false\"}"
             ),
             "0"
         );

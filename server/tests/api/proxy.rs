@@ -665,7 +665,7 @@ async fn metrics_show_the_gateways_overhead_without_the_providers_time(backend: 
         .text()
         .await
         .unwrap();
-    let name = "llm_gateway_gateway_overhead_seconds";
+    let name = "llm_gateway_overhead_seconds";
     let chat = r#"route="/v1/chat/completions""#;
     assert_eq!(
         metric(
