@@ -11,8 +11,9 @@ On 127.0.0.1 only, it starts
 The targets (floor nginx and gateway) are pinned to core 0; the upstream and the load generators
 to core 1. For each of direct / nginx / gateway / gateway with the cache on, plain and streamed, it
 measures latency at fixed rates (the open-loop generator `load`, latency counted from when each
-request was due) and maximum throughput (wrk, 64 connections), with the target's CPU and peak RSS,
-then a soak run (RSS sampled every 10 s) as a leak check. It writes a markdown table and the raw
+request was due; each rate repeated with the targets in turn, and the median of the repetitions
+reported) and maximum throughput (wrk, 64 connections), with the target's CPU and peak RSS, then
+a soak run (RSS sampled every 10 s) as a leak check. It writes a markdown table and the raw
 numbers to bench/results/.
 """
 
@@ -22,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+from statistics import median
 import socket
 import subprocess
 import sys
@@ -215,6 +217,18 @@ response_cache = true
     return process, port, keys
 
 
+def median_of(runs):
+    """One fixed-rate result from its repetitions: the median of each percentile, all errors."""
+    merged = {"errors": sum(run["errors"] for run in runs),
+              "cpu_percent": median([run["cpu_percent"] for run in runs]),
+              "peak_rss_mib": max(run["peak_rss_mib"] for run in runs)}
+    for metric in ("first_byte_us", "last_byte_us"):
+        present = [run[metric] for run in runs if run[metric] is not None]
+        merged[metric] = ({q: median([p[q] for p in present]) for q in present[0]}
+                          if present else None)
+    return merged
+
+
 def percent(value):
     return f"{value:.0f} %"
 
@@ -228,6 +242,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=10, help="each measured run")
     parser.add_argument("--soak-seconds", type=int, default=300, help="the leak check (0: skip)")
     parser.add_argument("--rates", default="1000,3000")
+    parser.add_argument("--repeats", type=int, default=3, help="of each fixed-rate run")
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",")]
@@ -277,13 +292,26 @@ def main():
         }
 
         results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   "cores": os.cpu_count(), "runs": []}
+                   "cores": os.cpu_count(), "repeats": args.repeats,
+                   "seconds": args.seconds, "runs": []}
+        # Fixed rates: every target in turn, repeated, so that a burst of noise from the machine
+        # lands in one repetition of one target rather than in all of one target's numbers; the
+        # table takes the median of the repetitions' percentiles.
+        repeats = {}
+        for repeat in range(args.repeats):
+            for mode, mode_targets in targets.items():
+                for rate in rates:
+                    for target in mode_targets:
+                        print(f"-- {mode} {target.name} at {rate}/s ({repeat + 1}/{args.repeats})",
+                              flush=True)
+                        result = measured(
+                            target, lambda: run_load(target, bodies[mode], rate, args.seconds))
+                        repeats.setdefault((mode, target.name, rate), []).append(result)
+        for (mode, name, rate), runs in repeats.items():
+            results["runs"].append({"mode": mode, "target": name, "rate": rate,
+                                    **median_of(runs), "repeats": runs})
         for mode, mode_targets in targets.items():
             for target in mode_targets:
-                for rate in rates:
-                    print(f"-- {mode} {target.name} at {rate}/s", flush=True)
-                    result = measured(target, lambda: run_load(target, bodies[mode], rate, args.seconds))
-                    results["runs"].append({"mode": mode, "target": target.name, "rate": rate, **result})
                 print(f"-- {mode} {target.name} at maximum throughput", flush=True)
                 result = measured(target, lambda: run_wrk(target, bodies[mode], args.seconds, work))
                 results["runs"].append({"mode": mode, "target": target.name, "rate": "max", **result})
@@ -332,7 +360,9 @@ def report(results, rates):
 
     lines = [f"# Proxy benchmark, {results['date']}", "",
              "Command: `scripts/bench.sh`. Targets on core 0, upstream and load generator on core 1. "
-             "Latency is counted from when each request was due (open loop); *added* is over direct "
+             f"Latency is counted from when each request was due (open loop), each fixed rate run "
+             f"{results['repeats']} times for {results['seconds']} s with targets in turn, and the table "
+             "shows the median of the runs' percentiles; *added* is over direct "
              "(the upstream itself) at the same rate. Plain: time to the last byte; streamed: time to "
              "the first byte (first SSE event) and to the last.", ""]
     for mode in ("plain", "stream"):

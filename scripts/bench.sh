@@ -4,7 +4,7 @@
 # check. Installs Debian's nginx and wrk if missing, builds the release gateway and the load
 # generator, and writes bench/results/proxy.md and proxy.json. Run on an otherwise idle machine.
 #
-# usage: scripts/bench.sh [--seconds N] [--soak-seconds N] [--rates 1000,3000]
+# usage: scripts/bench.sh [--seconds N] [--repeats N] [--soak-seconds N] [--rates 1000,3000]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -179,7 +179,8 @@ mod tests {
         assert_eq!(line(&format!("{plain},le=\"0.0005\"}}")), "1");
         assert_eq!(line(&format!("{plain},le=\"0.001\"}}")), "2");
         assert_eq!(line(&format!("{plain},le=\"+Inf\"}}")), "2");
-        let streamed = "llm_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"true\"";
+        let streamed =
+            "llm_gateway_overhead_seconds_bucket{route=\"/v1/chat/completions\",streaming=\"true\"";
         assert_eq!(line(&format!("{streamed},le=\"0.25\"}}")), "0");
         assert_eq!(line(&format!("{streamed},le=\"+Inf\"}}")), "1");
         assert_eq!(

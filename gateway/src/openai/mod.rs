@@ -53,45 +53,56 @@ impl ChatCompletionRequest {
     pub fn from_json_bytes(body: &[u8]) -> Result<Self, RequestError> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-        let Value::Object(object) = value else {
+        let Value::Object(mut object) = value else {
             return Err(RequestError::InvalidJson(
                 "the body must be a JSON object".into(),
             ));
         };
-        let Some(messages) = object.get("messages") else {
-            return Err(RequestError::MissingField("messages".into()));
-        };
-        let Value::Array(messages) = messages else {
-            return Err(invalid("messages", "expected an array of message objects"));
+        // The known fields are taken out of the parsed object and the rest kept as it is: no
+        // second pass through serde (`flatten` would copy every value once more).
+        let messages = match object.remove("messages") {
+            None => return Err(RequestError::MissingField("messages".into())),
+            Some(Value::Array(messages)) => messages,
+            Some(_) => return Err(invalid("messages", "expected an array of message objects")),
         };
         if messages.is_empty() {
             return Err(invalid("messages", "expected at least one message"));
         }
         for (index, message) in messages.iter().enumerate() {
-            let param = format!("messages[{index}]");
             let Some(message) = message.as_object() else {
-                return Err(invalid(&param, "expected a message object"));
+                return Err(invalid(
+                    &format!("messages[{index}]"),
+                    "expected a message object",
+                ));
             };
             let Some(role) = message.get("role") else {
-                return Err(RequestError::MissingField(format!("{param}.role")));
+                return Err(RequestError::MissingField(format!(
+                    "messages[{index}].role"
+                )));
             };
             if !role.as_str().is_some_and(|role| ROLES.contains(&role)) {
                 return Err(invalid(
-                    &format!("{param}.role"),
+                    &format!("messages[{index}].role"),
                     &format!("expected one of {}", ROLES.join(", ")),
                 ));
             }
         }
-        match object.get("model") {
-            None | Some(Value::Null) | Some(Value::String(_)) => {}
+        let model = match object.remove("model") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(model)) => Some(model),
             Some(_) => return Err(invalid("model", "expected a string")),
-        }
-        match object.get("stream") {
-            None | Some(Value::Null) | Some(Value::Bool(_)) => {}
+        };
+        let stream = match object.remove("stream") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(stream)) => Some(stream),
             Some(_) => return Err(invalid("stream", "expected a boolean")),
-        }
-        serde_json::from_value(Value::Object(object))
-            .map_err(|e| RequestError::InvalidJson(e.to_string()))
+        };
+        Ok(Self {
+            model,
+            messages,
+            stream,
+            extra: object,
+        })
     }
 }
 

@@ -44,7 +44,7 @@ impl OpenAiCompatible {
         &self,
         call: &UpstreamCall<'_>,
         path: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut request = call.http.post(self.url(call, path)).json(body);
         if !call.endpoint.api_key.is_empty() {
@@ -59,12 +59,6 @@ impl OpenAiCompatible {
         )
         .await
     }
-
-    fn body_for(request: &ChatCompletionRequest, model: &str) -> Value {
-        let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
-        body["model"] = Value::String(model.to_owned());
-        body
-    }
 }
 
 impl ProviderApi for OpenAiCompatible {
@@ -74,11 +68,11 @@ impl ProviderApi for OpenAiCompatible {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatOutcome, UpstreamError> {
-        let mut body = Self::body_for(request, model);
-        if let Some(object) = body.as_object_mut() {
-            object.remove("stream");
-            object.remove("stream_options");
-        }
+        let body = OutgoingChat {
+            request,
+            model,
+            stream: false,
+        };
         let response = self.post(call, "/chat/completions", &body).await?;
         let body = super::read_body(self.provider(), call.timeout, response).await?;
         let summary: ChatCompletionSummary =
@@ -100,11 +94,11 @@ impl ProviderApi for OpenAiCompatible {
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
         use eventsource_stream::Eventsource as _;
-        let mut body = Self::body_for(request, model);
-        body["stream"] = Value::Bool(true);
-        // Always ask for usage, to account for it; the proxy drops the usage chunk for clients
-        // that did not ask for it.
-        body["stream_options"]["include_usage"] = Value::Bool(true);
+        let body = OutgoingChat {
+            request,
+            model,
+            stream: true,
+        };
         let response = self.post(call, "/chat/completions", &body).await?;
         let provider = self.provider();
         let stream = response
@@ -152,7 +146,39 @@ impl ProviderApi for OpenAiCompatible {
     }
 }
 
-/// One upstream `data:` payload: forwarded as is, read only for usage and errors.
+/// The body sent upstream: the client's request as it came, with `model` resolved and `stream`
+/// set by the route, serialized in one pass (no intermediate `Value`). A stream always asks for
+/// usage, to account for it; the proxy drops the usage chunk for clients that did not ask.
+struct OutgoingChat<'a> {
+    request: &'a ChatCompletionRequest,
+    model: &'a str,
+    stream: bool,
+}
+
+impl serde::Serialize for OutgoingChat<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", self.model)?;
+        map.serialize_entry("messages", &self.request.messages)?;
+        if self.stream {
+            let mut options = match self.request.extra.get("stream_options") {
+                Some(Value::Object(options)) => options.clone(),
+                _ => serde_json::Map::new(),
+            };
+            options.insert("include_usage".into(), Value::Bool(true));
+            map.serialize_entry("stream", &true)?;
+            map.serialize_entry("stream_options", &options)?;
+        }
+        for (key, value) in &self.request.extra {
+            if key != "stream_options" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// A base URL that names the server (Ollama's `http://127.0.0.1:11434`), whose OpenAI-compatible
 /// API lives under `/v1`.
 fn under_v1(base_url: &str) -> String {
@@ -164,12 +190,16 @@ fn under_v1(base_url: &str) -> String {
     }
 }
 
+/// One upstream `data:` payload: forwarded as is, read only for usage and errors.
 fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
-    let value: Value = serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
-        provider,
-        detail: format!("bad stream chunk: {e}"),
-    })?;
-    if let Some(error) = value.get("error") {
+    // A typed probe skips what it does not name without building it: a chunk's choices and
+    // deltas are never allocated, only checked for being an empty list.
+    let probe: ChunkProbe =
+        serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
+            provider,
+            detail: format!("bad stream chunk: {e}"),
+        })?;
+    if let Some(error) = probe.error {
         return Err(UpstreamError::Status {
             provider,
             status: StatusCode::BAD_GATEWAY,
@@ -184,20 +214,89 @@ fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, Upstre
         });
     }
     // OpenAI sends usage in a last chunk without choices; Groq also in `x_groq.usage`.
-    let usage = [value.get("usage"), value.pointer("/x_groq/usage")]
+    let usage = [probe.usage, probe.x_groq.and_then(|groq| groq.usage)]
         .into_iter()
         .flatten()
-        .find(|usage| !usage.is_null())
-        .and_then(|usage| serde_json::from_value::<Usage>(usage.clone()).ok());
-    let usage_only = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty);
+        .find_map(|usage| serde_json::from_value::<Usage>(usage).ok());
     Ok(StreamItem {
         json: Bytes::from(data),
         usage,
-        usage_only,
+        usage_only: probe.choices.is_some_and(|choices| choices.0),
     })
+}
+
+/// What `read_chunk` needs of a chunk. `null` reads as absent; a usage of an unexpected shape
+/// is ignored rather than failing the stream.
+#[derive(Deserialize)]
+struct ChunkProbe {
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    x_groq: Option<GroqExtension>,
+    #[serde(default)]
+    choices: Option<IsEmptyList>,
+}
+
+#[derive(Deserialize)]
+struct GroqExtension {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+/// Whether a JSON value is an empty list, read without keeping any of it.
+struct IsEmptyList(bool);
+
+impl<'de> Deserialize<'de> for IsEmptyList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = IsEmptyList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut empty = true;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    empty = false;
+                }
+                Ok(IsEmptyList(empty))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IsEmptyList(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(IsEmptyList(false))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -341,6 +440,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, UpstreamError::Status { message, .. } if message == "boom"));
+    }
+
+    #[test]
+    fn a_chunk_is_read_for_usage_and_emptiness_only() {
+        let item = read_chunk(
+            "openai",
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#
+                .into(),
+        )
+        .unwrap();
+        assert!(item.usage_only);
+        assert_eq!(item.usage.unwrap().total_tokens, 7);
+        // null usage, choices of an unexpected shape, a usage that is not one: all tolerated.
+        for data in [
+            r#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#,
+            r#"{"choices":{"0":1},"usage":"lots","error":null}"#,
+            r#"{"choices":null,"x_groq":{"usage":null}}"#,
+            r#"{}"#,
+        ] {
+            let item = read_chunk("openai", data.into()).unwrap();
+            assert!(!item.usage_only && item.usage.is_none(), "{data}");
+            assert_eq!(&item.json[..], data.as_bytes(), "forwarded as is");
+        }
+        assert!(read_chunk("openai", "{not json".into()).is_err());
     }
 
     #[test]

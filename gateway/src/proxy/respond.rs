@@ -90,8 +90,8 @@ pub(super) fn sse_frame(json: &[u8]) -> Bytes {
 /// Server-sent events exactly as OpenAI frames them, ending with `data: [DONE]`. Chunks are
 /// forwarded as they arrive; nothing is buffered beyond one chunk.
 pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: StreamGuard) -> Body {
-    // Identity of the stream, for a usage chunk the provider did not send itself.
-    let identity: Value = serde_json::from_slice(&first.json).unwrap_or(Value::Null);
+    // Identity of the stream, for a usage chunk the provider did not send itself (read only then).
+    let first_json = first.json.clone();
     let frames = async_stream::stream! {
         let mut next = Some(Ok(first));
         let mut usage_chunk_sent = false;
@@ -104,6 +104,7 @@ pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: Stre
                 None => {
                     // Groq, for one, reports usage only inside its last chunk (`x_groq`).
                     if guard.include_usage && !usage_chunk_sent {
+                        let identity: Value = serde_json::from_slice(&first_json).unwrap_or(Value::Null);
                         let chunk = ChatCompletionChunk::usage_only(
                             identity["id"].as_str().unwrap_or_default(),
                             identity["created"].as_i64().unwrap_or_default(),

@@ -18,8 +18,20 @@ use crate::usage::{UsageRecorder, UsageWriter};
 
 mod accounts;
 
+/// Cloned per request by every handler and layer: one reference count, not one per part.
 #[derive(Clone)]
-pub struct GatewayState {
+pub struct GatewayState(Arc<SharedState>);
+
+impl std::ops::Deref for GatewayState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The parts of a [`GatewayState`].
+pub struct SharedState {
     pub db: DatabaseConnection,
     pub master_key: MasterKey,
     pub directory: Arc<Directory>,
@@ -117,7 +129,7 @@ impl GatewayBuilder {
             settings.plans.clone(),
             settings.retention_interval,
         );
-        let state = GatewayState {
+        let state = GatewayState(Arc::new(SharedState {
             router,
             db,
             master_key,
@@ -129,7 +141,7 @@ impl GatewayBuilder {
             cache: Arc::new(cache),
             billing,
             metrics: Arc::default(),
-        };
+        }));
         Ok((
             state,
             BackgroundTasks {

@@ -63,10 +63,28 @@ async fn main() {
     let warmup = u64::from(args.rate) * args.warmup_seconds;
     let total = warmup + u64::from(args.rate) * args.seconds;
     let started = Instant::now();
+    // The pacer runs on its own thread: tokio's timer has a 1 ms granularity, which at 1-3 k req/s
+    // would send requests in bursts and add up to a millisecond to every latency. A thread that
+    // sleeps until 60 µs before (the kernel's timer slack is 50 µs) and spins the rest hands each
+    // request over when it is due.
+    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel();
+    let pacer = std::thread::spawn(move || {
+        for number in 0..total {
+            let due = started + interval.mul_f64(number as f64);
+            let spin_from = due.checked_sub(Duration::from_micros(60)).unwrap_or(due);
+            if let Some(wait) = spin_from.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            if due_tx.send((number, due)).is_err() {
+                return;
+            }
+        }
+    });
     let mut tasks = Vec::with_capacity(total as usize);
-    for number in 0..total {
-        let due = started + interval.mul_f64(number as f64);
-        tokio::time::sleep_until(due.into()).await;
+    while let Some((number, due)) = due_rx.recv().await {
         let (client, url, body) = (client.clone(), args.url.clone(), body.clone());
         let measured = number >= warmup;
         tasks.push(tokio::spawn(async move {
@@ -74,6 +92,7 @@ async fn main() {
             (measured, outcome)
         }));
     }
+    pacer.join().expect("the pacer thread does not panic");
     let sending = started.elapsed();
 
     let mut samples = Vec::new();
