@@ -46,16 +46,20 @@ pub struct ResponseCache {
     ttl: Duration,
 }
 
-/// The request's cache key: account, serving model and normalized body.
+/// The request's cache key: account, serving model and normalized body. Transport fields
+/// (streaming, the model list) are left out at the top level; nothing is copied to do so.
 pub fn cache_key(account_id: i32, provider: &str, model: &str, body: &Value) -> String {
-    let mut normalized = body.clone();
-    if let Value::Object(fields) = &mut normalized {
-        for transport in ["stream", "stream_options", "models", "model"] {
-            fields.remove(transport);
-        }
-    }
+    const TRANSPORT: [&str; 4] = ["stream", "stream_options", "models", "model"];
     let mut canonical = String::new();
-    write_canonical(&normalized, &mut canonical);
+    match body {
+        Value::Object(fields) => write_object(
+            fields
+                .iter()
+                .filter(|(key, _)| !TRANSPORT.contains(&key.as_str())),
+            &mut canonical,
+        ),
+        other => write_canonical(other, &mut canonical),
+    }
     let mut hasher = Sha256::new();
     hasher.update(format!("{account_id}\n{provider}\n{model}\n").as_bytes());
     hasher.update(canonical.as_bytes());
@@ -65,20 +69,7 @@ pub fn cache_key(account_id: i32, provider: &str, model: &str, body: &Value) -> 
 /// JSON with object keys sorted at every level (whatever order the map keeps them in).
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
-        Value::Object(fields) => {
-            let mut keys: Vec<&String> = fields.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&fields[key], out);
-            }
-            out.push('}');
-        }
+        Value::Object(fields) => write_object(fields.iter(), out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -91,6 +82,21 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+fn write_object<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
+    let mut fields: Vec<_> = fields.collect();
+    fields.sort_unstable_by_key(|(key, _)| *key);
+    out.push('{');
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.clone()).to_string());
+        out.push(':');
+        write_canonical(value, out);
+    }
+    out.push('}');
 }
 
 impl ResponseCache {

@@ -36,7 +36,8 @@ const ROLES: &[&str] = &[
     "function",
 ];
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Parsed only by `from_json_bytes` (no derive: serde's flatten would read the body twice).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChatCompletionRequest {
     /// `None` or `"auto"` lets the gateway choose.
     #[serde(default, skip_serializing_if = "Option::is_none")]

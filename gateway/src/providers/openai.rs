@@ -193,7 +193,7 @@ fn under_v1(base_url: &str) -> String {
 /// One upstream `data:` payload: forwarded as is, read only for usage and errors.
 fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
     // A typed probe skips what it does not name without building it: a chunk's choices and
-    // deltas are never allocated, only checked for being an empty list.
+    // deltas are only borrowed as raw text, never allocated.
     let probe: ChunkProbe =
         serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
             provider,
@@ -218,85 +218,38 @@ fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, Upstre
         .into_iter()
         .flatten()
         .find_map(|usage| serde_json::from_value::<Usage>(usage).ok());
+    let usage_only = probe.choices.is_some_and(|choices| {
+        choices
+            .get()
+            .strip_prefix('[')
+            .and_then(|list| list.strip_suffix(']'))
+            .is_some_and(|inside| inside.trim().is_empty())
+    });
     Ok(StreamItem {
         json: Bytes::from(data),
         usage,
-        usage_only: probe.choices.is_some_and(|choices| choices.0),
+        usage_only,
     })
 }
 
 /// What `read_chunk` needs of a chunk. `null` reads as absent; a usage of an unexpected shape
 /// is ignored rather than failing the stream.
 #[derive(Deserialize)]
-struct ChunkProbe {
+struct ChunkProbe<'a> {
     #[serde(default)]
     error: Option<Value>,
     #[serde(default)]
     usage: Option<Value>,
     #[serde(default)]
     x_groq: Option<GroqExtension>,
-    #[serde(default)]
-    choices: Option<IsEmptyList>,
+    #[serde(default, borrow)]
+    choices: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
 struct GroqExtension {
     #[serde(default)]
     usage: Option<Value>,
-}
-
-/// Whether a JSON value is an empty list, read without keeping any of it.
-struct IsEmptyList(bool);
-
-impl<'de> Deserialize<'de> for IsEmptyList {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = IsEmptyList;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut empty = true;
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    empty = false;
-                }
-                Ok(IsEmptyList(empty))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(IsEmptyList(false))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(IsEmptyList(false))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
 }
 
 #[derive(Deserialize)]
@@ -452,6 +405,11 @@ mod tests {
         .unwrap();
         assert!(item.usage_only);
         assert_eq!(item.usage.unwrap().total_tokens, 7);
+        assert!(
+            read_chunk("openai", r#"{"choices":[ ],"usage":null}"#.into())
+                .unwrap()
+                .usage_only
+        );
         // null usage, choices of an unexpected shape, a usage that is not one: all tolerated.
         for data in [
             r#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#,
