@@ -5,12 +5,6 @@ use server::cli::{Cli, Command};
 use server::config::Config;
 use tracing_subscriber::EnvFilter;
 
-// Every proxied request allocates (headers, JSON, buffers): under load glibc's malloc, free and
-// memmove took about a fifth of the gateway's CPU in perf. mimalloc went in together with other
-// hot-path changes, so its own share of the gain is not isolated yet; see issue 13 for its RSS.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve));
