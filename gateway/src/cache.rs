@@ -92,7 +92,8 @@ fn write_object<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>, out: 
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::String(key.clone()).to_string());
+        // A key quoted and escaped exactly as JSON writes it; serialising a str cannot fail.
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
         out.push(':');
         write_canonical(value, out);
     }
