@@ -26,7 +26,8 @@ def ensure_venv():
     tools = Path(os.environ.get("GATEWAY_TOOLS_DIR", Path.home() / ".cache/llm-gateway-tools"))
     venv = tools / "router-venv"
     python = venv / "bin/python"
-    if Path(sys.executable).resolve() != python.resolve():
+    # A venv's python may be a link to the very interpreter running now (pyenv): compare prefixes.
+    if Path(sys.prefix).resolve() != venv.resolve():
         if not python.exists():
             subprocess.check_call([sys.executable, "-m", "venv", str(venv)])
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
