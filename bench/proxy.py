@@ -7,7 +7,10 @@ On 127.0.0.1 only, it starts
     and unbuffered responses;
   - the gateway: the release binary on a fresh SQLite database, with a Pro account (a higher monthly
     quota so the run never hits it), a gateway key and an OpenAI provider pointing at the upstream;
-    requests use `model: auto`, so auth, routing, quota and usage recording all run.
+    requests use `model: auto`, so auth, routing, quota and usage recording all run;
+  - the HTTP-stack floors (testkit's `floor`): the cheapest Rust proxy on hyper-util's client and
+    on reqwest (the gateway's client), which forward and do nothing else, measured at maximum
+    throughput only: the ceiling of any gateway built on each stack.
 The targets (floor nginx and gateway) are pinned to core 0; the upstream and the load generators
 to core 1. For each of direct / nginx / gateway / gateway with the cache on, plain and streamed, it
 measures latency at fixed rates (the open-loop generator `load`, latency counted from when each
@@ -35,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = ROOT / "target/release/llm-gateway"
 LOAD = ROOT / "target/release/load"
+FLOOR = ROOT / "target/release/floor"
 FIXTURES = ROOT / "testkit/fixtures/openai"
 TARGET_CORE, LOAD_CORE = "0", "1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -262,6 +266,15 @@ def main():
         processes.append(floor)
         for port in (json_port, sse_port, floor_json, floor_sse):
             wait_for_port(port)
+        floors = {}
+        for stack in ("hyper", "reqwest"):
+            for upstream_port in (json_port, sse_port):
+                port = free_port()
+                processes.append(subprocess.Popen(
+                    ["taskset", "-c", TARGET_CORE, str(FLOOR), "--client", stack, "--port", str(port),
+                     "--upstream", f"http://127.0.0.1:{upstream_port}"]))
+                wait_for_port(port)
+                floors[(stack, upstream_port)] = processes[-1], port
         gateway, gateway_port, keys = setup_gateway(work, json_port, sse_port)
         processes.append(gateway)
 
@@ -310,8 +323,14 @@ def main():
         for (mode, name, rate), runs in repeats.items():
             results["runs"].append({"mode": mode, "target": name, "rate": rate,
                                     **median_of(runs), "repeats": runs})
+        floor_targets = {
+            mode: [Target(f"{stack} floor", f"http://127.0.0.1:{floors[(stack, port)][1]}{path}",
+                          (lambda process: lambda: [process.pid])(floors[(stack, port)][0]))
+                   for stack in ("hyper", "reqwest")]
+            for mode, port in (("plain", json_port), ("stream", sse_port))
+        }
         for mode, mode_targets in targets.items():
-            for target in mode_targets:
+            for target in [*mode_targets, *floor_targets[mode]]:
                 print(f"-- {mode} {target.name} at maximum throughput", flush=True)
                 result = measured(target, lambda: run_wrk(target, bodies[mode], args.seconds, work))
                 results["runs"].append({"mode": mode, "target": target.name, "rate": "max", **result})
@@ -389,7 +408,7 @@ def report(results, rates):
                     + (f"{micros(added50)} | {micros(added99)} | " if target != "direct" else "– | – | ")
                     + f"{last}{r['errors']} | {percent(r['cpu_percent'])} | {r['peak_rss_mib']:.1f} MiB |")
         lines += ["", "| target | max throughput | non-2xx | CPU | peak RSS |", "|---|---|---|---|---|"]
-        for target in ("direct", "nginx", "gateway", "gateway+cache"):
+        for target in ("direct", "nginx", "hyper floor", "reqwest floor", "gateway", "gateway+cache"):
             r = run(mode, target, "max")
             lines.append(f"| {target} | {r['requests_per_second']:,.0f} req/s | {r['non_2xx']} | "
                          f"{percent(r['cpu_percent'])} | {r['peak_rss_mib']:.1f} MiB |")
@@ -411,7 +430,7 @@ def report(results, rates):
                     ratio = our_added / floor_added if floor_added > 0 else float("inf")
                     parts.append(f"{q} added {micros(our_added)} vs {micros(floor_added)} (×{ratio:.1f})")
                 lines.append(f"- {mode}, {target}, {rate}/s: " + "; ".join(parts))
-        for target in ("gateway", "gateway+cache"):
+        for target in ("hyper floor", "reqwest floor", "gateway", "gateway+cache"):
             ratio = (run(mode, target, "max")["requests_per_second"]
                      / run(mode, "nginx", "max")["requests_per_second"])
             lines.append(f"- {mode}, {target}: maximum throughput {100 * ratio:.0f} % of nginx's")

@@ -16,9 +16,9 @@ if ! command -v nginx >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
 fi
 
-step "build: gateway and load generator, release" 540 360
+step "build: gateway, load generator and HTTP-stack floors, release" 540 360
 cargo build --release -p server --bin llm-gateway
-cargo build --release -p testkit --features load --bin load
+cargo build --release -p testkit --features load --bin load --bin floor
 
 step "benchmark" 360 0
 python3 bench/proxy.py "$@"
