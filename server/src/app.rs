@@ -14,7 +14,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use gateway::crypto::MasterKey;
-use gateway::sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use gateway::sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder,
+};
 use gateway::state::{BackgroundTasks, GatewayState};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -61,22 +63,60 @@ fn sqlite_path(url: &str) -> Option<&Path> {
 }
 
 /// The master key from the configuration, or from `<data dir>/master.key`, created on first use
-/// with 0600 permissions.
-pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    if let Some(encoded) = &config.gateway_master_key {
-        return MasterKey::from_base64(encoded).context("GATEWAY_MASTER_KEY");
-    }
+/// with 0600 permissions. It must open the provider keys already stored: a missing file is never
+/// replaced by a new key while the database holds keys sealed with the old one (they would become
+/// unreadable), and a key that does not open them is refused before the server starts.
+pub async fn load_master_key(
+    config: &Config,
+    db: &DatabaseConnection,
+) -> anyhow::Result<MasterKey> {
     let path = config.gateway_data_dir.join("master.key");
-    if path.exists() {
+    let sealed = gateway::entities::provider_credential::Entity::find()
+        .order_by_asc(gateway::entities::provider_credential::Column::Id)
+        .one(db)
+        .await
+        .context("reading the stored provider keys")?;
+    let (key, source) = if let Some(encoded) = &config.gateway_master_key {
+        let key = MasterKey::from_base64(encoded).context("GATEWAY_MASTER_KEY")?;
+        (key, "GATEWAY_MASTER_KEY".to_owned())
+    } else if path.exists() {
         let encoded = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        return MasterKey::from_base64(&encoded)
-            .with_context(|| format!("{} is not a valid master key", path.display()));
+        let key = MasterKey::from_base64(&encoded)
+            .with_context(|| format!("{} is not a valid master key", path.display()))?;
+        (key, path.display().to_string())
+    } else if sealed.is_some() {
+        let stored = gateway::entities::provider_credential::Entity::find()
+            .count(db)
+            .await
+            .context("counting the stored provider keys")?;
+        anyhow::bail!(
+            "{} is missing and GATEWAY_MASTER_KEY is not set, but the database holds {stored} provider \
+             key(s) sealed with a master key: restore that file (or set GATEWAY_MASTER_KEY to the key) \
+             rather than have a new key make them unreadable",
+            path.display()
+        );
+    } else {
+        return generate_master_key(config, &path);
+    };
+    if let Some(credential) = sealed
+        && key.decrypt(&credential.key_ciphertext).is_err()
+    {
+        anyhow::bail!(
+            "the master key from {source} does not open the provider keys stored in the database \
+             (provider key {} of account {}): start with the master key they were sealed with",
+            credential.id,
+            credential.account_id
+        );
     }
+    Ok(key)
+}
+
+fn generate_master_key(config: &Config, path: &Path) -> anyhow::Result<MasterKey> {
     std::fs::create_dir_all(&config.gateway_data_dir)
         .with_context(|| format!("creating {}", config.gateway_data_dir.display()))?;
     let encoded = MasterKey::generate_base64();
-    write_private_file(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
+    write_private_file(path, &encoded).with_context(|| format!("writing {}", path.display()))?;
     tracing::warn!(
         path = %path.display(),
         "GATEWAY_MASTER_KEY is not set: generated a master key into this file. Back it up; provider keys cannot be decrypted without it."
@@ -111,7 +151,7 @@ pub struct Application {
 
 pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Application> {
     let db = connect_database(config).await?;
-    let master_key = load_master_key(config)?;
+    let master_key = load_master_key(config, &db).await?;
     let mut gateway = GatewayState::builder(db.clone(), master_key, config.engine_settings());
     // With Redis, servers share the response cache and the monthly request count.
     if let Some(url) = config

@@ -594,7 +594,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             } else {
                 read_optional_secret()?
             };
-            let master_key = load_master_key(config)?;
+            let master_key = load_master_key(config, &db).await?;
             let added = accounts::add_provider(
                 &db,
                 &config.plans,

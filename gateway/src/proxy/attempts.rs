@@ -130,13 +130,10 @@ fn retry_after(error: &UpstreamError) -> Option<Duration> {
     else {
         return None;
     };
-    value
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .map(Duration::from_secs_f64)
+    // Seconds as the provider sent them; a negative, NaN, infinite or absurd value is ignored
+    // (`Duration::from_secs_f64` would panic on it), an HTTP date too.
+    let seconds = value.to_str().ok()?.trim().parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 #[cfg(test)]
@@ -163,6 +160,24 @@ mod tests {
             base_backoff: Duration::from_millis(10),
             deadline: Duration::from_secs(60),
             max_retry_wait: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_ignores_what_is_not_a_wait() {
+        let after = |value: &'static str| retry_after(&rate_limited(value));
+        assert_eq!(after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(after(" 0.5 "), Some(Duration::from_millis(500)));
+        for nonsense in [
+            "-1",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e300",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+        ] {
+            assert_eq!(after(nonsense), None, "Retry-After: {nonsense}");
         }
     }
 

@@ -85,9 +85,22 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
+/// How many fallback models one request may name (OpenRouter's limit too): each can cost a
+/// provider call with its retries.
+pub const MAX_FALLBACK_MODELS: usize = 5;
+
 pub fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
     match request.extra.remove("models") {
         None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(models)) if models.len() > MAX_FALLBACK_MODELS => {
+            Err(RequestError::InvalidField {
+                param: "models".into(),
+                reason: format!(
+                    "at most {MAX_FALLBACK_MODELS} fallback models, found {}",
+                    models.len()
+                ),
+            })
+        }
         Some(Value::Array(models)) => models
             .into_iter()
             .map(|model| match model {
@@ -158,5 +171,27 @@ mod tests {
         )
         .unwrap();
         assert!(take_fallbacks(&mut request).is_err());
+    }
+
+    #[test]
+    fn fallback_models_are_capped() {
+        let request_with = |count: usize| {
+            let models: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
+            let body = serde_json::json!({"model": "a", "models": models, "messages": [{"role": "user", "content": "hi"}]});
+            ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes()).unwrap()
+        };
+        assert_eq!(
+            take_fallbacks(&mut request_with(MAX_FALLBACK_MODELS))
+                .unwrap()
+                .len(),
+            MAX_FALLBACK_MODELS
+        );
+        let refused = take_fallbacks(&mut request_with(MAX_FALLBACK_MODELS + 1)).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "Invalid value for 'models': at most 5 fallback models, found 6"
+        );
+        // A flood of names is refused without reading them one by one.
+        assert!(take_fallbacks(&mut request_with(10_000)).is_err());
     }
 }

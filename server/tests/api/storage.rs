@@ -61,3 +61,46 @@ async fn database_files_hold_no_prompt_and_no_provider_key() {
         "a gateway key reached the database in clear"
     );
 }
+
+/// Provider keys are sealed with the master key: losing `master.key` must stop the start with a
+/// clear message, never make a new key that leaves every stored provider key unreadable, and a
+/// wrong `GATEWAY_MASTER_KEY` must be refused before it serves a request.
+#[tokio::test]
+async fn a_lost_or_wrong_master_key_stops_the_start_instead_of_orphaning_provider_keys() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ada = app.create_account("ada@example.com").await;
+    app.add_openai(ada, "sk-live-sealed-0123456789").await;
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let start = |config: server::config::Config| async move {
+        match server::app::build(&config, addr).await {
+            Ok(application) => {
+                application.tasks.shutdown(&application.state).await;
+                Ok(())
+            }
+            Err(err) => Err(format!("{err:#}")),
+        }
+    };
+
+    let key_file = app.config.gateway_data_dir.join("master.key");
+    let original = std::fs::read_to_string(&key_file).expect("the first start wrote the key");
+    std::fs::remove_file(&key_file).unwrap();
+    let refused = start(app.config.clone()).await.unwrap_err();
+    assert!(
+        refused.contains("master.key is missing") && refused.contains("1 provider key"),
+        "{refused}"
+    );
+    assert!(!key_file.exists(), "no new master key was generated");
+
+    let mut wrong = app.config.clone();
+    wrong.gateway_master_key = Some(gateway::crypto::MasterKey::generate_base64());
+    let refused = start(wrong).await.unwrap_err();
+    assert!(
+        refused.contains("GATEWAY_MASTER_KEY does not open the provider keys"),
+        "{refused}"
+    );
+
+    std::fs::write(&key_file, original).unwrap();
+    start(app.config.clone())
+        .await
+        .expect("the restored key opens the stored provider keys");
+}
