@@ -153,7 +153,9 @@ async fn write_batches(
     }
 }
 
-/// Writes one batch, retrying a failing database a few times before giving the batch up.
+/// Writes one batch, retrying a failing database a few times. A batch that still fails is
+/// written event by event, so that one event the database refuses (its account deleted
+/// meanwhile, say) costs only itself and not every tenant's usage batched with it.
 async fn write_with_retries(
     db: &DatabaseConnection,
     batch: &mut Vec<UsageEvent>,
@@ -175,35 +177,59 @@ async fn write_with_retries(
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             Err(err) => {
-                tracing::error!(error = %err, events = batch.len(), "usage batch write failed; dropping the batch");
-                counters
-                    .dropped
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                batch.clear();
+                tracing::error!(error = %err, events = batch.len(), "usage batch write failed; writing its events one by one");
             }
         }
     }
+    let mut refused = 0u64;
+    for event in batch.drain(..) {
+        match write_batch(db, std::slice::from_ref(&event)).await {
+            Ok(()) => {
+                counters.written.fetch_add(1, Ordering::Relaxed);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                refused += 1;
+                tracing::error!(error = %err, account_id = event.account_id, "usage event refused by the database; dropping it");
+            }
+        }
+    }
+    counters.dropped.fetch_add(refused, Ordering::Relaxed);
+}
+
+/// Text as PostgreSQL stores it: it refuses NUL in text columns (a model name or an upstream
+/// error code may carry one), which would fail the whole batch.
+fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn storable_opt(text: &Option<String>) -> Option<String> {
+    text.as_deref().map(storable)
 }
 
 async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {
     let rows = batch.iter().map(|event| usage_event::ActiveModel {
         account_id: Set(event.account_id),
         key_id: Set(Some(event.key_id)),
-        provider: Set(event.provider.clone()),
-        model: Set(event.model.clone()),
+        provider: Set(storable(&event.provider)),
+        model: Set(storable(&event.model)),
         prompt_tokens: Set(saturating_i32(event.prompt_tokens)),
         completion_tokens: Set(saturating_i32(event.completion_tokens)),
         latency_ms: Set(saturating_i32(event.latency_ms)),
         status: Set(event.status as i16),
-        error_code: Set(event.error_code.clone()),
+        error_code: Set(storable_opt(&event.error_code)),
         created_at: Set(event.created_at_ms),
-        tier: Set(event.tier.clone()),
-        baseline_model: Set(event.baseline_model.clone()),
+        tier: Set(storable_opt(&event.tier)),
+        baseline_model: Set(storable_opt(&event.baseline_model)),
         cost_usd: Set(event.cost_usd),
         saving_usd: Set(event.saving_usd),
         counted: Set(event.counted),
         cache_hit: Set(event.cache_hit),
-        route_reason: Set(event.route_reason.clone()),
+        route_reason: Set(storable_opt(&event.route_reason)),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.

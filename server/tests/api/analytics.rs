@@ -7,7 +7,9 @@ use gateway::accounts::Plan;
 use gateway::analytics::{self, DAY_MS};
 use gateway::entities::usage_event;
 use gateway::routing::RoutingPolicy;
-use gateway::sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use gateway::sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, OPENAI_KEY, TestApp, eventually, hello, spawn_app, spawn_app_with};
@@ -17,6 +19,7 @@ crate::on_both_backends!(
     rollups_feed_the_report_and_the_export,
     retention_clamps_queries_and_deletes_old_events,
     a_failing_database_never_fails_a_request,
+    one_bad_event_never_drops_the_others_batched_with_it,
 );
 
 async fn pro_tenant(app: &TestApp, email: &str) -> (i32, String) {
@@ -459,5 +462,71 @@ async fn a_failing_database_never_fails_a_request(backend: Backend) {
     assert_eq!(
         counters.written.load(std::sync::atomic::Ordering::Relaxed),
         written
+    );
+}
+
+
+/// PostgreSQL refuses NUL in text and a deleted account's event breaks its foreign key: either
+/// used to fail the shared batch and drop every tenant's usage with it.
+async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (account_id, _key) = pro_tenant(&app, "ada@example.com").await;
+    let event = |account_id: i32, model: &str| gateway::usage::UsageEvent {
+        account_id,
+        key_id: 1,
+        provider: "openai".into(),
+        model: model.into(),
+        prompt_tokens: 3,
+        completion_tokens: 4,
+        latency_ms: 5,
+        status: 200,
+        error_code: Some("odd\0code".into()),
+        created_at_ms: gateway::clock::now_ms(),
+        tier: None,
+        baseline_model: None,
+        cost_usd: 0.0,
+        saving_usd: 0.0,
+        counted: true,
+        cache_hit: false,
+        route_reason: None,
+    };
+    let written_before = app
+        .state
+        .usage
+        .counters()
+        .written
+        .load(std::sync::atomic::Ordering::Relaxed);
+    app.state.usage.record(event(account_id, "gpt-4o-mini"));
+    app.state.usage.record(event(account_id, "gpt\0-4o"));
+    app.state
+        .usage
+        .record(event(account_id + 1000, "gpt-4o-mini"));
+    app.state.usage.record(event(account_id, "gpt-4o"));
+    app.flush_usage().await;
+
+    let stored: Vec<(String, Option<String>)> = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .order_by_asc(usage_event::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.model, row.error_code))
+        .collect();
+    let models: Vec<&str> = stored.iter().map(|(model, _)| model.as_str()).collect();
+    assert_eq!(models, ["gpt-4o-mini", "gpt\u{FFFD}-4o", "gpt-4o"]);
+    assert!(
+        stored
+            .iter()
+            .all(|(_, code)| code.as_deref() == Some("odd\u{FFFD}code"))
+    );
+    let counters = app.state.usage.counters();
+    assert_eq!(
+        counters.written.load(std::sync::atomic::Ordering::Relaxed) - written_before,
+        3
+    );
+    assert_eq!(
+        counters.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        1
     );
 }
