@@ -200,13 +200,18 @@ impl Provider {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
-        match self {
+        let stream = match self {
             Provider::OpenAiCompatible(provider) => {
                 provider.chat_stream(call, request, model).await
             }
             Provider::Anthropic(provider) => provider.chat_stream(call, request, model).await,
             Provider::Gemini(provider) => provider.chat_stream(call, request, model).await,
-        }
+        }?;
+        Ok(with_idle_timeout(
+            call.endpoint.kind.id(),
+            call.timeout,
+            stream,
+        ))
     }
 
     pub async fn embeddings(
@@ -235,9 +240,13 @@ pub(crate) async fn send(
         &[u8],
     ) -> UpstreamError,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let response = crate::metrics::upstream(request.timeout(timeout).send())
-        .await
-        .map_err(|e| transport_error(provider, timeout, e))?;
+    // The timeout bounds the wait for the answer to start, not the answer: a stream may run for
+    // as long as its chunks keep coming (see `with_idle_timeout`).
+    let response =
+        match crate::metrics::upstream(tokio::time::timeout(timeout, request.send())).await {
+            Ok(sent) => sent.map_err(|e| transport_error(provider, timeout, e))?,
+            Err(_) => return Err(timed_out(provider, timeout)),
+        };
     if response.status().is_success() {
         return Ok(response);
     }
@@ -258,9 +267,38 @@ pub(crate) async fn read_body(
     timeout: Duration,
     response: reqwest::Response,
 ) -> Result<Bytes, UpstreamError> {
-    crate::metrics::upstream(response.bytes())
-        .await
-        .map_err(|e| transport_error(provider, timeout, e))
+    match crate::metrics::upstream(tokio::time::timeout(timeout, response.bytes())).await {
+        Ok(body) => body.map_err(|e| transport_error(provider, timeout, e)),
+        Err(_) => Err(timed_out(provider, timeout)),
+    }
+}
+
+fn timed_out(provider: &'static str, timeout: Duration) -> UpstreamError {
+    UpstreamError::Timeout {
+        provider,
+        seconds: timeout.as_secs().max(1),
+    }
+}
+
+/// Ends a stream with a timeout error when the provider sends nothing for `idle`: a long answer
+/// streams for as long as it needs, a stalled one is not waited on for ever.
+pub(crate) fn with_idle_timeout(
+    provider: &'static str,
+    idle: Duration,
+    stream: ChunkStream,
+) -> ChunkStream {
+    use futures::StreamExt as _;
+    Box::pin(futures::stream::unfold(
+        Some(stream),
+        move |stream| async move {
+            let mut stream = stream?;
+            match tokio::time::timeout(idle, stream.next()).await {
+                Ok(Some(item)) => Some((item, Some(stream))),
+                Ok(None) => None,
+                Err(_) => Some((Err(timed_out(provider, idle)), None)),
+            }
+        },
+    ))
 }
 
 /// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event at a time;
@@ -296,10 +334,7 @@ pub(crate) fn transport_error(
     err: reqwest::Error,
 ) -> UpstreamError {
     if err.is_timeout() {
-        UpstreamError::Timeout {
-            provider,
-            seconds: timeout.as_secs().max(1),
-        }
+        timed_out(provider, timeout)
     } else {
         // reqwest's message can include the URL but never headers, so the key stays out.
         UpstreamError::Connect {

@@ -465,7 +465,6 @@ async fn a_failing_database_never_fails_a_request(backend: Backend) {
     );
 }
 
-
 /// PostgreSQL refuses NUL in text and a deleted account's event breaks its foreign key: either
 /// used to fail the shared batch and drop every tenant's usage with it.
 async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) {

@@ -577,6 +577,50 @@ async fn models_lists_what_the_key_can_reach() {
     );
 }
 
+/// The upstream timeout bounds the wait for an answer to start and each wait between two chunks,
+/// never a whole stream: a long answer streams to its end, a stalled one ends with an error event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_outlasts_the_timeout_while_chunks_keep_coming_and_a_stall_ends_it() {
+    let app =
+        crate::helpers::spawn_app_with(Backend::Sqlite, |config| config.upstream_timeout_secs = 1)
+            .await;
+    let tenant = app.tenant("long@example.com").await;
+    let mut request = ask("openai/gpt-4o-mini");
+    request["stream"] = json!(true);
+
+    // Eight events 400 ms apart: about three seconds in all, never a second without a chunk.
+    app.fake_openai
+        .set_stream_pause(std::time::Duration::from_millis(400));
+    let started = std::time::Instant::now();
+    let response = app.chat(Some(&tenant.key), &request).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(
+        started.elapsed() > std::time::Duration::from_millis(2000),
+        "the stream ran past the one-second timeout"
+    );
+    assert!(
+        body.contains("[DONE]") && !body.contains("\"error\""),
+        "the whole answer arrived: {body}"
+    );
+
+    // Then a provider that goes quiet for 2.5 s after its first event.
+    app.fake_openai
+        .set_stream_pause(std::time::Duration::from_millis(2500));
+    let started = std::time::Instant::now();
+    let response = app.chat(Some(&tenant.key), &request).await;
+    assert_eq!(response.status(), 200, "the first chunk came in time");
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains("[DONE]") && body.contains("did not answer within 1 seconds"),
+        "the stall ends the stream with an error event: {body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2400),
+        "the gateway gave up after the idle timeout, not at the provider's next event"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_takes_too_long_is_a_504() {
     let app =
