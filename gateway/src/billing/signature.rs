@@ -2,9 +2,14 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
 
 /// How old a signed webhook may be, as Stripe's own libraries default to.
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+/// Stripe signs with one secret, two while a secret is being rolled: a header with more `v1`
+/// entries is not Stripe's.
+pub const MAX_SIGNATURES: usize = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
@@ -42,6 +47,7 @@ pub fn verify_signature(
                         .map_err(|_| SignatureError::Malformed)?,
                 )
             }
+            "v1" if signatures.len() == MAX_SIGNATURES => return Err(SignatureError::Malformed),
             "v1" => signatures.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?),
             _ => {}
         }
@@ -55,15 +61,17 @@ pub fn verify_signature(
     if (now_secs - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
         return Err(SignatureError::Stale);
     }
-    let matches = signatures.iter().any(|signature| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes keys of any length");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        // Constant-time comparison.
-        mac.verify_slice(signature).is_ok()
-    });
+    // One HMAC over the payload, however many signatures the header carries.
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload);
+    let expected = mac.finalize().into_bytes();
+    // Constant-time comparison (a length mismatch is not secret).
+    let matches = signatures
+        .iter()
+        .any(|signature| bool::from(expected.as_slice().ct_eq(signature.as_slice())));
     if matches {
         Ok(())
     } else {
@@ -138,6 +146,34 @@ mod tests {
         assert_eq!(
             verify_signature(payload, Some(&header), SECRET, now - 301),
             Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn a_header_with_more_signatures_than_stripe_sends_is_refused() {
+        let payload = br#"{"id":"evt_1","object":"event"}"#;
+        let now = 1_795_736_771;
+        let genuine = sign(payload, SECRET, now);
+        let genuine_v1 = genuine.split(',').nth(1).unwrap();
+        let padded = |wrong: usize| {
+            let mut header = format!("t={now}");
+            for _ in 0..wrong {
+                header.push_str(&format!(",v1={}", "00".repeat(32)));
+            }
+            format!("{header},{genuine_v1}")
+        };
+        assert_eq!(
+            verify_signature(payload, Some(&padded(MAX_SIGNATURES - 1)), SECRET, now),
+            Ok(())
+        );
+        // Thousands of entries would each have cost an HMAC over the whole body.
+        assert_eq!(
+            verify_signature(payload, Some(&padded(MAX_SIGNATURES)), SECRET, now),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(payload, Some(&padded(5_000)), SECRET, now),
+            Err(SignatureError::Malformed)
         );
     }
 
