@@ -248,6 +248,29 @@ fn json_response(
     response
 }
 
+/// A body that starts with `prefix` and then never ends (64 KiB of padding at a time, for as long
+/// as the client reads).
+fn endless_response(
+    status: StatusCode,
+    content_type: &'static str,
+    prefix: &'static str,
+) -> Response {
+    let padding = Bytes::from(vec![b'a'; 64 * 1024]);
+    let stream = async_stream::stream! {
+        yield Ok::<_, std::io::Error>(Bytes::from_static(prefix.as_bytes()));
+        loop {
+            yield Ok(padding.clone());
+        }
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
 /// Counts a stream as abandoned unless it was marked complete before being dropped.
 struct CompletionWatch {
     complete: bool,
@@ -424,6 +447,16 @@ async fn openai_like(
             &[],
         ),
         "fake-stream-cut" if stream => sse_response(fixtures.stream, "\n\n", true),
+        // A provider gone wrong whose answer never ends: an SSE line, a JSON body, an error body.
+        "fake-endless" if stream => {
+            endless_response(StatusCode::OK, "text/event-stream", "data: {\"pad\":\"")
+        }
+        "fake-endless" => endless_response(StatusCode::OK, "application/json", "{\"pad\":\""),
+        "fake-endless-error" => endless_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            "{\"error\":{\"message\":\"",
+        ),
         _ => {
             if model == "fake-slow" {
                 tokio::time::sleep(Duration::from_secs(3)).await;

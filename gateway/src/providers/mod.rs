@@ -255,10 +255,44 @@ pub(crate) async fn send(
         .headers()
         .get(axum::http::header::RETRY_AFTER)
         .cloned();
-    let body = crate::metrics::upstream(response.bytes())
-        .await
-        .unwrap_or_default();
+    // Only the start of an error body is read: it carries the message, and a provider gone wrong
+    // may send one without end.
+    let body = crate::metrics::upstream(tokio::time::timeout(
+        timeout,
+        read_capped(response, MAX_ERROR_BODY_BYTES),
+    ))
+    .await
+    .map_or_else(
+        |_| Bytes::new(),
+        |read| read.map_or_else(|_| Bytes::new(), |(body, _)| body),
+    );
     Err(read_error(status, retry_after, &body))
+}
+
+/// The most of a successful, non-streamed answer the gateway reads (embeddings of many inputs are
+/// the largest answers there are, a few megabytes); more is the provider gone wrong.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// The start of an error body the gateway reads.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// The longest line of a server-sent event stream (one chunk's JSON, an inline image at most),
+/// however long the stream.
+pub const MAX_EVENT_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads at most `limit` bytes of a body: the bytes, and whether the body went on past them.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body.freeze(), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), false))
 }
 
 /// The whole body of a successful (small, non-streaming) upstream answer.
@@ -267,10 +301,56 @@ pub(crate) async fn read_body(
     timeout: Duration,
     response: reqwest::Response,
 ) -> Result<Bytes, UpstreamError> {
-    match crate::metrics::upstream(tokio::time::timeout(timeout, response.bytes())).await {
-        Ok(body) => body.map_err(|e| transport_error(provider, timeout, e)),
+    let read = tokio::time::timeout(timeout, read_capped(response, MAX_ANSWER_BYTES));
+    match crate::metrics::upstream(read).await {
+        Ok(Ok((body, false))) => Ok(body),
+        Ok(Ok((_, true))) => Err(UpstreamError::InvalidResponse {
+            provider,
+            detail: format!(
+                "the answer is larger than {} MiB",
+                MAX_ANSWER_BYTES / (1024 * 1024)
+            ),
+        }),
+        Ok(Err(e)) => Err(transport_error(provider, timeout, e)),
         Err(_) => Err(timed_out(provider, timeout)),
     }
+}
+
+/// A stream's body, ended with an error when a line grows past [`MAX_EVENT_LINE_BYTES`]: the
+/// event parser keeps a line whole until it ends, so an endless one would take all memory.
+pub(crate) fn event_bytes(
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<Bytes, StreamBodyError>> + Send + 'static {
+    use futures::StreamExt as _;
+    let mut line = 0usize;
+    let mut over = false;
+    response
+        .bytes_stream()
+        .map(move |chunk| {
+            let chunk = chunk.map_err(StreamBodyError::Transport)?;
+            line = match chunk.iter().rposition(|&byte| byte == b'\n') {
+                Some(end) => chunk.len() - end - 1,
+                None => line + chunk.len(),
+            };
+            if line > MAX_EVENT_LINE_BYTES {
+                return Err(StreamBodyError::LineTooLong);
+            }
+            Ok(chunk)
+        })
+        .take_while(move |item| {
+            // The error itself goes through; nothing after it.
+            let go_on = !over;
+            over |= item.is_err();
+            futures::future::ready(go_on)
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamBodyError {
+    #[error("{0}")]
+    Transport(reqwest::Error),
+    #[error("an event line is longer than {} MiB", MAX_EVENT_LINE_BYTES / (1024 * 1024))]
+    LineTooLong,
 }
 
 fn timed_out(provider: &'static str, timeout: Duration) -> UpstreamError {
@@ -312,19 +392,16 @@ pub(crate) fn convert_events(
 ) -> impl Stream<Item = Result<StreamItem, UpstreamError>> + Send + 'static {
     use eventsource_stream::Eventsource as _;
     use futures::StreamExt as _;
-    response
-        .bytes_stream()
-        .eventsource()
-        .flat_map(move |event| {
-            let items: Vec<Result<StreamItem, UpstreamError>> = match event {
-                Ok(event) => match convert(&event) {
-                    Ok(items) => items.into_iter().map(Ok).collect(),
-                    Err(err) => vec![Err(err)],
-                },
-                Err(err) => vec![Err(stream_error(provider, err))],
-            };
-            futures::stream::iter(items)
-        })
+    event_bytes(response).eventsource().flat_map(move |event| {
+        let items: Vec<Result<StreamItem, UpstreamError>> = match event {
+            Ok(event) => match convert(&event) {
+                Ok(items) => items.into_iter().map(Ok).collect(),
+                Err(err) => vec![Err(err)],
+            },
+            Err(err) => vec![Err(stream_error(provider, err))],
+        };
+        futures::stream::iter(items)
+    })
 }
 
 /// Maps a reqwest failure (before any response) to an upstream error.
@@ -344,8 +421,18 @@ pub(crate) fn transport_error(
     }
 }
 
-/// A failure while reading a stream that had started.
-pub(crate) fn stream_error<E: std::fmt::Display>(provider: &'static str, err: E) -> UpstreamError {
+/// A failure while reading a stream that had started: a broken connection, or a line past
+/// [`MAX_EVENT_LINE_BYTES`] (the provider gone wrong: no retry would mend it).
+pub(crate) fn stream_error(
+    provider: &'static str,
+    err: eventsource_stream::EventStreamError<StreamBodyError>,
+) -> UpstreamError {
+    if let eventsource_stream::EventStreamError::Transport(StreamBodyError::LineTooLong) = err {
+        return UpstreamError::InvalidResponse {
+            provider,
+            detail: err.to_string(),
+        };
+    }
     UpstreamError::Connect {
         provider,
         detail: format!("the stream broke off: {err}"),

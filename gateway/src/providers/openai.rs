@@ -101,8 +101,7 @@ impl ProviderApi for OpenAiCompatible {
         };
         let response = self.post(call, "/chat/completions", &body).await?;
         let provider = self.provider();
-        let stream = response
-            .bytes_stream()
+        let stream = super::event_bytes(response)
             .eventsource()
             .take_while(|event| {
                 futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]"))

@@ -577,6 +577,56 @@ async fn models_lists_what_the_key_can_reach() {
     );
 }
 
+/// A provider gone wrong whose answer never ends costs a bounded read, then a clear 502: a JSON
+/// body past 64 MiB, an error body past its first 64 KiB, an event line past 8 MiB. Without the
+/// caps each would be read until the timeout, into memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_without_end_are_cut_off_and_mapped_to_a_502() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("endless@example.com").await;
+    let started = std::time::Instant::now();
+
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &ask("openai/fake-endless"))
+            .await,
+        502,
+    )
+    .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 64 MiB"),
+        "{error}"
+    );
+
+    let error = expect_openai_error(
+        app.chat(Some(&tenant.key), &ask("openai/fake-endless-error"))
+            .await,
+        502,
+    )
+    .await;
+    assert!(
+        error["message"].as_str().unwrap().contains("500"),
+        "the provider's failure is named: {error}"
+    );
+
+    let mut request = ask("openai/fake-endless");
+    request["stream"] = json!(true);
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &request).await, 502).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 8 MiB"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(9),
+        "no read waited for the 10 s upstream timeout"
+    );
+}
+
 /// The upstream timeout bounds the wait for an answer to start and each wait between two chunks,
 /// never a whole stream: a long answer streams to its end, a stalled one ends with an error event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
