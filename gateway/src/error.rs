@@ -301,8 +301,10 @@ impl UpstreamError {
     /// rate limits and the provider's own failures.
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A loop reported by a gateway upstream stays a loop, however often it is retried.
             UpstreamError::Status { status, .. } => {
-                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+                *status == StatusCode::TOO_MANY_REQUESTS
+                    || (status.is_server_error() && *status != StatusCode::LOOP_DETECTED)
             }
             UpstreamError::Timeout { .. } | UpstreamError::Connect { .. } => true,
             UpstreamError::InvalidResponse { .. } | UpstreamError::Request(_) => false,
@@ -323,7 +325,11 @@ impl From<UpstreamError> for ApiError {
             } => {
                 // A client error keeps the provider's status and meaning (an auth error stays a
                 // 401, a rate limit a 429); a provider's own failure is a bad gateway to us.
-                let (status, message) = if status.is_server_error() {
+                // A loop reported upstream stays a 508, so that every gateway of the chain
+                // passes it on without retrying.
+                let (status, message) = if status == StatusCode::LOOP_DETECTED {
+                    (status, message)
+                } else if status.is_server_error() {
                     (
                         StatusCode::BAD_GATEWAY,
                         format!("{provider} failed with {status}: {message}"),

@@ -56,11 +56,17 @@ pub struct ProviderEndpoint {
     pub api_key: ProviderSecret,
 }
 
+/// Sent on calls to OpenAI-compatible providers: how many gateways the request will have passed
+/// through (see `crate::proxy::hops`, which refuses a loop).
+pub const HOPS_HEADER: &str = "x-llm-gateway-hops";
+
 /// What one upstream call needs besides the request.
 pub struct UpstreamCall<'a> {
     pub http: &'a reqwest::Client,
     pub endpoint: &'a ProviderEndpoint,
     pub timeout: Duration,
+    /// Gateways the call will have passed through, this one included (`x-llm-gateway-hops`).
+    pub hops: u32,
 }
 
 /// A successful non-streaming completion: the OpenAI-shaped body to send back, and what it cost.

@@ -46,7 +46,13 @@ impl OpenAiCompatible {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = call.http.post(self.url(call, path)).json(body);
+        // An OpenAI-compatible base URL may be another gateway, or this one: say how far the
+        // request has come so a loop ends (`super::HOPS_HEADER`).
+        let mut request = call
+            .http
+            .post(self.url(call, path))
+            .header(super::HOPS_HEADER, call.hops)
+            .json(body);
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }

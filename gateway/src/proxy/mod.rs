@@ -25,6 +25,7 @@ mod attempts;
 mod cache;
 mod caller;
 mod decode;
+pub mod hops;
 mod overhead;
 mod respond;
 mod usage;
@@ -70,6 +71,7 @@ pub fn router(state: GatewayState) -> Router {
             caller::require_gateway_key,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(hops::refuse_loops))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             overhead::measure,
@@ -110,6 +112,7 @@ async fn chat_completions(
                 http: &state.http,
                 endpoint: decision.endpoint,
                 timeout: state.settings.upstream_timeout,
+                hops: hops::incoming(&headers) + 1,
             };
             let (request, model) = (&request, &decision.model);
             async move {
@@ -158,6 +161,7 @@ async fn chat_completions(
 async fn embeddings(
     State(state): State<GatewayState>,
     caller: Caller,
+    headers: HeaderMap,
     EmbeddingsInput(request): EmbeddingsInput,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -171,6 +175,7 @@ async fn embeddings(
         http: &state.http,
         endpoint: decision.endpoint,
         timeout: state.settings.upstream_timeout,
+        hops: hops::incoming(&headers) + 1,
     };
     let (decision, outcome) = attempts::first_success(
         std::slice::from_ref(&decision),

@@ -579,12 +579,15 @@ async fn models_lists_what_the_key_can_reach() {
 
 /// A provider gone wrong whose answer never ends costs a bounded read, then a clear 502: a JSON
 /// body past 64 MiB, an error body past its first 64 KiB, an event line past 8 MiB. Without the
-/// caps each would be read until the timeout, into memory.
+/// caps each would be read into memory until the timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_without_end_are_cut_off_and_mapped_to_a_502() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // A timeout no read reaches: each error below can only come from its cap.
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |config| {
+        config.upstream_timeout_secs = 300
+    })
+    .await;
     let tenant = app.tenant("endless@example.com").await;
-    let started = std::time::Instant::now();
 
     let error = expect_openai_error(
         app.chat(Some(&tenant.key), &ask("openai/fake-endless"))
@@ -621,10 +624,6 @@ async fn answers_without_end_are_cut_off_and_mapped_to_a_502() {
             .contains("longer than 8 MiB"),
         "{error}"
     );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(9),
-        "no read waited for the 10 s upstream timeout"
-    );
 }
 
 /// The upstream timeout bounds the wait for an answer to start and each wait between two chunks,
@@ -654,10 +653,9 @@ async fn a_stream_outlasts_the_timeout_while_chunks_keep_coming_and_a_stall_ends
         "the whole answer arrived: {body}"
     );
 
-    // Then a provider that goes quiet for 2.5 s after its first event.
+    // Then a provider that goes quiet for 5 s after its first event.
     app.fake_openai
-        .set_stream_pause(std::time::Duration::from_millis(2500));
-    let started = std::time::Instant::now();
+        .set_stream_pause(std::time::Duration::from_secs(5));
     let response = app.chat(Some(&tenant.key), &request).await;
     assert_eq!(response.status(), 200, "the first chunk came in time");
     let body = response.text().await.unwrap();
@@ -665,9 +663,10 @@ async fn a_stream_outlasts_the_timeout_while_chunks_keep_coming_and_a_stall_ends
         !body.contains("[DONE]") && body.contains("did not answer within 1 seconds"),
         "the stall ends the stream with an error event: {body}"
     );
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(2400),
-        "the gateway gave up after the idle timeout, not at the provider's next event"
+    assert_eq!(
+        body.matches("chat.completion.chunk").count(),
+        1,
+        "the gateway gave up after the idle timeout, not at the provider's next event: {body}"
     );
 }
 

@@ -698,3 +698,54 @@ async fn metrics_show_the_gateways_overhead_without_the_providers_time(backend: 
         0.0
     );
 }
+
+/// A provider whose base URL points back at the gateway, with a gateway key as its provider key:
+/// each hop says how far the request has come, the fourth is refused with 508, and every hop
+/// passes the 508 on without retrying, so the client gets a clear error after four calls instead
+/// of an endless chain multiplied by retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let account_id = app.create_account("loop@example.com").await;
+    let key = app.create_key(account_id).await;
+    app.state
+        .add_provider(account_id, "openai", &key, Some(&app.url("/v1")))
+        .await
+        .expect("provider added");
+
+    let response = app
+        .chat(
+            Some(&key),
+            &json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    let error = expect_openai_error(response, 508).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("has passed through 4 gateways"),
+        "{error}"
+    );
+
+    app.flush_usage().await;
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 4, "one call per hop, none retried");
+
+    // A client cannot smuggle its way past the limit either.
+    let refused = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-llm-gateway-hops", "4")
+        .json(&json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let error = expect_openai_error(refused, 508).await;
+    assert_eq!(error["code"], "gateway_loop");
+}
