@@ -609,3 +609,123 @@ async fn servers_sharing_redis_share_the_quota_exactly() {
     );
     assert_eq!(app.fake_openai.requests().len() as u64, LIMIT);
 }
+
+/// A TCP relay to the Redis on 127.0.0.1:6379 that can stop passing bytes, keeping its
+/// connections open: a Redis that hangs rather than one that is down.
+struct StallingRedis {
+    port: u16,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingRedis {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stalled.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect("127.0.0.1:6379").await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (mut from, mut to, flag) in [
+                    (
+                        Box::new(client_read) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                        Box::new(server_write) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                        flag.clone(),
+                    ),
+                    (Box::new(server_read), Box::new(client_write), flag.clone()),
+                ] {
+                    tokio::spawn(async move {
+                        let mut buffer = vec![0u8; 16 * 1024];
+                        while let Ok(read) = from.read(&mut buffer).await {
+                            if read == 0 {
+                                break;
+                            }
+                            while flag.load(Ordering::SeqCst) {
+                                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            }
+                            if to.write_all(&buffer[..read]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self { port, stalled }
+    }
+
+    fn stall(&self, stalled: bool) {
+        self.stalled
+            .store(stalled, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A Redis that stops answering must not hang `/v1`: the quota check gives up after its timeout
+/// and counts on this server alone, and the shared count resumes when Redis answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_never_hangs_requests() {
+    let redis = StallingRedis::start().await;
+    let prefix = format!(
+        "gw-stall-test-{}-{}",
+        std::process::id(),
+        gateway::clock::now_ms()
+    );
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
+        config.redis_key_prefix = prefix.clone();
+    })
+    .await;
+    assert!(app.state.quota.is_shared());
+    let (_, key) = free_tenant(&app, "stall@example.com").await;
+    assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+
+    redis.stall(true);
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            app.chat(Some(&key), &hello()),
+        )
+        .await
+        .expect("a request with Redis stalled is answered, not hung");
+        assert_eq!(answer.status(), 200);
+    }
+
+    redis.stall(false);
+    // What the relay held back reaches Redis late; then each request counts there again.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "one shared count: {keys:?}");
+    let connection_for_count = connection.clone();
+    let count_key = keys[0].clone();
+    let count = || {
+        let mut connection = connection_for_count.clone();
+        let key = count_key.clone();
+        async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<i64>(&mut connection)
+                .await
+                .unwrap()
+        }
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = count().await;
+    assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    assert_eq!(count().await, before + 1, "the shared count resumed");
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
