@@ -50,6 +50,12 @@ pub struct Config {
     /// How often each server asks the database which accounts other servers changed (revoked
     /// keys, new provider keys, plan changes) and drops them from its memory.
     pub account_change_poll_ms: u64,
+    /// How long a client may take to send a request's headers (slowloris guard).
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more are closed as they arrive.
+    pub max_connections: usize,
+    /// On shutdown, how long open requests (streams) may take to finish before the server stops.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -76,6 +82,9 @@ impl Default for Config {
             cache_max_entries: engine.cache.max_entries,
             router_model_dir: engine.router_model_dir,
             account_change_poll_ms: engine.change_poll_interval.as_millis() as u64,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -113,6 +122,9 @@ impl fmt::Debug for Config {
             .field("cache_max_entries", &self.cache_max_entries)
             .field("router_model_dir", &self.router_model_dir)
             .field("account_change_poll_ms", &self.account_change_poll_ms)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .finish()
     }
 }
@@ -150,6 +162,9 @@ const ENV_KEYS: &[&str] = &[
     "cache_max_entries",
     "router_model_dir",
     "account_change_poll_ms",
+    "header_read_timeout_secs",
+    "max_connections",
+    "shutdown_grace_secs",
 ];
 
 impl Config {

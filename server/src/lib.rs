@@ -3,5 +3,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod listen;
 pub mod run;
 pub mod sessions;

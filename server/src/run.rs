@@ -64,17 +64,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "  portal:  http://{addr}/signup to create an account, then add a provider key and a gateway key"
     );
     println!("  API:     point the OpenAI SDK at base_url=http://{addr}/v1 with your gw_… key");
-    // Each response (and each streamed event) goes out when written, not after Nagle's wait for
-    // the client's acknowledgement of the previous segment.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, application.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    crate::listen::serve(
+        listener,
+        application.router,
+        &crate::listen::ServeLimits::from_config(&config),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("shutting down: writing queued usage events");
     application.tasks.shutdown(&application.state).await;
     Ok(())

@@ -165,8 +165,9 @@ async fn serve(
         .await
         .expect("application builds");
     let router = std::mem::replace(&mut application.router, axum::Router::new());
+    let limits = server::listen::ServeLimits::from_config(config);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("server runs");
+        server::listen::serve(listener, router, &limits, std::future::pending()).await;
     });
     (addr, application, server)
 }

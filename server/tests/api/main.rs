@@ -6,6 +6,7 @@ mod helpers;
 mod analytics;
 mod cli;
 mod conformance;
+mod listen;
 mod plans;
 mod portal;
 mod proxy;

@@ -1,0 +1,99 @@
+//! The HTTP/1.1 accept loop, with the limits `axum::serve` does not set: a deadline for a request's
+//! headers (a client that trickles them, slowloris, holds a connection no longer than that), a cap
+//! on open connections (the ones over it are closed at once), and a bounded graceful shutdown (the
+//! open connections get `shutdown_grace` to finish, then the server stops anyway, so queued usage
+//! is always written).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl ServeLimits {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs.max(1)),
+            max_connections: config.max_connections.max(1),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish
+/// for at most `limits.shutdown_grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                tracing::warn!(error = %err, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = limits.max_connections,
+                "connection refused: too many open connections"
+            );
+            continue;
+        };
+        // Each response (and each streamed event) goes out when written, not after Nagle's wait
+        // for the client's acknowledgement of the previous segment.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(router.clone());
+        // No upgrades: nothing here speaks WebSocket.
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(
+                grace_secs = limits.shutdown_grace.as_secs(),
+                "connections still open after the shutdown grace period: stopping anyway"
+            );
+        }
+    }
+}

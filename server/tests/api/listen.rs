@@ -1,0 +1,135 @@
+//! The accept loop's limits, against the real application: a client that trickles its headers
+//! is cut off, connections over the cap are closed, and shutdown waits for open streams only as
+//! long as its grace period.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::{Backend, spawn_app_with};
+
+/// Reads until the server closes the connection; `None` if it is still open after `patience`.
+async fn closed_within(stream: &mut TcpStream, patience: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    tokio::time::timeout(patience, async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.header_read_timeout_secs = 1
+    })
+    .await;
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n")
+        .await
+        .unwrap();
+    // The rest of the headers never come: the server closes the connection (hyper answers 408
+    // first) long before this test would give up.
+    let received = closed_within(&mut slow, Duration::from_secs(20))
+        .await
+        .expect("the server closed the connection");
+    let received = String::from_utf8_lossy(&received);
+    assert!(
+        received.is_empty() || received.starts_with("HTTP/1.1 408"),
+        "{received}"
+    );
+
+    // A client that sends its request in time is served as before.
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed() {
+    let app = spawn_app_with(Backend::Sqlite, |config| config.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut connection = TcpStream::connect(app.addr).await.unwrap();
+        connection
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        let read = connection.read(&mut buffer).await.unwrap();
+        assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+        held.push(connection); // kept alive, holding its place
+    }
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await;
+    let received = closed_within(&mut third, Duration::from_secs(20))
+        .await
+        .expect("the third connection is closed");
+    assert!(received.is_empty(), "no answer over the cap");
+
+    drop(held);
+    // The places free up once the held connections go.
+    let mut served = false;
+    for _ in 0..50 {
+        let mut again = TcpStream::connect(app.addr).await.unwrap();
+        let _ = again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+            .await;
+        let answer = closed_within(&mut again, Duration::from_secs(20))
+            .await
+            .unwrap_or_default();
+        if answer.starts_with(b"HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "a new connection is served once the others closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_open_streams_only_as_long_as_its_grace() {
+    let app = spawn_app_with(Backend::Sqlite, |config| config.shutdown_grace_secs = 1).await;
+    let tenant = app.tenant("grace@example.com").await;
+    // A second server on the same database, whose shutdown this test controls.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let application = server::app::build(&app.config, addr).await.unwrap();
+    let limits = server::listen::ServeLimits::from_config(&app.config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        server::listen::serve(listener, application.router, &limits, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+
+    // A stream whose events come a minute apart stays open across the shutdown.
+    app.fake_openai.set_stream_pause(Duration::from_secs(60));
+    let mut response = app
+        .http
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .bearer_auth(&tenant.key)
+        .json(&json!({"model": "openai/gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let _first = response.chunk().await.unwrap();
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), serving)
+        .await
+        .expect("the server stopped after its grace period, with the stream still open")
+        .unwrap();
+}
