@@ -289,6 +289,14 @@ async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<(Bytes, bool), reqwest::Error> {
+    // A declared length within the limit is all there will be (hyper holds the body to it): read
+    // it the usual way, without copying it chunk by chunk.
+    if response
+        .content_length()
+        .is_some_and(|length| length <= limit as u64)
+    {
+        return Ok((response.bytes().await?, false));
+    }
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
         let room = limit - body.len();
