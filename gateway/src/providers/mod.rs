@@ -263,15 +263,12 @@ pub(crate) async fn send(
         .cloned();
     // Only the start of an error body is read: it carries the message, and a provider gone wrong
     // may send one without end.
-    let body = crate::metrics::upstream(tokio::time::timeout(
-        timeout,
-        read_capped(response, MAX_ERROR_BODY_BYTES),
-    ))
-    .await
-    .map_or_else(
-        |_| Bytes::new(),
-        |read| read.map_or_else(|_| Bytes::new(), |(body, _)| body),
-    );
+    let read = tokio::time::timeout(timeout, read_capped(response, MAX_ERROR_BODY_BYTES));
+    let body = match crate::metrics::upstream(read).await {
+        Ok(Ok((body, _))) => body,
+        // A body that breaks off or stalls still leaves the status to map.
+        Ok(Err(_)) | Err(_) => Bytes::new(),
+    };
     Err(read_error(status, retry_after, &body))
 }
 
