@@ -49,6 +49,11 @@ pub struct ChatCompletionRequest {
     pub extra: Map<String, Value>,
 }
 
+/// OpenAI's own limits on a chat request: longer arrays are refused there too, so a request over
+/// them would only cost a provider call (and fallbacks) to fail.
+pub const MAX_MESSAGES: usize = 2048;
+pub const MAX_TOOLS: usize = 128;
+
 impl ChatCompletionRequest {
     /// Parses and validates a request body, naming the offending parameter on failure.
     pub fn from_json_bytes(body: &[u8]) -> Result<Self, RequestError> {
@@ -68,6 +73,26 @@ impl ChatCompletionRequest {
         };
         if messages.is_empty() {
             return Err(invalid("messages", "expected at least one message"));
+        }
+        if messages.len() > MAX_MESSAGES {
+            return Err(invalid(
+                "messages",
+                &format!(
+                    "array too long: at most {MAX_MESSAGES} messages, found {}",
+                    messages.len()
+                ),
+            ));
+        }
+        if let Some(Value::Array(tools)) = object.get("tools")
+            && tools.len() > MAX_TOOLS
+        {
+            return Err(invalid(
+                "tools",
+                &format!(
+                    "array too long: at most {MAX_TOOLS} tools, found {}",
+                    tools.len()
+                ),
+            ));
         }
         for (index, message) in messages.iter().enumerate() {
             let Some(message) = message.as_object() else {

@@ -174,6 +174,36 @@ mod tests {
     }
 
     #[test]
+    fn messages_tools_and_nesting_are_bounded() {
+        let with = |messages: usize, tools: usize| {
+            let body = serde_json::json!({
+                "messages": vec![serde_json::json!({"role": "user", "content": "hi"}); messages],
+                "tools": vec![serde_json::json!({"type": "function", "function": {"name": "f"}}); tools],
+            });
+            ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes())
+        };
+        assert!(with(2048, 128).is_ok());
+        assert_eq!(
+            with(2049, 0).unwrap_err().to_string(),
+            "Invalid value for 'messages': array too long: at most 2048 messages, found 2049"
+        );
+        assert_eq!(
+            with(1, 129).unwrap_err().to_string(),
+            "Invalid value for 'tools': array too long: at most 128 tools, found 129"
+        );
+        // JSON nested deeper than the parser's limit (128) is a 400, not a stack overflow.
+        let deep = format!(
+            r#"{{"messages": [{{"role": "user", "content": "hi"}}], "x": {}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(matches!(
+            ChatCompletionRequest::from_json_bytes(deep.as_bytes()),
+            Err(RequestError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
     fn fallback_models_are_capped() {
         let request_with = |count: usize| {
             let models: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
