@@ -16,13 +16,13 @@ use sha2::{Digest, Sha256};
 
 use crate::openai::Usage;
 
-/// A reconnecting Redis connection, shared by the cache and the quota counter.
 /// How long one Redis command may take before the quota and the cache fall back to this server
 /// alone (a quota check is a short Lua script, a cache read one GET): without it a stalled Redis
 /// would hang every `/v1` request at admission.
 pub const REDIS_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 pub const REDIS_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A reconnecting Redis connection, shared by the cache and the quota counter.
 pub async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let config = redis::aio::ConnectionManagerConfig::new()

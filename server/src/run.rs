@@ -8,8 +8,9 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 /// The whole binary: parse the command line, set up logging and the runtime, then serve or run an
-/// admin command. It lives in the library so that the hyper server stack `axum::serve` instantiates
-/// is compiled once, here, and not again in the binary (release builds share no generics).
+/// admin command. It lives in the library so that the hyper server stack `crate::listen::serve`
+/// instantiates is compiled once, here, and not again in the binary (release builds share no
+/// generics).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve));

@@ -84,11 +84,11 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
 /// How many fallback models one request may name (OpenRouter's limit too): each can cost a
 /// provider call with its retries.
 pub const MAX_FALLBACK_MODELS: usize = 5;
 
+/// The `models` fallback list (OpenRouter's convention), taken out of the forwarded body.
 pub fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>, RequestError> {
     match request.extra.remove("models") {
         None | Some(Value::Null) => Ok(Vec::new()),

@@ -129,7 +129,10 @@ async fn write_batches(
         let mut next = Some(first);
         loop {
             match next.take() {
-                Some(Message::Event(event)) => batch.push(event),
+                Some(Message::Event(mut event)) => {
+                    make_storable(&mut event);
+                    batch.push(event);
+                }
                 Some(Message::Flush(done)) => {
                     waiting_flushes.push(done);
                     break;
@@ -197,39 +200,46 @@ async fn write_with_retries(
     counters.dropped.fetch_add(refused, Ordering::Relaxed);
 }
 
-/// Text as PostgreSQL stores it: it refuses NUL in text columns (a model name or an upstream
-/// error code may carry one), which would fail the whole batch.
-fn storable(text: &str) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}")
-    } else {
-        text.to_owned()
+/// Text as PostgreSQL stores it, for the event row and its roll-up alike: it refuses NUL in text
+/// columns (a model name or an upstream error code may carry one), which would fail the whole
+/// batch. Done once per event in the writer, off the request path.
+fn make_storable(event: &mut UsageEvent) {
+    let texts = [&mut event.provider, &mut event.model].into_iter().chain(
+        [
+            &mut event.error_code,
+            &mut event.tier,
+            &mut event.baseline_model,
+            &mut event.route_reason,
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    for text in texts {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{FFFD}");
+        }
     }
-}
-
-fn storable_opt(text: &Option<String>) -> Option<String> {
-    text.as_deref().map(storable)
 }
 
 async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {
     let rows = batch.iter().map(|event| usage_event::ActiveModel {
         account_id: Set(event.account_id),
         key_id: Set(Some(event.key_id)),
-        provider: Set(storable(&event.provider)),
-        model: Set(storable(&event.model)),
+        provider: Set(event.provider.clone()),
+        model: Set(event.model.clone()),
         prompt_tokens: Set(saturating_i32(event.prompt_tokens)),
         completion_tokens: Set(saturating_i32(event.completion_tokens)),
         latency_ms: Set(saturating_i32(event.latency_ms)),
         status: Set(event.status as i16),
-        error_code: Set(storable_opt(&event.error_code)),
+        error_code: Set(event.error_code.clone()),
         created_at: Set(event.created_at_ms),
-        tier: Set(storable_opt(&event.tier)),
-        baseline_model: Set(storable_opt(&event.baseline_model)),
+        tier: Set(event.tier.clone()),
+        baseline_model: Set(event.baseline_model.clone()),
         cost_usd: Set(event.cost_usd),
         saving_usd: Set(event.saving_usd),
         counted: Set(event.counted),
         cache_hit: Set(event.cache_hit),
-        route_reason: Set(storable_opt(&event.route_reason)),
+        route_reason: Set(event.route_reason.clone()),
         ..Default::default()
     });
     // "Last used" of each key rides along with the batch instead of costing a write per request.

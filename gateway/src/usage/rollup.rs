@@ -47,13 +47,9 @@ fn rollups(batch: &[UsageEvent]) -> HashMap<RollupKey, Rollup> {
             event.account_id,
             hour,
             event.key_id,
-            super::storable(&event.provider),
-            super::storable(&event.model),
-            event
-                .tier
-                .as_deref()
-                .map(super::storable)
-                .unwrap_or_default(),
+            event.provider.clone(),
+            event.model.clone(),
+            event.tier.clone().unwrap_or_default(),
         );
         let row = rows.entry(key).or_default();
         row.requests += 1;

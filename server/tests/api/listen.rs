@@ -53,25 +53,32 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
     assert_eq!(health.status(), 200);
 }
 
+/// A new connection that has sent `GET /healthz` (asking the server to close it after the answer
+/// with `close`).
+async fn health_request(addr: std::net::SocketAddr, close: bool) -> TcpStream {
+    let mut connection = TcpStream::connect(addr).await.unwrap();
+    let request: &[u8] = if close {
+        b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n"
+    } else {
+        b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
+    };
+    // Over the cap the server may close before the request is written: what it sends back tells.
+    let _ = connection.write_all(request).await;
+    connection
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_are_closed() {
     let app = spawn_app_with(Backend::Sqlite, |config| config.max_connections = 2).await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut connection = TcpStream::connect(app.addr).await.unwrap();
-        connection
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
-            .await
-            .unwrap();
+        let mut connection = health_request(app.addr, false).await;
         let mut buffer = [0u8; 256];
         let read = connection.read(&mut buffer).await.unwrap();
         assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
         held.push(connection); // kept alive, holding its place
     }
-    let mut third = TcpStream::connect(app.addr).await.unwrap();
-    let _ = third
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        .await;
+    let mut third = health_request(app.addr, false).await;
     let received = closed_within(&mut third, Duration::from_secs(20))
         .await
         .expect("the third connection is closed");
@@ -81,10 +88,7 @@ async fn connections_over_the_cap_are_closed() {
     // The places free up once the held connections go.
     let mut served = false;
     for _ in 0..50 {
-        let mut again = TcpStream::connect(app.addr).await.unwrap();
-        let _ = again
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
-            .await;
+        let mut again = health_request(app.addr, true).await;
         let answer = closed_within(&mut again, Duration::from_secs(20))
             .await
             .unwrap_or_default();
