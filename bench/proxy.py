@@ -201,7 +201,8 @@ response_cache = true
     port = free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite://{data}/gateway.db?mode=rwc",
            "GATEWAY_DATA_DIR": str(data), "GATEWAY_CONFIG": str(config),
-           "GATEWAY_ADDR": f"127.0.0.1:{port}", "RUST_LOG": "warn"}
+           "GATEWAY_ADDR": f"127.0.0.1:{port}", "RUST_LOG": "warn",
+           "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1"}
     env.pop("GATEWAY_MASTER_KEY", None)
 
     def cli(*args, stdin=None):

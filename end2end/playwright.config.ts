@@ -62,6 +62,8 @@ export default defineConfig({
         STRIPE_PRICE_ENTERPRISE: "price_e2e_enterprise",
         STRIPE_API_BASE: `http://127.0.0.1:${FAKE_STRIPE_PORT}/`,
         RUST_LOG: "warn",
+        // The fake provider runs on this machine: a private address the SSRF guard refuses.
+        ALLOWED_PRIVATE_UPSTREAMS: "127.0.0.1",
       },
     },
   ],

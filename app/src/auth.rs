@@ -7,10 +7,11 @@ use crate::error::{PortalError, action_error};
 
 #[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
-    use crate::server::{log_in, state};
+    use crate::server::{admit_sign_up, log_in, state};
     use gateway::accounts::{self, Plan};
 
     let state = state()?;
+    admit_sign_up(&state).await?;
     let account = accounts::create_account(&state.db, &email, &password, Plan::Free).await?;
     log_in(account.id).await?;
     leptos_axum::redirect("/");
@@ -19,10 +20,11 @@ pub async fn sign_up(email: String, password: String) -> Result<(), PortalError>
 
 #[server(prefix = "/api", endpoint = "log_in")]
 pub async fn log_in(email: String, password: String) -> Result<(), PortalError> {
-    use crate::server::state;
+    use crate::server::{admit_log_in, state};
     use gateway::accounts;
 
     let state = state()?;
+    admit_log_in(&state, &email).await?;
     let account = accounts::authenticate_password(&state.db, &email, &password).await?;
     crate::server::log_in(account.id).await?;
     leptos_axum::redirect("/");

@@ -48,3 +48,58 @@ pub async fn log_in(account_id: i32) -> Result<(), PortalError> {
         PortalError::Internal
     })
 }
+
+/// The client's address as the log-in limits count it (see `GatewaySettings::client_address`).
+async fn client_address(state: &GatewayState) -> std::net::IpAddr {
+    use axum::extract::ConnectInfo;
+    let peer = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(peer)| peer);
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>()
+        .await
+        .unwrap_or_default();
+    // Unknown addresses share one allowance rather than escape the limit.
+    state
+        .settings
+        .client_address(&headers, peer)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// A 429 with the message the form shows.
+fn too_many(message: String) -> PortalError {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+    PortalError::Invalid(message)
+}
+
+/// Counts a log-in attempt against the address's and the account's allowance.
+pub async fn admit_log_in(state: &GatewayState, email: &str) -> Result<(), PortalError> {
+    use gateway::abuse::AttemptRefusal;
+    let address = client_address(state).await;
+    state
+        .abuse
+        .admit_login(address, email)
+        .map_err(|refusal| match refusal {
+            AttemptRefusal::Address(throttled) => too_many(format!(
+                "Too many log-in attempts from your network. Try again in {} seconds.",
+                throttled.retry_after_secs()
+            )),
+            AttemptRefusal::Account(throttled) => too_many(format!(
+                "Too many log-in attempts for this account. Try again in {} seconds.",
+                throttled.retry_after_secs()
+            )),
+        })
+}
+
+/// Counts a sign-up against the address's allowance.
+pub async fn admit_sign_up(state: &GatewayState) -> Result<(), PortalError> {
+    let address = client_address(state).await;
+    state.abuse.admit_signup(address).map_err(|throttled| {
+        too_many(format!(
+            "Too many sign-ups from your network. Try again in {} minutes.",
+            throttled.retry_after_secs().div_ceil(60)
+        ))
+    })
+}

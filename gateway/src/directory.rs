@@ -119,12 +119,20 @@ impl Directory {
                 .decrypt(&credential.key_ciphertext)
                 .map_err(|_| DirectoryError::Undecryptable)?;
             let secret = String::from_utf8(secret).map_err(|_| DirectoryError::Undecryptable)?;
+            let base_url = credential
+                .base_url
+                .unwrap_or_else(|| self.settings.default_base_url(kind).to_owned());
+            // Names are checked at each connection by the client's resolver; what needs no
+            // resolving (the scheme, an address) is checked once here, for URLs saved before the
+            // operator narrowed the policy as for any other.
+            let egress_refusal = reqwest::Url::parse(&base_url)
+                .ok()
+                .and_then(|url| self.settings.egress.check_static(&url).err());
             providers.push(ProviderEndpoint {
                 kind,
-                base_url: credential
-                    .base_url
-                    .unwrap_or_else(|| self.settings.default_base_url(kind).to_owned()),
+                base_url,
                 api_key: ProviderSecret::new(secret),
+                egress_refusal,
             });
         }
         // A downgrade keeps every provider and key, but only the plan's number of them is used:

@@ -123,6 +123,18 @@ pub enum PlanError {
         plan: crate::plans::Plan,
         limit: crate::plans::Limit,
     },
+    /// The per-key safety valve (`crate::abuse`), whatever the plan.
+    #[error(
+        "This gateway key sent more than {per_second} requests in a second. Slow down, or spread the load over several keys."
+    )]
+    KeyRequestRate {
+        per_second: u32,
+        retry_after: std::time::Duration,
+    },
+    #[error(
+        "This gateway key already has {limit} streams open, the most one key may. Wait for one to finish."
+    )]
+    TooManyStreams { limit: u32 },
 }
 
 impl From<PlanError> for ApiError {
@@ -153,6 +165,27 @@ impl From<PlanError> for ApiError {
                 message,
             )
             .with_param("stream"),
+            PlanError::KeyRequestRate { retry_after, .. } => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    Some("rate_limit_exceeded"),
+                    message,
+                );
+                let seconds = crate::abuse::Throttled { retry_after }.retry_after_secs();
+                api.retry_after = HeaderValue::from_str(&seconds.to_string()).ok();
+                api
+            }
+            PlanError::TooManyStreams { .. } => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    Some("too_many_concurrent_streams"),
+                    message,
+                );
+                api.retry_after = Some(HeaderValue::from_static("1"));
+                api
+            }
         }
     }
 }
@@ -291,6 +324,12 @@ pub enum UpstreamError {
         provider: &'static str,
         detail: String,
     },
+    /// The provider's base URL leads somewhere the gateway does not connect (see `crate::egress`).
+    #[error("{provider}: refused to connect: {refusal}")]
+    Egress {
+        provider: &'static str,
+        refusal: crate::egress::EgressRefusal,
+    },
     /// The request cannot be expressed in the provider's API.
     #[error(transparent)]
     Request(#[from] RequestError),
@@ -307,7 +346,9 @@ impl UpstreamError {
                     || (status.is_server_error() && *status != StatusCode::LOOP_DETECTED)
             }
             UpstreamError::Timeout { .. } | UpstreamError::Connect { .. } => true,
-            UpstreamError::InvalidResponse { .. } | UpstreamError::Request(_) => false,
+            UpstreamError::InvalidResponse { .. }
+            | UpstreamError::Egress { .. }
+            | UpstreamError::Request(_) => false,
         }
     }
 }
@@ -334,6 +375,13 @@ impl From<UpstreamError> for ApiError {
                         StatusCode::BAD_GATEWAY,
                         format!("{provider} failed with {status}: {message}"),
                     )
+                } else if !status.is_client_error() {
+                    // A redirect (never followed: it would take the provider key along) or an
+                    // informational status is no answer either.
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        format!("{provider} answered {status}, which the gateway does not follow"),
+                    )
                 } else {
                     (status, format!("{provider}: {message}"))
                 };
@@ -359,6 +407,12 @@ impl From<UpstreamError> for ApiError {
                 StatusCode::BAD_GATEWAY,
                 "api_error",
                 Some("upstream_invalid_response"),
+                err.to_string(),
+            ),
+            UpstreamError::Egress { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                Some("upstream_address_refused"),
                 err.to_string(),
             ),
             UpstreamError::Request(request) => ApiError::from(request),

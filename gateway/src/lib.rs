@@ -1,6 +1,7 @@
 //! The LLM Gateway engine: everything between an OpenAI-compatible request and a provider, with
 //! no web-framework for the portal in sight (that lives in the `app` crate).
 
+pub mod abuse;
 pub mod accounts;
 pub mod analytics;
 pub mod billing;
@@ -9,6 +10,7 @@ pub mod catalog;
 pub mod clock;
 pub mod crypto;
 pub mod directory;
+pub mod egress;
 pub mod entities;
 pub mod error;
 pub mod metrics;

@@ -29,6 +29,15 @@ pub struct GatewaySettings {
     pub retention_interval: Duration,
     /// Where the semantic router's files are (`embeddings.bin`, `semantic.json`).
     pub router_model_dir: std::path::PathBuf,
+    /// Where tenants' provider base URLs may lead (the SSRF guard).
+    pub egress: crate::egress::EgressPolicy,
+    /// Safety valves: log-in attempts, requests per second and open streams per key.
+    pub abuse: crate::abuse::AbuseSettings,
+    /// Longest a client may take to send a `/v1` request body (then 408).
+    pub body_read_timeout: Duration,
+    /// The header a reverse proxy puts the client's address in (lower case); `None`: the
+    /// connection's address.
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +81,10 @@ impl Default for GatewaySettings {
             cache: CacheSettings::default(),
             retention_interval: Duration::from_secs(3600),
             router_model_dir: crate::routing::semantic::default_model_dir(),
+            egress: crate::egress::EgressPolicy::default(),
+            abuse: crate::abuse::AbuseSettings::default(),
+            body_read_timeout: Duration::from_secs(60),
+            client_ip_header: None,
         }
     }
 }
@@ -87,6 +100,23 @@ impl Default for UsageSettings {
 }
 
 impl GatewaySettings {
+    /// The client's address: from the proxy's header when one is configured (the last entry of
+    /// a list, the one the proxy itself added), else the connection's. `None` when unknown.
+    pub fn client_address(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<std::net::IpAddr> {
+        let Some(name) = &self.client_ip_header else {
+            return peer.map(|peer| peer.ip());
+        };
+        let value = headers.get(name.as_str())?.to_str().ok()?;
+        let last = value.rsplit(',').next()?.trim();
+        last.parse()
+            .ok()
+            .or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|addr| addr.ip()))
+    }
+
     /// The configured base URL of a provider, else its table default.
     pub fn default_base_url(&self, kind: ProviderKind) -> &str {
         self.provider_base_urls

@@ -32,6 +32,9 @@ use crate::sessions::DbSessionStore;
 use crate::config::{Config, redact_url};
 
 /// Opens the database (creating the SQLite file and its folder if needed) and migrates it.
+/// SQLite connections in the pool: readers in parallel (WAL), one writer at a time.
+const SQLITE_CONNECTIONS: u32 = 4;
+
 pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if config.is_sqlite() {
         if let Some(parent) =
@@ -45,6 +48,20 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
     }
     let mut options = ConnectOptions::new(config.database_url.clone());
     options.sqlx_logging(false);
+    if config.is_sqlite() && !config.database_url.contains(":memory:") {
+        // sea-orm gives SQLite a single connection: an export or a retention sweep would then
+        // hold up every other query. With write-ahead logging readers never wait for the
+        // writer, and writers queue on the busy timeout rather than fail.
+        use gateway::sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        options.max_connections(SQLITE_CONNECTIONS);
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                // In WAL mode NORMAL loses no commit when the process dies (only on power loss).
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(10))
+        });
+    }
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
@@ -102,6 +119,9 @@ pub async fn load_master_key(
     if let Some(credential) = sealed
         && key.decrypt(&credential.key_ciphertext).is_err()
     {
+        if let Some(next) = finish_interrupted_rotation(config, &credential)? {
+            return Ok(next);
+        }
         anyhow::bail!(
             "the master key from {source} does not open the provider keys stored in the database \
              (provider key {} of account {}): start with the master key they were sealed with",
@@ -110,6 +130,85 @@ pub async fn load_master_key(
         );
     }
     Ok(key)
+}
+
+/// Where `master-key rotate` writes the new key before it re-seals the provider keys, so that a
+/// rotation cut short after the database changed still has its key.
+fn next_master_key_path(config: &Config) -> std::path::PathBuf {
+    config.gateway_data_dir.join("master.key.next")
+}
+
+/// A rotation that re-sealed the database but stopped before it replaced `master.key`: the new
+/// key, now moved into place, if it is the one that opens the stored keys.
+fn finish_interrupted_rotation(
+    config: &Config,
+    credential: &gateway::entities::provider_credential::Model,
+) -> anyhow::Result<Option<MasterKey>> {
+    let next = next_master_key_path(config);
+    if config.gateway_master_key.is_some() || !next.exists() {
+        return Ok(None);
+    }
+    let encoded =
+        std::fs::read_to_string(&next).with_context(|| format!("reading {}", next.display()))?;
+    let Ok(key) = MasterKey::from_base64(&encoded) else {
+        return Ok(None);
+    };
+    if key.decrypt(&credential.key_ciphertext).is_err() {
+        return Ok(None);
+    }
+    let path = config.gateway_data_dir.join("master.key");
+    std::fs::rename(&next, &path)
+        .with_context(|| format!("moving {} to {}", next.display(), path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "finished a master-key rotation that was interrupted after the provider keys were re-sealed"
+    );
+    Ok(Some(key))
+}
+
+/// `master-key rotate`: re-seals every provider key under a new master key. With the key in
+/// `master.key`, a new one is generated and replaces the file; with `GATEWAY_MASTER_KEY`, the new
+/// key is `new_key` (the operator made it, so it cannot be lost here) and goes in the environment
+/// afterwards. Returns how many provider keys were re-sealed.
+pub async fn rotate_master_key(
+    config: &Config,
+    db: &DatabaseConnection,
+    new_key: Option<&str>,
+) -> anyhow::Result<usize> {
+    let old = load_master_key(config, db).await?;
+    if config.gateway_master_key.is_some() {
+        let Some(encoded) = new_key else {
+            anyhow::bail!(
+                "the master key comes from GATEWAY_MASTER_KEY: give the new key (base64 of 32 bytes, e.g. from `openssl rand -base64 32`) on standard input"
+            );
+        };
+        let new = MasterKey::from_base64(encoded.trim()).context("the new master key")?;
+        return Ok(gateway::accounts::reseal_provider_keys(db, &old, &new).await?);
+    }
+    let path = config.gateway_data_dir.join("master.key");
+    let next = next_master_key_path(config);
+    // A leftover of a rotation that failed before the database changed: the database is still
+    // sealed with `old`, so the leftover opens nothing and goes.
+    if next.exists() {
+        std::fs::remove_file(&next).with_context(|| format!("removing {}", next.display()))?;
+    }
+    let encoded = match new_key {
+        Some(encoded) => encoded.trim().to_owned(),
+        None => MasterKey::generate_base64(),
+    };
+    let new = MasterKey::from_base64(&encoded).context("the new master key")?;
+    write_private_file(&next, &encoded).with_context(|| format!("writing {}", next.display()))?;
+    let resealed = gateway::accounts::reseal_provider_keys(db, &old, &new).await;
+    let resealed = match resealed {
+        Ok(resealed) => resealed,
+        Err(err) => {
+            std::fs::remove_file(&next).ok();
+            return Err(err.into());
+        }
+    };
+    std::fs::rename(&next, &path)
+        .with_context(|| format!("moving {} to {}", next.display(), path.display()))?;
+    Ok(resealed)
 }
 
 fn generate_master_key(config: &Config, path: &Path) -> anyhow::Result<MasterKey> {
@@ -152,7 +251,7 @@ pub struct Application {
 pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Application> {
     let db = connect_database(config).await?;
     let master_key = load_master_key(config, &db).await?;
-    let mut gateway = GatewayState::builder(db.clone(), master_key, config.engine_settings());
+    let mut gateway = GatewayState::builder(db.clone(), master_key, config.engine_settings()?);
     // With Redis, servers share the response cache and the monthly request count.
     if let Some(url) = config
         .redis_url

@@ -50,6 +50,18 @@ pub enum Command {
     /// Usage events (metadata only).
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// The master key that seals provider keys.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Re-seal every provider key under a new master key, in one transaction. With the key in
+    /// `<data dir>/master.key` a new one is generated into that file; with GATEWAY_MASTER_KEY the
+    /// new key is read from standard input, to be set in the environment afterwards. Stop the
+    /// servers first and start them with the new key.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -550,6 +562,24 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                 }
             }
         }
+        Command::MasterKey(MasterKeyCommand::Rotate) => {
+            let new_key = if config.gateway_master_key.is_some() {
+                Some(read_secret("new master key")?)
+            } else {
+                None
+            };
+            let resealed = crate::app::rotate_master_key(config, &db, new_key.as_deref()).await?;
+            if config.gateway_master_key.is_some() {
+                println!(
+                    "re-sealed {resealed} provider key(s); set GATEWAY_MASTER_KEY to the new key before starting the servers again"
+                );
+            } else {
+                println!(
+                    "re-sealed {resealed} provider key(s); the new master key is in {}: back it up, and restart the servers",
+                    config.gateway_data_dir.join("master.key").display()
+                );
+            }
+        }
         Command::Usage(UsageCommand::Export {
             email,
             since,
@@ -599,6 +629,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                 &db,
                 &config.plans,
                 &master_key,
+                &config.egress_policy()?,
                 account.id,
                 &provider,
                 &api_key,

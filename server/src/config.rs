@@ -56,11 +56,28 @@ pub struct Config {
     pub max_connections: usize,
     /// On shutdown, how long open requests (streams) may take to finish before the server stops.
     pub shutdown_grace_secs: u64,
+    /// Hosts, addresses and networks (`localhost, 10.0.0.0/8`) tenants' provider base URLs may
+    /// lead to although they are private, and hosts they may reach over plain http. Hosts of the
+    /// operator's own `<PROVIDER>_BASE_URL`s are always allowed.
+    pub allowed_private_upstreams: String,
+    /// Safety valves (0 turns one off): log-in attempts per client address and per account per
+    /// minute, sign-ups per address per hour, `/v1` requests per second and open streams per key.
+    pub logins_per_address_per_minute: u32,
+    pub logins_per_account_per_minute: u32,
+    pub signups_per_address_per_hour: u32,
+    pub key_requests_per_second: u32,
+    pub key_concurrent_streams: u32,
+    /// How long a client may take to send a `/v1` request body.
+    pub body_read_timeout_secs: u64,
+    /// Behind a reverse proxy: the header it puts the client's address in (`x-forwarded-for`,
+    /// whose last entry is used, or `x-real-ip`); else the connection's own address counts.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let engine = gateway::settings::GatewaySettings::default();
+        let abuse = &engine.abuse;
         Self {
             database_url: "sqlite://data/gateway.db?mode=rwc".into(),
             gateway_addr: "127.0.0.1:3000".into(),
@@ -85,6 +102,14 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             max_connections: 10_000,
             shutdown_grace_secs: 30,
+            allowed_private_upstreams: String::new(),
+            logins_per_address_per_minute: abuse.logins_per_address_per_minute,
+            logins_per_account_per_minute: abuse.logins_per_account_per_minute,
+            signups_per_address_per_hour: abuse.signups_per_address_per_hour,
+            key_requests_per_second: abuse.key_requests_per_second,
+            key_concurrent_streams: abuse.key_concurrent_streams,
+            body_read_timeout_secs: engine.body_read_timeout.as_secs(),
+            client_ip_header: None,
         }
     }
 }
@@ -125,6 +150,14 @@ impl fmt::Debug for Config {
             .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("allowed_private_upstreams", &self.allowed_private_upstreams)
+            .field("logins_per_address_per_minute", &self.logins_per_address_per_minute)
+            .field("logins_per_account_per_minute", &self.logins_per_account_per_minute)
+            .field("signups_per_address_per_hour", &self.signups_per_address_per_hour)
+            .field("key_requests_per_second", &self.key_requests_per_second)
+            .field("key_concurrent_streams", &self.key_concurrent_streams)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("client_ip_header", &self.client_ip_header)
             .finish()
     }
 }
@@ -165,6 +198,14 @@ const ENV_KEYS: &[&str] = &[
     "header_read_timeout_secs",
     "max_connections",
     "shutdown_grace_secs",
+    "allowed_private_upstreams",
+    "logins_per_address_per_minute",
+    "logins_per_account_per_minute",
+    "signups_per_address_per_hour",
+    "key_requests_per_second",
+    "key_concurrent_streams",
+    "body_read_timeout_secs",
+    "client_ip_header",
 ];
 
 impl Config {
@@ -200,7 +241,24 @@ impl Config {
                 config.provider_base_urls.insert(spec.kind, url);
             }
         }
+        config.egress_policy()?;
         Ok(config)
+    }
+
+    /// The SSRF guard: the operator's exceptions, and the hosts of the operator's own provider
+    /// URLs (whoever sets those can set the exceptions too).
+    pub fn egress_policy(&self) -> anyhow::Result<gateway::egress::EgressPolicy> {
+        let entries: Vec<&str> = self
+            .allowed_private_upstreams
+            .split([',', ' ', '\n'])
+            .filter(|entry| !entry.trim().is_empty())
+            .collect();
+        let mut policy = gateway::egress::EgressPolicy::allowing(&entries)
+            .map_err(|err| anyhow::anyhow!("invalid ALLOWED_PRIVATE_UPSTREAMS: {err}"))?;
+        for url in self.provider_base_urls.values() {
+            policy.allow_host_of(url);
+        }
+        Ok(policy)
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -231,8 +289,8 @@ impl Config {
         })
     }
 
-    pub fn engine_settings(&self) -> gateway::settings::GatewaySettings {
-        gateway::settings::GatewaySettings {
+    pub fn engine_settings(&self) -> anyhow::Result<gateway::settings::GatewaySettings> {
+        Ok(gateway::settings::GatewaySettings {
             provider_base_urls: self
                 .provider_base_urls
                 .iter()
@@ -250,8 +308,23 @@ impl Config {
             change_poll_interval: std::time::Duration::from_millis(
                 self.account_change_poll_ms.max(100),
             ),
+            egress: self.egress_policy()?,
+            abuse: gateway::abuse::AbuseSettings {
+                logins_per_address_per_minute: self.logins_per_address_per_minute,
+                logins_per_account_per_minute: self.logins_per_account_per_minute,
+                signups_per_address_per_hour: self.signups_per_address_per_hour,
+                key_requests_per_second: self.key_requests_per_second,
+                key_concurrent_streams: self.key_concurrent_streams,
+            },
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            client_ip_header: self
+                .client_ip_header
+                .as_deref()
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_ascii_lowercase),
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -304,7 +377,7 @@ mod tests {
             jail.set_env("OPENAI_BASE_URL", "http://env");
             let config = Config::load(Some(Path::new("gw.toml"))).expect("loads");
             assert_eq!(config.gateway_addr, "127.0.0.1:4000");
-            let engine = config.engine_settings();
+            let engine = config.engine_settings().unwrap();
             assert_eq!(engine.default_base_url(ProviderKind::OpenAi), "http://env");
             assert_eq!(
                 engine.default_base_url(ProviderKind::Groq),

@@ -432,6 +432,12 @@ async fn openai_like(
         ),
         "fake-missing-model" => json_response(fixtures.not_found.0, fixtures.not_found.1, &[]),
         "fake-garbage" => json_response(StatusCode::OK, r#"{"unexpected": true}"#, &[]),
+        // A provider sending the caller (and the key it carries) elsewhere.
+        "fake-redirect" => json_response(
+            StatusCode::TEMPORARY_REDIRECT,
+            "{}",
+            &[("location", "/v1/chat/completions?redirected=1")],
+        ),
         "fake-tools" if stream => sse_response(
             fixture!("openai/chat_completion_tool_call_stream.sse"),
             "\n\n",

@@ -20,6 +20,8 @@ const env = {
   GATEWAY_DATA_DIR: dataDir,
   GATEWAY_ADDR: "127.0.0.1:0",
   RUST_LOG: "warn",
+  // The fake provider runs on this machine: a private address the SSRF guard refuses.
+  ALLOWED_PRIVATE_UPSTREAMS: "127.0.0.1",
 };
 delete env.GATEWAY_MASTER_KEY;
 

@@ -30,6 +30,8 @@ def gateway():
             "GATEWAY_DATA_DIR": data_dir,
             "GATEWAY_ADDR": "127.0.0.1:0",
             "RUST_LOG": "warn",
+            # The fake provider runs on this machine: a private address the SSRF guard refuses.
+            "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1",
         }
         env.pop("GATEWAY_MASTER_KEY", None)
         fake = subprocess.Popen(

@@ -15,7 +15,9 @@ pub use keys::{
     CreatedKey, create_gateway_key, find_key_by_prefix, list_gateway_keys, revoke_gateway_key,
 };
 pub(crate) use providers::provider_credentials;
-pub use providers::{ProviderView, add_provider, delete_provider, list_providers};
+pub use providers::{
+    ProviderView, add_provider, delete_provider, list_providers, reseal_provider_keys,
+};
 pub use routing::{
     RoutingPolicies, routing_policies, set_account_routing_policy, set_key_routing_policy,
 };
@@ -62,6 +64,11 @@ pub enum AccountError {
     MissingApiKey,
     #[error("The base URL must be an http:// or https:// URL: {0}")]
     InvalidBaseUrl(String),
+    #[error("The gateway will not connect to {url}: {refusal}.")]
+    BaseUrlRefused {
+        url: String,
+        refusal: crate::egress::EgressRefusal,
+    },
     #[error("no such provider")]
     ProviderNotFound,
     /// A plan's limit on keys or providers.

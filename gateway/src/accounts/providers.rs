@@ -9,6 +9,7 @@ use sea_orm::{
 use super::{AccountError, lock_account_for_change, touch_account};
 use crate::clock::now_ms;
 use crate::crypto::{self, MasterKey};
+use crate::egress::EgressPolicy;
 use crate::entities::provider_credential;
 use crate::plans::PlanTable;
 use crate::providers::ProviderKind;
@@ -23,7 +24,13 @@ pub struct ProviderView {
     pub created_at: i64,
 }
 
-fn validate_base_url(base_url: Option<&str>) -> Result<Option<String>, AccountError> {
+/// A usable base URL, or `None` for the provider's default. One the egress policy refuses (a
+/// private address, plain http to a host the operator has not allowed) is refused here, where the
+/// tenant can mend it, rather than at every call.
+async fn validate_base_url(
+    egress: &EgressPolicy,
+    base_url: Option<&str>,
+) -> Result<Option<String>, AccountError> {
     let Some(raw) = base_url.map(str::trim).filter(|url| !url.is_empty()) else {
         return Ok(None);
     };
@@ -32,6 +39,13 @@ fn validate_base_url(base_url: Option<&str>) -> Result<Option<String>, AccountEr
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(AccountError::InvalidBaseUrl(raw.to_owned()));
     }
+    egress
+        .check_url(&parsed)
+        .await
+        .map_err(|refusal| AccountError::BaseUrlRefused {
+            url: raw.to_owned(),
+            refusal,
+        })?;
     Ok(Some(raw.trim_end_matches('/').to_owned()))
 }
 
@@ -40,6 +54,7 @@ pub async fn add_provider(
     db: &DatabaseConnection,
     plans: &PlanTable,
     master_key: &MasterKey,
+    egress: &EgressPolicy,
     account_id: i32,
     provider: &str,
     api_key: &str,
@@ -51,7 +66,7 @@ pub async fn add_provider(
     if api_key.is_empty() && kind.requires_api_key() {
         return Err(AccountError::MissingApiKey);
     }
-    let base_url = validate_base_url(base_url)?;
+    let base_url = validate_base_url(egress, base_url).await?;
     let txn = db.begin().await?;
     let plan = lock_account_for_change(&txn, account_id).await?;
     let replaced = provider_credential::Entity::delete_many()
@@ -143,20 +158,66 @@ pub async fn delete_provider(
     Ok(())
 }
 
+/// Re-seals every stored provider key under `new` (master-key rotation), in one transaction: a
+/// key that `old` does not open aborts the whole rotation and changes nothing. Returns how many
+/// keys were re-sealed. Every account is marked changed, so running servers reload them.
+pub async fn reseal_provider_keys(
+    db: &DatabaseConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<usize, AccountError> {
+    let txn = db.begin().await?;
+    let stored = provider_credential::Entity::find()
+        .order_by_asc(provider_credential::Column::Id)
+        .all(&txn)
+        .await?;
+    let mut accounts = std::collections::BTreeSet::new();
+    for credential in &stored {
+        let secret = old.decrypt(&credential.key_ciphertext)?;
+        provider_credential::ActiveModel {
+            id: Set(credential.id),
+            key_ciphertext: Set(new.encrypt(&secret)),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+        accounts.insert(credential.account_id);
+    }
+    for account_id in accounts {
+        touch_account(&txn, account_id).await?;
+    }
+    txn.commit().await?;
+    Ok(stored.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn base_urls_must_be_http() {
+    #[tokio::test]
+    async fn base_urls_must_be_http_and_allowed() {
+        let local = EgressPolicy::allowing(&["127.0.0.1"]).unwrap();
         assert_eq!(
-            validate_base_url(Some(" http://127.0.0.1:9/v1/ "))
+            validate_base_url(&local, Some(" http://127.0.0.1:9/v1/ "))
+                .await
                 .unwrap()
                 .as_deref(),
             Some("http://127.0.0.1:9/v1")
         );
-        assert_eq!(validate_base_url(Some("")).unwrap(), None);
-        assert!(validate_base_url(Some("ftp://x")).is_err());
-        assert!(validate_base_url(Some("not a url")).is_err());
+        assert_eq!(validate_base_url(&local, Some("")).await.unwrap(), None);
+        assert!(validate_base_url(&local, Some("ftp://x")).await.is_err());
+        assert!(validate_base_url(&local, Some("not a url")).await.is_err());
+        let strict = EgressPolicy::default();
+        let refused = validate_base_url(&strict, Some("http://127.0.0.1:9/v1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, AccountError::BaseUrlRefused { .. }), "{refused}");
+        let refused = validate_base_url(&strict, Some("https://169.254.169.254/latest"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("169.254.169.254 is a link-local (cloud metadata) address"),
+            "{refused}"
+        );
     }
 }

@@ -186,4 +186,38 @@ mod tests {
     }
 
     const KNOWN_V1: &str = include_str!("../../../testkit/fixtures/stripe/known_signature.txt");
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_header_is_accepted_or_refused_without_panic(
+                header in prop_oneof![".{0,200}", "(t=-?[0-9]{0,20},?|v1=[0-9a-f]{0,70},?|v0=[a-z]{0,4},?|,|=){0,12}"],
+                payload in prop::collection::vec(any::<u8>(), 0..64),
+                now in any::<i64>(),
+            ) {
+                let _ = verify_signature(&payload, Some(&header), SECRET, now);
+            }
+
+            #[test]
+            fn a_signed_payload_verifies_and_any_change_to_it_does_not(
+                payload in prop::collection::vec(any::<u8>(), 1..256),
+                flip in any::<prop::sample::Index>(),
+                timestamp in 1_000_000_000i64..4_000_000_000,
+                skew in -300i64..=300,
+            ) {
+                let header = sign(&payload, SECRET, timestamp);
+                prop_assert_eq!(verify_signature(&payload, Some(&header), SECRET, timestamp + skew), Ok(()));
+                let mut tampered = payload.clone();
+                let at = flip.index(tampered.len());
+                tampered[at] ^= 0x01;
+                prop_assert!(verify_signature(&tampered, Some(&header), SECRET, timestamp).is_err());
+                prop_assert!(verify_signature(&payload, Some(&header), "whsec_other", timestamp).is_err());
+            }
+        }
+    }
 }

@@ -332,4 +332,34 @@ mod tests {
             None
         );
     }
+
+    mod properties {
+        use super::*;
+        use crate::test_support::arbitrary;
+        use proptest::prelude::*;
+
+        const EVENT_TYPES: &[&str] = &[
+            "checkout.session.completed",
+            "customer.subscription.created",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+            "invoice.payment_failed",
+            "invoice.paid",
+            "something.else",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Whatever object a (signed) event carries, it becomes a change, nothing, or an
+            /// error: never a panic.
+            #[test]
+            fn any_event_object_is_read_or_refused(
+                event_type in prop::sample::select(EVENT_TYPES),
+                object in arbitrary::json(),
+            ) {
+                let _ = billing().change_of(event_type, &object);
+            }
+        }
+    }
 }

@@ -214,4 +214,32 @@ mod tests {
             Err(RequestError::InvalidJson(_))
         ));
     }
+
+    mod properties {
+        use super::*;
+        use crate::test_support::arbitrary;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_are_parsed_or_refused_with_a_400(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = ChatCompletionRequest::from_json_bytes(&bytes);
+            }
+
+            /// What parses serialises back to the same request: nothing the client sent is
+            /// dropped or changed on its way to an OpenAI-compatible provider.
+            #[test]
+            fn a_parsed_request_round_trips(body in prop_oneof![arbitrary::chat_request(), arbitrary::json()]) {
+                let Ok(request) = ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes()) else {
+                    return Ok(());
+                };
+                let again = ChatCompletionRequest::from_json_bytes(&serde_json::to_vec(&request).unwrap())
+                    .expect("a parsed request parses again");
+                prop_assert_eq!(&again, &request);
+                prop_assert_eq!(request.messages.len(), body["messages"].as_array().unwrap().len());
+            }
+        }
+    }
 }

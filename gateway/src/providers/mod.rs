@@ -54,6 +54,21 @@ pub struct ProviderEndpoint {
     pub kind: ProviderKind,
     pub base_url: String,
     pub api_key: ProviderSecret,
+    /// Set when the base URL leads where the gateway does not connect (a private address, plain
+    /// http to a host the operator has not allowed): every call fails with it, unsent.
+    pub egress_refusal: Option<crate::egress::EgressRefusal>,
+}
+
+impl ProviderEndpoint {
+    fn refused(&self) -> Result<(), UpstreamError> {
+        match &self.egress_refusal {
+            None => Ok(()),
+            Some(refusal) => Err(UpstreamError::Egress {
+                provider: self.kind.id(),
+                refusal: refusal.clone(),
+            }),
+        }
+    }
 }
 
 /// Sent on calls to OpenAI-compatible providers: how many gateways the request will have passed
@@ -193,6 +208,7 @@ impl Provider {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatOutcome, UpstreamError> {
+        call.endpoint.refused()?;
         match self {
             Provider::OpenAiCompatible(provider) => provider.chat(call, request, model).await,
             Provider::Anthropic(provider) => provider.chat(call, request, model).await,
@@ -206,6 +222,7 @@ impl Provider {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
+        call.endpoint.refused()?;
         let stream = match self {
             Provider::OpenAiCompatible(provider) => {
                 provider.chat_stream(call, request, model).await
@@ -226,6 +243,7 @@ impl Provider {
         request: &EmbeddingsRequest,
         model: &str,
     ) -> Result<EmbeddingsOutcome, UpstreamError> {
+        call.endpoint.refused()?;
         match self {
             Provider::OpenAiCompatible(provider) => provider.embeddings(call, request, model).await,
             Provider::Anthropic(provider) => provider.embeddings(call, request, model).await,
@@ -423,6 +441,11 @@ pub(crate) fn transport_error(
 ) -> UpstreamError {
     if err.is_timeout() {
         timed_out(provider, timeout)
+    } else if let Some(refusal) = egress_refusal(&err) {
+        UpstreamError::Egress {
+            provider,
+            refusal: refusal.clone(),
+        }
     } else {
         // reqwest's message can include the URL but never headers, so the key stays out.
         UpstreamError::Connect {
@@ -448,6 +471,20 @@ pub(crate) fn stream_error(
         provider,
         detail: format!("the stream broke off: {err}"),
     }
+}
+
+/// The SSRF guard's refusal, when that is why the connection failed (it comes back from the
+/// resolver wrapped in the connector's errors).
+fn egress_refusal(err: &reqwest::Error) -> Option<&crate::egress::EgressRefusal> {
+    use std::error::Error as _;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<crate::egress::EgressRefusal>() {
+            return Some(refusal);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 fn without_url(err: &reqwest::Error) -> String {

@@ -21,6 +21,25 @@ pub(super) fn check_streaming(
     .into())
 }
 
+/// A place for one more open stream of the key (a safety valve: one leaked key cannot hold all
+/// of a server's connections), held until the stream ends.
+pub(super) fn open_stream(
+    state: &GatewayState,
+    key_id: i32,
+    wants_stream: bool,
+) -> Result<Option<crate::abuse::StreamSlot>, ApiError> {
+    if !wants_stream {
+        return Ok(None);
+    }
+    match state.abuse.open_stream(key_id) {
+        Some(slot) => Ok(Some(slot)),
+        None => Err(PlanError::TooManyStreams {
+            limit: state.abuse.max_concurrent_streams(),
+        }
+        .into()),
+    }
+}
+
 /// Counts the request against the plan's monthly quota. It is the last check before a provider is
 /// called, so every admitted request records a usage event (which the count is rebuilt from).
 pub(super) async fn admit(state: &GatewayState, account: &AccountConfig) -> Result<(), ApiError> {

@@ -244,6 +244,7 @@ mod tests {
             kind,
             base_url: "http://127.0.0.1:9".into(),
             api_key: ProviderSecret::new("sk-test".into()),
+            egress_refusal: None,
         }
     }
 

@@ -26,6 +26,13 @@ pub(super) async fn require_gateway_key(
     };
     match key {
         Ok(key) => {
+            if let Err(throttled) = state.abuse.admit_request(key.key_id) {
+                return ApiError::from(PlanError::KeyRequestRate {
+                    per_second: state.settings.abuse.key_requests_per_second,
+                    retry_after: throttled.retry_after,
+                })
+                .into_response();
+            }
             request.extensions_mut().insert(key);
             next.run(request).await
         }

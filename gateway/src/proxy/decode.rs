@@ -3,11 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
 use crate::error::{ApiError, RequestError};
 use crate::openai::{ChatCompletionRequest, EmbeddingsRequest};
+use crate::state::GatewayState;
 
 /// A chat completion request, with the OpenRouter-style `models` fallback list taken out of the
 /// body that is forwarded.
@@ -16,10 +17,10 @@ pub struct ChatInput {
     pub fallbacks: Vec<String>,
 }
 
-impl<S: Send + Sync> FromRequest<S> for ChatInput {
+impl FromRequest<GatewayState> for ChatInput {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &GatewayState) -> Result<Self, Self::Rejection> {
         let body = json_body(request, state).await?;
         let mut request = ChatCompletionRequest::from_json_bytes(&body)?;
         let fallbacks = take_fallbacks(&mut request)?;
@@ -29,10 +30,10 @@ impl<S: Send + Sync> FromRequest<S> for ChatInput {
 
 pub struct EmbeddingsInput(pub EmbeddingsRequest);
 
-impl<S: Send + Sync> FromRequest<S> for EmbeddingsInput {
+impl FromRequest<GatewayState> for EmbeddingsInput {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &GatewayState) -> Result<Self, Self::Rejection> {
         let body = json_body(request, state).await?;
         Ok(EmbeddingsInput(embeddings_request(&body)?))
     }
@@ -52,19 +53,43 @@ fn embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, RequestError> {
     })
 }
 
-/// The body's bytes (within the router's body limit), if it is JSON.
-async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The body's bytes (within the router's body limit, read within the body timeout), if it is
+/// JSON.
+async fn json_body(request: Request, state: &GatewayState) -> Result<Bytes, ApiError> {
     let is_json = is_json(request.headers());
-    let body = Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            ApiError::new(
-                rejection.status(),
+    let timeout = state.settings.body_read_timeout;
+    // A client trickling its body would hold a connection and a task for as long as it liked.
+    let read = tokio::time::timeout(timeout, Bytes::from_request(request, state)).await;
+    let Ok(read) = read else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            format!(
+                "The request body did not arrive within {} seconds.",
+                timeout.as_secs().max(1)
+            ),
+        ));
+    };
+    let body = read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
-                Some("invalid_body"),
-                rejection.body_text(),
-            )
-        })?;
+                Some("request_too_large"),
+                format!(
+                    "The request body is larger than {} MiB, the most the gateway accepts.",
+                    super::MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            );
+        }
+        ApiError::new(
+            rejection.status(),
+            "invalid_request_error",
+            Some("invalid_body"),
+            rejection.body_text(),
+        )
+    })?;
     if !is_json {
         return Err(RequestError::ContentType.into());
     }

@@ -55,7 +55,7 @@ use cache::CacheLookup;
 use usage::UsageContext;
 
 /// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// The `/v1` router, to be nested under `/v1`.
 pub fn router(state: GatewayState) -> Router {
@@ -94,6 +94,7 @@ async fn chat_completions(
         &caller.policy,
     )?;
     admission::check_streaming(&state, &caller.account, request.wants_stream())?;
+    let stream_slot = admission::open_stream(&state, caller.key.key_id, request.wants_stream())?;
     admission::admit(&state, &caller.account).await?;
     let usage = UsageContext::new(&state, &caller, started);
 
@@ -150,7 +151,8 @@ async fn chat_completions(
             Ok(response)
         }
         Answer::Stream((first, rest)) => {
-            let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage());
+            let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
+                .holding(stream_slot);
             let mut response = respond::sse(respond::sse_body(first, rest, guard), decision);
             cache.mark(&mut response);
             Ok(response)

@@ -117,6 +117,8 @@ pub(super) struct StreamGuard {
     pub(super) usage: Usage,
     outcome: StreamEnd,
     pub(super) include_usage: bool,
+    /// The key's place among its open streams, given back with the guard.
+    _slot: Option<crate::abuse::StreamSlot>,
 }
 
 pub(super) enum StreamEnd {
@@ -144,7 +146,14 @@ impl StreamGuard {
             usage: Usage::default(),
             outcome: StreamEnd::ClientGone,
             include_usage,
+            _slot: None,
         }
+    }
+
+    /// Keeps the key's stream place until the stream ends.
+    pub(super) fn holding(mut self, slot: Option<crate::abuse::StreamSlot>) -> Self {
+        self._slot = slot;
+        self
     }
 
     pub(super) fn end(&mut self, outcome: StreamEnd) {

@@ -9,6 +9,7 @@ pub(crate) fn endpoint(kind: ProviderKind) -> ProviderEndpoint {
         kind,
         base_url: "http://127.0.0.1:1".into(),
         api_key: ProviderSecret::new("k".into()),
+        egress_refusal: None,
     }
 }
 
@@ -21,6 +22,7 @@ pub(crate) fn openai() -> Vec<ProviderEndpoint> {
         kind: ProviderKind::OpenAi,
         base_url: "http://127.0.0.1:1/v1".into(),
         api_key: ProviderSecret::new("sk-test".into()),
+        egress_refusal: None,
     }]
 }
 

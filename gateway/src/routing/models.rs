@@ -111,6 +111,7 @@ mod tests {
             kind: ProviderKind::Groq,
             base_url: "http://x".into(),
             api_key: ProviderSecret::new("k".into()),
+            egress_refusal: None,
         }];
         assert_eq!(
             cheapest_of_tier(Tier::Strong, &refs(&groq))
@@ -124,6 +125,7 @@ mod tests {
             kind: ProviderKind::Ollama,
             base_url: "http://x".into(),
             api_key: ProviderSecret::new(String::new()),
+            egress_refusal: None,
         }];
         assert_eq!(
             cheapest_of_tier(Tier::Strong, &refs(&ollama))

@@ -40,6 +40,7 @@ impl GatewayState {
             &self.db,
             &self.settings.plans,
             &self.master_key,
+            &self.settings.egress,
             account_id,
             provider,
             api_key,

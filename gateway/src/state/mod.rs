@@ -47,6 +47,8 @@ pub struct SharedState {
     pub router: Arc<Router>,
     /// What the gateway adds to each request, for `/metrics`.
     pub metrics: Arc<GatewayMetrics>,
+    /// Log-in attempts, requests per second and open streams per key (`crate::abuse`).
+    pub abuse: crate::abuse::AbuseGuard,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -106,6 +108,12 @@ impl GatewayBuilder {
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
+            // Every name is resolved through the SSRF guard, at every connection; a redirect
+            // would carry the provider key to wherever the provider says.
+            .dns_resolver(Arc::new(crate::egress::GuardedResolver(Arc::new(
+                settings.egress.clone(),
+            ))))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let (cache, quota) = match redis {
             Some((manager, prefix)) => (
@@ -122,6 +130,7 @@ impl GatewayBuilder {
             .clone()
             .map(|stripe| Arc::new(Billing::new(stripe)));
         let router = Arc::new(Router::load(&settings.router_model_dir));
+        let abuse = crate::abuse::AbuseGuard::new(settings.abuse.clone());
         let change_watcher = directory.spawn_change_watcher();
         let (usage, usage_writer) = UsageRecorder::start(db.clone(), settings.usage.clone());
         let retention = crate::analytics::spawn_retention_job(
@@ -141,6 +150,7 @@ impl GatewayBuilder {
             cache: Arc::new(cache),
             billing,
             metrics: Arc::default(),
+            abuse,
         }));
         Ok((
             state,

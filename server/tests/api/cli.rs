@@ -15,12 +15,27 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-gateway"))
+        self.run_with_master_key(None, args, stdin)
+    }
+
+    /// Runs with `GATEWAY_MASTER_KEY` set (else from the data folder's file).
+    fn run_with_master_key(
+        &self,
+        master_key: Option<&str>,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
+        match master_key {
+            Some(key) => command.env("GATEWAY_MASTER_KEY", key),
+            None => command.env_remove("GATEWAY_MASTER_KEY"),
+        };
+        let mut child = command
             .args(args)
             .env("DATABASE_URL", &self.database_url)
             .env("GATEWAY_DATA_DIR", &self.data_dir)
-            .env_remove("GATEWAY_MASTER_KEY")
             .env_remove("GATEWAY_CONFIG")
+            .env_remove("ALLOWED_PRIVATE_UPSTREAMS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -161,8 +176,8 @@ fn users_keys_and_providers_from_the_command_line() {
         None,
     );
 
-    let added = cli.ok(
-        &[
+    let add_openai_at = |base_url: &str| {
+        [
             "provider",
             "add",
             "--email",
@@ -170,14 +185,39 @@ fn users_keys_and_providers_from_the_command_line() {
             "--provider",
             "openai",
             "--base-url",
-            "http://127.0.0.1:9/v1",
-        ],
-        Some("sk-cli-provider-key-123456\n"),
-    );
+        ]
+        .into_iter()
+        .chain([base_url])
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let args = add_openai_at("https://93.184.216.34/v1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let added = cli.ok(&args, Some("sk-cli-provider-key-123456\n"));
     assert!(
         added.contains("openai") && !added.contains("sk-cli-provider-key-123456"),
         "{added}"
     );
+    // The SSRF guard: this machine's own addresses and the cloud metadata service are refused
+    // unless the operator allows them (ALLOWED_PRIVATE_UPSTREAMS, unset here).
+    for (inside, says) in [
+        ("http://93.184.216.34/v1", "must start with https://"),
+        ("http://127.0.0.1:9/v1", "127.0.0.1 is a loopback address"),
+        ("https://127.0.0.1:9/v1", "127.0.0.1 is a loopback address"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "169.254.169.254 is a link-local (cloud metadata) address",
+        ),
+        ("https://[::ffff:10.0.0.8]/v1", "::ffff:10.0.0.8 is a private address"),
+    ] {
+        let args = add_openai_at(inside);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let refused = cli.fails(&args, Some("sk-cli-provider-key-123456\n"));
+        assert!(
+            refused.contains(says) && refused.contains("ALLOWED_PRIVATE_UPSTREAMS"),
+            "{inside}: {refused}"
+        );
+    }
     // Ollama runs without a key; every other provider needs one.
     cli.ok(
         &[
@@ -664,4 +704,117 @@ async fn usage_export_is_clamped_to_the_plans_retention() {
         None,
     );
     assert!(bad.contains("--since"), "{bad}");
+}
+
+/// The provider keys as stored, one ciphertext per row.
+async fn sealed_provider_keys(database_url: &str) -> Vec<Vec<u8>> {
+    use gateway::sea_orm::{Database, EntityTrait};
+    let db = Database::connect(database_url).await.unwrap();
+    let sealed = gateway::entities::provider_credential::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|credential| credential.key_ciphertext)
+        .collect();
+    db.close().await.unwrap();
+    sealed
+}
+
+#[tokio::test]
+async fn master_key_rotation_reseals_every_provider_key() {
+    use gateway::crypto::MasterKey;
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    cli.ok(
+        &["user", "create", "--email", "ada@example.com"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    for (provider, secret) in [("openai", "sk-rotate-openai-123456"), ("groq", "gsk-rotate-groq-123456")] {
+        cli.ok(
+            &["provider", "add", "--email", "ada@example.com", "--provider", provider],
+            Some(&format!("{secret}\n")),
+        );
+    }
+    let key_file = cli.data_dir.join("master.key");
+    let old_encoded = std::fs::read_to_string(&key_file).unwrap();
+    let old = MasterKey::from_base64(&old_encoded).unwrap();
+
+    let rotated = cli.ok(&["master-key", "rotate"], None);
+    assert!(rotated.contains("re-sealed 2 provider key(s)"), "{rotated}");
+    let new_encoded = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_encoded, old_encoded);
+    assert!(!cli.data_dir.join("master.key.next").exists());
+    let new = MasterKey::from_base64(&new_encoded).unwrap();
+    let mut opened: Vec<String> = Vec::new();
+    for sealed in sealed_provider_keys(&cli.database_url).await {
+        assert!(old.decrypt(&sealed).is_err(), "still sealed with the old key");
+        opened.push(String::from_utf8(new.decrypt(&sealed).unwrap()).unwrap());
+    }
+    opened.sort();
+    assert_eq!(opened, ["gsk-rotate-groq-123456", "sk-rotate-openai-123456"]);
+    // Everything else goes on working with the new key.
+    cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None);
+
+    // A key from the environment: the new one comes on standard input and is the operator's to
+    // set; the old one then refuses to start.
+    let env_key = new_encoded.trim().to_owned();
+    let next = MasterKey::generate_base64();
+    let output = cli.run_with_master_key(Some(&env_key), &["master-key", "rotate"], Some(&format!("{next}\n")));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("set GATEWAY_MASTER_KEY"));
+    let next_key = MasterKey::from_base64(&next).unwrap();
+    for sealed in sealed_provider_keys(&cli.database_url).await {
+        next_key.decrypt(&sealed).expect("sealed with the operator's new key");
+    }
+    let stale = cli.run_with_master_key(
+        Some(&env_key),
+        &["provider", "add", "--email", "ada@example.com", "--provider", "ollama"],
+        Some(""),
+    );
+    assert!(!stale.status.success());
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("does not open the provider keys"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    // Without a new key on standard input nothing changes.
+    let refused = cli.run_with_master_key(Some(&next), &["master-key", "rotate"], Some(""));
+    assert!(!refused.status.success());
+    for sealed in sealed_provider_keys(&cli.database_url).await {
+        next_key.decrypt(&sealed).expect("unchanged");
+    }
+}
+
+/// A rotation that re-sealed the database and stopped before replacing `master.key` is finished
+/// at the next start, instead of leaving provider keys no key opens.
+#[tokio::test]
+async fn an_interrupted_rotation_is_finished_at_the_next_start() {
+    use gateway::crypto::MasterKey;
+    use gateway::sea_orm::Database;
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    cli.ok(
+        &["user", "create", "--email", "ada@example.com"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    cli.ok(
+        &["provider", "add", "--email", "ada@example.com", "--provider", "openai"],
+        Some("sk-interrupted-123456\n"),
+    );
+    let key_file = cli.data_dir.join("master.key");
+    let old = MasterKey::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    // What `rotate` does up to its last step: the new key beside the old, the database re-sealed.
+    let next_encoded = MasterKey::generate_base64();
+    std::fs::write(cli.data_dir.join("master.key.next"), &next_encoded).unwrap();
+    let next = MasterKey::from_base64(&next_encoded).unwrap();
+    let db = Database::connect(&cli.database_url).await.unwrap();
+    gateway::accounts::reseal_provider_keys(&db, &old, &next).await.unwrap();
+    db.close().await.unwrap();
+
+    // Any command that needs the master key finishes it (here: adding a provider).
+    cli.ok(
+        &["provider", "add", "--email", "ada@example.com", "--provider", "ollama"],
+        Some(""),
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), next_encoded);
+    assert!(!cli.data_dir.join("master.key.next").exists());
 }

@@ -377,6 +377,7 @@ async fn error_classes_are_mapped(provider: &Provider) {
             &app.state.db,
             &app.state.settings.plans,
             &app.state.master_key,
+            &app.state.settings.egress,
             other,
             provider.id,
             "wrong-key",

@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod abuse;
 mod analytics;
 mod cli;
 mod conformance;
+mod egress;
 mod listen;
 mod plans;
 mod portal;

@@ -697,3 +697,64 @@ async fn the_session_store_keeps_ids_unique_and_forgets_expired_sessions(backend
     store.delete(&first.id).await.unwrap();
     assert!(store.load(&first.id).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_and_sign_up_attempts_are_limited() {
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |config| {
+        config.logins_per_account_per_minute = 3;
+        config.logins_per_address_per_minute = 6;
+        config.signups_per_address_per_hour = 2;
+    })
+    .await;
+    app.create_account("ada@example.com").await;
+    let browser = Browser::new(&app);
+    let log_in = |email: &'static str, password: &'static str| {
+        let browser = &browser;
+        async move {
+            let response = browser
+                .post_form("log_in", &[("email", email), ("password", password)])
+                .await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for _ in 0..3 {
+        let (_, text) = log_in("ada@example.com", "not the password").await;
+        assert!(text.contains("Wrong email or password."), "{text}");
+    }
+    // The account's allowance is used up: even the right password waits now.
+    for password in ["not the password", PASSWORD] {
+        let (status, text) = log_in("ada@example.com", password).await;
+        assert_eq!(status, 429, "{text}");
+        assert!(text.contains("Too many log-in attempts for this account"), "{text}");
+    }
+    assert_eq!(browser.get("/keys").await.status(), 303, "not logged in");
+    // An unknown e-mail is answered like a wrong password (and counted like one).
+    let (_, text) = log_in("nobody@example.com", "whatever it is").await;
+    assert!(text.contains("Wrong email or password."), "{text}");
+    // Six attempts from this address: the seventh is refused whatever the account.
+    let (status, text) = log_in("someone@example.com", "whatever it is").await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("Too many log-in attempts from your network"), "{text}");
+
+    let sign_up = |email: &'static str| {
+        let browser = Browser::new(&app);
+        async move {
+            let response = browser
+                .post_form("sign_up", &[("email", email), ("password", PASSWORD)])
+                .await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for email in ["new1@example.com", "new2@example.com"] {
+        let (status, text) = sign_up(email).await;
+        assert_ne!(status, 429, "{text}");
+    }
+    let (status, text) = sign_up("new3@example.com").await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("Too many sign-ups from your network"), "{text}");
+    assert!(
+        gateway::accounts::account_by_email(&app.state.db, "new3@example.com")
+            .await
+            .is_err()
+    );
+}

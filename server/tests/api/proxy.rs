@@ -284,6 +284,7 @@ async fn upstream_errors_keep_their_meaning(backend: Backend) {
         &app.state.db,
         &app.state.settings.plans,
         &app.state.master_key,
+        &app.state.settings.egress,
         unreachable,
         "openai",
         OPENAI_KEY,

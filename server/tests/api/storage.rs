@@ -104,3 +104,38 @@ async fn a_lost_or_wrong_master_key_stops_the_start_instead_of_orphaning_provide
         .await
         .expect("the restored key opens the stored provider keys");
 }
+
+/// SQLite in write-ahead-log mode with a pool: a long read (an export, the dashboard) holds one
+/// connection and its snapshot while writes go on. On a single connection the write would wait
+/// for the read to end, here for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_long_read_does_not_hold_up_writes() {
+    use gateway::sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = spawn_app(Backend::Sqlite).await;
+    let db = &app.state.db;
+    let mode = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode.try_get_by_index::<String>(0).unwrap(), "wal");
+
+    let reading = db.begin().await.unwrap();
+    reading
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM usage_events",
+        ))
+        .await
+        .unwrap();
+    let written = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        app.create_account("writer@example.com"),
+    )
+    .await;
+    assert!(written.is_ok(), "a write waited on an open read");
+    reading.commit().await.unwrap();
+}

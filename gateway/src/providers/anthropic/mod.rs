@@ -7,6 +7,8 @@
 //! served by a forced tool whose input is returned as the message content.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod request;
 mod response;
 mod stream;

@@ -7,6 +7,8 @@
 //! assistant message that made the call.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod request;
 mod response;
 mod stream;
