@@ -7,6 +7,7 @@ mod abuse;
 mod analytics;
 mod cli;
 mod conformance;
+mod crash;
 mod egress;
 mod listen;
 mod plans;

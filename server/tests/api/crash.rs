@@ -1,0 +1,166 @@
+//! Crash safety: `kill -9` of a loaded server, then a restart. Account changes are written before
+//! they are answered, so none is lost; usage events wait at most one flush interval (1 s) in
+//! memory, so at most the requests of the last moments before the kill go unrecorded, and never
+//! one twice. This test measures that bound on the real binary.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gateway::sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait, Statement};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::helpers::{OPENAI_KEY, PASSWORD, hello};
+
+struct Install {
+    dir: tempfile::TempDir,
+    fake: testkit::FakeOpenAi,
+}
+
+impl Install {
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
+        command
+            .args(args)
+            .env("DATABASE_URL", self.database_url())
+            .env("GATEWAY_DATA_DIR", self.dir.path())
+            .env("GATEWAY_ADDR", "127.0.0.1:0")
+            .env("OPENAI_BASE_URL", self.fake.base_url())
+            .env("RUST_LOG", "warn")
+            .env_remove("GATEWAY_MASTER_KEY")
+            .env_remove("GATEWAY_CONFIG")
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.dir.path().join("gateway.db").display())
+    }
+
+    async fn cli(&self, args: &[&str], stdin: &str) -> String {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = self.command(args).spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        let output = child.wait_with_output().await.unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Starts `serve` and returns it with its base URL.
+    async fn serve(&self) -> (tokio::process::Child, String) {
+        let mut child = self.command(&["serve"]).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(base) = line.strip_prefix("LLM Gateway is running at ") {
+                    return base.to_owned();
+                }
+            }
+            panic!("the server ended before it said where it runs")
+        })
+        .await
+        .expect("the server starts");
+        // Keep reading (and dropping) its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (child, base)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage() {
+    let install = Install {
+        dir: tempfile::tempdir().unwrap(),
+        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()]).await.unwrap(),
+    };
+    install
+        .cli(&["user", "create", "--email", "ada@example.com", "--plan", "pro"], &format!("{PASSWORD}\n"))
+        .await;
+    install
+        .cli(&["provider", "add", "--email", "ada@example.com", "--provider", "openai"], &format!("{OPENAI_KEY}\n"))
+        .await;
+    let key = install.cli(&["key", "create", "--email", "ada@example.com"], "").await;
+    let (mut server, base) = install.serve().await;
+    let http = reqwest::Client::new();
+
+    // Four clients for six seconds, each noting when its answers came back.
+    let load_until = Instant::now() + Duration::from_secs(6);
+    let clients = (0..4).map(|_| {
+        let (http, base, key) = (http.clone(), base.clone(), key.clone());
+        tokio::spawn(async move {
+            let mut served = Vec::new();
+            while Instant::now() < load_until {
+                let response = http
+                    .post(format!("{base}/v1/chat/completions"))
+                    .bearer_auth(&key)
+                    .json(&hello())
+                    .send()
+                    .await;
+                if response.is_ok_and(|r| r.status() == 200) {
+                    served.push(Instant::now());
+                }
+            }
+            served
+        })
+    });
+    // A change made through the portal just before the kill: answered means written.
+    let signed_up = http
+        .post(format!("{base}/api/sign_up"))
+        .header("origin", &base)
+        .form(&[("email", "late@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_up.status().is_success() || signed_up.status().is_redirection());
+    let served: Vec<Instant> = futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    server.start_kill().unwrap(); // SIGKILL: no shutdown, no flush.
+    let killed_at = Instant::now();
+    server.wait().await.unwrap();
+
+    let db = Database::connect(install.database_url()).await.unwrap();
+    let integrity = db
+        .query_one(Statement::from_string(db.get_database_backend(), "PRAGMA integrity_check"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integrity.try_get_by_index::<String>(0).unwrap(), "ok");
+    gateway::accounts::account_by_email(&db, "late@example.com")
+        .await
+        .expect("the sign-up answered before the kill is there");
+    let recorded = gateway::entities::usage_event::Entity::find().count(&db).await.unwrap() as usize;
+    let lost = served.len().saturating_sub(recorded);
+    let old_enough = served
+        .iter()
+        .filter(|at| killed_at.duration_since(**at) > Duration::from_secs(3))
+        .count();
+    eprintln!(
+        "kill -9 after {} served requests: {recorded} recorded, {lost} lost (answered in the last moments)",
+        served.len()
+    );
+    assert!(recorded <= served.len(), "no request is recorded twice");
+    assert!(
+        recorded >= old_enough,
+        "requests answered more than 3 s before the kill were lost: {recorded} recorded, {old_enough} older"
+    );
+    db.close().await.unwrap();
+
+    // The restarted server serves, with the key and the provider as they were.
+    let (mut restarted, base) = install.serve().await;
+    let response = http
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    restarted.start_kill().unwrap();
+    restarted.wait().await.unwrap();
+}
