@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod egress;
+mod faults;
 mod listen;
 mod plans;
 mod portal;
