@@ -232,7 +232,7 @@ fn billing_view(
                 <span class="label">{format!("of {quota}")}</span>
             </div>
         </div>
-        {status.filter(|s| s != "active").map(|status| view! { <p class="form-error" role="alert">{format!("Billing status: {status}.")}</p> })}
+        {status.filter(|s| s != "active").map(|status| view! { <p class="form-error" role="alert">{billing_status_message(&status)}</p> })}
         {ends_at.map(|at| view! { <p class="notice">{format!("Cancelled: the plan ends on {at}, then the account moves to Free.")}</p> })}
         <table class="list plans">
             <thead>
@@ -299,5 +299,14 @@ pub fn BillingCancelPage() -> impl IntoView {
             <p>"Nothing was charged and your plan is unchanged."</p>
             <p><A href="/billing">"Back to plans"</A></p>
         </PortalPage>
+    }
+}
+
+/// What a subscription's status means for the person paying.
+fn billing_status_message(status: &str) -> String {
+    match status {
+        "past_due" | "payment_failed" => "Your last payment failed. Stripe will try again over the next days and your plan stays meanwhile; update your card in Manage billing to keep it.".to_owned(),
+        "unpaid" | "canceled" | "incomplete_expired" => "Your subscription has ended; this account is on the Free plan.".to_owned(),
+        other => format!("Billing status: {other}."),
     }
 }

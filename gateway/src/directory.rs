@@ -2,21 +2,24 @@
 //! no database round trip: a key is looked up once, then served from memory.
 //!
 //! Changes made in this process evict at once ([`Directory::evict_account`]). Changes made by
-//! another process (the CLI, another server on the same PostgreSQL) bump `accounts.updated_at`;
-//! a watcher polls for those once per `change_poll_interval` (one indexed query, not one per
-//! request) and evicts the same way.
+//! another process (the CLI, another server on the same PostgreSQL) are journaled in
+//! `account_changes` under numbers the database hands out; a watcher reads the numbers it has not
+//! seen once per `change_poll_interval` (one indexed query, not one per request) and evicts the
+//! same way. No writer's clock is involved, so a server whose clock is behind cannot hide a
+//! revocation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::accounts::{self, Plan};
-use crate::clock::now_ms;
 use crate::crypto::{self, MasterKey};
-use crate::entities::{account, gateway_key};
+use crate::entities::{account_change, gateway_key};
 use crate::error::AuthError;
 use crate::providers::{ProviderEndpoint, ProviderKind, ProviderSecret};
 use crate::settings::GatewaySettings;
@@ -188,38 +191,129 @@ impl Directory {
         let directory = Arc::clone(self);
         let interval = directory.settings.change_poll_interval;
         tokio::spawn(async move {
-            // Clocks of other processes may differ a little, and a change may commit a moment
-            // after it was stamped: look back further than one interval.
-            let overlap = (interval * 3).max(Duration::from_secs(2)).as_millis() as i64;
-            let mut since = now_ms() - overlap;
-            // No poll at start: nothing is in memory yet that a change could have made stale.
+            // Changes journaled before this server started concern nothing it has in memory;
+            // the last few are read again anyway, in case one of them was still committing.
+            let mut cursor = loop {
+                match latest_change(&directory.db).await {
+                    Ok(latest) => break ChangeCursor::at(latest - STARTUP_LOOKBACK),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not read the account change journal");
+                        tokio::time::sleep(interval).await;
+                    }
+                }
+            };
             let mut ticker =
                 tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let started = now_ms();
-                match directory.changed_accounts_since(since).await {
-                    Ok(changed) => {
-                        for account_id in changed {
+                match changes_after(&directory.db, cursor.floor).await {
+                    Ok(changes) => {
+                        for account_id in cursor.advance(&changes, std::time::Instant::now()) {
                             directory.evict_account(account_id);
                         }
-                        since = started - overlap;
                     }
                     Err(err) => tracing::warn!(error = %err, "could not poll for account changes"),
                 }
             }
         })
     }
+}
 
-    async fn changed_accounts_since(&self, since_ms: i64) -> Result<Vec<i32>, DbErr> {
-        account::Entity::find()
-            .select_only()
-            .column(account::Column::Id)
-            .filter(account::Column::UpdatedAt.gte(since_ms))
-            .into_tuple()
-            .all(&self.db)
-            .await
+async fn latest_change(db: &DatabaseConnection) -> Result<i64, DbErr> {
+    let latest: Option<Option<i64>> = account_change::Entity::find()
+        .select_only()
+        .column_as(account_change::Column::Version.max(), "latest")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(latest.flatten().unwrap_or(0))
+}
+
+/// Journal entries after `floor`, oldest first: (version, account).
+async fn changes_after(db: &DatabaseConnection, floor: i64) -> Result<Vec<(i64, i32)>, DbErr> {
+    account_change::Entity::find()
+        .select_only()
+        .column(account_change::Column::Version)
+        .column(account_change::Column::AccountId)
+        .filter(account_change::Column::Version.gt(floor))
+        .order_by_asc(account_change::Column::Version)
+        .limit(MAX_CHANGES_PER_POLL)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+const MAX_CHANGES_PER_POLL: u64 = 10_000;
+
+/// Journal entries read again at start (see `spawn_change_watcher`).
+const STARTUP_LOOKBACK: i64 = 100;
+
+/// How long a missing journal number is waited for. Numbers are handed out when a change is
+/// written but become visible when it commits, so a later number may show first; a number that
+/// never shows belonged to a transaction that rolled back.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Gaps past this many are not tracked one by one (a sequence that jumped): given up at once.
+const MAX_TRACKED_GAPS: i64 = 10_000;
+
+/// Where a server is in the change journal: every number up to `floor` has been seen (or given
+/// up on); above it, the numbers seen already and the gaps still awaited.
+#[derive(Debug, Default)]
+struct ChangeCursor {
+    floor: i64,
+    seen_above_floor: std::collections::BTreeSet<i64>,
+    gaps: std::collections::BTreeMap<i64, std::time::Instant>,
+}
+
+impl ChangeCursor {
+    fn at(latest: i64) -> Self {
+        Self {
+            floor: latest,
+            ..Self::default()
+        }
+    }
+
+    /// Takes a poll's entries (all of those after `floor`); returns the accounts to evict, each
+    /// entry's once.
+    fn advance(&mut self, changes: &[(i64, i32)], now: std::time::Instant) -> Vec<i32> {
+        let mut evict = Vec::new();
+        let highest_before = self
+            .seen_above_floor
+            .last()
+            .copied()
+            .unwrap_or(self.floor);
+        for &(version, account_id) in changes {
+            if version <= self.floor || !self.seen_above_floor.insert(version) {
+                continue;
+            }
+            self.gaps.remove(&version);
+            evict.push(account_id);
+        }
+        let highest = self
+            .seen_above_floor
+            .last()
+            .copied()
+            .unwrap_or(self.floor);
+        // Numbers skipped by this poll's newest entries: awaited from now on.
+        if highest - highest_before <= MAX_TRACKED_GAPS {
+            for version in highest_before + 1..highest {
+                if !self.seen_above_floor.contains(&version) {
+                    self.gaps.entry(version).or_insert(now);
+                }
+            }
+        }
+        self.gaps
+            .retain(|_, noticed| now.duration_since(*noticed) < GAP_PATIENCE);
+        self.floor = match self.gaps.keys().next() {
+            Some(&first_gap) => first_gap - 1,
+            None => highest,
+        };
+        let floor = self.floor;
+        self.seen_above_floor.retain(|&version| version > floor);
+        evict.sort_unstable();
+        evict.dedup();
+        evict
     }
 }
 
@@ -233,4 +327,57 @@ pub enum DirectoryError {
     Policy(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn each_journal_entry_evicts_once() {
+        let now = Instant::now();
+        let mut cursor = ChangeCursor::at(10);
+        assert_eq!(cursor.advance(&[(11, 1), (12, 2), (13, 1)], now), [1, 2]);
+        assert_eq!(cursor.floor, 13);
+        assert!(cursor.advance(&[], now).is_empty());
+        // Entries at or below the floor (a slow poll's late answer) are not taken again.
+        assert!(cursor.advance(&[(12, 2)], now).is_empty());
+    }
+
+    /// A change numbered 11 commits after one numbered 12: the server sees 12 first and must
+    /// not step over 11, or that change (a revocation, say) would never be seen.
+    #[test]
+    fn a_number_that_commits_late_is_still_seen() {
+        let start = Instant::now();
+        let mut cursor = ChangeCursor::at(10);
+        assert_eq!(cursor.advance(&[(12, 2)], start), [2]);
+        assert_eq!(cursor.floor, 10, "11 is awaited");
+        // The next poll reads from 11 again; 12 is not evicted twice.
+        assert_eq!(cursor.advance(&[(12, 2)], start), Vec::<i32>::new());
+        assert_eq!(cursor.advance(&[(11, 1), (12, 2), (13, 3)], start), [1, 3]);
+        assert_eq!(cursor.floor, 13);
+        assert!(cursor.gaps.is_empty() && cursor.seen_above_floor.is_empty());
+    }
+
+    /// A number that never shows (its transaction rolled back) is given up on after a while.
+    #[test]
+    fn a_rolled_back_number_is_given_up_on() {
+        let start = Instant::now();
+        let mut cursor = ChangeCursor::at(0);
+        assert_eq!(cursor.advance(&[(2, 7)], start), [7]);
+        assert_eq!(cursor.floor, 0);
+        let later = start + GAP_PATIENCE + Duration::from_secs(1);
+        assert!(cursor.advance(&[(2, 7)], later).is_empty());
+        assert_eq!(cursor.floor, 2);
+    }
+
+    #[test]
+    fn a_jump_in_the_numbers_is_not_tracked_number_by_number() {
+        let now = Instant::now();
+        let mut cursor = ChangeCursor::at(0);
+        assert_eq!(cursor.advance(&[(1_000_000, 3)], now), [3]);
+        assert_eq!(cursor.floor, 1_000_000);
+        assert!(cursor.gaps.is_empty());
+    }
 }

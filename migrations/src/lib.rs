@@ -12,6 +12,7 @@ mod m20261127_000004_plans_billing;
 mod m20261127_000005_analytics_cache;
 mod m20261203_000006_route_reason;
 mod m20261203_000007_portal_sessions;
+mod m20261205_000008_account_changes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_analytics_cache::Migration),
             Box::new(m20261203_000006_route_reason::Migration),
             Box::new(m20261203_000007_portal_sessions::Migration),
+            Box::new(m20261205_000008_account_changes::Migration),
         ]
     }
 }

@@ -421,8 +421,8 @@ async fn export_csv(
     let now = gateway::clock::now_ms();
     let since =
         analytics::clamp_since(now, range, state.settings.plans.limits(plan).retention_days);
-    match analytics::events_since(&state.db, account_id, since).await {
-        Ok(events) => (
+    match analytics::csv_stream(state.db.clone(), account_id, since).await {
+        Ok(chunks) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
                 (
@@ -436,7 +436,10 @@ async fn export_csv(
                     ),
                 ),
             ],
-            analytics::to_csv(&events),
+            // Streamed a page at a time: a large export holds neither memory nor one long query.
+            axum::body::Body::from_stream(futures::TryStreamExt::inspect_err(chunks, |err| {
+                tracing::error!(error = %err, "export: reading events failed mid-way");
+            })),
         )
             .into_response(),
         Err(err) => {

@@ -595,17 +595,37 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             let now = gateway::clock::now_ms();
             let since =
                 analytics::clamp_since(now, range, config.plans.limits(plan).retention_days);
-            let events = analytics::events_since(&db, account.id, since).await?;
-            let mut out = std::io::stdout().lock();
+            // A page at a time, as the portal's export: memory stays flat however many events.
             if format == "csv" {
-                out.write_all(analytics::to_csv(&events).as_bytes())?;
+                use futures::TryStreamExt as _;
+                let mut chunks =
+                    std::pin::pin!(analytics::csv_stream(db.clone(), account.id, since).await?);
+                while let Some(chunk) = chunks.try_next().await? {
+                    std::io::stdout().lock().write_all(&chunk)?;
+                }
             } else {
-                for event in &events {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::Value::Object(analytics::export_row(event))
-                    )?;
+                let mut after = None;
+                loop {
+                    let page = analytics::events_page(
+                        &db,
+                        account.id,
+                        since,
+                        after,
+                        analytics::EXPORT_PAGE,
+                    )
+                    .await?;
+                    let mut out = std::io::stdout().lock();
+                    for event in &page {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::Value::Object(analytics::export_row(event))
+                        )?;
+                    }
+                    if (page.len() as u64) < analytics::EXPORT_PAGE {
+                        break;
+                    }
+                    after = page.last().map(|last| (last.created_at, last.id));
                 }
             }
         }

@@ -25,7 +25,7 @@ pub use routing::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set, SqlErr,
+    QueryFilter, Set, SqlErr, TransactionTrait,
 };
 
 use crate::clock::now_ms;
@@ -213,12 +213,22 @@ pub async fn authenticate_password(
 }
 
 /// Marks the account changed so that every running server drops what it cached about it.
+/// It stamps `updated_at` and adds the change to the journal, whose database-assigned numbers the
+/// servers follow (`crate::directory`).
 pub async fn touch_account(db: &impl ConnectionTrait, account_id: i32) -> Result<(), DbErr> {
+    let now = now_ms();
     account::Entity::update_many()
-        .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account_id))
         .exec(db)
         .await?;
+    crate::entities::account_change::ActiveModel {
+        account_id: sea_orm::Set(account_id),
+        changed_at: sea_orm::Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
     Ok(())
 }
 
@@ -227,12 +237,14 @@ pub async fn set_plan(
     account_id: i32,
     plan: Plan,
 ) -> Result<(), AccountError> {
+    let txn = db.begin().await?;
     account::Entity::update_many()
         .col_expr(account::Column::Plan, Expr::value(plan.id()))
-        .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(account::Column::Id.eq(account_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    touch_account(&txn, account_id).await?;
+    txn.commit().await?;
     Ok(())
 }
 

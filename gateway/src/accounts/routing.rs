@@ -1,10 +1,11 @@
 //! Routing overrides of the account and of each of its keys, stored as JSON.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 use super::{AccountError, account_by_id, keys::update_active_key};
-use crate::clock::now_ms;
 use crate::entities::{account, gateway_key};
 use crate::routing::RoutingPolicy;
 
@@ -55,15 +56,17 @@ pub async fn set_account_routing_policy(
     policy: &RoutingPolicy,
 ) -> Result<(), AccountError> {
     policy.validate()?;
+    let txn = db.begin().await?;
     account::Entity::update_many()
         .col_expr(
             account::Column::RoutingPolicy,
             Expr::value(policy.to_stored()),
         )
-        .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(account::Column::Id.eq(account_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    super::touch_account(&txn, account_id).await?;
+    txn.commit().await?;
     Ok(())
 }
 

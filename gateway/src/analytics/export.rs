@@ -1,6 +1,9 @@
 //! The export of an account's raw usage events (CSV and JSON lines): metadata only.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::entities::usage_event;
 
@@ -10,13 +13,77 @@ pub async fn events_since(
     account_id: i32,
     since: i64,
 ) -> Result<Vec<usage_event::Model>, DbErr> {
-    usage_event::Entity::find()
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = events_page(db, account_id, since, after, EXPORT_PAGE).await?;
+        let full = page.len() as u64 == EXPORT_PAGE;
+        after = page.last().map(|last| (last.created_at, last.id));
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
+/// Events read per query by the export: a year of a busy account is millions of rows, which
+/// are streamed out a page at a time instead of held in memory (and in one long query).
+pub const EXPORT_PAGE: u64 = 2_000;
+
+/// The account's events since `since` in export order (time, then id), after the position
+/// `after` (the last event of the previous page), at most `limit`.
+pub async fn events_page(
+    db: &DatabaseConnection,
+    account_id: i32,
+    since: i64,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) -> Result<Vec<usage_event::Model>, DbErr> {
+    let mut query = usage_event::Entity::find()
         .filter(usage_event::Column::AccountId.eq(account_id))
-        .filter(usage_event::Column::CreatedAt.gte(since))
+        .filter(usage_event::Column::CreatedAt.gte(since));
+    if let Some((created_at, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(usage_event::Column::CreatedAt.gt(created_at))
+                .add(
+                    Condition::all()
+                        .add(usage_event::Column::CreatedAt.eq(created_at))
+                        .add(usage_event::Column::Id.gt(id)),
+                ),
+        );
+    }
+    query
         .order_by_asc(usage_event::Column::CreatedAt)
         .order_by_asc(usage_event::Column::Id)
+        .limit(limit)
         .all(db)
         .await
+}
+
+/// The CSV export as a stream of chunks, a page of events each, header first. The first page is
+/// read before the stream is returned, so that a database that cannot be read is an error the
+/// caller can answer with, not a broken download.
+pub async fn csv_stream(
+    db: DatabaseConnection,
+    account_id: i32,
+    since: i64,
+) -> Result<impl futures::Stream<Item = Result<bytes::Bytes, DbErr>> + Send + 'static, DbErr> {
+    let first = events_page(&db, account_id, since, None, EXPORT_PAGE).await?;
+    Ok(async_stream::try_stream! {
+        let mut chunk = csv_header();
+        let mut page = first;
+        loop {
+            let full = page.len() as u64 == EXPORT_PAGE;
+            csv_rows(&page, &mut chunk);
+            yield bytes::Bytes::from(std::mem::take(&mut chunk));
+            if !full {
+                break;
+            }
+            let after = page.last().map(|last| (last.created_at, last.id));
+            page = events_page(&db, account_id, since, after, EXPORT_PAGE).await?;
+        }
+    })
 }
 
 pub const EXPORT_COLUMNS: [&str; 16] = [
@@ -74,8 +141,18 @@ pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_j
 
 /// CSV (RFC 4180) of the events, with a header row.
 pub fn to_csv(events: &[usage_event::Model]) -> String {
-    let mut out = EXPORT_COLUMNS.join(",");
-    out.push_str("\r\n");
+    let mut out = csv_header();
+    csv_rows(events, &mut out);
+    out
+}
+
+fn csv_header() -> String {
+    let mut header = EXPORT_COLUMNS.join(",");
+    header.push_str("\r\n");
+    header
+}
+
+fn csv_rows(events: &[usage_event::Model], out: &mut String) {
     for event in events {
         let row = export_row(event);
         let cells: Vec<String> = EXPORT_COLUMNS
@@ -89,7 +166,6 @@ pub fn to_csv(events: &[usage_event::Model]) -> String {
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     }
-    out
 }
 
 fn csv_escape(text: &str) -> String {

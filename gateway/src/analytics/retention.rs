@@ -5,14 +5,32 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::{DAY_MS, HOUR_MS};
 use crate::clock::now_ms;
-use crate::entities::{account, usage_event, usage_hourly};
+use crate::entities::{account, account_change, usage_event, usage_hourly};
 use crate::plans::{Plan, PlanTable};
 
-/// Deletes events and roll-ups older than each plan's retention. Returns the events deleted.
+/// Rows deleted per statement: a long DELETE holds the write lock (all of it, on SQLite) for as
+/// long as it runs, so the usage writer and the portal would wait behind a large backlog.
+const DELETE_BATCH: u64 = 5_000;
+
+/// How long the account change journal is kept: far longer than any server's poll interval.
+const CHANGE_JOURNAL_MS: i64 = DAY_MS;
+
+/// Deletes events and roll-ups older than each plan's retention, a batch at a time. Returns the
+/// events deleted.
 pub async fn delete_expired(
     db: &DatabaseConnection,
     plans: &PlanTable,
     now: i64,
+) -> Result<u64, DbErr> {
+    delete_expired_in_batches(db, plans, now, DELETE_BATCH).await
+}
+
+/// [`delete_expired`] with `batch` events per statement.
+pub async fn delete_expired_in_batches(
+    db: &DatabaseConnection,
+    plans: &PlanTable,
+    now: i64,
+    batch_size: u64,
 ) -> Result<u64, DbErr> {
     let mut deleted = 0;
     for plan in Plan::ALL {
@@ -22,19 +40,38 @@ pub async fn delete_expired(
             .from(account::Entity)
             .and_where(account::Column::Plan.eq(plan.id()))
             .to_owned();
-        deleted += usage_event::Entity::delete_many()
-            .filter(usage_event::Column::CreatedAt.lt(cutoff))
-            .filter(usage_event::Column::AccountId.in_subquery(on_plan.clone()))
-            .exec(db)
-            .await?
-            .rows_affected;
-        // An hour is dropped once it has wholly passed the cutoff.
+        loop {
+            let batch = Query::select()
+                .column(usage_event::Column::Id)
+                .from(usage_event::Entity)
+                .and_where(usage_event::Column::CreatedAt.lt(cutoff))
+                .and_where(usage_event::Column::AccountId.in_subquery(on_plan.clone()))
+                .limit(batch_size)
+                .to_owned();
+            let rows = usage_event::Entity::delete_many()
+                .filter(usage_event::Column::Id.in_subquery(batch))
+                .exec(db)
+                .await?
+                .rows_affected;
+            deleted += rows;
+            if rows < batch_size {
+                break;
+            }
+            // Let the writers that queued behind this batch go first.
+            tokio::task::yield_now().await;
+        }
+        // An hour is dropped once it has wholly passed the cutoff (a few rows per key and model
+        // and hour: small next to the events).
         usage_hourly::Entity::delete_many()
             .filter(usage_hourly::Column::Hour.lt(cutoff - HOUR_MS))
             .filter(usage_hourly::Column::AccountId.in_subquery(on_plan))
             .exec(db)
             .await?;
     }
+    account_change::Entity::delete_many()
+        .filter(account_change::Column::ChangedAt.lt(now - CHANGE_JOURNAL_MS))
+        .exec(db)
+        .await?;
     Ok(deleted)
 }
 

@@ -52,12 +52,17 @@ fn text(value: &Value, pointer: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A subscription's status decides whether its plan applies: `active` and `trialing` do; a
-/// failed payment (`past_due`, `unpaid`), an unfinished start or a cancellation drop to Free.
-fn plan_for_status(status: &str, paid_plan: Option<Plan>) -> Plan {
+/// A subscription's status decides whether its plan applies, following Stripe's dunning: while
+/// Stripe retries a failed payment (`past_due`) the account keeps its plan; when Stripe gives up
+/// (`unpaid`, `canceled`, `incomplete_expired`) or pauses it, the account drops to Free. `None`
+/// leaves the plan as it is: a first payment still pending (`incomplete`), or a price this
+/// installation does not know (a rotated or mistyped price id must not take a paying account's
+/// plan away; it is logged instead).
+fn plan_for_status(status: &str, paid_plan: Option<Plan>) -> Option<Plan> {
     match status {
-        "active" | "trialing" => paid_plan.unwrap_or(Plan::Free),
-        _ => Plan::Free,
+        "active" | "trialing" | "past_due" => paid_plan,
+        "incomplete" => None,
+        _ => Some(Plan::Free),
     }
 }
 
@@ -98,6 +103,13 @@ impl Billing {
                 };
                 let price = text(object, "/items/data/0/price/id");
                 let paid_plan = price.as_deref().and_then(|price| self.plan_of_price(price));
+                if paid_plan.is_none() && matches!(status.as_str(), "active" | "trialing" | "past_due") {
+                    tracing::error!(
+                        price = price.as_deref().unwrap_or("none"),
+                        subscription = text(object, "/id").as_deref().unwrap_or("none"),
+                        "a Stripe subscription's price matches neither STRIPE_PRICE_PRO nor STRIPE_PRICE_ENTERPRISE: the account keeps its plan; set the price ids to the ones in Stripe"
+                    );
+                }
                 // Newer API versions keep the period on the item, older ones on the subscription.
                 let period_end = object
                     .pointer("/items/data/0/current_period_end")
@@ -111,15 +123,16 @@ impl Billing {
                             .then(|| text(object, "/id"))
                             .flatten(),
                     ),
-                    plan: Some(plan_for_status(&status, paid_plan)),
+                    plan: plan_for_status(&status, paid_plan),
                     status: Some(status),
                     current_period_end: period_end.map(|secs| secs * 1000),
                     cancel_at_period_end: object["cancel_at_period_end"].as_bool(),
                 }
             }
+            // A failed payment is the start of Stripe's retries, not the end of the plan: the
+            // subscription's own events (`past_due`, then `active` or `canceled`/`unpaid`) decide.
             "invoice.payment_failed" => Change {
                 customer: text(object, "/customer"),
-                plan: Some(Plan::Free),
                 status: Some("payment_failed".into()),
                 ..Change::default()
             },
@@ -207,8 +220,7 @@ impl Billing {
             .unwrap_or_else(|| Plan::parse(&found.plan).unwrap_or(Plan::Free));
         let mut update = account::Entity::update_many()
             .col_expr(account::Column::Plan, Expr::value(plan.id()))
-            .col_expr(account::Column::BillingEventAt, Expr::value(created_ms))
-            .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()));
+            .col_expr(account::Column::BillingEventAt, Expr::value(created_ms));
         if let Some(customer) = &change.customer {
             update = update.col_expr(
                 account::Column::StripeCustomerId,
@@ -234,6 +246,7 @@ impl Billing {
             .filter(account::Column::Id.eq(found.id))
             .exec(&txn)
             .await?;
+        accounts::touch_account(&txn, found.id).await?;
         stripe_event::Entity::update_many()
             .col_expr(stripe_event::Column::AccountId, Expr::value(found.id))
             .filter(stripe_event::Column::Id.eq(id))
@@ -305,7 +318,25 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(past_due.plan, Some(Plan::Free));
+        assert_eq!(past_due.plan, Some(Plan::Pro), "Stripe is still retrying: the plan stays");
+        for gave_up in ["unpaid", "canceled", "incomplete_expired", "paused"] {
+            let change = billing
+                .change_of(
+                    "customer.subscription.updated",
+                    &subscription(gave_up, "price_pro"),
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(change.plan, Some(Plan::Free), "{gave_up}");
+        }
+        let rotated_price = billing
+            .change_of(
+                "customer.subscription.updated",
+                &subscription("active", "price_unknown_rotated"),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(rotated_price.plan, None, "an unknown price leaves the plan as it is");
         let deleted = billing
             .change_of(
                 "customer.subscription.deleted",
@@ -324,7 +355,10 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(failed.plan, Some(Plan::Free));
+        assert_eq!(
+            (failed.plan, failed.status.as_deref()),
+            (None, Some("payment_failed"))
+        );
         assert_eq!(
             billing
                 .change_of("invoice.paid", &serde_json::json!({}))

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module a table. The schema itself lives in the `migrations` crate.
 
 pub mod account;
+pub mod account_change;
 pub mod gateway_key;
 pub mod portal_session;
 pub mod provider_credential;

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     the_cache_hits_misses_expires_and_never_crosses_accounts,
     rollups_feed_the_report_and_the_export,
     retention_clamps_queries_and_deletes_old_events,
+    the_export_streams_page_by_page_without_losing_or_repeating_a_row,
     a_failing_database_never_fails_a_request,
     one_bad_event_never_drops_the_others_batched_with_it,
 );
@@ -351,6 +352,55 @@ async fn rollups_feed_the_report_and_the_export(backend: Backend) {
 }
 
 async fn insert_event(app: &TestApp, account_id: i32, created_at: i64) {
+    event_row(account_id, created_at)
+        .insert(&app.state.db)
+        .await
+        .unwrap();
+}
+
+/// Two and a quarter pages of events, all in the same millisecond (so that pages meet inside a
+/// run of equal times), and a neighbour's events that must not show.
+async fn the_export_streams_page_by_page_without_losing_or_repeating_a_row(backend: Backend) {
+    use futures::TryStreamExt as _;
+    let app = spawn_app(backend).await;
+    let account = app.create_account("big@example.com").await;
+    let neighbour = app.create_account("neighbour@example.com").await;
+    let now = gateway::clock::now_ms();
+    let rows = analytics::EXPORT_PAGE as usize * 2 + 500;
+    for (owner, count) in [(account, rows), (neighbour, 10)] {
+        let events: Vec<_> = (0..count).map(|_| event_row(owner, now)).collect();
+        for chunk in events.chunks(500) {
+            usage_event::Entity::insert_many(chunk.to_vec())
+                .exec(&app.state.db)
+                .await
+                .unwrap();
+        }
+    }
+    let chunks: Vec<_> = analytics::csv_stream(app.state.db.clone(), account, 0)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks.len(), 3, "one chunk per page");
+    let csv: String = chunks
+        .iter()
+        .map(|chunk| std::str::from_utf8(chunk).unwrap())
+        .collect();
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), rows + 1, "a header and every row once");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("time,")).count(), 1);
+    let ids: Vec<i64> = analytics::events_since(&app.state.db, account, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.id)
+        .collect();
+    assert_eq!(ids.len(), rows);
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "in order, none twice");
+}
+
+fn event_row(account_id: i32, created_at: i64) -> usage_event::ActiveModel {
     usage_event::ActiveModel {
         account_id: Set(account_id),
         key_id: Set(None),
@@ -370,9 +420,6 @@ async fn insert_event(app: &TestApp, account_id: i32, created_at: i64) {
         cache_hit: Set(false),
         ..Default::default()
     }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
 }
 
 async fn retention_clamps_queries_and_deletes_old_events(backend: Backend) {
@@ -405,7 +452,8 @@ async fn retention_clamps_queries_and_deletes_old_events(backend: Backend) {
         (1, 2)
     );
 
-    let deleted = analytics::delete_expired(&app.state.db, plans, now)
+    // One event per statement, so that the batches are many (the job uses thousands).
+    let deleted = analytics::delete_expired_in_batches(&app.state.db, plans, now, 1)
         .await
         .unwrap();
     assert_eq!(deleted, 3, "Free loses two, Pro one");

@@ -38,7 +38,7 @@ async fn bad_provider(misbehaviour: Misbehaviour) -> std::net::SocketAddr {
                 let _ = socket.read(&mut buffer).await;
                 match misbehaviour {
                     Misbehaviour::Reset => {
-                        let _ = socket.set_linger(Some(Duration::ZERO));
+                        let _ = socket.set_zero_linger();
                         drop(socket);
                     }
                     Misbehaviour::Hang => {

@@ -373,7 +373,8 @@ async fn checkout_webhooks_and_the_billing_portal(backend: Backend) {
         "plan_does_not_include_streaming"
     );
 
-    // A new subscription (Enterprise), then a failed renewal payment: Free at once.
+    // A new subscription (Enterprise), then a failed renewal payment: the plan stays while Stripe
+    // retries (past_due), and goes when Stripe gives up (unpaid).
     let enterprise = stripe.subscription(&customer, PRICE_ENTERPRISE, "active", json!({}));
     let subscription_id = enterprise["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -391,8 +392,48 @@ async fn checkout_webhooks_and_the_billing_portal(backend: Backend) {
     let account = plan_of(&app, account_id).await;
     assert_eq!(
         (account.plan.as_str(), account.billing_status.as_deref()),
-        ("free", Some("payment_failed"))
+        ("enterprise", Some("payment_failed"))
     );
+    let past_due = stripe.subscription(&customer, PRICE_ENTERPRISE, "past_due", json!({}));
+    let mut past_due_same = past_due.clone();
+    past_due_same["id"] = json!(subscription_id.clone());
+    assert_eq!(
+        stripe
+            .send_event("customer.subscription.updated", past_due_same.clone())
+            .await,
+        200
+    );
+    let account = plan_of(&app, account_id).await;
+    assert_eq!(
+        (account.plan.as_str(), account.billing_status.as_deref()),
+        ("enterprise", Some("past_due"))
+    );
+    assert_eq!(app.chat(Some(&key), &streaming).await.status(), 200, "still served in the grace period");
+    let mut unpaid = past_due_same;
+    unpaid["status"] = json!("unpaid");
+    assert_eq!(
+        stripe.send_event("customer.subscription.updated", unpaid).await,
+        200
+    );
+    let account = plan_of(&app, account_id).await;
+    assert_eq!(
+        (account.plan.as_str(), account.billing_status.as_deref()),
+        ("free", Some("unpaid"))
+    );
+    assert_eq!(
+        expect_openai_error(app.chat(Some(&key), &streaming).await, 403).await["code"],
+        "plan_does_not_include_streaming"
+    );
+
+    // A subscription whose price this installation does not know (rotated in Stripe, mistyped
+    // in the configuration) leaves the plan as it is, instead of dropping a paying account.
+    accounts::set_plan(&app.state.db, account_id, Plan::Pro).await.unwrap();
+    let rotated = stripe.subscription(&customer, "price_rotated_unknown", "active", json!({}));
+    assert_eq!(
+        stripe.send_event("customer.subscription.updated", rotated).await,
+        200
+    );
+    assert_eq!(plan_of(&app, account_id).await.plan, "pro");
 }
 
 async fn deliver(app: &TestApp, payload: &str, signature: Option<String>) -> (u16, String) {

@@ -22,6 +22,7 @@ crate::on_both_backends!(
     keys_are_served_from_memory_after_first_use,
     revocation_in_the_portal_bites_at_once,
     revocation_by_another_process_bites_within_seconds,
+    revocation_by_a_process_whose_clock_is_behind_still_bites,
     tenants_never_share_provider_keys,
     auto_routes_by_difficulty_and_records_the_saving,
     the_semantic_router_tells_chit_chat_from_hard_maths_and_code,
@@ -382,6 +383,18 @@ async fn revocation_in_the_portal_bites_at_once(backend: Backend) {
 }
 
 async fn revocation_by_another_process_bites_within_seconds(backend: Backend) {
+    revoke_in_another_process(backend, false).await;
+}
+
+/// The process that revoked the key has a clock an hour behind: its timestamps say the change is
+/// old. Servers follow the database's change numbers, not timestamps, so it still bites.
+async fn revocation_by_a_process_whose_clock_is_behind_still_bites(backend: Backend) {
+    revoke_in_another_process(backend, true).await;
+}
+
+async fn revoke_in_another_process(backend: Backend, clock_behind: bool) {
+    use gateway::entities::{account, account_change};
+    use gateway::sea_orm::sea_query::Expr;
     let app = spawn_app(backend).await;
     let tenant = app.tenant("ada@example.com").await;
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
@@ -392,6 +405,21 @@ async fn revocation_by_another_process_bites_within_seconds(backend: Backend) {
     accounts::revoke_gateway_key(&app.state.db, tenant.account_id, key.id)
         .await
         .unwrap();
+    if clock_behind {
+        // What the slow clock would have written.
+        let an_hour_ago = gateway::clock::now_ms() - 3_600_000;
+        account::Entity::update_many()
+            .col_expr(account::Column::UpdatedAt, Expr::value(an_hour_ago))
+            .filter(account::Column::Id.eq(tenant.account_id))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        account_change::Entity::update_many()
+            .col_expr(account_change::Column::ChangedAt, Expr::value(an_hour_ago))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
     let refused = eventually(Duration::from_secs(5), || async {
         app.chat(Some(&tenant.key), &hello()).await.status() == 401
     })

@@ -1,0 +1,54 @@
+use sea_orm_migration::sea_orm::DatabaseBackend;
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// A journal of account changes, numbered by the database: servers find what other processes
+/// changed (a revoked key, a new provider key, a plan) by the numbers they have not seen yet,
+/// not by timestamps from each writer's own clock, which may be behind.
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum AccountChanges {
+    Table,
+    Version,
+    AccountId,
+    ChangedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
+        let mut version = ColumnDef::new(AccountChanges::Version);
+        match manager.get_database_backend() {
+            DatabaseBackend::Sqlite => version.integer(),
+            _ => version.big_integer(),
+        };
+        version.not_null().auto_increment().primary_key();
+        manager
+            .create_table(
+                Table::create()
+                    .table(AccountChanges::Table)
+                    .col(version)
+                    .col(integer(AccountChanges::AccountId))
+                    .col(big_integer(AccountChanges::ChangedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("account_changes_changed_at")
+                    .table(AccountChanges::Table)
+                    .col(AccountChanges::ChangedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(AccountChanges::Table).to_owned())
+            .await
+    }
+}
