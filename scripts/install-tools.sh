@@ -67,8 +67,8 @@ if [ "$what" = test ]; then
     log "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
-  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, pytest, jsonschema' 2>/dev/null; then
-    log "installing the openai Python SDK, pytest and jsonschema into $tools/venv"
+  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, pytest, jsonschema' 2>/dev/null; then
+    log "installing the openai and anthropic Python SDKs, pytest and jsonschema into $tools/venv"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
   fi

@@ -244,7 +244,10 @@ mod tests {
         let admitted = (0..20).filter(|_| guard.admit_request(1).is_ok()).count();
         // A burst of 5, plus whatever the second refilled while the loop ran (nothing, in practice).
         assert!((5..=6).contains(&admitted), "{admitted}");
-        assert!(guard.admit_request(2).is_ok(), "other keys are not affected");
+        assert!(
+            guard.admit_request(2).is_ok(),
+            "other keys are not affected"
+        );
         let refused = guard.admit_request(1).unwrap_err();
         assert!(refused.retry_after <= Duration::from_millis(200));
         assert_eq!(refused.retry_after_secs(), 1);
@@ -275,7 +278,10 @@ mod tests {
         drop(first);
         let third = guard.open_stream(7).expect("a slot came back");
         drop((second, third));
-        assert!(guard.streams.per_key.lock().is_empty(), "no entry left behind");
+        assert!(
+            guard.streams.per_key.lock().is_empty(),
+            "no entry left behind"
+        );
     }
 
     #[test]
@@ -287,7 +293,10 @@ mod tests {
         assert!(guard.admit_signup(HOME).is_ok());
         assert!(guard.admit_signup(HOME).is_ok());
         let refused = guard.admit_signup(HOME).unwrap_err();
-        assert!(refused.retry_after > Duration::from_secs(60 * 29), "{refused:?}");
+        assert!(
+            refused.retry_after > Duration::from_secs(60 * 29),
+            "{refused:?}"
+        );
         assert!(guard.admit_signup(AWAY).is_ok());
     }
 }

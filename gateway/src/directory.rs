@@ -278,11 +278,7 @@ impl ChangeCursor {
     /// entry's once.
     fn advance(&mut self, changes: &[(i64, i32)], now: std::time::Instant) -> Vec<i32> {
         let mut evict = Vec::new();
-        let highest_before = self
-            .seen_above_floor
-            .last()
-            .copied()
-            .unwrap_or(self.floor);
+        let highest_before = self.seen_above_floor.last().copied().unwrap_or(self.floor);
         for &(version, account_id) in changes {
             if version <= self.floor || !self.seen_above_floor.insert(version) {
                 continue;
@@ -290,11 +286,7 @@ impl ChangeCursor {
             self.gaps.remove(&version);
             evict.push(account_id);
         }
-        let highest = self
-            .seen_above_floor
-            .last()
-            .copied()
-            .unwrap_or(self.floor);
+        let highest = self.seen_above_floor.last().copied().unwrap_or(self.floor);
         // Numbers skipped by this poll's newest entries: awaited from now on.
         if highest - highest_before <= MAX_TRACKED_GAPS {
             for version in highest_before + 1..highest {

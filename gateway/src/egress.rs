@@ -17,7 +17,8 @@ use futures::future::BoxFuture;
 use ipnet::IpNet;
 
 /// Looks a host name up: the system resolver in production, a table in tests.
-pub type Lookup = Arc<dyn Fn(String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> + Send + Sync>;
+pub type Lookup =
+    Arc<dyn Fn(String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> + Send + Sync>;
 
 fn system_lookup() -> Lookup {
     Arc::new(|host: String| {
@@ -34,9 +35,14 @@ fn system_lookup() -> Lookup {
 /// error of a `/v1` call) and says what the operator can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressRefusal {
-    #[error("the base URL must start with https:// (plain http is allowed only for hosts the operator lists in ALLOWED_PRIVATE_UPSTREAMS)")]
+    #[error(
+        "the base URL must start with https:// (plain http is allowed only for hosts the operator lists in ALLOWED_PRIVATE_UPSTREAMS)"
+    )]
     PlainHttp,
-    #[error("{}; the gateway does not connect there unless the operator lists it in ALLOWED_PRIVATE_UPSTREAMS", where_it_leads(host, addr, range))]
+    #[error(
+        "{}; the gateway does not connect there unless the operator lists it in ALLOWED_PRIVATE_UPSTREAMS",
+        where_it_leads(host, addr, range)
+    )]
     Forbidden {
         host: String,
         addr: IpAddr,
@@ -193,12 +199,13 @@ impl EgressPolicy {
     /// forbidden (a name that mixes public and private addresses is refused whole rather than
     /// trimmed, as it is more likely an attack than a mistake).
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, EgressRefusal> {
-        let addrs = (self.lookup)(host.to_owned()).await.map_err(|err| {
-            EgressRefusal::Unresolvable {
-                host: host.to_owned(),
-                detail: err.to_string(),
-            }
-        })?;
+        let addrs =
+            (self.lookup)(host.to_owned())
+                .await
+                .map_err(|err| EgressRefusal::Unresolvable {
+                    host: host.to_owned(),
+                    detail: err.to_string(),
+                })?;
         if addrs.is_empty() {
             return Err(EgressRefusal::Unresolvable {
                 host: host.to_owned(),
@@ -375,9 +382,15 @@ mod tests {
             "https://0.0.0.0:11434",
         ] {
             let refusal = policy.check_url(&url(literal)).await.expect_err(literal);
-            assert!(matches!(refusal, EgressRefusal::Forbidden { .. }), "{literal}: {refusal:?}");
+            assert!(
+                matches!(refusal, EgressRefusal::Forbidden { .. }),
+                "{literal}: {refusal:?}"
+            );
         }
-        policy.check_url(&url("https://93.184.216.34/v1")).await.unwrap();
+        policy
+            .check_url(&url("https://93.184.216.34/v1"))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -391,13 +404,24 @@ mod tests {
             .unwrap()
             .with_lookup(table(HOSTILE));
         // An allowed name may resolve anywhere and be reached over http.
-        policy.check_url(&url("http://loopback.test:11434")).await.unwrap();
+        policy
+            .check_url(&url("http://loopback.test:11434"))
+            .await
+            .unwrap();
         // An allowed network is reachable under any name, by address over http too.
         policy.check_url(&url("https://ten.test")).await.unwrap();
-        policy.check_url(&url("http://10.9.9.9:8000/v1")).await.unwrap();
+        policy
+            .check_url(&url("http://10.9.9.9:8000/v1"))
+            .await
+            .unwrap();
         policy.check_url(&url("http://[::1]:11434")).await.unwrap();
         // Other private ranges stay closed.
-        assert!(policy.check_url(&url("https://metadata.test")).await.is_err());
+        assert!(
+            policy
+                .check_url(&url("https://metadata.test"))
+                .await
+                .is_err()
+        );
         assert_eq!(
             policy.check_url(&url("http://ten.test")).await,
             Err(EgressRefusal::PlainHttp)
@@ -407,17 +431,22 @@ mod tests {
     #[tokio::test]
     async fn a_name_that_does_not_resolve_is_refused_with_the_reason() {
         let policy = EgressPolicy::default().with_lookup(table(&[]));
-        let refusal = policy.check_url(&url("https://nowhere.test")).await.unwrap_err();
+        let refusal = policy
+            .check_url(&url("https://nowhere.test"))
+            .await
+            .unwrap_err();
         assert!(
-            refusal.to_string().contains("nowhere.test could not be resolved"),
+            refusal
+                .to_string()
+                .contains("nowhere.test could not be resolved"),
             "{refusal}"
         );
     }
 
     #[test]
     fn allow_list_entries_are_parsed_or_refused() {
-        let policy = EgressPolicy::allowing(&[" Ollama.Internal. ", "10.0.0.0/8", "[fd00::1]", ""])
-            .unwrap();
+        let policy =
+            EgressPolicy::allowing(&[" Ollama.Internal. ", "10.0.0.0/8", "[fd00::1]", ""]).unwrap();
         assert_eq!(policy.allowed_hosts, ["ollama.internal"]);
         assert_eq!(policy.allowed_nets.len(), 2);
         for bad in ["http://ollama:11434", "ollama:11434", "10.0.0.0/99"] {
@@ -448,19 +477,25 @@ mod tests {
         });
         let policy = Arc::new(EgressPolicy::default().with_lookup(rebinding));
         let base_url = url(&format!("https://rebind.test:{port}/v1"));
-        policy.check_url(&base_url).await.expect("public when saved");
+        policy
+            .check_url(&base_url)
+            .await
+            .expect("public when saved");
 
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver(policy)))
             .build()
             .unwrap();
         let err = client.get(base_url).send().await.unwrap_err();
-        let upstream = crate::providers::transport_error("openai", std::time::Duration::from_secs(5), err);
+        let upstream =
+            crate::providers::transport_error("openai", std::time::Duration::from_secs(5), err);
         let crate::error::UpstreamError::Egress { refusal, .. } = &upstream else {
             panic!("{upstream:?}");
         };
         assert!(
-            refusal.to_string().starts_with("rebind.test resolves to 127.0.0.1, a loopback address"),
+            refusal
+                .to_string()
+                .starts_with("rebind.test resolves to 127.0.0.1, a loopback address"),
             "{refusal}"
         );
         assert!(!upstream.is_retryable());
@@ -470,7 +505,13 @@ mod tests {
 
     #[test]
     fn public_addresses_are_not_in_a_forbidden_range() {
-        for public in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+        ] {
             assert_eq!(forbidden_range(public.parse().unwrap()), None, "{public}");
         }
     }

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod crypto;
+pub mod dialects;
 pub mod directory;
 pub mod egress;
 pub mod entities;

@@ -112,9 +112,11 @@ impl GatewaySettings {
         };
         let value = headers.get(name.as_str())?.to_str().ok()?;
         let last = value.rsplit(',').next()?.trim();
-        last.parse()
-            .ok()
-            .or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|addr| addr.ip()))
+        last.parse().ok().or_else(|| {
+            last.parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|addr| addr.ip())
+        })
     }
 
     /// The configured base URL of a provider, else its table default.

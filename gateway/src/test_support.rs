@@ -26,23 +26,100 @@ pub mod arbitrary {
 
     /// Names the request parser and the converters read.
     const KEYS: &[&str] = &[
-        "role", "content", "type", "text", "name", "tool_calls", "tool_call_id", "id",
-        "function", "arguments", "image_url", "url", "detail", "input_audio", "refusal",
-        "model", "messages", "stream", "tools", "tool_choice", "response_format", "json_schema",
-        "schema", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "n",
-        "index", "delta", "message", "usage", "input_tokens", "output_tokens", "stop_reason",
-        "content_block", "partial_json", "candidates", "parts", "functionCall", "args",
-        "finishReason", "usageMetadata", "promptTokenCount", "candidatesTokenCount", "error",
-        "data", "object", "metadata", "status", "items", "price", "customer", "subscription",
+        "role",
+        "content",
+        "type",
+        "text",
+        "name",
+        "tool_calls",
+        "tool_call_id",
+        "id",
+        "function",
+        "arguments",
+        "image_url",
+        "url",
+        "detail",
+        "input_audio",
+        "refusal",
+        "model",
+        "messages",
+        "stream",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "json_schema",
+        "schema",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "n",
+        "index",
+        "delta",
+        "message",
+        "usage",
+        "input_tokens",
+        "output_tokens",
+        "stop_reason",
+        "content_block",
+        "partial_json",
+        "candidates",
+        "parts",
+        "functionCall",
+        "args",
+        "finishReason",
+        "usageMetadata",
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "error",
+        "data",
+        "object",
+        "metadata",
+        "status",
+        "items",
+        "price",
+        "customer",
+        "subscription",
     ];
     /// Values those names often hold.
     const WORDS: &[&str] = &[
-        "system", "developer", "user", "assistant", "tool", "function", "text", "image_url",
-        "tool_use", "tool_result", "json_object", "json_schema", "auto", "none", "required",
-        "message_start", "content_block_start", "content_block_delta", "content_block_stop",
-        "message_delta", "message_stop", "text_delta", "input_json_delta", "ping", "error",
-        "end_turn", "max_tokens", "STOP", "MAX_TOKENS", "SAFETY", "data:image/png;base64,AAAA",
-        "https://example.com/a.png", "", "{", "{\"a\":1}", "ü\u{0}\u{1F600}",
+        "system",
+        "developer",
+        "user",
+        "assistant",
+        "tool",
+        "function",
+        "text",
+        "image_url",
+        "tool_use",
+        "tool_result",
+        "json_object",
+        "json_schema",
+        "auto",
+        "none",
+        "required",
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "text_delta",
+        "input_json_delta",
+        "ping",
+        "error",
+        "end_turn",
+        "max_tokens",
+        "STOP",
+        "MAX_TOKENS",
+        "SAFETY",
+        "data:image/png;base64,AAAA",
+        "https://example.com/a.png",
+        "",
+        "{",
+        "{\"a\":1}",
+        "ü\u{0}\u{1F600}",
     ];
 
     fn leaf() -> impl Strategy<Value = Value> {
@@ -50,7 +127,8 @@ pub mod arbitrary {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
             prop::sample::select(WORDS).prop_map(Value::from),
             ".{0,12}".prop_map(Value::String),
         ]
@@ -63,7 +141,10 @@ pub mod arbitrary {
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
                 prop::collection::vec(
                     (
-                        prop_oneof![prop::sample::select(KEYS).prop_map(str::to_owned), "[a-z]{1,6}"],
+                        prop_oneof![
+                            prop::sample::select(KEYS).prop_map(str::to_owned),
+                            "[a-z]{1,6}"
+                        ],
                         inner
                     ),
                     0..6
@@ -75,8 +156,11 @@ pub mod arbitrary {
 
     /// A message as OpenAI's chat format has it, most of the time valid.
     pub fn message() -> impl Strategy<Value = Value> {
-        let text_part = ".{0,16}".prop_map(|text| serde_json::json!({"type": "text", "text": text}));
-        let image_part = Just(serde_json::json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}));
+        let text_part =
+            ".{0,16}".prop_map(|text| serde_json::json!({"type": "text", "text": text}));
+        let image_part = Just(
+            serde_json::json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}),
+        );
         let content = prop_oneof![
             3 => ".{0,24}".prop_map(Value::String),
             1 => prop::collection::vec(prop_oneof![3 => text_part, 1 => image_part], 1..3).prop_map(Value::Array),
@@ -107,7 +191,8 @@ pub mod arbitrary {
             any::<bool>(),
         )
             .prop_map(|(messages, params, stream)| {
-                let mut body = serde_json::json!({"model": "m", "messages": messages, "stream": stream});
+                let mut body =
+                    serde_json::json!({"model": "m", "messages": messages, "stream": stream});
                 if let Some(Value::Object(params)) = params {
                     for (key, value) in params {
                         if key != "messages" {

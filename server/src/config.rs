@@ -151,9 +151,18 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("allowed_private_upstreams", &self.allowed_private_upstreams)
-            .field("logins_per_address_per_minute", &self.logins_per_address_per_minute)
-            .field("logins_per_account_per_minute", &self.logins_per_account_per_minute)
-            .field("signups_per_address_per_hour", &self.signups_per_address_per_hour)
+            .field(
+                "logins_per_address_per_minute",
+                &self.logins_per_address_per_minute,
+            )
+            .field(
+                "logins_per_account_per_minute",
+                &self.logins_per_account_per_minute,
+            )
+            .field(
+                "signups_per_address_per_hour",
+                &self.signups_per_address_per_hour,
+            )
             .field("key_requests_per_second", &self.key_requests_per_second)
             .field("key_concurrent_streams", &self.key_concurrent_streams)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)

@@ -132,3 +132,38 @@ test("errors arrive as the SDK's typed errors", async () => {
     (error) => error instanceof OpenAI.AuthenticationError,
   );
 });
+
+test("the Responses API: plain, streamed, and a function tool round trip", async () => {
+  const response = await client.responses.create({ model: "gpt-4o-mini", instructions: "Be terse.", input: "Say hello" });
+  assert.equal(response.status, "completed");
+  assert.equal(response.output_text, "Hello from the fake OpenAI server.");
+  assert.equal(response.usage.total_tokens, 29);
+
+  const stream = await client.responses.create({ model: "gpt-4o-mini", input: "Say hello", stream: true });
+  const types = [];
+  let text = "";
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === "response.output_text.delta") text += event.delta;
+  }
+  assert.equal(types[0], "response.created");
+  assert.equal(types.at(-1), "response.completed");
+  assert.equal(text, "Hello from the fake OpenAI server.");
+
+  const tools = [
+    { type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+  ];
+  const first = await client.responses.create({ model: "openai/fake-tools", input: "Weather in Paris?", tools });
+  const call = first.output.find((item) => item.type === "function_call");
+  assert.deepEqual(JSON.parse(call.arguments), { city: "Paris" });
+  const second = await client.responses.create({
+    model: "gpt-4o-mini",
+    tools,
+    input: [
+      { role: "user", content: "Weather in Paris?" },
+      { type: "function_call", call_id: call.call_id, name: call.name, arguments: call.arguments },
+      { type: "function_call_output", call_id: call.call_id, output: '{"celsius": 18}' },
+    ],
+  });
+  assert.equal(second.output_text, "Hello from the fake OpenAI server.");
+});

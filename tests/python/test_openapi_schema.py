@@ -116,3 +116,14 @@ def test_errors_match_the_schema(gateway, body, key, status):
     answered, error = post(gateway, body, key)
     assert answered == status, error
     validate(error, "ErrorResponse")
+
+
+def test_one_model_matches_the_schema(gateway):
+    status, response = call(gateway, "/models/openai/gpt-4o-mini")
+    assert status == 200
+    with response:
+        validate(json.loads(response.read()), "Model")
+    status, error = call(gateway, "/models/openai/no-such-model")
+    assert status == 404
+    with error:
+        validate(json.loads(error.read()), "ErrorResponse")

@@ -211,12 +211,17 @@ mod tests {
         let refused = validate_base_url(&strict, Some("http://127.0.0.1:9/v1"))
             .await
             .unwrap_err();
-        assert!(matches!(refused, AccountError::BaseUrlRefused { .. }), "{refused}");
+        assert!(
+            matches!(refused, AccountError::BaseUrlRefused { .. }),
+            "{refused}"
+        );
         let refused = validate_base_url(&strict, Some("https://169.254.169.254/latest"))
             .await
             .unwrap_err();
         assert!(
-            refused.to_string().contains("169.254.169.254 is a link-local (cloud metadata) address"),
+            refused
+                .to_string()
+                .contains("169.254.169.254 is a link-local (cloud metadata) address"),
             "{refused}"
         );
     }

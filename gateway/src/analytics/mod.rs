@@ -10,8 +10,8 @@ mod retention;
 
 pub use crate::usage::rollup::{HOUR_MS, LATENCY_BOUNDS_MS, latency_bucket};
 pub use export::{
-    EXPORT_COLUMNS, EXPORT_PAGE, baseline_cost_usd, csv_stream, events_page, events_since, export_row,
-    to_csv,
+    EXPORT_COLUMNS, EXPORT_PAGE, baseline_cost_usd, csv_stream, events_page, events_since,
+    export_row, to_csv,
 };
 pub use retention::{delete_expired, delete_expired_in_batches, spawn_retention_job};
 

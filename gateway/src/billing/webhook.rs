@@ -103,7 +103,9 @@ impl Billing {
                 };
                 let price = text(object, "/items/data/0/price/id");
                 let paid_plan = price.as_deref().and_then(|price| self.plan_of_price(price));
-                if paid_plan.is_none() && matches!(status.as_str(), "active" | "trialing" | "past_due") {
+                if paid_plan.is_none()
+                    && matches!(status.as_str(), "active" | "trialing" | "past_due")
+                {
                     tracing::error!(
                         price = price.as_deref().unwrap_or("none"),
                         subscription = text(object, "/id").as_deref().unwrap_or("none"),
@@ -318,7 +320,11 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(past_due.plan, Some(Plan::Pro), "Stripe is still retrying: the plan stays");
+        assert_eq!(
+            past_due.plan,
+            Some(Plan::Pro),
+            "Stripe is still retrying: the plan stays"
+        );
         for gave_up in ["unpaid", "canceled", "incomplete_expired", "paused"] {
             let change = billing
                 .change_of(
@@ -336,7 +342,10 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(rotated_price.plan, None, "an unknown price leaves the plan as it is");
+        assert_eq!(
+            rotated_price.plan, None,
+            "an unknown price leaves the plan as it is"
+        );
         let deleted = billing
             .change_of(
                 "customer.subscription.deleted",

@@ -40,9 +40,14 @@ pub(super) async fn require_gateway_key(
     }
 }
 
+/// The gateway key: `Authorization: Bearer gw_…`, or `x-api-key: gw_…` as Anthropic's SDKs send it.
 fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(AuthError::Missing);
+        return match headers.get("x-api-key").map(|key| key.to_str()) {
+            Some(Ok(key)) if !key.trim().is_empty() => Ok(key.trim()),
+            Some(_) => Err(AuthError::Malformed),
+            None => Err(AuthError::Missing),
+        };
     };
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let Some((scheme, token)) = value.trim().split_once(' ') else {

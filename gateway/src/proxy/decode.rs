@@ -53,6 +53,23 @@ fn embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, RequestError> {
     })
 }
 
+/// A JSON object body, for the routes that convert it themselves (Responses, Messages).
+pub struct JsonObject(pub Value);
+
+impl FromRequest<GatewayState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &GatewayState) -> Result<Self, Self::Rejection> {
+        let body = json_body(request, state).await?;
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|err| RequestError::InvalidJson(err.to_string()))?;
+        if !value.is_object() {
+            return Err(RequestError::InvalidJson("the body must be a JSON object".into()).into());
+        }
+        Ok(JsonObject(value))
+    }
+}
+
 /// The body's bytes (within the router's body limit, read within the body timeout), if it is
 /// JSON.
 async fn json_body(request: Request, state: &GatewayState) -> Result<Bytes, ApiError> {

@@ -25,6 +25,7 @@ mod attempts;
 mod cache;
 mod caller;
 mod decode;
+mod dialect;
 pub mod hops;
 mod overhead;
 mod respond;
@@ -61,8 +62,11 @@ pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/chat/completions", post(chat_completions))
+        .route("/responses", post(dialect::responses))
+        .route("/messages", post(dialect::messages))
         .route("/embeddings", post(embeddings))
         .route("/models", get(list_models))
+        .route("/models/{*id}", get(model_by_id))
         .route("/routing/preview", post(routing_preview))
         .fallback(respond::unknown_endpoint)
         .method_not_allowed_fallback(respond::method_not_allowed)
@@ -76,6 +80,9 @@ pub fn router(state: GatewayState) -> Router {
             state.clone(),
             overhead::measure,
         ))
+        // Outermost: on the Messages route every error, the key check's included, takes
+        // Anthropic's shape.
+        .layer(middleware::from_fn(dialect::anthropic_errors))
         .with_state(state)
 }
 
@@ -84,6 +91,18 @@ async fn chat_completions(
     caller: Caller,
     headers: HeaderMap,
     ChatInput { request, fallbacks }: ChatInput,
+) -> Result<Response, ApiError> {
+    serve_chat(&state, &caller, &headers, request, &fallbacks).await
+}
+
+/// The chat pipeline (stages 3 to 8) behind every route that produces a completion: chat itself,
+/// and the Responses and Messages APIs around it (`dialect`).
+async fn serve_chat(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: crate::openai::ChatCompletionRequest,
+    fallbacks: &[String],
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let decisions = routing::resolve_chat(
@@ -210,6 +229,29 @@ async fn routing_preview(
         &caller.account.providers,
         &caller.policy,
     )?))
+}
+
+/// One model of [`list_models`], by id (`openai/gpt-4o-mini`, `auto`).
+async fn model_by_id(
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(list) = list_models(caller).await;
+    let found = list["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|model| model["id"] == id.as_str());
+    match found {
+        Some(model) => Ok(Json(model.clone())),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!("The model '{id}' does not exist or this key's providers do not serve it."),
+        )
+        .with_param("model")),
+    }
 }
 
 /// The models the calling key can reach: the catalog's models of the account's providers, and

@@ -24,12 +24,18 @@ async fn a_key_past_its_requests_per_second_gets_429_with_retry_after() {
         let error = expect_openai_error(response, 429).await;
         assert_eq!(error["code"], "rate_limit_exceeded");
         assert!(
-            error["message"].as_str().unwrap().contains("more than 2 requests in a second"),
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than 2 requests in a second"),
             "{error}"
         );
         refused += 1;
     }
-    assert!(refused >= 6, "12 requests at once on 2 per second: {refused} refused");
+    assert!(
+        refused >= 6,
+        "12 requests at once on 2 per second: {refused} refused"
+    );
     // Another key is not slowed by this one.
     assert_eq!(app.chat(Some(&other.key), &hello()).await.status(), 200);
     // The allowance comes back.
@@ -55,7 +61,13 @@ async fn a_key_may_hold_only_so_many_streams_at_once() {
     let second = app.chat(Some(&tenant.key), &streamed).await;
     let error = expect_openai_error(second, 429).await;
     assert_eq!(error["code"], "too_many_concurrent_streams");
-    assert!(error["message"].as_str().unwrap().contains("1 streams open"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 streams open"),
+        "{error}"
+    );
     // Requests without stream are not held back by open streams.
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
 
@@ -78,7 +90,10 @@ async fn a_body_past_the_size_limit_is_413_naming_the_limit() {
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": padding}]});
     let error = expect_openai_error(app.chat(Some(&tenant.key), &body).await, 413).await;
     assert_eq!(error["code"], "request_too_large");
-    assert!(error["message"].as_str().unwrap().contains("32 MiB"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("32 MiB"),
+        "{error}"
+    );
     assert!(app.fake_openai.requests().is_empty());
 }
 

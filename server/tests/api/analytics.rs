@@ -397,7 +397,10 @@ async fn the_export_streams_page_by_page_without_losing_or_repeating_a_row(backe
         .map(|event| event.id)
         .collect();
     assert_eq!(ids.len(), rows);
-    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "in order, none twice");
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "in order, none twice"
+    );
 }
 
 fn event_row(account_id: i32, created_at: i64) -> usage_event::ActiveModel {

@@ -208,7 +208,10 @@ fn users_keys_and_providers_from_the_command_line() {
             "https://169.254.169.254/latest/meta-data",
             "169.254.169.254 is a link-local (cloud metadata) address",
         ),
-        ("https://[::ffff:10.0.0.8]/v1", "::ffff:10.0.0.8 is a private address"),
+        (
+            "https://[::ffff:10.0.0.8]/v1",
+            "::ffff:10.0.0.8 is a private address",
+        ),
     ] {
         let args = add_openai_at(inside);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -729,9 +732,19 @@ async fn master_key_rotation_reseals_every_provider_key() {
         &["user", "create", "--email", "ada@example.com"],
         Some(&format!("{PASSWORD}\n")),
     );
-    for (provider, secret) in [("openai", "sk-rotate-openai-123456"), ("groq", "gsk-rotate-groq-123456")] {
+    for (provider, secret) in [
+        ("openai", "sk-rotate-openai-123456"),
+        ("groq", "gsk-rotate-groq-123456"),
+    ] {
         cli.ok(
-            &["provider", "add", "--email", "ada@example.com", "--provider", provider],
+            &[
+                "provider",
+                "add",
+                "--email",
+                "ada@example.com",
+                "--provider",
+                provider,
+            ],
             Some(&format!("{secret}\n")),
         );
     }
@@ -747,28 +760,54 @@ async fn master_key_rotation_reseals_every_provider_key() {
     let new = MasterKey::from_base64(&new_encoded).unwrap();
     let mut opened: Vec<String> = Vec::new();
     for sealed in sealed_provider_keys(&cli.database_url).await {
-        assert!(old.decrypt(&sealed).is_err(), "still sealed with the old key");
+        assert!(
+            old.decrypt(&sealed).is_err(),
+            "still sealed with the old key"
+        );
         opened.push(String::from_utf8(new.decrypt(&sealed).unwrap()).unwrap());
     }
     opened.sort();
-    assert_eq!(opened, ["gsk-rotate-groq-123456", "sk-rotate-openai-123456"]);
+    assert_eq!(
+        opened,
+        ["gsk-rotate-groq-123456", "sk-rotate-openai-123456"]
+    );
     // Everything else goes on working with the new key.
-    cli.ok(&["user", "show", "--email", "ada@example.com", "--json"], None);
+    cli.ok(
+        &["user", "show", "--email", "ada@example.com", "--json"],
+        None,
+    );
 
     // A key from the environment: the new one comes on standard input and is the operator's to
     // set; the old one then refuses to start.
     let env_key = new_encoded.trim().to_owned();
     let next = MasterKey::generate_base64();
-    let output = cli.run_with_master_key(Some(&env_key), &["master-key", "rotate"], Some(&format!("{next}\n")));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = cli.run_with_master_key(
+        Some(&env_key),
+        &["master-key", "rotate"],
+        Some(&format!("{next}\n")),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("set GATEWAY_MASTER_KEY"));
     let next_key = MasterKey::from_base64(&next).unwrap();
     for sealed in sealed_provider_keys(&cli.database_url).await {
-        next_key.decrypt(&sealed).expect("sealed with the operator's new key");
+        next_key
+            .decrypt(&sealed)
+            .expect("sealed with the operator's new key");
     }
     let stale = cli.run_with_master_key(
         Some(&env_key),
-        &["provider", "add", "--email", "ada@example.com", "--provider", "ollama"],
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "ollama",
+        ],
         Some(""),
     );
     assert!(!stale.status.success());
@@ -797,7 +836,14 @@ async fn an_interrupted_rotation_is_finished_at_the_next_start() {
         Some(&format!("{PASSWORD}\n")),
     );
     cli.ok(
-        &["provider", "add", "--email", "ada@example.com", "--provider", "openai"],
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "openai",
+        ],
         Some("sk-interrupted-123456\n"),
     );
     let key_file = cli.data_dir.join("master.key");
@@ -807,12 +853,21 @@ async fn an_interrupted_rotation_is_finished_at_the_next_start() {
     std::fs::write(cli.data_dir.join("master.key.next"), &next_encoded).unwrap();
     let next = MasterKey::from_base64(&next_encoded).unwrap();
     let db = Database::connect(&cli.database_url).await.unwrap();
-    gateway::accounts::reseal_provider_keys(&db, &old, &next).await.unwrap();
+    gateway::accounts::reseal_provider_keys(&db, &old, &next)
+        .await
+        .unwrap();
     db.close().await.unwrap();
 
     // Any command that needs the master key finishes it (here: adding a provider).
     cli.ok(
-        &["provider", "add", "--email", "ada@example.com", "--provider", "ollama"],
+        &[
+            "provider",
+            "add",
+            "--email",
+            "ada@example.com",
+            "--provider",
+            "ollama",
+        ],
         Some(""),
     );
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), next_encoded);

@@ -72,6 +72,10 @@ for_every_provider!(
     retries_then_falls_back,
     usage_is_recorded_when_a_stream_is_cut,
     embeddings_where_the_provider_has_them,
+    responses_api_plain_streamed_tools_json_and_images,
+    responses_api_errors_and_fallback,
+    messages_api_plain_streamed_tools_and_images,
+    messages_api_errors_and_fallback,
 );
 
 /// An app with one account whose only provider is `provider`, at the fake.
@@ -683,4 +687,452 @@ async fn a_provider_that_takes_too_long_is_a_504() {
     )
     .await;
     assert_eq!(error["code"], "upstream_timeout");
+}
+
+/// A POST of `body` to a `/v1` path with the gateway key, as the SDKs send it.
+async fn post(app: &TestApp, path: &str, key: &str, body: &Value) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Named server-sent events: (event name, data).
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|frame| !frame.is_empty())
+        .map(|frame| {
+            let (name, data) = frame
+                .strip_prefix("event: ")
+                .and_then(|rest| rest.split_once("\ndata: "))
+                .unwrap_or_else(|| panic!("not a named event: {frame}"));
+            let data: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(data["type"], name, "the data repeats the event's name");
+            (name.to_owned(), data)
+        })
+        .collect()
+}
+
+fn responses_tool() -> Value {
+    json!([{"type": "function", "name": "get_weather", "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
+}
+
+async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider) {
+    let (app, account_id, key) = setup(provider).await;
+    // Plain.
+    let response = post(&app, "/v1/responses", &key,
+        &json!({"model": model(provider, provider.model), "instructions": "Be brief.", "input": "Say hello"})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-gateway-provider"], provider.id);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["object"].as_str(), body["status"].as_str()),
+        (Some("response"), Some("completed"))
+    );
+    assert_eq!(body["output"][0]["content"][0]["text"], answer(provider));
+    assert!(body["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => assert_eq!(sent["system"], "Be brief."),
+        "gemini" => assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Be brief."),
+        _ => assert_eq!(
+            sent["messages"][0],
+            json!({"role": "system", "content": "Be brief."})
+        ),
+    }
+
+    // Streamed: the documented events, text deltas adding up to the answer, usage at the end.
+    let text = post(
+        &app,
+        "/v1/responses",
+        &key,
+        &json!({"model": model(provider, provider.model), "input": "Say hello", "stream": true}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let events = named_events(&text);
+    assert_eq!(events[0].0, "response.created");
+    assert_eq!(events.last().unwrap().0, "response.completed");
+    let streamed: String = events
+        .iter()
+        .filter(|(name, _)| name == "response.output_text.delta")
+        .map(|(_, data)| data["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, answer(provider));
+    let completed = &events.last().unwrap().1["response"];
+    assert_eq!(
+        completed["output"][0]["content"][0]["text"],
+        answer(provider)
+    );
+    assert!(completed["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    // A function tool, then its output sent back; also streamed.
+    let request = json!({"model": model(provider, "fake-tools"), "input": "Weather in Paris?", "tools": responses_tool()});
+    let body: Value = post(&app, "/v1/responses", &key, &request)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let call = body["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .unwrap_or_else(|| panic!("no function call: {body}"))
+        .clone();
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"})
+    );
+    let follow_up = json!({"model": model(provider, provider.model), "tools": responses_tool(), "input": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": call["call_id"], "name": "get_weather", "arguments": call["arguments"]},
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "{\"celsius\": 18}"}]});
+    assert_eq!(
+        post(&app, "/v1/responses", &key, &follow_up).await.status(),
+        200
+    );
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
+        "gemini" => assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
+        ),
+        _ => assert_eq!(sent["messages"][2]["role"], "tool"),
+    }
+    let mut streamed_call = request.clone();
+    streamed_call["stream"] = json!(true);
+    let text = post(&app, "/v1/responses", &key, &streamed_call)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = named_events(&text);
+    let arguments: String = events
+        .iter()
+        .filter(|(name, _)| name == "response.function_call_arguments.delta")
+        .map(|(_, data)| data["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(name, data)| name == "response.output_item.done"
+                && data["item"]["type"] == "function_call")
+    );
+
+    // JSON output and an image.
+    let request = json!({"model": model(provider, provider.model), "text": {"format": {"type": "json_object"}},
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Describe as JSON"},
+            {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "auto"}]}]});
+    assert_eq!(
+        post(&app, "/v1/responses", &key, &request).await.status(),
+        200
+    );
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => assert_eq!(
+            sent["messages"][0]["content"][1]["source"]["type"],
+            "base64"
+        ),
+        "gemini" => assert_eq!(
+            sent["generationConfig"]["responseMimeType"],
+            "application/json"
+        ),
+        _ => assert_eq!(sent["response_format"], json!({"type": "json_object"})),
+    }
+
+    // Counted and recorded like chat requests.
+    app.flush_usage().await;
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.counted).count(),
+        6,
+        "one counted event per request"
+    );
+}
+
+async fn responses_api_errors_and_fallback(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let response = post(
+        &app,
+        "/v1/responses",
+        &key,
+        &json!({"model": model(provider, "fake-error-429"), "input": "x"}),
+    )
+    .await;
+    assert_eq!(response.headers()["retry-after"], "20");
+    expect_openai_error(response, 429).await;
+    expect_openai_error(
+        post(
+            &app,
+            "/v1/responses",
+            &key,
+            &json!({"model": model(provider, "fake-missing-model"), "input": "x"}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let error = expect_openai_error(
+        post(
+            &app,
+            "/v1/responses",
+            &key,
+            &json!({"input": "x", "store": true}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(error["param"], "store");
+    // A failure before the first event is a clean error, not a broken stream.
+    expect_openai_error(
+        post(
+            &app,
+            "/v1/responses",
+            &key,
+            &json!({"model": model(provider, "fake-error-500"), "input": "x", "stream": true}),
+        )
+        .await,
+        502,
+    )
+    .await;
+    // Fallback.
+    let response = post(
+        &app,
+        "/v1/responses",
+        &key,
+        &json!({"model": model(provider, "fake-error-500"),
+        "models": [model(provider, provider.model)], "input": "x"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["x-gateway-route-reason"]
+            .to_str()
+            .unwrap()
+            .starts_with("fallback 1")
+    );
+}
+
+async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
+    let (app, account_id, key) = setup(provider).await;
+    let messages = |app: &TestApp, body: Value| {
+        let request = app
+            .http
+            .post(app.url("/v1/messages"))
+            .header("x-api-key", key.clone())
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let response = messages(
+        &app,
+        json!({"model": model(provider, provider.model), "max_tokens": 64,
+        "system": "Be brief.", "messages": [{"role": "user", "content": "Say hello"}]}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["type"].as_str(), body["role"].as_str()),
+        (Some("message"), Some("assistant"))
+    );
+    assert_eq!(
+        body["content"][0],
+        json!({"type": "text", "text": answer(provider)})
+    );
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["model"], model(provider, provider.model));
+    assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
+
+    let text = messages(
+        &app,
+        json!({"model": model(provider, provider.model), "max_tokens": 64, "stream": true,
+        "messages": [{"role": "user", "content": "Say hello"}]}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let events = named_events(&text);
+    assert_eq!(events[0].0, "message_start");
+    assert_eq!(events.last().unwrap().0, "message_stop");
+    let streamed: String = events
+        .iter()
+        .filter_map(|(_, data)| data["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(streamed, answer(provider));
+
+    // Tools, streamed too, with an image and a tool result sent back.
+    let tools = json!([{"name": "get_weather", "description": "Weather of a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]);
+    let body: Value = messages(
+        &app,
+        json!({"model": model(provider, "fake-tools"), "max_tokens": 64, "tools": tools,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let tool_use = body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|block| block["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("no tool_use: {body}"))
+        .clone();
+    assert_eq!(
+        (tool_use["name"].clone(), tool_use["input"].clone()),
+        (json!("get_weather"), json!({"city": "Paris"}))
+    );
+    assert_eq!(body["stop_reason"], "tool_use");
+    let text = messages(&app, json!({"model": model(provider, "fake-tools"), "max_tokens": 64, "tools": tools, "stream": true,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}]})).await.text().await.unwrap();
+    let partial: String = named_events(&text)
+        .iter()
+        .filter_map(|(_, data)| data["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&partial).unwrap(),
+        json!({"city": "Paris"})
+    );
+    let follow_up = json!({"model": model(provider, provider.model), "max_tokens": 64, "tools": tools, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Weather here?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+        {"role": "assistant", "content": [tool_use.clone()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "18C"}]}]});
+    assert_eq!(messages(&app, follow_up).await.status(), 200);
+    let sent = app.fake_openai.requests().pop().unwrap().body;
+    match provider.id {
+        "anthropic" => {
+            assert_eq!(
+                sent["messages"][0]["content"][1]["source"]["type"],
+                "base64"
+            );
+            assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result");
+        }
+        "gemini" => assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
+        ),
+        _ => {
+            assert_eq!(sent["messages"][0]["content"][1]["type"], "image_url");
+            assert_eq!(sent["messages"][2]["role"], "tool");
+        }
+    }
+    app.flush_usage().await;
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.counted).count(),
+        5,
+        "one counted event per request"
+    );
+}
+
+async fn messages_api_errors_and_fallback(provider: &Provider) {
+    let (app, _, key) = setup(provider).await;
+    let anthropic_error = |response: reqwest::Response, status: u16| async move {
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "error", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        body["error"]["type"].as_str().unwrap().to_owned()
+    };
+    let ask = |model: String| json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "x"}]});
+    let unauthenticated = app
+        .http
+        .post(app.url("/v1/messages"))
+        .json(&ask(model(provider, provider.model)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anthropic_error(unauthenticated, 401).await,
+        "authentication_error"
+    );
+    assert_eq!(
+        anthropic_error(
+            post(
+                &app,
+                "/v1/messages",
+                &key,
+                &ask(model(provider, "fake-error-429"))
+            )
+            .await,
+            429
+        )
+        .await,
+        "rate_limit_error"
+    );
+    assert_eq!(
+        anthropic_error(
+            post(
+                &app,
+                "/v1/messages",
+                &key,
+                &ask(model(provider, "fake-missing-model"))
+            )
+            .await,
+            404
+        )
+        .await,
+        "not_found_error"
+    );
+    assert_eq!(
+        anthropic_error(
+            post(
+                &app,
+                "/v1/messages",
+                &key,
+                &json!({"model": "x", "messages": []})
+            )
+            .await,
+            400
+        )
+        .await,
+        "invalid_request_error"
+    );
+    let mut streamed = ask(model(provider, "fake-error-500"));
+    streamed["stream"] = json!(true);
+    assert_eq!(
+        anthropic_error(post(&app, "/v1/messages", &key, &streamed).await, 502).await,
+        "api_error"
+    );
+    let mut fallback = ask(model(provider, "fake-error-500"));
+    fallback["models"] = json!([model(provider, provider.model)]);
+    let response = post(&app, "/v1/messages", &key, &fallback).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["x-gateway-route-reason"]
+            .to_str()
+            .unwrap()
+            .starts_with("fallback 1")
+    );
 }

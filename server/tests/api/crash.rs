@@ -36,7 +36,10 @@ impl Install {
     }
 
     fn database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.dir.path().join("gateway.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("gateway.db").display()
+        )
     }
 
     async fn cli(&self, args: &[&str], stdin: &str) -> String {
@@ -74,15 +77,39 @@ impl Install {
 async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage() {
     let install = Install {
         dir: tempfile::tempdir().unwrap(),
-        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()]).await.unwrap(),
+        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
+            .await
+            .unwrap(),
     };
     install
-        .cli(&["user", "create", "--email", "ada@example.com", "--plan", "pro"], &format!("{PASSWORD}\n"))
+        .cli(
+            &[
+                "user",
+                "create",
+                "--email",
+                "ada@example.com",
+                "--plan",
+                "pro",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
         .await;
     install
-        .cli(&["provider", "add", "--email", "ada@example.com", "--provider", "openai"], &format!("{OPENAI_KEY}\n"))
+        .cli(
+            &[
+                "provider",
+                "add",
+                "--email",
+                "ada@example.com",
+                "--provider",
+                "openai",
+            ],
+            &format!("{OPENAI_KEY}\n"),
+        )
         .await;
-    let key = install.cli(&["key", "create", "--email", "ada@example.com"], "").await;
+    let key = install
+        .cli(&["key", "create", "--email", "ada@example.com"], "")
+        .await;
     let (mut server, base) = install.serve().await;
     let http = reqwest::Client::new();
 
@@ -126,7 +153,10 @@ async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage(
 
     let db = Database::connect(install.database_url()).await.unwrap();
     let integrity = db
-        .query_one(Statement::from_string(db.get_database_backend(), "PRAGMA integrity_check"))
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA integrity_check",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -134,7 +164,10 @@ async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage(
     gateway::accounts::account_by_email(&db, "late@example.com")
         .await
         .expect("the sign-up answered before the kill is there");
-    let recorded = gateway::entities::usage_event::Entity::find().count(&db).await.unwrap() as usize;
+    let recorded = gateway::entities::usage_event::Entity::find()
+        .count(&db)
+        .await
+        .unwrap() as usize;
     let lost = served.len().saturating_sub(recorded);
     let old_enough = served
         .iter()

@@ -19,17 +19,28 @@ async fn private_base_urls_are_refused_at_saving_and_at_connecting() {
         .add_provider(account_id, "openai", OPENAI_KEY, Some(&inside))
         .await
         .unwrap_err();
-    assert!(matches!(refused, AccountError::BaseUrlRefused { .. }), "{refused}");
+    assert!(
+        matches!(refused, AccountError::BaseUrlRefused { .. }),
+        "{refused}"
+    );
     assert!(
         refused.to_string().contains("ALLOWED_PRIVATE_UPSTREAMS"),
         "the message says what the operator can do: {refused}"
     );
     let metadata = strict
         .state
-        .add_provider(account_id, "openai", OPENAI_KEY, Some("https://169.254.169.254/v1"))
+        .add_provider(
+            account_id,
+            "openai",
+            OPENAI_KEY,
+            Some("https://169.254.169.254/v1"),
+        )
         .await
         .unwrap_err();
-    assert!(metadata.to_string().contains("cloud metadata"), "{metadata}");
+    assert!(
+        metadata.to_string().contains("cloud metadata"),
+        "{metadata}"
+    );
 
     // Saved through a server whose operator allowed this machine, the URL is still refused at
     // connecting by the server that does not allow it: every call, unsent.
@@ -51,7 +62,10 @@ async fn private_base_urls_are_refused_at_saving_and_at_connecting() {
             .contains("127.0.0.1 is a loopback address"),
         "{error}"
     );
-    assert!(strict.fake_openai.requests().is_empty(), "nothing reached the inside");
+    assert!(
+        strict.fake_openai.requests().is_empty(),
+        "nothing reached the inside"
+    );
     // The lenient server calls it.
     let served = strict
         .http
@@ -82,7 +96,8 @@ async fn private_base_urls_are_refused_at_saving_and_at_connecting() {
 async fn a_providers_redirect_is_not_followed() {
     let app = spawn_app(Backend::Sqlite).await;
     let tenant = app.tenant("ada@example.com").await;
-    let body = json!({"model": "openai/fake-redirect", "messages": [{"role": "user", "content": "x"}]});
+    let body =
+        json!({"model": "openai/fake-redirect", "messages": [{"role": "user", "content": "x"}]});
     let error = expect_openai_error(app.chat(Some(&tenant.key), &body).await, 502).await;
     assert!(
         error["message"]

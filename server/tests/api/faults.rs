@@ -91,16 +91,44 @@ async fn connection_level_failures_become_clean_errors_and_are_recorded() {
     // A short upstream timeout, so that the hanging provider is given up on quickly.
     let app = spawn_app_with(Backend::Sqlite, |config| config.upstream_timeout_secs = 1).await;
     let cases = [
-        (Misbehaviour::Reset, "http", false, 502, "upstream_unreachable"),
+        (
+            Misbehaviour::Reset,
+            "http",
+            false,
+            502,
+            "upstream_unreachable",
+        ),
         (Misbehaviour::Hang, "http", false, 504, "upstream_timeout"),
-        (Misbehaviour::Truncated, "http", false, 502, "upstream_unreachable"),
-        (Misbehaviour::MalformedSse, "http", true, 502, "upstream_invalid_response"),
-        (Misbehaviour::NotTls, "https", false, 502, "upstream_unreachable"),
+        (
+            Misbehaviour::Truncated,
+            "http",
+            false,
+            502,
+            "upstream_unreachable",
+        ),
+        (
+            Misbehaviour::MalformedSse,
+            "http",
+            true,
+            502,
+            "upstream_invalid_response",
+        ),
+        (
+            Misbehaviour::NotTls,
+            "https",
+            false,
+            502,
+            "upstream_unreachable",
+        ),
     ];
     for (n, (misbehaviour, scheme, stream, status, code)) in cases.into_iter().enumerate() {
         let addr = bad_provider(misbehaviour).await;
-        let (account_id, key) =
-            tenant_at(&app, &format!("t{n}@example.com"), &format!("{scheme}://{addr}/v1")).await;
+        let (account_id, key) = tenant_at(
+            &app,
+            &format!("t{n}@example.com"),
+            &format!("{scheme}://{addr}/v1"),
+        )
+        .await;
         let mut body = hello();
         if stream {
             body["stream"] = json!(true);
@@ -118,7 +146,10 @@ async fn connection_level_failures_become_clean_errors_and_are_recorded() {
         assert!(
             !events.is_empty() && events.iter().all(|e| e.status == status as i16),
             "{misbehaviour:?}: every attempt is in analytics with its status: {:?}",
-            events.iter().map(|e| (e.status, e.error_code.clone())).collect::<Vec<_>>()
+            events
+                .iter()
+                .map(|e| (e.status, e.error_code.clone()))
+                .collect::<Vec<_>>()
         );
     }
 }

@@ -408,11 +408,17 @@ async fn checkout_webhooks_and_the_billing_portal(backend: Backend) {
         (account.plan.as_str(), account.billing_status.as_deref()),
         ("enterprise", Some("past_due"))
     );
-    assert_eq!(app.chat(Some(&key), &streaming).await.status(), 200, "still served in the grace period");
+    assert_eq!(
+        app.chat(Some(&key), &streaming).await.status(),
+        200,
+        "still served in the grace period"
+    );
     let mut unpaid = past_due_same;
     unpaid["status"] = json!("unpaid");
     assert_eq!(
-        stripe.send_event("customer.subscription.updated", unpaid).await,
+        stripe
+            .send_event("customer.subscription.updated", unpaid)
+            .await,
         200
     );
     let account = plan_of(&app, account_id).await;
@@ -427,10 +433,14 @@ async fn checkout_webhooks_and_the_billing_portal(backend: Backend) {
 
     // A subscription whose price this installation does not know (rotated in Stripe, mistyped
     // in the configuration) leaves the plan as it is, instead of dropping a paying account.
-    accounts::set_plan(&app.state.db, account_id, Plan::Pro).await.unwrap();
+    accounts::set_plan(&app.state.db, account_id, Plan::Pro)
+        .await
+        .unwrap();
     let rotated = stripe.subscription(&customer, "price_rotated_unknown", "active", json!({}));
     assert_eq!(
-        stripe.send_event("customer.subscription.updated", rotated).await,
+        stripe
+            .send_event("customer.subscription.updated", rotated)
+            .await,
         200
     );
     assert_eq!(plan_of(&app, account_id).await.plan, "pro");

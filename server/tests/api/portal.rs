@@ -725,7 +725,10 @@ async fn log_in_and_sign_up_attempts_are_limited() {
     for password in ["not the password", PASSWORD] {
         let (status, text) = log_in("ada@example.com", password).await;
         assert_eq!(status, 429, "{text}");
-        assert!(text.contains("Too many log-in attempts for this account"), "{text}");
+        assert!(
+            text.contains("Too many log-in attempts for this account"),
+            "{text}"
+        );
     }
     assert_eq!(browser.get("/keys").await.status(), 303, "not logged in");
     // An unknown e-mail is answered like a wrong password (and counted like one).
@@ -734,7 +737,10 @@ async fn log_in_and_sign_up_attempts_are_limited() {
     // Six attempts from this address: the seventh is refused whatever the account.
     let (status, text) = log_in("someone@example.com", "whatever it is").await;
     assert_eq!(status, 429, "{text}");
-    assert!(text.contains("Too many log-in attempts from your network"), "{text}");
+    assert!(
+        text.contains("Too many log-in attempts from your network"),
+        "{text}"
+    );
 
     let sign_up = |email: &'static str| {
         let browser = Browser::new(&app);
@@ -751,7 +757,10 @@ async fn log_in_and_sign_up_attempts_are_limited() {
     }
     let (status, text) = sign_up("new3@example.com").await;
     assert_eq!(status, 429, "{text}");
-    assert!(text.contains("Too many sign-ups from your network"), "{text}");
+    assert!(
+        text.contains("Too many sign-ups from your network"),
+        "{text}"
+    );
     assert!(
         gateway::accounts::account_by_email(&app.state.db, "new3@example.com")
             .await

@@ -1,0 +1,191 @@
+//! The other APIs clients speak, served through the chat pipeline: OpenAI's Responses API and
+//! Anthropic's Messages API. Each is a pair of pure conversions (request → chat request; chat
+//! answer → the dialect's answer, whole or as events), tested against fixtures; the routes in
+//! `crate::proxy` put them around the same stages as `/v1/chat/completions`.
+
+pub mod messages;
+pub mod responses;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
+use serde_json::Value;
+
+/// An event to send: its name and its data.
+pub type Event = (&'static str, Value);
+
+/// A converter of the chat event stream into a dialect's events, one chat event at a time.
+pub trait DialectStream {
+    /// One chat chunk → events.
+    fn on_chunk(&mut self, chunk: &Value) -> Vec<Event>;
+    /// The chat stream ended well.
+    fn finish(&mut self) -> Vec<Event>;
+    /// The chat stream broke off with `error` (OpenAI's error object).
+    fn fail(&mut self, error: &Value) -> Vec<Event>;
+
+    fn on_event(&mut self, event: ChatEvent) -> Vec<Event> {
+        match event {
+            ChatEvent::Chunk(chunk) => self.on_chunk(&chunk),
+            ChatEvent::Done => self.finish(),
+            ChatEvent::Error(error) => self.fail(&error),
+        }
+    }
+}
+
+/// What one chat chunk carries, as both dialects read it.
+pub(crate) struct ChunkParts<'a> {
+    pub usage: Option<&'a Value>,
+    /// A non-empty text delta.
+    pub text: Option<&'a str>,
+    pub tool_calls: &'a [Value],
+    pub finish_reason: Option<&'a str>,
+}
+
+pub(crate) fn chunk_parts(chunk: &Value) -> ChunkParts<'_> {
+    let choice = &chunk["choices"][0];
+    ChunkParts {
+        usage: chunk.get("usage").filter(|usage| !usage.is_null()),
+        text: choice["delta"]["content"]
+            .as_str()
+            .filter(|text| !text.is_empty()),
+        tool_calls: choice["delta"]["tool_calls"]
+            .as_array()
+            .map_or(&[], Vec::as_slice),
+        finish_reason: choice["finish_reason"].as_str(),
+    }
+}
+
+/// A request the dialect cannot express as chat, or does not allow: a 400 naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialectError {
+    pub param: String,
+    pub message: String,
+}
+
+impl DialectError {
+    pub fn invalid(param: &str, message: &str) -> Self {
+        Self {
+            param: param.to_owned(),
+            message: if param.is_empty() {
+                message.to_owned()
+            } else {
+                format!("Invalid '{param}': {message}.")
+            },
+        }
+    }
+}
+
+pub(crate) fn unsupported(param: &str, what: &str) -> DialectError {
+    DialectError {
+        param: param.to_owned(),
+        message: format!("'{param}': {what} are not supported by the gateway."),
+    }
+}
+
+/// A fresh id with OpenAI's or Anthropic's prefix (`msg_…`, `fc_…`, `call_…`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    use rand::Rng as _;
+    let tail: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    format!("{prefix}_{tail}")
+}
+
+/// What came in a chat event stream as the gateway frames it (`data: {json}`, then
+/// `data: [DONE]`; an error as `data: {"error": …}`).
+#[derive(Debug, PartialEq)]
+pub enum ChatEvent {
+    Chunk(Value),
+    Error(Value),
+    Done,
+}
+
+/// Splits the gateway's own chat event stream back into events, a frame at a time (frames are
+/// `data: …` lines ended by a blank line; nothing else is sent). Bytes are held only until the
+/// frame they belong to is complete.
+pub fn chat_events<S, E>(body: S) -> impl Stream<Item = Result<ChatEvent, E>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Send + 'static,
+{
+    let mut body = Box::pin(body);
+    async_stream::stream! {
+        let mut pending = BytesMut::new();
+        loop {
+            while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
+                let frame = pending.split_to(end + 2);
+                let Some(data) = frame[..end].strip_prefix(b"data: ") else {
+                    continue;
+                };
+                if data == b"[DONE]" {
+                    yield Ok(ChatEvent::Done);
+                    continue;
+                }
+                let value: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+                match value.get("error") {
+                    Some(error) => yield Ok(ChatEvent::Error(error.clone())),
+                    None => yield Ok(ChatEvent::Chunk(value)),
+                }
+            }
+            match body.next().await {
+                Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
+                Some(Err(err)) => {
+                    yield Err(err);
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// A server-sent event with its name line, as both the Responses and the Messages APIs frame
+/// them.
+pub fn named_event(name: &str, data: &Value) -> Bytes {
+    let json = serde_json::to_vec(data).unwrap_or_default();
+    let mut frame = Vec::with_capacity(json.len() + name.len() + 16);
+    frame.extend_from_slice(b"event: ");
+    frame.extend_from_slice(name.as_bytes());
+    frame.extend_from_slice(b"\ndata: ");
+    frame.extend_from_slice(&json);
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn frames_split_anywhere_are_put_back_together() {
+        let wire =
+            b"data: {\"id\":\"a\"}\n\ndata: {\"error\":{\"message\":\"x\"}}\n\ndata: [DONE]\n\n";
+        // One byte at a time: the worst split there is.
+        let pieces: Vec<Result<Bytes, ()>> = wire
+            .iter()
+            .map(|b| Ok(Bytes::copy_from_slice(&[*b])))
+            .collect();
+        let events: Vec<_> = chat_events(futures::stream::iter(pieces))
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(
+            events,
+            [
+                ChatEvent::Chunk(json!({"id": "a"})),
+                ChatEvent::Error(json!({"message": "x"})),
+                ChatEvent::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn named_events_carry_their_name_line() {
+        assert_eq!(
+            &named_event("ping", &json!({"type": "ping"}))[..],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The Responses and Messages routes: the request converted to chat on the way in (stage 2), the
+//! chat pipeline unchanged (stages 3 to 8, so quota, routing, cache, fallbacks and usage count
+//! them like chat), and the answer converted on the way out — a whole answer at once, a stream
+//! event by event as it arrives.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde_json::Value;
+
+use super::caller::Caller;
+use super::decode::JsonObject;
+use crate::dialects::{self, ChatEvent, DialectError, DialectStream, messages, responses};
+use crate::error::ApiError;
+use crate::openai::ChatCompletionRequest;
+use crate::state::GatewayState;
+
+impl From<DialectError> for ApiError {
+    fn from(err: DialectError) -> Self {
+        let api = ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_value"),
+            err.message,
+        );
+        if err.param.is_empty() {
+            api
+        } else {
+            api.with_param(err.param)
+        }
+    }
+}
+
+/// The converted request as the chat route takes it, with its `models` fallbacks.
+fn chat_request(chat: &Value) -> Result<(ChatCompletionRequest, Vec<String>), ApiError> {
+    let bytes = serde_json::to_vec(chat).map_err(|_| ApiError::internal())?;
+    let mut request = ChatCompletionRequest::from_json_bytes(&bytes)?;
+    let fallbacks = super::take_fallbacks(&mut request)?;
+    Ok((request, fallbacks))
+}
+
+/// `POST /v1/responses`.
+pub(super) async fn responses(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let (chat, echo) = responses::to_chat_request(&body)?;
+    let stream = responses::ResponsesStream::new(echo.clone());
+    serve_dialect(&state, &caller, &headers, &chat, stream, |completion| {
+        responses::from_chat_completion(completion, &echo)
+    })
+    .await
+}
+
+/// `POST /v1/messages`.
+pub(super) async fn messages(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let (chat, echo) = messages::to_chat_request(&body)?;
+    let stream = messages::MessagesStream::new(echo.clone());
+    serve_dialect(&state, &caller, &headers, &chat, stream, |completion| {
+        messages::from_chat_completion(completion, &echo)
+    })
+    .await
+}
+
+/// The chat pipeline for a converted request, and its answer converted back: whole with
+/// `whole`, streamed with `stream`.
+async fn serve_dialect(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    chat: &Value,
+    mut stream: impl DialectStream + Send + 'static,
+    whole: impl FnOnce(&Value) -> Value,
+) -> Result<Response, ApiError> {
+    let (request, fallbacks) = chat_request(chat)?;
+    let answer = super::serve_chat(state, caller, headers, request, &fallbacks).await?;
+    if is_event_stream(&answer) {
+        return Ok(convert_stream(answer, move |event| stream.on_event(event)));
+    }
+    convert_whole(answer, whole).await
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// A whole chat completion (already in memory: the pipeline read it) → the dialect's JSON, with
+/// the pipeline's headers (which model served and why, cache).
+async fn convert_whole(
+    answer: Response,
+    convert: impl FnOnce(&Value) -> Value,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = answer.into_parts();
+    let bytes = axum::body::to_bytes(body, crate::providers::MAX_ANSWER_BYTES)
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let completion: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::internal())?;
+    let converted = serde_json::to_vec(&convert(&completion)).map_err(|_| ApiError::internal())?;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Response::from_parts(parts, Body::from(converted)))
+}
+
+/// The chat event stream → the dialect's named events, converted as each chunk arrives.
+fn convert_stream<F>(answer: Response, mut convert: F) -> Response
+where
+    F: FnMut(ChatEvent) -> Vec<(&'static str, Value)> + Send + 'static,
+{
+    let (parts, body) = answer.into_parts();
+    let frames = dialects::chat_events(body.into_data_stream()).flat_map(move |event| {
+        let frames: Vec<Result<Bytes, axum::Error>> = match event {
+            Ok(event) => convert(event)
+                .iter()
+                .map(|(name, data)| Ok(dialects::named_event(name, data)))
+                .collect(),
+            Err(err) => vec![Err(err)],
+        };
+        futures::stream::iter(frames)
+    });
+    Response::from_parts(parts, Body::from_stream(frames))
+}
+
+/// On `/v1/messages`, every error answer (the key check, a 400, a provider's failure) in
+/// Anthropic's shape: `{"type":"error","error":{"type","message"}}`. Other routes pass through.
+pub(super) async fn anthropic_errors(request: Request, next: Next) -> Response {
+    let anthropic = request.uri().path().ends_with("/messages");
+    let response = next.run(request).await;
+    if !anthropic || response.status().is_success() {
+        return response;
+    }
+    let status = response.status();
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|error| error["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let body =
+        serde_json::to_vec(&messages::error_body(status.as_u16(), &message)).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body)).into_response()
+}
