@@ -253,14 +253,7 @@ async fn tool_calls(provider: &Provider) {
     });
     assert_eq!(app.chat(Some(&key), &follow_up).await.status(), 200);
     let sent = app.fake_openai.requests().pop().unwrap().body;
-    match provider.id {
-        "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
-        "gemini" => assert_eq!(
-            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
-            "get_weather"
-        ),
-        _ => assert_eq!(sent["messages"][2]["role"], "tool"),
-    }
+    assert_tool_result_reached(provider, &sent);
 }
 
 async fn streamed_tool_calls(provider: &Provider) {
@@ -800,14 +793,7 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
         200
     );
     let sent = app.fake_openai.requests().pop().unwrap().body;
-    match provider.id {
-        "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
-        "gemini" => assert_eq!(
-            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
-            "get_weather"
-        ),
-        _ => assert_eq!(sent["messages"][2]["role"], "tool"),
-    }
+    assert_tool_result_reached(provider, &sent);
     let mut streamed_call = request.clone();
     streamed_call["stream"] = json!(true);
     let text = post(&app, "/v1/responses", &key, &streamed_call)
@@ -854,14 +840,8 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
     }
 
     // Counted and recorded like chat requests.
-    app.flush_usage().await;
-    let events = usage_event::Entity::find()
-        .filter(usage_event::Column::AccountId.eq(account_id))
-        .all(&app.state.db)
-        .await
-        .unwrap();
     assert_eq!(
-        events.iter().filter(|e| e.counted).count(),
+        counted_requests(&app, account_id).await,
         6,
         "one counted event per request"
     );
@@ -1021,31 +1001,20 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "18C"}]}]});
     assert_eq!(messages(&app, follow_up).await.status(), 200);
     let sent = app.fake_openai.requests().pop().unwrap().body;
+    assert_tool_result_reached(provider, &sent);
     match provider.id {
-        "anthropic" => {
-            assert_eq!(
-                sent["messages"][0]["content"][1]["source"]["type"],
-                "base64"
-            );
-            assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result");
-        }
-        "gemini" => assert_eq!(
-            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
-            "get_weather"
+        "anthropic" => assert_eq!(
+            sent["messages"][0]["content"][1]["source"]["type"],
+            "base64"
         ),
-        _ => {
-            assert_eq!(sent["messages"][0]["content"][1]["type"], "image_url");
-            assert_eq!(sent["messages"][2]["role"], "tool");
-        }
+        "gemini" => assert_eq!(
+            sent["contents"][0]["parts"][1]["inlineData"]["mimeType"],
+            "image/png"
+        ),
+        _ => assert_eq!(sent["messages"][0]["content"][1]["type"], "image_url"),
     }
-    app.flush_usage().await;
-    let events = usage_event::Entity::find()
-        .filter(usage_event::Column::AccountId.eq(account_id))
-        .all(&app.state.db)
-        .await
-        .unwrap();
     assert_eq!(
-        events.iter().filter(|e| e.counted).count(),
+        counted_requests(&app, account_id).await,
         5,
         "one counted event per request"
     );
@@ -1135,4 +1104,30 @@ async fn messages_api_errors_and_fallback(provider: &Provider) {
             .unwrap()
             .starts_with("fallback 1")
     );
+}
+
+/// Requests counted against the quota for the account (one counted event per request).
+async fn counted_requests(app: &TestApp, account_id: i32) -> usize {
+    app.flush_usage().await;
+    usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.counted)
+        .count()
+}
+
+/// The third message the provider got (after the question and the call) is the tool's result,
+/// in the provider's own form.
+fn assert_tool_result_reached(provider: &Provider, sent: &Value) {
+    match provider.id {
+        "anthropic" => assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result"),
+        "gemini" => assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
+        ),
+        _ => assert_eq!(sent["messages"][2]["role"], "tool"),
+    }
 }
