@@ -156,33 +156,55 @@ async fn write_batches(
     }
 }
 
-/// Writes one batch, retrying a failing database a few times. A batch that still fails is
-/// written event by event, so that one event the database refuses (its account deleted
-/// meanwhile, say) costs only itself and not every tenant's usage batched with it.
+/// Longest wait between two tries while the database is unreachable.
+const OUTAGE_RETRY_CAP: Duration = Duration::from_secs(2);
+
+/// Writes one batch, retrying a failing database a few times. While the database cannot be
+/// reached at all, the batch is kept and retried until it can (the queue holds what comes
+/// meanwhile, up to its capacity), so usage catches up after an outage instead of being lost. A
+/// batch that fails although the database answers is written event by event, so that one event
+/// the database refuses (its account deleted meanwhile, say) costs only itself and not every
+/// tenant's usage batched with it.
 async fn write_with_retries(
     db: &DatabaseConnection,
     batch: &mut Vec<UsageEvent>,
     counters: &UsageCounters,
 ) {
     const ATTEMPTS: u32 = 4;
-    for attempt in 1..=ATTEMPTS {
-        match write_batch(db, batch).await {
+    let mut attempt = 0u32;
+    let mut outage_logged = false;
+    loop {
+        attempt += 1;
+        let err = match write_batch(db, batch).await {
             Ok(()) => {
                 counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
+                if outage_logged {
+                    tracing::info!("the database is back: usage written again");
+                }
                 return;
             }
-            Err(err) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %err, attempt, events = batch.len(), "usage batch write failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, events = batch.len(), "usage batch write failed; writing its events one by one");
-            }
+            Err(err) => err,
+        };
+        if attempt < ATTEMPTS {
+            tracing::warn!(error = %err, attempt, events = batch.len(), "usage batch write failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            continue;
         }
+        if db.ping().await.is_err() {
+            if !outage_logged {
+                tracing::error!(error = %err, events = batch.len(), "the database is unreachable: keeping usage in memory until it is back");
+                outage_logged = true;
+            }
+            let wait = Duration::from_millis(200 * u64::from(attempt)).min(OUTAGE_RETRY_CAP);
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        tracing::error!(error = %err, events = batch.len(), "usage batch write failed; writing its events one by one");
+        break;
     }
     let mut refused = 0u64;
     for event in batch.drain(..) {

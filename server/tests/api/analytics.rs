@@ -8,7 +8,8 @@ use gateway::analytics::{self, DAY_MS};
 use gateway::entities::usage_event;
 use gateway::routing::RoutingPolicy;
 use gateway::sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::{Value, json};
 
@@ -578,5 +579,76 @@ async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) 
     assert_eq!(
         counters.dropped.load(std::sync::atomic::Ordering::Relaxed),
         1
+    );
+}
+
+/// PostgreSQL refuses every connection for ten seconds (connections cut, new ones refused), then
+/// comes back. Requests keep being served from memory, and the usage queued meanwhile is written
+/// once the database answers again: nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_second_database_outage_loses_no_request_and_no_usage() {
+    use gateway::sea_orm::Database;
+    let app = spawn_app(Backend::Postgres).await;
+    let (account_id, key) = pro_tenant(&app, "outage@example.com").await;
+    assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
+    let crate::helpers::TestDatabase::Postgres { name } = &app.database else {
+        panic!("a PostgreSQL database");
+    };
+    let admin = Database::connect(crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+
+    assert!(app.state.db.ping().await.is_err(), "the database is down");
+
+    let mut served = 1;
+    let outage = std::time::Instant::now();
+    while outage.elapsed() < Duration::from_secs(10) {
+        assert_eq!(
+            app.chat(Some(&key), &hello()).await.status(),
+            200,
+            "served while the database is down"
+        );
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+
+    let counted = || async {
+        usage_event::Entity::find()
+            .filter(usage_event::Column::AccountId.eq(account_id))
+            .filter(usage_event::Column::Counted.eq(true))
+            .count(&app.state.db)
+            .await
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            counted().await == served
+        })
+        .await,
+        "usage caught up: {} of {served} requests recorded",
+        counted().await
+    );
+    assert_eq!(
+        app.state
+            .usage
+            .counters()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
     );
 }

@@ -58,7 +58,7 @@ fn unique_database_name() -> String {
     format!("gw_test_{}_{nanos}_{n}", std::process::id())
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
