@@ -60,7 +60,8 @@ pub struct ProviderEndpoint {
 }
 
 impl ProviderEndpoint {
-    fn refused(&self) -> Result<(), UpstreamError> {
+    /// The egress refusal as an upstream error, when there is one.
+    pub(crate) fn refused(&self) -> Result<(), UpstreamError> {
         match &self.egress_refusal {
             None => Ok(()),
             Some(refusal) => Err(UpstreamError::Egress {

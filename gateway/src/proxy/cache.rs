@@ -36,12 +36,7 @@ impl CacheLookup {
         primary: &RouteDecision<'_>,
         request: &ChatCompletionRequest,
     ) -> Result<Self, ApiError> {
-        let plan_includes_cache = state
-            .settings
-            .plans
-            .limits(caller.account.plan)
-            .response_cache;
-        if !cache_wanted(headers, &caller.policy, plan_includes_cache)? {
+        if !wanted(state, headers, caller)? {
             return Ok(CacheLookup::Off);
         }
         let key = crate::cache::cache_key(
@@ -86,6 +81,20 @@ impl CacheLookup {
                 .insert(CACHE_HEADER, HeaderValue::from_static("MISS"));
         }
     }
+}
+
+/// Whether this request uses the response cache (see [`cache_wanted`]).
+pub(super) fn wanted(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<bool, ApiError> {
+    let plan_includes_cache = state
+        .settings
+        .plans
+        .limits(caller.account.plan)
+        .response_cache;
+    cache_wanted(headers, &caller.policy, plan_includes_cache)
 }
 
 /// Whether this request uses the response cache: never on a plan without it; else the request's

@@ -50,14 +50,21 @@ pub(super) async fn responses(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (chat, echo) = responses::to_chat_request(&body)?;
+    let (request, fallbacks) = chat_request(&chat)?;
     let stream = responses::ResponsesStream::new(echo.clone());
-    serve_dialect(&state, &caller, &headers, &chat, stream, |completion| {
-        responses::from_chat_completion(completion, &echo)
-    })
+    serve_translated(
+        &state,
+        &caller,
+        &headers,
+        request,
+        &fallbacks,
+        stream,
+        |completion| responses::from_chat_completion(completion, &echo),
+    )
     .await
 }
 
-/// `POST /v1/messages`.
+/// `POST /v1/messages`: passed through when the whole route is Anthropic's, else translated.
 pub(super) async fn messages(
     State(state): State<GatewayState>,
     caller: Caller,
@@ -65,25 +72,37 @@ pub(super) async fn messages(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (chat, echo) = messages::to_chat_request(&body)?;
+    let (request, fallbacks) = chat_request(&chat)?;
+    if let Some(answer) =
+        super::native::messages(&state, &caller, &headers, &request, &fallbacks, &body).await
+    {
+        return answer;
+    }
     let stream = messages::MessagesStream::new(echo.clone());
-    serve_dialect(&state, &caller, &headers, &chat, stream, |completion| {
-        messages::from_chat_completion(completion, &echo)
-    })
+    serve_translated(
+        &state,
+        &caller,
+        &headers,
+        request,
+        &fallbacks,
+        stream,
+        |completion| messages::from_chat_completion(completion, &echo),
+    )
     .await
 }
 
 /// The chat pipeline for a converted request, and its answer converted back: whole with
 /// `whole`, streamed with `stream`.
-async fn serve_dialect(
+async fn serve_translated(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
-    chat: &Value,
+    request: ChatCompletionRequest,
+    fallbacks: &[String],
     mut stream: impl DialectStream + Send + 'static,
     whole: impl FnOnce(&Value) -> Value,
 ) -> Result<Response, ApiError> {
-    let (request, fallbacks) = chat_request(chat)?;
-    let answer = super::serve_chat(state, caller, headers, request, &fallbacks).await?;
+    let answer = super::serve_chat(state, caller, headers, request, fallbacks).await?;
     if is_event_stream(&answer) {
         return Ok(convert_stream(answer, move |event| stream.on_event(event)));
     }

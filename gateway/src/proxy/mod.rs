@@ -27,6 +27,7 @@ mod caller;
 mod decode;
 mod dialect;
 pub mod hops;
+mod native;
 mod overhead;
 mod respond;
 mod usage;

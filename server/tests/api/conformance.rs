@@ -922,13 +922,24 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
             .json(&body);
         async move { request.send().await.unwrap() }
     };
+    // A prompt-caching mark and top_k: chat has neither, so only a pass-through keeps them.
     let response = messages(
         &app,
-        json!({"model": model(provider, provider.model), "max_tokens": 64,
-        "system": "Be brief.", "messages": [{"role": "user", "content": "Say hello"}]}),
+        json!({"model": model(provider, provider.model), "max_tokens": 64, "top_k": 5,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "Say hello"}]}),
     )
     .await;
     assert_eq!(response.status(), 200);
+    let sent = app.fake_openai.requests().pop().unwrap();
+    if provider.id == "anthropic" {
+        assert_eq!(sent.headers["anthropic-version"], "2023-06-01");
+        assert_eq!(sent.body["top_k"], 5, "passed through as written");
+        assert_eq!(sent.body["system"][0]["cache_control"]["type"], "ephemeral");
+        assert_eq!(sent.body["model"], provider.model, "with the routed model");
+    } else {
+        assert!(sent.body.get("top_k").is_none(), "translated");
+    }
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         (body["type"].as_str(), body["role"].as_str()),
@@ -939,7 +950,10 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
         json!({"type": "text", "text": answer(provider)})
     );
     assert_eq!(body["stop_reason"], "end_turn");
-    assert_eq!(body["model"], model(provider, provider.model));
+    if provider.id != "anthropic" {
+        // Translated answers name the model as the client did; Anthropic's own say its id.
+        assert_eq!(body["model"], model(provider, provider.model));
+    }
     assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
 
     let text = messages(
@@ -1017,6 +1031,22 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
         counted_requests(&app, account_id).await,
         5,
         "one counted event per request"
+    );
+    // Tokens are known, passed through or translated, streamed or not.
+    let events = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status == 200 && e.prompt_tokens > 0 && e.completion_tokens > 0),
+        "{:?}",
+        events
+            .iter()
+            .map(|e| (e.status, e.prompt_tokens, e.completion_tokens))
+            .collect::<Vec<_>>()
     );
 }
 

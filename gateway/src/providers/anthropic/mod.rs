@@ -50,6 +50,30 @@ impl Anthropic {
     }
 }
 
+/// Sends a Messages request as the client wrote it (pass-through for `/v1/messages`), with the
+/// client's `anthropic-version` and `anthropic-beta` when it sent them.
+pub async fn send_native(
+    call: &UpstreamCall<'_>,
+    body: &Value,
+    version: Option<&str>,
+    beta: Option<&str>,
+) -> Result<reqwest::Response, UpstreamError> {
+    let url = format!(
+        "{}/v1/messages",
+        call.endpoint.base_url.trim_end_matches('/')
+    );
+    let mut request = call
+        .http
+        .post(url)
+        .header("x-api-key", call.endpoint.api_key.expose())
+        .header("anthropic-version", version.unwrap_or(API_VERSION))
+        .json(body);
+    if let Some(beta) = beta {
+        request = request.header("anthropic-beta", beta);
+    }
+    super::send(PROVIDER, call.timeout, request, error_from_body).await
+}
+
 impl super::ProviderApi for Anthropic {
     async fn chat(
         &self,
