@@ -208,6 +208,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/v1/chat/completions",
             post(|s, h, b| openai_like("openai", s, h, b)),
         )
+        .route("/v1/responses", post(openai_responses))
         .route(
             "/v1/embeddings",
             post(|s, h, b| openai_embeddings("openai", s, h, b)),
@@ -369,6 +370,81 @@ fn openai_like_fixtures(provider: &str) -> OpenAiLike {
                 fixture!("openai/error_model_not_found.json"),
             ),
         },
+    }
+}
+
+/// OpenAI's Responses API (`POST /v1/responses`): the answer "Hello from the fake OpenAI
+/// server." whole or as the documented event stream; the error models as on chat.
+async fn openai_responses(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = shared.record(
+        "openai",
+        "/responses".into(),
+        bearer.clone(),
+        &headers,
+        &body,
+    );
+    if !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "))) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            fixture!("openai/error_invalid_api_key.json"),
+            &[],
+        );
+    }
+    if request.get("input").is_none() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"Missing required parameter: 'input'.","type":"invalid_request_error","param":"input","code":"missing_required_parameter"}}"#,
+            &[],
+        );
+    }
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match model {
+        "fake-error-429" => json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            fixture!("openai/error_rate_limit.json"),
+            &[("retry-after", "20")],
+        ),
+        "fake-error-500" => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            fixture!("openai/error_server.json"),
+            &[],
+        ),
+        "fake-missing-model" => json_response(
+            StatusCode::NOT_FOUND,
+            fixture!("openai/error_model_not_found.json"),
+            &[],
+        ),
+        "fake-tools" if request.get("stream").and_then(Value::as_bool) == Some(true) => {
+            sse_response(
+                fixture!("openai/response_tool_call_stream.sse"),
+                "\n\n",
+                false,
+            )
+        }
+        "fake-tools" => json_response(
+            StatusCode::OK,
+            &with_model(fixture!("openai/response_tool_call.json"), "/model", model),
+            &[],
+        ),
+        _ if request.get("stream").and_then(Value::as_bool) == Some(true) => {
+            sse_response(fixture!("openai/response_stream.sse"), "\n\n", false)
+        }
+        _ => json_response(
+            StatusCode::OK,
+            &with_model(fixture!("openai/response.json"), "/model", model),
+            &[],
+        ),
     }
 }
 

@@ -40,6 +40,15 @@ impl OpenAiCompatible {
         format!("{base}{path}")
     }
 
+    /// Sends a Responses API request as the client wrote it (pass-through for `/v1/responses`).
+    pub async fn send_responses(
+        &self,
+        call: &UpstreamCall<'_>,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.post(call, "/responses", body).await
+    }
+
     async fn post(
         &self,
         call: &UpstreamCall<'_>,

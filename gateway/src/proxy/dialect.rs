@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::caller::Caller;
 use super::decode::JsonObject;
+use super::native::{Native, serve_native};
 use crate::dialects::{self, ChatEvent, DialectError, DialectStream, messages, responses};
 use crate::error::ApiError;
 use crate::openai::ChatCompletionRequest;
@@ -42,7 +43,7 @@ fn chat_request(chat: &Value) -> Result<(ChatCompletionRequest, Vec<String>), Ap
     Ok((request, fallbacks))
 }
 
-/// `POST /v1/responses`.
+/// `POST /v1/responses`: passed through when the whole route is OpenAI's, else translated.
 pub(super) async fn responses(
     State(state): State<GatewayState>,
     caller: Caller,
@@ -51,6 +52,19 @@ pub(super) async fn responses(
 ) -> Result<Response, ApiError> {
     let (chat, echo) = responses::to_chat_request(&body)?;
     let (request, fallbacks) = chat_request(&chat)?;
+    if let Some(answer) = serve_native(
+        Native::Responses,
+        &state,
+        &caller,
+        &headers,
+        &request,
+        &fallbacks,
+        &body,
+    )
+    .await
+    {
+        return answer;
+    }
     let stream = responses::ResponsesStream::new(echo.clone());
     serve_translated(
         &state,
@@ -73,8 +87,16 @@ pub(super) async fn messages(
 ) -> Result<Response, ApiError> {
     let (chat, echo) = messages::to_chat_request(&body)?;
     let (request, fallbacks) = chat_request(&chat)?;
-    if let Some(answer) =
-        super::native::messages(&state, &caller, &headers, &request, &fallbacks, &body).await
+    if let Some(answer) = serve_native(
+        Native::Messages,
+        &state,
+        &caller,
+        &headers,
+        &request,
+        &fallbacks,
+        &body,
+    )
+    .await
     {
         return answer;
     }

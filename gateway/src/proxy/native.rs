@@ -1,9 +1,11 @@
-//! Pass-through: a Messages request whose every routed model is Anthropic's goes to Anthropic as
-//! the client wrote it (only `model` is set to the routed one), and the answer comes back byte for
-//! byte, so that what chat cannot express (prompt-caching marks, extended thinking, betas)
-//! reaches the provider. The pipeline around it is the chat one: keys, plan limits, quota,
-//! routing, retries and fallbacks among Anthropic models, usage (read from the answer as it
-//! passes). A route that leaves Anthropic, or asks for the response cache, is translated instead.
+//! Pass-through: a request in a provider's own API — Anthropic's Messages, OpenAI's Responses —
+//! whose every routed model is that provider's goes to it as the client wrote it (only `model`
+//! set to the routed one, and `store: false` for OpenAI: the gateway keeps nothing, and asks the
+//! provider not to either), and the answer comes back byte for byte. So what chat cannot express
+//! (Anthropic's prompt-caching marks and extended thinking, OpenAI's hosted tools and reasoning
+//! items) reaches the provider. The pipeline around it is the chat one: keys, plan limits, quota,
+//! routing, retries and fallbacks among that provider's models, usage (read from the answer as it
+//! passes). A route that leaves the provider, or asks for the response cache, is translated.
 
 use std::time::Instant;
 
@@ -18,19 +20,92 @@ use super::usage::{StreamEnd, StreamGuard, UsageContext};
 use super::{admission, hops, respond};
 use crate::error::{ApiError, UpstreamError};
 use crate::openai::{ChatCompletionRequest, Usage};
+use crate::providers::openai::OpenAiCompatible;
 use crate::providers::{ProviderKind, UpstreamCall, anthropic, read_body};
 use crate::routing;
 use crate::state::GatewayState;
 
-/// What came back from Anthropic: a whole message, or a stream whose first bytes have arrived.
+/// The provider APIs a request may already be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Native {
+    /// Anthropic's Messages API.
+    Messages,
+    /// OpenAI's Responses API.
+    Responses,
+}
+
+impl Native {
+    fn provider(self) -> ProviderKind {
+        match self {
+            Native::Messages => ProviderKind::Anthropic,
+            Native::Responses => ProviderKind::OpenAi,
+        }
+    }
+
+    /// The client's body for one routed model.
+    fn body_for(self, body: &Value, model: &str) -> Value {
+        let mut sent = body.clone();
+        sent["model"] = Value::from(model);
+        if let Some(fields) = sent.as_object_mut() {
+            fields.remove("models");
+        }
+        if self == Native::Responses {
+            sent["store"] = Value::Bool(false);
+        }
+        sent
+    }
+
+    async fn send(
+        self,
+        call: &UpstreamCall<'_>,
+        body: &Value,
+        headers: &HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        match self {
+            Native::Messages => {
+                anthropic::send_native(
+                    call,
+                    body,
+                    header_text(headers, "anthropic-version").as_deref(),
+                    header_text(headers, "anthropic-beta").as_deref(),
+                )
+                .await
+            }
+            Native::Responses => {
+                OpenAiCompatible::new(ProviderKind::OpenAi)
+                    .send_responses(call, body)
+                    .await
+            }
+        }
+    }
+
+    /// The event that tells the client the stream broke off, in the API's own form.
+    fn broken_stream(self, next_sequence: u64) -> Bytes {
+        const MESSAGE: &str = "the provider's stream broke off";
+        match self {
+            Native::Messages => crate::dialects::named_event(
+                "error",
+                &crate::dialects::messages::error_body(502, MESSAGE),
+            ),
+            Native::Responses => crate::dialects::named_event(
+                "error",
+                &serde_json::json!({"type": "error", "code": "stream_interrupted",
+                    "message": MESSAGE, "param": null, "sequence_number": next_sequence}),
+            ),
+        }
+    }
+}
+
+/// What came back: a whole answer, or a stream whose first bytes have arrived.
 enum Passed {
     Whole(Bytes),
     Stream(Bytes, reqwest::Response),
 }
 
-/// Serves the Messages request `body` by pass-through when the whole route is Anthropic's;
-/// `None` when it must be translated.
-pub(super) async fn messages(
+/// Serves `body` (already in `native`'s API) by pass-through when the whole route is that
+/// provider's; `None` when it must be translated.
+pub(super) async fn serve_native(
+    native: Native,
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
@@ -51,15 +126,22 @@ pub(super) async fn messages(
     };
     if !decisions
         .iter()
-        .all(|decision| decision.endpoint.kind == ProviderKind::Anthropic)
+        .all(|decision| decision.endpoint.kind == native.provider())
         || super::cache::wanted(state, headers, caller).unwrap_or(true)
     {
         return None;
     }
-    Some(serve(state, caller, headers, chat, &decisions, body, started).await)
+    Some(
+        serve(
+            native, state, caller, headers, chat, &decisions, body, started,
+        )
+        .await,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
+    native: Native,
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
@@ -73,8 +155,7 @@ async fn serve(
     let stream_slot = admission::open_stream(state, caller.key.key_id, stream)?;
     admission::admit(state, &caller.account).await?;
     let usage = UsageContext::new(state, caller, started);
-    let version = header_text(headers, "anthropic-version");
-    let beta = header_text(headers, "anthropic-beta");
+    let provider = native.provider().id();
 
     let (decision, passed) = attempts::first_success(
         decisions,
@@ -87,23 +168,16 @@ async fn serve(
                 timeout: state.settings.upstream_timeout,
                 hops: hops::incoming(headers) + 1,
             };
-            let mut sent = body.clone();
-            sent["model"] = Value::from(decision.model.as_str());
-            if let Some(fields) = sent.as_object_mut() {
-                fields.remove("models");
-            }
-            let (version, beta) = (version.clone(), beta.clone());
+            let sent = native.body_for(body, &decision.model);
             async move {
                 call.endpoint.refused()?;
-                let response =
-                    anthropic::send_native(&call, &sent, version.as_deref(), beta.as_deref())
-                        .await?;
+                let response = native.send(&call, &sent, headers).await?;
                 if !stream {
                     return Ok(Passed::Whole(
-                        read_body("anthropic", call.timeout, response).await?,
+                        read_body(provider, call.timeout, response).await?,
                     ));
                 }
-                first_bytes(response, call.timeout).await
+                first_bytes(provider, response, call.timeout).await
             }
         },
         |decision, failure| usage.record_failure(decision, failure),
@@ -114,7 +188,7 @@ async fn serve(
         Passed::Whole(bytes) => {
             let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let mut sniffer = UsageSniffer::default();
-            sniffer.message(&answer);
+            sniffer.whole(&answer);
             let model = sniffer
                 .model
                 .clone()
@@ -125,7 +199,7 @@ async fn serve(
         Passed::Stream(first, rest) => {
             let guard = StreamGuard::new(&usage, decision, false).holding(stream_slot);
             respond::sse(
-                passed_through(first, rest, guard, state.settings.upstream_timeout),
+                passed_through(native, first, rest, guard, state.settings.upstream_timeout),
                 decision,
             )
         }
@@ -142,26 +216,28 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Waits for the stream's first bytes, so that a failure at byte zero is a clean error (and may
 /// be retried) rather than a broken 200.
 async fn first_bytes(
+    provider: &'static str,
     mut response: reqwest::Response,
     timeout: std::time::Duration,
 ) -> Result<Passed, UpstreamError> {
     match tokio::time::timeout(timeout, response.chunk()).await {
         Ok(Ok(Some(first))) => Ok(Passed::Stream(first, response)),
         Ok(Ok(None)) => Err(UpstreamError::InvalidResponse {
-            provider: "anthropic",
+            provider,
             detail: "the stream was empty".into(),
         }),
-        Ok(Err(err)) => Err(crate::providers::transport_error("anthropic", timeout, err)),
+        Ok(Err(err)) => Err(crate::providers::transport_error(provider, timeout, err)),
         Err(_) => Err(UpstreamError::Timeout {
-            provider: "anthropic",
+            provider,
             seconds: timeout.as_secs().max(1),
         }),
     }
 }
 
 /// The provider's bytes as they come, read for usage on the way; a stream that breaks off or
-/// stalls ends with Anthropic's `error` event.
+/// stalls ends with the API's own `error` event.
 fn passed_through(
+    native: Native,
     first: Bytes,
     mut rest: reqwest::Response,
     mut guard: StreamGuard,
@@ -185,8 +261,7 @@ fn passed_through(
                 }
                 Ok(Err(_)) | Err(_) => {
                     guard.end(StreamEnd::UpstreamFailed(Some("stream_interrupted".into())));
-                    let error = crate::dialects::messages::error_body(502, "the provider's stream broke off");
-                    yield Ok(crate::dialects::named_event("error", &error));
+                    yield Ok(native.broken_stream(sniffer.next_sequence));
                     break;
                 }
             }
@@ -195,15 +270,18 @@ fn passed_through(
     Body::from_stream(frames)
 }
 
-/// Reads usage out of Anthropic's answer: `message_start` (input tokens, the model) and
-/// `message_delta` (output tokens so far), or a whole message. Only `data:` lines are looked at;
-/// the bytes themselves pass unchanged.
+/// Reads usage out of the answer as it passes: Anthropic's `message_start` (input tokens, the
+/// model) and `message_delta` (output tokens so far), OpenAI's `response.completed` (or
+/// `.incomplete`), or a whole message or response. Only `data:` lines are looked at; the bytes
+/// themselves pass unchanged.
 #[derive(Debug, Default)]
 struct UsageSniffer {
     pending: Vec<u8>,
     input_tokens: u64,
     output_tokens: u64,
     model: Option<String>,
+    /// The Responses API's next `sequence_number`.
+    next_sequence: u64,
 }
 
 impl UsageSniffer {
@@ -217,26 +295,34 @@ impl UsageSniffer {
             let Ok(event) = serde_json::from_slice::<Value>(data) else {
                 continue;
             };
+            if let Some(sequence) = event["sequence_number"].as_u64() {
+                self.next_sequence = sequence + 1;
+            }
             match event["type"].as_str() {
-                Some("message_start") => self.message(&event["message"]),
+                Some("message_start") => self.whole(&event["message"]),
                 Some("message_delta") => self.counts(&event["usage"]),
+                Some("response.completed" | "response.incomplete" | "response.failed") => {
+                    self.whole(&event["response"])
+                }
                 _ => {}
             }
         }
-        // A line longer than any usage event is not one: it need not be kept whole.
-        if self.pending.len() > 64 * 1024 {
+        // A line longer than a stream line may be is not one the provider meant.
+        if self.pending.len() > crate::providers::MAX_EVENT_LINE_BYTES {
             self.pending.clear();
         }
     }
 
-    fn message(&mut self, message: &Value) {
-        if let Some(model) = message["model"].as_str() {
+    /// A whole Anthropic message or OpenAI response (or the one a stream event carries).
+    fn whole(&mut self, answer: &Value) {
+        if let Some(model) = answer["model"].as_str() {
             self.model = Some(model.to_owned());
         }
-        self.counts(&message["usage"]);
+        self.counts(&answer["usage"]);
     }
 
     fn counts(&mut self, usage: &Value) {
+        // Anthropic counts cached input apart from `input_tokens`; OpenAI inside it.
         let input: u64 = [
             "input_tokens",
             "cache_creation_input_tokens",
@@ -291,5 +377,16 @@ mod tests {
             );
             assert_eq!(sniffer.model.as_deref(), Some("claude-x"));
         }
+    }
+
+    #[test]
+    fn usage_and_sequence_are_read_from_responses_events() {
+        let mut sniffer = UsageSniffer::default();
+        sniffer.feed(b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"delta\":\"Hi\"}\n\n");
+        assert_eq!(sniffer.next_sequence, 5);
+        sniffer.feed(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":5,\"response\":{\"model\":\"gpt-4o-mini\",\"usage\":{\"input_tokens\":19,\"input_tokens_details\":{\"cached_tokens\":4},\"output_tokens\":10}}}\n\n");
+        let usage = sniffer.usage();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (19, 10));
+        assert_eq!(sniffer.model.as_deref(), Some("gpt-4o-mini"));
     }
 }

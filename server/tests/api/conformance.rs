@@ -728,12 +728,22 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
     );
     assert_eq!(body["output"][0]["content"][0]["text"], answer(provider));
     assert!(body["usage"]["input_tokens"].as_u64().unwrap() > 0);
-    let sent = app.fake_openai.requests().pop().unwrap().body;
+    let sent = app.fake_openai.requests().pop().unwrap();
     match provider.id {
-        "anthropic" => assert_eq!(sent["system"], "Be brief."),
-        "gemini" => assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Be brief."),
+        // OpenAI's own API: passed through as written, asked to store nothing.
+        "openai" => {
+            assert_eq!(sent.path, "/responses");
+            assert_eq!(sent.body["instructions"], "Be brief.");
+            assert_eq!(sent.body["model"], provider.model);
+            assert_eq!(sent.body["store"], false);
+        }
+        "anthropic" => assert_eq!(sent.body["system"], "Be brief."),
+        "gemini" => assert_eq!(
+            sent.body["systemInstruction"]["parts"][0]["text"],
+            "Be brief."
+        ),
         _ => assert_eq!(
-            sent["messages"][0],
+            sent.body["messages"][0],
             json!({"role": "system", "content": "Be brief."})
         ),
     }
@@ -793,7 +803,14 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
         200
     );
     let sent = app.fake_openai.requests().pop().unwrap().body;
-    assert_tool_result_reached(provider, &sent);
+    if provider.id == "openai" {
+        assert_eq!(
+            sent["input"][2]["type"], "function_call_output",
+            "passed through"
+        );
+    } else {
+        assert_tool_result_reached(provider, &sent);
+    }
     let mut streamed_call = request.clone();
     streamed_call["stream"] = json!(true);
     let text = post(&app, "/v1/responses", &key, &streamed_call)
@@ -836,6 +853,10 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
             sent["generationConfig"]["responseMimeType"],
             "application/json"
         ),
+        "openai" => {
+            assert_eq!(sent["text"]["format"]["type"], "json_object");
+            assert_eq!(sent["input"][0]["content"][1]["type"], "input_image");
+        }
         _ => assert_eq!(sent["response_format"], json!({"type": "json_object"})),
     }
 
