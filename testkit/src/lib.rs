@@ -373,6 +373,14 @@ fn openai_like_fixtures(provider: &str) -> OpenAiLike {
     }
 }
 
+/// `Authorization` as sent.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// OpenAI's Responses API (`POST /v1/responses`): the answer "Hello from the fake OpenAI
 /// server." whole or as the documented event stream; the error models as on chat.
 async fn openai_responses(
@@ -380,10 +388,7 @@ async fn openai_responses(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let bearer = authorization(&headers);
     let request = shared.record(
         "openai",
         "/responses".into(),
@@ -454,10 +459,7 @@ async fn openai_like(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let bearer = authorization(&headers);
     let request = shared.record(
         provider,
         "/chat/completions".into(),
@@ -568,10 +570,7 @@ async fn openai_embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let bearer = authorization(&headers);
     shared.record(
         provider,
         "/embeddings".into(),

@@ -43,6 +43,13 @@ fn chat_request(chat: &Value) -> Result<(ChatCompletionRequest, Vec<String>), Ap
     Ok((request, fallbacks))
 }
 
+/// The request as a client of one of the routes wrote it, and what it became as chat.
+struct Converted<'b> {
+    native: Native,
+    body: &'b Value,
+    chat: Value,
+}
+
 /// `POST /v1/responses`: passed through when the whole route is OpenAI's, else translated.
 pub(super) async fn responses(
     State(state): State<GatewayState>,
@@ -51,30 +58,15 @@ pub(super) async fn responses(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (chat, echo) = responses::to_chat_request(&body)?;
-    let (request, fallbacks) = chat_request(&chat)?;
-    if let Some(answer) = serve_native(
-        Native::Responses,
-        &state,
-        &caller,
-        &headers,
-        &request,
-        &fallbacks,
-        &body,
-    )
-    .await
-    {
-        return answer;
-    }
+    let converted = Converted {
+        native: Native::Responses,
+        body: &body,
+        chat,
+    };
     let stream = responses::ResponsesStream::new(echo.clone());
-    serve_translated(
-        &state,
-        &caller,
-        &headers,
-        request,
-        &fallbacks,
-        stream,
-        |completion| responses::from_chat_completion(completion, &echo),
-    )
+    serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
+        responses::from_chat_completion(completion, &echo)
+    })
     .await
 }
 
@@ -86,45 +78,42 @@ pub(super) async fn messages(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (chat, echo) = messages::to_chat_request(&body)?;
-    let (request, fallbacks) = chat_request(&chat)?;
-    if let Some(answer) = serve_native(
-        Native::Messages,
-        &state,
-        &caller,
-        &headers,
-        &request,
-        &fallbacks,
-        &body,
-    )
-    .await
-    {
-        return answer;
-    }
+    let converted = Converted {
+        native: Native::Messages,
+        body: &body,
+        chat,
+    };
     let stream = messages::MessagesStream::new(echo.clone());
-    serve_translated(
-        &state,
-        &caller,
-        &headers,
-        request,
-        &fallbacks,
-        stream,
-        |completion| messages::from_chat_completion(completion, &echo),
-    )
+    serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
+        messages::from_chat_completion(completion, &echo)
+    })
     .await
 }
 
-/// The chat pipeline for a converted request, and its answer converted back: whole with
-/// `whole`, streamed with `stream`.
-async fn serve_translated(
+/// Passed through when the route allows it; else the chat pipeline for the converted request,
+/// and its answer converted back: whole with `whole`, streamed with `stream`.
+async fn serve_dialect(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
-    request: ChatCompletionRequest,
-    fallbacks: &[String],
+    converted: Converted<'_>,
     mut stream: impl DialectStream + Send + 'static,
     whole: impl FnOnce(&Value) -> Value,
 ) -> Result<Response, ApiError> {
-    let answer = super::serve_chat(state, caller, headers, request, fallbacks).await?;
+    let (request, fallbacks) = chat_request(&converted.chat)?;
+    let native = serve_native(
+        converted.native,
+        state,
+        caller,
+        headers,
+        &request,
+        &fallbacks,
+        converted.body,
+    );
+    if let Some(answer) = native.await {
+        return answer;
+    }
+    let answer = super::serve_chat(state, caller, headers, request, &fallbacks).await?;
     if is_event_stream(&answer) {
         return Ok(convert_stream(answer, move |event| stream.on_event(event)));
     }
