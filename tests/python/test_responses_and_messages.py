@@ -150,3 +150,15 @@ def test_anthropic_errors_have_anthropics_shape(gateway):
         anthropic_client(gateway).messages.create(
             model="openai/fake-error-429", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
         )
+
+
+def test_auto_routing_on_both_routes(gateway):
+    """`auto` is routed among the key's models, as on chat, and the answer says where it went."""
+    raw = openai_client(gateway).responses.with_raw_response.create(model="auto", input="hi")
+    assert raw.headers["x-gateway-route-reason"].startswith("auto")
+    assert raw.parse().output_text == FAKE_ANSWER
+    raw = anthropic_client(gateway).messages.with_raw_response.create(
+        model="auto", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-gateway-route-reason"].startswith("auto")
+    assert raw.parse().content[0].text == FAKE_ANSWER
