@@ -59,6 +59,9 @@ pub(crate) fn chunk_parts(chunk: &Value) -> ChunkParts<'_> {
 pub struct DialectError {
     pub param: String,
     pub message: String,
+    /// Something chat cannot express (a hosted tool, a file input), as opposed to a request that
+    /// is wrong in itself: the provider whose API the request is in may still take it whole.
+    pub unsupported: bool,
 }
 
 impl DialectError {
@@ -70,6 +73,7 @@ impl DialectError {
             } else {
                 format!("Invalid '{param}': {message}.")
             },
+            unsupported: false,
         }
     }
 }
@@ -78,6 +82,7 @@ pub(crate) fn unsupported(param: &str, what: &str) -> DialectError {
     DialectError {
         param: param.to_owned(),
         message: format!("'{param}': {what} are not supported by the gateway."),
+        unsupported: true,
     }
 }
 

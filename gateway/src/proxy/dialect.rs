@@ -57,7 +57,14 @@ pub(super) async fn responses(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let (chat, echo) = responses::to_chat_request(&body)?;
+    let (chat, echo) = match responses::to_chat_request(&body) {
+        Ok(converted) => converted,
+        // Chat cannot express it, OpenAI can: served only if the whole route is OpenAI's.
+        Err(refused) if refused.unsupported => {
+            return openai_only(&state, &caller, &headers, &body, refused).await;
+        }
+        Err(refused) => return Err(refused.into()),
+    };
     let converted = Converted {
         native: Native::Responses,
         body: &body,
@@ -68,6 +75,37 @@ pub(super) async fn responses(
         responses::from_chat_completion(completion, &echo)
     })
     .await
+}
+
+/// A Responses request only OpenAI can serve (a hosted tool, a file input): passed through when
+/// the whole route is OpenAI's, else refused with why.
+async fn openai_only(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Value,
+    mut refused: DialectError,
+) -> Result<Response, ApiError> {
+    let view = responses::routing_view(body).map_err(|_| refused.clone())?;
+    let (request, fallbacks) = chat_request(&view)?;
+    let native = serve_native(
+        Native::Responses,
+        state,
+        caller,
+        headers,
+        &request,
+        &fallbacks,
+        body,
+    );
+    match native.await {
+        Some(answer) => answer,
+        None => {
+            refused.message.push_str(
+                " They reach OpenAI when every model of the route is OpenAI's (with the response cache off).",
+            );
+            Err(refused.into())
+        }
+    }
 }
 
 /// `POST /v1/messages`: passed through when the whole route is Anthropic's, else translated.

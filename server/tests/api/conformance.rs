@@ -870,6 +870,22 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
 
 async fn responses_api_errors_and_fallback(provider: &Provider) {
     let (app, _, key) = setup(provider).await;
+    // A hosted tool: chat cannot express it, OpenAI takes it as it is.
+    let hosted = json!({"model": model(provider, provider.model), "input": "News today?",
+        "tools": [{"type": "web_search"}]});
+    let response = post(&app, "/v1/responses", &key, &hosted).await;
+    if provider.id == "openai" {
+        assert_eq!(response.status(), 200);
+        let sent = app.fake_openai.requests().pop().unwrap().body;
+        assert_eq!(sent["tools"][0]["type"], "web_search", "passed through");
+    } else {
+        let error = expect_openai_error(response, 400).await;
+        assert_eq!(error["param"], "tools[0]");
+        assert!(
+            error["message"].as_str().unwrap().contains("reach OpenAI"),
+            "{error}"
+        );
+    }
     let response = post(
         &app,
         "/v1/responses",

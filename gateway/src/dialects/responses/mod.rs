@@ -182,6 +182,44 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, ResponsesEcho), DialectEr
     Ok((Value::Object(chat), echo))
 }
 
+/// The request with what chat cannot express left out (hosted tools, file inputs, items of
+/// hosted tools): only to route it, when the whole request may go to OpenAI as it is.
+pub fn routing_view(body: &Value) -> Result<Value, DialectError> {
+    let mut view = body.clone();
+    if let Some(tools) = view.get_mut("tools").and_then(Value::as_array_mut) {
+        tools.retain(|tool| tool["type"] == "function");
+    }
+    if view
+        .get("tool_choice")
+        .is_some_and(|choice| !(choice.is_string() || choice["type"] == "function"))
+    {
+        view.as_object_mut()
+            .map(|fields| fields.remove("tool_choice"));
+    }
+    if let Some(items) = view.get_mut("input").and_then(Value::as_array_mut) {
+        items.retain(|item| {
+            matches!(
+                item.get("type").and_then(Value::as_str),
+                None | Some("message" | "function_call" | "function_call_output" | "reasoning")
+            )
+        });
+        for item in items.iter_mut() {
+            if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
+                parts.retain(|part| match part["type"].as_str() {
+                    Some("input_image") => part["image_url"].is_string(),
+                    Some(kind) => matches!(kind, "input_text" | "output_text" | "text" | "refusal"),
+                    None => false,
+                });
+            }
+        }
+    }
+    let format = view.pointer("/text/format/type").and_then(Value::as_str);
+    if format.is_some_and(|kind| !matches!(kind, "text" | "json_object" | "json_schema")) {
+        view["text"] = json!({"format": {"type": "text"}});
+    }
+    to_chat_request(&view).map(|(chat, _)| chat)
+}
+
 /// One input item → chat messages (a function call joins the assistant message before it).
 fn input_item(item: &Value, index: usize, messages: &mut Vec<Value>) -> Result<(), DialectError> {
     let param = format!("input[{index}]");
@@ -423,6 +461,30 @@ mod tests {
         assert_eq!(
             chat["tool_choice"],
             json!({"type": "function", "function": {"name": "get_weather"}})
+        );
+    }
+
+    #[test]
+    fn the_routing_view_leaves_out_what_chat_cannot_express() {
+        let body = json!({"model": "gpt-4o", "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Summarise"},
+                {"type": "input_file", "file_id": "file_1"}]},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed"}],
+            "tools": [{"type": "web_search"}, {"type": "function", "name": "f"}],
+            "tool_choice": {"type": "web_search"}});
+        let refused = to_chat_request(&body).unwrap_err();
+        assert!(refused.unsupported, "{}", refused.message);
+        let chat = routing_view(&body).unwrap();
+        assert_eq!(
+            chat["messages"],
+            json!([{"role": "user", "content": [{"type": "text", "text": "Summarise"}]}])
+        );
+        assert_eq!(chat["tools"].as_array().unwrap().len(), 1);
+        // What is wrong in itself stays wrong.
+        assert!(
+            !to_chat_request(&json!({"input": "x", "store": true}))
+                .unwrap_err()
+                .unsupported
         );
     }
 
