@@ -1161,6 +1161,18 @@ async fn messages_api_errors_and_fallback(provider: &Provider) {
         anthropic_error(post(&app, "/v1/messages", &key, &streamed).await, 502).await,
         "api_error"
     );
+    // A base URL that already ends in /v1 (Anthropic's SDKs add /v1 themselves).
+    assert_eq!(
+        post(
+            &app,
+            "/v1/v1/messages",
+            &key,
+            &ask(model(provider, provider.model))
+        )
+        .await
+        .status(),
+        200
+    );
     let mut fallback = ask(model(provider, "fake-error-500"));
     fallback["models"] = json!([model(provider, provider.model)]);
     let response = post(&app, "/v1/messages", &key, &fallback).await;
