@@ -503,6 +503,37 @@ mod tests {
         server.abort();
     }
 
+    /// A name the guard lets through is connected to on the URL's port (the resolver answers
+    /// addresses only), as every provider's public host name is in production.
+    #[tokio::test]
+    async fn an_allowed_name_is_connected_to_on_the_urls_port() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        let policy = EgressPolicy::allowing(&["provider.test"])
+            .unwrap()
+            .with_lookup(table(&[("provider.test", "127.0.0.1")]));
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver(Arc::new(policy))))
+            .build()
+            .unwrap();
+        let response = client
+            .get(format!("http://provider.test:{port}/v1/models"))
+            .send()
+            .await
+            .expect("connected through the guard");
+        assert_eq!(response.text().await.unwrap(), "ok");
+    }
+
     #[test]
     fn public_addresses_are_not_in_a_forbidden_range() {
         for public in [

@@ -1,7 +1,8 @@
-//! The Responses and Messages routes: the request converted to chat on the way in (stage 2), the
-//! chat pipeline unchanged (stages 3 to 8, so quota, routing, cache, fallbacks and usage count
-//! them like chat), and the answer converted on the way out — a whole answer at once, a stream
-//! event by event as it arrives.
+//! The Responses and Messages routes. A request whose whole route is the provider whose API it
+//! is in goes there untouched ([`super::native`]). Any other is converted to chat on the way in
+//! (stage 2) and runs the chat pipeline unchanged (stages 3 to 8, so quota, routing, cache,
+//! fallbacks and usage count it like chat), and the answer is converted on the way out — a whole
+//! answer at once, a stream event by event as it arrives.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

@@ -14,6 +14,9 @@
 //! 8. [`usage`]: one usage event per call (streams: when the stream ends, however it ends),
 //!    recorded off the request path in batches.
 //!
+//! `/v1/responses` and `/v1/messages` ([`dialect`]) run the same stages on a request converted
+//! to chat, or pass it to the provider whose API it is in ([`native`]).
+//!
 //! Around them all, [`overhead`] times what the gateway adds (everything but the wait for the
 //! provider) into `/metrics`.
 //!
