@@ -226,6 +226,10 @@ fn router(shared: Arc<Shared>) -> Router {
             post(|s, h, b| openai_embeddings("ollama", s, h, b)),
         )
         .route("/anthropic/v1/messages", post(anthropic))
+        .route(
+            "/anthropic/v1/messages/count_tokens",
+            post(anthropic_count_tokens),
+        )
         .route("/gemini/v1beta/models/{call}", post(gemini))
         .with_state(shared)
 }
@@ -595,25 +599,59 @@ async fn openai_embeddings(
     json_response(StatusCode::OK, fixture, &[])
 }
 
-async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+/// Records an Anthropic request and checks its `x-api-key`: the parsed body, or the 401.
+fn anthropic_request(
+    shared: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, Response> {
     let key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request = shared.record(
-        "anthropic",
-        "/v1/messages".into(),
-        key.clone(),
-        &headers,
-        &body,
-    );
+    let request = shared.record("anthropic", path.into(), key.clone(), headers, body);
     if !shared.key_ok(key.as_deref()) {
-        return json_response(
+        return Err(json_response(
             StatusCode::UNAUTHORIZED,
             fixture!("anthropic/error_authentication.json"),
             &[],
+        ));
+    }
+    Ok(request)
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": n}`, n a character count over four (the
+/// real API tokenises; the shape is what matters here).
+async fn anthropic_count_tokens(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match anthropic_request(&shared, "/v1/messages/count_tokens", &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    if request.get("messages").and_then(Value::as_array).is_none() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            fixture!("anthropic/error_invalid_request.json"),
+            &[],
         );
     }
+    let characters = request["messages"].to_string().len() + request["system"].to_string().len();
+    json_response(
+        StatusCode::OK,
+        &format!("{{\"input_tokens\":{}}}", characters.div_ceil(4)),
+        &[],
+    )
+}
+
+async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match anthropic_request(&shared, "/v1/messages", &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     if headers.get("anthropic-version").is_none() || request.get("max_tokens").is_none() {
         return json_response(
             StatusCode::BAD_REQUEST,

@@ -162,3 +162,13 @@ def test_auto_routing_on_both_routes(gateway):
     )
     assert raw.headers["x-gateway-route-reason"].startswith("auto")
     assert raw.parse().content[0].text == FAKE_ANSWER
+
+
+def test_anthropic_count_tokens(gateway):
+    """Anthropic's SDK counts tokens before it sends (Claude Code does, for one)."""
+    raw = anthropic_client(gateway).messages.with_raw_response.count_tokens(
+        model="openai/gpt-4o-mini", system="Be terse.", messages=[{"role": "user", "content": "Say hello"}]
+    )
+    assert raw.parse().input_tokens > 0
+    # Not Anthropic's model: the gateway's estimate, and it says so.
+    assert raw.headers["x-gateway-token-count"] == "estimated"

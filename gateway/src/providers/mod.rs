@@ -503,3 +503,6 @@ fn without_url(err: &reqwest::Error) -> String {
     }
     detail
 }
+
+#[cfg(test)]
+mod egress_tests;

@@ -109,6 +109,22 @@ async fn openai_only(
     }
 }
 
+/// `POST /v1/messages/count_tokens` (what Anthropic's SDKs and the agents on them call before
+/// they send).
+pub(super) async fn count_tokens(
+    State(state): State<GatewayState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    // Counting takes no max_tokens; the conversion wants one.
+    let mut countable = body.clone();
+    countable["max_tokens"] = Value::from(1);
+    let (chat, _) = messages::to_chat_request(&countable)?;
+    let (request, _) = chat_request(&chat)?;
+    super::native::count_tokens(&state, &caller, &headers, &request, &body).await
+}
+
 /// `POST /v1/messages`: passed through when the whole route is Anthropic's, else translated.
 pub(super) async fn messages(
     State(state): State<GatewayState>,
@@ -204,7 +220,7 @@ where
 /// On `/v1/messages`, every error answer (the key check, a 400, a provider's failure) in
 /// Anthropic's shape: `{"type":"error","error":{"type","message"}}`. Other routes pass through.
 pub(super) async fn anthropic_errors(request: Request, next: Next) -> Response {
-    let anthropic = request.uri().path().ends_with("/messages");
+    let anthropic = request.uri().path().contains("/messages");
     let response = next.run(request).await;
     if !anthropic || response.status().is_success() {
         return response;

@@ -68,8 +68,10 @@ pub fn router(state: GatewayState) -> Router {
         .route("/chat/completions", post(chat_completions))
         .route("/responses", post(dialect::responses))
         .route("/messages", post(dialect::messages))
+        .route("/messages/count_tokens", post(dialect::count_tokens))
         // Anthropic's SDKs add `/v1` themselves: a base URL that already ends in `/v1` lands here.
         .route("/v1/messages", post(dialect::messages))
+        .route("/v1/messages/count_tokens", post(dialect::count_tokens))
         .route("/embeddings", post(embeddings))
         .route("/models", get(list_models))
         .route("/models/{*id}", get(model_by_id))

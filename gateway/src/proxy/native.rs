@@ -65,6 +65,7 @@ impl Native {
             Native::Messages => {
                 anthropic::send_native(
                     call,
+                    "messages",
                     body,
                     header_text(headers, "anthropic-version").as_deref(),
                     header_text(headers, "anthropic-beta").as_deref(),
@@ -389,4 +390,61 @@ mod tests {
         assert_eq!((usage.prompt_tokens, usage.completion_tokens), (19, 10));
         assert_eq!(sniffer.model.as_deref(), Some("gpt-4o-mini"));
     }
+}
+
+/// `POST /v1/messages/count_tokens`: Anthropic's own count when the route's model is Anthropic's,
+/// else an estimate (four characters a token, as routing counts), said so in
+/// `x-gateway-token-count: estimated`. Nothing is generated, so nothing counts against the quota.
+pub(super) async fn count_tokens(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    chat: &ChatCompletionRequest,
+    body: &Value,
+) -> Result<Response, ApiError> {
+    let decisions = routing::resolve_chat(
+        &state.router,
+        chat,
+        &[],
+        &caller.account.providers,
+        &caller.policy,
+    )?;
+    let decision = &decisions[0];
+    if decision.endpoint.kind != ProviderKind::Anthropic {
+        let estimate = routing::estimated_prompt_tokens(chat)
+            + body
+                .get("tools")
+                .map_or(0, |tools| tools.to_string().len() as u64 / 4);
+        let mut response = respond::json(
+            serde_json::to_vec(&serde_json::json!({"input_tokens": estimate})).unwrap_or_default(),
+            decision,
+        );
+        response.headers_mut().insert(
+            "x-gateway-token-count",
+            axum::http::HeaderValue::from_static("estimated"),
+        );
+        return Ok(response);
+    }
+    let call = UpstreamCall {
+        http: &state.http,
+        endpoint: decision.endpoint,
+        timeout: state.settings.upstream_timeout,
+        hops: hops::incoming(headers) + 1,
+    };
+    call.endpoint.refused().map_err(ApiError::from)?;
+    let mut sent = body.clone();
+    sent["model"] = Value::from(decision.model.as_str());
+    let response = anthropic::send_native(
+        &call,
+        "messages/count_tokens",
+        &sent,
+        header_text(headers, "anthropic-version").as_deref(),
+        header_text(headers, "anthropic-beta").as_deref(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    let bytes = read_body("anthropic", call.timeout, response)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(respond::json(bytes, decision))
 }

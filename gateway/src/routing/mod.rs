@@ -27,6 +27,7 @@ use crate::openai::ChatCompletionRequest;
 use crate::providers::ProviderEndpoint;
 
 pub use policy::RoutingPolicy;
+pub(crate) use policy::estimated_prompt_tokens;
 
 /// Scores `auto` requests: the semantic model when its files load, else the surface classifier
 /// (hashed n-grams and request shapes), which says so in every route reason.

@@ -115,7 +115,7 @@ impl Condition {
 }
 
 /// Four characters a token: the usual rule of thumb, good enough to pick a tier.
-fn estimated_prompt_tokens(request: &ChatCompletionRequest) -> u64 {
+pub(crate) fn estimated_prompt_tokens(request: &ChatCompletionRequest) -> u64 {
     fn chars(value: &Value) -> usize {
         match value {
             Value::String(text) => text.chars().count(),

@@ -1088,7 +1088,7 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
 }
 
 async fn messages_api_errors_and_fallback(provider: &Provider) {
-    let (app, _, key) = setup(provider).await;
+    let (app, account_id, key) = setup(provider).await;
     let anthropic_error = |response: reqwest::Response, status: u16| async move {
         assert_eq!(response.status().as_u16(), status);
         let body: Value = response.json().await.unwrap();
@@ -1161,6 +1161,31 @@ async fn messages_api_errors_and_fallback(provider: &Provider) {
         anthropic_error(post(&app, "/v1/messages", &key, &streamed).await, 502).await,
         "api_error"
     );
+    // Counting tokens: Anthropic's own count, else an estimate that says so; never a request
+    // counted against the quota.
+    let before = counted_requests(&app, account_id).await;
+    let counted = post(
+        &app,
+        "/v1/messages/count_tokens",
+        &key,
+        &json!({"model": model(provider, provider.model), "system": "Be brief.",
+            "messages": [{"role": "user", "content": "How many tokens is this?"}]}),
+    )
+    .await;
+    assert_eq!(counted.status(), 200);
+    let estimated = counted.headers().get("x-gateway-token-count").cloned();
+    let body: Value = counted.json().await.unwrap();
+    assert!(body["input_tokens"].as_u64().unwrap() > 0, "{body}");
+    if provider.id == "anthropic" {
+        assert_eq!(
+            app.fake_openai.requests().pop().unwrap().path,
+            "/v1/messages/count_tokens"
+        );
+        assert!(estimated.is_none());
+    } else {
+        assert_eq!(estimated.unwrap(), "estimated");
+    }
+    assert_eq!(counted_requests(&app, account_id).await, before);
     // A base URL that already ends in /v1 (Anthropic's SDKs add /v1 themselves).
     assert_eq!(
         post(

@@ -50,18 +50,17 @@ impl Anthropic {
     }
 }
 
-/// Sends a Messages request as the client wrote it (pass-through for `/v1/messages`), with the
-/// client's `anthropic-version` and `anthropic-beta` when it sent them.
+/// Sends a Messages request as the client wrote it (pass-through for `/v1/messages`, or
+/// `/v1/messages/count_tokens` with `path`), with the client's `anthropic-version` and
+/// `anthropic-beta` when it sent them.
 pub async fn send_native(
     call: &UpstreamCall<'_>,
+    path: &str,
     body: &Value,
     version: Option<&str>,
     beta: Option<&str>,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let url = format!(
-        "{}/v1/messages",
-        call.endpoint.base_url.trim_end_matches('/')
-    );
+    let url = format!("{}/v1/{path}", call.endpoint.base_url.trim_end_matches('/'));
     let mut request = call
         .http
         .post(url)
