@@ -84,6 +84,8 @@ def main():
     profile = "release" if args.release_binaries else "debug"
     gateway_bin = ROOT / "target" / profile / "llm-gateway"
     fake_bin = ROOT / "target" / profile / "fake-providers"
+    if not fake_bin.exists():  # the release build makes the server only; the fake's speed is not measured
+        fake_bin = ROOT / "target" / "debug" / "fake-providers"
     work = Path(tempfile.mkdtemp(prefix="gw-soak-"))
     if args.database == "sqlite":
         database_url = f"sqlite://{work}/gateway.db?mode=rwc"
