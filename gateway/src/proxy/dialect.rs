@@ -4,6 +4,8 @@
 //! fallbacks and usage count it like chat), and the answer is converted on the way out — a whole
 //! answer at once, a stream event by event as it arrives.
 
+use std::time::Instant;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -87,16 +89,19 @@ async fn openai_only(
     body: &Value,
     mut refused: DialectError,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let view = responses::routing_view(body).map_err(|_| refused.clone())?;
     let (request, fallbacks) = chat_request(&view)?;
+    let decisions = route(state, caller, &request, &fallbacks)?;
     let native = serve_native(
         Native::Responses,
         state,
         caller,
         headers,
         &request,
-        &fallbacks,
+        &decisions,
         body,
+        started,
     );
     match native.await {
         Some(answer) => answer,
@@ -155,24 +160,43 @@ async fn serve_dialect(
     mut stream: impl DialectStream + Send + 'static,
     whole: impl FnOnce(&Value) -> Value,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let (request, fallbacks) = chat_request(&converted.chat)?;
+    // Routed once: the route decides between pass-through and translation, and serves either.
+    let decisions = route(state, caller, &request, &fallbacks)?;
     let native = serve_native(
         converted.native,
         state,
         caller,
         headers,
         &request,
-        &fallbacks,
+        &decisions,
         converted.body,
+        started,
     );
     if let Some(answer) = native.await {
         return answer;
     }
-    let answer = super::serve_chat(state, caller, headers, request, &fallbacks).await?;
+    let answer = super::serve_routed(state, caller, headers, request, &decisions, started).await?;
     if is_event_stream(&answer) {
         return Ok(convert_stream(answer, move |event| stream.on_event(event)));
     }
     convert_whole(answer, whole).await
+}
+
+fn route<'a>(
+    state: &GatewayState,
+    caller: &'a Caller,
+    request: &ChatCompletionRequest,
+    fallbacks: &[String],
+) -> Result<Vec<crate::routing::RouteDecision<'a>>, ApiError> {
+    Ok(crate::routing::resolve_chat(
+        &state.router,
+        request,
+        fallbacks,
+        &caller.account.providers,
+        &caller.policy,
+    )?)
 }
 
 fn is_event_stream(response: &Response) -> bool {

@@ -116,10 +116,23 @@ async fn serve_chat(
     let decisions = routing::resolve_chat(
         &state.router,
         &request,
-        &fallbacks,
+        fallbacks,
         &caller.account.providers,
         &caller.policy,
     )?;
+    serve_routed(state, caller, headers, request, &decisions, started).await
+}
+
+/// Stages 4 to 8 for a request already routed (the dialect routes route once, to decide between
+/// pass-through and this).
+async fn serve_routed(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: crate::openai::ChatCompletionRequest,
+    decisions: &[routing::RouteDecision<'_>],
+    started: Instant,
+) -> Result<Response, ApiError> {
     admission::check_streaming(&state, &caller.account, request.wants_stream())?;
     let stream_slot = admission::open_stream(&state, caller.key.key_id, request.wants_stream())?;
     admission::admit(&state, &caller.account).await?;
@@ -131,7 +144,7 @@ async fn serve_chat(
     };
 
     let (decision, answer) = attempts::first_success(
-        &decisions,
+        decisions,
         &state.settings.retry,
         started,
         |decision| {

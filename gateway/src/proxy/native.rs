@@ -105,26 +105,17 @@ enum Passed {
 
 /// Serves `body` (already in `native`'s API) by pass-through when the whole route is that
 /// provider's; `None` when it must be translated.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve_native(
     native: Native,
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
     chat: &ChatCompletionRequest,
-    fallbacks: &[String],
+    decisions: &[routing::RouteDecision<'_>],
     body: &Value,
+    started: Instant,
 ) -> Option<Result<Response, ApiError>> {
-    let started = Instant::now();
-    let decisions = match routing::resolve_chat(
-        &state.router,
-        chat,
-        fallbacks,
-        &caller.account.providers,
-        &caller.policy,
-    ) {
-        Ok(decisions) => decisions,
-        Err(err) => return Some(Err(err.into())),
-    };
     if !decisions
         .iter()
         .all(|decision| decision.endpoint.kind == native.provider())
@@ -134,7 +125,7 @@ pub(super) async fn serve_native(
     }
     Some(
         serve(
-            native, state, caller, headers, chat, &decisions, body, started,
+            native, state, caller, headers, chat, decisions, body, started,
         )
         .await,
     )
