@@ -782,13 +782,7 @@ async fn responses_api_plain_streamed_tools_json_and_images(provider: &Provider)
         .json()
         .await
         .unwrap();
-    let call = body["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["type"] == "function_call")
-        .unwrap_or_else(|| panic!("no function call: {body}"))
-        .clone();
+    let call = first_of_type(&body["output"], "function_call");
     assert_eq!(call["name"], "get_weather");
     assert_eq!(
         serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap(),
@@ -1023,13 +1017,7 @@ async fn messages_api_plain_streamed_tools_and_images(provider: &Provider) {
     .json()
     .await
     .unwrap();
-    let tool_use = body["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|block| block["type"] == "tool_use")
-        .unwrap_or_else(|| panic!("no tool_use: {body}"))
-        .clone();
+    let tool_use = first_of_type(&body["content"], "tool_use");
     assert_eq!(
         (tool_use["name"].clone(), tool_use["input"].clone()),
         (json!("get_weather"), json!({"city": "Paris"}))
@@ -1234,4 +1222,15 @@ fn assert_tool_result_reached(provider: &Provider, sent: &Value) {
         ),
         _ => assert_eq!(sent["messages"][2]["role"], "tool"),
     }
+}
+
+/// The first item of a Responses `output` or a Messages `content` with this `type`.
+fn first_of_type(items: &Value, kind: &str) -> Value {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {items}"))
+        .clone()
 }
