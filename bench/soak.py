@@ -79,6 +79,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--rate", type=float, default=40.0, help="requests per second")
     parser.add_argument("--release-binaries", action="store_true")
+    parser.add_argument("--wrap", default="", help="a command the server runs under, e.g. 'heaptrack -o /tmp/gw'")
     args = parser.parse_args()
 
     profile = "release" if args.release_binaries else "debug"
@@ -110,7 +111,8 @@ def main():
     cli("provider", "add", "--email", "soak@example.com", "--provider", "openai", "--base-url", fake_url,
         stdin=PROVIDER_KEY + "\n")
     key = cli("key", "create", "--email", "soak@example.com", "--name", "soak")
-    server = subprocess.Popen([str(gateway_bin), "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([*args.wrap.split(), str(gateway_bin), "serve"], env=env, stdout=subprocess.PIPE,
+                              text=True)
     base = read_line_starting(server, "LLM Gateway is running at ")
     threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
 

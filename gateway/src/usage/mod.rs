@@ -243,7 +243,51 @@ fn make_storable(event: &mut UsageEvent) {
     }
 }
 
+/// Row counts a multi-row statement is cut into. Each count is one SQL text, and the database
+/// driver prepares and keeps (per connection) every text it sees: batches of any size would leave
+/// one cached statement per size ever seen, tens of kilobytes each, which grew the server's
+/// memory for as long as it ran. With these, at most five texts per statement exist.
+const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `items` cut greedily into chunks of the [`CHUNK_SIZES`].
+pub(crate) fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|size| *size <= items.len())?;
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
 async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for chunk in fixed_chunks(batch) {
+        insert_events(&txn, chunk).await?;
+    }
+    let rollups = rollup::rollups(batch);
+    for chunk in fixed_chunks(&rollups) {
+        rollup::upsert_rollups(&txn, chunk).await?;
+    }
+    // "Last used" of each key rides along with the batch instead of costing a write per request.
+    let mut last_used: HashMap<i32, i64> = HashMap::new();
+    for event in batch {
+        let seen = last_used.entry(event.key_id).or_default();
+        *seen = (*seen).max(event.created_at_ms);
+    }
+    for (key_id, used_at) in last_used {
+        gateway_key::Entity::update_many()
+            .col_expr(gateway_key::Column::LastUsedAt, Expr::value(used_at))
+            .filter(gateway_key::Column::Id.eq(key_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+async fn insert_events(
+    txn: &sea_orm::DatabaseTransaction,
+    batch: &[UsageEvent],
+) -> Result<(), DbErr> {
     let rows = batch.iter().map(|event| usage_event::ActiveModel {
         account_id: Set(event.account_id),
         key_id: Set(Some(event.key_id)),
@@ -264,23 +308,10 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
         route_reason: Set(event.route_reason.clone()),
         ..Default::default()
     });
-    // "Last used" of each key rides along with the batch instead of costing a write per request.
-    let mut last_used: HashMap<i32, i64> = HashMap::new();
-    for event in batch {
-        let seen = last_used.entry(event.key_id).or_default();
-        *seen = (*seen).max(event.created_at_ms);
-    }
-    let txn = db.begin().await?;
-    usage_event::Entity::insert_many(rows).exec(&txn).await?;
-    rollup::add_to_rollups(&txn, batch).await?;
-    for (key_id, used_at) in last_used {
-        gateway_key::Entity::update_many()
-            .col_expr(gateway_key::Column::LastUsedAt, Expr::value(used_at))
-            .filter(gateway_key::Column::Id.eq(key_id))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await
+    usage_event::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }
 
 fn saturating_i32(value: u32) -> i32 {
@@ -323,6 +354,20 @@ mod tests {
             dir.path().join("usage.db").display()
         );
         (Database::connect(url).await.unwrap(), dir)
+    }
+
+    #[test]
+    fn batches_of_any_size_are_cut_into_a_few_fixed_shapes() {
+        let mut shapes = std::collections::HashSet::new();
+        for len in 0..=600usize {
+            let items: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = fixed_chunks(&items).collect();
+            assert_eq!(chunks.concat(), items, "every item once, in order");
+            shapes.extend(chunks.iter().map(|chunk| chunk.len()));
+        }
+        let mut shapes: Vec<_> = shapes.into_iter().collect();
+        shapes.sort_unstable();
+        assert_eq!(shapes, [1, 4, 16, 64, 256]);
     }
 
     #[tokio::test]

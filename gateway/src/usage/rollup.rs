@@ -37,9 +37,17 @@ pub(crate) struct Rollup {
     pub latency: [i64; BUCKETS],
 }
 
-type RollupKey = (i32, i64, i32, String, String, String);
+pub(crate) type RollupKey = (i32, i64, i32, String, String, String);
 
-fn rollups(batch: &[UsageEvent]) -> HashMap<RollupKey, Rollup> {
+/// The batch's roll-up rows, in key order: concurrent writers (several servers) then lock the
+/// rows they share in the same order and cannot deadlock.
+pub(crate) fn rollups(batch: &[UsageEvent]) -> Vec<(RollupKey, Rollup)> {
+    let mut rows: Vec<_> = rollup_map(batch).into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+fn rollup_map(batch: &[UsageEvent]) -> HashMap<RollupKey, Rollup> {
     let mut rows: HashMap<RollupKey, Rollup> = HashMap::new();
     for event in batch {
         let hour = event.created_at_ms.div_euclid(HOUR_MS) * HOUR_MS;
@@ -68,11 +76,13 @@ fn latency_column(bucket: usize) -> Alias {
     Alias::new(format!("l{bucket:02}"))
 }
 
-/// Adds a batch of events to the hourly roll-ups (one upsert statement), inside the batch's
+/// Adds roll-up rows to the hourly roll-ups (one upsert statement), inside the batch's
 /// transaction.
-pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) -> Result<(), DbErr> {
+pub(crate) async fn upsert_rollups(
+    txn: &impl ConnectionTrait,
+    rows: &[(RollupKey, Rollup)],
+) -> Result<(), DbErr> {
     use usage_hourly::Column as C;
-    let rows = rollups(batch);
     if rows.is_empty() {
         return Ok(());
     }
@@ -100,12 +110,12 @@ pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) ->
     insert.columns(columns);
     for ((account_id, hour, key_id, provider, model, tier), row) in rows {
         let mut values: Vec<sea_orm::sea_query::SimpleExpr> = vec![
-            account_id.into(),
-            hour.into(),
-            key_id.into(),
-            provider.into(),
-            model.into(),
-            tier.into(),
+            (*account_id).into(),
+            (*hour).into(),
+            (*key_id).into(),
+            provider.clone().into(),
+            model.clone().into(),
+            tier.clone().into(),
             row.requests.into(),
             row.errors.into(),
             row.cache_hits.into(),
