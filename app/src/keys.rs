@@ -1,10 +1,11 @@
-//! Gateway keys: create (shown once), list, revoke.
+//! Gateway keys: create (shown once), list, revoke; their budgets and rate limits.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
 use crate::layout::PortalPage;
+use crate::limits::LimitsPanel;
 use gateway_types::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +135,7 @@ pub fn KeysPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <LimitsPanel keys_version=Signal::derive(move || create.version().get() + revoke.version().get())/>
         </PortalPage>
     }
 }

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod keys;
 pub mod layout;
+pub mod limits;
 pub mod providers;
 pub mod routing;
 #[cfg(feature = "ssr")]

@@ -22,6 +22,9 @@ pub struct CatalogModel {
     pub provider: String,
     pub model: String,
     pub context_window: u64,
+    /// The most tokens one answer can have; absent (0): the context window.
+    #[serde(default)]
+    pub max_output_tokens: u64,
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
     pub tier: Tier,
@@ -32,6 +35,15 @@ pub struct CatalogModel {
 impl CatalogModel {
     pub fn provider_kind(&self) -> Option<ProviderKind> {
         ProviderKind::parse(&self.provider)
+    }
+
+    /// The longest answer the model can give, for budget reservations.
+    pub fn output_limit(&self) -> u64 {
+        if self.max_output_tokens == 0 {
+            self.context_window
+        } else {
+            self.max_output_tokens
+        }
     }
 
     /// What a request cost at list price, in US dollars.

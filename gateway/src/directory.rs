@@ -42,6 +42,8 @@ pub struct AccountConfig {
     /// When the plan limits keys and the account has more (after a downgrade): the oldest
     /// active keys within the limit, the only ones served.
     pub keys_within_plan: Option<std::collections::HashSet<i32>>,
+    /// Budgets and rate limits of the account and of its keys that have their own.
+    pub limits: accounts::AccountLimits,
 }
 
 impl AccountConfig {
@@ -165,12 +167,19 @@ impl Directory {
                 accounts::AccountError::Database(err) => DirectoryError::Database(err),
                 other => DirectoryError::Policy(other.to_string()),
             })?;
+        let limits = accounts::account_limits(&self.db, account_id)
+            .await
+            .map_err(|err| match err {
+                accounts::AccountError::Database(err) => DirectoryError::Database(err),
+                other => DirectoryError::Policy(other.to_string()),
+            })?;
         let config = Arc::new(AccountConfig {
             account_id,
             plan,
             providers,
             routing,
             keys_within_plan,
+            limits,
         });
         self.accounts.write().insert(account_id, config.clone());
         Ok(config)

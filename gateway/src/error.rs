@@ -1,7 +1,7 @@
 //! Errors at the `/v1` boundary. Each concern has its own enum; all fold into [`ApiError`], which
 //! renders OpenAI's error shape `{"error": {"message", "type", "param", "code"}}`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub struct ApiError {
     pub retry_after: Option<HeaderValue>,
     /// Provider, `provider/model` and reason of the route taken, sent as `x-gateway-*` headers.
     pub route: Option<(String, String, String)>,
+    /// Any other headers the answer carries (`x-ratelimit-*`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -49,6 +51,7 @@ impl ApiError {
             },
             retry_after: None,
             route: None,
+            headers: Vec::new(),
         }
     }
 
@@ -70,6 +73,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body)).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         if let Some(retry_after) = self.retry_after {
             response
                 .headers_mut()

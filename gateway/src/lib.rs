@@ -14,6 +14,7 @@ pub mod directory;
 pub mod egress;
 pub mod entities;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod openai;
 pub mod plans;

@@ -38,6 +38,15 @@ pub struct GatewaySettings {
     /// The header a reverse proxy puts the client's address in (lower case); `None`: the
     /// connection's address.
     pub client_ip_header: Option<String>,
+    /// Budgets and rate limits for keys and accounts that set none of their own.
+    pub default_limits: DefaultLimits,
+}
+
+/// The config file's `[limits.key]` and `[limits.account]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DefaultLimits {
+    pub key: crate::limits::Limits,
+    pub account: crate::limits::Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +94,7 @@ impl Default for GatewaySettings {
             abuse: crate::abuse::AbuseSettings::default(),
             body_read_timeout: Duration::from_secs(60),
             client_ip_header: None,
+            default_limits: DefaultLimits::default(),
         }
     }
 }

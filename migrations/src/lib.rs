@@ -13,6 +13,7 @@ mod m20261127_000005_analytics_cache;
 mod m20261203_000006_route_reason;
 mod m20261203_000007_portal_sessions;
 mod m20261205_000008_account_changes;
+mod m20261205_000009_limits;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_route_reason::Migration),
             Box::new(m20261203_000007_portal_sessions::Migration),
             Box::new(m20261205_000008_account_changes::Migration),
+            Box::new(m20261205_000009_limits::Migration),
         ]
     }
 }

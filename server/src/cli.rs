@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use gateway::accounts::{self, Plan};
+use gateway::limits::{Limits, Scope};
 use gateway::providers::ProviderKind;
 use gateway::routing::RoutingPolicy;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// Routing overrides of an account or one of its keys.
     #[command(subcommand)]
     Routing(RoutingCommand),
+    /// Budgets and rate limits of an account (its organisation) or one of its keys.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// Usage events (metadata only).
     #[command(subcommand)]
     Usage(UsageCommand),
@@ -93,6 +97,30 @@ pub enum RoutingCommand {
         /// Remove every override.
         #[arg(long)]
         clear: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Print the limits as JSON, with this month's spend at list price.
+    Show(RoutingTarget),
+    /// Replace the limits; a limit not given is removed.
+    Set {
+        #[command(flatten)]
+        target: RoutingTarget,
+        /// Monthly budget in US dollars at catalog list prices: requests past it get 429
+        /// `budget_exceeded` until the month ends.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// E-mail the owners when this percentage of the budget is spent (once a month).
+        #[arg(long)]
+        alert_percent: Option<u8>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens (prompt + completion) per minute.
+        #[arg(long)]
+        tpm: Option<u32>,
     },
 }
 
@@ -559,6 +587,52 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                     let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
                     accounts::set_key_routing_policy(&db, account.id, key.id, &policy).await?;
                     println!("routing policy of key {}… ({}) set", key.prefix, key.name);
+                }
+            }
+        }
+        Command::Limits(LimitsCommand::Show(RoutingTarget { email, key_prefix })) => {
+            let account = accounts::account_by_email(&db, &email).await?;
+            let limits = accounts::account_limits(&db, account.id).await?;
+            let (scope, limits) = match key_prefix {
+                None => (Scope::Account(account.id), limits.account),
+                Some(prefix) => {
+                    let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
+                    let own = limits.keys.get(&key.id).cloned().unwrap_or_default();
+                    (Scope::Key(key.id), own)
+                }
+            };
+            let (month_start, _) = gateway::plans::month_bounds_utc(gateway::clock::now_ms());
+            let spent = gateway::limits::ledger::spent_since(&db, scope, month_start).await?;
+            let shown = serde_json::json!({
+                "limits": limits,
+                "spent_this_month_usd": spent as f64 / gateway::limits::NANOS_PER_USD,
+            });
+            println!("{shown}");
+        }
+        Command::Limits(LimitsCommand::Set {
+            target: RoutingTarget { email, key_prefix },
+            budget_usd,
+            alert_percent,
+            rpm,
+            tpm,
+        }) => {
+            let limits = Limits {
+                monthly_budget_usd: budget_usd,
+                alert_at_percent: alert_percent,
+                requests_per_minute: rpm,
+                tokens_per_minute: tpm,
+            };
+            limits.validate().map_err(accounts::AccountError::from)?;
+            let account = accounts::account_by_email(&db, &email).await?;
+            match key_prefix {
+                None => {
+                    accounts::set_account_limits(&db, account.id, &limits).await?;
+                    println!("limits of {} set", account.email);
+                }
+                Some(prefix) => {
+                    let key = accounts::find_key_by_prefix(&db, account.id, &prefix).await?;
+                    accounts::set_key_limits(&db, account.id, key.id, &limits).await?;
+                    println!("limits of key {}… ({}) set", key.prefix, key.name);
                 }
             }
         }

@@ -72,6 +72,18 @@ pub struct Config {
     /// Behind a reverse proxy: the header it puts the client's address in (`x-forwarded-for`,
     /// whose last entry is used, or `x-real-ip`); else the connection's own address counts.
     pub client_ip_header: Option<String>,
+    /// Budgets and rate limits for keys (`[limits.key]`) and accounts (`[limits.account]`) that
+    /// set none of their own in the portal or the CLI.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LimitsConfig {
+    #[serde(default)]
+    pub key: gateway::limits::Limits,
+    #[serde(default)]
+    pub account: gateway::limits::Limits,
 }
 
 impl Default for Config {
@@ -110,6 +122,7 @@ impl Default for Config {
             key_concurrent_streams: abuse.key_concurrent_streams,
             body_read_timeout_secs: engine.body_read_timeout.as_secs(),
             client_ip_header: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -167,6 +180,7 @@ impl fmt::Debug for Config {
             .field("key_concurrent_streams", &self.key_concurrent_streams)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
             .field("client_ip_header", &self.client_ip_header)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -332,6 +346,18 @@ impl Config {
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .map(str::to_ascii_lowercase),
+            default_limits: {
+                let LimitsConfig { key, account } = &self.limits;
+                for (which, limits) in [("key", key), ("account", account)] {
+                    limits
+                        .validate()
+                        .with_context(|| format!("[limits.{which}] in the configuration"))?;
+                }
+                gateway::settings::DefaultLimits {
+                    key: key.clone(),
+                    account: account.clone(),
+                }
+            },
             ..Default::default()
         })
     }

@@ -8,12 +8,14 @@
 //! through [`crate::state::GatewayState`]'s operations, which also evict what it keeps in memory.
 
 mod keys;
+mod limits;
 mod providers;
 mod routing;
 
 pub use keys::{
     CreatedKey, create_gateway_key, find_key_by_prefix, list_gateway_keys, revoke_gateway_key,
 };
+pub use limits::{AccountLimits, account_limits, set_account_limits, set_key_limits};
 pub(crate) use providers::provider_credentials;
 pub use providers::{
     ProviderView, add_provider, delete_provider, list_providers, reseal_provider_keys,
@@ -74,6 +76,8 @@ pub enum AccountError {
     /// A plan's limit on keys or providers.
     #[error("{0}")]
     PlanLimit(String),
+    #[error("Invalid limits: {0}")]
+    InvalidLimits(#[from] crate::limits::LimitsError),
     #[error("Invalid routing policy: {0}")]
     InvalidPolicy(#[from] PolicyError),
     #[error(transparent)]

@@ -24,6 +24,9 @@ pub struct Model {
     pub cancel_at_period_end: bool,
     /// `created` of the last Stripe event applied (ms): older events arriving late are ignored.
     pub billing_event_at: Option<i64>,
+    /// Budget and rate limits as JSON (`limits::Limits`); NULL: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub limits: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,9 @@ pub struct Model {
     /// Routing overrides as JSON (`routing::RoutingPolicy`); NULL: none.
     #[sea_orm(column_type = "Text", nullable)]
     pub routing_policy: Option<String>,
+    /// Budget and rate limits as JSON (`limits::Limits`); NULL: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub limits: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

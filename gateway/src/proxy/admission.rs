@@ -1,7 +1,11 @@
-//! Stage 4: what the plan allows, then the monthly quota.
+//! Stage 4: what the plan allows, the budgets and rate limits of the key and its account, then
+//! the monthly quota.
 
 use crate::directory::AccountConfig;
 use crate::error::{ApiError, PlanError};
+use crate::limits::Scope;
+use crate::limits::estimate::RequestSize;
+use crate::limits::ledger::Admission;
 use crate::state::GatewayState;
 
 /// Streaming is a paid feature: refused on a plan without it, naming the plan that has it.
@@ -63,4 +67,44 @@ pub(super) async fn admit(state: &GatewayState, account: &AccountConfig) -> Resu
             Ok(())
         }
     }
+}
+
+/// Reserves the request's worst case against the key's and the account's budgets and counts it
+/// against their rate limits, or refuses it with 429 and the `x-ratelimit-*` headers. It runs
+/// before the monthly quota, which counts only requests that then reach a provider.
+pub(super) async fn reserve(
+    state: &GatewayState,
+    caller: &super::Caller,
+    size: RequestSize,
+    decisions: &[crate::routing::RouteDecision<'_>],
+) -> Result<Admission, ApiError> {
+    let catalog = crate::catalog::Catalog::built_in();
+    let estimate = size.estimate(
+        decisions
+            .iter()
+            .map(|decision| catalog.find(decision.endpoint.kind, &decision.model)),
+    );
+    let defaults = &state.settings.default_limits;
+    let key_limits = caller
+        .account
+        .limits
+        .keys
+        .get(&caller.key.key_id)
+        .unwrap_or(&defaults.key);
+    let account_limits = if caller.account.limits.account.is_empty() {
+        &defaults.account
+    } else {
+        &caller.account.limits.account
+    };
+    state
+        .ledger
+        .admit(
+            &[
+                (Scope::Key(caller.key.key_id), key_limits),
+                (Scope::Account(caller.account.account_id), account_limits),
+            ],
+            estimate,
+        )
+        .await
+        .map_err(|(refusal, headers)| refusal.into_api_error(&headers))
 }

@@ -47,6 +47,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, ModelKind};
 use crate::error::ApiError;
+use crate::limits::estimate::RequestSize;
 use crate::openai::Usage;
 use crate::providers::{Provider, UpstreamCall};
 use crate::routing;
@@ -133,11 +134,57 @@ async fn serve_routed(
     decisions: &[routing::RouteDecision<'_>],
     started: Instant,
 ) -> Result<Response, ApiError> {
-    admission::check_streaming(&state, &caller.account, request.wants_stream())?;
-    let stream_slot = admission::open_stream(&state, caller.key.key_id, request.wants_stream())?;
-    admission::admit(&state, &caller.account).await?;
-    let usage = UsageContext::new(&state, &caller, started);
+    admission::check_streaming(state, &caller.account, request.wants_stream())?;
+    let stream_slot = admission::open_stream(state, caller.key.key_id, request.wants_stream())?;
+    let size = RequestSize::of_chat(&request);
+    let admitted = admission::reserve(state, caller, size, decisions).await?;
+    let rate_headers = admitted.headers;
+    let served = async {
+        admission::admit(state, &caller.account).await?;
+        let usage = UsageContext::new(state, caller, started, admitted.reservation);
+        let admitted = Admitted { usage, stream_slot };
+        serve_admitted(
+            state, caller, headers, request, decisions, started, admitted,
+        )
+        .await
+    };
+    with_rate_headers(served.await, &rate_headers)
+}
 
+/// OpenAI sends its `x-ratelimit-*` headers with every answer, errors included.
+fn with_rate_headers(
+    served: Result<Response, ApiError>,
+    rate_headers: &crate::limits::RateHeaders,
+) -> Result<Response, ApiError> {
+    match served {
+        Ok(mut response) => {
+            rate_headers.apply(response.headers_mut());
+            Ok(response)
+        }
+        Err(mut error) => {
+            error.headers.extend(rate_headers.pairs());
+            Err(error)
+        }
+    }
+}
+
+/// What admission hands on: the request's usage context (holding its reservation) and its place
+/// among the key's open streams.
+struct Admitted {
+    usage: UsageContext,
+    stream_slot: Option<crate::abuse::StreamSlot>,
+}
+
+/// Stages 5 to 8, for a request its limits and quota admitted.
+async fn serve_admitted(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: crate::openai::ChatCompletionRequest,
+    decisions: &[routing::RouteDecision<'_>],
+    started: Instant,
+    Admitted { usage, stream_slot }: Admitted,
+) -> Result<Response, ApiError> {
     let cache = match CacheLookup::open(&state, &headers, &caller, &decisions[0], &request).await? {
         CacheLookup::Hit(hit) => return Ok(cache::serve_hit(&usage, &decisions[0], hit, &request)),
         lookup => lookup,
@@ -209,9 +256,26 @@ async fn embeddings(
     let started = Instant::now();
     let decision =
         routing::resolve_embedding(&request.model, &caller.account.providers, &caller.policy)?;
-    admission::admit(&state, &caller.account).await?;
-    let usage = UsageContext::new(&state, &caller, started);
+    let size = RequestSize::of_native_body(&json!({"input": request.input}), "");
+    let admitted =
+        admission::reserve(&state, &caller, size, std::slice::from_ref(&decision)).await?;
+    let rate_headers = admitted.headers;
+    let served = async {
+        admission::admit(&state, &caller.account).await?;
+        let usage = UsageContext::new(&state, &caller, started, admitted.reservation);
+        embed(&state, &headers, &request, &decision, started, usage).await
+    };
+    with_rate_headers(served.await, &rate_headers)
+}
 
+async fn embed(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    request: &crate::openai::EmbeddingsRequest,
+    decision: &routing::RouteDecision<'_>,
+    started: Instant,
+    usage: UsageContext,
+) -> Result<Response, ApiError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
     let call = UpstreamCall {
         http: &state.http,
@@ -220,10 +284,10 @@ async fn embeddings(
         hops: hops::incoming(&headers) + 1,
     };
     let (decision, outcome) = attempts::first_success(
-        std::slice::from_ref(&decision),
+        std::slice::from_ref(decision),
         &state.settings.retry,
         started,
-        |decision| provider.embeddings(&call, &request, &decision.model),
+        |decision| provider.embeddings(&call, request, &decision.model),
         |decision, failure| usage.record_failure(decision, failure),
     )
     .await?;

@@ -19,6 +19,7 @@ use super::caller::Caller;
 use super::usage::{StreamEnd, StreamGuard, UsageContext};
 use super::{admission, hops, respond};
 use crate::error::{ApiError, UpstreamError};
+use crate::limits::estimate::RequestSize;
 use crate::openai::{ChatCompletionRequest, Usage};
 use crate::providers::openai::OpenAiCompatible;
 use crate::providers::{ProviderKind, UpstreamCall, anthropic, read_body};
@@ -145,8 +146,31 @@ async fn serve(
     let stream = chat.wants_stream();
     admission::check_streaming(state, &caller.account, stream)?;
     let stream_slot = admission::open_stream(state, caller.key.key_id, stream)?;
-    admission::admit(state, &caller.account).await?;
-    let usage = UsageContext::new(state, caller, started);
+    let output_field = match native {
+        Native::Messages => "max_tokens",
+        Native::Responses => "max_output_tokens",
+    };
+    let size = RequestSize::of_native_body(body, output_field);
+    let admitted = admission::reserve(state, caller, size, decisions).await?;
+    let rate_headers = admitted.headers;
+    let served = async {
+        admission::admit(state, &caller.account).await?;
+        let usage = UsageContext::new(state, caller, started, admitted.reservation);
+        let request = (decisions, body, started, stream);
+        pass(native, state, headers, request, usage, stream_slot).await
+    };
+    super::with_rate_headers(served.await, &rate_headers)
+}
+
+/// Sends the client's body to the provider whose API it is in, and its answer back.
+async fn pass(
+    native: Native,
+    state: &GatewayState,
+    headers: &HeaderMap,
+    (decisions, body, started, stream): (&[routing::RouteDecision<'_>], &Value, Instant, bool),
+    usage: UsageContext,
+    stream_slot: Option<crate::abuse::StreamSlot>,
+) -> Result<Response, ApiError> {
     let provider = native.provider().id();
 
     let (decision, passed) = attempts::first_success(

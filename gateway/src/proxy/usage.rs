@@ -1,6 +1,7 @@
 //! Stage 8: usage events, metadata only (tokens, cost, latency, model, route, status; never
 //! text). Recorded off the request path: the recorder batches them to the database.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use crate::catalog::{Catalog, CatalogModel};
 use crate::clock::now_ms;
 use crate::directory::AuthenticatedKey;
 use crate::error::ApiError;
+use crate::limits::Reservation;
 use crate::openai::Usage;
 use crate::routing::{self, RouteDecision};
 use crate::state::GatewayState;
@@ -26,17 +28,29 @@ pub(super) struct UsageContext {
     baseline: Option<&'static CatalogModel>,
     /// Set once the request's one event counted against the quota has been made.
     counted: AtomicBool,
+    /// The request's claim on its budgets and rate limits, charged with every event's cost.
+    reservation: Arc<Reservation>,
 }
 
 impl UsageContext {
-    pub(super) fn new(state: &GatewayState, caller: &Caller, started: Instant) -> Self {
+    pub(super) fn new(
+        state: &GatewayState,
+        caller: &Caller,
+        started: Instant,
+        reservation: Reservation,
+    ) -> Self {
         Self {
             recorder: state.usage.clone(),
             key: caller.key,
             started,
             baseline: routing::baseline_model(&caller.account.providers),
             counted: AtomicBool::new(false),
+            reservation: Arc::new(reservation),
         }
+    }
+
+    fn priced(decision: &RouteDecision<'_>) -> Option<&'static CatalogModel> {
+        Catalog::built_in().find(decision.endpoint.kind, &decision.model)
     }
 
     fn event(
@@ -47,18 +61,12 @@ impl UsageContext {
         usage: Usage,
         error_code: Option<String>,
     ) -> UsageEvent {
-        let priced = Catalog::built_in().find(decision.endpoint.kind, &decision.model);
-        let cost_usd = priced.map_or(0.0, |m| {
-            m.cost(usage.prompt_tokens, usage.completion_tokens)
-        });
-        let baseline_cost = self.baseline.map_or(cost_usd, |m| {
-            m.cost(usage.prompt_tokens, usage.completion_tokens)
-        });
+        let (cost_usd, saving_usd) = price(Self::priced(decision), self.baseline, usage);
         UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
             baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
             cost_usd,
-            saving_usd: baseline_cost - cost_usd,
+            saving_usd,
             counted: !self.counted.swap(true, Ordering::Relaxed),
             cache_hit: false,
             route_reason: Some(decision.reason.clone()),
@@ -83,8 +91,12 @@ impl UsageContext {
         usage: Usage,
         error_code: Option<String>,
     ) {
-        self.recorder
-            .record(self.event(decision, model, status, usage, error_code));
+        let event = self.event(decision, model, status, usage, error_code);
+        self.reservation.charge(
+            event.cost_usd,
+            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+        );
+        self.recorder.record(event);
     }
 
     /// A model that failed: its status and error code, no tokens.
@@ -108,6 +120,21 @@ impl UsageContext {
     }
 }
 
+/// What a call cost at list price, and what it saved against the account's strongest model.
+fn price(
+    priced: Option<&CatalogModel>,
+    baseline: Option<&CatalogModel>,
+    usage: Usage,
+) -> (f64, f64) {
+    let cost = priced.map_or(0.0, |m| {
+        m.cost(usage.prompt_tokens, usage.completion_tokens)
+    });
+    let baseline_cost = baseline.map_or(cost, |m| {
+        m.cost(usage.prompt_tokens, usage.completion_tokens)
+    });
+    (cost, baseline_cost - cost)
+}
+
 /// Records a stream's usage when the stream ends, however it ends: finished, broken upstream, or
 /// dropped because the client went away (which also drops, and so cancels, the upstream call).
 pub(super) struct StreamGuard {
@@ -119,6 +146,10 @@ pub(super) struct StreamGuard {
     pub(super) include_usage: bool,
     /// The key's place among its open streams, given back with the guard.
     _slot: Option<crate::abuse::StreamSlot>,
+    /// Prices the tokens once the stream has told them.
+    priced: Option<&'static CatalogModel>,
+    baseline: Option<&'static CatalogModel>,
+    reservation: Arc<Reservation>,
 }
 
 pub(super) enum StreamEnd {
@@ -147,6 +178,9 @@ impl StreamGuard {
             outcome: StreamEnd::ClientGone,
             include_usage,
             _slot: None,
+            priced: UsageContext::priced(decision),
+            baseline: context.baseline,
+            reservation: Arc::clone(&context.reservation),
         }
     }
 
@@ -167,6 +201,12 @@ impl Drop for StreamGuard {
         event.prompt_tokens = self.usage.prompt_tokens;
         event.completion_tokens = self.usage.completion_tokens;
         event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        // Tokens a provider reported before the stream ended were spent, however it ended.
+        (event.cost_usd, event.saving_usd) = price(self.priced, self.baseline, self.usage);
+        self.reservation.charge(
+            event.cost_usd,
+            u64::from(self.usage.prompt_tokens) + u64::from(self.usage.completion_tokens),
+        );
         match &self.outcome {
             StreamEnd::Finished => {}
             // 499: nginx's "client closed request", as LiteLLM and others log it.

@@ -5,6 +5,7 @@
 use super::GatewayState;
 use crate::accounts::{self, AccountError, CreatedKey, Plan, ProviderView};
 use crate::billing::{Billing, WebhookError, WebhookOutcome};
+use crate::limits::Limits;
 use crate::routing::RoutingPolicy;
 
 impl GatewayState {
@@ -84,6 +85,29 @@ impl GatewayState {
         policy: &RoutingPolicy,
     ) -> Result<(), AccountError> {
         let set = accounts::set_key_routing_policy(&self.db, account_id, key_id, policy).await;
+        self.evict(account_id);
+        set
+    }
+
+    /// Sets the budget and rate limits of the account (the organisation) as a whole.
+    pub async fn set_account_limits(
+        &self,
+        account_id: i32,
+        limits: &Limits,
+    ) -> Result<(), AccountError> {
+        let set = accounts::set_account_limits(&self.db, account_id, limits).await;
+        self.evict(account_id);
+        set
+    }
+
+    /// Sets one key's budget and rate limits.
+    pub async fn set_key_limits(
+        &self,
+        account_id: i32,
+        key_id: i32,
+        limits: &Limits,
+    ) -> Result<(), AccountError> {
+        let set = accounts::set_key_limits(&self.db, account_id, key_id, limits).await;
         self.evict(account_id);
         set
     }

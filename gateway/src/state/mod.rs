@@ -49,6 +49,8 @@ pub struct SharedState {
     pub metrics: Arc<GatewayMetrics>,
     /// Log-in attempts, requests per second and open streams per key (`crate::abuse`).
     pub abuse: crate::abuse::AbuseGuard,
+    /// Budgets and rate limits of keys and accounts (`crate::limits`).
+    pub ledger: Arc<crate::limits::Ledger>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -115,14 +117,17 @@ impl GatewayBuilder {
             ))))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let (cache, quota) = match redis {
+        let ledger = crate::limits::Ledger::new(db.clone());
+        let (cache, quota, ledger) = match redis {
             Some((manager, prefix)) => (
                 ResponseCache::redis(manager.clone(), &prefix, settings.cache.ttl),
-                QuotaCounter::shared(manager, &prefix),
+                QuotaCounter::shared(manager.clone(), &prefix),
+                ledger.shared(manager, &prefix),
             ),
             None => (
                 ResponseCache::in_memory(settings.cache.max_entries, settings.cache.ttl),
                 QuotaCounter::default(),
+                ledger,
             ),
         };
         let billing = settings
@@ -151,6 +156,7 @@ impl GatewayBuilder {
             billing,
             metrics: Arc::default(),
             abuse,
+            ledger: Arc::new(ledger),
         }));
         Ok((
             state,

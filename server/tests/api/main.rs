@@ -10,6 +10,7 @@ mod conformance;
 mod crash;
 mod egress;
 mod faults;
+mod limits;
 mod listen;
 mod plans;
 mod portal;

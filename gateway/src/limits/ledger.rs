@@ -1,0 +1,463 @@
+//! The counters behind budgets and rate limits: per scope (key or account), the month's committed
+//! spend (spent + reserved, in nano-dollars) and the current minute's requests and tokens.
+//!
+//! One lock over a few integer comparisons decides a request on one server; with Redis, one Lua
+//! script decides it for every server (`shared`), and this server's counters stand by should
+//! Redis fail.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
+use tokio::sync::{OnceCell, mpsc};
+
+use super::estimate::Estimate;
+use super::shared::SharedLedger;
+use super::{Limits, RateHeaders, Refusal, Scope};
+use crate::clock::now_ms;
+use crate::entities::usage_event;
+use crate::plans::month_bounds_utc;
+
+pub(super) const MINUTE_MS: i64 = 60_000;
+
+/// Sent once a month per scope when committed spend reaches the alert threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAlert {
+    pub scope: Scope,
+    pub month_start: i64,
+    pub budget_nanos: i64,
+    pub spent_nanos: i64,
+    pub alert_at_percent: u8,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    month_start: i64,
+    /// Spent + reserved this month; `None` until read from the database.
+    committed: Option<i64>,
+    minute: i64,
+    requests: u64,
+    tokens: u64,
+}
+
+impl Counters {
+    fn roll(&mut self, month_start: i64, minute: i64) {
+        if self.month_start != month_start {
+            self.month_start = month_start;
+            self.committed = None;
+        }
+        if self.minute != minute {
+            self.minute = minute;
+            self.requests = 0;
+            self.tokens = 0;
+        }
+    }
+}
+
+/// One scope's part of an admission, and what to give back at the end.
+#[derive(Debug, Clone)]
+pub(super) struct Grant {
+    pub scope: Scope,
+    /// The worst case reserved against a budget (`None`: the scope has no budget).
+    pub reserved_nanos: Option<i64>,
+    /// Tokens counted against a tokens-per-minute limit (`None`: it has none).
+    pub counted_tokens: Option<u64>,
+    pub budget_nanos: i64,
+    pub alert: Option<(i64, u8)>,
+}
+
+/// What one admission asks of each scope, in the order the checks run (key, then account).
+pub(super) struct Ask<'a> {
+    pub scope: Scope,
+    pub limits: &'a Limits,
+    /// The month's spend before this server counted any, when the scope has a budget.
+    pub seed_nanos: Option<i64>,
+}
+
+/// A request's claim on its scopes' limits. Charge it with what the request cost; dropping it
+/// replaces the reservation with the charges.
+pub struct Reservation {
+    ledger: Option<Arc<Ledger>>,
+    grants: Vec<Grant>,
+    month_start: i64,
+    minute: i64,
+    charged: Mutex<(i64, u64)>,
+}
+
+impl Reservation {
+    /// A request under no limits.
+    pub fn none() -> Self {
+        Self {
+            ledger: None,
+            grants: Vec::new(),
+            month_start: 0,
+            minute: 0,
+            charged: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Adds what one provider call cost (a request may make several: retries, fallbacks).
+    pub fn charge(&self, cost_usd: f64, tokens: u64) {
+        let mut charged = self.charged.lock();
+        charged.0 += super::usd_to_nanos(cost_usd);
+        charged.1 += tokens;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let Some(ledger) = self.ledger.take() else {
+            return;
+        };
+        let (nanos, tokens) = *self.charged.lock();
+        let grants = std::mem::take(&mut self.grants);
+        ledger.settle(grants, self.month_start, self.minute, nanos, tokens);
+    }
+}
+
+/// An admitted request: its reservation and the `x-ratelimit-*` headers of its answer.
+pub struct Admission {
+    pub reservation: Reservation,
+    pub headers: RateHeaders,
+}
+
+pub struct Ledger {
+    db: DatabaseConnection,
+    local: Mutex<HashMap<Scope, Counters>>,
+    seeds: Mutex<HashMap<(Scope, i64), Arc<OnceCell<i64>>>>,
+    alerted: Mutex<HashSet<(Scope, i64)>>,
+    shared: Option<SharedLedger>,
+    alerts: Option<mpsc::UnboundedSender<BudgetAlert>>,
+}
+
+impl Ledger {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            local: Mutex::default(),
+            seeds: Mutex::default(),
+            alerted: Mutex::default(),
+            shared: None,
+            alerts: None,
+        }
+    }
+
+    /// Counters shared by every server on this Redis (keys under `prefix`).
+    pub fn shared(mut self, manager: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        self.shared = Some(SharedLedger::new(manager, prefix));
+        self
+    }
+
+    /// Where budget alerts go (the mailer).
+    pub fn alerts_to(mut self, sender: mpsc::UnboundedSender<BudgetAlert>) -> Self {
+        self.alerts = Some(sender);
+        self
+    }
+
+    /// Admits a request under the limits of each scope (the key's, then its account's), or says
+    /// which limit refuses it.
+    pub async fn admit(
+        self: &Arc<Self>,
+        scopes: &[(Scope, &Limits)],
+        estimate: Estimate,
+    ) -> Result<Admission, (Refusal, RateHeaders)> {
+        let scopes: Vec<_> = scopes.iter().filter(|(_, l)| !l.is_empty()).collect();
+        if scopes.is_empty() {
+            return Ok(Admission {
+                reservation: Reservation::none(),
+                headers: RateHeaders::default(),
+            });
+        }
+        let now = now_ms();
+        let (month_start, next_month) = month_bounds_utc(now);
+        let minute = now.div_euclid(MINUTE_MS);
+        let resets_in = (minute + 1) * MINUTE_MS - now;
+        let mut asks = Vec::with_capacity(scopes.len());
+        for (scope, limits) in scopes {
+            let seed_nanos = match limits.monthly_budget_usd {
+                None => None,
+                Some(_) => match self.seed(*scope, month_start).await {
+                    Ok(seed) => Some(seed),
+                    Err(err) => {
+                        // As the monthly quota does: a database hiccup does not fail requests.
+                        tracing::warn!(error = %err, ?scope, "could not read the month's spend; the budget is not checked for this request");
+                        None
+                    }
+                },
+            };
+            asks.push(Ask {
+                scope: *scope,
+                limits,
+                seed_nanos,
+            });
+        }
+        let window = Window {
+            month_start,
+            next_month,
+            minute,
+            resets_in,
+        };
+        let decided = match &self.shared {
+            Some(shared) => match shared.admit(&asks, estimate, &window).await {
+                Ok(decided) => decided,
+                Err(err) => {
+                    tracing::warn!(error = %err, "limits: Redis failed; counting on this server alone");
+                    self.admit_locally(&asks, estimate, &window)
+                }
+            },
+            None => self.admit_locally(&asks, estimate, &window),
+        };
+        decided.map(|(grants, headers)| Admission {
+            reservation: Reservation {
+                ledger: Some(Arc::clone(self)),
+                grants,
+                month_start,
+                minute,
+                charged: Mutex::new((0, 0)),
+            },
+            headers,
+        })
+    }
+
+    fn admit_locally(
+        &self,
+        asks: &[Ask<'_>],
+        estimate: Estimate,
+        window: &Window,
+    ) -> Result<(Vec<Grant>, RateHeaders), (Refusal, RateHeaders)> {
+        let mut local = self.local.lock();
+        let mut used = Vec::with_capacity(asks.len());
+        for ask in asks {
+            let counters = local.entry(ask.scope).or_default();
+            counters.roll(window.month_start, window.minute);
+            if counters.committed.is_none() {
+                counters.committed = ask.seed_nanos;
+            }
+            used.push(Used {
+                committed: counters.committed,
+                requests: counters.requests,
+                tokens: counters.tokens,
+            });
+        }
+        let grants = decide(asks, &used, estimate, window)?;
+        for (ask, grant) in asks.iter().zip(&grants.0) {
+            let counters = local.entry(ask.scope).or_default();
+            if let (Some(committed), Some(reserved)) =
+                (&mut counters.committed, grant.reserved_nanos)
+            {
+                *committed += reserved;
+            }
+            if ask.limits.requests_per_minute.is_some() {
+                counters.requests += 1;
+            }
+            if let Some(tokens) = grant.counted_tokens {
+                counters.tokens += tokens;
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Replaces a request's reservations with what it cost, and sends a budget alert when spend
+    /// first reaches a threshold this month.
+    fn settle(&self, grants: Vec<Grant>, month_start: i64, minute: i64, nanos: i64, tokens: u64) {
+        if let Some(shared) = &self.shared {
+            let shared = shared.clone();
+            let alerts = self.alerts.clone();
+            // Drop cannot wait: the few Redis commands run on their own.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    match shared.settle(&grants, month_start, minute, nanos, tokens).await {
+                        Ok(spent) => {
+                            for (grant, spent) in grants.iter().zip(spent) {
+                                shared.alert_once(grant, month_start, spent, alerts.as_ref()).await;
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "limits: could not settle a reservation in Redis"),
+                    }
+                });
+            }
+            return;
+        }
+        let mut crossed = Vec::new();
+        {
+            let mut local = self.local.lock();
+            for grant in &grants {
+                let Some(counters) = local.get_mut(&grant.scope) else {
+                    continue;
+                };
+                if let (Some(committed), Some(reserved)) =
+                    (&mut counters.committed, grant.reserved_nanos)
+                    && counters.month_start == month_start
+                {
+                    *committed += nanos - reserved;
+                    if let Some((at, _)) = grant.alert
+                        && *committed >= at
+                    {
+                        crossed.push((grant.clone(), *committed));
+                    }
+                }
+                if let Some(counted) = grant.counted_tokens
+                    && counters.minute == minute
+                {
+                    counters.tokens = (counters.tokens + tokens).saturating_sub(counted);
+                }
+            }
+        }
+        for (grant, spent) in crossed {
+            if self.alerted.lock().insert((grant.scope, month_start)) {
+                send_alert(self.alerts.as_ref(), &grant, month_start, spent);
+            }
+        }
+    }
+
+    /// The month's spend of a scope as the database has it, read once per scope and month.
+    async fn seed(&self, scope: Scope, month_start: i64) -> Result<i64, DbErr> {
+        let cell = self
+            .seeds
+            .lock()
+            .entry((scope, month_start))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| spent_since(&self.db, scope, month_start))
+            .await
+            .copied()
+    }
+}
+
+pub(super) fn send_alert(
+    alerts: Option<&mpsc::UnboundedSender<BudgetAlert>>,
+    grant: &Grant,
+    month_start: i64,
+    spent_nanos: i64,
+) {
+    let (Some(alerts), Some((_, percent))) = (alerts, grant.alert) else {
+        return;
+    };
+    let _ = alerts.send(BudgetAlert {
+        scope: grant.scope,
+        month_start,
+        budget_nanos: grant.budget_nanos,
+        spent_nanos,
+        alert_at_percent: percent,
+    });
+}
+
+/// When an admission happens.
+pub(super) struct Window {
+    pub month_start: i64,
+    pub next_month: i64,
+    pub minute: i64,
+    pub resets_in: i64,
+}
+
+/// A scope's counters as an admission finds them.
+pub(super) struct Used {
+    pub committed: Option<i64>,
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+/// The one rule, for this server's counters and for Redis' alike (the Lua script follows it
+/// line by line): every scope must have room for the request's worst case, one more request and
+/// its tokens; then each is charged.
+pub(super) fn decide(
+    asks: &[Ask<'_>],
+    used: &[Used],
+    estimate: Estimate,
+    window: &Window,
+) -> Result<(Vec<Grant>, RateHeaders), (Refusal, RateHeaders)> {
+    // The headers say what is left after this request, or, when it is refused, without it.
+    let mut after = RateHeaders::default();
+    let mut before = RateHeaders::default();
+    let mut grants = Vec::with_capacity(asks.len());
+    let mut refusal = None;
+    for (ask, used) in asks.iter().zip(used) {
+        let limits = ask.limits;
+        let budget = limits.budget_nanos().zip(used.committed);
+        if let Some((budget_nanos, committed)) = budget
+            && committed + estimate.worst_case_nanos > budget_nanos
+        {
+            refusal.get_or_insert(Refusal::Budget {
+                scope: ask.scope,
+                budget_nanos,
+                committed_nanos: committed,
+                needed_nanos: estimate.worst_case_nanos,
+                resets_at_ms: window.next_month,
+            });
+        }
+        if let Some(limit) = limits.requests_per_minute {
+            let limit_64 = u64::from(limit);
+            if used.requests + 1 > limit_64 {
+                refusal.get_or_insert(Refusal::Requests {
+                    scope: ask.scope,
+                    limit,
+                    resets_in_ms: window.resets_in,
+                });
+            }
+            let remaining = limit_64.saturating_sub(used.requests);
+            before
+                .requests
+                .get_or_insert((limit, remaining, window.resets_in));
+            after
+                .requests
+                .get_or_insert((limit, remaining.saturating_sub(1), window.resets_in));
+        }
+        if let Some(limit) = limits.tokens_per_minute {
+            let limit_64 = u64::from(limit);
+            if used.tokens + estimate.tokens > limit_64 {
+                refusal.get_or_insert(Refusal::Tokens {
+                    scope: ask.scope,
+                    limit,
+                    used: used.tokens,
+                    requested: estimate.tokens,
+                    resets_in_ms: window.resets_in,
+                });
+            }
+            let remaining = limit_64.saturating_sub(used.tokens);
+            before
+                .tokens
+                .get_or_insert((limit, remaining, window.resets_in));
+            after.tokens.get_or_insert((
+                limit,
+                remaining.saturating_sub(estimate.tokens),
+                window.resets_in,
+            ));
+        }
+        grants.push(Grant {
+            scope: ask.scope,
+            reserved_nanos: budget.map(|_| estimate.worst_case_nanos),
+            counted_tokens: limits.tokens_per_minute.map(|_| estimate.tokens),
+            budget_nanos: limits.budget_nanos().unwrap_or_default(),
+            alert: limits.alert_nanos().zip(limits.alert_at_percent),
+        });
+    }
+    match refusal {
+        Some(refusal) => Err((refusal, before)),
+        None => Ok((grants, after)),
+    }
+}
+
+/// What a key or an account spent since `since_ms`, at list price, in nano-dollars.
+pub async fn spent_since(
+    db: &DatabaseConnection,
+    scope: Scope,
+    since_ms: i64,
+) -> Result<i64, DbErr> {
+    let query = usage_event::Entity::find()
+        .select_only()
+        .column_as(Expr::col(usage_event::Column::CostUsd).sum(), "spent")
+        .filter(usage_event::Column::CreatedAt.gte(since_ms));
+    let query = match scope {
+        Scope::Key(id) => query.filter(usage_event::Column::KeyId.eq(id)),
+        Scope::Account(id) => query.filter(usage_event::Column::AccountId.eq(id)),
+    };
+    let spent: Option<Option<f64>> = query.into_tuple().one(db).await?;
+    Ok(super::usd_to_nanos(spent.flatten().unwrap_or(0.0)))
+}
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;
