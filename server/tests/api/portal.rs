@@ -9,6 +9,7 @@ crate::on_both_backends!(
     form_errors_are_precise,
     cross_site_posts_are_refused,
     routing_overrides_from_the_portal,
+    budgets_and_rate_limits_from_the_key_page,
     the_dashboard_shows_the_savings_by_day_and_by_key,
     the_session_store_keeps_ids_unique_and_forgets_expired_sessions,
 );
@@ -237,6 +238,92 @@ async fn cross_site_posts_are_refused(backend: Backend) {
             .unwrap()
             .is_none()
     );
+}
+
+/// The key page's limits form: saved for a key, applied by `/v1` at once; bad input and other
+/// tenants' keys refused.
+async fn budgets_and_rate_limits_from_the_key_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    browser
+        .post_form(
+            "sign_up",
+            &[("email", "lin@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let account = gateway::accounts::account_by_email(&app.state.db, "lin@example.com")
+        .await
+        .unwrap();
+    app.add_openai(account.id, OPENAI_KEY).await;
+    let key = app.create_key(account.id).await;
+    let key_id = gateway::accounts::find_key_by_prefix(&app.state.db, account.id, &key)
+        .await
+        .unwrap()
+        .id;
+    let stranger = app.tenant("mallory@example.com").await;
+    let stranger_key_id =
+        gateway::accounts::find_key_by_prefix(&app.state.db, stranger.account_id, &stranger.key)
+            .await
+            .unwrap()
+            .id;
+    let set = |scope: String, budget: &'static str, rpm: &'static str| {
+        let browser = &browser;
+        async move {
+            let form = [
+                ("scope", scope.as_str()),
+                ("budget_usd", budget),
+                ("alert_at_percent", ""),
+                ("requests_per_minute", rpm),
+                ("tokens_per_minute", ""),
+            ];
+            browser.post_form("set_limits", &form).await
+        }
+    };
+
+    let saved = set(format!("key:{key_id}"), "12.50", "1").await;
+    assert!(
+        saved.status().is_success(),
+        "{}",
+        saved.text().await.unwrap()
+    );
+    let stored = gateway::accounts::account_limits(&app.state.db, account.id)
+        .await
+        .unwrap();
+    let limits = &stored.keys[&key_id];
+    assert_eq!(limits.monthly_budget_usd, Some(12.5));
+    assert_eq!(limits.requests_per_minute, Some(1));
+    // The proxy applies it at once.
+    let first = app.chat(Some(&key), &crate::helpers::hello()).await;
+    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "1");
+    let page = browser.get("/keys").await.text().await.unwrap();
+    assert!(
+        page.contains("Budgets and rate limits") && page.contains("12.5"),
+        "{page}"
+    );
+
+    let invalid = set("account".into(), "twelve", "").await;
+    assert!(
+        invalid
+            .text()
+            .await
+            .unwrap()
+            .contains("Monthly budget: enter a number")
+    );
+    let negative = set("account".into(), "-3", "").await;
+    assert!(
+        negative
+            .text()
+            .await
+            .unwrap()
+            .contains("monthly budget must be")
+    );
+    // Another tenant's key is not found, and stays as it was.
+    let foreign = set(format!("key:{stranger_key_id}"), "1", "1").await;
+    assert!(foreign.text().await.unwrap().contains("no such key"));
+    let theirs = gateway::accounts::account_limits(&app.state.db, stranger.account_id)
+        .await
+        .unwrap();
+    assert!(theirs.keys.is_empty());
 }
 
 /// The overrides page's server functions: save for the account and for a key, refuse bad input
