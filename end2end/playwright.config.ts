@@ -5,6 +5,8 @@ import { defineConfig } from "@playwright/test";
 const GATEWAY_PORT = 3900;
 const FAKE_OPENAI_PORT = 3901;
 const FAKE_STRIPE_PORT = 3902;
+const SMTP_PORT = 3903;
+const MAILBOX_PORT = 3904;
 const STRIPE_SECRET_KEY = "sk_test_e2e";
 const STRIPE_WEBHOOK_SECRET = "whsec_e2e";
 const dataDir = "../target/e2e-data";
@@ -40,7 +42,8 @@ export default defineConfig({
       command:
         `../target/debug/fake-providers --openai-addr 127.0.0.1:${FAKE_OPENAI_PORT}` +
         ` --stripe-addr 127.0.0.1:${FAKE_STRIPE_PORT} --stripe-secret-key ${STRIPE_SECRET_KEY}` +
-        ` --stripe-webhook-url http://127.0.0.1:${GATEWAY_PORT}/webhooks/stripe --stripe-webhook-secret ${STRIPE_WEBHOOK_SECRET}`,
+        ` --stripe-webhook-url http://127.0.0.1:${GATEWAY_PORT}/webhooks/stripe --stripe-webhook-secret ${STRIPE_WEBHOOK_SECRET}` +
+        ` --smtp-addr 127.0.0.1:${SMTP_PORT} --mailbox-addr 127.0.0.1:${MAILBOX_PORT}`,
       port: FAKE_OPENAI_PORT,
       reuseExistingServer: false,
       stdout: "ignore",
@@ -62,6 +65,7 @@ export default defineConfig({
         STRIPE_PRICE_ENTERPRISE: "price_e2e_enterprise",
         STRIPE_API_BASE: `http://127.0.0.1:${FAKE_STRIPE_PORT}/`,
         RUST_LOG: "warn",
+        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
         // The fake provider runs on this machine: a private address the SSRF guard refuses.
         ALLOWED_PRIVATE_UPSTREAMS: "127.0.0.1",
       },
@@ -70,3 +74,4 @@ export default defineConfig({
 });
 
 export const fakeOpenAiBaseUrl = `http://127.0.0.1:${FAKE_OPENAI_PORT}/v1`;
+export const mailboxUrl = `http://127.0.0.1:${MAILBOX_PORT}/messages`;

@@ -8,11 +8,14 @@ use crate::error::{PortalError, action_error};
 #[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
     use crate::server::{admit_sign_up, log_in, state};
-    use gateway::accounts::{self, Plan};
+    use gateway::accounts;
 
     let state = state()?;
     admit_sign_up(&state).await?;
-    let account = accounts::create_account(&state.db, &email, &password, Plan::Free).await?;
+    let lang = crate::email::ssr::visitor_lang().await;
+    let (account, token) =
+        accounts::verification::sign_up(&state.db, &email, &password, lang).await?;
+    crate::email::ssr::send_verification(&state, &account.email, lang, &token);
     log_in(account.id).await?;
     leptos_axum::redirect("/");
     Ok(())
@@ -65,12 +68,20 @@ pub fn SignupPage() -> impl IntoView {
     }
 }
 
+fn reset_done() -> bool {
+    leptos_router::hooks::use_query_map()
+        .with_untracked(|query| query.get("reset").is_some_and(|value| value == "done"))
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<LogIn>::new();
     view! {
         <main class="auth">
             <h1>"Log in to LLM Gateway"</h1>
+            {move || reset_done().then(|| view! {
+                <p role="status" data-testid="password-changed">"Your password is changed. Log in with the new one."</p>
+            })}
             <ActionForm action=action>
                 <label>
                     "Email" <input type="email" name="email" required autocomplete="email"/>
@@ -82,6 +93,7 @@ pub fn LoginPage() -> impl IntoView {
                 <button type="submit">"Log in"</button>
             </ActionForm>
             {action_error(action.value())}
+            <p><A href="/forgot">"Forgot your password?"</A></p>
             <p>"New here? " <A href="/signup">"Create an account"</A></p>
         </main>
     }

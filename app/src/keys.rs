@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::email::UnverifiedBanner;
 use crate::error::{PortalError, action_error, error_view};
 use crate::layout::PortalPage;
 use crate::limits::LimitsPanel;
@@ -44,12 +45,27 @@ pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
         .collect())
 }
 
+/// The account's address while it is unconfirmed; `None` once confirmed.
+#[server(prefix = "/api", endpoint = "unverified_email")]
+pub async fn unverified_email() -> Result<Option<String>, PortalError> {
+    use crate::server::{require_account, state};
+
+    let account_id = require_account().await?;
+    let account = gateway::accounts::account_by_id(&state()?.db, account_id).await?;
+    Ok(account
+        .filter(|account| account.email_verified_at.is_none())
+        .map(|account| account.email))
+}
+
 #[server(prefix = "/api", endpoint = "create_key")]
 pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     use crate::server::{require_account, state};
 
     let account_id = require_account().await?;
     let state = state()?;
+    if let Some(email) = unverified_email().await? {
+        return Err(gateway::accounts::AccountError::EmailNotVerified(email).into());
+    }
     let created = state.create_gateway_key(account_id, &name).await?;
     Ok(NewKey {
         name: created.key.name,
@@ -75,12 +91,18 @@ pub fn KeysPage() -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         |_| list_keys(),
     );
+    let unverified = Resource::new(|| (), |_| unverified_email());
     view! {
         <PortalPage title="Gateway keys">
             <p class="muted">
                 "Applications send a gateway key as " <code>"Authorization: Bearer gw_…"</code>
                 " to this server's " <code>"/v1"</code> "."
             </p>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    unverified.await.ok().flatten().map(|email| view! { <UnverifiedBanner email/> })
+                })}
+            </Transition>
             <ActionForm action=create attr:class="inline-form">
                 <input name="name" placeholder="Key name, e.g. production" maxlength="100" aria-label="Key name"/>
                 <button type="submit">"Create key"</button>

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod dashboard;
+pub mod email;
 pub mod error;
 pub mod keys;
 pub mod layout;
@@ -76,6 +77,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/billing/cancel") view=billing::BillingCancelPage/>
                 <Route path=path!("/login") view=auth::LoginPage/>
                 <Route path=path!("/signup") view=auth::SignupPage/>
+                <Route path=path!("/verify") view=email::VerifyPage/>
+                <Route path=path!("/forgot") view=email::ForgotPage/>
+                <Route path=path!("/reset") view=email::ResetPage/>
             </Routes>
         </Router>
     }

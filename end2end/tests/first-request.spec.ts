@@ -1,5 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { fakeOpenAiBaseUrl } from "../playwright.config";
+import { confirmEmail } from "./helpers";
 
 async function hydrated(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
@@ -22,6 +23,13 @@ test("sign up, create a key, add a provider, call /v1, see the request on the da
   await page.getByRole("button", { name: "Sign up" }).click();
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
   await expect(page.getByTestId("request-count")).toHaveText("0");
+
+  // Keys wait for the address to be confirmed: the link comes by e-mail.
+  await page.getByRole("link", { name: "Keys" }).click();
+  await expect(page.getByTestId("unverified")).toBeVisible();
+  await confirmEmail(page, email);
+  await page.goto("/");
+  await hydrated(page);
 
   // Keys: the full key is shown once, by the hydrated page.
   await page.getByRole("link", { name: "Keys" }).click();

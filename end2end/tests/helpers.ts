@@ -1,5 +1,5 @@
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
-import { fakeOpenAiBaseUrl } from "../playwright.config";
+import { fakeOpenAiBaseUrl, mailboxUrl } from "../playwright.config";
 
 export async function hydrated(page: Page) {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
@@ -14,7 +14,32 @@ export async function signUp(page: Page, prefix: string): Promise<string> {
   await page.getByLabel("Password").fill("a sturdy passphrase 42");
   await page.getByRole("button", { name: "Sign up" }).click();
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  await confirmEmail(page, email);
   return email;
+}
+
+/** The first link in the newest e-mail to `to` that contains `path` (read from the SMTP catcher). */
+export async function linkInMail(page: Page, to: string, path: string): Promise<string> {
+  let link = "";
+  await expect
+    .poll(async () => {
+      const response = await page.request.get(mailboxUrl);
+      const messages: { to: string[]; text: string }[] = await response.json();
+      const mine = messages.filter((m) => m.to.includes(to) && m.text.includes(path));
+      const found = mine.at(-1)?.text.match(/https?:\/\/\S+/);
+      link = found?.[0] ?? "";
+      return link;
+    })
+    .toContain(path);
+  return link;
+}
+
+/** Follows the confirmation link e-mailed at sign-up. */
+export async function confirmEmail(page: Page, email: string) {
+  await page.goto(await linkInMail(page, email, "/verify?token="));
+  await hydrated(page);
+  await page.getByRole("button", { name: "Confirm my address" }).click();
+  await expect(page.getByTestId("confirmed")).toBeVisible();
 }
 
 /** Creates a gateway key on the Keys page and returns it. */

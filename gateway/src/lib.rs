@@ -15,6 +15,7 @@ pub mod egress;
 pub mod entities;
 pub mod error;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
 pub mod openai;
 pub mod plans;

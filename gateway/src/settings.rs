@@ -40,6 +40,13 @@ pub struct GatewaySettings {
     pub client_ip_header: Option<String>,
     /// Budgets and rate limits for keys and accounts that set none of their own.
     pub default_limits: DefaultLimits,
+    /// `SMTP_URL`; `None`: e-mails are written to the log.
+    pub smtp_url: Option<String>,
+    /// The sender of every e-mail (`MAIL_FROM`).
+    pub mail_from: String,
+    /// Where links in e-mails lead: the public URL, else the address the server listens on. Never
+    /// taken from a request's `Host`, which the requester chooses.
+    pub link_base: String,
 }
 
 /// The config file's `[limits.key]` and `[limits.account]`.
@@ -95,6 +102,9 @@ impl Default for GatewaySettings {
             body_read_timeout: Duration::from_secs(60),
             client_ip_header: None,
             default_limits: DefaultLimits::default(),
+            smtp_url: None,
+            mail_from: "LLM Gateway <noreply@localhost>".into(),
+            link_base: "http://127.0.0.1:3000".into(),
         }
     }
 }

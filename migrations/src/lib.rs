@@ -14,6 +14,7 @@ mod m20261203_000006_route_reason;
 mod m20261203_000007_portal_sessions;
 mod m20261205_000008_account_changes;
 mod m20261205_000009_limits;
+mod m20261205_000010_email;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_portal_sessions::Migration),
             Box::new(m20261205_000008_account_changes::Migration),
             Box::new(m20261205_000009_limits::Migration),
+            Box::new(m20261205_000010_email::Migration),
         ]
     }
 }

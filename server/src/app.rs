@@ -263,7 +263,7 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
             .with_context(|| format!("connecting to Redis at {}", redact_url(url)))?;
         gateway = gateway.redis(manager, &config.redis_key_prefix);
     }
-    let (state, tasks) = gateway.start().context("starting the HTTP client")?;
+    let (state, tasks) = gateway.start().context("starting the gateway")?;
 
     let portal = portal_router(config, addr, state.clone(), DbSessionStore::new(db.clone()));
 

@@ -72,6 +72,12 @@ pub struct Config {
     /// Behind a reverse proxy: the header it puts the client's address in (`x-forwarded-for`,
     /// whose last entry is used, or `x-real-ip`); else the connection's own address counts.
     pub client_ip_header: Option<String>,
+    /// `smtp://host:port`, `smtp://user:pass@host:587?tls=required` or `smtps://user:pass@host`:
+    /// where e-mails go (verification, password reset, invitations, budget alerts). Unset: they
+    /// are written to the log.
+    pub smtp_url: Option<String>,
+    /// The sender of those e-mails.
+    pub mail_from: String,
     /// Budgets and rate limits for keys (`[limits.key]`) and accounts (`[limits.account]`) that
     /// set none of their own in the portal or the CLI.
     #[serde(default)]
@@ -122,6 +128,8 @@ impl Default for Config {
             key_concurrent_streams: abuse.key_concurrent_streams,
             body_read_timeout_secs: engine.body_read_timeout.as_secs(),
             client_ip_header: None,
+            smtp_url: None,
+            mail_from: engine.mail_from.clone(),
             limits: LimitsConfig::default(),
         }
     }
@@ -180,6 +188,8 @@ impl fmt::Debug for Config {
             .field("key_concurrent_streams", &self.key_concurrent_streams)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
             .field("client_ip_header", &self.client_ip_header)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
             .field("limits", &self.limits)
             .finish()
     }
@@ -229,6 +239,8 @@ const ENV_KEYS: &[&str] = &[
     "key_concurrent_streams",
     "body_read_timeout_secs",
     "client_ip_header",
+    "smtp_url",
+    "mail_from",
 ];
 
 impl Config {
@@ -346,6 +358,14 @@ impl Config {
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .map(str::to_ascii_lowercase),
+            smtp_url: self.smtp_url.clone().filter(|url| !url.trim().is_empty()),
+            mail_from: self.mail_from.clone(),
+            link_base: self
+                .gateway_public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.gateway_addr))
+                .trim_end_matches('/')
+                .to_owned(),
             default_limits: {
                 let LimitsConfig { key, account } = &self.limits;
                 for (which, limits) in [("key", key), ("account", account)] {

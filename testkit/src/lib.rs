@@ -18,6 +18,7 @@
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
 //! one event every 20 ms.
 
+pub mod smtp;
 pub mod stripe;
 
 use std::net::SocketAddr;

@@ -11,6 +11,8 @@ mod keys;
 mod limits;
 mod providers;
 mod routing;
+pub mod tokens;
+pub mod verification;
 
 pub use keys::{
     CreatedKey, create_gateway_key, find_key_by_prefix, list_gateway_keys, revoke_gateway_key,
@@ -76,6 +78,12 @@ pub enum AccountError {
     /// A plan's limit on keys or providers.
     #[error("{0}")]
     PlanLimit(String),
+    #[error("{0}")]
+    Link(String),
+    #[error(
+        "Confirm your e-mail address first: follow the link we sent to {0}, or ask for a new one."
+    )]
+    EmailNotVerified(String),
     #[error("Invalid limits: {0}")]
     InvalidLimits(#[from] crate::limits::LimitsError),
     #[error("Invalid routing policy: {0}")]
@@ -131,11 +139,42 @@ pub fn check_password_strength(password: &str, email: &str) -> Result<(), Accoun
     Ok(())
 }
 
+/// An account whose address counts as confirmed: made by the operator (CLI) or by tests.
 pub async fn create_account(
     db: &DatabaseConnection,
     email: &str,
     password: &str,
     plan: Plan,
+) -> Result<account::Model, AccountError> {
+    insert_account(
+        db,
+        email,
+        password,
+        plan,
+        Some(now_ms()),
+        crate::mail::Lang::En,
+    )
+    .await
+}
+
+/// An account signed up in the portal: its address is confirmed by the link e-mailed to it.
+pub async fn create_account_unverified(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    plan: Plan,
+    lang: crate::mail::Lang,
+) -> Result<account::Model, AccountError> {
+    insert_account(db, email, password, plan, None, lang).await
+}
+
+async fn insert_account(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    plan: Plan,
+    email_verified_at: Option<i64>,
+    lang: crate::mail::Lang,
 ) -> Result<account::Model, AccountError> {
     let email = normalize_email(email)?;
     check_password_strength(password, &email)?;
@@ -150,6 +189,8 @@ pub async fn create_account(
         plan: Set(plan.id().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        email_verified_at: Set(email_verified_at),
+        locale: Set(Some(lang.code().to_owned())),
         ..Default::default()
     }
     .insert(db)

@@ -24,6 +24,10 @@ pub struct Model {
     pub cancel_at_period_end: bool,
     /// `created` of the last Stripe event applied (ms): older events arriving late are ignored.
     pub billing_event_at: Option<i64>,
+    /// When the owner confirmed the address; `None`: not yet (no keys can be created).
+    pub email_verified_at: Option<i64>,
+    /// The language of the account's e-mails (`en`, `es`).
+    pub locale: Option<String>,
     /// Budget and rate limits as JSON (`limits::Limits`); NULL: none.
     #[sea_orm(column_type = "Text", nullable)]
     pub limits: Option<String>,

@@ -10,6 +10,7 @@
 //! sharing Redis, in one Lua script per admission ([`shared`]); a month's spend is read from the
 //! database once per scope, never per request.
 
+pub mod alerts;
 pub mod estimate;
 pub mod ledger;
 mod shared;

@@ -51,6 +51,8 @@ pub struct SharedState {
     pub abuse: crate::abuse::AbuseGuard,
     /// Budgets and rate limits of keys and accounts (`crate::limits`).
     pub ledger: Arc<crate::limits::Ledger>,
+    /// E-mails: verification, password reset, invitations, budget alerts.
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -58,6 +60,16 @@ pub struct BackgroundTasks {
     usage_writer: UsageWriter,
     change_watcher: tokio::task::JoinHandle<()>,
     retention: tokio::task::JoinHandle<()>,
+    budget_alerts: tokio::task::JoinHandle<()>,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("e-mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 /// Builds a [`GatewayState`] once, with everything it shares with other servers decided before
@@ -92,8 +104,9 @@ impl GatewayBuilder {
         self
     }
 
-    /// Starts the background tasks (usage writer, change watcher, retention) and returns the state.
-    pub fn start(self) -> Result<(GatewayState, BackgroundTasks), reqwest::Error> {
+    /// Starts the background tasks (usage writer, change watcher, retention, budget alerts) and
+    /// returns the state.
+    pub fn start(self) -> Result<(GatewayState, BackgroundTasks), StartError> {
         let Self {
             db,
             master_key,
@@ -117,7 +130,18 @@ impl GatewayBuilder {
             ))))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let ledger = crate::limits::Ledger::new(db.clone());
+        let mailer = Arc::new(crate::mail::Mailer::new(
+            settings.smtp_url.as_deref(),
+            &settings.mail_from,
+        )?);
+        let (alerts, alerts_received) = tokio::sync::mpsc::unbounded_channel();
+        let budget_alerts = tokio::spawn(crate::limits::alerts::deliver(
+            db.clone(),
+            mailer.clone(),
+            settings.link_base.clone(),
+            alerts_received,
+        ));
+        let ledger = crate::limits::Ledger::new(db.clone()).alerts_to(alerts);
         let (cache, quota, ledger) = match redis {
             Some((manager, prefix)) => (
                 ResponseCache::redis(manager.clone(), &prefix, settings.cache.ttl),
@@ -157,6 +181,7 @@ impl GatewayBuilder {
             metrics: Arc::default(),
             abuse,
             ledger: Arc::new(ledger),
+            mailer,
         }));
         Ok((
             state,
@@ -164,6 +189,7 @@ impl GatewayBuilder {
                 usage_writer,
                 change_watcher,
                 retention,
+                budget_alerts,
             },
         ))
     }
@@ -174,6 +200,7 @@ impl BackgroundTasks {
     pub async fn shutdown(self, state: &GatewayState) {
         self.change_watcher.abort();
         self.retention.abort();
+        self.budget_alerts.abort();
         self.usage_writer.shutdown(&state.usage).await;
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod egress;
+mod email;
 mod faults;
 mod limits;
 mod listen;

@@ -1,6 +1,7 @@
 //! Runs the fake provider servers (and, when asked, the fake Stripe) as a process, for the
 //! browser and SDK tests. Prints `<provider>=<base url>` lines once listening, `openai=` first,
-//! then `stripe=<api base>` when the fake Stripe runs.
+//! then `stripe=<api base>` when the fake Stripe runs, and `smtp=` and `mailbox=` when the SMTP
+//! catcher does.
 
 use clap::Parser;
 
@@ -22,6 +23,12 @@ struct Args {
     stripe_webhook_url: Option<String>,
     #[arg(long, default_value = "whsec_fake")]
     stripe_webhook_secret: String,
+    /// Also run an SMTP catcher on this address (the gateway's SMTP_URL).
+    #[arg(long)]
+    smtp_addr: Option<std::net::SocketAddr>,
+    /// Where the caught e-mails are served as JSON (`GET /messages`).
+    #[arg(long, requires = "smtp_addr")]
+    mailbox_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -40,6 +47,20 @@ async fn main() -> std::io::Result<()> {
             }
             println!("stripe={}", stripe.base_url());
             Some(stripe)
+        }
+        None => None,
+    };
+    let _smtp = match args.smtp_addr {
+        Some(addr) => {
+            let catcher = testkit::smtp::SmtpCatcher::start_on(addr).await?;
+            println!("smtp={}", catcher.url());
+            if let Some(mailbox) = args.mailbox_addr {
+                println!(
+                    "mailbox=http://{}/messages",
+                    catcher.serve_mailbox(mailbox).await?
+                );
+            }
+            Some(catcher)
         }
         None => None,
     };

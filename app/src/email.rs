@@ -1,0 +1,179 @@
+//! What the portal does by e-mail: confirming the address (`/verify`), sending the link again,
+//! and resetting a forgotten password (`/forgot`, `/reset`).
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+use crate::error::{PortalError, action_error};
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    use gateway::mail::{Lang, messages};
+    use gateway::state::GatewayState;
+
+    /// The language of a visitor who has no account yet: their browser's first choice we speak.
+    pub async fn visitor_lang() -> Lang {
+        let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+        headers
+            .get("accept-language")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                value
+                    .split(',')
+                    .find_map(|tag| Lang::parse(tag.split(';').next()?))
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn link(state: &GatewayState, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", state.settings.link_base)
+    }
+
+    pub fn send_verification(state: &GatewayState, email: &str, lang: Lang, token: &str) {
+        let mail = messages::verify_email(lang, &link(state, "/verify", token));
+        state.mailer.send_later(email.to_owned(), mail);
+    }
+}
+
+#[server(prefix = "/api", endpoint = "confirm_email")]
+pub async fn confirm_email(token: String) -> Result<(), PortalError> {
+    use crate::server::state;
+
+    let state = state()?;
+    gateway::accounts::verification::confirm_email(&state.db, &token).await?;
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "resend_verification")]
+pub async fn resend_verification() -> Result<String, PortalError> {
+    use crate::server::{require_account, state};
+    use gateway::accounts::verification;
+
+    let account_id = require_account().await?;
+    let state = state()?;
+    match verification::renew_verification(&state.db, account_id).await? {
+        Some((account, token)) => {
+            let lang = verification::lang_of(&account);
+            ssr::send_verification(&state, &account.email, lang, &token);
+            Ok(format!("We sent a new link to {}.", account.email))
+        }
+        None => Ok("Your address is already confirmed.".into()),
+    }
+}
+
+#[server(prefix = "/api", endpoint = "request_password_reset")]
+pub async fn request_password_reset(email: String) -> Result<String, PortalError> {
+    use crate::server::{admit_log_in, state};
+    use gateway::accounts::verification;
+    use gateway::mail::messages;
+
+    let state = state()?;
+    // Counted as a log-in attempt: the same limits per address and per account.
+    admit_log_in(&state, &email).await?;
+    if let Some((account, token)) = verification::start_password_reset(&state.db, &email).await? {
+        let lang = verification::lang_of(&account);
+        let mail = messages::reset_password(lang, &ssr::link(&state, "/reset", &token));
+        state.mailer.send_later(account.email, mail);
+    }
+    // The same answer whether or not the address has an account.
+    Ok("If an account uses this address, we sent it a link to choose a new password. It works once, for one hour.".into())
+}
+
+#[server(prefix = "/api", endpoint = "reset_password")]
+pub async fn reset_password(token: String, password: String) -> Result<(), PortalError> {
+    use crate::server::state;
+
+    let state = state()?;
+    gateway::accounts::verification::reset_password(&state.db, &token, &password).await?;
+    leptos_axum::redirect("/login?reset=done");
+    Ok(())
+}
+
+fn token_from_query() -> String {
+    use_query_map().with_untracked(|query| query.get("token").unwrap_or_default())
+}
+
+#[component]
+pub fn VerifyPage() -> impl IntoView {
+    let confirm = ServerAction::<ConfirmEmail>::new();
+    let token = StoredValue::new(token_from_query());
+    view! {
+        <main class="auth">
+            <h1>"Confirm your e-mail address"</h1>
+            {move || match confirm.value().get() {
+                Some(Ok(())) => view! {
+                    <p role="status" data-testid="confirmed">"Your address is confirmed. You can now create gateway keys."</p>
+                    <p><A href="/keys">"Go to your keys"</A></p>
+                }
+                .into_any(),
+                _ => view! {
+                    <ActionForm action=confirm>
+                        <input type="hidden" name="token" value=token.get_value()/>
+                        <button type="submit">"Confirm my address"</button>
+                    </ActionForm>
+                }
+                .into_any(),
+            }}
+            {action_error(confirm.value())}
+        </main>
+    }
+}
+
+#[component]
+pub fn ForgotPage() -> impl IntoView {
+    let request = ServerAction::<RequestPasswordReset>::new();
+    view! {
+        <main class="auth">
+            <h1>"Forgot your password?"</h1>
+            <ActionForm action=request>
+                <label>
+                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                </label>
+                <button type="submit">"Send me a link"</button>
+            </ActionForm>
+            {move || request.value().get().and_then(Result::ok).map(|message| view! {
+                <p role="status" data-testid="reset-sent">{message}</p>
+            })}
+            {action_error(request.value())}
+            <p><A href="/login">"Back to log in"</A></p>
+        </main>
+    }
+}
+
+#[component]
+pub fn ResetPage() -> impl IntoView {
+    let reset = ServerAction::<ResetPassword>::new();
+    let token = token_from_query();
+    view! {
+        <main class="auth">
+            <h1>"Choose a new password"</h1>
+            <ActionForm action=reset>
+                <input type="hidden" name="token" value=token/>
+                <label>
+                    "New password"
+                    <input type="password" name="password" required autocomplete="new-password"/>
+                    <small>"At least 10 characters; avoid common words."</small>
+                </label>
+                <button type="submit">"Set the new password"</button>
+            </ActionForm>
+            {action_error(reset.value())}
+        </main>
+    }
+}
+
+/// Shown on the keys page while the address is unconfirmed.
+#[component]
+pub fn UnverifiedBanner(email: String) -> impl IntoView {
+    let resend = ServerAction::<ResendVerification>::new();
+    view! {
+        <div class="notice" role="status" data-testid="unverified">
+            <p>{format!("Confirm your address to create keys: follow the link we sent to {email}.")}</p>
+            <ActionForm action=resend attr:class="inline-form">
+                <button type="submit">"Send the link again"</button>
+            </ActionForm>
+            {move || resend.value().get().and_then(Result::ok).map(|message| view! { <p>{message}</p> })}
+            {action_error(resend.value())}
+        </div>
+    }
+}

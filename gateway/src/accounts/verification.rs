@@ -1,0 +1,117 @@
+//! Sign-up with address verification, and password reset by a one-time link. The links' tokens
+//! are in [`super::tokens`]; sending the e-mails is the caller's (the portal's) part.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::tokens::{self, Purpose, TokenError};
+use super::{AccountError, Plan, check_password_strength, find_account};
+use crate::clock::now_ms;
+use crate::crypto;
+use crate::entities::account;
+use crate::mail::Lang;
+
+impl From<TokenError> for AccountError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Database(err) => AccountError::Database(err),
+            other => AccountError::Link(other.to_string()),
+        }
+    }
+}
+
+/// A new account whose address is not confirmed yet, and the token of its confirmation link.
+pub async fn sign_up(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    lang: Lang,
+) -> Result<(account::Model, String), AccountError> {
+    let created = super::create_account_unverified(db, email, password, Plan::Free, lang).await?;
+    let token = tokens::issue(db, created.id, Purpose::VerifyEmail, None).await?;
+    Ok((created, token))
+}
+
+/// Confirms the address the link was sent to.
+pub async fn confirm_email(db: &DatabaseConnection, token: &str) -> Result<i32, AccountError> {
+    let spent = tokens::spend(db, token, Purpose::VerifyEmail).await?;
+    account::Entity::update_many()
+        .col_expr(account::Column::EmailVerifiedAt, Expr::value(now_ms()))
+        .filter(account::Column::Id.eq(spent.account_id))
+        .filter(account::Column::EmailVerifiedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(spent.account_id)
+}
+
+/// A fresh confirmation link for an account still unconfirmed (older links stop working);
+/// `None` when it is confirmed already.
+pub async fn renew_verification(
+    db: &DatabaseConnection,
+    account_id: i32,
+) -> Result<Option<(account::Model, String)>, AccountError> {
+    let Some(account) = super::account_by_id(db, account_id).await? else {
+        return Err(AccountError::UnknownEmail(format!("account {account_id}")));
+    };
+    if account.email_verified_at.is_some() {
+        return Ok(None);
+    }
+    tokens::revoke_unused(db, account_id, Purpose::VerifyEmail).await?;
+    let token = tokens::issue(db, account_id, Purpose::VerifyEmail, None).await?;
+    Ok(Some((account, token)))
+}
+
+/// A reset link for the account of this address; `None` for an unknown address, which the caller
+/// must answer exactly as a known one (no one learns who has an account).
+pub async fn start_password_reset(
+    db: &DatabaseConnection,
+    email: &str,
+) -> Result<Option<(account::Model, String)>, AccountError> {
+    let Some(account) = find_account(db, email).await? else {
+        return Ok(None);
+    };
+    let txn = db.begin().await?;
+    tokens::revoke_unused(&txn, account.id, Purpose::ResetPassword).await?;
+    let token = tokens::issue(&txn, account.id, Purpose::ResetPassword, None).await?;
+    txn.commit().await?;
+    Ok(Some((account, token)))
+}
+
+/// Sets a new password with a reset link. Following it also proves the address, so an
+/// unconfirmed account becomes confirmed.
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    token: &str,
+    new_password: &str,
+) -> Result<i32, AccountError> {
+    // The password is checked before the link is spent, so a weak one can be corrected.
+    let spent = tokens::peek(db, token, Purpose::ResetPassword).await?;
+    let Some(account) = super::account_by_id(db, spent.account_id).await? else {
+        return Err(AccountError::Link(TokenError::Invalid.to_string()));
+    };
+    check_password_strength(new_password, &account.email)?;
+    let hash = crypto::hash_password(new_password.to_owned()).await?;
+    let txn = db.begin().await?;
+    tokens::spend(&txn, token, Purpose::ResetPassword).await?;
+    let now = now_ms();
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(
+            account::Column::EmailVerifiedAt,
+            Expr::col(account::Column::EmailVerifiedAt).if_null(now),
+        )
+        .filter(account::Column::Id.eq(account.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(account.id)
+}
+
+/// The account's e-mail language.
+pub fn lang_of(account: &account::Model) -> Lang {
+    account
+        .locale
+        .as_deref()
+        .and_then(Lang::parse)
+        .unwrap_or_default()
+}

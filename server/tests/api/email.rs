@@ -1,0 +1,240 @@
+//! E-mail through a real SMTP conversation with a catcher on 127.0.0.1: address verification at
+//! sign-up, password reset, budget alerts; one-time links expired, reused and forged.
+
+use gateway::limits::Limits;
+use gateway::sea_orm::{ConnectionTrait, Statement};
+use testkit::smtp::SmtpCatcher;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app_with};
+use crate::on_both_backends;
+use crate::portal::Browser;
+
+async fn app_with_smtp(backend: Backend) -> (TestApp, SmtpCatcher) {
+    let catcher = SmtpCatcher::start().await.unwrap();
+    let url = catcher.url();
+    let app = spawn_app_with(backend, |config| {
+        config.smtp_url = Some(url);
+        config.mail_from = "LLM Gateway <noreply@gateway.test>".into();
+    })
+    .await;
+    (app, catcher)
+}
+
+fn token_of(link: &str) -> String {
+    link.split("token=").nth(1).unwrap_or_default().to_owned()
+}
+
+async fn text(response: reqwest::Response) -> String {
+    response.text().await.unwrap()
+}
+
+async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    let mut browser = Browser::new(&app);
+    browser.language = Some("es-MX,es;q=0.9,en;q=0.5");
+    browser
+        .post_form(
+            "sign_up",
+            &[("email", "sofia@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+
+    let mails = catcher.wait_for("sofia@example.com", 1).await;
+    assert_eq!(mails.len(), 1, "one confirmation e-mail");
+    let mail = &mails[0];
+    assert_eq!(mail.from, "noreply@gateway.test");
+    assert!(
+        mail.subject().contains("Confirma tu dirección"),
+        "{}",
+        mail.subject()
+    );
+    assert_eq!(mail.header("Content-Language").as_deref(), Some("es"));
+    let link = mail
+        .link(&format!("{}/verify?token=", app.state.settings.link_base))
+        .expect("a link to /verify");
+
+    // Unconfirmed: the account logs in but cannot create keys.
+    let refused = text(browser.post_form("create_key", &[("name", "first")]).await).await;
+    assert!(
+        refused.contains("Confirm your e-mail address first"),
+        "{refused}"
+    );
+    let page = text(browser.get("/keys").await).await;
+    assert!(page.contains("data-testid=\"unverified\""));
+
+    // A forged token, then the real one, then the real one again.
+    let forged = "0".repeat(64);
+    let answer = text(
+        browser
+            .post_form("confirm_email", &[("token", &forged)])
+            .await,
+    )
+    .await;
+    assert!(answer.contains("not valid"), "{answer}");
+    let confirmed = browser
+        .post_form("confirm_email", &[("token", &token_of(&link))])
+        .await;
+    assert!(confirmed.status().is_success(), "{}", text(confirmed).await);
+    let again = text(
+        browser
+            .post_form("confirm_email", &[("token", &token_of(&link))])
+            .await,
+    )
+    .await;
+    assert!(again.contains("already been used"), "{again}");
+    let created = browser.post_form("create_key", &[("name", "first")]).await;
+    assert!(created.status().is_success(), "{}", text(created).await);
+    assert!(text(created).await.contains("gw_"));
+}
+
+async fn password_reset_links_work_once_and_expire(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    app.create_account("reset@example.com").await;
+    let browser = Browser::new(&app);
+    let ask = |email: &'static str| {
+        let browser = &browser;
+        async move {
+            text(
+                browser
+                    .post_form("request_password_reset", &[("email", email)])
+                    .await,
+            )
+            .await
+        }
+    };
+    // Known and unknown addresses get the same answer; only the known one gets mail.
+    let known = ask("reset@example.com").await;
+    let unknown = ask("nobody@example.com").await;
+    assert_eq!(known, unknown);
+    let mails = catcher.wait_for("reset@example.com", 1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        catcher
+            .messages()
+            .iter()
+            .all(|m| !m.to.contains(&"nobody@example.com".to_owned()))
+    );
+    assert!(
+        mails[0]
+            .subject()
+            .contains("Reset your LLM Gateway password")
+    );
+    let first = token_of(&mails[0].link("http").unwrap());
+
+    // A second request replaces the first link.
+    ask("reset@example.com").await;
+    let mails = catcher.wait_for("reset@example.com", 2).await;
+    let second = token_of(&mails[1].link("http").unwrap());
+    let reset = |token: String, password: &'static str| {
+        let browser = &browser;
+        async move {
+            text(
+                browser
+                    .post_form(
+                        "reset_password",
+                        &[("token", &token), ("password", password)],
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    assert!(
+        reset(first, "a brand new passphrase 7")
+            .await
+            .contains("already been used")
+    );
+    // A weak password is refused without spending the link.
+    assert!(
+        reset(second.clone(), "short")
+            .await
+            .contains("at least 10 characters")
+    );
+    let done = browser
+        .post_form(
+            "reset_password",
+            &[("token", &second), ("password", "a brand new passphrase 7")],
+        )
+        .await;
+    assert!(
+        done.status().is_success() || done.status().is_redirection(),
+        "{}",
+        text(done).await
+    );
+    assert!(
+        reset(second, "another passphrase 99")
+            .await
+            .contains("already been used")
+    );
+    let db = &app.state.db;
+    assert!(
+        gateway::accounts::authenticate_password(
+            db,
+            "reset@example.com",
+            "a brand new passphrase 7"
+        )
+        .await
+        .is_ok()
+    );
+    assert!(
+        gateway::accounts::authenticate_password(db, "reset@example.com", PASSWORD)
+            .await
+            .is_err()
+    );
+
+    // An expired link says so.
+    ask("reset@example.com").await;
+    let mails = catcher.wait_for("reset@example.com", 3).await;
+    let third = token_of(&mails[2].link("http").unwrap());
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE email_tokens SET expires_at = 1 WHERE used_at IS NULL".to_owned(),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        reset(third, "yet another passphrase 5")
+            .await
+            .contains("expired")
+    );
+}
+
+async fn a_budget_alert_is_mailed_once_when_the_threshold_is_reached(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    let tenant = app.tenant("alerts@example.com").await;
+    // 8,850 nano-dollars a request (19 + 10 tokens of gpt-4o-mini): the second request reaches
+    // half of a 30,000 budget.
+    let limits = Limits {
+        monthly_budget_usd: Some(30_000e-9),
+        alert_at_percent: Some(50),
+        ..Limits::default()
+    };
+    app.state
+        .set_account_limits(tenant.account_id, &limits)
+        .await
+        .unwrap();
+    let body = serde_json::json!({"model": "openai/gpt-4o-mini", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..3 {
+        let status = app.chat(Some(&tenant.key), &body).await.status();
+        assert!(status == 200 || status == 429, "{status}");
+    }
+    let mails = catcher.wait_for("alerts@example.com", 1).await;
+    assert_eq!(mails.len(), 1, "exactly one alert");
+    assert!(
+        mails[0].subject().contains("50% of the monthly budget"),
+        "{}",
+        mails[0].subject()
+    );
+    assert!(mails[0].text().contains("Your organisation has spent"));
+    // Later requests of the month send nothing more.
+    app.chat(Some(&tenant.key), &body).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(catcher.wait_for("alerts@example.com", 2).await.len(), 1);
+}
+
+on_both_backends!(
+    sign_up_is_confirmed_by_a_one_time_link_before_keys,
+    password_reset_links_work_once_and_expire,
+    a_budget_alert_is_mailed_once_when_the_threshold_is_reached,
+);
