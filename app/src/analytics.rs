@@ -57,11 +57,13 @@ pub struct AnalyticsView {
 
 #[server(prefix = "/api", endpoint = "analytics_report")]
 pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::analytics::{self, DAY_MS, HOUR_MS};
     use gateway::plans::Plan;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::ReadAnalytics)
+        .await?
+        .account_id;
     let state = state()?;
     let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);

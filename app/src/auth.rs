@@ -28,8 +28,8 @@ pub async fn log_in(email: String, password: String) -> Result<(), PortalError> 
 
     let state = state()?;
     admit_log_in(&state, &email).await?;
-    let account = accounts::authenticate_password(&state.db, &email, &password).await?;
-    crate::server::log_in(account.id).await?;
+    let login = accounts::members::authenticate(&state.db, &email, &password).await?;
+    crate::server::log_in_as(login.account_id, login.member_id).await?;
     leptos_axum::redirect("/");
     Ok(())
 }

@@ -37,10 +37,12 @@ pub struct BillingView {
 
 #[server(prefix = "/api", endpoint = "billing_overview")]
 pub async fn billing_overview() -> Result<BillingView, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::plans::{Plan, format_utc, month_bounds_utc};
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Billing)
+        .await?
+        .account_id;
     let state = state()?;
     let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
@@ -122,10 +124,12 @@ mod ssr {
 /// Starts Stripe Checkout for `plan` and sends the browser there.
 #[server(prefix = "/api", endpoint = "start_checkout")]
 pub async fn start_checkout(plan: String) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::plans::Plan;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Billing)
+        .await?
+        .account_id;
     let state = state()?;
     let Some(billing) = state.billing.clone() else {
         return Err(PortalError::Invalid(
@@ -161,9 +165,11 @@ pub async fn start_checkout(plan: String) -> Result<(), PortalError> {
 /// Opens the Stripe Billing Portal (change card, switch plan, cancel).
 #[server(prefix = "/api", endpoint = "manage_billing")]
 pub async fn manage_billing() -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Billing)
+        .await?
+        .account_id;
     let state = state()?;
     let Some(billing) = state.billing.clone() else {
         return Err(PortalError::Invalid(

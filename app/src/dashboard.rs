@@ -47,11 +47,13 @@ pub struct SavingsKey {
 
 #[server(prefix = "/api", endpoint = "dashboard_stats")]
 pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::accounts;
     use gateway::analytics::DAY_MS;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::ReadAnalytics)
+        .await?
+        .account_id;
     let state = state()?;
     let Some(account) = accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);

@@ -47,10 +47,12 @@ pub async fn confirm_email(token: String) -> Result<(), PortalError> {
 
 #[server(prefix = "/api", endpoint = "resend_verification")]
 pub async fn resend_verification() -> Result<String, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::accounts::verification;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Billing)
+        .await?
+        .account_id;
     let state = state()?;
     match verification::renew_verification(&state.db, account_id).await? {
         Some((account, token)) => {

@@ -28,12 +28,14 @@ pub struct NewKey {
 
 #[server(prefix = "/api", endpoint = "list_keys")]
 pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
-    use crate::server::{require_account, state};
-
-    let account_id = require_account().await?;
-    let keys = gateway::accounts::list_gateway_keys(&state()?.db, account_id).await?;
+    use crate::server::state;
+    use gateway::accounts::members::{Action, Role};
+    let actor = crate::server::require(Action::OwnKeys).await?;
+    let keys = gateway::accounts::list_gateway_keys(&state()?.db, actor.account_id).await?;
     Ok(keys
         .into_iter()
+        // A member sees the keys they made; owners and admins see every key.
+        .filter(|key| actor.role != Role::Member || key.created_by_member == actor.member_id)
         .map(|key| KeyRow {
             id: key.id,
             name: key.name,
@@ -59,14 +61,16 @@ pub async fn unverified_email() -> Result<Option<String>, PortalError> {
 
 #[server(prefix = "/api", endpoint = "create_key")]
 pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let actor = crate::server::require(gateway::accounts::members::Action::OwnKeys).await?;
     let state = state()?;
     if let Some(email) = unverified_email().await? {
         return Err(gateway::accounts::AccountError::EmailNotVerified(email).into());
     }
-    let created = state.create_gateway_key(account_id, &name).await?;
+    let created = state
+        .create_member_key(actor.account_id, actor.member_id, &name)
+        .await?;
     Ok(NewKey {
         name: created.key.name,
         secret: created.secret,
@@ -75,11 +79,21 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
 
 #[server(prefix = "/api", endpoint = "revoke_key")]
 pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
-
-    let account_id = require_account().await?;
+    use crate::server::state;
+    use gateway::accounts::members::{Action, Role};
+    let actor = crate::server::require(Action::OwnKeys).await?;
     let state = state()?;
-    state.revoke_gateway_key(account_id, id).await?;
+    if actor.role == Role::Member {
+        // A member revokes only the keys they made.
+        let own = gateway::accounts::list_gateway_keys(&state.db, actor.account_id)
+            .await?
+            .into_iter()
+            .any(|key| key.id == id && key.created_by_member == actor.member_id);
+        if !own {
+            return Err(gateway::accounts::AccountError::KeyNotFound.into());
+        }
+    }
+    state.revoke_gateway_key(actor.account_id, id).await?;
     Ok(())
 }
 

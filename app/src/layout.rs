@@ -17,6 +17,7 @@ pub fn PortalPage(title: &'static str, children: Children) -> impl IntoView {
                 <A href="/keys">"Keys"</A>
                 <A href="/providers">"Providers"</A>
                 <A href="/routing">"Routing"</A>
+                <A href="/members">"Members"</A>
                 <A href="/billing">"Plan"</A>
             </nav>
             <ActionForm action=log_out attr:class="logout">

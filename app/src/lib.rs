@@ -12,6 +12,7 @@ pub mod error;
 pub mod keys;
 pub mod layout;
 pub mod limits;
+pub mod members;
 pub mod providers;
 pub mod routing;
 #[cfg(feature = "ssr")]
@@ -28,6 +29,7 @@ pub const PROTECTED_PATHS: &[&str] = &[
     "/keys",
     "/providers",
     "/routing",
+    "/members",
     "/analytics",
     "/billing",
     "/billing/success",
@@ -80,6 +82,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/verify") view=email::VerifyPage/>
                 <Route path=path!("/forgot") view=email::ForgotPage/>
                 <Route path=path!("/reset") view=email::ResetPage/>
+                <Route path=path!("/members") view=members::MembersPage/>
+                <Route path=path!("/invite") view=members::InvitePage/>
             </Routes>
         </Router>
     }

@@ -66,11 +66,17 @@ mod ssr {
 
 #[server(prefix = "/api", endpoint = "list_limits")]
 pub async fn list_limits() -> Result<Vec<LimitsRow>, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::limits::Scope;
     use gateway::limits::ledger::spent_since;
 
-    let account_id = require_account().await?;
+    use gateway::accounts::members::Action;
+    let actor = crate::server::require(Action::ReadAnalytics).await?;
+    // Members and viewers see no limits table (setting them is an admin's).
+    if !actor.role.allows(Action::Administer) {
+        return Ok(Vec::new());
+    }
+    let account_id = actor.account_id;
     let state = state()?;
     let db = &state.db;
     let stored = gateway::accounts::account_limits(db, account_id).await?;
@@ -102,10 +108,12 @@ pub async fn set_limits(
     requests_per_minute: String,
     tokens_per_minute: String,
 ) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::limits::{Limits, Scope};
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     let limits = Limits {
         monthly_budget_usd: ssr::field(&budget_usd, "Monthly budget")?,
@@ -146,6 +154,7 @@ pub fn LimitsPanel(#[prop(into)] keys_version: Signal<usize>) -> impl IntoView {
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match rows.await {
+                        Ok(rows) if rows.is_empty() => ().into_any(),
                         Ok(rows) => view! {
                             <table class="list">
                                 <thead>

@@ -19,9 +19,11 @@ pub struct ProviderRow {
 
 #[server(prefix = "/api", endpoint = "list_providers")]
 pub async fn list_providers() -> Result<Vec<ProviderRow>, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let providers = gateway::accounts::list_providers(&state()?.db, account_id).await?;
     Ok(providers
         .into_iter()
@@ -41,9 +43,11 @@ pub async fn add_provider(
     api_key: String,
     base_url: String,
 ) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     state
         .add_provider(account_id, &provider, &api_key, Some(&base_url))
@@ -53,9 +57,11 @@ pub async fn add_provider(
 
 #[server(prefix = "/api", endpoint = "delete_provider")]
 pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     state.delete_provider(account_id, id).await?;
     Ok(())

@@ -357,9 +357,11 @@ mod ssr {
 
 #[server(prefix = "/api", endpoint = "load_routing")]
 pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
@@ -411,9 +413,11 @@ pub async fn save_routing(
     long_prompt_tokens: String,
     rule_long_prompt: String,
 ) -> Result<(), PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     let form = RoutingForm {
         auto_routing,
@@ -451,10 +455,12 @@ pub async fn save_routing(
 /// policy, with the account's providers. Nothing is sent to a provider.
 #[server(prefix = "/api", endpoint = "preview_route")]
 pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, PortalError> {
-    use crate::server::{require_account, state};
+    use crate::server::state;
     use gateway::openai::ChatCompletionRequest;
 
-    let account_id = require_account().await?;
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
     let state = state()?;
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let account = state.directory.account(account_id).await.map_err(|err| {

@@ -6,8 +6,10 @@ use tower_sessions::Session;
 
 use crate::error::PortalError;
 
-/// Session entry holding the logged-in account's id.
+/// Session entry holding the logged-in account's (organisation's) id.
 pub const ACCOUNT_ID: &str = "account_id";
+/// Session entry holding the member's id when a member (not the owner) is logged in.
+pub const MEMBER_ID: &str = "member_id";
 
 pub fn state() -> Result<GatewayState, PortalError> {
     use_context::<GatewayState>().ok_or_else(|| {
@@ -36,12 +38,43 @@ pub async fn require_account() -> Result<i32, PortalError> {
     }
 }
 
+/// The logged-in person, if their role allows `action`; a removed member is logged out.
+pub async fn require(
+    action: gateway::accounts::members::Action,
+) -> Result<gateway::accounts::members::Actor, PortalError> {
+    let account_id = require_account().await?;
+    let session = session().await?;
+    let member_id = session.get::<i32>(MEMBER_ID).await.map_err(|err| {
+        tracing::error!(error = %err, "session store failed");
+        PortalError::Internal
+    })?;
+    let Some(actor) =
+        gateway::accounts::members::actor(&state()?.db, account_id, member_id).await?
+    else {
+        let _ = session.flush().await;
+        return Err(PortalError::NotLoggedIn);
+    };
+    if !actor.role.allows(action) {
+        return Err(gateway::accounts::AccountError::NotAllowed(actor.role.id()).into());
+    }
+    Ok(actor)
+}
+
 /// Starts a logged-in session under a fresh id (no session fixation).
 pub async fn log_in(account_id: i32) -> Result<(), PortalError> {
+    log_in_as(account_id, None).await
+}
+
+/// A session for the owner (`member_id` `None`) or a member of the organisation.
+pub async fn log_in_as(account_id: i32, member_id: Option<i32>) -> Result<(), PortalError> {
     let session = session().await?;
     let stored = async {
         session.cycle_id().await?;
-        session.insert(ACCOUNT_ID, account_id).await
+        session.insert(ACCOUNT_ID, account_id).await?;
+        match member_id {
+            Some(member_id) => session.insert(MEMBER_ID, member_id).await,
+            None => session.remove::<i32>(MEMBER_ID).await.map(|_| ()),
+        }
     };
     stored.await.map_err(|err| {
         tracing::error!(error = %err, "could not store the session");

@@ -15,6 +15,7 @@ mod m20261203_000007_portal_sessions;
 mod m20261205_000008_account_changes;
 mod m20261205_000009_limits;
 mod m20261205_000010_email;
+mod m20261205_000011_members;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000008_account_changes::Migration),
             Box::new(m20261205_000009_limits::Migration),
             Box::new(m20261205_000010_email::Migration),
+            Box::new(m20261205_000011_members::Migration),
         ]
     }
 }

@@ -401,6 +401,18 @@ async fn export_csv(
     let Ok(Some(account_id)) = session.get::<i32>(app::server::ACCOUNT_ID).await else {
         return Redirect::to("/login").into_response();
     };
+    // Every role reads analytics; a member removed since logging in no longer does.
+    let member_id = session
+        .get::<i32>(app::server::MEMBER_ID)
+        .await
+        .ok()
+        .flatten();
+    if !matches!(
+        gateway::accounts::members::actor(&state.db, account_id, member_id).await,
+        Ok(Some(_))
+    ) {
+        return Redirect::to("/login").into_response();
+    }
     let account = match gateway::accounts::account_by_id(&state.db, account_id).await {
         Ok(Some(account)) => account,
         Ok(None) => return Redirect::to("/login").into_response(),

@@ -45,8 +45,19 @@ pub struct CreatedKey {
 
 pub async fn create_gateway_key(
     db: &DatabaseConnection,
+    plans: &crate::plans::PlanTable,
+    account_id: i32,
+    name: &str,
+) -> Result<CreatedKey, AccountError> {
+    create_member_key(db, plans, account_id, None, name).await
+}
+
+/// A key created by a member of the organisation (`None`: the owner), revoked with that member.
+pub async fn create_member_key(
+    db: &DatabaseConnection,
     plans: &PlanTable,
     account_id: i32,
+    member_id: Option<i32>,
     name: &str,
 ) -> Result<CreatedKey, AccountError> {
     let name = name.trim();
@@ -78,6 +89,7 @@ pub async fn create_gateway_key(
         created_at: Set(now_ms()),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        created_by_member: Set(member_id),
         ..Default::default()
     }
     .insert(&txn)

@@ -9,13 +9,15 @@
 
 mod keys;
 mod limits;
+pub mod members;
 mod providers;
 mod routing;
 pub mod tokens;
 pub mod verification;
 
 pub use keys::{
-    CreatedKey, create_gateway_key, find_key_by_prefix, list_gateway_keys, revoke_gateway_key,
+    CreatedKey, create_gateway_key, create_member_key, find_key_by_prefix, list_gateway_keys,
+    revoke_gateway_key,
 };
 pub use limits::{AccountLimits, account_limits, set_account_limits, set_key_limits};
 pub(crate) use providers::provider_credentials;
@@ -80,6 +82,11 @@ pub enum AccountError {
     PlanLimit(String),
     #[error("{0}")]
     Link(String),
+    /// Inviting, changing or removing members.
+    #[error("{0}")]
+    Members(String),
+    #[error("Your role ({0}) does not allow this. Ask an owner or an admin of your organisation.")]
+    NotAllowed(&'static str),
     #[error(
         "Confirm your e-mail address first: follow the link we sent to {0}, or ask for a new one."
     )]
@@ -178,7 +185,9 @@ async fn insert_account(
 ) -> Result<account::Model, AccountError> {
     let email = normalize_email(email)?;
     check_password_strength(password, &email)?;
-    if find_account(db, &email).await?.is_some() {
+    if find_account(db, &email).await?.is_some()
+        || members::find_member(db, &email).await?.is_some()
+    {
         return Err(AccountError::EmailTaken);
     }
     let password_hash = crypto::hash_password(password.to_owned()).await?;

@@ -18,6 +18,8 @@ pub struct Model {
     /// Routing overrides as JSON (`routing::RoutingPolicy`); NULL: none.
     #[sea_orm(column_type = "Text", nullable)]
     pub routing_policy: Option<String>,
+    /// The member who created it (`None`: the owner or the CLI); revoked with that member.
+    pub created_by_member: Option<i32>,
     /// Budget and rate limits as JSON (`limits::Limits`); NULL: none.
     #[sea_orm(column_type = "Text", nullable)]
     pub limits: Option<String>,

@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_change;
 pub mod email_token;
 pub mod gateway_key;
+pub mod member;
 pub mod portal_session;
 pub mod provider_credential;
 pub mod stripe_event;

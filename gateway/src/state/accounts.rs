@@ -20,6 +20,37 @@ impl GatewayState {
         Ok(created)
     }
 
+    /// A key made by a member of the organisation (`None`: its owner).
+    pub async fn create_member_key(
+        &self,
+        account_id: i32,
+        member_id: Option<i32>,
+        name: &str,
+    ) -> Result<CreatedKey, AccountError> {
+        let created = accounts::create_member_key(
+            &self.db,
+            &self.settings.plans,
+            account_id,
+            member_id,
+            name,
+        )
+        .await?;
+        self.evict(account_id);
+        Ok(created)
+    }
+
+    /// Removes a member; the keys they created are revoked at once here, and on other servers
+    /// through the change journal.
+    pub async fn remove_member(
+        &self,
+        account_id: i32,
+        member_id: i32,
+    ) -> Result<u64, AccountError> {
+        let removed = accounts::members::remove_member(&self.db, account_id, member_id).await;
+        self.evict(account_id);
+        removed
+    }
+
     pub async fn revoke_gateway_key(
         &self,
         account_id: i32,

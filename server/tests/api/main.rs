@@ -13,6 +13,7 @@ mod email;
 mod faults;
 mod limits;
 mod listen;
+mod members;
 mod plans;
 mod portal;
 mod proxy;

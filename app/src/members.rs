@@ -1,0 +1,242 @@
+//! The organisation's members: invite by e-mail with a role, change roles, remove (which revokes
+//! the keys the member made); and the page an invited person accepts on.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PortalError, action_error, error_view};
+use crate::layout::PortalPage;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub id: i32,
+    pub email: String,
+    pub role: String,
+}
+
+/// What an invitation link offers, shown before it is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub email: String,
+    pub role: String,
+    pub organisation: String,
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use gateway::accounts::members::Role;
+
+    use crate::error::PortalError;
+
+    pub fn role(value: &str) -> Result<Role, PortalError> {
+        Role::parse(value)
+            .filter(|role| *role != Role::Owner)
+            .ok_or_else(|| PortalError::Invalid("Choose admin, member or viewer.".into()))
+    }
+}
+
+#[server(prefix = "/api", endpoint = "list_members")]
+pub async fn list_members() -> Result<Vec<MemberRow>, PortalError> {
+    use gateway::accounts::members::{self, Action};
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    let owner = gateway::accounts::account_by_id(&state.db, actor.account_id).await?;
+    let mut rows: Vec<MemberRow> = owner
+        .map(|owner| MemberRow {
+            id: 0,
+            email: owner.email,
+            role: "owner".into(),
+        })
+        .into_iter()
+        .collect();
+    rows.extend(
+        members::list_members(&state.db, actor.account_id)
+            .await?
+            .into_iter()
+            .map(|member| MemberRow {
+                id: member.id,
+                email: member.email,
+                role: member.role,
+            }),
+    );
+    Ok(rows)
+}
+
+#[server(prefix = "/api", endpoint = "invite_member")]
+pub async fn invite_member(email: String, role: String) -> Result<String, PortalError> {
+    use gateway::accounts::members::{self, Action};
+    use gateway::mail::messages;
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    let role = ssr::role(&role)?;
+    let token = members::invite(&state.db, actor.account_id, &email, role).await?;
+    let inviter = gateway::accounts::account_by_id(&state.db, actor.account_id)
+        .await?
+        .map(|owner| owner.email)
+        .unwrap_or_default();
+    let lang = crate::email::ssr::visitor_lang().await;
+    let link = crate::email::ssr::link(&state, "/invite", &token);
+    let email = gateway::accounts::normalize_email(&email)?;
+    let mail = messages::invitation(lang, &inviter, role.id(), &link);
+    state.mailer.send_later(email.clone(), mail);
+    Ok(format!("Invitation sent to {email}."))
+}
+
+#[server(prefix = "/api", endpoint = "set_member_role")]
+pub async fn set_member_role(id: i32, role: String) -> Result<(), PortalError> {
+    use gateway::accounts::members::{self, Action};
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    members::set_role(&state.db, actor.account_id, id, ssr::role(&role)?).await?;
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "remove_member")]
+pub async fn remove_member(id: i32) -> Result<(), PortalError> {
+    use gateway::accounts::members::Action;
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    state.remove_member(actor.account_id, id).await?;
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "invitation_details")]
+pub async fn invitation_details(token: String) -> Result<InvitationView, PortalError> {
+    let state = crate::server::state()?;
+    let (account_id, invitation) =
+        gateway::accounts::members::invitation(&state.db, &token).await?;
+    let organisation = gateway::accounts::account_by_id(&state.db, account_id)
+        .await?
+        .map(|owner| owner.email)
+        .unwrap_or_default();
+    Ok(InvitationView {
+        email: invitation.email,
+        role: invitation.role.id().to_owned(),
+        organisation,
+    })
+}
+
+#[server(prefix = "/api", endpoint = "accept_invitation")]
+pub async fn accept_invitation(token: String, password: String) -> Result<(), PortalError> {
+    let state = crate::server::state()?;
+    crate::server::admit_sign_up(&state).await?;
+    let lang = crate::email::ssr::visitor_lang().await;
+    let member =
+        gateway::accounts::members::accept_invitation(&state.db, &token, &password, lang).await?;
+    crate::server::log_in_as(member.account_id, Some(member.id)).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[component]
+pub fn MembersPage() -> impl IntoView {
+    let invite = ServerAction::<InviteMember>::new();
+    let set_role = ServerAction::<SetMemberRole>::new();
+    let remove = ServerAction::<RemoveMember>::new();
+    let members = Resource::new(
+        move || {
+            (
+                invite.version().get(),
+                set_role.version().get(),
+                remove.version().get(),
+            )
+        },
+        |_| list_members(),
+    );
+    view! {
+        <PortalPage title="Members">
+            <p class="muted">
+                "Admins manage keys, providers, routing, limits and members; members create their own keys and read analytics; viewers read analytics. Removing a member revokes the keys they created."
+            </p>
+            <ActionForm action=invite attr:class="inline-form" attr:data-testid="invite-form">
+                <input type="email" name="email" placeholder="colleague@example.com" aria-label="Email to invite" required/>
+                <select name="role" aria-label="Role">
+                    <option value="member">"member"</option>
+                    <option value="admin">"admin"</option>
+                    <option value="viewer">"viewer"</option>
+                </select>
+                <button type="submit">"Invite"</button>
+            </ActionForm>
+            {move || invite.value().get().and_then(Result::ok).map(|message| view! {
+                <p role="status" data-testid="invited">{message}</p>
+            })}
+            {action_error(invite.value())}
+            {action_error(set_role.value())}
+            {action_error(remove.value())}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match members.await {
+                        Ok(rows) => view! {
+                            <table class="list">
+                                <thead><tr><th>"Email"</th><th>"Role"</th><th></th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|row| {
+                                        let owner = row.role == "owner";
+                                        view! {
+                                            <tr data-testid="member-row">
+                                                <td>{row.email.clone()}</td>
+                                                <td>{row.role.clone()}</td>
+                                                <td>
+                                                    {(!owner).then(|| view! {
+                                                        <ActionForm action=remove>
+                                                            <input type="hidden" name="id" value=row.id/>
+                                                            <button type="submit" class="danger">"Remove"</button>
+                                                        </ActionForm>
+                                                    })}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                        .into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+        </PortalPage>
+    }
+}
+
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let accept = ServerAction::<AcceptInvitation>::new();
+    let token = leptos_router::hooks::use_query_map()
+        .with_untracked(|query| query.get("token").unwrap_or_default());
+    let details = Resource::new(
+        {
+            let token = token.clone();
+            move || token.clone()
+        },
+        invitation_details,
+    );
+    view! {
+        <main class="auth">
+            <h1>"Join an organisation on LLM Gateway"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match details.await {
+                        Ok(invitation) => view! {
+                            <p data-testid="invitation">
+                                {format!("{} invited {} to join as {}.", invitation.organisation, invitation.email, invitation.role)}
+                            </p>
+                        }
+                        .into_any(),
+                        Err(err) => error_view(err),
+                    }
+                })}
+            </Transition>
+            <ActionForm action=accept>
+                <input type="hidden" name="token" value=token/>
+                <label>
+                    "Choose a password"
+                    <input type="password" name="password" required autocomplete="new-password"/>
+                    <small>"At least 10 characters; avoid common words."</small>
+                </label>
+                <button type="submit">"Accept the invitation"</button>
+            </ActionForm>
+            {action_error(accept.value())}
+        </main>
+    }
+}

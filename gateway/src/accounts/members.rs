@@ -1,0 +1,296 @@
+//! Organisations: the account is the billing unit, its owner logs in with the account's address,
+//! and members invited by e-mail log in with their own, each with a role:
+//!
+//! | role   | billing, delete | keys of everyone, providers, routing, limits, members | own keys | analytics |
+//! |--------|-----------------|-------------------------------------------------------|----------|-----------|
+//! | owner  | yes             | yes                                                   | yes      | yes       |
+//! | admin  |                 | yes                                                   | yes      | yes       |
+//! | member |                 |                                                       | yes      | yes       |
+//! | viewer |                 |                                                       |          | yes       |
+//!
+//! Removing a member revokes the keys they created: a key outlives no one's access to the
+//! organisation, and nobody inherits a secret they never saw.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::tokens::{self, Purpose};
+use super::{AccountError, check_password_strength, find_account, normalize_email};
+use crate::clock::now_ms;
+use crate::crypto;
+use crate::entities::{gateway_key, member};
+use crate::mail::Lang;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+}
+
+/// What a portal page or server function does, for the role check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The plan and payment; deleting the organisation.
+    Billing,
+    /// Everyone's keys, providers, routing, limits and members.
+    Administer,
+    /// Create, see and revoke one's own keys.
+    OwnKeys,
+    /// The dashboard and analytics.
+    ReadAnalytics,
+}
+
+impl Role {
+    pub fn id(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Self> {
+        match id.trim().to_ascii_lowercase().as_str() {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn allows(self, action: Action) -> bool {
+        match action {
+            Action::Billing => self == Role::Owner,
+            Action::Administer => matches!(self, Role::Owner | Role::Admin),
+            Action::OwnKeys => self != Role::Viewer,
+            Action::ReadAnalytics => true,
+        }
+    }
+}
+
+/// Who is acting in the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub account_id: i32,
+    /// `None`: the owner.
+    pub member_id: Option<i32>,
+    pub role: Role,
+}
+
+/// A successful log-in: the organisation, and the member unless it is the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Login {
+    pub account_id: i32,
+    pub member_id: Option<i32>,
+}
+
+/// What an invitation link carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub email: String,
+    pub role: Role,
+}
+
+pub async fn find_member(
+    db: &DatabaseConnection,
+    email: &str,
+) -> Result<Option<member::Model>, AccountError> {
+    let Ok(email) = normalize_email(email) else {
+        return Ok(None);
+    };
+    Ok(member::Entity::find()
+        .filter(member::Column::Email.eq(email))
+        .one(db)
+        .await?)
+}
+
+/// The acting person, as the session names them; `None` if the member was removed meanwhile.
+pub async fn actor(
+    db: &DatabaseConnection,
+    account_id: i32,
+    member_id: Option<i32>,
+) -> Result<Option<Actor>, AccountError> {
+    let Some(member_id) = member_id else {
+        return Ok(Some(Actor {
+            account_id,
+            member_id: None,
+            role: Role::Owner,
+        }));
+    };
+    let found = member::Entity::find_by_id(member_id)
+        .filter(member::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?;
+    Ok(found.and_then(|member| {
+        Some(Actor {
+            account_id,
+            member_id: Some(member.id),
+            role: Role::parse(&member.role)?,
+        })
+    }))
+}
+
+/// Checks a password against the owner of an account or a member: one argon2 verification either
+/// way, and the same error for an unknown address as for a wrong password.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+) -> Result<Login, AccountError> {
+    if find_account(db, email).await?.is_some() {
+        let account = super::authenticate_password(db, email, password).await?;
+        return Ok(Login {
+            account_id: account.id,
+            member_id: None,
+        });
+    }
+    let Some(member) = find_member(db, email).await? else {
+        // The dummy verification inside keeps the timing of an unknown address.
+        super::authenticate_password(db, email, password).await?;
+        return Err(AccountError::WrongCredentials);
+    };
+    if crypto::verify_password(password.to_owned(), member.password_hash.clone()).await {
+        Ok(Login {
+            account_id: member.account_id,
+            member_id: Some(member.id),
+        })
+    } else {
+        Err(AccountError::WrongCredentials)
+    }
+}
+
+/// An invitation to the organisation for `email` with `role`; returns the link's token.
+pub async fn invite(
+    db: &DatabaseConnection,
+    account_id: i32,
+    email: &str,
+    role: Role,
+) -> Result<String, AccountError> {
+    if role == Role::Owner {
+        return Err(AccountError::Members(
+            "An organisation has one owner; invite people as admin, member or viewer.".into(),
+        ));
+    }
+    let email = normalize_email(email)?;
+    if find_account(db, &email).await?.is_some() || find_member(db, &email).await?.is_some() {
+        return Err(AccountError::Members(format!(
+            "{email} already has an LLM Gateway login; each address belongs to one organisation."
+        )));
+    }
+    let detail = serde_json::to_string(&Invitation { email, role }).unwrap_or_default();
+    Ok(tokens::issue(db, account_id, Purpose::Invitation, Some(detail)).await?)
+}
+
+/// What an invitation offers, without accepting it.
+pub async fn invitation(
+    db: &DatabaseConnection,
+    token: &str,
+) -> Result<(i32, Invitation), AccountError> {
+    let found = tokens::peek(db, token, Purpose::Invitation).await?;
+    let invitation = serde_json::from_str(found.detail.as_deref().unwrap_or_default())
+        .map_err(|_| AccountError::Link("This invitation is not valid.".into()))?;
+    Ok((found.account_id, invitation))
+}
+
+/// Accepts an invitation: the member is created with the chosen password (following the link
+/// proves the address).
+pub async fn accept_invitation(
+    db: &DatabaseConnection,
+    token: &str,
+    password: &str,
+    lang: Lang,
+) -> Result<member::Model, AccountError> {
+    let (account_id, invitation) = invitation(db, token).await?;
+    check_password_strength(password, &invitation.email)?;
+    let hash = crypto::hash_password(password.to_owned()).await?;
+    let txn = db.begin().await?;
+    tokens::spend(&txn, token, Purpose::Invitation).await?;
+    let created = member::ActiveModel {
+        account_id: Set(account_id),
+        email: Set(invitation.email.clone()),
+        password_hash: Set(hash),
+        role: Set(invitation.role.id().to_owned()),
+        locale: Set(Some(lang.code().to_owned())),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|err| match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AccountError::EmailTaken,
+        _ => AccountError::Database(err),
+    })?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+pub async fn list_members(
+    db: &DatabaseConnection,
+    account_id: i32,
+) -> Result<Vec<member::Model>, AccountError> {
+    Ok(member::Entity::find()
+        .filter(member::Column::AccountId.eq(account_id))
+        .order_by_asc(member::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn set_role(
+    db: &DatabaseConnection,
+    account_id: i32,
+    member_id: i32,
+    role: Role,
+) -> Result<(), AccountError> {
+    if role == Role::Owner {
+        return Err(AccountError::Members(
+            "An organisation has one owner.".into(),
+        ));
+    }
+    let updated = member::Entity::update_many()
+        .col_expr(member::Column::Role, Expr::value(role.id()))
+        .filter(member::Column::Id.eq(member_id))
+        .filter(member::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AccountError::Members("No such member.".into()));
+    }
+    Ok(())
+}
+
+/// Removes a member and revokes the keys they created, in one transaction; returns how many
+/// keys were revoked.
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    account_id: i32,
+    member_id: i32,
+) -> Result<u64, AccountError> {
+    let txn = db.begin().await?;
+    let revoked = gateway_key::Entity::update_many()
+        .col_expr(gateway_key::Column::RevokedAt, Expr::value(now_ms()))
+        .filter(gateway_key::Column::AccountId.eq(account_id))
+        .filter(gateway_key::Column::CreatedByMember.eq(member_id))
+        .filter(gateway_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    let removed = member::Entity::delete_many()
+        .filter(member::Column::Id.eq(member_id))
+        .filter(member::Column::AccountId.eq(account_id))
+        .exec(&txn)
+        .await?;
+    if removed.rows_affected == 0 {
+        return Err(AccountError::Members("No such member.".into()));
+    }
+    super::touch_account(&txn, account_id).await?;
+    txn.commit().await?;
+    Ok(revoked.rows_affected)
+}
