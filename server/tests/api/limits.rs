@@ -287,6 +287,40 @@ async fn servers_sharing_redis_share_rate_limits_and_budgets_exactly() {
         "{statuses:?}"
     );
 
+    // Tokens per minute, across both servers: "Say hello" is counted as 12 tokens when admitted
+    // (29 once answered, which only leaves less room), so 60 admit exactly five.
+    limit_key(
+        &app,
+        &tenant,
+        Limits {
+            tokens_per_minute: Some(60),
+            ..Limits::default()
+        },
+    )
+    .await;
+    assert!(
+        crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+            let config = peer
+                .state
+                .directory
+                .account(tenant.account_id)
+                .await
+                .unwrap();
+            config
+                .limits
+                .keys
+                .values()
+                .any(|l| l.tokens_per_minute == Some(60))
+        })
+        .await
+    );
+    let statuses = join_all((0..30).map(|i| send(url(i, "/v1/chat/completions"), hello()))).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+
     // The organisation's budget, across both servers: never overspent.
     let budget_nanos = 20 * ACTUAL_NANOS;
     app.state
@@ -305,7 +339,7 @@ async fn servers_sharing_redis_share_rate_limits_and_budgets_exactly() {
         .unwrap();
     peer.state.usage.flush().await;
     let spent_before = spent_nanos(&app, tenant.account_id).await;
-    assert_eq!(spent_before, 10 * ACTUAL_NANOS);
+    assert_eq!(spent_before, 15 * ACTUAL_NANOS);
     // Both servers see the change (the peer through the change journal) before the burst.
     assert!(
         crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
