@@ -10,6 +10,8 @@ use crate::error::PortalError;
 pub const ACCOUNT_ID: &str = "account_id";
 /// Session entry holding the member's id when a member (not the owner) is logged in.
 pub const MEMBER_ID: &str = "member_id";
+/// Session entry holding the fingerprint of the password the session was opened with.
+pub const AUTH_STAMP: &str = "auth_stamp";
 
 pub fn state() -> Result<GatewayState, PortalError> {
     use_context::<GatewayState>().ok_or_else(|| {
@@ -25,17 +27,29 @@ pub async fn session() -> Result<Session, PortalError> {
     })
 }
 
-/// The logged-in account, or `NotLoggedIn`.
+/// The logged-in account, or `NotLoggedIn`. A session opened before the password changed (a
+/// reset) has ended.
 pub async fn require_account() -> Result<i32, PortalError> {
     let session = session().await?;
-    match session.get::<i32>(ACCOUNT_ID).await {
-        Ok(Some(account_id)) => Ok(account_id),
-        Ok(None) => Err(PortalError::NotLoggedIn),
-        Err(err) => {
-            tracing::error!(error = %err, "session store failed");
-            Err(PortalError::Internal)
-        }
+    let store_failed = |err: tower_sessions::session::Error| {
+        tracing::error!(error = %err, "session store failed");
+        PortalError::Internal
+    };
+    let Some(account_id) = session.get::<i32>(ACCOUNT_ID).await.map_err(store_failed)? else {
+        return Err(PortalError::NotLoggedIn);
+    };
+    let member_id = session.get::<i32>(MEMBER_ID).await.map_err(store_failed)?;
+    let opened_with = session
+        .get::<String>(AUTH_STAMP)
+        .await
+        .map_err(store_failed)?;
+    let current =
+        gateway::accounts::members::auth_stamp(&state()?.db, account_id, member_id).await?;
+    if current.is_none() || current != opened_with {
+        let _ = session.flush().await;
+        return Err(PortalError::NotLoggedIn);
     }
+    Ok(account_id)
 }
 
 /// The logged-in person, if their role allows `action`; a removed member is logged out.
@@ -68,9 +82,13 @@ pub async fn log_in(account_id: i32) -> Result<(), PortalError> {
 /// A session for the owner (`member_id` `None`) or a member of the organisation.
 pub async fn log_in_as(account_id: i32, member_id: Option<i32>) -> Result<(), PortalError> {
     let session = session().await?;
+    let stamp = gateway::accounts::members::auth_stamp(&state()?.db, account_id, member_id)
+        .await?
+        .ok_or(PortalError::NotLoggedIn)?;
     let stored = async {
         session.cycle_id().await?;
         session.insert(ACCOUNT_ID, account_id).await?;
+        session.insert(AUTH_STAMP, stamp).await?;
         match member_id {
             Some(member_id) => session.insert(MEMBER_ID, member_id).await,
             None => session.remove::<i32>(MEMBER_ID).await.map(|_| ()),

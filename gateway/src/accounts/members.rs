@@ -294,3 +294,23 @@ pub async fn remove_member(
     txn.commit().await?;
     Ok(revoked.rows_affected)
 }
+
+/// A fingerprint of the password a portal session was opened with: when the password changes
+/// (a reset), every session opened before no longer matches and ends. `None`: the person is gone.
+pub async fn auth_stamp(
+    db: &DatabaseConnection,
+    account_id: i32,
+    member_id: Option<i32>,
+) -> Result<Option<String>, AccountError> {
+    let hash = match member_id {
+        None => super::account_by_id(db, account_id)
+            .await?
+            .map(|owner| owner.password_hash),
+        Some(member_id) => member::Entity::find_by_id(member_id)
+            .filter(member::Column::AccountId.eq(account_id))
+            .one(db)
+            .await?
+            .map(|member| member.password_hash),
+    };
+    Ok(hash.map(|hash| crypto::key_digest(&hash)[..16].to_owned()))
+}

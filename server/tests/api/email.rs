@@ -90,6 +90,19 @@ async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
 async fn password_reset_links_work_once_and_expire(backend: Backend) {
     let (app, catcher) = app_with_smtp(backend).await;
     app.create_account("reset@example.com").await;
+    // A session opened with the old password, which the reset ends.
+    let earlier = Browser::new(&app);
+    earlier
+        .post_form(
+            "log_in",
+            &[("email", "reset@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(
+        text(earlier.post_form("list_keys", &[]).await)
+            .await
+            .starts_with('[')
+    );
     let browser = Browser::new(&app);
     let ask = |email: &'static str| {
         let browser = &browser;
@@ -165,6 +178,11 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
         reset(second, "another passphrase 99")
             .await
             .contains("already been used")
+    );
+    let ended = text(earlier.post_form("list_keys", &[]).await).await;
+    assert!(
+        ended.contains("NotLoggedIn"),
+        "the old session ends: {ended}"
     );
     let db = &app.state.db;
     assert!(
