@@ -73,10 +73,9 @@ pub async fn request_password_reset(email: String) -> Result<String, PortalError
     let state = state()?;
     // Counted as a log-in attempt: the same limits per address and per account.
     admit_log_in(&state, &email).await?;
-    if let Some((account, token)) = verification::start_password_reset(&state.db, &email).await? {
-        let lang = verification::lang_of(&account);
-        let mail = messages::reset_password(lang, &ssr::link(&state, "/reset", &token));
-        state.mailer.send_later(account.email, mail);
+    if let Some(reset) = verification::start_password_reset(&state.db, &email).await? {
+        let mail = messages::reset_password(reset.lang, &ssr::link(&state, "/reset", &reset.token));
+        state.mailer.send_later(reset.email, mail);
     }
     // The same answer whether or not the address has an account.
     Ok("If an account uses this address, we sent it a link to choose a new password. It works once, for one hour.".into())

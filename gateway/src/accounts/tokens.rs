@@ -152,17 +152,32 @@ pub async fn spend(
     })
 }
 
-/// Makes an account's unused tokens of one kind useless (a new reset link replaces older ones).
+/// Makes an account's unused tokens of one kind useless (a new link replaces older ones).
 pub async fn revoke_unused(
     db: &impl ConnectionTrait,
     account_id: i32,
     purpose: Purpose,
 ) -> Result<(), DbErr> {
+    revoke_unused_for(db, account_id, purpose, None).await
+}
+
+/// The same, for the tokens that carry `detail` (a member's reset links), or none (the owner's).
+pub async fn revoke_unused_for(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+    purpose: Purpose,
+    detail: Option<&str>,
+) -> Result<(), DbErr> {
+    let whose = match detail {
+        Some(detail) => email_token::Column::Detail.eq(detail),
+        None => email_token::Column::Detail.is_null(),
+    };
     email_token::Entity::update_many()
         .col_expr(email_token::Column::UsedAt, Expr::value(now_ms()))
         .filter(email_token::Column::AccountId.eq(account_id))
         .filter(email_token::Column::Purpose.eq(purpose.id()))
         .filter(email_token::Column::UsedAt.is_null())
+        .filter(whose)
         .exec(db)
         .await?;
     Ok(())

@@ -8,7 +8,7 @@ use super::tokens::{self, Purpose, TokenError};
 use super::{AccountError, Plan, check_password_strength, find_account};
 use crate::clock::now_ms;
 use crate::crypto;
-use crate::entities::account;
+use crate::entities::{account, member};
 use crate::mail::Lang;
 
 impl From<TokenError> for AccountError {
@@ -61,50 +61,95 @@ pub async fn renew_verification(
     Ok(Some((account, token)))
 }
 
-/// A reset link for the account of this address; `None` for an unknown address, which the caller
-/// must answer exactly as a known one (no one learns who has an account).
+/// A reset link, and where and in which language to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub email: String,
+    pub lang: Lang,
+    pub token: String,
+}
+
+/// A reset link for the owner or the member who logs in with this address; `None` for an unknown
+/// address, which the caller must answer exactly as a known one (no one learns who has a login).
+/// A member's link carries the member's id, so it resets that member's password only.
 pub async fn start_password_reset(
     db: &DatabaseConnection,
     email: &str,
-) -> Result<Option<(account::Model, String)>, AccountError> {
-    let Some(account) = find_account(db, email).await? else {
-        return Ok(None);
+) -> Result<Option<PasswordReset>, AccountError> {
+    let (account_id, member_id, email, lang) = match find_account(db, email).await? {
+        Some(account) => (account.id, None, account.email.clone(), lang_of(&account)),
+        None => match super::members::find_member(db, email).await? {
+            Some(member) => {
+                let lang = member
+                    .locale
+                    .as_deref()
+                    .and_then(Lang::parse)
+                    .unwrap_or_default();
+                (member.account_id, Some(member.id), member.email, lang)
+            }
+            None => return Ok(None),
+        },
     };
+    let detail = member_id.map(|id| id.to_string());
     let txn = db.begin().await?;
-    tokens::revoke_unused(&txn, account.id, Purpose::ResetPassword).await?;
-    let token = tokens::issue(&txn, account.id, Purpose::ResetPassword, None).await?;
+    tokens::revoke_unused_for(&txn, account_id, Purpose::ResetPassword, detail.as_deref()).await?;
+    let token = tokens::issue(&txn, account_id, Purpose::ResetPassword, detail).await?;
     txn.commit().await?;
-    Ok(Some((account, token)))
+    Ok(Some(PasswordReset { email, lang, token }))
 }
 
-/// Sets a new password with a reset link. Following it also proves the address, so an
-/// unconfirmed account becomes confirmed.
+/// Sets a new password with a reset link: the owner's, or the member's the link names. Following
+/// it also proves the address, so an unconfirmed account becomes confirmed.
 pub async fn reset_password(
     db: &DatabaseConnection,
     token: &str,
     new_password: &str,
 ) -> Result<i32, AccountError> {
     // The password is checked before the link is spent, so a weak one can be corrected.
-    let spent = tokens::peek(db, token, Purpose::ResetPassword).await?;
-    let Some(account) = super::account_by_id(db, spent.account_id).await? else {
-        return Err(AccountError::Link(TokenError::Invalid.to_string()));
+    let found = tokens::peek(db, token, Purpose::ResetPassword).await?;
+    let invalid = || AccountError::Link(TokenError::Invalid.to_string());
+    let member_id: Option<i32> = match &found.detail {
+        None => None,
+        Some(detail) => Some(detail.parse().map_err(|_| invalid())?),
     };
-    check_password_strength(new_password, &account.email)?;
+    let email = match member_id {
+        None => super::account_by_id(db, found.account_id)
+            .await?
+            .map(|a| a.email),
+        Some(id) => member::Entity::find_by_id(id)
+            .filter(member::Column::AccountId.eq(found.account_id))
+            .one(db)
+            .await?
+            .map(|m| m.email),
+    };
+    let email = email.ok_or_else(invalid)?;
+    check_password_strength(new_password, &email)?;
     let hash = crypto::hash_password(new_password.to_owned()).await?;
     let txn = db.begin().await?;
     tokens::spend(&txn, token, Purpose::ResetPassword).await?;
-    let now = now_ms();
-    account::Entity::update_many()
-        .col_expr(account::Column::PasswordHash, Expr::value(hash))
-        .col_expr(
-            account::Column::EmailVerifiedAt,
-            Expr::col(account::Column::EmailVerifiedAt).if_null(now),
-        )
-        .filter(account::Column::Id.eq(account.id))
-        .exec(&txn)
-        .await?;
+    match member_id {
+        None => {
+            account::Entity::update_many()
+                .col_expr(account::Column::PasswordHash, Expr::value(hash))
+                .col_expr(
+                    account::Column::EmailVerifiedAt,
+                    Expr::col(account::Column::EmailVerifiedAt).if_null(now_ms()),
+                )
+                .filter(account::Column::Id.eq(found.account_id))
+                .exec(&txn)
+                .await?;
+        }
+        Some(id) => {
+            member::Entity::update_many()
+                .col_expr(member::Column::PasswordHash, Expr::value(hash))
+                .filter(member::Column::Id.eq(id))
+                .filter(member::Column::AccountId.eq(found.account_id))
+                .exec(&txn)
+                .await?;
+        }
+    }
     txn.commit().await?;
-    Ok(account.id)
+    Ok(found.account_id)
 }
 
 /// The account's e-mail language.

@@ -283,7 +283,50 @@ async fn invitations_are_refused_for_taken_addresses_and_the_owner_role(backend:
     assert!(forged.contains("not valid"), "{forged}");
 }
 
+/// A member who forgot their password resets it by e-mail; the owner's password stays.
+async fn a_member_resets_their_own_password(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    app.create_account("lead@example.com").await;
+    let owner = log_in(&app, "lead@example.com", PASSWORD).await;
+    join(&app, &catcher, &owner, "forgetful@example.com", "viewer").await;
+    let asked = Browser::new(&app)
+        .post_form(
+            "request_password_reset",
+            &[("email", "forgetful@example.com")],
+        )
+        .await;
+    assert!(asked.status().is_success());
+    let mails = catcher.wait_for("forgetful@example.com", 2).await;
+    let link = mails.last().unwrap().link("http").unwrap();
+    assert!(link.contains("/reset?token="), "{link}");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let reset = Browser::new(&app)
+        .post_form(
+            "reset_password",
+            &[("token", &token), ("password", "quiet harbour 1984")],
+        )
+        .await;
+    assert!(
+        reset.status().is_success() || reset.status().is_redirection(),
+        "{}",
+        body(reset).await
+    );
+    let member = log_in(&app, "forgetful@example.com", "quiet harbour 1984").await;
+    assert!(
+        body(member.post_form("dashboard_stats", &[]).await)
+            .await
+            .contains("requests_this_month")
+    );
+    let owner_again = log_in(&app, "lead@example.com", PASSWORD).await;
+    assert!(
+        !body(owner_again.post_form("list_members", &[]).await)
+            .await
+            .contains("NotLoggedIn")
+    );
+}
+
 on_both_backends!(
+    a_member_resets_their_own_password,
     each_role_may_do_what_its_role_allows_and_no_more,
     removing_a_member_revokes_their_keys_and_ends_their_session,
     invitations_are_refused_for_taken_addresses_and_the_owner_role,
