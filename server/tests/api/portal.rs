@@ -259,32 +259,56 @@ async fn cross_site_posts_are_refused(backend: Backend) {
     );
 }
 
+/// A portal user signed up in `browser` with a key and the fake OpenAI, and another tenant.
+struct Scene {
+    account: gateway::entities::account::Model,
+    key: String,
+    key_id: i32,
+    stranger: crate::helpers::Tenant,
+    stranger_key_id: i32,
+}
+
+async fn scene(app: &TestApp, browser: &Browser<'_>, email: &str, stranger: &str) -> Scene {
+    browser
+        .post_form("sign_up", &[("email", email), ("password", PASSWORD)])
+        .await;
+    let db = &app.state.db;
+    let account = gateway::accounts::account_by_email(db, email)
+        .await
+        .unwrap();
+    app.add_openai(account.id, OPENAI_KEY).await;
+    let key = app.create_key(account.id).await;
+    let key_id = gateway::accounts::find_key_by_prefix(db, account.id, &key)
+        .await
+        .unwrap()
+        .id;
+    let stranger = app.tenant(stranger).await;
+    let stranger_key_id =
+        gateway::accounts::find_key_by_prefix(db, stranger.account_id, &stranger.key)
+            .await
+            .unwrap()
+            .id;
+    Scene {
+        account,
+        key,
+        key_id,
+        stranger,
+        stranger_key_id,
+    }
+}
+
 /// The key page's limits form: saved for a key, applied by `/v1` at once; bad input and other
 /// tenants' keys refused.
 async fn budgets_and_rate_limits_from_the_key_page(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = Browser::new(&app);
-    browser
-        .post_form(
-            "sign_up",
-            &[("email", "lin@example.com"), ("password", PASSWORD)],
-        )
-        .await;
-    let account = gateway::accounts::account_by_email(&app.state.db, "lin@example.com")
-        .await
-        .unwrap();
-    app.add_openai(account.id, OPENAI_KEY).await;
-    let key = app.create_key(account.id).await;
-    let key_id = gateway::accounts::find_key_by_prefix(&app.state.db, account.id, &key)
-        .await
-        .unwrap()
-        .id;
-    let stranger = app.tenant("mallory@example.com").await;
-    let stranger_key_id =
-        gateway::accounts::find_key_by_prefix(&app.state.db, stranger.account_id, &stranger.key)
-            .await
-            .unwrap()
-            .id;
+    let Scene {
+        account,
+        key,
+        key_id,
+        stranger,
+        stranger_key_id,
+    } = scene(&app, &browser, "lin@example.com", "mallory@example.com").await;
     let set = |scope: String, budget: &'static str, rpm: &'static str| {
         let browser = &browser;
         async move {
@@ -350,27 +374,13 @@ async fn budgets_and_rate_limits_from_the_key_page(backend: Backend) {
 async fn routing_overrides_from_the_portal(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = Browser::new(&app);
-    browser
-        .post_form(
-            "sign_up",
-            &[("email", "ada@example.com"), ("password", PASSWORD)],
-        )
-        .await;
-    let account = gateway::accounts::account_by_email(&app.state.db, "ada@example.com")
-        .await
-        .unwrap();
-    app.add_openai(account.id, OPENAI_KEY).await;
-    let key = app.create_key(account.id).await;
-    let key_id = gateway::accounts::find_key_by_prefix(&app.state.db, account.id, &key)
-        .await
-        .unwrap()
-        .id;
-    let stranger = app.tenant("eve@example.com").await;
-    let stranger_key_id =
-        gateway::accounts::find_key_by_prefix(&app.state.db, stranger.account_id, &stranger.key)
-            .await
-            .unwrap()
-            .id;
+    let Scene {
+        account,
+        key,
+        key_id,
+        stranger,
+        stranger_key_id,
+    } = scene(&app, &browser, "ada@example.com", "eve@example.com").await;
 
     let form = |scope: &str, min_tier: &str, threshold: &str| {
         let fields = [
