@@ -1,15 +1,16 @@
 //! Budget alert e-mails: once per scope and month, whichever server sees the threshold first and
-//! however often it restarts (a unique row in `budget_alerts` decides), to the account's owner.
+//! however often it restarts (a unique row in `budget_alerts` decides), to the organisation's
+//! owner and admins.
 
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::ledger::BudgetAlert;
 use super::{NANOS_PER_USD, Scope};
-use crate::entities::{account, gateway_key};
+use crate::entities::{account, gateway_key, member};
 use crate::mail::{Lang, Mailer, messages};
 
 pub async fn deliver(
@@ -89,8 +90,16 @@ async fn deliver_one(
         alert.budget_nanos as f64 / NANOS_PER_USD,
         &format!("{}/keys", link_base.trim_end_matches('/')),
     );
-    if let Err(err) = mailer.send(&owner.email, &mail).await {
-        tracing::error!(error = %err, account_id, "could not send a budget alert");
+    // The owner and the organisation's admins, who can raise the budget.
+    let admins = member::Entity::find()
+        .filter(member::Column::AccountId.eq(account_id))
+        .filter(member::Column::Role.eq("admin"))
+        .all(db)
+        .await?;
+    for to in std::iter::once(owner.email).chain(admins.into_iter().map(|admin| admin.email)) {
+        if let Err(err) = mailer.send(&to, &mail).await {
+            tracing::error!(error = %err, account_id, "could not send a budget alert");
+        }
     }
     Ok(())
 }

@@ -227,6 +227,24 @@ async fn a_budget_alert_is_mailed_once_when_the_threshold_is_reached(backend: Ba
         alert_at_percent: Some(50),
         ..Limits::default()
     };
+    // An admin of the organisation is told too; a viewer is not.
+    for (email, role) in [
+        ("fin@example.com", gateway::accounts::members::Role::Admin),
+        ("peek@example.com", gateway::accounts::members::Role::Viewer),
+    ] {
+        let db = &app.state.db;
+        let token = gateway::accounts::members::invite(db, tenant.account_id, email, role)
+            .await
+            .unwrap();
+        gateway::accounts::members::accept_invitation(
+            db,
+            &token,
+            "tall oak river 2026",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    }
     app.state
         .set_account_limits(tenant.account_id, &limits)
         .await
@@ -249,6 +267,8 @@ async fn a_budget_alert_is_mailed_once_when_the_threshold_is_reached(backend: Ba
     app.chat(Some(&tenant.key), &body).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(catcher.wait_for("alerts@example.com", 2).await.len(), 1);
+    assert_eq!(catcher.wait_for("fin@example.com", 1).await.len(), 1);
+    assert!(catcher.wait_for("peek@example.com", 1).await.is_empty());
 }
 
 on_both_backends!(
