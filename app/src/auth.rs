@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::error::{PortalError, action_error};
+use crate::i18n::{t, use_i18n};
+use crate::language::LanguageSwitch;
 
 #[server(prefix = "/api", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
@@ -48,22 +50,24 @@ pub async fn log_out() -> Result<(), PortalError> {
 #[component]
 pub fn SignupPage() -> impl IntoView {
     let action = ServerAction::<SignUp>::new();
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Create your LLM Gateway account"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, signup_title)}</h1>
             <ActionForm action=action>
                 <label>
-                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                    {t!(i18n, email)} <input type="email" name="email" required autocomplete="email"/>
                 </label>
                 <label>
-                    "Password"
+                    {t!(i18n, password)}
                     <input type="password" name="password" required autocomplete="new-password"/>
-                    <small>"At least 10 characters; avoid common words."</small>
+                    <small>{t!(i18n, password_hint)}</small>
                 </label>
-                <button type="submit">"Sign up"</button>
+                <button type="submit">{t!(i18n, signup_button)}</button>
             </ActionForm>
             {action_error(action.value())}
-            <p>"Already have an account? " <A href="/login">"Log in"</A></p>
+            <p>{t!(i18n, have_account)} " " <A href="/login">{t!(i18n, log_in_link)}</A></p>
         </main>
     }
 }
@@ -76,25 +80,27 @@ fn reset_done() -> bool {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<LogIn>::new();
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Log in to LLM Gateway"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, login_title)}</h1>
             {move || reset_done().then(|| view! {
-                <p role="status" data-testid="password-changed">"Your password is changed. Log in with the new one."</p>
+                <p role="status" data-testid="password-changed">{t!(i18n, password_changed)}</p>
             })}
             <ActionForm action=action>
                 <label>
-                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                    {t!(i18n, email)} <input type="email" name="email" required autocomplete="email"/>
                 </label>
                 <label>
-                    "Password"
+                    {t!(i18n, password)}
                     <input type="password" name="password" required autocomplete="current-password"/>
                 </label>
-                <button type="submit">"Log in"</button>
+                <button type="submit">{t!(i18n, login_button)}</button>
             </ActionForm>
             {action_error(action.value())}
-            <p><A href="/forgot">"Forgot your password?"</A></p>
-            <p>"New here? " <A href="/signup">"Create an account"</A></p>
+            <p><A href="/forgot">{t!(i18n, forgot_link)}</A></p>
+            <p>{t!(i18n, new_here)} " " <A href="/signup">{t!(i18n, create_account)}</A></p>
         </main>
     }
 }

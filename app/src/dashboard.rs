@@ -5,6 +5,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
+use crate::i18n::{t, use_i18n};
 use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,45 +133,44 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let stats = Resource::new(|| (), |_| dashboard_stats());
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Dashboard">
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <PortalPage title=t!(i18n, dashboard_title)>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match stats.await {
                         Ok(stats) => view! {
                             <p class="muted">{format!("{} · {} plan", stats.email, stats.plan)}</p>
                             <div class="cards">
                                 <div class="card">
-                                    <span class="label">"Requests this month"</span>
+                                    <span class="label">{t!(i18n, requests_this_month)}</span>
                                     <span class="value" data-testid="request-count">{stats.requests_this_month}</span>
-                                    <span class="label">{format!("of {} on the {} plan", stats.quota, stats.plan)}</span>
+                                    <span class="label">{t!(i18n, of_quota, quota = stats.quota.clone(), plan = stats.plan.clone())}</span>
                                 </div>
                                 <div class="card">
-                                    <span class="label">"Cost this month"</span>
+                                    <span class="label">{t!(i18n, cost_this_month)}</span>
                                     <span class="value">{crate::analytics::money(stats.cost_this_month)}</span>
                                 </div>
                                 <div class="card">
-                                    <span class="label">"Saved this month"</span>
+                                    <span class="label">{t!(i18n, saved_this_month)}</span>
                                     <span class="value" data-testid="saving">{crate::analytics::money(stats.saving_this_month)}</span>
-                                    <A href="/analytics">"Analytics"</A>
+                                    <A href="/analytics">{t!(i18n, nav_analytics)}</A>
                                 </div>
                                 <div class="card">
-                                    <span class="label">"Active gateway keys"</span>
+                                    <span class="label">{t!(i18n, active_keys)}</span>
                                     <span class="value">{stats.active_keys}</span>
                                 </div>
                                 <div class="card">
-                                    <span class="label">"Providers"</span>
+                                    <span class="label">{t!(i18n, providers_title)}</span>
                                     <span class="value">{stats.providers}</span>
                                 </div>
                             </div>
                             {savings_tables(stats.savings_by_day, stats.savings_by_key)}
                             {(stats.providers == 0 || stats.active_keys == 0).then(|| view! {
                                 <p class="hint">
-                                    "To send a first request, "
-                                    <A href="/providers">"add a provider key"</A>
-                                    " and "
-                                    <A href="/keys">"create a gateway key"</A>
-                                    ", then point the OpenAI SDK's base_url at this server's /v1."
+                                    {t!(i18n, first_request_hint)} " "
+                                    <A href="/providers">{t!(i18n, add_provider)}</A> " · "
+                                    <A href="/keys">{t!(i18n, create_key)}</A>
                                 </p>
                             })}
                         }
@@ -186,16 +186,17 @@ pub fn DashboardPage() -> impl IntoView {
 /// What routing saved against the baseline model: per day over the last week, per key this month.
 fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl IntoView {
     use crate::analytics::money;
+    let i18n = use_i18n();
     let week_requests: i64 = by_day.iter().map(|day| day.requests).sum();
     view! {
         <section class="savings" data-testid="savings-by-day">
-            <h2>"Saved vs. baseline, last 7 days"</h2>
+            <h2>{t!(i18n, saved_last_7_days)}</h2>
             {if week_requests == 0 {
-                view! { <p class="empty">"No requests in the last 7 days."</p> }.into_any()
+                view! { <p class="empty">{t!(i18n, no_requests_7_days)}</p> }.into_any()
             } else {
                 view! {
                     <table class="list compact">
-                        <thead><tr><th>"Day (UTC)"</th><th class="num">"Requests"</th><th class="num">"Cost"</th><th class="num">"Baseline cost"</th><th class="num">"Saved"</th></tr></thead>
+                        <thead><tr><th>{t!(i18n, col_day)}</th><th class="num">{t!(i18n, col_requests)}</th><th class="num">{t!(i18n, col_cost)}</th><th class="num">{t!(i18n, col_baseline_cost)}</th><th class="num">{t!(i18n, col_saved)}</th></tr></thead>
                         <tbody>
                             {by_day.into_iter().map(|day| view! {
                                 <tr data-testid="savings-day" data-day=day.day.clone()>
@@ -212,13 +213,13 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
             }}
         </section>
         <section class="savings" data-testid="savings-by-key">
-            <h2>"Saved per key, this month"</h2>
+            <h2>{t!(i18n, saved_per_key)}</h2>
             {if by_key.is_empty() {
-                view! { <p class="empty">"No requests this month."</p> }.into_any()
+                view! { <p class="empty">{t!(i18n, no_requests_month)}</p> }.into_any()
             } else {
                 view! {
                     <table class="list compact">
-                        <thead><tr><th>"Key"</th><th class="num">"Requests"</th><th class="num">"Cost"</th><th class="num">"Saved"</th></tr></thead>
+                        <thead><tr><th>{t!(i18n, col_key)}</th><th class="num">{t!(i18n, col_requests)}</th><th class="num">{t!(i18n, col_cost)}</th><th class="num">{t!(i18n, col_saved)}</th></tr></thead>
                         <tbody>
                             {by_key.into_iter().map(|key| view! {
                                 <tr data-testid="savings-key">

@@ -6,6 +6,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::error::{PortalError, action_error};
+use crate::i18n::{t, use_i18n};
+use crate::language::LanguageSwitch;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
@@ -99,19 +101,21 @@ fn token_from_query() -> String {
 pub fn VerifyPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmEmail>::new();
     let token = StoredValue::new(token_from_query());
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Confirm your e-mail address"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, verify_title)}</h1>
             {move || match confirm.value().get() {
                 Some(Ok(())) => view! {
-                    <p role="status" data-testid="confirmed">"Your address is confirmed. You can now create gateway keys."</p>
-                    <p><A href="/keys">"Go to your keys"</A></p>
+                    <p role="status" data-testid="confirmed">{t!(i18n, verified)}</p>
+                    <p><A href="/keys">{t!(i18n, go_to_keys)}</A></p>
                 }
                 .into_any(),
                 _ => view! {
                     <ActionForm action=confirm>
                         <input type="hidden" name="token" value=token.get_value()/>
-                        <button type="submit">"Confirm my address"</button>
+                        <button type="submit">{t!(i18n, verify_button)}</button>
                     </ActionForm>
                 }
                 .into_any(),
@@ -124,20 +128,22 @@ pub fn VerifyPage() -> impl IntoView {
 #[component]
 pub fn ForgotPage() -> impl IntoView {
     let request = ServerAction::<RequestPasswordReset>::new();
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Forgot your password?"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, forgot_title)}</h1>
             <ActionForm action=request>
                 <label>
-                    "Email" <input type="email" name="email" required autocomplete="email"/>
+                    {t!(i18n, email)} <input type="email" name="email" required autocomplete="email"/>
                 </label>
-                <button type="submit">"Send me a link"</button>
+                <button type="submit">{t!(i18n, forgot_button)}</button>
             </ActionForm>
             {move || request.value().get().and_then(Result::ok).map(|message| view! {
                 <p role="status" data-testid="reset-sent">{message}</p>
             })}
             {action_error(request.value())}
-            <p><A href="/login">"Back to log in"</A></p>
+            <p><A href="/login">{t!(i18n, back_to_login)}</A></p>
         </main>
     }
 }
@@ -146,17 +152,19 @@ pub fn ForgotPage() -> impl IntoView {
 pub fn ResetPage() -> impl IntoView {
     let reset = ServerAction::<ResetPassword>::new();
     let token = token_from_query();
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Choose a new password"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, reset_title)}</h1>
             <ActionForm action=reset>
                 <input type="hidden" name="token" value=token/>
                 <label>
-                    "New password"
+                    {t!(i18n, new_password)}
                     <input type="password" name="password" required autocomplete="new-password"/>
-                    <small>"At least 10 characters; avoid common words."</small>
+                    <small>{t!(i18n, password_hint)}</small>
                 </label>
-                <button type="submit">"Set the new password"</button>
+                <button type="submit">{t!(i18n, reset_button)}</button>
             </ActionForm>
             {action_error(reset.value())}
         </main>
@@ -167,11 +175,12 @@ pub fn ResetPage() -> impl IntoView {
 #[component]
 pub fn UnverifiedBanner(email: String) -> impl IntoView {
     let resend = ServerAction::<ResendVerification>::new();
+    let i18n = use_i18n();
     view! {
         <div class="notice" role="status" data-testid="unverified">
-            <p>{format!("Confirm your address to create keys: follow the link we sent to {email}.")}</p>
+            <p>{t!(i18n, unverified, email)}</p>
             <ActionForm action=resend attr:class="inline-form">
-                <button type="submit">"Send the link again"</button>
+                <button type="submit">{t!(i18n, resend)}</button>
             </ActionForm>
             {move || resend.value().get().and_then(Result::ok).map(|message| view! { <p>{message}</p> })}
             {action_error(resend.value())}

@@ -29,10 +29,14 @@ impl FromServerFnError for PortalError {
 /// How a failed load shows on a page; a lapsed session gets a way back in.
 pub fn error_view(err: PortalError) -> AnyView {
     match err {
-        PortalError::NotLoggedIn => view! {
-            <p class="form-error" role="alert">
-                "Your session has ended. " <a href="/login">"Log in again"</a>
-            </p>
+        PortalError::NotLoggedIn => {
+            let i18n = crate::i18n::use_i18n();
+            view! {
+                <p class="form-error" role="alert">
+                    {crate::i18n::t!(i18n, session_ended)} " "
+                    <a href="/login">{crate::i18n::t!(i18n, log_in_again)}</a>
+                </p>
+            }
         }
         .into_any(),
         other => view! { <p class="form-error" role="alert">{other.to_string()}</p> }.into_any(),

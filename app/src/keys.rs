@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::email::UnverifiedBanner;
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 use crate::limits::LimitsPanel;
 use gateway_types::time::format_utc;
@@ -106,25 +107,23 @@ pub fn KeysPage() -> impl IntoView {
         |_| list_keys(),
     );
     let unverified = Resource::new(|| (), |_| unverified_email());
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Gateway keys">
-            <p class="muted">
-                "Applications send a gateway key as " <code>"Authorization: Bearer gw_…"</code>
-                " to this server's " <code>"/v1"</code> "."
-            </p>
+        <PortalPage title=t!(i18n, keys_title)>
+            <p class="muted">{t!(i18n, keys_intro)}</p>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     unverified.await.ok().flatten().map(|email| view! { <UnverifiedBanner email/> })
                 })}
             </Transition>
             <ActionForm action=create attr:class="inline-form">
-                <input name="name" placeholder="Key name, e.g. production" maxlength="100" aria-label="Key name"/>
-                <button type="submit">"Create key"</button>
+                <input name="name" placeholder=move || t_string!(i18n, key_name_placeholder) maxlength="100" aria-label=move || t_string!(i18n, key_name)/>
+                <button type="submit">{t!(i18n, create_key)}</button>
             </ActionForm>
             {move || create.value().get().map(|result| match result {
                 Ok(new_key) => view! {
                     <div class="new-key" role="status">
-                        <p>{format!("Your new key “{}”. Copy it now: it will not be shown again.", new_key.name)}</p>
+                        <p>{t!(i18n, new_key_shown_once, name = new_key.name.clone())}</p>
                         <code data-testid="new-key">{new_key.secret}</code>
                     </div>
                 }
@@ -132,14 +131,14 @@ pub fn KeysPage() -> impl IntoView {
                 Err(err) => error_view(err),
             })}
             {action_error(revoke.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match keys.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No keys yet."</p> }.into_any(),
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">{t!(i18n, no_keys)}</p> }.into_any(),
                         Ok(rows) => view! {
                             <table class="list">
                                 <thead>
-                                    <tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th></th></tr>
+                                    <tr><th>{t!(i18n, col_name)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_created)}</th><th>{t!(i18n, col_last_used)}</th><th></th></tr>
                                 </thead>
                                 <tbody>
                                     {rows.into_iter().map(|key| view! {
@@ -147,15 +146,18 @@ pub fn KeysPage() -> impl IntoView {
                                             <td>{key.name.clone()}</td>
                                             <td><code>{format!("{}…", key.prefix)}</code></td>
                                             <td>{format_utc(key.created_at)}</td>
-                                            <td>{key.last_used_at.map(format_utc).unwrap_or_else(|| "never".into())}</td>
+                                            <td>{match key.last_used_at {
+                                                Some(at) => format_utc(at).into_any(),
+                                                None => t!(i18n, never).into_any(),
+                                            }}</td>
                                             <td>
                                                 {if key.revoked {
-                                                    view! { <span class="badge">"revoked"</span> }.into_any()
+                                                    view! { <span class="badge">{t!(i18n, revoked)}</span> }.into_any()
                                                 } else {
                                                     view! {
                                                         <ActionForm action=revoke>
                                                             <input type="hidden" name="id" value=key.id/>
-                                                            <button type="submit" class="danger">"Revoke"</button>
+                                                            <button type="submit" class="danger">{t!(i18n, revoke)}</button>
                                                         </ActionForm>
                                                     }
                                                     .into_any()

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod email;
 pub mod error;
 pub mod keys;
+pub mod language;
 pub mod layout;
 pub mod limits;
 pub mod members;
@@ -17,6 +18,15 @@ pub mod providers;
 pub mod routing;
 #[cfg(feature = "ssr")]
 pub mod server;
+
+// The `i18n` module: `Locale`, `I18nContextProvider`, `use_i18n` and `t!`, from app/locales.
+// The macro is deprecated in favour of a build script, whose generator (leptos_i18n_build) would
+// add ICU's data exporters to every fresh build; plain strings need none of it.
+#[allow(deprecated)]
+mod i18n_module {
+    leptos_i18n::load_locales!();
+}
+pub use i18n_module::i18n;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -67,6 +77,8 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/llm-gateway.css"/>
         <Title text="LLM Gateway"/>
+        // The locale: the switch's cookie, else the browser's Accept-Language, else English.
+        <i18n::I18nContextProvider>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=path!("/") view=dashboard::DashboardPage/>
@@ -86,5 +98,6 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/invite") view=members::InvitePage/>
             </Routes>
         </Router>
+        </i18n::I18nContextProvider>
     }
 }

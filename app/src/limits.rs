@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::t;
 
 /// One scope's limits as the page shows them; empty fields mean no limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +143,7 @@ pub fn LimitsPanel(#[prop(into)] keys_version: Signal<usize>) -> impl IntoView {
     );
     view! {
         <section class="limits" data-testid="limits">
-            <h2>"Budgets and rate limits"</h2>
+            <h2>{t!(crate::i18n::use_i18n(), limits_title)}</h2>
             <p class="muted">
                 "A monthly budget at list prices stops requests with 429 "
                 <code>"budget_exceeded"</code>

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::{t, t_string, use_i18n};
+use crate::language::LanguageSwitch;
 use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,19 +145,18 @@ pub fn MembersPage() -> impl IntoView {
         },
         |_| list_members(),
     );
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Members">
-            <p class="muted">
-                "Admins manage keys, providers, routing, limits and members; members create their own keys and read analytics; viewers read analytics. Removing a member revokes the keys they created."
-            </p>
+        <PortalPage title=t!(i18n, members_title)>
+            <p class="muted">{t!(i18n, members_intro)}</p>
             <ActionForm action=invite attr:class="inline-form" attr:data-testid="invite-form">
-                <input type="email" name="email" placeholder="colleague@example.com" aria-label="Email to invite" required/>
-                <select name="role" aria-label="Role">
+                <input type="email" name="email" placeholder="colleague@example.com" aria-label=move || t_string!(i18n, email_to_invite) required/>
+                <select name="role" aria-label=move || t_string!(i18n, role)>
                     <option value="member">"member"</option>
                     <option value="admin">"admin"</option>
                     <option value="viewer">"viewer"</option>
                 </select>
-                <button type="submit">"Invite"</button>
+                <button type="submit">{t!(i18n, invite)}</button>
             </ActionForm>
             {move || invite.value().get().and_then(Result::ok).map(|message| view! {
                 <p role="status" data-testid="invited">{message}</p>
@@ -168,7 +169,7 @@ pub fn MembersPage() -> impl IntoView {
                     match members.await {
                         Ok(rows) => view! {
                             <table class="list">
-                                <thead><tr><th>"Email"</th><th>"Role"</th><th></th></tr></thead>
+                                <thead><tr><th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th></th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|row| {
                                         let owner = row.role == "owner";
@@ -180,7 +181,7 @@ pub fn MembersPage() -> impl IntoView {
                                                     {(!owner).then(|| view! {
                                                         <ActionForm action=remove>
                                                             <input type="hidden" name="id" value=row.id/>
-                                                            <button type="submit" class="danger">"Remove"</button>
+                                                            <button type="submit" class="danger">{t!(i18n, remove)}</button>
                                                         </ActionForm>
                                                     })}
                                                 </td>
@@ -211,9 +212,11 @@ pub fn InvitePage() -> impl IntoView {
         },
         invitation_details,
     );
+    let i18n = use_i18n();
     view! {
         <main class="auth">
-            <h1>"Join an organisation on LLM Gateway"</h1>
+            <LanguageSwitch/>
+            <h1>{t!(i18n, invite_title)}</h1>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match details.await {
@@ -230,11 +233,11 @@ pub fn InvitePage() -> impl IntoView {
             <ActionForm action=accept>
                 <input type="hidden" name="token" value=token/>
                 <label>
-                    "Choose a password"
+                    {t!(i18n, choose_password)}
                     <input type="password" name="password" required autocomplete="new-password"/>
-                    <small>"At least 10 characters; avoid common words."</small>
+                    <small>{t!(i18n, password_hint)}</small>
                 </label>
-                <button type="submit">"Accept the invitation"</button>
+                <button type="submit">{t!(i18n, accept_invitation)}</button>
             </ActionForm>
             {action_error(accept.value())}
         </main>

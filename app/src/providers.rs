@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::{t, use_i18n};
 use crate::layout::PortalPage;
 use gateway_types::PROVIDERS;
 use gateway_types::time::format_utc;
@@ -82,43 +83,42 @@ pub fn ProvidersPage() -> impl IntoView {
             set_form_open.set(false);
         }
     });
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Providers">
-            <p class="muted">
-                "Your own provider keys. They are encrypted at rest and never shown again in full."
-            </p>
+        <PortalPage title=t!(i18n, providers_title)>
+            <p class="muted">{t!(i18n, providers_intro)}</p>
             <button type="button" data-testid="toggle-add-provider" on:click=move |_| set_form_open.update(|open| *open = !*open)>
-                {move || if form_open.get() { "Cancel" } else { "Add a provider" }}
+                {move || if form_open.get() { t!(i18n, cancel).into_any() } else { t!(i18n, add_provider).into_any() }}
             </button>
             <Show when=move || form_open.get()>
                 <ActionForm action=add attr:class="stacked-form" attr:data-testid="add-provider-form">
                     <label>
-                        "Provider"
+                        {t!(i18n, provider)}
                         <select name="provider">
                             {PROVIDERS.iter().map(|spec| view! { <option value=spec.id>{spec.display_name}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>
-                        "API key" <input type="password" name="api_key" autocomplete="off"/>
-                        <small>"Optional for Ollama."</small>
+                        {t!(i18n, api_key)} <input type="password" name="api_key" autocomplete="off"/>
+                        <small>{t!(i18n, optional_for_ollama)}</small>
                     </label>
                     <label>
-                        "Base URL (optional)"
+                        {t!(i18n, base_url_optional)}
                         <input type="url" name="base_url" placeholder="the provider's default"/>
                     </label>
-                    <button type="submit">"Save provider"</button>
+                    <button type="submit">{t!(i18n, save_provider)}</button>
                 </ActionForm>
             </Show>
             {action_error(add.value())}
             {action_error(delete.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match providers.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No providers yet."</p> }.into_any(),
+                        Ok(rows) if rows.is_empty() => view! { <p class="empty">{t!(i18n, no_providers)}</p> }.into_any(),
                         Ok(rows) => view! {
                             <table class="list">
                                 <thead>
-                                    <tr><th>"Provider"</th><th>"Key"</th><th>"Base URL"</th><th>"Added"</th><th></th></tr>
+                                    <tr><th>{t!(i18n, provider)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_base_url)}</th><th>{t!(i18n, col_added)}</th><th></th></tr>
                                 </thead>
                                 <tbody>
                                     {rows.into_iter().map(|row| view! {
@@ -130,7 +130,7 @@ pub fn ProvidersPage() -> impl IntoView {
                                             <td>
                                                 <ActionForm action=delete>
                                                     <input type="hidden" name="id" value=row.id/>
-                                                    <button type="submit" class="danger">"Delete"</button>
+                                                    <button type="submit" class="danger">{t!(i18n, delete)}</button>
                                                 </ActionForm>
                                             </td>
                                         </tr>

@@ -4,6 +4,54 @@ use parking_lot::Mutex;
 
 use crate::helpers::{Backend, OPENAI_KEY, PASSWORD, TestApp, spawn_app};
 
+/// The portal speaks Spanish or English: the language switch's cookie first, then the browser's
+/// Accept-Language; `/v1` errors stay in English, for programs.
+#[tokio::test]
+async fn the_portal_speaks_the_visitors_language() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let page = |language: &'static str, cookie: Option<&'static str>| {
+        let mut request = app
+            .http
+            .get(app.url("/login"))
+            .header("accept-language", language);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let spanish = page("es-ES,es;q=0.9", None).await;
+    assert!(
+        spanish.contains("Inicia sesión en LLM Gateway"),
+        "{spanish}"
+    );
+    assert!(spanish.contains("¿Olvidaste tu contraseña?"));
+    let english = page("en-US,en;q=0.9", None).await;
+    assert!(english.contains("Log in to LLM Gateway"));
+    // The switch is remembered in a cookie, which wins over the browser's language.
+    assert!(
+        page("es", Some("i18n_pref_locale=en"))
+            .await
+            .contains("Log in to LLM Gateway")
+    );
+    assert!(
+        page("en", Some("i18n_pref_locale=es"))
+            .await
+            .contains("Inicia sesión en LLM Gateway")
+    );
+    let api = app
+        .http
+        .get(app.url("/v1/models"))
+        .header("accept-language", "es")
+        .send()
+        .await
+        .unwrap();
+    let error = crate::helpers::expect_openai_error(api, 401).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("API key"),
+        "{error}"
+    );
+}
+
 crate::on_both_backends!(
     sign_up_log_out_log_in,
     form_errors_are_precise,
