@@ -315,12 +315,17 @@ impl Ledger {
 
     /// The month's spend of a scope as the database has it, read once per scope and month.
     async fn seed(&self, scope: Scope, month_start: i64) -> Result<i64, DbErr> {
-        let cell = self
-            .seeds
-            .lock()
-            .entry((scope, month_start))
-            .or_default()
-            .clone();
+        let cell = {
+            let mut seeds = self.seeds.lock();
+            if !seeds.contains_key(&(scope, month_start)) {
+                // Past months are never read again: the map holds one month of scopes.
+                seeds.retain(|(_, month), _| *month >= month_start);
+                self.alerted
+                    .lock()
+                    .retain(|(_, month)| *month >= month_start);
+            }
+            seeds.entry((scope, month_start)).or_default().clone()
+        };
         cell.get_or_try_init(|| spent_since(&self.db, scope, month_start))
             .await
             .copied()

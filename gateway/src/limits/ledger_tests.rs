@@ -234,3 +234,28 @@ async fn the_alert_is_sent_once_when_spend_reaches_the_threshold() {
     );
     assert!(alerts.try_recv().is_err(), "only once a month");
 }
+
+#[tokio::test]
+async fn a_new_month_forgets_the_last_months_spend_and_alerts() {
+    let (ledger, _db, _dir) = ledger().await;
+    let (month, next_month) = month_bounds_utc(now_ms());
+    ledger
+        .seeds
+        .lock()
+        .insert((Scope::Key(9), month - 1), Default::default());
+    ledger.alerted.lock().insert((Scope::Key(9), month - 1));
+    ledger.seed(Scope::Key(9), month).await.unwrap();
+    assert_eq!(
+        ledger.seeds.lock().len(),
+        1,
+        "only this month's seed is kept"
+    );
+    assert!(ledger.alerted.lock().is_empty());
+    // Months ahead (a clock moving forward) are not dropped by an earlier one.
+    ledger
+        .seeds
+        .lock()
+        .insert((Scope::Key(9), next_month), Default::default());
+    ledger.seed(Scope::Key(10), month).await.unwrap();
+    assert_eq!(ledger.seeds.lock().len(), 3);
+}
