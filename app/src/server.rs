@@ -27,9 +27,25 @@ pub async fn session() -> Result<Session, PortalError> {
     })
 }
 
-/// The logged-in account, or `NotLoggedIn`. A session opened before the password changed (a
-/// reset) has ended.
+/// The logged-in account, or `NotLoggedIn`.
 pub async fn require_account() -> Result<i32, PortalError> {
+    Ok(signed_in().await?.account_id)
+}
+
+/// The logged-in person, if their role allows `action`.
+pub async fn require(
+    action: gateway::accounts::members::Action,
+) -> Result<gateway::accounts::members::Actor, PortalError> {
+    let actor = signed_in().await?;
+    if !actor.role.allows(action) {
+        return Err(gateway::accounts::AccountError::NotAllowed(actor.role.id()).into());
+    }
+    Ok(actor)
+}
+
+/// The person the session names, read with one query. A removed member, or a session opened
+/// before the password changed (a reset), is logged out.
+async fn signed_in() -> Result<gateway::accounts::members::Actor, PortalError> {
     let session = session().await?;
     let store_failed = |err: tower_sessions::session::Error| {
         tracing::error!(error = %err, "session store failed");
@@ -43,35 +59,14 @@ pub async fn require_account() -> Result<i32, PortalError> {
         .get::<String>(AUTH_STAMP)
         .await
         .map_err(store_failed)?;
-    let current =
-        gateway::accounts::members::auth_stamp(&state()?.db, account_id, member_id).await?;
-    if current.is_none() || current != opened_with {
-        let _ = session.flush().await;
-        return Err(PortalError::NotLoggedIn);
+    let found = gateway::accounts::members::signed_in(&state()?.db, account_id, member_id).await?;
+    match found {
+        Some((actor, stamp)) if opened_with.as_ref() == Some(&stamp) => Ok(actor),
+        _ => {
+            let _ = session.flush().await;
+            Err(PortalError::NotLoggedIn)
+        }
     }
-    Ok(account_id)
-}
-
-/// The logged-in person, if their role allows `action`; a removed member is logged out.
-pub async fn require(
-    action: gateway::accounts::members::Action,
-) -> Result<gateway::accounts::members::Actor, PortalError> {
-    let account_id = require_account().await?;
-    let session = session().await?;
-    let member_id = session.get::<i32>(MEMBER_ID).await.map_err(|err| {
-        tracing::error!(error = %err, "session store failed");
-        PortalError::Internal
-    })?;
-    let Some(actor) =
-        gateway::accounts::members::actor(&state()?.db, account_id, member_id).await?
-    else {
-        let _ = session.flush().await;
-        return Err(PortalError::NotLoggedIn);
-    };
-    if !actor.role.allows(action) {
-        return Err(gateway::accounts::AccountError::NotAllowed(actor.role.id()).into());
-    }
-    Ok(actor)
 }
 
 /// Starts a logged-in session under a fresh id (no session fixation).

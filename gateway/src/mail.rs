@@ -21,6 +21,11 @@ impl Lang {
         }
     }
 
+    /// A stored language (an account's or a member's `locale`); English when unset or unknown.
+    pub fn of_stored(locale: Option<&str>) -> Self {
+        locale.and_then(Self::parse).unwrap_or_default()
+    }
+
     pub fn parse(code: &str) -> Option<Self> {
         match code.trim().to_ascii_lowercase().get(..2)? {
             "en" => Some(Lang::En),

@@ -113,30 +113,42 @@ pub async fn find_member(
         .await?)
 }
 
+/// The person a session names, with the fingerprint of their current password (see
+/// [`auth_stamp`]), read in one query; `None` if the member was removed or the account is gone.
+pub async fn signed_in(
+    db: &DatabaseConnection,
+    account_id: i32,
+    member_id: Option<i32>,
+) -> Result<Option<(Actor, String)>, AccountError> {
+    let found = match member_id {
+        None => super::account_by_id(db, account_id)
+            .await?
+            .map(|owner| (Role::Owner, owner.password_hash)),
+        Some(member_id) => member::Entity::find_by_id(member_id)
+            .filter(member::Column::AccountId.eq(account_id))
+            .one(db)
+            .await?
+            .and_then(|member| Some((Role::parse(&member.role)?, member.password_hash))),
+    };
+    Ok(found.map(|(role, hash)| {
+        let actor = Actor {
+            account_id,
+            member_id,
+            role,
+        };
+        (actor, crypto::key_digest(&hash)[..16].to_owned())
+    }))
+}
+
 /// The acting person, as the session names them; `None` if the member was removed meanwhile.
 pub async fn actor(
     db: &DatabaseConnection,
     account_id: i32,
     member_id: Option<i32>,
 ) -> Result<Option<Actor>, AccountError> {
-    let Some(member_id) = member_id else {
-        return Ok(Some(Actor {
-            account_id,
-            member_id: None,
-            role: Role::Owner,
-        }));
-    };
-    let found = member::Entity::find_by_id(member_id)
-        .filter(member::Column::AccountId.eq(account_id))
-        .one(db)
-        .await?;
-    Ok(found.and_then(|member| {
-        Some(Actor {
-            account_id,
-            member_id: Some(member.id),
-            role: Role::parse(&member.role)?,
-        })
-    }))
+    Ok(signed_in(db, account_id, member_id)
+        .await?
+        .map(|(actor, _)| actor))
 }
 
 /// Checks a password against the owner of an account or a member: one argon2 verification either
@@ -302,15 +314,7 @@ pub async fn auth_stamp(
     account_id: i32,
     member_id: Option<i32>,
 ) -> Result<Option<String>, AccountError> {
-    let hash = match member_id {
-        None => super::account_by_id(db, account_id)
-            .await?
-            .map(|owner| owner.password_hash),
-        Some(member_id) => member::Entity::find_by_id(member_id)
-            .filter(member::Column::AccountId.eq(account_id))
-            .one(db)
-            .await?
-            .map(|member| member.password_hash),
-    };
-    Ok(hash.map(|hash| crypto::key_digest(&hash)[..16].to_owned()))
+    Ok(signed_in(db, account_id, member_id)
+        .await?
+        .map(|(_, stamp)| stamp))
 }

@@ -80,11 +80,7 @@ pub async fn start_password_reset(
         Some(account) => (account.id, None, account.email.clone(), lang_of(&account)),
         None => match super::members::find_member(db, email).await? {
             Some(member) => {
-                let lang = member
-                    .locale
-                    .as_deref()
-                    .and_then(Lang::parse)
-                    .unwrap_or_default();
+                let lang = Lang::of_stored(member.locale.as_deref());
                 (member.account_id, Some(member.id), member.email, lang)
             }
             None => return Ok(None),
@@ -154,9 +150,5 @@ pub async fn reset_password(
 
 /// The account's e-mail language.
 pub fn lang_of(account: &account::Model) -> Lang {
-    account
-        .locale
-        .as_deref()
-        .and_then(Lang::parse)
-        .unwrap_or_default()
+    Lang::of_stored(account.locale.as_deref())
 }

@@ -71,11 +71,7 @@ async fn deliver_one(
     let Some(owner) = account::Entity::find_by_id(account_id).one(db).await? else {
         return Ok(());
     };
-    let lang = owner
-        .locale
-        .as_deref()
-        .and_then(Lang::parse)
-        .unwrap_or_default();
+    let lang = Lang::of_stored(owner.locale.as_deref());
     let what = match (what, lang) {
         (Some((name, prefix)), Lang::En) => format!("The key “{name}” ({prefix}…)"),
         (Some((name, prefix)), Lang::Es) => format!("La clave «{name}» ({prefix}…)"),
