@@ -6,16 +6,22 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
+use crate::i18n::{Locale, t, td_string, use_i18n};
 use crate::layout::PortalPage;
 
-/// The ranges the picker offers, as (value, label).
-pub const RANGES: &[(&str, &str)] = &[
-    ("24h", "24 hours"),
-    ("7d", "7 days"),
-    ("30d", "30 days"),
-    ("90d", "90 days"),
-    ("365d", "365 days"),
-];
+/// The ranges the picker offers.
+pub const RANGES: &[&str] = &["24h", "7d", "30d", "90d", "365d"];
+
+/// A range's name in `locale`.
+fn range_label(locale: Locale, range: &str) -> &'static str {
+    match range {
+        "24h" => td_string!(locale, analytics.range_24h),
+        "7d" => td_string!(locale, analytics.range_7d),
+        "30d" => td_string!(locale, analytics.range_30d),
+        "90d" => td_string!(locale, analytics.range_90d),
+        _ => td_string!(locale, analytics.range_365d),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -44,14 +50,15 @@ pub struct BreakdownRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalyticsView {
     pub range: String,
-    /// (value, label, allowed by the plan's retention).
-    pub ranges: Vec<(String, String, bool)>,
+    /// (value, allowed by the plan's retention).
+    pub ranges: Vec<(String, bool)>,
     pub retention_days: u32,
     pub plan: String,
     /// The series is in days (not hours).
     pub daily: bool,
     pub totals: Bucket,
     pub series: Vec<Bucket>,
+    /// By `model`, `provider`, `key` and `tier`.
     pub breakdowns: Vec<(String, Vec<BreakdownRow>)>,
 }
 
@@ -80,7 +87,7 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
         RANGES
             .iter()
             .rev()
-            .map(|(value, _)| *value)
+            .copied()
             .find(|value| allowed(value))
             .unwrap_or("24h")
             .to_owned()
@@ -136,7 +143,7 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     Ok(AnalyticsView {
         ranges: RANGES
             .iter()
-            .map(|(value, text)| (value.to_string(), text.to_string(), allowed(value)))
+            .map(|value| (value.to_string(), allowed(value)))
             .collect(),
         range,
         retention_days,
@@ -149,10 +156,10 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
             .map(|p| bucket(p.at, label(p.at), &p.totals))
             .collect(),
         breakdowns: vec![
-            ("Model".into(), rows(&report.by_model)),
-            ("Provider".into(), rows(&report.by_provider)),
-            ("Key".into(), rows(&report.by_key)),
-            ("Tier".into(), rows(&report.by_tier)),
+            ("model".into(), rows(&report.by_model)),
+            ("provider".into(), rows(&report.by_provider)),
+            ("key".into(), rows(&report.by_key)),
+            ("tier".into(), rows(&report.by_tier)),
         ],
     })
 }
@@ -188,6 +195,7 @@ const BOTTOM: f64 = 20.0;
 /// A chart of one or more series over the buckets: the first series as bars, the others as
 /// lines. Server-rendered SVG with a `<title>` per point, so it reads without JavaScript.
 fn chart(
+    id: &'static str,
     title: &'static str,
     labels: Vec<String>,
     series: Vec<(&'static str, &'static str, Vec<f64>)>,
@@ -208,7 +216,7 @@ fn chart(
     let x = move |index: usize| LEFT + step * index as f64 + step / 2.0;
     let first = labels.first().cloned().unwrap_or_default();
     let last = labels.last().cloned().unwrap_or_default();
-    let testid = format!("chart-{}", title.to_lowercase().replace(' ', "-"));
+    let testid = format!("chart-{id}");
     let legend: Vec<(&'static str, &'static str)> = series
         .iter()
         .map(|(name, color, _)| (*name, *color))
@@ -261,21 +269,27 @@ pub fn AnalyticsPage() -> impl IntoView {
     let query = use_query_map();
     let range = move || query.with(|q| q.get("range").unwrap_or_else(|| "7d".into()));
     let report = Resource::new(range, analytics_report);
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Analytics">
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match report.await {
-                        Ok(view) => analytics_view(view).into_any(),
-                        Err(err) => error_view(err),
-                    }
-                })}
+        <PortalPage title=t!(i18n, nav_analytics)>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
+                {move || {
+                    // The charts' texts are plain strings: read the language here so a switch
+                    // draws them again.
+                    let locale = i18n.get_locale();
+                    Suspend::new(async move {
+                        match report.await {
+                            Ok(view) => analytics_view(view, locale).into_any(),
+                            Err(err) => error_view(err),
+                        }
+                    })
+                }}
             </Transition>
         </PortalPage>
     }
 }
 
-fn analytics_view(view: AnalyticsView) -> impl IntoView {
+fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
     let AnalyticsView {
         range,
         ranges,
@@ -286,6 +300,7 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
         series,
         breakdowns,
     } = view;
+    let i18n = use_i18n();
     // Days with requests, newest first, under the cost chart.
     let savings_by_day: Vec<Bucket> = if daily {
         series
@@ -302,32 +317,60 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
     let count = |value: f64| format!("{value:.0}");
     let ms = |value: f64| format!("{value:.0} ms");
     let requests = chart(
-        "Requests",
+        "requests",
+        td_string!(locale, analytics.requests),
         labels.clone(),
         vec![
-            ("requests", "#4a7bd0", pick(|b| b.requests as f64)),
-            ("errors", "#c0392b", pick(|b| b.errors as f64)),
-            ("cache hits", "#27ae60", pick(|b| b.cache_hits as f64)),
+            (
+                td_string!(locale, analytics.series_requests),
+                "#4a7bd0",
+                pick(|b| b.requests as f64),
+            ),
+            (
+                td_string!(locale, analytics.series_errors),
+                "#c0392b",
+                pick(|b| b.errors as f64),
+            ),
+            (
+                td_string!(locale, analytics.series_cache_hits),
+                "#27ae60",
+                pick(|b| b.cache_hits as f64),
+            ),
         ],
         count,
     );
     let tokens = chart(
-        "Tokens",
+        "tokens",
+        td_string!(locale, analytics.tokens),
         labels.clone(),
-        vec![("tokens", "#8e6fd0", pick(|b| b.tokens as f64))],
+        vec![(
+            td_string!(locale, analytics.series_tokens),
+            "#8e6fd0",
+            pick(|b| b.tokens as f64),
+        )],
         count,
     );
     let money_chart = chart(
-        "Cost and savings",
+        "cost-and-savings",
+        td_string!(locale, analytics.chart_money),
         labels.clone(),
         vec![
-            ("cost", "#d08a4a", pick(|b| b.cost_usd)),
-            ("saving", "#27ae60", pick(|b| b.saving_usd)),
+            (
+                td_string!(locale, analytics.series_cost),
+                "#d08a4a",
+                pick(|b| b.cost_usd),
+            ),
+            (
+                td_string!(locale, analytics.series_saving),
+                "#27ae60",
+                pick(|b| b.saving_usd),
+            ),
         ],
         money,
     );
     let latency = chart(
-        "Latency",
+        "latency",
+        td_string!(locale, analytics.chart_latency),
         labels,
         vec![
             ("p50", "#4a7bd0", pick(|b| f64::from(b.p50_ms.unwrap_or(0)))),
@@ -337,32 +380,34 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
     );
     let export = format!("/analytics/export.csv?range={range}");
     view! {
-        <nav class="scopes" aria-label="Time range">
-            {ranges.into_iter().map(|(value, label, allowed)| {
+        <nav class="scopes" aria-label=td_string!(locale, analytics.time_range)>
+            {ranges.into_iter().map(|(value, allowed)| {
                 let current = value == range;
+                let label = range_label(locale, &value);
                 if allowed {
                     view! { <a href=format!("/analytics?range={value}") class:current=current aria-current=current.then_some("page")>{label}</a> }.into_any()
                 } else {
-                    view! { <span class="disabled" title=format!("The {plan} plan keeps {retention_days} days")>{label}</span> }.into_any()
+                    // Past the plan's retention; the note under the page says how long it keeps.
+                    view! { <span class="disabled" aria-disabled="true">{label}</span> }.into_any()
                 }
             }).collect_view()}
-            <a href=export.clone() download="" data-testid="export-csv">"Export CSV"</a>
+            <a href=export.clone() download="" data-testid="export-csv">{t!(i18n, analytics.export_csv)}</a>
         </nav>
         <div class="cards">
-            <div class="card"><span class="label">"Requests"</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
-            <div class="card"><span class="label">"Tokens"</span><span class="value">{totals.tokens}</span></div>
-            <div class="card"><span class="label">"Cost"</span><span class="value">{money(totals.cost_usd)}</span></div>
-            <div class="card"><span class="label">"Saved vs. baseline"</span><span class="value">{money(totals.saving_usd)}</span></div>
-            <div class="card"><span class="label">"Latency p50 / p95"</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
-            <div class="card"><span class="label">"Errors / cache hits"</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.requests)}</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.tokens)}</span><span class="value">{totals.tokens}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{money(totals.cost_usd)}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{money(totals.saving_usd)}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.latency_p50_p95)}</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.errors_cache_hits)}</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
         </div>
         {requests}
         {tokens}
         {money_chart}
         {(!savings_by_day.is_empty()).then(|| view! {
             <table class="list compact" data-testid="savings-by-day">
-                <caption>"Saved vs. baseline, per day"</caption>
-                <thead><tr><th>"Day (UTC)"</th><th class="num">"Cost"</th><th class="num">"Baseline cost"</th><th class="num">"Saved"</th><th class="num">"Saved %"</th></tr></thead>
+                <caption>{t!(i18n, analytics.per_day)}</caption>
+                <thead><tr><th>{t!(i18n, analytics.col_day_utc)}</th><th class="num">{t!(i18n, analytics.cost)}</th><th class="num">{t!(i18n, analytics.col_baseline_cost)}</th><th class="num">{t!(i18n, analytics.col_saved)}</th><th class="num">{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
                 <tbody>
                     {savings_by_day.into_iter().map(|b| view! {
                         <tr>
@@ -377,24 +422,32 @@ fn analytics_view(view: AnalyticsView) -> impl IntoView {
             </table>
         })}
         {latency}
-        {breakdowns.into_iter().map(|(title, rows)| view! {
-            <h2>{format!("By {}", title.to_lowercase())}</h2>
-            {if rows.is_empty() {
-                view! { <p class="empty">"No requests in this range."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="list">
-                        <thead><tr><th>{title}</th><th>"Requests"</th><th>"Tokens"</th><th>"Cost"</th><th>"Saved"</th><th>"Saved %"</th></tr></thead>
-                        <tbody>
-                            {rows.into_iter().map(|row| view! {
-                                <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.cost_usd, row.saving_usd)}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
+        {breakdowns.into_iter().map(|(by, rows)| {
+            let (heading, column) = match by.as_str() {
+                "model" => (td_string!(locale, analytics.by_model), td_string!(locale, analytics.model)),
+                "provider" => (td_string!(locale, analytics.by_provider), td_string!(locale, analytics.provider)),
+                "key" => (td_string!(locale, analytics.by_key), td_string!(locale, analytics.key)),
+                _ => (td_string!(locale, analytics.by_tier), td_string!(locale, analytics.tier)),
+            };
+            view! {
+                <h2>{heading}</h2>
+                {if rows.is_empty() {
+                    view! { <p class="empty">{t!(i18n, analytics.no_requests)}</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="list">
+                            <thead><tr><th>{column}</th><th>{t!(i18n, analytics.requests)}</th><th>{t!(i18n, analytics.tokens)}</th><th>{t!(i18n, analytics.cost)}</th><th>{t!(i18n, analytics.col_saved)}</th><th>{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
+                            <tbody>
+                                {rows.into_iter().map(|row| view! {
+                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.cost_usd, row.saving_usd)}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }}
+            }
         }).collect_view()}
-        <p class="muted">{format!("Times in UTC. The {plan} plan keeps {retention_days} days of analytics. Latency percentiles are bucket bounds.")}</p>
+        <p class="muted">{t!(i18n, analytics.footer, plan, days = retention_days)}</p>
     }
 }
 

@@ -7,15 +7,17 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::{t, use_i18n};
 use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRow {
     pub id: String,
     pub name: String,
-    pub requests: String,
-    pub keys: String,
-    pub providers: String,
+    /// Limits with thousands grouped; `None` is unlimited (for providers: all of them).
+    pub requests: Option<String>,
+    pub keys: Option<String>,
+    pub providers: Option<String>,
     pub retention_days: u32,
     pub streaming: bool,
     pub cache: bool,
@@ -31,7 +33,7 @@ pub struct BillingView {
     /// "2026-12-01 00:00 UTC" when the plan ends at the period's end.
     pub ends_at: Option<String>,
     pub requests_this_month: u64,
-    pub quota: String,
+    pub quota: Option<String>,
     pub plans: Vec<PlanRow>,
 }
 
@@ -59,13 +61,9 @@ pub async fn billing_overview() -> Result<BillingView, PortalError> {
             PlanRow {
                 id: plan.id().into(),
                 name: plan.display_name().into(),
-                requests: limits.requests_per_month.describe(),
-                keys: limits.gateway_keys.describe(),
-                providers: if limits.providers.0.is_none() {
-                    "all".into()
-                } else {
-                    limits.providers.describe()
-                },
+                requests: limits.requests_per_month.shown(),
+                keys: limits.gateway_keys.shown(),
+                providers: limits.providers.shown(),
                 retention_days: limits.retention_days,
                 streaming: limits.streaming,
                 cache: limits.response_cache,
@@ -84,14 +82,14 @@ pub async fn billing_overview() -> Result<BillingView, PortalError> {
             .flatten()
             .map(format_utc),
         requests_this_month,
-        quota: table.limits(plan).requests_per_month.describe(),
+        quota: table.limits(plan).requests_per_month.shown(),
         plans,
     })
 }
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use crate::error::PortalError;
+    use crate::error::{PortalError, Problem};
 
     /// Where the portal is reached: the configured public URL, else this request's host.
     pub async fn public_url(state: &gateway::state::GatewayState) -> String {
@@ -110,12 +108,11 @@ mod ssr {
     pub fn billing_failed(err: gateway::billing::BillingError) -> PortalError {
         use gateway::billing::BillingError::*;
         match err {
-            NotForSale(_) | NoCustomer => PortalError::Invalid(err.to_string()),
+            NotForSale(plan) => PortalError::Refused(Problem::NotForSale { plan: plan.into() }),
+            NoCustomer => PortalError::Refused(Problem::NoCustomer),
             Stripe(_) | Database(_) => {
                 tracing::error!(error = %err, "billing call failed");
-                PortalError::Invalid(
-                    "Payment is unavailable right now. Please try again in a minute.".into(),
-                )
+                PortalError::Refused(Problem::PaymentUnavailable)
             }
         }
     }
@@ -132,21 +129,18 @@ pub async fn start_checkout(plan: String) -> Result<(), PortalError> {
         .account_id;
     let state = state()?;
     let Some(billing) = state.billing.clone() else {
-        return Err(PortalError::Invalid(
-            "Billing is not enabled on this server.".into(),
-        ));
+        return Err(PortalError::Refused(crate::error::Problem::BillingDisabled));
     };
     let Some(plan) = Plan::parse(&plan).filter(|plan| *plan != Plan::Free) else {
-        return Err(PortalError::Invalid("Choose Pro or Enterprise.".into()));
+        return Err(PortalError::Refused(crate::error::Problem::ChoosePaidPlan));
     };
     let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
     };
     if account.plan == plan.id() {
-        return Err(PortalError::Invalid(format!(
-            "This account is already on {}.",
-            plan.display_name()
-        )));
+        return Err(PortalError::Refused(crate::error::Problem::AlreadyOnPlan {
+            plan: plan.display_name().into(),
+        }));
     }
     // A paying customer changes plans in the Billing Portal, not with a second subscription.
     let url = if account.stripe_subscription_id.is_some() {
@@ -172,9 +166,7 @@ pub async fn manage_billing() -> Result<(), PortalError> {
         .account_id;
     let state = state()?;
     let Some(billing) = state.billing.clone() else {
-        return Err(PortalError::Invalid(
-            "Billing is not enabled on this server.".into(),
-        ));
+        return Err(PortalError::Refused(crate::error::Problem::BillingDisabled));
     };
     let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
@@ -193,11 +185,12 @@ pub fn BillingPage() -> impl IntoView {
     let checkout = ServerAction::<StartCheckout>::new();
     let manage = ServerAction::<ManageBilling>::new();
     let overview = Resource::new(|| (), |_| billing_overview());
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Plan and billing">
+        <PortalPage title=t!(i18n, billing.title)>
             {action_error(checkout.value())}
             {action_error(manage.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {
                         Ok(view) => billing_view(view, checkout, manage).into_any(),
@@ -209,8 +202,21 @@ pub fn BillingPage() -> impl IntoView {
     }
 }
 
-fn yes_no(value: bool) -> &'static str {
-    if value { "yes" } else { "no" }
+/// A plan's limit, or "unlimited" in the reader's language.
+pub fn limit_text(limit: Option<String>) -> AnyView {
+    match limit {
+        Some(limit) => limit.into_any(),
+        None => t!(use_i18n(), billing.unlimited).into_any(),
+    }
+}
+
+fn yes_no(value: bool) -> AnyView {
+    let i18n = use_i18n();
+    if value {
+        t!(i18n, billing.yes).into_any()
+    } else {
+        t!(i18n, billing.no).into_any()
+    }
 }
 
 fn billing_view(
@@ -229,40 +235,46 @@ fn billing_view(
         quota,
         plans,
     } = view;
+    let i18n = use_i18n();
     view! {
         <div class="cards">
-            <div class="card"><span class="label">"Plan"</span><span class="value" data-testid="current-plan">{plan_name}</span></div>
+            <div class="card"><span class="label">{t!(i18n, billing.plan)}</span><span class="value" data-testid="current-plan">{plan_name}</span></div>
             <div class="card">
-                <span class="label">"Requests this month"</span>
+                <span class="label">{t!(i18n, requests_this_month)}</span>
                 <span class="value">{requests_this_month}</span>
-                <span class="label">{format!("of {quota}")}</span>
+                <span class="label">{t!(i18n, billing.of_quota, quota = move || limit_text(quota.clone()))}</span>
             </div>
         </div>
-        {status.filter(|s| s != "active").map(|status| view! { <p class="form-error" role="alert">{billing_status_message(&status)}</p> })}
-        {ends_at.map(|at| view! { <p class="notice">{format!("Cancelled: the plan ends on {at}, then the account moves to Free.")}</p> })}
+        {status.filter(|s| s != "active").map(|status| view! { <p class="form-error" role="alert">{billing_status_message(status)}</p> })}
+        {ends_at.map(|at| view! { <p class="notice">{t!(i18n, billing.ends, at)}</p> })}
         <table class="list plans">
             <thead>
-                <tr><th></th><th>"Requests / month"</th><th>"Gateway keys"</th><th>"Providers"</th><th>"Analytics"</th><th>"Streaming"</th><th>"Cache"</th><th></th></tr>
+                <tr><th></th><th>{t!(i18n, billing.col_requests)}</th><th>{t!(i18n, billing.col_keys)}</th><th>{t!(i18n, billing.col_providers)}</th><th>{t!(i18n, billing.col_analytics)}</th><th>{t!(i18n, billing.col_streaming)}</th><th>{t!(i18n, billing.col_cache)}</th><th></th></tr>
             </thead>
             <tbody>
                 {plans.into_iter().map(|row| {
                     let current = row.id == plan;
                     let buyable = billing_enabled && !current && row.id != "free";
+                    let name = row.name.clone();
+                    let days = row.retention_days;
                     view! {
                         <tr class:current=current>
                             <th>{row.name.clone()}</th>
-                            <td>{row.requests}</td>
-                            <td>{row.keys}</td>
-                            <td>{row.providers}</td>
-                            <td>{format!("{} days", row.retention_days)}</td>
+                            <td>{limit_text(row.requests)}</td>
+                            <td>{limit_text(row.keys)}</td>
+                            <td>{match row.providers {
+                                Some(count) => count.into_any(),
+                                None => t!(i18n, billing.all).into_any(),
+                            }}</td>
+                            <td>{t!(i18n, billing.days, days)}</td>
                             <td>{yes_no(row.streaming)}</td>
                             <td>{yes_no(row.cache)}</td>
                             <td>
-                                {current.then(|| view! { <span class="badge">"current"</span> })}
+                                {current.then(|| view! { <span class="badge">{t!(i18n, billing.current)}</span> })}
                                 {buyable.then(|| view! {
                                     <ActionForm action=checkout>
                                         <input type="hidden" name="plan" value=row.id.clone()/>
-                                        <button type="submit">{format!("Upgrade to {}", row.name)}</button>
+                                        <button type="submit">{t!(i18n, billing.upgrade_to, plan = name.clone())}</button>
                                     </ActionForm>
                                 })}
                             </td>
@@ -272,13 +284,13 @@ fn billing_view(
             </tbody>
         </table>
         {if !billing_enabled {
-            view! { <p class="muted">"Payment is not set up on this server: an administrator sets plans with " <code>"llm-gateway user set-plan"</code> "."</p> }.into_any()
+            view! { <p class="muted">{t!(i18n, billing.no_payment)} <code>"llm-gateway user set-plan"</code> "."</p> }.into_any()
         } else if has_customer {
             view! {
                 <ActionForm action=manage>
-                    <button type="submit">"Manage billing"</button>
+                    <button type="submit">{t!(i18n, billing.manage)}</button>
                 </ActionForm>
-                <p class="muted">"Change your card, switch plans or cancel in Stripe's billing portal."</p>
+                <p class="muted">{t!(i18n, billing.manage_hint)}</p>
             }
             .into_any()
         } else {
@@ -290,29 +302,32 @@ fn billing_view(
 /// Where Stripe Checkout sends the person back after paying.
 #[component]
 pub fn BillingSuccessPage() -> impl IntoView {
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Thank you">
-            <p role="status">"Your payment went through. The new plan applies as soon as Stripe confirms it, usually within seconds."</p>
-            <p><A href="/billing">"See your plan"</A></p>
+        <PortalPage title=t!(i18n, billing.thanks_title)>
+            <p role="status">{t!(i18n, billing.thanks)}</p>
+            <p><A href="/billing">{t!(i18n, billing.see_plan)}</A></p>
         </PortalPage>
     }
 }
 
 #[component]
 pub fn BillingCancelPage() -> impl IntoView {
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Checkout cancelled">
-            <p>"Nothing was charged and your plan is unchanged."</p>
-            <p><A href="/billing">"Back to plans"</A></p>
+        <PortalPage title=t!(i18n, billing.cancelled_title)>
+            <p>{t!(i18n, billing.cancelled)}</p>
+            <p><A href="/billing">{t!(i18n, billing.back_to_plans)}</A></p>
         </PortalPage>
     }
 }
 
 /// What a subscription's status means for the person paying.
-fn billing_status_message(status: &str) -> String {
-    match status {
-        "past_due" | "payment_failed" => "Your last payment failed. Stripe will try again over the next days and your plan stays meanwhile; update your card in Manage billing to keep it.".to_owned(),
-        "unpaid" | "canceled" | "incomplete_expired" => "Your subscription has ended; this account is on the Free plan.".to_owned(),
-        other => format!("Billing status: {other}."),
+fn billing_status_message(status: String) -> AnyView {
+    let i18n = use_i18n();
+    match status.as_str() {
+        "past_due" | "payment_failed" => t!(i18n, billing.past_due).into_any(),
+        "unpaid" | "canceled" | "incomplete_expired" => t!(i18n, billing.ended).into_any(),
+        _ => t!(i18n, billing.status, status).into_any(),
     }
 }

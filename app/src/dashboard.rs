@@ -14,7 +14,8 @@ pub struct DashboardSummary {
     pub plan: String,
     pub requests_this_month: u64,
     /// The plan's monthly requests, "10,000" or "unlimited".
-    pub quota: String,
+    /// The plan's monthly requests; `None` is unlimited.
+    pub quota: Option<String>,
     pub cost_this_month: f64,
     pub saving_this_month: f64,
     pub active_keys: usize,
@@ -115,12 +116,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         email: account.email,
         plan: plan.display_name().to_owned(),
         requests_this_month,
-        quota: state
-            .settings
-            .plans
-            .limits(plan)
-            .requests_per_month
-            .describe(),
+        quota: state.settings.plans.limits(plan).requests_per_month.shown(),
         cost_this_month: month.totals.cost_usd,
         saving_this_month: month.totals.saving_usd,
         active_keys: keys.iter().filter(|key| key.revoked_at.is_none()).count(),
@@ -140,12 +136,12 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match stats.await {
                         Ok(stats) => view! {
-                            <p class="muted">{format!("{} · {} plan", stats.email, stats.plan)}</p>
+                            <p class="muted">{t!(i18n, misc.email_plan, email = stats.email.clone(), plan = stats.plan.clone())}</p>
                             <div class="cards">
                                 <div class="card">
                                     <span class="label">{t!(i18n, requests_this_month)}</span>
                                     <span class="value" data-testid="request-count">{stats.requests_this_month}</span>
-                                    <span class="label">{t!(i18n, of_quota, quota = stats.quota.clone(), plan = stats.plan.clone())}</span>
+                                    <span class="label">{t!(i18n, of_quota, quota = { let quota = stats.quota.clone(); move || crate::billing::limit_text(quota.clone()) }, plan = stats.plan.clone())}</span>
                                 </div>
                                 <div class="card">
                                     <span class="label">{t!(i18n, cost_this_month)}</span>

@@ -14,18 +14,28 @@ pub(crate) mod ssr {
     use gateway::mail::{Lang, messages};
     use gateway::state::GatewayState;
 
-    /// The language of a visitor who has no account yet: their browser's first choice we speak.
+    /// The language the visitor reads the portal in: the language switch's cookie, else their
+    /// browser's first choice we speak. Their e-mails are written in it.
     pub async fn visitor_lang() -> Lang {
         let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-        headers
-            .get("accept-language")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .split(',')
-                    .find_map(|tag| Lang::parse(tag.split(';').next()?))
-            })
-            .unwrap_or_default()
+        let chosen = headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix("i18n_pref_locale="))
+            .and_then(Lang::parse);
+        let accepted = || {
+            headers
+                .get("accept-language")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| {
+                    value
+                        .split(',')
+                        .find_map(|tag| Lang::parse(tag.split(';').next()?))
+                })
+        };
+        chosen.or_else(accepted).unwrap_or_default()
     }
 
     pub fn link(state: &GatewayState, path: &str, token: &str) -> String {
@@ -47,8 +57,9 @@ pub async fn confirm_email(token: String) -> Result<(), PortalError> {
     Ok(())
 }
 
+/// The address a new link went to, or `None` when it is already confirmed.
 #[server(prefix = "/api", endpoint = "resend_verification")]
-pub async fn resend_verification() -> Result<String, PortalError> {
+pub async fn resend_verification() -> Result<Option<String>, PortalError> {
     use crate::server::state;
     use gateway::accounts::verification;
 
@@ -60,14 +71,14 @@ pub async fn resend_verification() -> Result<String, PortalError> {
         Some((account, token)) => {
             let lang = verification::lang_of(&account);
             ssr::send_verification(&state, &account.email, lang, &token);
-            Ok(format!("We sent a new link to {}.", account.email))
+            Ok(Some(account.email))
         }
-        None => Ok("Your address is already confirmed.".into()),
+        None => Ok(None),
     }
 }
 
 #[server(prefix = "/api", endpoint = "request_password_reset")]
-pub async fn request_password_reset(email: String) -> Result<String, PortalError> {
+pub async fn request_password_reset(email: String) -> Result<(), PortalError> {
     use crate::server::{admit_log_in, state};
     use gateway::accounts::verification;
     use gateway::mail::messages;
@@ -80,7 +91,7 @@ pub async fn request_password_reset(email: String) -> Result<String, PortalError
         state.mailer.send_later(reset.email, mail);
     }
     // The same answer whether or not the address has an account.
-    Ok("If an account uses this address, we sent it a link to choose a new password. It works once, for one hour.".into())
+    Ok(())
 }
 
 #[server(prefix = "/api", endpoint = "reset_password")]
@@ -139,8 +150,8 @@ pub fn ForgotPage() -> impl IntoView {
                 </label>
                 <button type="submit">{t!(i18n, forgot_button)}</button>
             </ActionForm>
-            {move || request.value().get().and_then(Result::ok).map(|message| view! {
-                <p role="status" data-testid="reset-sent">{message}</p>
+            {move || request.value().get().and_then(Result::ok).map(|()| view! {
+                <p role="status" data-testid="reset-sent">{t!(i18n, misc.reset_requested)}</p>
             })}
             {action_error(request.value())}
             <p><A href="/login">{t!(i18n, back_to_login)}</A></p>
@@ -182,7 +193,10 @@ pub fn UnverifiedBanner(email: String) -> impl IntoView {
             <ActionForm action=resend attr:class="inline-form">
                 <button type="submit">{t!(i18n, resend)}</button>
             </ActionForm>
-            {move || resend.value().get().and_then(Result::ok).map(|message| view! { <p>{message}</p> })}
+            {move || resend.value().get().and_then(Result::ok).map(|sent| match sent {
+                Some(email) => view! { <p>{t!(i18n, misc.link_resent, email = email.clone())}</p> }.into_any(),
+                None => view! { <p>{t!(i18n, misc.already_confirmed)}</p> }.into_any(),
+            })}
             {action_error(resend.value())}
         </div>
     }

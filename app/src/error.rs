@@ -5,11 +5,14 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::{t, use_i18n};
+pub use crate::problem::Problem;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum PortalError {
-    /// Something the person can fix, worded for them.
-    #[error("{0}")]
-    Invalid(String),
+    /// Something the person can fix; the browser words it in their language.
+    #[error("{0:?}")]
+    Refused(Problem),
     #[error("Please log in.")]
     NotLoggedIn,
     #[error("Something went wrong on our side. Please try again.")]
@@ -26,21 +29,26 @@ impl FromServerFnError for PortalError {
     }
 }
 
-/// How a failed load shows on a page; a lapsed session gets a way back in.
+/// How a failed load or action shows on a page; a lapsed session gets a way back in.
 pub fn error_view(err: PortalError) -> AnyView {
-    match err {
+    let i18n = use_i18n();
+    let message = match err {
         PortalError::NotLoggedIn => {
-            let i18n = crate::i18n::use_i18n();
-            view! {
+            return view! {
                 <p class="form-error" role="alert">
-                    {crate::i18n::t!(i18n, session_ended)} " "
-                    <a href="/login">{crate::i18n::t!(i18n, log_in_again)}</a>
+                    {t!(i18n, session_ended)} " "
+                    <a href="/login">{t!(i18n, log_in_again)}</a>
                 </p>
             }
+            .into_any();
         }
-        .into_any(),
-        other => view! { <p class="form-error" role="alert">{other.to_string()}</p> }.into_any(),
-    }
+        PortalError::Refused(problem) => crate::problem::problem_view(problem),
+        PortalError::Internal => t!(i18n, errors.internal).into_any(),
+        PortalError::ServerFn(err) => {
+            t!(i18n, errors.request_failed, detail = err.to_string()).into_any()
+        }
+    };
+    view! { <p class="form-error" role="alert">{message}</p> }.into_any()
 }
 
 /// The error of an action's last run, if it failed.
@@ -55,13 +63,13 @@ where
 #[cfg(feature = "ssr")]
 impl From<gateway::accounts::AccountError> for PortalError {
     fn from(err: gateway::accounts::AccountError) -> Self {
-        use gateway::accounts::AccountError::*;
-        match err {
-            Crypto(_) | Database(_) => {
-                tracing::error!(error = %err, "portal operation failed");
+        let failure = err.to_string();
+        match crate::problem::ssr::of_account_error(err) {
+            Some(problem) => PortalError::Refused(problem),
+            None => {
+                tracing::error!(error = %failure, "portal operation failed");
                 PortalError::Internal
             }
-            other => PortalError::Invalid(other.to_string()),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod language;
 pub mod layout;
 pub mod limits;
 pub mod members;
+pub mod problem;
 pub mod providers;
 pub mod routing;
 #[cfg(feature = "ssr")]
@@ -80,7 +81,7 @@ pub fn App() -> impl IntoView {
         // The locale: the switch's cookie, else the browser's Accept-Language, else English.
         <i18n::I18nContextProvider>
         <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+            <Routes fallback=|| view! { <p class="not-found">{i18n::t!(i18n::use_i18n(), misc.not_found)}</p> }>
                 <Route path=path!("/") view=dashboard::DashboardPage/>
                 <Route path=path!("/keys") view=keys::KeysPage/>
                 <Route path=path!("/providers") view=providers::ProvidersPage/>

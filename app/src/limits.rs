@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
-use crate::i18n::t;
+use crate::i18n::{t, t_string};
 
 /// One scope's limits as the page shows them; empty fields mean no limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ mod ssr {
             .strip_prefix("key:")
             .and_then(|id| id.parse().ok())
             .map(Scope::Key)
-            .ok_or_else(|| PortalError::Invalid("Choose the organisation or a key.".into()))
+            .ok_or(PortalError::Refused(crate::problem::Problem::ChooseScope))
     }
 
     /// A form field: empty is "no limit"; anything else must parse.
@@ -58,9 +58,9 @@ mod ssr {
             return Ok(None);
         }
         value.parse().map(Some).map_err(|_| {
-            PortalError::Invalid(format!(
-                "{what}: enter a number, or leave it empty for no limit."
-            ))
+            PortalError::Refused(crate::problem::Problem::NotANumber {
+                field: what.to_owned(),
+            })
         })
     }
 }
@@ -83,12 +83,7 @@ pub async fn list_limits() -> Result<Vec<LimitsRow>, PortalError> {
     let stored = gateway::accounts::account_limits(db, account_id).await?;
     let (month_start, _) = gateway::plans::month_bounds_utc(gateway::clock::now_ms());
     let spent = spent_since(db, Scope::Account(account_id), month_start).await?;
-    let mut rows = vec![ssr::row(
-        "account",
-        "Whole organisation".into(),
-        &stored.account,
-        spent,
-    )];
+    let mut rows = vec![ssr::row("account", String::new(), &stored.account, spent)];
     for key in gateway::accounts::list_gateway_keys(db, account_id).await? {
         if key.revoked_at.is_some() {
             continue;
@@ -117,10 +112,10 @@ pub async fn set_limits(
         .account_id;
     let state = state()?;
     let limits = Limits {
-        monthly_budget_usd: ssr::field(&budget_usd, "Monthly budget")?,
-        alert_at_percent: ssr::field(&alert_at_percent, "Alert threshold")?,
-        requests_per_minute: ssr::field(&requests_per_minute, "Requests per minute")?,
-        tokens_per_minute: ssr::field(&tokens_per_minute, "Tokens per minute")?,
+        monthly_budget_usd: ssr::field(&budget_usd, "budget")?,
+        alert_at_percent: ssr::field(&alert_at_percent, "alert")?,
+        requests_per_minute: ssr::field(&requests_per_minute, "rpm")?,
+        tokens_per_minute: ssr::field(&tokens_per_minute, "tpm")?,
     };
     match ssr::parse_scope(&scope, account_id)? {
         Scope::Account(_) => state.set_account_limits(account_id, &limits).await?,
@@ -141,39 +136,40 @@ pub fn LimitsPanel(#[prop(into)] keys_version: Signal<usize>) -> impl IntoView {
         move || (keys_version.get(), save.version().get()),
         |_| list_limits(),
     );
+    let i18n = crate::i18n::use_i18n();
     view! {
         <section class="limits" data-testid="limits">
-            <h2>{t!(crate::i18n::use_i18n(), limits_title)}</h2>
+            <h2>{t!(i18n, limits_title)}</h2>
             <p class="muted">
-                "A monthly budget at list prices stops requests with 429 "
+                {t!(i18n, limits.intro_budget)}
                 <code>"budget_exceeded"</code>
-                " before it is passed; requests and tokens per minute answer 429 "
+                {t!(i18n, limits.intro_rates)}
                 <code>"rate_limit_exceeded"</code>
-                " with OpenAI's " <code>"x-ratelimit-*"</code> " headers. A key is held to its own limits and the organisation's."
+                {t!(i18n, limits.intro_headers)} <code>"x-ratelimit-*"</code> {t!(i18n, limits.intro_end)}
             </p>
             {action_error(save.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match rows.await {
                         Ok(rows) if rows.is_empty() => ().into_any(),
                         Ok(rows) => view! {
                             <table class="list">
                                 <thead>
-                                    <tr><th>"Scope"</th><th>"Spent this month"</th><th>"Budget (USD)"</th><th>"Alert at %"</th><th>"Requests/min"</th><th>"Tokens/min"</th><th></th></tr>
+                                    <tr><th>{t!(i18n, limits.col_scope)}</th><th>{t!(i18n, limits.col_spent)}</th><th>{t!(i18n, limits.col_budget)}</th><th>{t!(i18n, limits.col_alert)}</th><th>{t!(i18n, limits.col_rpm)}</th><th>{t!(i18n, limits.col_tpm)}</th><th></th></tr>
                                 </thead>
                                 <tbody>
                                     {rows.into_iter().map(|row| view! {
                                         <tr data-testid="limits-row">
-                                            <td>{row.label.clone()}</td>
+                                            <td>{if row.scope == "account" { t!(i18n, limits.whole_organisation).into_any() } else { row.label.clone().into_any() }}</td>
                                             <td>{format!("${:.4}", row.spent_usd)}</td>
                                             <td colspan="5">
                                                 <ActionForm action=save attr:class="inline-form">
                                                     <input type="hidden" name="scope" value=row.scope.clone()/>
-                                                    <input name="budget_usd" inputmode="decimal" aria-label="Monthly budget in US dollars" placeholder="none" value=shown(row.budget_usd)/>
-                                                    <input name="alert_at_percent" inputmode="numeric" aria-label="Alert at percent" placeholder="none" value=shown(row.alert_at_percent)/>
-                                                    <input name="requests_per_minute" inputmode="numeric" aria-label="Requests per minute" placeholder="none" value=shown(row.requests_per_minute)/>
-                                                    <input name="tokens_per_minute" inputmode="numeric" aria-label="Tokens per minute" placeholder="none" value=shown(row.tokens_per_minute)/>
-                                                    <button type="submit">"Save"</button>
+                                                    <input name="budget_usd" inputmode="decimal" aria-label=move || t_string!(i18n, limits.budget_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.budget_usd)/>
+                                                    <input name="alert_at_percent" inputmode="numeric" aria-label=move || t_string!(i18n, limits.alert_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.alert_at_percent)/>
+                                                    <input name="requests_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.rpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.requests_per_minute)/>
+                                                    <input name="tokens_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.tpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.tokens_per_minute)/>
+                                                    <button type="submit">{t!(i18n, limits.save)}</button>
                                                 </ActionForm>
                                             </td>
                                         </tr>

@@ -8,6 +8,7 @@ use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::language::LanguageSwitch;
 use crate::layout::PortalPage;
+use crate::problem::role_name;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRow {
@@ -33,7 +34,7 @@ mod ssr {
     pub fn role(value: &str) -> Result<Role, PortalError> {
         Role::parse(value)
             .filter(|role| *role != Role::Owner)
-            .ok_or_else(|| PortalError::Invalid("Choose admin, member or viewer.".into()))
+            .ok_or(PortalError::Refused(crate::problem::Problem::ChooseRole))
     }
 }
 
@@ -81,7 +82,8 @@ pub async fn invite_member(email: String, role: String) -> Result<String, Portal
     let email = gateway::accounts::normalize_email(&email)?;
     let mail = messages::invitation(lang, &inviter, role.id(), &link);
     state.mailer.send_later(email.clone(), mail);
-    Ok(format!("Invitation sent to {email}."))
+    // The address invited; the page words the confirmation.
+    Ok(email)
 }
 
 #[server(prefix = "/api", endpoint = "set_member_role")]
@@ -152,19 +154,19 @@ pub fn MembersPage() -> impl IntoView {
             <ActionForm action=invite attr:class="inline-form" attr:data-testid="invite-form">
                 <input type="email" name="email" placeholder="colleague@example.com" aria-label=move || t_string!(i18n, email_to_invite) required/>
                 <select name="role" aria-label=move || t_string!(i18n, role)>
-                    <option value="member">"member"</option>
-                    <option value="admin">"admin"</option>
-                    <option value="viewer">"viewer"</option>
+                    <option value="member">{t!(i18n, misc.role_member)}</option>
+                    <option value="admin">{t!(i18n, misc.role_admin)}</option>
+                    <option value="viewer">{t!(i18n, misc.role_viewer)}</option>
                 </select>
                 <button type="submit">{t!(i18n, invite)}</button>
             </ActionForm>
-            {move || invite.value().get().and_then(Result::ok).map(|message| view! {
-                <p role="status" data-testid="invited">{message}</p>
+            {move || invite.value().get().and_then(Result::ok).map(|email| view! {
+                <p role="status" data-testid="invited">{t!(i18n, misc.invitation_sent, email = email.clone())}</p>
             })}
             {action_error(invite.value())}
             {action_error(set_role.value())}
             {action_error(remove.value())}
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match members.await {
                         Ok(rows) => view! {
@@ -176,7 +178,7 @@ pub fn MembersPage() -> impl IntoView {
                                         view! {
                                             <tr data-testid="member-row">
                                                 <td>{row.email.clone()}</td>
-                                                <td>{row.role.clone()}</td>
+                                                <td>{role_name(row.role.clone())}</td>
                                                 <td>
                                                     {(!owner).then(|| view! {
                                                         <ActionForm action=remove>
@@ -217,15 +219,18 @@ pub fn InvitePage() -> impl IntoView {
         <main class="auth">
             <LanguageSwitch/>
             <h1>{t!(i18n, invite_title)}</h1>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match details.await {
-                        Ok(invitation) => view! {
-                            <p data-testid="invitation">
-                                {format!("{} invited {} to join as {}.", invitation.organisation, invitation.email, invitation.role)}
-                            </p>
+                        Ok(invitation) => {
+                            let role = invitation.role.clone();
+                            view! {
+                                <p data-testid="invitation">
+                                    {t!(i18n, misc.invited_as, organisation = invitation.organisation.clone(), email = invitation.email.clone(), role = move || role_name(role.clone()))}
+                                </p>
+                            }
+                            .into_any()
                         }
-                        .into_any(),
                         Err(err) => error_view(err),
                     }
                 })}

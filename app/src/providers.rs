@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
-use crate::i18n::{t, use_i18n};
+use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 use gateway_types::PROVIDERS;
 use gateway_types::time::format_utc;
@@ -104,7 +104,7 @@ pub fn ProvidersPage() -> impl IntoView {
                     </label>
                     <label>
                         {t!(i18n, base_url_optional)}
-                        <input type="url" name="base_url" placeholder="the provider's default"/>
+                        <input type="url" name="base_url" placeholder=move || t_string!(i18n, misc.provider_default)/>
                     </label>
                     <button type="submit">{t!(i18n, save_provider)}</button>
                 </ActionForm>

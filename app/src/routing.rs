@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
+use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 use gateway_types::Tier;
 
@@ -35,6 +36,7 @@ pub struct RoutingForm {
 pub struct Scope {
     /// "account" or "key:<id>".
     pub value: String,
+    /// For a key: its name and prefix.
     pub label: String,
 }
 
@@ -66,7 +68,7 @@ mod ssr {
     use gateway_types::Tier;
 
     use super::RoutingForm;
-    use crate::error::PortalError;
+    use crate::error::{PortalError, Problem};
 
     pub enum Target {
         Account,
@@ -84,13 +86,13 @@ mod ssr {
         };
         let id: i32 = id
             .parse()
-            .map_err(|_| PortalError::Invalid("Unknown key.".into()))?;
+            .map_err(|_| PortalError::Refused(Problem::UnknownKey))?;
         let keys = accounts::list_gateway_keys(db, account_id).await?;
         if !keys
             .iter()
             .any(|key| key.id == id && key.revoked_at.is_none())
         {
-            return Err(PortalError::Invalid("Unknown key.".into()));
+            return Err(PortalError::Refused(Problem::UnknownKey));
         }
         Ok(Target::Key(id))
     }
@@ -106,12 +108,14 @@ mod ssr {
         tier.map(|tier| tier.id().to_owned()).unwrap_or_default()
     }
 
-    fn parse_tier(field: &str, text: &str) -> Result<Option<Tier>, PortalError> {
+    fn parse_tier(text: &str) -> Result<Option<Tier>, PortalError> {
         match text.trim() {
             "" => Ok(None),
-            other => Tier::parse(other)
-                .map(Some)
-                .ok_or_else(|| PortalError::Invalid(format!("{field}: unknown tier {other:?}."))),
+            other => Tier::parse(other).map(Some).ok_or_else(|| {
+                PortalError::Refused(Problem::UnknownChoice {
+                    value: other.to_owned(),
+                })
+            }),
         }
     }
 
@@ -134,14 +138,14 @@ mod ssr {
         }
     }
 
-    fn parse_on_off(field: &str, text: &str) -> Result<Option<bool>, PortalError> {
+    fn parse_on_off(text: &str) -> Result<Option<bool>, PortalError> {
         match text.trim() {
             "" => Ok(None),
             "on" => Ok(Some(true)),
             "off" => Ok(Some(false)),
-            other => Err(PortalError::Invalid(format!(
-                "{field}: unknown choice {other:?}."
-            ))),
+            other => Err(PortalError::Refused(Problem::UnknownChoice {
+                value: other.to_owned(),
+            })),
         }
     }
 
@@ -182,11 +186,11 @@ mod ssr {
         let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         let threshold = match text(&form.threshold) {
             None => None,
-            Some(value) => Some(value.parse::<f32>().map_err(|_| {
-                PortalError::Invalid(
-                    "Threshold: enter a number between 0 and 1, or leave it empty.".into(),
-                )
-            })?),
+            Some(value) => Some(
+                value
+                    .parse::<f32>()
+                    .map_err(|_| PortalError::Refused(Problem::ThresholdNotNumber))?,
+            ),
         };
         let providers = text(&form.providers).map(|list| {
             list.split([',', ' '])
@@ -211,12 +215,12 @@ mod ssr {
             .filter(|rule| !shown(rule))
             .cloned()
             .collect();
-        for (condition, field, value) in [
-            (Condition::Tools, "Requests with tools", &form.rule_tools),
-            (Condition::Images, "Requests with images", &form.rule_images),
-            (Condition::JsonOutput, "JSON output", &form.rule_json),
+        for (condition, value) in [
+            (Condition::Tools, &form.rule_tools),
+            (Condition::Images, &form.rule_images),
+            (Condition::JsonOutput, &form.rule_json),
         ] {
-            if let Some(tier) = parse_tier(field, value)? {
+            if let Some(tier) = parse_tier(value)? {
                 rules.push(RoutingRule {
                     when: condition,
                     at_least: Some(tier),
@@ -224,12 +228,10 @@ mod ssr {
                 });
             }
         }
-        if let Some(tier) = parse_tier("Long prompts", &form.rule_long_prompt)? {
+        if let Some(tier) = parse_tier(&form.rule_long_prompt)? {
             let tokens: u32 = text(&form.long_prompt_tokens)
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| {
-                    PortalError::Invalid("Long prompts: enter the number of tokens.".into())
-                })?;
+                .ok_or(PortalError::Refused(Problem::LongPromptTokens))?;
             rules.push(RoutingRule {
                 when: Condition::PromptTokensOver(tokens),
                 at_least: Some(tier),
@@ -237,18 +239,18 @@ mod ssr {
             });
         }
         let policy = RoutingPolicy {
-            auto_routing: parse_on_off("Auto-routing", &form.auto_routing)?,
-            cache: parse_on_off("Response cache", &form.cache)?,
+            auto_routing: parse_on_off(&form.auto_routing)?,
+            cache: parse_on_off(&form.cache)?,
             forced_model: text(&form.forced_model),
             threshold,
-            min_tier: parse_tier("Minimum tier", &form.min_tier)?,
-            max_tier: parse_tier("Maximum tier", &form.max_tier)?,
+            min_tier: parse_tier(&form.min_tier)?,
+            max_tier: parse_tier(&form.max_tier)?,
             providers,
             rules,
         };
         policy
             .validate()
-            .map_err(|err| PortalError::Invalid(format!("Invalid routing policy: {err}.")))?;
+            .map_err(|err| PortalError::Refused(crate::problem::ssr::of_policy_error(err)))?;
         Ok(policy)
     }
 
@@ -308,44 +310,55 @@ mod ssr {
         fn bad_input_is_explained() {
             let empty = RoutingPolicy::default();
             let bad = |form: RoutingForm| match policy_of_form(&form, &empty) {
-                Err(PortalError::Invalid(message)) => message,
+                Err(PortalError::Refused(problem)) => problem,
                 other => panic!("expected an error, got {other:?}"),
             };
-            assert!(
+            assert_eq!(
                 bad(RoutingForm {
                     threshold: "high".into(),
                     ..Default::default()
-                })
-                .contains("Threshold")
+                }),
+                Problem::ThresholdNotNumber
             );
-            assert!(
+            assert_eq!(
                 bad(RoutingForm {
                     threshold: "2".into(),
                     ..Default::default()
-                })
-                .contains("between 0 and 1")
+                }),
+                Problem::PolicyThreshold
             );
-            assert!(
+            assert_eq!(
                 bad(RoutingForm {
                     providers: "openai, azure".into(),
                     ..Default::default()
-                })
-                .contains("azure")
+                }),
+                Problem::PolicyUnknownProvider {
+                    name: "azure".into()
+                }
             );
-            assert!(
+            assert_eq!(
                 bad(RoutingForm {
                     min_tier: "strong".into(),
                     max_tier: "cheap".into(),
                     ..Default::default()
-                })
-                .contains("min_tier")
+                }),
+                Problem::PolicyTierOrder
             );
-            assert!(
+            assert_eq!(
                 bad(RoutingForm {
                     rule_long_prompt: "strong".into(),
                     ..Default::default()
-                })
-                .contains("tokens")
+                }),
+                Problem::LongPromptTokens
+            );
+            assert_eq!(
+                bad(RoutingForm {
+                    cache: "sometimes".into(),
+                    ..Default::default()
+                }),
+                Problem::UnknownChoice {
+                    value: "sometimes".into()
+                }
             );
             assert_eq!(
                 policy_of_form(&RoutingForm::default(), &empty).unwrap(),
@@ -368,13 +381,13 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
     let policy = ssr::policy_of(&policies, &target);
     let mut scopes = vec![Scope {
         value: "account".into(),
-        label: "Account (all keys)".into(),
+        label: String::new(),
     }];
     for key in gateway::accounts::list_gateway_keys(&state.db, account_id).await? {
         if key.revoked_at.is_none() {
             scopes.push(Scope {
                 value: format!("key:{}", key.id),
-                label: format!("Key {} ({}…)", key.name, key.prefix),
+                label: format!("{} ({}…)", key.name, key.prefix),
             });
         }
     }
@@ -473,9 +486,7 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
     };
     let sample = sample.trim();
     if sample.is_empty() {
-        return Err(PortalError::Invalid(
-            "Enter a sample prompt or request.".into(),
-        ));
+        return Err(PortalError::Refused(crate::error::Problem::SampleMissing));
     }
     let body = if sample.starts_with('{') {
         sample.to_owned()
@@ -483,7 +494,11 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
         serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": sample}]})
             .to_string()
     };
-    let invalid = |err: gateway::error::RequestError| PortalError::Invalid(err.to_string());
+    let invalid = |err: gateway::error::RequestError| {
+        PortalError::Refused(crate::error::Problem::BadSample {
+            detail: err.to_string(),
+        })
+    };
     let mut request = ChatCompletionRequest::from_json_bytes(body.as_bytes()).map_err(invalid)?;
     let fallbacks = gateway::proxy::take_fallbacks(&mut request).map_err(invalid)?;
     let preview = gateway::routing::preview(
@@ -506,16 +521,28 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
     })
 }
 
+/// A tier's name in the reader's language (`cheap`, `standard`, `strong`; else as given).
+fn tier_name(tier: String) -> AnyView {
+    let i18n = use_i18n();
+    match tier.as_str() {
+        "cheap" => t!(i18n, routing.tier_cheap).into_any(),
+        "standard" => t!(i18n, routing.tier_standard).into_any(),
+        "strong" => t!(i18n, routing.tier_strong).into_any(),
+        "unknown" => t!(i18n, routing.tier_unknown).into_any(),
+        _ => tier.into_any(),
+    }
+}
+
 fn tier_select(
     name: &'static str,
     current: String,
-    none_label: &'static str,
+    none_label: AnyView,
     tiers: &'static [Tier],
 ) -> impl IntoView {
     view! {
         <select name=name id=name>
             <option value="" selected=current.is_empty()>{none_label}</option>
-            {tiers.iter().map(|tier| view! { <option value=tier.id() selected=current == tier.id()>{tier.id()}</option> }).collect_view()}
+            {tiers.iter().map(|tier| view! { <option value=tier.id() selected=current == tier.id()>{tier_name(tier.id().to_owned())}</option> }).collect_view()}
         </select>
     }
 }
@@ -534,13 +561,13 @@ pub fn RoutingPage() -> impl IntoView {
         move || (scope(), save.version().get()),
         |(scope, _)| load_routing(scope),
     );
+    let i18n = use_i18n();
     view! {
-        <PortalPage title="Routing">
+        <PortalPage title=t!(i18n, nav_routing)>
             <p class="muted">
-                "Requests for " <code>"auto"</code> " (or no model) are scored and sent to the cheapest adequate model. "
-                "Override that here for the whole account or for one key; a key's settings win where they are set."
+                {t!(i18n, routing.intro_start)} <code>"auto"</code> {t!(i18n, routing.intro_end)}
             </p>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match settings.await {
                         Ok(settings) => routing_form(settings, save, preview).into_any(),
@@ -564,81 +591,95 @@ fn routing_form(
         json,
         effective_json,
     } = settings;
+    let i18n = use_i18n();
     let is_key = scope != "account";
     let current_scope = scope.clone();
     let save_scope = scope.clone();
     let preview_scope = scope;
-    let inherit = if is_key { "account's setting" } else { "none" };
+    // What an empty choice means: for a key, the account's setting; for the account, nothing.
+    let inherit = move || {
+        if is_key {
+            t!(i18n, routing.accounts_setting).into_any()
+        } else {
+            t!(i18n, routing.none).into_any()
+        }
+    };
+    let no_rule = move || t!(i18n, routing.no_rule).into_any();
     view! {
-        <nav class="scopes" aria-label="Scope">
+        <nav class="scopes" aria-label=move || t_string!(i18n, routing.scope)>
             {scopes.into_iter().map(|s| {
                 let current = s.value == current_scope;
-                view! { <a href=format!("/routing?scope={}", s.value) class:current=current aria-current=current.then_some("page")>{s.label}</a> }
+                let label = if s.value == "account" {
+                    t!(i18n, routing.scope_account).into_any()
+                } else {
+                    t!(i18n, routing.scope_key, name = s.label.clone()).into_any()
+                };
+                view! { <a href=format!("/routing?scope={}", s.value) class:current=current aria-current=current.then_some("page")>{label}</a> }
             }).collect_view()}
         </nav>
         <ActionForm action=save attr:class="stacked-form" attr:data-testid="routing-form">
             <input type="hidden" name="scope" value=save_scope/>
-            <label for="auto_routing">"Auto-routing"</label>
+            <label for="auto_routing">{t!(i18n, routing.auto_routing)}</label>
             <select name="auto_routing" id="auto_routing">
-                <option value="" selected=form.auto_routing.is_empty()>{if is_key { "account's setting" } else { "on (default)" }}</option>
-                <option value="on" selected=form.auto_routing == "on">"on"</option>
-                <option value="off" selected=form.auto_routing == "off">"off: auto uses the first provider's default model"</option>
+                <option value="" selected=form.auto_routing.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.on_default).into_any() }}</option>
+                <option value="on" selected=form.auto_routing == "on">{t!(i18n, routing.on)}</option>
+                <option value="off" selected=form.auto_routing == "off">{t!(i18n, routing.off_auto)}</option>
             </select>
-            <label for="forced_model">"Forced model (every request, pinned or not)"</label>
-            <input name="forced_model" id="forced_model" value=form.forced_model placeholder="e.g. openai/gpt-4o-mini"/>
-            <label for="threshold">"Strong-tier threshold (0–1; higher saves more)"</label>
-            <input name="threshold" id="threshold" value=form.threshold inputmode="decimal" placeholder="default 0.62"/>
-            <label for="min_tier">"Minimum tier"</label>
-            {tier_select("min_tier", form.min_tier, inherit, ALL_TIERS)}
-            <label for="max_tier">"Maximum tier"</label>
-            {tier_select("max_tier", form.max_tier, inherit, ALL_TIERS)}
-            <label for="providers">"Allowed providers, in order of preference (empty: all, cheapest first)"</label>
-            <input name="providers" id="providers" value=form.providers placeholder="e.g. anthropic, openai"/>
+            <label for="forced_model">{t!(i18n, routing.forced_model)}</label>
+            <input name="forced_model" id="forced_model" value=form.forced_model placeholder=move || t_string!(i18n, routing.forced_model_placeholder)/>
+            <label for="threshold">{t!(i18n, routing.threshold)}</label>
+            <input name="threshold" id="threshold" value=form.threshold inputmode="decimal" placeholder=move || t_string!(i18n, routing.threshold_placeholder)/>
+            <label for="min_tier">{t!(i18n, routing.min_tier)}</label>
+            {tier_select("min_tier", form.min_tier, inherit(), ALL_TIERS)}
+            <label for="max_tier">{t!(i18n, routing.max_tier)}</label>
+            {tier_select("max_tier", form.max_tier, inherit(), ALL_TIERS)}
+            <label for="providers">{t!(i18n, routing.providers)}</label>
+            <input name="providers" id="providers" value=form.providers placeholder=move || t_string!(i18n, routing.providers_placeholder)/>
             <fieldset>
-                <legend>"Rules"</legend>
-                <label for="rule_tools">"Requests with tools need at least"</label>
-                {tier_select("rule_tools", form.rule_tools, "no rule", FLOOR_TIERS)}
-                <label for="rule_images">"Requests with images need at least"</label>
-                {tier_select("rule_images", form.rule_images, "no rule", FLOOR_TIERS)}
-                <label for="rule_json">"Requests for JSON output need at least"</label>
-                {tier_select("rule_json", form.rule_json, "no rule", FLOOR_TIERS)}
-                <label for="long_prompt_tokens">"Prompts longer than this many tokens…"</label>
-                <input name="long_prompt_tokens" id="long_prompt_tokens" value=form.long_prompt_tokens inputmode="numeric" placeholder="e.g. 8000"/>
-                <label for="rule_long_prompt">"…need at least"</label>
-                {tier_select("rule_long_prompt", form.rule_long_prompt, "no rule", FLOOR_TIERS)}
+                <legend>{t!(i18n, routing.rules)}</legend>
+                <label for="rule_tools">{t!(i18n, routing.rule_tools)}</label>
+                {tier_select("rule_tools", form.rule_tools, no_rule(), FLOOR_TIERS)}
+                <label for="rule_images">{t!(i18n, routing.rule_images)}</label>
+                {tier_select("rule_images", form.rule_images, no_rule(), FLOOR_TIERS)}
+                <label for="rule_json">{t!(i18n, routing.rule_json)}</label>
+                {tier_select("rule_json", form.rule_json, no_rule(), FLOOR_TIERS)}
+                <label for="long_prompt_tokens">{t!(i18n, routing.long_prompt_tokens)}</label>
+                <input name="long_prompt_tokens" id="long_prompt_tokens" value=form.long_prompt_tokens inputmode="numeric" placeholder=move || t_string!(i18n, routing.long_prompt_placeholder)/>
+                <label for="rule_long_prompt">{t!(i18n, routing.long_prompt_tier)}</label>
+                {tier_select("rule_long_prompt", form.rule_long_prompt, no_rule(), FLOOR_TIERS)}
             </fieldset>
-            <label for="cache">"Response cache (exact repeats answered from the cache; plans with the cache only)"</label>
+            <label for="cache">{t!(i18n, routing.cache)}</label>
             <select name="cache" id="cache">
-                <option value="" selected=form.cache.is_empty()>{if is_key { "account's setting" } else { "off (default)" }}</option>
-                <option value="on" selected=form.cache == "on">"on"</option>
-                <option value="off" selected=form.cache == "off">"off"</option>
+                <option value="" selected=form.cache.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.off_default).into_any() }}</option>
+                <option value="on" selected=form.cache == "on">{t!(i18n, routing.on)}</option>
+                <option value="off" selected=form.cache == "off">{t!(i18n, routing.off)}</option>
             </select>
-            <button type="submit">"Save routing"</button>
+            <button type="submit">{t!(i18n, routing.save)}</button>
         </ActionForm>
         {move || save.value().get().map(|result| match result {
-            Ok(()) => view! { <p class="notice" role="status">"Saved."</p> }.into_any(),
+            Ok(()) => view! { <p class="notice" role="status">{t!(i18n, routing.saved)}</p> }.into_any(),
             Err(err) => error_view(err),
         })}
         <details>
-            <summary>"As JSON (for " <code>"llm-gateway routing set"</code> ")"</summary>
+            <summary>{t!(i18n, routing.as_json)} <code>"llm-gateway routing set"</code> ")"</summary>
             <pre data-testid="policy-json">{json}</pre>
-            {effective_json.map(|json| view! { <p>"With the account's settings:"</p><pre>{json}</pre> })}
+            {effective_json.map(|json| view! { <p>{t!(i18n, routing.with_account)}</p><pre>{json}</pre> })}
         </details>
-        <h2>"Try a request"</h2>
+        <h2>{t!(i18n, routing.try_title)}</h2>
         <ActionForm action=preview attr:class="stacked-form">
             <input type="hidden" name="scope" value=preview_scope/>
-            <label for="sample">"A prompt, or a whole chat request as JSON"</label>
-            <textarea name="sample" id="sample" rows="4" placeholder="What is the capital of France?"></textarea>
-            <button type="submit">"Preview route"</button>
+            <label for="sample">{t!(i18n, routing.sample)}</label>
+            <textarea name="sample" id="sample" rows="4" placeholder=move || t_string!(i18n, routing.sample_placeholder)></textarea>
+            <button type="submit">{t!(i18n, routing.preview)}</button>
         </ActionForm>
         {action_error(preview.value())}
         {move || preview.value().get().and_then(Result::ok).map(|row| view! {
             <dl class="preview" data-testid="route-preview">
-                <dt>"Model"</dt><dd data-testid="preview-model">{row.model}</dd>
-                <dt>"Tier"</dt><dd data-testid="preview-tier">{row.tier}</dd>
-                <dt>"Why"</dt><dd>{row.reason}</dd>
-                {row.score.map(|score| view! { <dt>"Score"</dt><dd>{format!("{score:.3}")}</dd> })}
-                {(!row.fallbacks.is_empty()).then(|| view! { <dt>"Then"</dt><dd>{row.fallbacks.join(", ")}</dd> })}
+                <dt>{t!(i18n, routing.model)}</dt><dd data-testid="preview-model">{row.model}</dd>
+                <dt>{t!(i18n, routing.tier)}</dt><dd data-testid="preview-tier" data-tier=row.tier.clone()>{tier_name(row.tier.clone())}</dd>
+                <dt>{t!(i18n, routing.why)}</dt><dd>{row.reason}</dd>
+                {row.score.map(|score| view! { <dt>{t!(i18n, routing.score)}</dt><dd>{format!("{score:.3}")}</dd> })}
+                {(!row.fallbacks.is_empty()).then(|| view! { <dt>{t!(i18n, routing.then)}</dt><dd>{row.fallbacks.join(", ")}</dd> })}
             </dl>
         })}
     }

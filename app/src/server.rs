@@ -4,7 +4,7 @@ use gateway::state::GatewayState;
 use leptos::prelude::use_context;
 use tower_sessions::Session;
 
-use crate::error::PortalError;
+use crate::error::{PortalError, Problem};
 
 /// Session entry holding the logged-in account's (organisation's) id.
 pub const ACCOUNT_ID: &str = "account_id";
@@ -112,12 +112,12 @@ async fn client_address(state: &GatewayState) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// A 429 with the message the form shows.
-fn too_many(message: String) -> PortalError {
+/// A 429 with the problem the form shows.
+fn too_many(problem: Problem) -> PortalError {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
     }
-    PortalError::Invalid(message)
+    PortalError::Refused(problem)
 }
 
 /// Counts a log-in attempt against the address's and the account's allowance.
@@ -128,14 +128,12 @@ pub async fn admit_log_in(state: &GatewayState, email: &str) -> Result<(), Porta
         .abuse
         .admit_login(address, email)
         .map_err(|refusal| match refusal {
-            AttemptRefusal::Address(throttled) => too_many(format!(
-                "Too many log-in attempts from your network. Try again in {} seconds.",
-                throttled.retry_after_secs()
-            )),
-            AttemptRefusal::Account(throttled) => too_many(format!(
-                "Too many log-in attempts for this account. Try again in {} seconds.",
-                throttled.retry_after_secs()
-            )),
+            AttemptRefusal::Address(throttled) => too_many(Problem::TooManyLogInsFromNetwork {
+                seconds: throttled.retry_after_secs(),
+            }),
+            AttemptRefusal::Account(throttled) => too_many(Problem::TooManyLogInsForAccount {
+                seconds: throttled.retry_after_secs(),
+            }),
         })
 }
 
@@ -143,9 +141,8 @@ pub async fn admit_log_in(state: &GatewayState, email: &str) -> Result<(), Porta
 pub async fn admit_sign_up(state: &GatewayState) -> Result<(), PortalError> {
     let address = client_address(state).await;
     state.abuse.admit_signup(address).map_err(|throttled| {
-        too_many(format!(
-            "Too many sign-ups from your network. Try again in {} minutes.",
-            throttled.retry_after_secs().div_ceil(60)
-        ))
+        too_many(Problem::TooManySignUps {
+            minutes: throttled.retry_after_secs().div_ceil(60),
+        })
     })
 }

@@ -18,3 +18,30 @@ test("the portal follows the browser's language, and the switch is remembered", 
   await page.getByRole("button", { name: "Español" }).click();
   await expect(page.getByRole("link", { name: "¿Olvidaste tu contraseña?" })).toBeVisible();
 });
+
+test("refusals are worded in the reader's language, and again after a switch", async ({ page }) => {
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Correo").fill(`es-${Date.now()}@example.com`);
+  await page.getByLabel("Contraseña").fill("corta");
+  await page.getByRole("button", { name: "Registrarme" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Elige una contraseña de al menos 10 caracteres.");
+  // The server answered with the problem, not a sentence: switching words it again.
+  await page.getByRole("button", { name: "English" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Choose a password of at least 10 characters.");
+  await page.getByRole("button", { name: "Español" }).click();
+
+  await page.getByLabel("Contraseña").fill("una frase de paso sólida 42");
+  await page.getByRole("button", { name: "Registrarme" }).click();
+  await expect(page.getByRole("heading", { name: "Panel" })).toBeVisible();
+  await page.getByRole("link", { name: "Analítica" }).click();
+  await expect(page.getByRole("link", { name: "Exportar CSV" })).toBeVisible();
+  await expect(page.getByText("No hay solicitudes en este periodo.").first()).toBeVisible();
+  await page.getByRole("link", { name: "Enrutamiento" }).click();
+  await expect(page.getByRole("button", { name: "Guardar el enrutamiento" })).toBeVisible();
+  await page.getByRole("button", { name: "Guardar el enrutamiento" }).click();
+  await expect(page.getByRole("status")).toHaveText("Guardado.");
+  await page.getByRole("link", { name: "Plan" }).click();
+  await expect(page.getByRole("heading", { name: "Plan y facturación" })).toBeVisible();
+  await expect(page.getByRole("columnheader", { name: "Claves de la pasarela" })).toBeVisible();
+});

@@ -29,10 +29,12 @@ impl Limit {
     }
 
     pub fn describe(self) -> String {
-        match self.0 {
-            None => "unlimited".into(),
-            Some(n) => group_thousands(n),
-        }
+        self.shown().unwrap_or_else(|| "unlimited".into())
+    }
+
+    /// The limit with thousands grouped, or `None` when unlimited (the portal words that).
+    pub fn shown(self) -> Option<String> {
+        self.0.map(group_thousands)
     }
 }
 

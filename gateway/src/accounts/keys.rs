@@ -7,7 +7,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{AccountError, MAX_KEY_NAME_LEN, lock_account_for_change, touch_account};
+use super::{AccountError, MAX_KEY_NAME_LEN, PlanLimitHit, lock_account_for_change, touch_account};
 use crate::clock::now_ms;
 use crate::crypto::{self, GATEWAY_KEY_SHOWN_LEN};
 use crate::entities::gateway_key;
@@ -75,11 +75,11 @@ pub async fn create_member_key(
         .count(&txn)
         .await?;
     if !limit.allows_one_more(active) {
-        return Err(AccountError::PlanLimit(format!(
-            "The {} plan includes {} gateway keys and this account has {active} active. Revoke a key, or upgrade for more.",
-            plan.display_name(),
-            limit.describe()
-        )));
+        return Err(AccountError::PlanLimit(PlanLimitHit::GatewayKeys {
+            plan: plan.display_name(),
+            included: limit.describe(),
+            in_use: active,
+        }));
     }
     let key = gateway_key::ActiveModel {
         account_id: Set(account_id),

@@ -25,6 +25,19 @@ use crate::crypto;
 use crate::entities::{gateway_key, member};
 use crate::mail::Lang;
 
+/// Why a change to the organisation's members was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberProblem {
+    #[error("An organisation has one owner; invite people as admin, member or viewer.")]
+    InviteOwner,
+    #[error("{0} already has an LLM Gateway login; each address belongs to one organisation.")]
+    AddressTaken(String),
+    #[error("An organisation has one owner.")]
+    SecondOwner,
+    #[error("No such member.")]
+    NoSuchMember,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -188,15 +201,11 @@ pub async fn invite(
     role: Role,
 ) -> Result<String, AccountError> {
     if role == Role::Owner {
-        return Err(AccountError::Members(
-            "An organisation has one owner; invite people as admin, member or viewer.".into(),
-        ));
+        return Err(AccountError::Members(MemberProblem::InviteOwner));
     }
     let email = normalize_email(email)?;
     if find_account(db, &email).await?.is_some() || find_member(db, &email).await?.is_some() {
-        return Err(AccountError::Members(format!(
-            "{email} already has an LLM Gateway login; each address belongs to one organisation."
-        )));
+        return Err(AccountError::Members(MemberProblem::AddressTaken(email)));
     }
     let detail = serde_json::to_string(&Invitation { email, role }).unwrap_or_default();
     Ok(tokens::issue(db, account_id, Purpose::Invitation, Some(detail)).await?)
@@ -209,7 +218,7 @@ pub async fn invitation(
 ) -> Result<(i32, Invitation), AccountError> {
     let found = tokens::peek(db, token, Purpose::Invitation).await?;
     let invitation = serde_json::from_str(found.detail.as_deref().unwrap_or_default())
-        .map_err(|_| AccountError::Link("This invitation is not valid.".into()))?;
+        .map_err(|_| AccountError::Link(tokens::TokenError::Invalid))?;
     Ok((found.account_id, invitation))
 }
 
@@ -263,9 +272,7 @@ pub async fn set_role(
     role: Role,
 ) -> Result<(), AccountError> {
     if role == Role::Owner {
-        return Err(AccountError::Members(
-            "An organisation has one owner.".into(),
-        ));
+        return Err(AccountError::Members(MemberProblem::SecondOwner));
     }
     let updated = member::Entity::update_many()
         .col_expr(member::Column::Role, Expr::value(role.id()))
@@ -274,7 +281,7 @@ pub async fn set_role(
         .exec(db)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(AccountError::Members("No such member.".into()));
+        return Err(AccountError::Members(MemberProblem::NoSuchMember));
     }
     Ok(())
 }
@@ -300,7 +307,7 @@ pub async fn remove_member(
         .exec(&txn)
         .await?;
     if removed.rows_affected == 0 {
-        return Err(AccountError::Members("No such member.".into()));
+        return Err(AccountError::Members(MemberProblem::NoSuchMember));
     }
     super::touch_account(&txn, account_id).await?;
     txn.commit().await?;

@@ -41,8 +41,8 @@ use crate::providers::ProviderKind;
 use crate::routing::policy::PolicyError;
 
 pub const MIN_PASSWORD_LEN: usize = 10;
-const MAX_PASSWORD_LEN: usize = 1024;
-const MAX_KEY_NAME_LEN: usize = 100;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+pub const MAX_KEY_NAME_LEN: usize = 100;
 
 pub use crate::plans::Plan;
 
@@ -53,7 +53,7 @@ pub enum AccountError {
     #[error("An account with this email already exists.")]
     EmailTaken,
     #[error("{0}")]
-    WeakPassword(String),
+    WeakPassword(Weakness),
     #[error("Wrong email or password.")]
     WrongCredentials,
     #[error("no account with email {0}")]
@@ -79,12 +79,13 @@ pub enum AccountError {
     ProviderNotFound,
     /// A plan's limit on keys or providers.
     #[error("{0}")]
-    PlanLimit(String),
+    PlanLimit(PlanLimitHit),
+    /// A verification, reset or invitation link that cannot be used.
     #[error("{0}")]
-    Link(String),
+    Link(tokens::TokenError),
     /// Inviting, changing or removing members.
     #[error("{0}")]
-    Members(String),
+    Members(members::MemberProblem),
     #[error("Your role ({0}) does not allow this. Ask an owner or an admin of your organisation.")]
     NotAllowed(&'static str),
     #[error(
@@ -99,6 +100,40 @@ pub enum AccountError {
     Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+}
+
+/// Why a password was refused. The portal words it in the person's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Weakness {
+    #[error("Choose a password of at least {MIN_PASSWORD_LEN} characters.")]
+    TooShort,
+    #[error("Passwords are at most {MAX_PASSWORD_LEN} characters.")]
+    TooLong,
+    #[error("This password repeats too few characters; choose a less predictable one.")]
+    Repetitive,
+    #[error("This password is too easy to guess; avoid common words and your email.")]
+    Guessable,
+}
+
+/// A plan allows no more gateway keys or providers. `included` is the plan's limit as shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanLimitHit {
+    #[error(
+        "The {plan} plan includes {included} gateway keys and this account has {in_use} active. Revoke a key, or upgrade for more."
+    )]
+    GatewayKeys {
+        plan: &'static str,
+        included: String,
+        in_use: u64,
+    },
+    #[error(
+        "The {plan} plan includes {included} providers and this account has {in_use}. Remove one, or upgrade for more."
+    )]
+    Providers {
+        plan: &'static str,
+        included: String,
+        in_use: u64,
+    },
 }
 
 /// Normalises and checks an email address: trimmed, lower-cased, one `@` with text around it.
@@ -117,21 +152,17 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
 
 /// Length first (NIST 800-63B), plus a refusal of the obviously guessable.
 pub fn check_password_strength(password: &str, email: &str) -> Result<(), AccountError> {
-    let weak = |why: &str| Err(AccountError::WeakPassword(why.to_owned()));
+    let weak = |why: Weakness| Err(AccountError::WeakPassword(why));
     let length = password.chars().count();
     if length < MIN_PASSWORD_LEN {
-        return weak(&format!(
-            "Choose a password of at least {MIN_PASSWORD_LEN} characters."
-        ));
+        return weak(Weakness::TooShort);
     }
     if length > MAX_PASSWORD_LEN {
-        return weak(&format!(
-            "Passwords are at most {MAX_PASSWORD_LEN} characters."
-        ));
+        return weak(Weakness::TooLong);
     }
     let distinct: std::collections::HashSet<char> = password.chars().collect();
     if distinct.len() < 4 {
-        return weak("This password repeats too few characters; choose a less predictable one.");
+        return weak(Weakness::Repetitive);
     }
     let lowered = password.to_lowercase();
     let local_part = email.split('@').next().unwrap_or_default();
@@ -141,7 +172,7 @@ pub fn check_password_strength(password: &str, email: &str) -> Result<(), Accoun
     if common.iter().any(|word| lowered.contains(word))
         || (local_part.len() >= 4 && lowered.contains(local_part))
     {
-        return weak("This password is too easy to guess; avoid common words and your email.");
+        return weak(Weakness::Guessable);
     }
     Ok(())
 }

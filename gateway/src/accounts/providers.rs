@@ -6,7 +6,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{AccountError, lock_account_for_change, touch_account};
+use super::{AccountError, PlanLimitHit, lock_account_for_change, touch_account};
 use crate::clock::now_ms;
 use crate::crypto::{self, MasterKey};
 use crate::egress::EgressPolicy;
@@ -81,11 +81,11 @@ pub async fn add_provider(
             .count(&txn)
             .await?;
         if !limit.allows_one_more(configured) {
-            return Err(AccountError::PlanLimit(format!(
-                "The {} plan includes {} providers and this account has {configured}. Remove one, or upgrade for more.",
-                plan.display_name(),
-                limit.describe()
-            )));
+            return Err(AccountError::PlanLimit(PlanLimitHit::Providers {
+                plan: plan.display_name(),
+                included: limit.describe(),
+                in_use: configured,
+            }));
         }
     }
     let stored = provider_credential::ActiveModel {

@@ -15,7 +15,7 @@ impl From<TokenError> for AccountError {
     fn from(err: TokenError) -> Self {
         match err {
             TokenError::Database(err) => AccountError::Database(err),
-            other => AccountError::Link(other.to_string()),
+            other => AccountError::Link(other),
         }
     }
 }
@@ -103,7 +103,7 @@ pub async fn reset_password(
 ) -> Result<i32, AccountError> {
     // The password is checked before the link is spent, so a weak one can be corrected.
     let found = tokens::peek(db, token, Purpose::ResetPassword).await?;
-    let invalid = || AccountError::Link(TokenError::Invalid.to_string());
+    let invalid = || AccountError::Link(TokenError::Invalid);
     let member_id: Option<i32> = match &found.detail {
         None => None,
         Some(detail) => Some(detail.parse().map_err(|_| invalid())?),

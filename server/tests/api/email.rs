@@ -55,10 +55,7 @@ async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
 
     // Unconfirmed: the account logs in but cannot create keys.
     let refused = text(browser.post_form("create_key", &[("name", "first")]).await).await;
-    assert!(
-        refused.contains("Confirm your e-mail address first"),
-        "{refused}"
-    );
+    assert!(refused.contains("EmailNotVerified"), "{refused}");
     let page = text(browser.get("/keys").await).await;
     assert!(page.contains("data-testid=\"unverified\""));
 
@@ -70,7 +67,7 @@ async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
             .await,
     )
     .await;
-    assert!(answer.contains("not valid"), "{answer}");
+    assert!(answer.contains("LinkInvalid"), "{answer}");
     let confirmed = browser
         .post_form("confirm_email", &[("token", &token_of(&link))])
         .await;
@@ -81,7 +78,7 @@ async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
             .await,
     )
     .await;
-    assert!(again.contains("already been used"), "{again}");
+    assert!(again.contains("LinkUsed"), "{again}");
     let created = browser.post_form("create_key", &[("name", "first")]).await;
     assert!(created.status().is_success(), "{}", text(created).await);
     assert!(text(created).await.contains("gw_"));
@@ -155,13 +152,13 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
     assert!(
         reset(first, "a brand new passphrase 7")
             .await
-            .contains("already been used")
+            .contains("LinkUsed")
     );
     // A weak password is refused without spending the link.
     assert!(
         reset(second.clone(), "short")
             .await
-            .contains("at least 10 characters")
+            .contains("PasswordTooShort")
     );
     let done = browser
         .post_form(
@@ -177,7 +174,7 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
     assert!(
         reset(second, "another passphrase 99")
             .await
-            .contains("already been used")
+            .contains("LinkUsed")
     );
     let ended = text(earlier.post_form("list_keys", &[]).await).await;
     assert!(
@@ -276,3 +273,31 @@ on_both_backends!(
     password_reset_links_work_once_and_expire,
     a_budget_alert_is_mailed_once_when_the_threshold_is_reached,
 );
+
+/// The language switch's cookie outranks the browser's Accept-Language for e-mails too.
+#[tokio::test]
+async fn mail_follows_the_language_switch_over_the_browser() {
+    let (app, catcher) = app_with_smtp(Backend::Sqlite).await;
+    let signed_up = app
+        .http
+        .post(app.url("/api/sign_up"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("accept-language", "en-US,en;q=0.9")
+        .header("cookie", "i18n_pref_locale=es")
+        .form(&[("email", "lucia@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        signed_up.status().is_success() || signed_up.status().is_redirection(),
+        "{}",
+        signed_up.status()
+    );
+    let mails = catcher.wait_for("lucia@example.com", 1).await;
+    assert_eq!(mails[0].header("Content-Language").as_deref(), Some("es"));
+    assert!(
+        mails[0].subject().contains("Confirma tu dirección"),
+        "{}",
+        mails[0].subject()
+    );
+}

@@ -11,6 +11,7 @@ mod crash;
 mod egress;
 mod email;
 mod faults;
+mod language;
 mod limits;
 mod listen;
 mod members;

@@ -144,7 +144,9 @@ async fn key_and_provider_limits_follow_the_plan(backend: Backend) {
         panic!("a third key on Free must be refused")
     };
     assert!(
-        message.contains("Free plan includes 2 gateway keys"),
+        message
+            .to_string()
+            .contains("Free plan includes 2 gateway keys"),
         "{message}"
     );
 
@@ -190,7 +192,9 @@ async fn key_and_provider_limits_follow_the_plan(backend: Backend) {
         panic!("a third provider on Free must be refused")
     };
     assert!(
-        message.contains("Free plan includes 2 providers"),
+        message
+            .to_string()
+            .contains("Free plan includes 2 providers"),
         "{message}"
     );
 

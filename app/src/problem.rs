@@ -1,0 +1,400 @@
+//! What a portal server function refuses, as data rather than text: the browser words it in the
+//! reader's language (`errors.*` in app/locales) and words it again when they switch. The JSON a
+//! server function answers with names the problem, e.g. `{"Refused":{"PasswordTooShort":{"min":10}}}`.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::{t, use_i18n};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Problem {
+    InvalidEmail,
+    EmailTaken,
+    PasswordTooShort {
+        min: usize,
+    },
+    PasswordTooLong {
+        max: usize,
+    },
+    PasswordRepetitive,
+    PasswordGuessable,
+    WrongCredentials,
+    KeyNotFound,
+    KeyNameTooLong {
+        max: usize,
+    },
+    UnknownProvider {
+        name: String,
+        expected: String,
+    },
+    MissingApiKey,
+    InvalidBaseUrl {
+        url: String,
+    },
+    BaseUrlPlainHttp {
+        url: String,
+    },
+    /// `host` is empty when the URL names the address itself.
+    BaseUrlForbidden {
+        url: String,
+        host: String,
+        addr: String,
+        range: String,
+    },
+    BaseUrlUnresolvable {
+        url: String,
+        host: String,
+        detail: String,
+    },
+    ProviderNotFound,
+    KeyLimit {
+        plan: String,
+        included: String,
+        in_use: u64,
+    },
+    ProviderLimit {
+        plan: String,
+        included: String,
+        in_use: u64,
+    },
+    LinkInvalid,
+    LinkExpired,
+    LinkUsed,
+    InviteOwner,
+    AddressTaken {
+        email: String,
+    },
+    SecondOwner,
+    NoSuchMember,
+    NotAllowed {
+        role: String,
+    },
+    EmailNotVerified {
+        email: String,
+    },
+    BudgetRange,
+    AlertRange,
+    RateRange,
+    PolicyThreshold,
+    PolicyTierOrder,
+    PolicyUnknownProvider {
+        name: String,
+    },
+    PolicyDuplicateProvider {
+        name: String,
+    },
+    PolicyNoProviders,
+    PolicyEmptyForcedModel,
+    PolicyEmptyRule {
+        index: usize,
+    },
+    /// Settings given as JSON that do not parse (the parser's own words).
+    Unreadable {
+        detail: String,
+    },
+    TooManyLogInsFromNetwork {
+        seconds: u64,
+    },
+    TooManyLogInsForAccount {
+        seconds: u64,
+    },
+    TooManySignUps {
+        minutes: u64,
+    },
+    BillingDisabled,
+    ChoosePaidPlan,
+    AlreadyOnPlan {
+        plan: String,
+    },
+    PaymentUnavailable,
+    NotForSale {
+        plan: String,
+    },
+    NoCustomer,
+    UnknownKey,
+    UnknownChoice {
+        value: String,
+    },
+    ThresholdNotNumber,
+    LongPromptTokens,
+    SampleMissing,
+    /// A sample request `/v1` would refuse; `detail` is the API's error message (English, as
+    /// programs read it).
+    BadSample {
+        detail: String,
+    },
+    ChooseRole,
+    ChooseScope,
+    /// A limits form field that is not a number: `budget`, `alert`, `rpm` or `tpm`.
+    NotANumber {
+        field: String,
+    },
+}
+
+/// A role's name in the reader's language (`owner`, `admin`, `member`, `viewer`).
+pub fn role_name(role: String) -> AnyView {
+    let i18n = use_i18n();
+    match role.as_str() {
+        "owner" => t!(i18n, misc.role_owner).into_any(),
+        "admin" => t!(i18n, misc.role_admin).into_any(),
+        "member" => t!(i18n, misc.role_member).into_any(),
+        "viewer" => t!(i18n, misc.role_viewer).into_any(),
+        _ => role.into_any(),
+    }
+}
+
+/// The problem in the reader's language.
+pub fn problem_view(problem: Problem) -> AnyView {
+    use Problem::*;
+    let i18n = use_i18n();
+    macro_rules! say {
+        ($key:ident $(, $arg:ident = $value:expr)*) => {
+            t!(i18n, errors.$key $(, $arg = $value)*).into_any()
+        };
+    }
+    match problem {
+        InvalidEmail => say!(invalid_email),
+        EmailTaken => say!(email_taken),
+        PasswordTooShort { min } => say!(password_too_short, min = min),
+        PasswordTooLong { max } => say!(password_too_long, max = max),
+        PasswordRepetitive => say!(password_repetitive),
+        PasswordGuessable => say!(password_guessable),
+        WrongCredentials => say!(wrong_credentials),
+        KeyNotFound => say!(key_not_found),
+        KeyNameTooLong { max } => say!(key_name_too_long, max = max),
+        UnknownProvider { name, expected } => {
+            say!(
+                unknown_provider,
+                name = name.clone(),
+                expected = expected.clone()
+            )
+        }
+        MissingApiKey => say!(missing_api_key),
+        InvalidBaseUrl { url } => say!(invalid_base_url, url = url.clone()),
+        BaseUrlPlainHttp { url } => say!(base_url_plain_http, url = url.clone()),
+        BaseUrlForbidden {
+            url,
+            host,
+            addr,
+            range,
+        } if host.is_empty() => say!(
+            base_url_forbidden_address,
+            url = url.clone(),
+            addr = addr.clone(),
+            range = range.clone()
+        ),
+        BaseUrlForbidden {
+            url,
+            host,
+            addr,
+            range,
+        } => say!(
+            base_url_forbidden_host,
+            url = url.clone(),
+            host = host.clone(),
+            addr = addr.clone(),
+            range = range.clone()
+        ),
+        BaseUrlUnresolvable { url, host, detail } => say!(
+            base_url_unresolvable,
+            url = url.clone(),
+            host = host.clone(),
+            detail = detail.clone()
+        ),
+        ProviderNotFound => say!(provider_not_found),
+        KeyLimit {
+            plan,
+            included,
+            in_use,
+        } => say!(
+            key_limit,
+            plan = plan.clone(),
+            included = included.clone(),
+            in_use = in_use
+        ),
+        ProviderLimit {
+            plan,
+            included,
+            in_use,
+        } => say!(
+            provider_limit,
+            plan = plan.clone(),
+            included = included.clone(),
+            in_use = in_use
+        ),
+        LinkInvalid => say!(link_invalid),
+        LinkExpired => say!(link_expired),
+        LinkUsed => say!(link_used),
+        InviteOwner => say!(invite_owner),
+        AddressTaken { email } => say!(address_taken, email = email.clone()),
+        SecondOwner => say!(second_owner),
+        NoSuchMember => say!(no_such_member),
+        NotAllowed { role } => {
+            let role = StoredValue::new(role);
+            say!(not_allowed, role = move || role_name(role.get_value()))
+        }
+        EmailNotVerified { email } => say!(email_not_verified, email = email.clone()),
+        BudgetRange => say!(budget_range),
+        AlertRange => say!(alert_range),
+        RateRange => say!(rate_range),
+        PolicyThreshold => say!(policy_threshold),
+        PolicyTierOrder => say!(policy_tier_order),
+        PolicyUnknownProvider { name } => say!(policy_unknown_provider, name = name.clone()),
+        PolicyDuplicateProvider { name } => say!(policy_duplicate_provider, name = name.clone()),
+        PolicyNoProviders => say!(policy_no_providers),
+        PolicyEmptyForcedModel => say!(policy_empty_forced_model),
+        PolicyEmptyRule { index } => say!(policy_empty_rule, index = index),
+        Unreadable { detail } => say!(unreadable, detail = detail.clone()),
+        TooManyLogInsFromNetwork { seconds } => say!(too_many_log_ins_network, seconds = seconds),
+        TooManyLogInsForAccount { seconds } => say!(too_many_log_ins_account, seconds = seconds),
+        TooManySignUps { minutes } => say!(too_many_sign_ups, minutes = minutes),
+        BillingDisabled => say!(billing_disabled),
+        ChoosePaidPlan => say!(choose_paid_plan),
+        AlreadyOnPlan { plan } => say!(already_on_plan, plan = plan.clone()),
+        PaymentUnavailable => say!(payment_unavailable),
+        NotForSale { plan } => say!(not_for_sale, plan = plan.clone()),
+        NoCustomer => say!(no_customer),
+        UnknownKey => say!(unknown_key),
+        UnknownChoice { value } => say!(unknown_choice, value = value.clone()),
+        ThresholdNotNumber => say!(threshold_not_number),
+        LongPromptTokens => say!(long_prompt_tokens),
+        SampleMissing => say!(sample_missing),
+        BadSample { detail } => say!(bad_sample, detail = detail.clone()),
+        ChooseRole => say!(choose_role),
+        ChooseScope => say!(choose_scope),
+        NotANumber { field } => {
+            let field = StoredValue::new(field);
+            say!(not_a_number, field = move || limit_field(field.get_value()))
+        }
+    }
+}
+
+/// The label of a limits form field.
+fn limit_field(field: String) -> AnyView {
+    let i18n = use_i18n();
+    match field.as_str() {
+        "budget" => t!(i18n, limits.budget_label).into_any(),
+        "alert" => t!(i18n, limits.alert_label).into_any(),
+        "rpm" => t!(i18n, limits.rpm_label).into_any(),
+        "tpm" => t!(i18n, limits.tpm_label).into_any(),
+        _ => field.into_any(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    use gateway::accounts::members::MemberProblem;
+    use gateway::accounts::tokens::TokenError;
+    use gateway::accounts::{AccountError, PlanLimitHit, Weakness};
+    use gateway::egress::EgressRefusal;
+    use gateway::limits::LimitsError;
+    use gateway::routing::policy::PolicyError;
+
+    use super::Problem;
+
+    /// The problem an engine error describes, or `None` for a failure on our side.
+    pub fn of_account_error(err: AccountError) -> Option<Problem> {
+        use AccountError as E;
+        Some(match err {
+            E::InvalidEmail => Problem::InvalidEmail,
+            E::EmailTaken => Problem::EmailTaken,
+            E::WeakPassword(Weakness::TooShort) => Problem::PasswordTooShort {
+                min: gateway::accounts::MIN_PASSWORD_LEN,
+            },
+            E::WeakPassword(Weakness::TooLong) => Problem::PasswordTooLong {
+                max: gateway::accounts::MAX_PASSWORD_LEN,
+            },
+            E::WeakPassword(Weakness::Repetitive) => Problem::PasswordRepetitive,
+            E::WeakPassword(Weakness::Guessable) => Problem::PasswordGuessable,
+            E::WrongCredentials | E::UnknownEmail(_) => Problem::WrongCredentials,
+            E::KeyNotFound | E::AmbiguousKeyPrefix { .. } => Problem::KeyNotFound,
+            E::KeyNameTooLong => Problem::KeyNameTooLong {
+                max: gateway::accounts::MAX_KEY_NAME_LEN,
+            },
+            E::UnknownProvider(name) => Problem::UnknownProvider {
+                name,
+                expected: gateway::providers::ProviderKind::ALL
+                    .iter()
+                    .map(|kind| kind.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            E::MissingApiKey => Problem::MissingApiKey,
+            E::InvalidBaseUrl(url) => Problem::InvalidBaseUrl { url },
+            E::BaseUrlRefused { url, refusal } => of_egress_refusal(url, refusal),
+            E::ProviderNotFound => Problem::ProviderNotFound,
+            E::PlanLimit(PlanLimitHit::GatewayKeys {
+                plan,
+                included,
+                in_use,
+            }) => Problem::KeyLimit {
+                plan: plan.into(),
+                included,
+                in_use,
+            },
+            E::PlanLimit(PlanLimitHit::Providers {
+                plan,
+                included,
+                in_use,
+            }) => Problem::ProviderLimit {
+                plan: plan.into(),
+                included,
+                in_use,
+            },
+            E::Link(TokenError::Expired) => Problem::LinkExpired,
+            E::Link(TokenError::Used) => Problem::LinkUsed,
+            E::Link(TokenError::Invalid | TokenError::Database(_)) => Problem::LinkInvalid,
+            E::Members(MemberProblem::InviteOwner) => Problem::InviteOwner,
+            E::Members(MemberProblem::AddressTaken(email)) => Problem::AddressTaken { email },
+            E::Members(MemberProblem::SecondOwner) => Problem::SecondOwner,
+            E::Members(MemberProblem::NoSuchMember) => Problem::NoSuchMember,
+            E::NotAllowed(role) => Problem::NotAllowed { role: role.into() },
+            E::EmailNotVerified(email) => Problem::EmailNotVerified { email },
+            E::InvalidLimits(err) => of_limits_error(err),
+            E::InvalidPolicy(err) => of_policy_error(err),
+            E::Crypto(_) | E::Database(_) => return None,
+        })
+    }
+
+    fn of_egress_refusal(url: String, refusal: EgressRefusal) -> Problem {
+        match refusal {
+            EgressRefusal::PlainHttp => Problem::BaseUrlPlainHttp { url },
+            EgressRefusal::Forbidden { host, addr, range } => Problem::BaseUrlForbidden {
+                url,
+                host: if host == addr.to_string() {
+                    String::new()
+                } else {
+                    host
+                },
+                addr: addr.to_string(),
+                range: range.into(),
+            },
+            EgressRefusal::Unresolvable { host, detail } => {
+                Problem::BaseUrlUnresolvable { url, host, detail }
+            }
+        }
+    }
+
+    pub fn of_limits_error(err: LimitsError) -> Problem {
+        match err {
+            LimitsError::Json(detail) => Problem::Unreadable { detail },
+            LimitsError::Budget => Problem::BudgetRange,
+            LimitsError::Alert => Problem::AlertRange,
+            LimitsError::Rate => Problem::RateRange,
+        }
+    }
+
+    pub fn of_policy_error(err: PolicyError) -> Problem {
+        match err {
+            PolicyError::Json(detail) => Problem::Unreadable { detail },
+            PolicyError::Threshold => Problem::PolicyThreshold,
+            PolicyError::TierOrder => Problem::PolicyTierOrder,
+            PolicyError::UnknownProvider(name) => Problem::PolicyUnknownProvider { name },
+            PolicyError::DuplicateProvider(name) => Problem::PolicyDuplicateProvider { name },
+            PolicyError::NoProviders => Problem::PolicyNoProviders,
+            PolicyError::EmptyForcedModel => Problem::PolicyEmptyForcedModel,
+            PolicyError::EmptyRule(index) => Problem::PolicyEmptyRule { index },
+        }
+    }
+}
