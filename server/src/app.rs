@@ -401,16 +401,20 @@ async fn export_csv(
     let Ok(Some(account_id)) = session.get::<i32>(app::server::ACCOUNT_ID).await else {
         return Redirect::to("/login").into_response();
     };
-    // Every role reads analytics; a member removed since logging in no longer does.
+    // Every role reads analytics; a member removed since logging in no longer does, nor does a
+    // session opened before the password was reset (the same check as the server functions').
     let member_id = session
         .get::<i32>(app::server::MEMBER_ID)
         .await
         .ok()
         .flatten();
-    if !matches!(
-        gateway::accounts::members::actor(&state.db, account_id, member_id).await,
-        Ok(Some(_))
-    ) {
+    let opened_with = session
+        .get::<String>(app::server::AUTH_STAMP)
+        .await
+        .ok()
+        .flatten();
+    let signed_in = gateway::accounts::members::signed_in(&state.db, account_id, member_id).await;
+    if !matches!(signed_in, Ok(Some((_, stamp))) if opened_with.as_ref() == Some(&stamp)) {
         return Redirect::to("/login").into_response();
     }
     let account = match gateway::accounts::account_by_id(&state.db, account_id).await {

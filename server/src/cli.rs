@@ -36,6 +36,9 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The people of an account's organisation (the operator's view: no role is checked).
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Manage gateway keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -206,6 +209,44 @@ pub enum UserCommand {
         /// Print JSON: {"id", "email", "plan", "created_at", "active_keys", "providers"}.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// The organisation's people, owner first: `<role> <email> <id>` per line (the owner's id is 0).
+    List {
+        /// The owner's e-mail (the account).
+        #[arg(long)]
+        email: String,
+        /// Print JSON: [{"id", "email", "role"}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invite someone and print the one-time link (valid 7 days) for the operator to pass on.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        invitee: String,
+        #[arg(long, value_parser = ["admin", "member", "viewer"], default_value = "member")]
+        role: String,
+    },
+    /// Change a member's role.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        member: String,
+        #[arg(long, value_parser = ["admin", "member", "viewer"])]
+        role: String,
+    },
+    /// Remove a member; the keys they created are revoked.
+    Remove {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        member: String,
     },
 }
 
@@ -495,6 +536,78 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The member of `account_id` whose address is `email`.
+async fn member_by_email(
+    db: &gateway::sea_orm::DatabaseConnection,
+    account_id: i32,
+    email: &str,
+) -> anyhow::Result<gateway::entities::member::Model> {
+    let email = accounts::normalize_email(email)?;
+    accounts::members::list_members(db, account_id)
+        .await?
+        .into_iter()
+        .find(|member| member.email == email)
+        .with_context(|| format!("{email} is not a member of this organisation"))
+}
+
+async fn run_member(
+    config: &Config,
+    db: &gateway::sea_orm::DatabaseConnection,
+    command: MemberCommand,
+) -> anyhow::Result<()> {
+    use accounts::members::{self, Role};
+    let role_of = |role: &str| Role::parse(role).context("unknown role");
+    match command {
+        MemberCommand::List { email, json } => {
+            let account = accounts::account_by_email(db, &email).await?;
+            let mut people = vec![(0, account.email, Role::Owner.id().to_owned())];
+            for member in members::list_members(db, account.id).await? {
+                people.push((member.id, member.email, member.role));
+            }
+            if json {
+                let shown: Vec<_> = people
+                    .iter()
+                    .map(|(id, email, role)| serde_json::json!({"id": id, "email": email, "role": role}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(shown));
+            } else {
+                for (id, email, role) in people {
+                    println!("{role:<7} {email} {id}");
+                }
+            }
+        }
+        MemberCommand::Invite {
+            email,
+            invitee,
+            role,
+        } => {
+            let account = accounts::account_by_email(db, &email).await?;
+            let token = members::invite(db, account.id, &invitee, role_of(&role)?).await?;
+            println!("{}/invite?token={token}", config.link_base());
+        }
+        MemberCommand::SetRole {
+            email,
+            member,
+            role,
+        } => {
+            let account = accounts::account_by_email(db, &email).await?;
+            let member = member_by_email(db, account.id, &member).await?;
+            members::set_role(db, account.id, member.id, role_of(&role)?).await?;
+            println!("{} is now {role}", member.email);
+        }
+        MemberCommand::Remove { email, member } => {
+            let account = accounts::account_by_email(db, &email).await?;
+            let member = member_by_email(db, account.id, &member).await?;
+            let revoked = members::remove_member(db, account.id, member.id).await?;
+            println!(
+                "removed {} and revoked {revoked} of their keys",
+                member.email
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs an admin command (anything but `serve` and `route`).
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> {
     if let Command::Route(route) = command {
@@ -542,6 +655,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                 println!("providers:   {}", provider_ids.join(", "));
             }
         }
+        Command::Member(command) => run_member(config, &db, command).await?,
         Command::Key(KeyCommand::Create { email, name }) => {
             let account = accounts::account_by_email(&db, &email).await?;
             let created =

@@ -282,6 +282,15 @@ impl Config {
 
     /// The SSRF guard: the operator's exceptions, and the hosts of the operator's own provider
     /// URLs (whoever sets those can set the exceptions too).
+    /// Where e-mailed links point: `GATEWAY_PUBLIC_URL`, else the listen address.
+    pub fn link_base(&self) -> String {
+        self.gateway_public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.gateway_addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     pub fn egress_policy(&self) -> anyhow::Result<gateway::egress::EgressPolicy> {
         let entries: Vec<&str> = self
             .allowed_private_upstreams
@@ -360,12 +369,7 @@ impl Config {
                 .map(str::to_ascii_lowercase),
             smtp_url: self.smtp_url.clone().filter(|url| !url.trim().is_empty()),
             mail_from: self.mail_from.clone(),
-            link_base: self
-                .gateway_public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", self.gateway_addr))
-                .trim_end_matches('/')
-                .to_owned(),
+            link_base: self.link_base(),
             default_limits: {
                 let LimitsConfig { key, account } = &self.limits;
                 for (which, limits) in [("key", key), ("account", account)] {

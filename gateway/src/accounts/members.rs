@@ -153,17 +153,6 @@ pub async fn signed_in(
     }))
 }
 
-/// The acting person, as the session names them; `None` if the member was removed meanwhile.
-pub async fn actor(
-    db: &DatabaseConnection,
-    account_id: i32,
-    member_id: Option<i32>,
-) -> Result<Option<Actor>, AccountError> {
-    Ok(signed_in(db, account_id, member_id)
-        .await?
-        .map(|(actor, _)| actor))
-}
-
 /// Checks a password against the owner of an account or a member: one argon2 verification either
 /// way, and the same error for an unknown address as for a wrong password.
 pub async fn authenticate(

@@ -367,6 +367,133 @@ async fn a_key_revoked_by_the_cli_stops_working_on_a_running_server() {
     assert!(refused);
 }
 
+/// The operator's member commands: invite (printing the link), list, change a role, remove, and
+/// the removed member's keys stop working on the running server.
+#[tokio::test]
+async fn members_from_the_command_line() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("owner@example.com").await;
+    let cli = std::sync::Arc::new(Cli {
+        database_url: app.config.database_url.clone(),
+        data_dir: app.data_dir.path().to_path_buf(),
+    });
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        async move {
+            tokio::task::spawn_blocking(move || cli.ok(args, None))
+                .await
+                .unwrap()
+        }
+    };
+    let link = run(&[
+        "member",
+        "invite",
+        "--email",
+        "owner@example.com",
+        "--invitee",
+        "Bob@Example.com",
+        "--role",
+        "admin",
+    ])
+    .await;
+    // The CLI's own configuration names the public address; here the default listen address.
+    let token = link
+        .trim()
+        .strip_prefix("http://127.0.0.1:3000/invite?token=")
+        .unwrap_or_else(|| panic!("a link to /invite: {link}"))
+        .to_owned();
+    let db = &app.state.db;
+    let bob = gateway::accounts::members::accept_invitation(
+        db,
+        &token,
+        PASSWORD,
+        gateway::mail::Lang::En,
+    )
+    .await
+    .unwrap();
+    let bobs_key = gateway::accounts::create_member_key(
+        db,
+        &app.state.settings.plans,
+        tenant.account_id,
+        Some(bob.id),
+        "bob's",
+    )
+    .await
+    .unwrap()
+    .secret;
+    assert_eq!(app.chat(Some(&bobs_key), &hello()).await.status(), 200);
+
+    let listed = run(&["member", "list", "--email", "owner@example.com"]).await;
+    assert_eq!(
+        listed,
+        format!(
+            "owner   owner@example.com 0\nadmin   bob@example.com {}\n",
+            bob.id
+        )
+    );
+    let changed = run(&[
+        "member",
+        "set-role",
+        "--email",
+        "owner@example.com",
+        "--member",
+        "bob@example.com",
+        "--role",
+        "viewer",
+    ])
+    .await;
+    assert_eq!(changed, "bob@example.com is now viewer\n");
+    let json: Value = serde_json::from_str(
+        &run(&["member", "list", "--email", "owner@example.com", "--json"]).await,
+    )
+    .unwrap();
+    assert_eq!(json[1]["role"], "viewer");
+
+    // An address that already has a login is refused, in one line.
+    let refused = {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || {
+            cli.fails(
+                &[
+                    "member",
+                    "invite",
+                    "--email",
+                    "owner@example.com",
+                    "--invitee",
+                    "bob@example.com",
+                ],
+                None,
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        refused.contains("already has an LLM Gateway login"),
+        "{refused}"
+    );
+
+    let removed = run(&[
+        "member",
+        "remove",
+        "--email",
+        "owner@example.com",
+        "--member",
+        "bob@example.com",
+    ])
+    .await;
+    assert_eq!(
+        removed,
+        "removed bob@example.com and revoked 1 of their keys\n"
+    );
+    let refused = eventually(Duration::from_secs(5), || async {
+        app.chat(Some(&bobs_key), &hello()).await.status() == 401
+    })
+    .await;
+    assert!(refused, "the removed member's key stops working");
+    assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
+}
+
 #[test]
 fn route_classify_keeps_input_order_and_eval_reports_metrics() {
     let (cli, dir) = cli_on_fresh_sqlite();

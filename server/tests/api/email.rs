@@ -100,6 +100,8 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
             .await
             .starts_with('[')
     );
+    let export = "/analytics/export.csv?range=7d";
+    assert_eq!(earlier.get(export).await.status(), 200);
     let browser = Browser::new(&app);
     let ask = |email: &'static str| {
         let browser = &browser;
@@ -176,6 +178,14 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
             .await
             .contains("LinkUsed")
     );
+    // The CSV export, outside the server functions, refuses the old session as well.
+    let refused = earlier.get(export).await;
+    assert_eq!(
+        refused.status(),
+        303,
+        "the export ends with the old password"
+    );
+    assert_eq!(refused.headers()["location"], "/login");
     let ended = text(earlier.post_form("list_keys", &[]).await).await;
     assert!(
         ended.contains("NotLoggedIn"),
@@ -210,7 +220,7 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
     assert!(
         reset(third, "yet another passphrase 5")
             .await
-            .contains("expired")
+            .contains("LinkExpired")
     );
 }
 

@@ -145,7 +145,10 @@ async fn each_role_may_do_what_its_role_allows_and_no_more(backend: Backend) {
                 "{role} calling {function}: {text}"
             );
             if refused {
-                assert!(text.contains(&format!("Your role ({role})")), "{text}");
+                assert!(
+                    text.contains(&format!(r#"{{"NotAllowed":{{"role":"{role}"}}}}"#)),
+                    "{text}"
+                );
             }
         }
     }
