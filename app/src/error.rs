@@ -63,10 +63,9 @@ where
 #[cfg(feature = "ssr")]
 impl From<gateway::accounts::AccountError> for PortalError {
     fn from(err: gateway::accounts::AccountError) -> Self {
-        let failure = err.to_string();
         match crate::problem::ssr::of_account_error(err) {
-            Some(problem) => PortalError::Refused(problem),
-            None => {
+            Ok(problem) => PortalError::Refused(problem),
+            Err(failure) => {
                 tracing::error!(error = %failure, "portal operation failed");
                 PortalError::Internal
             }

@@ -293,10 +293,10 @@ pub(crate) mod ssr {
 
     use super::Problem;
 
-    /// The problem an engine error describes, or `None` for a failure on our side.
-    pub fn of_account_error(err: AccountError) -> Option<Problem> {
+    /// The problem an engine error describes, or the error back when it is a failure on our side.
+    pub fn of_account_error(err: AccountError) -> Result<Problem, AccountError> {
         use AccountError as E;
-        Some(match err {
+        Ok(match err {
             E::InvalidEmail => Problem::InvalidEmail,
             E::EmailTaken => Problem::EmailTaken,
             E::WeakPassword(Weakness::TooShort) => Problem::PasswordTooShort {
@@ -353,7 +353,7 @@ pub(crate) mod ssr {
             E::EmailNotVerified(email) => Problem::EmailNotVerified { email },
             E::InvalidLimits(err) => of_limits_error(err),
             E::InvalidPolicy(err) => of_policy_error(err),
-            E::Crypto(_) | E::Database(_) => return None,
+            failure @ (E::Crypto(_) | E::Database(_)) => return Err(failure),
         })
     }
 
