@@ -37,7 +37,7 @@ test("refusals are worded in the reader's language, and again after a switch", a
   await page.goto("/analytics");
   await hydrated(page);
   await expect(page.getByRole("link", { name: "Exportar CSV" })).toBeVisible();
-  await expect(page.getByText("No hay solicitudes en este periodo.").first()).toBeVisible();
+  await expect(page.getByText("Sin solicitudes en este periodo.").first()).toBeVisible();
   await page.goto("/routing");
   await hydrated(page);
   await expect(page.getByRole("button", { name: "Guardar el enrutamiento" })).toBeVisible();
