@@ -38,6 +38,14 @@ test("refusals are worded in the reader's language, and again after a switch", a
   await hydrated(page);
   await expect(page.getByRole("link", { name: "Exportar CSV" })).toBeVisible();
   await expect(page.getByText("Sin solicitudes en este periodo.").first()).toBeVisible();
+  await expect(page.getByTestId("chart-requests")).toContainText("Solicitudes");
+  // The charts' plain-string texts are drawn again on a switch, like the rest of the page.
+  await page.getByRole("button", { name: "English" }).click();
+  await expect(page.getByRole("link", { name: "Export CSV" })).toBeVisible();
+  await expect(page.getByTestId("chart-requests")).toContainText("Requests");
+  await expect(page.getByTestId("chart-requests")).not.toContainText("Solicitudes");
+  await page.getByRole("button", { name: "Español" }).click();
+  await expect(page.getByTestId("chart-requests")).toContainText("Solicitudes");
   await page.goto("/routing");
   await hydrated(page);
   await expect(page.getByRole("button", { name: "Guardar el enrutamiento" })).toBeVisible();
