@@ -125,7 +125,10 @@ pub fn ProvidersPage() -> impl IntoView {
                                         <tr data-testid="provider-row">
                                             <td>{row.provider.clone()}</td>
                                             <td><code>{row.key_hint.clone()}</code></td>
-                                            <td>{row.base_url.clone().unwrap_or_else(|| "default".into())}</td>
+                                            <td data-testid="provider-base-url">{match row.base_url.clone() {
+                                                Some(url) => url.into_any(),
+                                                None => t!(i18n, misc.default_base_url).into_any(),
+                                            }}</td>
                                             <td>{format_utc(row.created_at)}</td>
                                             <td>
                                                 <ActionForm action=delete>
