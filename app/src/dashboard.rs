@@ -13,8 +13,7 @@ pub struct DashboardSummary {
     pub email: String,
     pub plan: String,
     pub requests_this_month: u64,
-    /// The plan's monthly requests, "10,000" or "unlimited".
-    /// The plan's monthly requests; `None` is unlimited.
+    /// The plan's monthly requests ("10,000"); `None` is unlimited.
     pub quota: Option<String>,
     pub cost_this_month: f64,
     pub saving_this_month: f64,

@@ -39,7 +39,7 @@ pub(crate) mod ssr {
     }
 
     pub fn link(state: &GatewayState, path: &str, token: &str) -> String {
-        format!("{}{path}?token={token}", state.settings.link_base)
+        gateway::accounts::tokens::link(&state.settings.link_base, path, token)
     }
 
     pub fn send_verification(state: &GatewayState, email: &str, lang: Lang, token: &str) {

@@ -27,16 +27,31 @@ pub struct NewKey {
     pub secret: String,
 }
 
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::error::PortalError;
+
+    /// The account's address while it is unconfirmed; `None` once confirmed.
+    pub async fn unconfirmed_address(
+        db: &gateway::sea_orm::DatabaseConnection,
+        account_id: i32,
+    ) -> Result<Option<String>, PortalError> {
+        let account = gateway::accounts::account_by_id(db, account_id).await?;
+        Ok(account
+            .filter(|account| account.email_verified_at.is_none())
+            .map(|account| account.email))
+    }
+}
+
 #[server(prefix = "/api", endpoint = "list_keys")]
 pub async fn list_keys() -> Result<Vec<KeyRow>, PortalError> {
     use crate::server::state;
-    use gateway::accounts::members::{Action, Role};
+    use gateway::accounts::members::Action;
     let actor = crate::server::require(Action::OwnKeys).await?;
     let keys = gateway::accounts::list_gateway_keys(&state()?.db, actor.account_id).await?;
     Ok(keys
         .into_iter()
-        // A member sees the keys they made; owners and admins see every key.
-        .filter(|key| actor.role != Role::Member || key.created_by_member == actor.member_id)
+        .filter(|key| actor.manages_key(key.created_by_member))
         .map(|key| KeyRow {
             id: key.id,
             name: key.name,
@@ -54,10 +69,7 @@ pub async fn unverified_email() -> Result<Option<String>, PortalError> {
     use crate::server::{require_account, state};
 
     let account_id = require_account().await?;
-    let account = gateway::accounts::account_by_id(&state()?.db, account_id).await?;
-    Ok(account
-        .filter(|account| account.email_verified_at.is_none())
-        .map(|account| account.email))
+    ssr::unconfirmed_address(&state()?.db, account_id).await
 }
 
 #[server(prefix = "/api", endpoint = "create_key")]
@@ -66,7 +78,7 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
 
     let actor = crate::server::require(gateway::accounts::members::Action::OwnKeys).await?;
     let state = state()?;
-    if let Some(email) = unverified_email().await? {
+    if let Some(email) = ssr::unconfirmed_address(&state.db, actor.account_id).await? {
         return Err(gateway::accounts::AccountError::EmailNotVerified(email).into());
     }
     let created = state
@@ -81,15 +93,14 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
 #[server(prefix = "/api", endpoint = "revoke_key")]
 pub async fn revoke_key(id: i32) -> Result<(), PortalError> {
     use crate::server::state;
-    use gateway::accounts::members::{Action, Role};
+    use gateway::accounts::members::Action;
     let actor = crate::server::require(Action::OwnKeys).await?;
     let state = state()?;
-    if actor.role == Role::Member {
-        // A member revokes only the keys they made.
+    if !actor.role.allows(Action::Administer) {
         let own = gateway::accounts::list_gateway_keys(&state.db, actor.account_id)
             .await?
             .into_iter()
-            .any(|key| key.id == id && key.created_by_member == actor.member_id);
+            .any(|key| key.id == id && actor.manages_key(key.created_by_member));
         if !own {
             return Err(gateway::accounts::AccountError::KeyNotFound.into());
         }

@@ -72,18 +72,17 @@ pub async fn invite_member(email: String, role: String) -> Result<String, Portal
     let actor = crate::server::require(Action::Administer).await?;
     let state = crate::server::state()?;
     let role = ssr::role(&role)?;
-    let token = members::invite(&state.db, actor.account_id, &email, role).await?;
+    let invited = members::invite(&state.db, actor.account_id, &email, role).await?;
     let inviter = gateway::accounts::account_by_id(&state.db, actor.account_id)
         .await?
         .map(|owner| owner.email)
         .unwrap_or_default();
     let lang = crate::email::ssr::visitor_lang().await;
-    let link = crate::email::ssr::link(&state, "/invite", &token);
-    let email = gateway::accounts::normalize_email(&email)?;
+    let link = crate::email::ssr::link(&state, "/invite", &invited.token);
     let mail = messages::invitation(lang, &inviter, role.id(), &link);
-    state.mailer.send_later(email.clone(), mail);
+    state.mailer.send_later(invited.email.clone(), mail);
     // The address invited; the page words the confirmation.
-    Ok(email)
+    Ok(invited.email)
 }
 
 #[server(prefix = "/api", endpoint = "set_member_role")]

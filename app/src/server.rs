@@ -43,10 +43,17 @@ pub async fn require(
     Ok(actor)
 }
 
-/// The person the session names, read with one query. A removed member, or a session opened
-/// before the password changed (a reset), is logged out.
 async fn signed_in() -> Result<gateway::accounts::members::Actor, PortalError> {
-    let session = session().await?;
+    actor_of_session(&session().await?, &state()?.db).await
+}
+
+/// The person `session` names, read with one query. A removed member, or a session opened
+/// before the password changed (a reset), is logged out. Server functions and the routes
+/// outside them (the CSV export) check a session with this.
+pub async fn actor_of_session(
+    session: &Session,
+    db: &gateway::sea_orm::DatabaseConnection,
+) -> Result<gateway::accounts::members::Actor, PortalError> {
     let store_failed = |err: tower_sessions::session::Error| {
         tracing::error!(error = %err, "session store failed");
         PortalError::Internal
@@ -59,7 +66,7 @@ async fn signed_in() -> Result<gateway::accounts::members::Actor, PortalError> {
         .get::<String>(AUTH_STAMP)
         .await
         .map_err(store_failed)?;
-    let found = gateway::accounts::members::signed_in(&state()?.db, account_id, member_id).await?;
+    let found = gateway::accounts::members::signed_in(db, account_id, member_id).await?;
     match found {
         Some((actor, stamp)) if opened_with.as_ref() == Some(&stamp) => Ok(actor),
         _ => {

@@ -79,16 +79,6 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    /// A mailer that only logs.
-    pub fn log_only() -> Self {
-        Self {
-            transport: None,
-            from: "LLM Gateway <noreply@localhost>"
-                .parse()
-                .expect("a valid built-in address"),
-        }
-    }
-
     pub fn sends_mail(&self) -> bool {
         self.transport.is_some()
     }

@@ -398,25 +398,12 @@ async fn export_csv(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     use gateway::analytics;
-    let Ok(Some(account_id)) = session.get::<i32>(app::server::ACCOUNT_ID).await else {
+    // Every role reads analytics; a member removed since logging in no longer does, nor does a
+    // session opened before the password was reset (the server functions' own check).
+    let Ok(actor) = app::server::actor_of_session(&session, &state.db).await else {
         return Redirect::to("/login").into_response();
     };
-    // Every role reads analytics; a member removed since logging in no longer does, nor does a
-    // session opened before the password was reset (the same check as the server functions').
-    let member_id = session
-        .get::<i32>(app::server::MEMBER_ID)
-        .await
-        .ok()
-        .flatten();
-    let opened_with = session
-        .get::<String>(app::server::AUTH_STAMP)
-        .await
-        .ok()
-        .flatten();
-    let signed_in = gateway::accounts::members::signed_in(&state.db, account_id, member_id).await;
-    if !matches!(signed_in, Ok(Some((_, stamp))) if opened_with.as_ref() == Some(&stamp)) {
-        return Redirect::to("/login").into_response();
-    }
+    let account_id = actor.account_id;
     let account = match gateway::accounts::account_by_id(&state.db, account_id).await {
         Ok(Some(account)) => account,
         Ok(None) => return Redirect::to("/login").into_response(),

@@ -542,11 +542,9 @@ async fn member_by_email(
     account_id: i32,
     email: &str,
 ) -> anyhow::Result<gateway::entities::member::Model> {
-    let email = accounts::normalize_email(email)?;
-    accounts::members::list_members(db, account_id)
+    accounts::members::find_member(db, email)
         .await?
-        .into_iter()
-        .find(|member| member.email == email)
+        .filter(|member| member.account_id == account_id)
         .with_context(|| format!("{email} is not a member of this organisation"))
 }
 
@@ -582,8 +580,9 @@ async fn run_member(
             role,
         } => {
             let account = accounts::account_by_email(db, &email).await?;
-            let token = members::invite(db, account.id, &invitee, role_of(&role)?).await?;
-            println!("{}/invite?token={token}", config.link_base());
+            let invited = members::invite(db, account.id, &invitee, role_of(&role)?).await?;
+            let link = accounts::tokens::link(&config.link_base(), "/invite", &invited.token);
+            println!("{link}");
         }
         MemberCommand::SetRole {
             email,

@@ -280,8 +280,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The SSRF guard: the operator's exceptions, and the hosts of the operator's own provider
-    /// URLs (whoever sets those can set the exceptions too).
     /// Where e-mailed links point: `GATEWAY_PUBLIC_URL`, else the listen address.
     pub fn link_base(&self) -> String {
         self.gateway_public_url
@@ -291,6 +289,8 @@ impl Config {
             .to_owned()
     }
 
+    /// The SSRF guard: the operator's exceptions, and the hosts of the operator's own provider
+    /// URLs (whoever sets those can set the exceptions too).
     pub fn egress_policy(&self) -> anyhow::Result<gateway::egress::EgressPolicy> {
         let entries: Vec<&str> = self
             .allowed_private_upstreams

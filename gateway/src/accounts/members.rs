@@ -99,6 +99,15 @@ pub struct Actor {
     pub role: Role,
 }
 
+impl Actor {
+    /// Whether this person may see and revoke a key made by `creator` (`None`: the owner):
+    /// owners and admins every key, members the keys they made, viewers none.
+    pub fn manages_key(&self, creator: Option<i32>) -> bool {
+        self.role.allows(Action::Administer)
+            || (self.role.allows(Action::OwnKeys) && creator == self.member_id)
+    }
+}
+
 /// A successful log-in: the organisation, and the member unless it is the owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Login {
@@ -182,13 +191,20 @@ pub async fn authenticate(
     }
 }
 
-/// An invitation to the organisation for `email` with `role`; returns the link's token.
+/// An invitation made: the address it is for (normalised) and the link's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invited {
+    pub email: String,
+    pub token: String,
+}
+
+/// An invitation to the organisation for `email` with `role`.
 pub async fn invite(
     db: &DatabaseConnection,
     account_id: i32,
     email: &str,
     role: Role,
-) -> Result<String, AccountError> {
+) -> Result<Invited, AccountError> {
     if role == Role::Owner {
         return Err(AccountError::Members(MemberProblem::InviteOwner));
     }
@@ -196,8 +212,13 @@ pub async fn invite(
     if find_account(db, &email).await?.is_some() || find_member(db, &email).await?.is_some() {
         return Err(AccountError::Members(MemberProblem::AddressTaken(email)));
     }
-    let detail = serde_json::to_string(&Invitation { email, role }).unwrap_or_default();
-    Ok(tokens::issue(db, account_id, Purpose::Invitation, Some(detail)).await?)
+    let detail = serde_json::to_string(&Invitation {
+        email: email.clone(),
+        role,
+    })
+    .unwrap_or_default();
+    let token = tokens::issue(db, account_id, Purpose::Invitation, Some(detail)).await?;
+    Ok(Invited { email, token })
 }
 
 /// What an invitation offers, without accepting it.

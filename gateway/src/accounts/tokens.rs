@@ -59,6 +59,11 @@ pub struct Spent {
     pub detail: Option<String>,
 }
 
+/// The link an e-mail carries: the portal's public address, the page, the token.
+pub fn link(base: &str, path: &str, token: &str) -> String {
+    format!("{base}{path}?token={token}")
+}
+
 fn digest(token: &str) -> String {
     crate::crypto::key_digest(token)
 }

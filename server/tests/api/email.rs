@@ -242,7 +242,8 @@ async fn a_budget_alert_is_mailed_once_when_the_threshold_is_reached(backend: Ba
         let db = &app.state.db;
         let token = gateway::accounts::members::invite(db, tenant.account_id, email, role)
             .await
-            .unwrap();
+            .unwrap()
+            .token;
         gateway::accounts::members::accept_invitation(
             db,
             &token,
