@@ -150,6 +150,20 @@ pub struct Usage {
     pub total_tokens: u32,
 }
 
+impl Usage {
+    /// Usage from a provider's own counts, which need not fit: each saturates at `u32::MAX`
+    /// rather than wrapping (or panicking in a debug build).
+    pub fn from_counts(prompt: u64, completion: u64) -> Self {
+        let prompt = u32::try_from(prompt).unwrap_or(u32::MAX);
+        let completion = u32::try_from(completion).unwrap_or(u32::MAX);
+        Self {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt.saturating_add(completion),
+        }
+    }
+}
+
 /// The parts of a `chat.completion` the gateway reads; the body itself is forwarded as received.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatCompletionSummary {

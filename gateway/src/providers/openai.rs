@@ -152,7 +152,7 @@ impl ProviderApi for OpenAiCompatible {
         let prompt_tokens = parsed
             .pointer("/usage/prompt_tokens")
             .and_then(Value::as_u64)
-            .unwrap_or(0) as u32;
+            .map_or(0, |count| u32::try_from(count).unwrap_or(u32::MAX));
         Ok(EmbeddingsOutcome {
             body,
             prompt_tokens,

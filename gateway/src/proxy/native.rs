@@ -356,13 +356,7 @@ impl UsageSniffer {
     }
 
     fn usage(&self) -> Usage {
-        let prompt = u32::try_from(self.input_tokens).unwrap_or(u32::MAX);
-        let completion = u32::try_from(self.output_tokens).unwrap_or(u32::MAX);
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt.saturating_add(completion),
-        }
+        Usage::from_counts(self.input_tokens, self.output_tokens)
     }
 }
 

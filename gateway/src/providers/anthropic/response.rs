@@ -17,20 +17,23 @@ struct AnthropicResponse {
 #[derive(Deserialize, Default, Clone, Copy)]
 pub(super) struct AnthropicUsage {
     #[serde(default)]
-    pub(super) input_tokens: u32,
+    pub(super) input_tokens: u64,
     #[serde(default)]
-    pub(super) output_tokens: u32,
+    pub(super) output_tokens: u64,
     #[serde(default)]
-    cache_creation_input_tokens: Option<u32>,
+    cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
-    cache_read_input_tokens: Option<u32>,
+    cache_read_input_tokens: Option<u64>,
 }
 
 impl AnthropicUsage {
-    pub(super) fn prompt_tokens(&self) -> u32 {
-        self.input_tokens
-            + self.cache_creation_input_tokens.unwrap_or(0)
-            + self.cache_read_input_tokens.unwrap_or(0)
+    /// OpenAI's usage: Anthropic counts cached input apart from `input_tokens`.
+    pub(super) fn to_openai(self) -> Usage {
+        let prompt = self
+            .input_tokens
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(self.cache_read_input_tokens.unwrap_or(0));
+        Usage::from_counts(prompt, self.output_tokens)
     }
 }
 
@@ -94,7 +97,6 @@ pub(super) fn from_response(
     if json_tool.is_some() && finish == "tool_calls" {
         finish = "stop";
     }
-    let prompt_tokens = response.usage.prompt_tokens();
     Ok(ChatCompletion {
         id: response.id,
         object: "chat.completion".into(),
@@ -111,11 +113,7 @@ pub(super) fn from_response(
             finish_reason: Some(finish.to_owned()),
             logprobs: None,
         }],
-        usage: Usage {
-            prompt_tokens,
-            completion_tokens: response.usage.output_tokens,
-            total_tokens: prompt_tokens + response.usage.output_tokens,
-        },
+        usage: response.usage.to_openai(),
     })
 }
 
@@ -126,6 +124,38 @@ mod tests {
     use serde_json::json;
 
     use super::super::test_support::fixture;
+
+    #[test]
+    fn usage_counts_cached_input_and_saturates() {
+        let usage: AnthropicUsage = serde_json::from_value(json!({
+            "input_tokens": 10, "output_tokens": 5,
+            "cache_creation_input_tokens": 20, "cache_read_input_tokens": 30,
+        }))
+        .unwrap();
+        let usage = usage.to_openai();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (60, 5, 65)
+        );
+        let huge: AnthropicUsage = serde_json::from_value(json!({
+            "input_tokens": 4_000_000_000u64, "output_tokens": 4_000_000_000u64,
+            "cache_read_input_tokens": u64::MAX,
+        }))
+        .unwrap();
+        let usage = huge.to_openai();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (u32::MAX, 4_000_000_000, u32::MAX)
+        );
+    }
 
     #[test]
     fn converts_the_documented_response() {

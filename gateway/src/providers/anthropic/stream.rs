@@ -48,12 +48,7 @@ impl StreamConverter {
     }
 
     fn usage(&self) -> Usage {
-        let prompt = self.usage.prompt_tokens();
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: self.usage.output_tokens,
-            total_tokens: prompt + self.usage.output_tokens,
-        }
+        self.usage.to_openai()
     }
 
     /// One server-sent event (`event:` name and `data:` payload) → zero or more chunks.
@@ -185,10 +180,10 @@ impl StreamConverter {
                     .pointer("/usage/output_tokens")
                     .and_then(Value::as_u64)
                 {
-                    self.usage.output_tokens = output as u32;
+                    self.usage.output_tokens = output;
                 }
                 if let Some(input) = value.pointer("/usage/input_tokens").and_then(Value::as_u64) {
-                    self.usage.input_tokens = input as u32;
+                    self.usage.input_tokens = input;
                 }
                 let mut finish = value
                     .pointer("/delta/stop_reason")

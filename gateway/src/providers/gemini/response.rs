@@ -16,15 +16,10 @@ pub(super) fn finish_reason(reason: &str) -> &'static str {
 
 pub(super) fn usage_of(response: &Value) -> Option<Usage> {
     let metadata = response.get("usageMetadata")?;
-    let count = |key: &str| metadata.get(key).and_then(Value::as_u64).unwrap_or(0) as u32;
-    let prompt = count("promptTokenCount");
+    let count = |key: &str| metadata.get(key).and_then(Value::as_u64).unwrap_or(0);
     // Thinking models bill their thoughts as output.
-    let completion = count("candidatesTokenCount") + count("thoughtsTokenCount");
-    Some(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-    })
+    let completion = count("candidatesTokenCount").saturating_add(count("thoughtsTokenCount"));
+    Some(Usage::from_counts(count("promptTokenCount"), completion))
 }
 
 /// Text and function calls of one candidate. Call ids are numbered from `first_call`.
@@ -156,6 +151,21 @@ mod tests {
     use super::*;
 
     use crate::providers::gemini::test_support::fixture;
+
+    /// Counts past `u32` (an upstream's to choose) saturate; they once overflowed, found by the
+    /// chunk fuzz test.
+    #[test]
+    fn usage_counts_too_large_for_u32_saturate() {
+        let usage = usage_of(&json!({"usageMetadata": {
+            "promptTokenCount": 3_000_000_000u64,
+            "candidatesTokenCount": 3_000_000_000u64,
+            "thoughtsTokenCount": u64::MAX,
+        }}))
+        .unwrap();
+        assert_eq!(usage.prompt_tokens, 3_000_000_000);
+        assert_eq!(usage.completion_tokens, u32::MAX);
+        assert_eq!(usage.total_tokens, u32::MAX);
+    }
 
     #[test]
     fn converts_documented_responses() {
