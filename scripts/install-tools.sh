@@ -67,18 +67,33 @@ if [ "$what" = test ]; then
     log "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
-  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, pytest, jsonschema' 2>/dev/null; then
-    log "installing the openai and anthropic Python SDKs, pytest and jsonschema into $tools/venv"
+  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, agents, pytest, jsonschema' 2>/dev/null; then
+    log "installing the openai and anthropic Python SDKs, the OpenAI Agents SDK, pytest and jsonschema into $tools/venv"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
   fi
-  if [ ! -d "$root/tests/node/node_modules/openai" ]; then
-    log "installing the openai Node SDK for the SDK tests"
+  # The openai package and Vercel's AI SDK at the versions pinned in tests/node/package.json:
+  # checked by version, so a new pin reinstalls.
+  if ! (cd "$root/tests/node" 2>/dev/null && node -e '
+        const pins = require("./package.json").devDependencies;
+        for (const [name, version] of Object.entries(pins))
+          if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);' 2>/dev/null); then
+    log "installing the openai Node SDK and Vercel's AI SDK for the SDK tests"
     (cd "$root/tests/node" && npm ci --silent --no-audit --no-fund)
   fi
   if [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
     log "installing Playwright (the test runner only; it drives Debian's Chromium)"
     (cd "$root/end2end" && npm ci --silent --no-audit --no-fund)
+  fi
+  # Claude Code and the Codex CLI at the versions pinned in tests/clients/package.json (each npm
+  # package carries its native binary); checked by version, so a new pin reinstalls.
+  if ! (cd "$root/tests/clients" 2>/dev/null && node -e '
+        const pins = require("./package.json").devDependencies;
+        for (const [name, version] of Object.entries(pins))
+          if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);' 2>/dev/null \
+        && node_modules/.bin/claude --version >/dev/null 2>&1 && node_modules/.bin/codex --version >/dev/null 2>&1); then
+    log "installing Claude Code and the Codex CLI for the client tests (about 800 MB of native binaries)"
+    (cd "$root/tests/clients" && npm ci --silent --no-audit --no-fund)
   fi
 fi
 log "tools ready"

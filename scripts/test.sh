@@ -29,6 +29,7 @@ suite() {
 step "tests: Rust (unit and integration, SQLite and PostgreSQL), and beside them the OpenAI Python and Node SDKs and the browser (Playwright, Chromium)" 90 0
 suite python "$GATEWAY_TOOLS_DIR/venv/bin/python" -m pytest -q tests/python
 suite node bash -c "cd tests/node && node --test"
+suite clients bash -c "cd tests/clients && node --test"
 suite browser bash -c "cd end2end && npx playwright test"
 rust_ok=true
 RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo nextest run --workspace --exclude frontend --no-fail-fast || rust_ok=false
@@ -36,7 +37,7 @@ wait
 
 failed=()
 $rust_ok || failed+=(rust)
-for name in python node browser; do
+for name in python node clients browser; do
   read -r outcome seconds <"$logs/$name.status" || outcome=failed
   printf '\n\033[1m-- %s: %s in %ss\033[0m (log: %s)\n' "$name" "$outcome" "${seconds:-?}" "$logs/$name.log"
   if [ "$outcome" = ok ]; then

@@ -30,6 +30,59 @@ pub struct CatalogModel {
     pub tier: Tier,
     #[serde(default)]
     pub kind: ModelKind,
+    /// What the model can take; see [`Capabilities`].
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+/// Anthropic's kinds of extended thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThinkingKind {
+    /// `{"type": "enabled", "budget_tokens": n}`.
+    Enabled,
+    /// `{"type": "adaptive"}`: the model decides how much to think.
+    Adaptive,
+}
+
+/// What a model accepts, from its provider's model page: the facts that decide how a request is
+/// adapted to it (`crate::adapt`) and whether auto-routing may send a request there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Capabilities {
+    /// OpenAI's reasoning models (o-series): `max_completion_tokens` only, and no sampling
+    /// fields (`temperature`, `top_p`, penalties, `logprobs`).
+    pub reasoning: bool,
+    /// The kinds of extended thinking the model takes; empty: none.
+    pub thinking: Vec<ThinkingKind>,
+    pub tools: bool,
+    pub images: bool,
+    /// A JSON-schema answer: natively, or as Anthropic's forced tool.
+    pub structured_output: bool,
+    /// Anthropic's `cache_control` marks.
+    pub prompt_caching: bool,
+    /// Anthropic's `output_config` (effort).
+    pub output_config: bool,
+    /// Anthropic's `context_management`.
+    pub context_management: bool,
+    /// Anthropic: `system` turns inside `messages`, not only the top-level `system`.
+    pub system_in_messages: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            reasoning: false,
+            thinking: Vec::new(),
+            tools: true,
+            images: true,
+            structured_output: false,
+            prompt_caching: false,
+            output_config: false,
+            context_management: false,
+            system_in_messages: false,
+        }
+    }
 }
 
 impl CatalogModel {

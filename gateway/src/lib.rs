@@ -3,6 +3,7 @@
 
 pub mod abuse;
 pub mod accounts;
+pub mod adapt;
 pub mod analytics;
 pub mod billing;
 pub mod cache;

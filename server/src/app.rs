@@ -340,6 +340,26 @@ where
         .layer(middleware::from_fn(redirect_anonymous_visitors))
         .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(sessions)
+        .layer(middleware::from_fn(head_as_get))
+}
+
+/// `HEAD` on a portal page (Claude Code sends `HEAD /` at start-up) is answered as `GET` would
+/// be — the same status, redirect and headers — without a body. The page is rendered once and
+/// to the end: dropping a streamed render half-way disposed reactive values still in use.
+async fn head_as_get(mut request: Request, next: Next) -> Response {
+    if request.method() != Method::HEAD {
+        return next.run(request).await;
+    }
+    *request.method_mut() = Method::GET;
+    let response = next.run(request).await;
+    let (mut parts, body) = response.into_parts();
+    // Pages are small; a bound keeps a stray large file from being read whole.
+    if let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, bytes.len().into());
+    }
+    Response::from_parts(parts, axum::body::Body::empty())
 }
 
 /// Portal pages need a session; anonymous visitors are sent to the log-in page.

@@ -17,8 +17,36 @@
 //! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
 //! one event every 20 ms.
+//!
+//! Real model names (anything not `fake-*`) get two answers closer to a model's:
+//! - Anthropic with `tool_choice: {"type": "any"}` calls the LAST tool of `tools` with
+//!   `{"city":"Paris"}` (streamed too: the tool-use stream with that name), a deterministic
+//!   stand-in for the model's own choice among the tools; a `tool_choice` naming a tool calls that
+//!   tool, for every model, as before.
+//! - OpenAI chat with `response_format: {"type": "json_schema", …}` answers the JSON text
+//!   `{"city":"Paris"}` as the message content instead of the greeting (whole or streamed, the
+//!   stream's content deltas being `{"city":` and `"Paris"}`).
+//!
+//! And the fake OpenAI (chat completions, provider `openai`; not Groq or Ollama) and the fake
+//! Anthropic (`/v1/messages`) are as strict as the real APIs for the real model names, with the
+//! provider's own 400 and error body ([`strict`] has the rules and the model table):
+//! - OpenAI reasoning models (o1, o3, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5-nano) refuse
+//!   `max_tokens` ("Use 'max_completion_tokens' instead"), `temperature` / `top_p` other than 1,
+//!   and a non-zero `presence_penalty` / `frequency_penalty` or `logprobs: true`;
+//! - OpenAI `max_tokens` / `max_completion_tokens` above the model's completion limit (gpt-4o and
+//!   gpt-4o-mini 16384, gpt-4.1* 32768, o-series 100000, gpt-5* 128000) → "max_tokens is too large";
+//! - Anthropic `max_tokens` above the model's output limit → "max_tokens: N > L, which is the
+//!   maximum allowed number of output tokens for <model>";
+//! - Anthropic `thinking`: refused by claude-3-haiku and claude-3-5-haiku; `enabled` needs
+//!   `budget_tokens` ≥ 1024 and < `max_tokens`; `adaptive` on claude-opus-4-6 only; unknown types
+//!   refused; `disabled` fine everywhere; with thinking on, `temperature` ≠ 1 and `top_k` refused;
+//! - Anthropic `temperature` outside 0..=1;
+//! - Anthropic `output_config` and `context_management` only on claude-opus-4-5, claude-opus-4-6,
+//!   claude-sonnet-4-5 and claude-haiku-4-5;
+//! - Anthropic `system` role inside `messages` (every model but claude-opus-4-6).
 
 pub mod smtp;
+pub mod strict;
 pub mod stripe;
 
 use std::net::SocketAddr;
@@ -293,12 +321,12 @@ impl Drop for CompletionWatch {
 
 /// Streams a fixture's events with a small pause between them, as a real provider does; with
 /// `cut`, the connection breaks off after two events.
-fn sse_response(fixture: &'static str, separator: &'static str, cut: bool) -> Response {
+fn sse_response(fixture: &str, separator: &'static str, cut: bool) -> Response {
     sse_response_watched(fixture, separator, cut, None, DEFAULT_STREAM_PAUSE)
 }
 
 fn sse_response_watched(
-    fixture: &'static str,
+    fixture: &str,
     separator: &'static str,
     cut: bool,
     abandoned: Option<Arc<AtomicU32>>,
@@ -329,6 +357,67 @@ fn sse_response_watched(
         header::HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     response
+}
+
+/// A strict rule's refusal as the provider sends it.
+fn refusal_response(
+    refusal: strict::Refusal,
+    headers: &[(&'static str, &'static str)],
+) -> Response {
+    json_response(
+        StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST),
+        &refusal.body.to_string(),
+        headers,
+    )
+}
+
+/// The JSON text a real model's structured-output answer carries, as the fake OpenAI writes it.
+const JSON_ANSWER: &str = r#"{"city":"Paris"}"#;
+
+/// The chat completion fixture with `model` set and the JSON text as the message content.
+fn with_json_content(fixture: &str, model: &str) -> String {
+    let mut value: Value = serde_json::from_str(fixture).expect("fixture is JSON");
+    value["model"] = Value::String(model.to_owned());
+    if let Some(content) = value.pointer_mut("/choices/0/message/content") {
+        *content = Value::String(JSON_ANSWER.to_owned());
+    }
+    value.to_string()
+}
+
+/// The chat completion stream fixture with the JSON text as its content: the first two content
+/// deltas carry `{"city":` and `"Paris"}`, the other content deltas are left out, and every other
+/// event is kept byte for byte.
+fn json_content_stream(fixture: &str) -> String {
+    let mut pieces = [r#"{"city":"#, r#""Paris"}"#].into_iter();
+    let mut stream = String::new();
+    for event in fixture
+        .split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+    {
+        let chunk = event
+            .strip_prefix("data: ")
+            .and_then(|data| serde_json::from_str::<Value>(data).ok());
+        let Some(mut chunk) = chunk else {
+            stream.push_str(event);
+            stream.push_str("\n\n");
+            continue;
+        };
+        let has_text = chunk
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty());
+        if !has_text {
+            stream.push_str(event);
+            stream.push_str("\n\n");
+            continue;
+        }
+        let Some(piece) = pieces.next() else {
+            continue;
+        };
+        chunk["choices"][0]["delta"]["content"] = Value::String(piece.to_owned());
+        stream.push_str(&format!("data: {chunk}\n\n"));
+    }
+    stream
 }
 
 fn with_model(fixture: &str, pointer: &str, model: &str) -> String {
@@ -488,6 +577,12 @@ async fn openai_like(
             &[],
         );
     }
+    // The real OpenAI's rules for the real model names (Groq and Ollama are left as they were).
+    if provider == "openai" {
+        if let Some(refusal) = strict::openai_chat(&request) {
+            return refusal_response(refusal, &[("x-request-id", "req_fake_strict")]);
+        }
+    }
     let fixtures = openai_like_fixtures(provider);
     let model = request
         .get("model")
@@ -497,6 +592,13 @@ async fn openai_like(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // Structured output from a real OpenAI model: the answer is the JSON text.
+    let json_answer = provider == "openai"
+        && !strict::is_fake_model(model)
+        && request
+            .pointer("/response_format/type")
+            .and_then(Value::as_str)
+            == Some("json_schema");
     match model {
         "fake-error-429" => json_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -551,17 +653,27 @@ async fn openai_like(
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
             if stream {
+                let events = if json_answer {
+                    std::borrow::Cow::Owned(json_content_stream(fixtures.stream))
+                } else {
+                    std::borrow::Cow::Borrowed(fixtures.stream)
+                };
                 sse_response_watched(
-                    fixtures.stream,
+                    &events,
                     "\n\n",
                     false,
                     Some(shared.abandoned_streams.clone()),
                     shared.stream_pause(),
                 )
             } else {
+                let answer = if json_answer {
+                    with_json_content(fixtures.answer, model)
+                } else {
+                    with_model(fixtures.answer, "/model", model)
+                };
                 json_response(
                     StatusCode::OK,
-                    &with_model(fixtures.answer, "/model", model),
+                    &answer,
                     &[("x-request-id", "req_fake0123456789")],
                 )
             }
@@ -660,6 +772,10 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
             &[],
         );
     }
+    // The real Anthropic's rules for the real model names.
+    if let Some(refusal) = strict::anthropic_messages(&request) {
+        return refusal_response(refusal, &[("request-id", "req_fake_strict")]);
+    }
     let model = request
         .get("model")
         .and_then(Value::as_str)
@@ -668,8 +784,24 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    // A forced tool (JSON mode, or tool_choice naming a function) is answered with that tool.
-    let forced_tool = request.pointer("/tool_choice/name").and_then(Value::as_str);
+    // A forced tool (JSON mode, or tool_choice naming a function) is answered with that tool;
+    // `tool_choice: {"type": "any"}` (a real model only) with the last tool of `tools`, a
+    // deterministic stand-in for the model's own choice.
+    let any_tool = (!strict::is_fake_model(model)
+        && request.pointer("/tool_choice/type").and_then(Value::as_str) == Some("any"))
+    .then(|| {
+        request
+            .get("tools")
+            .and_then(Value::as_array)
+            .and_then(|tools| tools.last())
+            .and_then(|tool| tool.get("name"))
+            .and_then(Value::as_str)
+    })
+    .flatten();
+    let forced_tool = request
+        .pointer("/tool_choice/name")
+        .and_then(Value::as_str)
+        .or(any_tool);
     match model {
         "fake-error-429" => json_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -697,11 +829,18 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         }
         _ if model == "fake-tools" || forced_tool.is_some() => {
             if stream {
-                sse_response(
-                    fixture!("anthropic/message_tool_use_stream.sse"),
-                    "\n\n",
-                    false,
-                )
+                let events = fixture!("anthropic/message_tool_use_stream.sse");
+                // The named tool's stream stays the fixture's, as before; the `any` choice
+                // streams the chosen tool's name.
+                match any_tool.filter(|_| forced_tool == any_tool) {
+                    Some(name) => {
+                        let quoted = Value::String(name.to_owned()).to_string();
+                        let events = events
+                            .replace(r#""name":"get_weather""#, &format!(r#""name":{quoted}"#));
+                        sse_response(&events, "\n\n", false)
+                    }
+                    None => sse_response(events, "\n\n", false),
+                }
             } else {
                 let mut answer: Value =
                     serde_json::from_str(fixture!("anthropic/message_tool_use.json")).unwrap();
@@ -819,5 +958,178 @@ async fn gemini(
             fixture!("gemini/error_not_found.json"),
             &[],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(fake: &FakeProviders, path: &str, body: Value) -> (u16, HeaderMap, String) {
+        let response = reqwest::Client::new()
+            .post(format!("http://{}{path}", fake.addr))
+            .header("authorization", "Bearer sk-test")
+            .header("x-api-key", "sk-ant-test")
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
+    /// The concatenated `delta.content` of an OpenAI chat stream.
+    fn streamed_content(stream: &str) -> String {
+        stream
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: "))
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .filter_map(|chunk| {
+                chunk
+                    .pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_fake_openai_refuses_what_openai_refuses_for_real_models_only() {
+        let fake = FakeProviders::start(vec![]).await.unwrap();
+        let too_many = |model: &str| json!({"model": model, "max_tokens": 32000, "messages": [{"role": "user", "content": "Hi"}]});
+        let (status, _, body) = post(&fake, "/v1/chat/completions", too_many("gpt-4o")).await;
+        assert_eq!(status, 400);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_value");
+        assert_eq!(body["error"]["param"], "max_tokens");
+        // Groq, Ollama and the fake models are as they were.
+        for (path, model) in [
+            ("/groq/openai/v1/chat/completions", "gpt-4o"),
+            ("/ollama/v1/chat/completions", "gpt-4o"),
+            ("/v1/chat/completions", "fake-model"),
+        ] {
+            let (status, _, _) = post(&fake, path, too_many(model)).await;
+            assert_eq!(status, 200, "{path} {model}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_fake_anthropic_refuses_what_anthropic_refuses_for_real_models_only() {
+        let fake = FakeProviders::start(vec![]).await.unwrap();
+        let with_system = |model: &str| {
+            json!({"model": model, "max_tokens": 100, "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+            ]})
+        };
+        let (status, headers, body) = post(
+            &fake,
+            "/anthropic/v1/messages",
+            with_system("claude-3-5-haiku-latest"),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(headers["request-id"], "req_fake_strict");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        for model in ["claude-opus-4-6", "fake-model"] {
+            let (status, _, _) = post(&fake, "/anthropic/v1/messages", with_system(model)).await;
+            assert_eq!(status, 200, "{model}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tool_choice_any_calls_the_last_tool() {
+        let fake = FakeProviders::start(vec![]).await.unwrap();
+        let mut request = json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            "tools": [
+                {"name": "get_weather", "input_schema": {"type": "object"}},
+                {"name": "look_up_city", "input_schema": {"type": "object"}},
+            ],
+            "tool_choice": {"type": "any"},
+        });
+        let (status, _, body) = post(&fake, "/anthropic/v1/messages", request.clone()).await;
+        assert_eq!(status, 200);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["stop_reason"], "tool_use");
+        assert_eq!(
+            body["content"],
+            json!([{"type": "tool_use", "id": "toolu_fake01", "name": "look_up_city", "input": {"city": "Paris"}}])
+        );
+
+        request["stream"] = json!(true);
+        let (status, _, stream) = post(&fake, "/anthropic/v1/messages", request.clone()).await;
+        assert_eq!(status, 200);
+        assert!(stream.contains(r#""name":"look_up_city""#), "{stream}");
+        assert!(!stream.contains("get_weather"), "{stream}");
+        assert!(stream.contains("event: message_stop"), "{stream}");
+
+        // A fake model is answered as before.
+        request["model"] = json!("fake-model");
+        request["stream"] = json!(false);
+        let (_, _, body) = post(&fake, "/anthropic/v1/messages", request).await;
+        assert!(
+            body.contains("Hello from the fake Anthropic server."),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_schema_answer_is_the_json_text() {
+        let fake = FakeProviders::start(vec![]).await.unwrap();
+        let mut request = json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Which city?"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}}},
+        });
+        let (status, _, body) = post(&fake, "/v1/chat/completions", request.clone()).await;
+        assert_eq!(status, 200);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            body["choices"][0]["message"]["content"],
+            r#"{"city":"Paris"}"#
+        );
+        assert_eq!(body["model"], "gpt-4o-mini");
+
+        request["stream"] = json!(true);
+        let (status, _, stream) = post(&fake, "/v1/chat/completions", request.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(streamed_content(&stream), r#"{"city":"Paris"}"#);
+        assert!(stream.contains(r#""finish_reason":"stop""#), "{stream}");
+        assert!(
+            stream.contains(r#""usage":{"prompt_tokens":19"#),
+            "{stream}"
+        );
+        assert!(stream.ends_with("data: [DONE]\n\n"), "{stream}");
+
+        // JSON mode, and the fake models, keep the greeting.
+        request["stream"] = json!(false);
+        request["response_format"] = json!({"type": "json_object"});
+        let (_, _, body) = post(&fake, "/v1/chat/completions", request.clone()).await;
+        assert!(
+            body.contains("Hello from the fake OpenAI server."),
+            "{body}"
+        );
+        request["response_format"] =
+            json!({"type": "json_schema", "json_schema": {"name": "city"}});
+        request["model"] = json!("fake-model");
+        let (_, _, body) = post(&fake, "/v1/chat/completions", request).await;
+        assert!(
+            body.contains("Hello from the fake OpenAI server."),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn the_json_stream_keeps_every_other_event() {
+        let stream = json_content_stream(fixture!("openai/chat_completion_stream.sse"));
+        assert_eq!(streamed_content(&stream), r#"{"city":"Paris"}"#);
+        // The role chunk, two content chunks, the finish chunk, the usage chunk and [DONE].
+        assert_eq!(stream.matches("data: ").count(), 6, "{stream}");
     }
 }

@@ -2,67 +2,24 @@
 // tool calls. Starts the real binary on a fresh SQLite database with the fake providers.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import OpenAI from "openai";
+import { startGateway } from "./gateway.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const gatewayBin = process.env.LLM_GATEWAY_BIN ?? join(root, "target/debug/llm-gateway");
-const fakeBin = process.env.FAKE_PROVIDERS_BIN ?? join(root, "target/debug/fake-providers");
-const providerKey = "sk-node-sdk-test-0123456789";
-const dataDir = mkdtempSync(join(tmpdir(), "gw-node-"));
-const env = {
-  ...process.env,
-  DATABASE_URL: `sqlite://${dataDir}/gateway.db?mode=rwc`,
-  GATEWAY_DATA_DIR: dataDir,
-  GATEWAY_ADDR: "127.0.0.1:0",
-  RUST_LOG: "warn",
-  // The fake provider runs on this machine: a private address the SSRF guard refuses.
-  ALLOWED_PRIVATE_UPSTREAMS: "127.0.0.1",
-};
-delete env.GATEWAY_MASTER_KEY;
-
-const processes = [];
+let gateway;
 let client;
 
-/** Starts a process and resolves with the rest of the first stdout line starting with `prefix`. */
-function startAndRead(command, args, prefix) {
-  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-  processes.push(child);
-  return new Promise((resolvePromise, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => line.startsWith(prefix) && resolvePromise(line.slice(prefix.length).trim()));
-    child.on("exit", (code) => reject(new Error(`${command} exited with ${code} before printing ${prefix}`)));
-  });
-}
-
-const cli = (args, input) => execFileSync(gatewayBin, args, { env, input: input ?? "" }).toString().trim();
-
 before(async () => {
-  const fakeOpenAi = await startAndRead(fakeBin, ["--accept-key", providerKey], "openai=");
-  cli(["user", "create", "--email", "node@example.com", "--plan", "pro"], "a sturdy passphrase 42\n");
-  cli(["provider", "add", "--email", "node@example.com", "--provider", "openai", "--base-url", fakeOpenAi], `${providerKey}\n`);
-  const key = cli(["key", "create", "--email", "node@example.com", "--name", "node"]);
-  const base = await startAndRead(gatewayBin, ["serve"], "LLM Gateway is running at ");
-  client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key, maxRetries: 0 });
+  gateway = await startGateway({
+    email: "node@example.com",
+    keyName: "node",
+    providerKey: "sk-node-sdk-test-0123456789",
+    providers: ["openai"],
+  });
+  client = new OpenAI({ baseURL: `${gateway.base}/v1`, apiKey: gateway.key, maxRetries: 0 });
 });
 
 after(async () => {
-  // Let the gateway shut down gracefully (it writes queued usage) before its folder goes.
-  await Promise.all(
-    processes.map(
-      (child) =>
-        new Promise((done) => {
-          if (child.exitCode !== null) return done();
-          child.on("exit", done);
-          child.kill("SIGTERM");
-        }),
-    ),
-  );
-  rmSync(dataDir, { recursive: true, force: true });
+  await gateway?.stop();
 });
 
 test("a plain chat completion", async () => {

@@ -81,7 +81,9 @@ impl DialectError {
 pub(crate) fn unsupported(param: &str, what: &str) -> DialectError {
     DialectError {
         param: param.to_owned(),
-        message: format!("'{param}': {what} are not supported by the gateway."),
+        message: format!(
+            "'{param}': {what} cannot be translated for providers other than the one whose API this is."
+        ),
         unsupported: true,
     }
 }

@@ -13,10 +13,12 @@ use crate::providers::{ChatOutcome, ChunkStream, Provider, StreamItem, UpstreamC
 use crate::routing::RouteDecision;
 use crate::settings::RetrySettings;
 
-/// A chat call that succeeded: a whole completion, or a stream whose first chunk has arrived.
+/// A call that succeeded: a whole completion, or a stream whose first chunk has arrived; or the
+/// provider's own answer to a request passed through in its API.
 pub(super) enum Answer {
     Complete(ChatOutcome),
     Stream((StreamItem, ChunkStream)),
+    Passed(super::native::Passed),
 }
 
 /// Opens a stream and waits for its first chunk, so that a failure at byte zero is a normal

@@ -51,6 +51,11 @@ impl CacheLookup {
         })
     }
 
+    /// Whether the cache was asked for (a fresh answer may be stored).
+    pub(super) fn is_on(&self) -> bool {
+        !matches!(self, CacheLookup::Off)
+    }
+
     /// Stores a complete answer of the primary model under the request's key.
     pub(super) async fn store(
         &self,

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::caller::Caller;
 use super::decode::JsonObject;
-use super::native::{Native, serve_native};
+use super::native::{Native, NativeBody, PassedThrough};
 use crate::dialects::{self, ChatEvent, DialectError, DialectStream, messages, responses};
 use crate::error::ApiError;
 use crate::openai::ChatCompletionRequest;
@@ -60,11 +60,21 @@ pub(super) async fn responses(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let (chat, echo) = match responses::to_chat_request(&body) {
-        Ok(converted) => converted,
-        // Chat cannot express it, OpenAI can: served only if the whole route is OpenAI's.
+    let (chat, echo, dropped) = match responses::to_chat_request(&body) {
+        Ok((chat, echo)) => (chat, echo, Vec::new()),
+        // Chat cannot express it, OpenAI can. Hosted tools offered, not forced, are left out of
+        // the translation (OpenAI's attempts still get them); anything else is served only if
+        // the whole route is OpenAI's.
         Err(refused) if refused.unsupported => {
-            return openai_only(&state, &caller, &headers, &body, refused).await;
+            let translated =
+                responses::without_hosted_tools(&body).and_then(|(reduced, dropped)| {
+                    let (chat, echo) = responses::to_chat_request(&reduced).ok()?;
+                    Some((chat, echo, dropped))
+                });
+            match translated {
+                Some(translated) => translated,
+                None => return openai_only(&state, &caller, &headers, &body, refused).await,
+            }
         }
         Err(refused) => return Err(refused.into()),
     };
@@ -74,11 +84,23 @@ pub(super) async fn responses(
         chat,
     };
     let stream = responses::ResponsesStream::new(echo.clone());
-    serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
+    let mut answer = serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
         responses::from_chat_completion(completion, &echo)
     })
-    .await
+    .await?;
+    let translated = answer.extensions().get::<PassedThrough>().is_none();
+    if translated
+        && !dropped.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&dropped.join(", "))
+    {
+        answer.headers_mut().insert(DROPPED_TOOLS_HEADER, value);
+    }
+    Ok(answer)
 }
+
+/// The hosted tools a translated answer went without (offered, not forced, and served by a
+/// provider other than OpenAI).
+pub const DROPPED_TOOLS_HEADER: &str = "x-gateway-dropped-tools";
 
 /// A Responses request only OpenAI can serve (a hosted tool, a file input): passed through when
 /// the whole route is OpenAI's, else refused with why.
@@ -93,25 +115,28 @@ async fn openai_only(
     let view = responses::routing_view(body).map_err(|_| refused.clone())?;
     let (request, fallbacks) = chat_request(&view)?;
     let decisions = route(state, caller, &request, &fallbacks)?;
-    let native = serve_native(
-        Native::Responses,
+    let native = NativeBody {
+        api: Native::Responses,
+        body,
+    };
+    // Every attempt must pass it through: a translation would lose what only OpenAI serves.
+    let cache_wanted = super::cache::wanted(state, headers, caller).unwrap_or(true);
+    if cache_wanted || !decisions.iter().all(|decision| native.serves(decision)) {
+        refused.message.push_str(
+            " They reach OpenAI when every model of the route is OpenAI's (with the response cache off).",
+        );
+        return Err(refused.into());
+    }
+    super::serve_routed(
         state,
         caller,
         headers,
-        &request,
+        request,
         &decisions,
-        body,
+        Some(native),
         started,
-    );
-    match native.await {
-        Some(answer) => answer,
-        None => {
-            refused.message.push_str(
-                " They reach OpenAI when every model of the route is OpenAI's (with the response cache off).",
-            );
-            Err(refused.into())
-        }
-    }
+    )
+    .await
 }
 
 /// `POST /v1/messages/count_tokens` (what Anthropic's SDKs and the agents on them call before
@@ -150,8 +175,9 @@ pub(super) async fn messages(
     .await
 }
 
-/// Passed through when the route allows it; else the chat pipeline for the converted request,
-/// and its answer converted back: whole with `whole`, streamed with `stream`.
+/// The chat pipeline for the converted request, whose attempts of the provider whose API it is
+/// in pass the client's body through; a translated answer is converted back: whole with `whole`,
+/// streamed with `stream`.
 async fn serve_dialect(
     state: &GatewayState,
     caller: &Caller,
@@ -162,22 +188,25 @@ async fn serve_dialect(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (request, fallbacks) = chat_request(&converted.chat)?;
-    // Routed once: the route decides between pass-through and translation, and serves either.
+    // Routed once: each decision is served natively or translated, per attempt.
     let decisions = route(state, caller, &request, &fallbacks)?;
-    let native = serve_native(
-        converted.native,
+    let native = NativeBody {
+        api: converted.native,
+        body: converted.body,
+    };
+    let answer = super::serve_routed(
         state,
         caller,
         headers,
-        &request,
+        request,
         &decisions,
-        converted.body,
+        Some(native),
         started,
-    );
-    if let Some(answer) = native.await {
-        return answer;
+    )
+    .await?;
+    if answer.extensions().get::<PassedThrough>().is_some() {
+        return Ok(answer);
     }
-    let answer = super::serve_routed(state, caller, headers, request, &decisions, started).await?;
     if is_event_stream(&answer) {
         return Ok(convert_stream(answer, move |event| stream.on_event(event)));
     }

@@ -15,7 +15,8 @@
 //!    recorded off the request path in batches.
 //!
 //! `/v1/responses` and `/v1/messages` ([`dialect`]) run the same stages on a request converted
-//! to chat, or pass it to the provider whose API it is in ([`native`]).
+//! to chat; the attempts of the provider whose API the request is in pass it through instead
+//! ([`native`]), each attempt adapted to its model ([`crate::adapt`]).
 //!
 //! Around them all, [`overhead`] times what the gateway adds (everything but the wait for the
 //! provider) into `/metrics`.
@@ -58,6 +59,7 @@ pub use decode::{ChatInput, EmbeddingsInput, take_fallbacks};
 
 use attempts::Answer;
 use cache::CacheLookup;
+use native::NativeBody;
 use usage::UsageContext;
 
 /// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
@@ -121,17 +123,18 @@ async fn serve_chat(
         &caller.account.providers,
         &caller.policy,
     )?;
-    serve_routed(state, caller, headers, request, &decisions, started).await
+    serve_routed(state, caller, headers, request, &decisions, None, started).await
 }
 
-/// Stages 4 to 8 for a request already routed (the dialect routes route once, to decide between
-/// pass-through and this).
+/// Stages 4 to 8 for a request already routed. The dialect routes also give the request as the
+/// client wrote it (`native`): the attempts of the provider whose API it is in pass it through.
 async fn serve_routed(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
     request: crate::openai::ChatCompletionRequest,
     decisions: &[routing::RouteDecision<'_>],
+    native: Option<NativeBody<'_>>,
     started: Instant,
 ) -> Result<Response, ApiError> {
     admission::check_streaming(state, &caller.account, request.wants_stream())?;
@@ -143,10 +146,13 @@ async fn serve_routed(
         admission::admit(state, &caller.account).await?;
         let usage = UsageContext::new(state, caller, started, admitted.reservation);
         let admitted = Admitted { usage, stream_slot };
-        serve_admitted(
-            state, caller, headers, request, decisions, started, admitted,
-        )
-        .await
+        let routed = Routed {
+            request,
+            decisions,
+            native,
+            started,
+        };
+        serve_admitted(state, caller, headers, routed, admitted).await
     };
     with_rate_headers(served.await, &rate_headers)
 }
@@ -175,22 +181,36 @@ struct Admitted {
     stream_slot: Option<crate::abuse::StreamSlot>,
 }
 
+/// A request routed: the chat request, the models to try, the client's own body for the
+/// attempts that pass it through, and when it arrived.
+struct Routed<'r, 'd, 'a> {
+    request: crate::openai::ChatCompletionRequest,
+    decisions: &'d [routing::RouteDecision<'a>],
+    native: Option<NativeBody<'r>>,
+    started: Instant,
+}
+
 /// Stages 5 to 8, for a request its limits and quota admitted.
 async fn serve_admitted(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
-    request: crate::openai::ChatCompletionRequest,
-    decisions: &[routing::RouteDecision<'_>],
-    started: Instant,
+    Routed {
+        request,
+        decisions,
+        native,
+        started,
+    }: Routed<'_, '_, '_>,
     Admitted { usage, stream_slot }: Admitted,
 ) -> Result<Response, ApiError> {
     let cache = match CacheLookup::open(&state, &headers, &caller, &decisions[0], &request).await? {
         CacheLookup::Hit(hit) => return Ok(cache::serve_hit(&usage, &decisions[0], hit, &request)),
         lookup => lookup,
     };
+    // The cache keeps chat answers: with it on, every attempt is translated.
+    let native = native.filter(|_| !cache.is_on());
 
-    let (decision, answer) = attempts::first_success(
+    let (decision, (answer, notes)) = attempts::first_success(
         decisions,
         &state.settings.retry,
         started,
@@ -202,25 +222,36 @@ async fn serve_admitted(
                 timeout: state.settings.upstream_timeout,
                 hops: hops::incoming(&headers) + 1,
             };
-            let (request, model) = (&request, &decision.model);
+            // Each attempt gets the request as its model takes it (a fallback may differ).
+            let (request, notes) =
+                crate::adapt::chat(&request, decision.endpoint.kind, &decision.model);
+            let model = &decision.model;
+            let passes = native.filter(|native| native.serves(decision));
             async move {
-                if request.wants_stream() {
-                    attempts::open_stream(&provider, &call, request, model)
+                if let Some(native) = passes {
+                    let (passed, notes) = native
+                        .attempt(&call, model, headers, request.wants_stream())
+                        .await?;
+                    return Ok((Answer::Passed(passed), notes));
+                }
+                let answer = if request.wants_stream() {
+                    attempts::open_stream(&provider, &call, &request, model)
                         .await
                         .map(Answer::Stream)
                 } else {
                     provider
-                        .chat(&call, request, model)
+                        .chat(&call, &request, model)
                         .await
                         .map(Answer::Complete)
-                }
+                };
+                answer.map(|answer| (answer, notes))
             }
         },
         |decision, failure| usage.record_failure(decision, failure),
     )
     .await?;
 
-    match answer {
+    let response = match answer {
         Answer::Complete(outcome) => {
             usage.record(
                 decision,
@@ -237,6 +268,14 @@ async fn serve_admitted(
             cache.mark(&mut response);
             Ok(response)
         }
+        Answer::Passed(passed) => {
+            // Only an attempt given the native body passes it through.
+            let Some(native) = native else {
+                return Err(ApiError::internal());
+            };
+            let idle = state.settings.upstream_timeout;
+            Ok(native.respond(passed, decision, &usage, stream_slot, idle))
+        }
         Answer::Stream((first, rest)) => {
             let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
                 .holding(stream_slot);
@@ -244,7 +283,8 @@ async fn serve_admitted(
             cache.mark(&mut response);
             Ok(response)
         }
-    }
+    };
+    response.map(|response| respond::adapted(response, &notes))
 }
 
 async fn embeddings(
@@ -319,16 +359,15 @@ async fn routing_preview(
 /// One model of [`list_models`], by id (`openai/gpt-4o-mini`, `auto`).
 async fn model_by_id(
     caller: Caller,
+    headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(list) = list_models(caller).await;
-    let found = list["data"]
-        .as_array()
+    let found = reachable_models(&caller)
         .into_iter()
-        .flatten()
-        .find(|model| model["id"] == id.as_str());
+        .find(|model| model.id == id);
     match found {
-        Some(model) => Ok(Json(model.clone())),
+        Some(model) if is_anthropic_client(&headers) => Ok(Json(model.anthropic())),
+        Some(model) => Ok(Json(model.openai())),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -339,25 +378,79 @@ async fn model_by_id(
     }
 }
 
-/// The models the calling key can reach: the catalog's models of the account's providers, and
-/// `auto`.
-async fn list_models(caller: Caller) -> Json<Value> {
+/// Anthropic's SDKs (and Claude Code) send `anthropic-version` and their key in `x-api-key`;
+/// they read lists in Anthropic's shape.
+fn is_anthropic_client(headers: &HeaderMap) -> bool {
+    headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
+}
+
+/// One model the calling key can reach.
+struct ReachableModel {
+    id: String,
+    owner: &'static str,
+    entry: Option<&'static crate::catalog::CatalogModel>,
+}
+
+impl ReachableModel {
+    fn openai(&self) -> Value {
+        let mut model =
+            json!({"id": self.id, "object": "model", "created": 0, "owned_by": self.owner});
+        if let Some(entry) = self.entry {
+            model["context_window"] = json!(entry.context_window);
+            model["tier"] = json!(entry.tier);
+            model["type"] = json!(if entry.kind == ModelKind::Embedding {
+                "embedding"
+            } else {
+                "chat"
+            });
+        }
+        model
+    }
+
+    /// Anthropic's model object (`GET /v1/models` of its API).
+    fn anthropic(&self) -> Value {
+        let display_name = match self.entry {
+            Some(entry) => format!("{} ({})", entry.model, self.owner),
+            None => "auto (routed by LLM Gateway)".to_owned(),
+        };
+        json!({"type": "model", "id": self.id, "display_name": display_name,
+            "created_at": "1970-01-01T00:00:00Z"})
+    }
+}
+
+/// `auto`, then the catalog's models of the account's providers.
+fn reachable_models(caller: &Caller) -> Vec<ReachableModel> {
     let catalog = Catalog::built_in();
-    let mut data = vec![
-        json!({"id": routing::AUTO, "object": "model", "created": 0, "owned_by": "llm-gateway"}),
-    ];
+    let mut models = vec![ReachableModel {
+        id: routing::AUTO.to_owned(),
+        owner: "llm-gateway",
+        entry: None,
+    }];
     for endpoint in &caller.account.providers {
         for entry in catalog.models_of(endpoint.kind) {
-            data.push(json!({
-                "id": format!("{}/{}", endpoint.kind.id(), entry.model),
-                "object": "model",
-                "created": 0,
-                "owned_by": endpoint.kind.id(),
-                "context_window": entry.context_window,
-                "tier": entry.tier,
-                "type": if entry.kind == ModelKind::Embedding { "embedding" } else { "chat" },
-            }));
+            models.push(ReachableModel {
+                id: format!("{}/{}", endpoint.kind.id(), entry.model),
+                owner: endpoint.kind.id(),
+                entry: Some(entry),
+            });
         }
     }
+    models
+}
+
+/// The models the calling key can reach: the catalog's models of the account's providers, and
+/// `auto` — in OpenAI's list shape, or Anthropic's for Anthropic's clients.
+async fn list_models(caller: Caller, headers: HeaderMap) -> Json<Value> {
+    let models = reachable_models(&caller);
+    if is_anthropic_client(&headers) {
+        let data: Vec<Value> = models.iter().map(ReachableModel::anthropic).collect();
+        return Json(json!({
+            "data": data,
+            "has_more": false,
+            "first_id": models.first().map(|model| model.id.as_str()),
+            "last_id": models.last().map(|model| model.id.as_str()),
+        }));
+    }
+    let data: Vec<Value> = models.iter().map(ReachableModel::openai).collect();
     Json(json!({"object": "list", "data": data}))
 }

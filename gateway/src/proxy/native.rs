@@ -1,25 +1,23 @@
-//! Pass-through: a request in a provider's own API — Anthropic's Messages, OpenAI's Responses —
-//! whose every routed model is that provider's goes to it as the client wrote it (only `model`
-//! set to the routed one, and `store: false` for OpenAI: the gateway keeps nothing, and asks the
-//! provider not to either), and the answer comes back byte for byte. So what chat cannot express
-//! (Anthropic's prompt-caching marks and extended thinking, OpenAI's hosted tools and reasoning
-//! items) reaches the provider. The pipeline around it is the chat one: keys, plan limits, quota,
-//! routing, retries and fallbacks among that provider's models, usage (read from the answer as it
-//! passes). A route that leaves the provider, or asks for the response cache, is translated.
-
-use std::time::Instant;
+//! Pass-through, decided per attempt: a request in a provider's own API — Anthropic's Messages,
+//! OpenAI's Responses — goes to that provider's models as the client wrote it (`model` set to
+//! the routed one and the body adapted to that model by `crate::adapt`; `store: false` for
+//! OpenAI: the gateway keeps nothing, and asks the provider not to either), and the answer comes
+//! back byte for byte. So what chat cannot express (Anthropic's prompt-caching marks and extended
+//! thinking, OpenAI's hosted tools and reasoning items) reaches the provider, also when the route
+//! mixes providers: the other providers' attempts get the translation to chat. The pipeline
+//! around it is the chat one (keys, plan limits, quota, routing, retries and fallbacks, usage,
+//! read from the answer as it passes). With the response cache on, every attempt is translated:
+//! the cache keeps chat answers.
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::attempts;
 use super::caller::Caller;
 use super::usage::{StreamEnd, StreamGuard, UsageContext};
-use super::{admission, hops, respond};
+use super::{hops, respond};
 use crate::error::{ApiError, UpstreamError};
-use crate::limits::estimate::RequestSize;
 use crate::openai::{ChatCompletionRequest, Usage};
 use crate::providers::openai::OpenAiCompatible;
 use crate::providers::{ProviderKind, UpstreamCall, anthropic, read_body};
@@ -43,17 +41,20 @@ impl Native {
         }
     }
 
-    /// The client's body for one routed model.
-    fn body_for(self, body: &Value, model: &str) -> Value {
+    /// The client's body for one routed model, adapted to that model (`crate::adapt`).
+    fn body_for(self, body: &Value, model: &str) -> (Value, crate::adapt::Notes) {
         let mut sent = body.clone();
         sent["model"] = Value::from(model);
         if let Some(fields) = sent.as_object_mut() {
             fields.remove("models");
         }
-        if self == Native::Responses {
-            sent["store"] = Value::Bool(false);
+        match self {
+            Native::Messages => crate::adapt::messages(&sent, model),
+            Native::Responses => {
+                sent["store"] = Value::Bool(false);
+                crate::adapt::responses(&sent, model)
+            }
         }
-        sent
     }
 
     async fn send(
@@ -99,128 +100,80 @@ impl Native {
 }
 
 /// What came back: a whole answer, or a stream whose first bytes have arrived.
-enum Passed {
+pub(super) enum Passed {
     Whole(Bytes),
     Stream(Bytes, reqwest::Response),
 }
 
-/// Serves `body` (already in `native`'s API) by pass-through when the whole route is that
-/// provider's; `None` when it must be translated.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn serve_native(
-    native: Native,
-    state: &GatewayState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    chat: &ChatCompletionRequest,
-    decisions: &[routing::RouteDecision<'_>],
-    body: &Value,
-    started: Instant,
-) -> Option<Result<Response, ApiError>> {
-    if !decisions
-        .iter()
-        .all(|decision| decision.endpoint.kind == native.provider())
-        || super::cache::wanted(state, headers, caller).unwrap_or(true)
-    {
-        return None;
+/// The request as the client wrote it, in the API of the provider it names: what an attempt of
+/// that provider is sent (the others get the translation to chat).
+#[derive(Clone, Copy)]
+pub(super) struct NativeBody<'b> {
+    pub(super) api: Native,
+    pub(super) body: &'b Value,
+}
+
+impl NativeBody<'_> {
+    /// Whether this decision's attempt passes the body through.
+    pub(super) fn serves(&self, decision: &routing::RouteDecision<'_>) -> bool {
+        decision.endpoint.kind == self.api.provider()
     }
-    Some(
-        serve(
-            native, state, caller, headers, chat, decisions, body, started,
-        )
-        .await,
-    )
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    native: Native,
-    state: &GatewayState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    chat: &ChatCompletionRequest,
-    decisions: &[routing::RouteDecision<'_>],
-    body: &Value,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let stream = chat.wants_stream();
-    admission::check_streaming(state, &caller.account, stream)?;
-    let stream_slot = admission::open_stream(state, caller.key.key_id, stream)?;
-    let output_field = match native {
-        Native::Messages => "max_tokens",
-        Native::Responses => "max_output_tokens",
-    };
-    let size = RequestSize::of_native_body(body, output_field);
-    let admitted = admission::reserve(state, caller, size, decisions).await?;
-    let rate_headers = admitted.headers;
-    let served = async {
-        admission::admit(state, &caller.account).await?;
-        let usage = UsageContext::new(state, caller, started, admitted.reservation);
-        let request = (decisions, body, started, stream);
-        pass(native, state, headers, request, usage, stream_slot).await
-    };
-    super::with_rate_headers(served.await, &rate_headers)
-}
+    /// One attempt: the client's body, adapted to the decision's model, sent to its provider;
+    /// for a stream, the first bytes awaited.
+    pub(super) async fn attempt(
+        self,
+        call: &UpstreamCall<'_>,
+        model: &str,
+        headers: &HeaderMap,
+        stream: bool,
+    ) -> Result<(Passed, crate::adapt::Notes), UpstreamError> {
+        let provider = self.api.provider().id();
+        let (sent, notes) = self.api.body_for(self.body, model);
+        call.endpoint.refused()?;
+        let response = self.api.send(call, &sent, headers).await?;
+        let passed = if stream {
+            first_bytes(provider, response, call.timeout).await?
+        } else {
+            Passed::Whole(read_body(provider, call.timeout, response).await?)
+        };
+        Ok((passed, notes))
+    }
 
-/// Sends the client's body to the provider whose API it is in, and its answer back.
-async fn pass(
-    native: Native,
-    state: &GatewayState,
-    headers: &HeaderMap,
-    (decisions, body, started, stream): (&[routing::RouteDecision<'_>], &Value, Instant, bool),
-    usage: UsageContext,
-    stream_slot: Option<crate::abuse::StreamSlot>,
-) -> Result<Response, ApiError> {
-    let provider = native.provider().id();
-
-    let (decision, passed) = attempts::first_success(
-        decisions,
-        &state.settings.retry,
-        started,
-        |decision| {
-            let call = UpstreamCall {
-                http: &state.http,
-                endpoint: decision.endpoint,
-                timeout: state.settings.upstream_timeout,
-                hops: hops::incoming(headers) + 1,
-            };
-            let sent = native.body_for(body, &decision.model);
-            async move {
-                call.endpoint.refused()?;
-                let response = native.send(&call, &sent, headers).await?;
-                if !stream {
-                    return Ok(Passed::Whole(
-                        read_body(provider, call.timeout, response).await?,
-                    ));
-                }
-                first_bytes(provider, response, call.timeout).await
+    /// The provider's answer back to the client as it came, its usage read on the way.
+    pub(super) fn respond(
+        self,
+        passed: Passed,
+        decision: &routing::RouteDecision<'_>,
+        usage: &UsageContext,
+        stream_slot: Option<crate::abuse::StreamSlot>,
+        idle: std::time::Duration,
+    ) -> Response {
+        let mut response = match passed {
+            Passed::Whole(bytes) => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let mut sniffer = UsageSniffer::default();
+                sniffer.whole(&answer);
+                let model = sniffer
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| decision.model.clone());
+                usage.record(decision, &model, StatusCode::OK, sniffer.usage(), None);
+                respond::json(bytes, decision)
             }
-        },
-        |decision, failure| usage.record_failure(decision, failure),
-    )
-    .await?;
-
-    Ok(match passed {
-        Passed::Whole(bytes) => {
-            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let mut sniffer = UsageSniffer::default();
-            sniffer.whole(&answer);
-            let model = sniffer
-                .model
-                .clone()
-                .unwrap_or_else(|| decision.model.clone());
-            usage.record(decision, &model, StatusCode::OK, sniffer.usage(), None);
-            respond::json(bytes, decision)
-        }
-        Passed::Stream(first, rest) => {
-            let guard = StreamGuard::new(&usage, decision, false).holding(stream_slot);
-            respond::sse(
-                passed_through(native, first, rest, guard, state.settings.upstream_timeout),
-                decision,
-            )
-        }
-    })
+            Passed::Stream(first, rest) => {
+                let guard = StreamGuard::new(usage, decision, false).holding(stream_slot);
+                respond::sse(passed_through(self.api, first, rest, guard, idle), decision)
+            }
+        };
+        response.extensions_mut().insert(PassedThrough);
+        response
+    }
 }
+
+/// Marks an answer that is already in the client's API: the dialect routes do not convert it.
+#[derive(Clone, Copy)]
+pub(super) struct PassedThrough;
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -443,6 +396,7 @@ pub(super) async fn count_tokens(
     call.endpoint.refused().map_err(ApiError::from)?;
     let mut sent = body.clone();
     sent["model"] = Value::from(decision.model.as_str());
+    let (sent, _) = crate::adapt::messages(&sent, &decision.model);
     let response = anthropic::send_native(
         &call,
         "messages/count_tokens",

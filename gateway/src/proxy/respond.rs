@@ -70,6 +70,19 @@ fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
 }
 
 /// The same headers on an error: the error renders them.
+/// Says what was changed in the request for the model that served it (`crate::adapt`).
+pub(super) fn adapted(mut response: Response, notes: &crate::adapt::Notes) -> Response {
+    if !notes.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&notes.header())
+    {
+        response.headers_mut().insert(ADAPTED_HEADER, value);
+    }
+    response
+}
+
+/// What the gateway changed in the request for the model that served it.
+pub const ADAPTED_HEADER: &str = "x-gateway-adapted";
+
 pub(super) fn with_route_headers(mut api: ApiError, decision: &RouteDecision<'_>) -> ApiError {
     api.route = Some((
         decision.endpoint.kind.id().to_owned(),

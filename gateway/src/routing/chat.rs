@@ -1,7 +1,7 @@
 //! A chat request under the account's (and key's) routing policy: forced model, pinned model,
 //! or `auto` scored by the router and served by the cheapest model of its tier.
 
-use super::models::models_for_tier;
+use super::models::{Needs, models_for_tier};
 use super::pinned::{allowed_providers, default_of, resolve_allowed, resolve_with_fallbacks};
 use super::{
     DEFAULT_THRESHOLDS, RouteDecision, Router, RoutingPolicy, Thresholds, auto_thresholds, policy,
@@ -70,12 +70,14 @@ pub fn resolve_chat<'a>(
         let scored = tier_for_score(classification.score, thresholds);
         let adjusted = policy::adjust_tier(scored, request, policy);
         let ordered = policy.providers.is_some();
+        let needs = Needs::of(request);
         let Some((tier, candidates)) = models_for_tier(
             adjusted.tier,
             policy.min_tier,
             policy.max_tier,
             &allowed,
             ordered,
+            &needs,
         ) else {
             if policy.min_tier.is_some() || policy.max_tier.is_some() {
                 return Err(RequestError::NotAllowed(format!(
@@ -99,6 +101,10 @@ pub fn resolve_chat<'a>(
         } else {
             ", cheapest model"
         });
+        let needed = needs.describe();
+        if !needed.is_empty() {
+            reason.push_str(&format!(" that takes {}", needed.join(" and ")));
+        }
         for (index, (endpoint, entry)) in candidates.into_iter().enumerate() {
             let reason = if index == 0 {
                 reason.clone()
@@ -357,6 +363,80 @@ mod tests {
             resolve_chat(Router::built_in(), &easy(), &[], &providers, &only_gemini),
             Err(RequestError::NotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn a_client_budget_does_not_lift_the_tier() {
+        let providers = three_providers();
+        let route = |budget: Option<u64>| {
+            let mut body = serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "Say hello, please."}]});
+            if let Some(budget) = budget {
+                body["max_tokens"] = serde_json::json!(budget);
+            }
+            let request = chat(body);
+            let decision = &resolve_chat(
+                Router::built_in(),
+                &request,
+                &[],
+                &providers,
+                &RoutingPolicy::default(),
+            )
+            .unwrap()[0];
+            (
+                Router::built_in().classify(&request).score,
+                decision.model.clone(),
+            )
+        };
+        assert_eq!(route(None), route(Some(4096)));
+        assert_eq!(route(None), route(Some(32000)));
+    }
+
+    #[test]
+    fn auto_considers_only_models_that_can_serve_the_request() {
+        // Groq's cheap model is the cheapest of all, but takes no images.
+        let providers = three_providers();
+        let cheap_only = policy(r#"{"max_tier": "cheap"}"#);
+        let with_image = chat(
+            serde_json::json!({"model": "auto:1", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "hi"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]}),
+        );
+        let decision = &resolve_chat(
+            Router::built_in(),
+            &with_image,
+            &[],
+            &providers,
+            &cheap_only,
+        )
+        .unwrap()[0];
+        assert_eq!(decision.model, "gpt-4.1-nano");
+        assert!(
+            decision
+                .reason
+                .ends_with("cheapest model that takes images"),
+            "{}",
+            decision.reason
+        );
+        // A prompt longer than a model's context window skips it.
+        let long = "word ".repeat(140_000);
+        let long = chat(
+            serde_json::json!({"model": "auto:1", "messages": [{"role": "user", "content": long}]}),
+        );
+        let groq = vec![endpoint(ProviderKind::Groq), endpoint(ProviderKind::OpenAi)];
+        let decision =
+            &resolve_chat(Router::built_in(), &long, &[], &groq, &cheap_only).unwrap()[0];
+        assert_eq!(decision.model, "gpt-4.1-nano");
+        // When no model can, the cheapest is tried anyway and the provider judges.
+        let only_groq = vec![endpoint(ProviderKind::Groq)];
+        let decision = &resolve_chat(
+            Router::built_in(),
+            &with_image,
+            &[],
+            &only_groq,
+            &cheap_only,
+        )
+        .unwrap()[0];
+        assert_eq!(decision.model, "llama-3.1-8b-instant");
     }
 
     #[test]

@@ -331,10 +331,6 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
         Some("json_object") => 0.5,
         _ => 0.0,
     };
-    let max_tokens = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|name| request.extra.get(*name).and_then(Value::as_u64))
-        .unwrap_or(0);
     let ln = |x: usize| ((1 + x) as f32).ln() / 10.0;
     let cap = |x: f32| x.min(1.0);
 
@@ -349,7 +345,10 @@ pub fn extract(request: &ChatCompletionRequest) -> Features {
         ln(system_text.len()),
         cap(tools as f32 / 5.0),
         structured,
-        ln(max_tokens as usize),
+        // An output budget is not a difficulty signal: Anthropic's clients must send one and
+        // send the same large one with every request (Claude Code: 32,000), so reading it made
+        // "hi" score as hard as a proof. The slot stays so the weight files keep their shape.
+        0.0,
         cap(images as f32 / 3.0),
         cap(operators as f32 / 20.0),
         cap(reasoning as f32 / 3.0),
@@ -413,7 +412,7 @@ mod tests {
         assert_eq!(by_name("structured output"), 1.0);
         assert!(by_name("images") > 0.0);
         assert!(by_name("long system prompt") > 0.0);
-        assert!(by_name("long answer requested") > 0.0);
+        assert_eq!(by_name("long answer requested"), 0.0);
         assert!(!features.hashed.is_empty());
         assert!(
             features
@@ -461,6 +460,20 @@ mod tests {
             agentic.reason.contains("tools") || agentic.reason.contains("structured output"),
             "{agentic:?}"
         );
+    }
+
+    #[test]
+    fn an_output_budget_does_not_move_the_score() {
+        let score = |budget: Option<u64>| {
+            let mut body =
+                json!({"messages": [{"role": "user", "content": "Say hello in French."}]});
+            if let Some(budget) = budget {
+                body["max_tokens"] = json!(budget);
+            }
+            classify(&request(body)).score
+        };
+        assert_eq!(score(None), score(Some(4096)));
+        assert_eq!(score(None), score(Some(32000)));
     }
 
     #[test]

@@ -1,8 +1,62 @@
 //! The catalog models a tier is served by: the cheapest of the tier among the allowed providers
 //! (or each provider's, in the policy's order), and the account's baseline model.
 
+use serde_json::Value;
+
+use super::policy::{Condition, estimated_prompt_tokens};
 use crate::catalog::{Catalog, CatalogModel, ModelKind, Tier};
+use crate::openai::ChatCompletionRequest;
 use crate::providers::ProviderEndpoint;
+
+/// What a request needs of the model that serves it, from the catalog's capabilities:
+/// auto-routing considers only models that have it. Thinking is not among them: it is converted
+/// or dropped for the model (`crate::adapt`), since Claude Code asks for it on every request and
+/// would otherwise never reach a cheap model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Needs {
+    pub tools: bool,
+    pub images: bool,
+    /// A JSON-schema answer (`json_object` any chat model gives).
+    pub structured_output: bool,
+    /// Estimated at four characters a token, as the routing rules count.
+    pub prompt_tokens: u64,
+}
+
+impl Needs {
+    pub fn of(request: &ChatCompletionRequest) -> Self {
+        Self {
+            tools: Condition::Tools.matches(request),
+            images: Condition::Images.matches(request),
+            structured_output: request
+                .extra
+                .get("response_format")
+                .and_then(|format| format.get("type"))
+                .and_then(Value::as_str)
+                == Some("json_schema"),
+            prompt_tokens: estimated_prompt_tokens(request),
+        }
+    }
+
+    pub fn met_by(&self, model: &CatalogModel) -> bool {
+        let caps = &model.capabilities;
+        (!self.tools || caps.tools)
+            && (!self.images || caps.images)
+            && (!self.structured_output || caps.structured_output)
+            && self.prompt_tokens < model.context_window
+    }
+
+    /// What the request needs, in words, for a route reason.
+    pub fn describe(&self) -> Vec<&'static str> {
+        [
+            (self.tools, "tools"),
+            (self.images, "images"),
+            (self.structured_output, "a JSON schema"),
+        ]
+        .into_iter()
+        .filter_map(|(needed, what)| needed.then_some(what))
+        .collect()
+    }
+}
 
 fn blended_price(model: &CatalogModel) -> f64 {
     model.input_per_mtok + model.output_per_mtok
@@ -35,20 +89,36 @@ pub fn cheapest_of_tier<'a>(
     tier: Tier,
     providers: &[&'a ProviderEndpoint],
 ) -> Option<(&'a ProviderEndpoint, &'static CatalogModel)> {
-    models_for_tier(tier, None, None, providers, false)
+    models_for_tier(tier, None, None, providers, false, &Needs::default())
         .and_then(|(_, models)| models.into_iter().next())
 }
 
 /// The models to try for a wanted tier within `[min, max]`, with the tier found: the nearest
 /// tier any allowed provider offers. Unordered: the cheapest model of that tier alone. Ordered:
 /// each provider's cheapest model of that tier, in the providers' order (the later ones are
-/// fallbacks).
+/// fallbacks). Only models that meet the request's `needs` are considered, unless none does:
+/// then the provider judges, as before the catalog knew capabilities.
 pub(super) fn models_for_tier<'a>(
     wanted: Tier,
     min: Option<Tier>,
     max: Option<Tier>,
     providers: &[&'a ProviderEndpoint],
     ordered: bool,
+    needs: &Needs,
+) -> Option<(Tier, Vec<(&'a ProviderEndpoint, &'static CatalogModel)>)> {
+    capable_models_for_tier(wanted, min, max, providers, ordered, |model| {
+        needs.met_by(model)
+    })
+    .or_else(|| capable_models_for_tier(wanted, min, max, providers, ordered, |_| true))
+}
+
+fn capable_models_for_tier<'a>(
+    wanted: Tier,
+    min: Option<Tier>,
+    max: Option<Tier>,
+    providers: &[&'a ProviderEndpoint],
+    ordered: bool,
+    capable: impl Fn(&CatalogModel) -> bool,
 ) -> Option<(Tier, Vec<(&'a ProviderEndpoint, &'static CatalogModel)>)> {
     let in_bounds =
         |tier: Tier| min.is_none_or(|min| tier >= min) && max.is_none_or(|max| tier <= max);
@@ -65,13 +135,13 @@ pub(super) fn models_for_tier<'a>(
                     .iter()
                     .filter_map(|&endpoint| {
                         chat_models(std::slice::from_ref(&endpoint))
-                            .filter(|(_, m)| m.tier == tier)
+                            .filter(|(_, m)| m.tier == tier && capable(m))
                             .min_by(cheapest_first)
                     })
                     .collect()
             } else {
                 chat_models(providers)
-                    .filter(|(_, m)| m.tier == tier)
+                    .filter(|(_, m)| m.tier == tier && capable(m))
                     .min_by(cheapest_first)
                     .into_iter()
                     .collect()

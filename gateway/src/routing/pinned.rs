@@ -2,7 +2,7 @@
 //! serves it, among the providers the policy allows; then the `models` fallbacks.
 
 use super::{AUTO, RouteDecision, RoutingPolicy};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ModelKind};
 use crate::error::RequestError;
 use crate::providers::{ProviderEndpoint, ProviderKind};
 
@@ -126,11 +126,31 @@ pub fn resolve_embedding<'a>(
     providers: &'a [ProviderEndpoint],
     policy: &RoutingPolicy,
 ) -> Result<RouteDecision<'a>, RequestError> {
-    resolve_allowed(
-        Some(model),
-        &allowed_providers(providers, policy),
-        providers,
-    )
+    let allowed = allowed_providers(providers, policy);
+    let model = model.trim();
+    if !model.is_empty() && model != AUTO {
+        return resolve_allowed(Some(model), &allowed, providers);
+    }
+    // `auto`: the cheapest embedding model of the allowed providers (never a chat model).
+    let catalog = Catalog::built_in();
+    allowed
+        .iter()
+        .flat_map(|&endpoint| {
+            catalog
+                .models_of(endpoint.kind)
+                .filter(|entry| entry.kind == ModelKind::Embedding)
+                .map(move |entry| (endpoint, entry))
+        })
+        .min_by(|a, b| a.1.input_per_mtok.total_cmp(&b.1.input_per_mtok))
+        .map(|(endpoint, entry)| RouteDecision {
+            endpoint,
+            model: entry.model.clone(),
+            reason: "auto: cheapest embedding model".into(),
+            tier: Some(entry.tier),
+        })
+        .ok_or_else(|| {
+            RequestError::NoProvider(" that offers embeddings (OpenAI, Gemini or Ollama)".into())
+        })
 }
 
 /// The requested model, then each fallback (OpenRouter's `models` array), resolved in order
@@ -159,6 +179,26 @@ pub fn resolve_with_fallbacks<'a>(
 mod tests {
     use super::*;
     use crate::routing::fixtures::*;
+
+    #[test]
+    fn auto_embeddings_pick_an_embedding_model() {
+        let providers = openai();
+        for asked in ["auto", ""] {
+            let decision = resolve_embedding(asked, &providers, &RoutingPolicy::default()).unwrap();
+            assert_eq!(decision.model, "text-embedding-3-small", "{asked:?}");
+            assert_eq!(decision.reason, "auto: cheapest embedding model");
+        }
+        let pinned = resolve_embedding(
+            "text-embedding-3-large",
+            &providers,
+            &RoutingPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(pinned.model, "text-embedding-3-large");
+        let anthropic = vec![endpoint(ProviderKind::Anthropic)];
+        let err = resolve_embedding("auto", &anthropic, &RoutingPolicy::default()).unwrap_err();
+        assert!(err.to_string().contains("that offers embeddings"), "{err}");
+    }
 
     #[test]
     fn pinned_models_are_kept_exactly() {

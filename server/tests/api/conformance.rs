@@ -873,6 +873,13 @@ async fn responses_api_errors_and_fallback(provider: &Provider) {
         let sent = app.fake_openai.requests().pop().unwrap().body;
         assert_eq!(sent["tools"][0]["type"], "web_search", "passed through");
     } else {
+        // Offered, not forced: the translation goes without it, and says so.
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-gateway-dropped-tools"], "web_search");
+        // Forced: only OpenAI could serve it.
+        let mut forced = hosted.clone();
+        forced["tool_choice"] = json!({"type": "web_search"});
+        let response = post(&app, "/v1/responses", &key, &forced).await;
         let error = expect_openai_error(response, 400).await;
         assert_eq!(error["param"], "tools[0]");
         assert!(

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod abuse;
+mod adaptation;
 mod analytics;
 mod cli;
 mod conformance;

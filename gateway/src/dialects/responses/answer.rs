@@ -70,21 +70,29 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
     })
 }
 
+/// A `function_call` item; `name` is the chat name, mapped back to the namespace and name the
+/// client offered (`echo.tools`).
 pub(super) fn function_call_item(
+    echo: &ResponsesEcho,
     id: &str,
     call_id: &str,
     name: &str,
     arguments: &str,
     status: &str,
 ) -> Value {
-    json!({
+    let (namespace, name) = super::tools::split_name(&echo.tools, name);
+    let mut item = json!({
         "id": id,
         "type": "function_call",
         "status": status,
         "call_id": call_id,
         "name": name,
         "arguments": arguments,
-    })
+    });
+    if let Some(namespace) = namespace {
+        item["namespace"] = json!(namespace);
+    }
+    item
 }
 
 /// `incomplete` when the answer was cut at the token limit.
@@ -115,6 +123,7 @@ pub fn from_chat_completion(completion: &Value, echo: &ResponsesEcho) -> Value {
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
         output.push(function_call_item(
+            echo,
             &new_id("fc"),
             call["id"].as_str().unwrap_or_default(),
             call["function"]["name"].as_str().unwrap_or_default(),

@@ -7,9 +7,11 @@ use serde_json::{Map, Value, json};
 
 mod answer;
 mod stream;
+mod tools;
 
 pub use answer::from_chat_completion;
 pub use stream::ResponsesStream;
+pub use tools::{routing_view, without_hosted_tools};
 
 use super::{DialectError, unsupported};
 
@@ -85,12 +87,7 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, ResponsesEcho), DialectEr
     chat.insert("messages".into(), Value::Array(messages));
     let tools = match object.get("tools") {
         Some(Value::Array(tools)) if !tools.is_empty() => {
-            let converted = tools
-                .iter()
-                .enumerate()
-                .map(|(index, tool)| function_tool(tool, index))
-                .collect::<Result<Vec<_>, _>>()?;
-            chat.insert("tools".into(), Value::Array(converted));
+            chat.insert("tools".into(), Value::Array(tools::to_chat(tools)?));
             Value::Array(tools.clone())
         }
         _ => json!([]),
@@ -114,7 +111,12 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, ResponsesEcho), DialectEr
                 json!({"type": "function", "function": {"name": name}}),
             );
         }
-        _ => return Err(unsupported("tool_choice", "this tool_choice")),
+        _ => {
+            return Err(unsupported(
+                "tool_choice",
+                "a tool_choice naming a hosted tool",
+            ));
+        }
     }
     let text = object
         .get("text")
@@ -182,44 +184,6 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, ResponsesEcho), DialectEr
     Ok((Value::Object(chat), echo))
 }
 
-/// The request with what chat cannot express left out (hosted tools, file inputs, items of
-/// hosted tools): only to route it, when the whole request may go to OpenAI as it is.
-pub fn routing_view(body: &Value) -> Result<Value, DialectError> {
-    let mut view = body.clone();
-    if let Some(tools) = view.get_mut("tools").and_then(Value::as_array_mut) {
-        tools.retain(|tool| tool["type"] == "function");
-    }
-    if view
-        .get("tool_choice")
-        .is_some_and(|choice| !(choice.is_string() || choice["type"] == "function"))
-    {
-        view.as_object_mut()
-            .map(|fields| fields.remove("tool_choice"));
-    }
-    if let Some(items) = view.get_mut("input").and_then(Value::as_array_mut) {
-        items.retain(|item| {
-            matches!(
-                item.get("type").and_then(Value::as_str),
-                None | Some("message" | "function_call" | "function_call_output" | "reasoning")
-            )
-        });
-        for item in items.iter_mut() {
-            if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
-                parts.retain(|part| match part["type"].as_str() {
-                    Some("input_image") => part["image_url"].is_string(),
-                    Some(kind) => matches!(kind, "input_text" | "output_text" | "text" | "refusal"),
-                    None => false,
-                });
-            }
-        }
-    }
-    let format = view.pointer("/text/format/type").and_then(Value::as_str);
-    if format.is_some_and(|kind| !matches!(kind, "text" | "json_object" | "json_schema")) {
-        view["text"] = json!({"format": {"type": "text"}});
-    }
-    to_chat_request(&view).map(|(chat, _)| chat)
-}
-
 /// One input item → chat messages (a function call joins the assistant message before it).
 fn input_item(item: &Value, index: usize, messages: &mut Vec<Value>) -> Result<(), DialectError> {
     let param = format!("input[{index}]");
@@ -252,6 +216,11 @@ fn input_item(item: &Value, index: usize, messages: &mut Vec<Value>) -> Result<(
                 .get("arguments")
                 .and_then(Value::as_str)
                 .unwrap_or("{}");
+            // A call of a namespace's tool goes by the flat name the translation offered.
+            let name = match item.get("namespace").and_then(Value::as_str) {
+                Some(namespace) => tools::flat_name(namespace, name),
+                None => name.to_owned(),
+            };
             let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}});
             match messages.last_mut() {
                 Some(last) if last["role"] == "assistant" && last.get("tool_calls").is_some() => {
@@ -373,34 +342,6 @@ fn message_content(
         return Ok(json!(text.join("")));
     }
     Ok(Value::Array(converted))
-}
-
-/// A Responses function tool (flat) → a chat tool.
-fn function_tool(tool: &Value, index: usize) -> Result<Value, DialectError> {
-    let param = format!("tools[{index}]");
-    if tool.get("type").and_then(Value::as_str) != Some("function") {
-        let kind = tool
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("untyped");
-        return Err(unsupported(
-            &param,
-            &format!("{kind} tools (only function tools are)"),
-        ));
-    }
-    let Some(name) = tool.get("name").and_then(Value::as_str) else {
-        return Err(DialectError::invalid(
-            &param,
-            "a function tool needs a name",
-        ));
-    };
-    let mut function = json!({"name": name});
-    for field in ["description", "parameters", "strict"] {
-        if let Some(value) = tool.get(field).filter(|value| !value.is_null()) {
-            function[field] = value.clone();
-        }
-    }
-    Ok(json!({"type": "function", "function": function}))
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ impl ResponsesStream {
                 };
                 self.next_output_index += 1;
                 let item = function_call_item(
+                    &self.echo,
                     &streamed.item_id,
                     &streamed.call_id,
                     &streamed.name,
@@ -215,9 +216,11 @@ impl DialectStream for ResponsesStream {
             events.push(self.event(
                 "response.function_call_arguments.done",
                 json!({"item_id": streamed.item_id, "output_index": streamed.output_index,
-                       "name": streamed.name, "arguments": streamed.arguments}),
+                       "name": super::tools::split_name(&self.echo.tools, &streamed.name).1,
+                       "arguments": streamed.arguments}),
             ));
             let item = function_call_item(
+                &self.echo,
                 &streamed.item_id,
                 &streamed.call_id,
                 &streamed.name,

@@ -121,58 +121,63 @@ pub(super) fn to_request(
         body.insert("stream".into(), json!(true));
     }
 
-    let mut json_tool = None;
-    match &params.response_format {
-        None | Some(ResponseFormat::Text) => {}
+    // JSON output is a tool whose input is the answer (Anthropic's structured-output idiom).
+    // Beside the client's own tools it is one more, and the model must call one of them: a tool
+    // of the client's, or this one to answer.
+    let json_tool = match &params.response_format {
+        None | Some(ResponseFormat::Text) => None,
         Some(format) => {
-            if !params.tools.is_empty() {
-                return Err(unsupported(
-                    "response_format",
-                    "JSON output together with tools",
-                ));
-            }
             let (name, schema) = match format {
                 ResponseFormat::JsonSchema { name, schema, .. } => (name.clone(), schema.clone()),
                 _ => ("json_response".to_owned(), json!({"type": "object"})),
             };
-            body.insert(
-                "tools".into(),
-                json!([{"name": name, "description": "Respond with JSON matching this schema.", "input_schema": schema}]),
-            );
-            body.insert("tool_choice".into(), json!({"type": "tool", "name": name}));
-            json_tool = Some(name);
+            let name = if params.tools.iter().any(|tool| tool.function.name == name) {
+                format!("{name}_json")
+            } else {
+                name
+            };
+            Some((name, schema))
         }
+    };
+    let mut tools: Vec<Value> = params
+        .tools
+        .iter()
+        .map(|tool| {
+            let mut converted = json!({
+                "name": tool.function.name,
+                "input_schema": tool.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            });
+            if let Some(description) = &tool.function.description {
+                converted["description"] = json!(description);
+            }
+            converted
+        })
+        .collect();
+    if let Some((name, schema)) = &json_tool {
+        tools.push(json!({"name": name, "description": "Respond with JSON matching this schema.", "input_schema": schema}));
     }
-    if !params.tools.is_empty() {
-        let tools: Vec<Value> = params
-            .tools
-            .iter()
-            .map(|tool| {
-                let mut converted = json!({
-                    "name": tool.function.name,
-                    "input_schema": tool.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                });
-                if let Some(description) = &tool.function.description {
-                    converted["description"] = json!(description);
-                }
-                converted
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-        let mut choice = match &params.tool_choice {
-            None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
-            Some(ToolChoice::Required) => json!({"type": "any"}),
-            Some(ToolChoice::None) => json!({"type": "none"}),
-            Some(ToolChoice::Function(name)) => json!({"type": "tool", "name": name}),
+    if !tools.is_empty() {
+        let mut choice = match (&params.tool_choice, &json_tool) {
+            (Some(ToolChoice::Function(name)), _) => json!({"type": "tool", "name": name}),
+            (Some(ToolChoice::Required), _) => json!({"type": "any"}),
+            // No tool of the client's may be called: the answer tool is forced.
+            (Some(ToolChoice::None), Some((name, _))) => json!({"type": "tool", "name": name}),
+            (Some(ToolChoice::None), None) => json!({"type": "none"}),
+            (None | Some(ToolChoice::Auto), Some((name, _))) if params.tools.is_empty() => {
+                json!({"type": "tool", "name": name})
+            }
+            (None | Some(ToolChoice::Auto), Some(_)) => json!({"type": "any"}),
+            (None | Some(ToolChoice::Auto), None) => json!({"type": "auto"}),
         };
         if params.parallel_tool_calls == Some(false) && choice["type"] != "none" {
             choice["disable_parallel_tool_use"] = json!(true);
         }
+        body.insert("tools".into(), Value::Array(tools));
         body.insert("tool_choice".into(), choice);
     }
     Ok(AnthropicRequest {
         body: Value::Object(body),
-        json_tool,
+        json_tool: json_tool.map(|(name, _)| name),
     })
 }
 
@@ -344,6 +349,54 @@ mod tests {
         }
         let only_system = request(json!({"messages": [{"role": "system", "content": "x"}]}));
         assert!(to_request(&only_system, "m", false).is_err());
+    }
+
+    #[test]
+    fn json_output_beside_tools_is_one_more_tool_and_a_tool_must_be_called() {
+        let agent = json!({
+            "messages": [{"role": "user", "content": "Weather in Paris, as JSON"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "final_output", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+        });
+        let converted = to_request(&request(agent.clone()), "m", false).unwrap();
+        let names: Vec<&str> = converted.body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tool| tool["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["get_weather", "final_output"]);
+        assert_eq!(converted.body["tool_choice"], json!({"type": "any"}));
+        assert_eq!(converted.json_tool.as_deref(), Some("final_output"));
+        // tool_choice none: only the answer may come, so its tool is forced.
+        let mut none = agent.clone();
+        none["tool_choice"] = json!("none");
+        let converted = to_request(&request(none), "m", false).unwrap();
+        assert_eq!(
+            converted.body["tool_choice"],
+            json!({"type": "tool", "name": "final_output"})
+        );
+        // A call of the client's tool stays a tool call; the answer tool is the answer.
+        let called = |name: &str| {
+            let response = json!({
+                "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": name, "input": {"city": "Paris"}}],
+                "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 3}
+            });
+            from_response(response.to_string().as_bytes(), Some("final_output"), 0).unwrap()
+        };
+        let tool_call = called("get_weather");
+        assert_eq!(
+            tool_call.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
+        assert!(tool_call.choices[0].message.tool_calls.is_some());
+        let answer = called("final_output");
+        assert_eq!(answer.choices[0].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            answer.choices[0].message.content.as_deref(),
+            Some("{\"city\":\"Paris\"}")
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub(super) fn from_response(
         .as_deref()
         .map(finish_reason)
         .unwrap_or("stop");
-    if json_tool.is_some() && finish == "tool_calls" {
+    // The answer tool is the answer: only the client's own tools make this a tool call.
+    if json_tool.is_some() && finish == "tool_calls" && tool_calls.is_empty() {
         finish = "stop";
     }
     Ok(ChatCompletion {

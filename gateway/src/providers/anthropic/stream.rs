@@ -190,7 +190,8 @@ impl StreamConverter {
                     .and_then(Value::as_str)
                     .map(finish_reason)
                     .unwrap_or("stop");
-                if self.json_tool.is_some() && finish == "tool_calls" {
+                if self.json_tool.is_some() && finish == "tool_calls" && self.tool_blocks.is_empty()
+                {
                     finish = "stop";
                 }
                 let mut item = self.chunk(Delta::default(), Some(finish.to_owned()));
