@@ -70,9 +70,70 @@ impl ApiError {
     }
 }
 
+/// The shape a route's errors take: OpenAI's `{"error": {…}}`, or Anthropic's
+/// `{"type": "error", "error": {"type", "message"}}` on the Messages API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    OpenAi,
+    Anthropic,
+}
+
+tokio::task_local! {
+    static ROUTE_ERROR_SHAPE: ErrorShape;
+}
+
+impl ErrorShape {
+    /// Serves a request with every [`ApiError`] rendered in this shape, once, where it is made.
+    pub async fn scope<F: Future>(self, served: F) -> F::Output {
+        ROUTE_ERROR_SHAPE.scope(self, served).await
+    }
+
+    fn current() -> Self {
+        ROUTE_ERROR_SHAPE
+            .try_with(|shape| *shape)
+            .unwrap_or(ErrorShape::OpenAi)
+    }
+}
+
+/// Marks an error answer already in its route's shape (an [`ApiError`] rendered in scope).
+#[derive(Debug, Clone, Copy)]
+pub struct ShapedError;
+
+/// Anthropic's error body for an HTTP status.
+pub fn anthropic_error_body(status: u16, message: &str) -> serde_json::Value {
+    serde_json::json!({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}})
+}
+
+/// Anthropic's error type for an HTTP status.
+pub fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = match ErrorShape::current() {
+            ErrorShape::OpenAi => (self.status, axum::Json(self.body)).into_response(),
+            ErrorShape::Anthropic => (
+                self.status,
+                axum::Json(anthropic_error_body(
+                    self.status.as_u16(),
+                    &self.body.error.message,
+                )),
+            )
+                .into_response(),
+        };
+        response.extensions_mut().insert(ShapedError);
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
@@ -436,61 +497,4 @@ fn default_kind(status: StatusCode) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auth_errors_are_401_in_openai_shape() {
-        for err in [
-            AuthError::Missing,
-            AuthError::Malformed,
-            AuthError::Unknown,
-            AuthError::Revoked,
-        ] {
-            let api = ApiError::from(err);
-            assert_eq!(api.status, StatusCode::UNAUTHORIZED);
-            assert_eq!(api.body.error.kind, "invalid_request_error");
-            assert!(api.body.error.code.is_some());
-        }
-        assert_eq!(
-            ApiError::from(AuthError::Lookup("db down".into())).status,
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
-    }
-
-    #[test]
-    fn upstream_rate_limit_keeps_status_and_retry_after() {
-        let api = ApiError::from(UpstreamError::Status {
-            provider: "openai",
-            status: StatusCode::TOO_MANY_REQUESTS,
-            message: "slow down".into(),
-            kind: None,
-            code: Some("rate_limit_exceeded".into()),
-            retry_after: Some(HeaderValue::from_static("7")),
-        });
-        assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(api.body.error.kind, "rate_limit_error");
-        assert_eq!(api.retry_after.unwrap(), "7");
-        let json = serde_json::to_value(&api.body).unwrap();
-        assert_eq!(json["error"]["message"], "openai: slow down");
-        assert!(json["error"].as_object().unwrap().contains_key("param"));
-    }
-
-    #[test]
-    fn upstream_server_errors_become_bad_gateway() {
-        let api = ApiError::from(UpstreamError::Status {
-            provider: "openai",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "overloaded".into(),
-            kind: Some("server_error".into()),
-            code: None,
-            retry_after: None,
-        });
-        assert_eq!(api.status, StatusCode::BAD_GATEWAY);
-        assert!(
-            api.body.error.message.contains("503"),
-            "{}",
-            api.body.error.message
-        );
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@
 //! - `fake-tools` → a tool call (`get_weather` with `{"city":"Paris"}`)
 //! - `fake-stream-cut` → a stream that breaks off after two events
 //! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
+//!
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
 //! one event every 20 ms.
 //!
@@ -578,10 +579,10 @@ async fn openai_like(
         );
     }
     // The real OpenAI's rules for the real model names (Groq and Ollama are left as they were).
-    if provider == "openai" {
-        if let Some(refusal) = strict::openai_chat(&request) {
-            return refusal_response(refusal, &[("x-request-id", "req_fake_strict")]);
-        }
+    if provider == "openai"
+        && let Some(refusal) = strict::openai_chat(&request)
+    {
+        return refusal_response(refusal, &[("x-request-id", "req_fake_strict")]);
     }
     let fixtures = openai_like_fixtures(provider);
     let model = request

@@ -401,12 +401,12 @@ fn anthropic_thinking(
                     "'{name}' does not support thinking."
                 )));
             }
-            if let (Some(budget), Some(max_tokens)) = (budget.as_u64(), max_tokens) {
-                if budget >= max_tokens {
-                    return Some(anthropic_error(
-                        "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
-                    ));
-                }
+            if let (Some(budget), Some(max_tokens)) = (budget.as_u64(), max_tokens)
+                && budget >= max_tokens
+            {
+                return Some(anthropic_error(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`.",
+                ));
             }
         }
         _ => {

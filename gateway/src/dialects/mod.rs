@@ -6,8 +6,7 @@
 pub mod messages;
 pub mod responses;
 
-use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt as _};
+use bytes::Bytes;
 use serde_json::Value;
 
 /// An event to send: its name and its data.
@@ -21,14 +20,6 @@ pub trait DialectStream {
     fn finish(&mut self) -> Vec<Event>;
     /// The chat stream broke off with `error` (OpenAI's error object).
     fn fail(&mut self, error: &Value) -> Vec<Event>;
-
-    fn on_event(&mut self, event: ChatEvent) -> Vec<Event> {
-        match event {
-            ChatEvent::Chunk(chunk) => self.on_chunk(&chunk),
-            ChatEvent::Done => self.finish(),
-            ChatEvent::Error(error) => self.fail(&error),
-        }
-    }
 }
 
 /// What one chat chunk carries, as both dialects read it.
@@ -99,54 +90,6 @@ pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{tail}")
 }
 
-/// What came in a chat event stream as the gateway frames it (`data: {json}`, then
-/// `data: [DONE]`; an error as `data: {"error": …}`).
-#[derive(Debug, PartialEq)]
-pub enum ChatEvent {
-    Chunk(Value),
-    Error(Value),
-    Done,
-}
-
-/// Splits the gateway's own chat event stream back into events, a frame at a time (frames are
-/// `data: …` lines ended by a blank line; nothing else is sent). Bytes are held only until the
-/// frame they belong to is complete.
-pub fn chat_events<S, E>(body: S) -> impl Stream<Item = Result<ChatEvent, E>> + Send
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-    E: Send + 'static,
-{
-    let mut body = Box::pin(body);
-    async_stream::stream! {
-        let mut pending = BytesMut::new();
-        loop {
-            while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
-                let frame = pending.split_to(end + 2);
-                let Some(data) = frame[..end].strip_prefix(b"data: ") else {
-                    continue;
-                };
-                if data == b"[DONE]" {
-                    yield Ok(ChatEvent::Done);
-                    continue;
-                }
-                let value: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
-                match value.get("error") {
-                    Some(error) => yield Ok(ChatEvent::Error(error.clone())),
-                    None => yield Ok(ChatEvent::Chunk(value)),
-                }
-            }
-            match body.next().await {
-                Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
-                Some(Err(err)) => {
-                    yield Err(err);
-                    return;
-                }
-                None => return,
-            }
-        }
-    }
-}
-
 /// A server-sent event with its name line, as both the Responses and the Messages APIs frame
 /// them.
 pub fn named_event(name: &str, data: &Value) -> Bytes {
@@ -164,29 +107,6 @@ pub fn named_event(name: &str, data: &Value) -> Bytes {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[tokio::test]
-    async fn frames_split_anywhere_are_put_back_together() {
-        let wire =
-            b"data: {\"id\":\"a\"}\n\ndata: {\"error\":{\"message\":\"x\"}}\n\ndata: [DONE]\n\n";
-        // One byte at a time: the worst split there is.
-        let pieces: Vec<Result<Bytes, ()>> = wire
-            .iter()
-            .map(|b| Ok(Bytes::copy_from_slice(&[*b])))
-            .collect();
-        let events: Vec<_> = chat_events(futures::stream::iter(pieces))
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        assert_eq!(
-            events,
-            [
-                ChatEvent::Chunk(json!({"id": "a"})),
-                ChatEvent::Error(json!({"message": "x"})),
-                ChatEvent::Done,
-            ]
-        );
-    }
 
     #[test]
     fn named_events_carry_their_name_line() {

@@ -59,8 +59,14 @@ where
         match with_retries(retry, started, || call(decision)).await {
             Ok(value) => return Ok((decision, value)),
             Err(failed) => {
+                // A request the translation for this provider refused never left the gateway.
+                let sent = !matches!(failed.error, UpstreamError::Request(_));
                 let api = ApiError::from(failed.error);
-                tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "upstream call failed");
+                if sent {
+                    tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "upstream call failed");
+                } else {
+                    tracing::info!(status = %api.status, message = %api.body.error.message, model = %decision.model, "request refused before it was sent: the provider cannot take it");
+                }
                 on_failure(decision, &api);
                 let api = with_route_headers(api, decision);
                 if !failed.try_next_model {

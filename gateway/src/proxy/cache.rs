@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::caller::Caller;
-use super::respond;
+use super::respond::{self, AnswerShape, ChatFrame};
 use super::usage::UsageContext;
 use crate::cache::CachedAnswer;
 use crate::error::ApiError;
@@ -135,7 +135,8 @@ pub(super) fn serve_hit(
     decision: &RouteDecision<'_>,
     hit: CachedAnswer,
     request: &ChatCompletionRequest,
-) -> Response {
+    mut shape: Box<dyn AnswerShape>,
+) -> Result<Response, ApiError> {
     usage.record_cache_hit(decision, &hit);
     let decision_shown = RouteDecision {
         endpoint: decision.endpoint,
@@ -144,21 +145,24 @@ pub(super) fn serve_hit(
         tier: decision.tier,
     };
     let mut response = if request.wants_stream() {
-        let frames = crate::openai::completion_as_chunks(&hit.body, request.wants_stream_usage())
-            .into_iter()
-            .map(|chunk| Ok::<_, Infallible>(respond::sse_frame(chunk.to_string().as_bytes())))
-            .chain(std::iter::once(Ok(Bytes::from_static(respond::SSE_DONE))));
+        let mut frames: Vec<Bytes> =
+            crate::openai::completion_as_chunks(&hit.body, request.wants_stream_usage())
+                .into_iter()
+                .flat_map(|chunk| shape.frame(ChatFrame::Chunk(chunk.to_string().as_bytes())))
+                .collect();
+        frames.extend(shape.frame(ChatFrame::Done));
+        let frames = frames.into_iter().map(Ok::<_, Infallible>);
         respond::sse(
             Body::from_stream(futures::stream::iter(frames)),
             &decision_shown,
         )
     } else {
-        respond::json(hit.body, &decision_shown)
+        respond::json(shape.whole(Bytes::from(hit.body))?, &decision_shown)
     };
     response
         .headers_mut()
         .insert(CACHE_HEADER, HeaderValue::from_static("HIT"));
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

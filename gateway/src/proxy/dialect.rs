@@ -11,14 +11,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use serde_json::Value;
 
+use super::Routed;
 use super::caller::Caller;
 use super::decode::JsonObject;
 use super::native::{Native, NativeBody, PassedThrough};
-use crate::dialects::{self, ChatEvent, DialectError, DialectStream, messages, responses};
-use crate::error::ApiError;
+use super::respond::{AnswerShape, ChatFrame};
+use crate::dialects::{self, DialectError, DialectStream, messages, responses};
+use crate::error::{ApiError, ErrorShape, ShapedError};
 use crate::openai::ChatCompletionRequest;
 use crate::state::GatewayState;
 
@@ -83,11 +84,8 @@ pub(super) async fn responses(
         body: &body,
         chat,
     };
-    let stream = responses::ResponsesStream::new(echo.clone());
-    let mut answer = serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
-        responses::from_chat_completion(completion, &echo)
-    })
-    .await?;
+    let mut answer =
+        serve_dialect(&state, &caller, &headers, converted, responses_shape(echo)).await?;
     let translated = answer.extensions().get::<PassedThrough>().is_none();
     if translated
         && !dropped.is_empty()
@@ -112,7 +110,7 @@ async fn openai_only(
     mut refused: DialectError,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let view = responses::routing_view(body).map_err(|_| refused.clone())?;
+    let (view, echo) = responses::routing_view(body).map_err(|_| refused.clone())?;
     let (request, fallbacks) = chat_request(&view)?;
     let decisions = route(state, caller, &request, &fallbacks)?;
     let native = NativeBody {
@@ -127,16 +125,14 @@ async fn openai_only(
         );
         return Err(refused.into());
     }
-    super::serve_routed(
-        state,
-        caller,
-        headers,
+    let routed = Routed {
         request,
-        &decisions,
-        Some(native),
+        decisions: &decisions,
+        native: Some(native),
+        shape: responses_shape(echo),
         started,
-    )
-    .await
+    };
+    super::serve_routed(state, caller, headers, routed).await
 }
 
 /// `POST /v1/messages/count_tokens` (what Anthropic's SDKs and the agents on them call before
@@ -168,49 +164,83 @@ pub(super) async fn messages(
         body: &body,
         chat,
     };
-    let stream = messages::MessagesStream::new(echo.clone());
-    serve_dialect(&state, &caller, &headers, converted, stream, |completion| {
-        messages::from_chat_completion(completion, &echo)
+    let shape = DialectShape {
+        stream: messages::MessagesStream::new(echo.clone()),
+        whole: move |completion: &Value| messages::from_chat_completion(completion, &echo),
+    };
+    serve_dialect(&state, &caller, &headers, converted, Box::new(shape)).await
+}
+
+fn responses_shape(echo: responses::ResponsesEcho) -> Box<dyn AnswerShape> {
+    Box::new(DialectShape {
+        stream: responses::ResponsesStream::new(echo.clone()),
+        whole: move |completion: &Value| responses::from_chat_completion(completion, &echo),
     })
-    .await
+}
+
+/// A dialect's answer, converted from the typed chat answer: a whole completion at once, a
+/// stream chunk by chunk as it arrives (each chunk's JSON read once).
+struct DialectShape<S, W> {
+    stream: S,
+    whole: W,
+}
+
+impl<S, W> AnswerShape for DialectShape<S, W>
+where
+    S: DialectStream + Send + 'static,
+    W: Fn(&Value) -> Value + Send + 'static,
+{
+    fn whole(&mut self, completion: Bytes) -> Result<Bytes, ApiError> {
+        let completion: Value =
+            serde_json::from_slice(&completion).map_err(|_| ApiError::internal())?;
+        let converted =
+            serde_json::to_vec(&(self.whole)(&completion)).map_err(|_| ApiError::internal())?;
+        Ok(Bytes::from(converted))
+    }
+
+    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes> {
+        let events = match frame {
+            ChatFrame::Chunk(json) => {
+                let chunk: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+                self.stream.on_chunk(&chunk)
+            }
+            ChatFrame::Done => self.stream.finish(),
+            ChatFrame::Failed(error) => {
+                let error = serde_json::to_value(&error.error).unwrap_or(Value::Null);
+                self.stream.fail(&error)
+            }
+        };
+        events
+            .iter()
+            .map(|(name, data)| dialects::named_event(name, data))
+            .collect()
+    }
 }
 
 /// The chat pipeline for the converted request, whose attempts of the provider whose API it is
-/// in pass the client's body through; a translated answer is converted back: whole with `whole`,
-/// streamed with `stream`.
+/// in pass the client's body through; a translated answer is written in the dialect's `shape`.
 async fn serve_dialect(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
     converted: Converted<'_>,
-    mut stream: impl DialectStream + Send + 'static,
-    whole: impl FnOnce(&Value) -> Value,
+    shape: Box<dyn AnswerShape>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (request, fallbacks) = chat_request(&converted.chat)?;
     // Routed once: each decision is served natively or translated, per attempt.
     let decisions = route(state, caller, &request, &fallbacks)?;
-    let native = NativeBody {
-        api: converted.native,
-        body: converted.body,
-    };
-    let answer = super::serve_routed(
-        state,
-        caller,
-        headers,
+    let routed = Routed {
         request,
-        &decisions,
-        Some(native),
+        decisions: &decisions,
+        native: Some(NativeBody {
+            api: converted.native,
+            body: converted.body,
+        }),
+        shape,
         started,
-    )
-    .await?;
-    if answer.extensions().get::<PassedThrough>().is_some() {
-        return Ok(answer);
-    }
-    if is_event_stream(&answer) {
-        return Ok(convert_stream(answer, move |event| stream.on_event(event)));
-    }
-    convert_whole(answer, whole).await
+    };
+    super::serve_routed(state, caller, headers, routed).await
 }
 
 fn route<'a>(
@@ -228,54 +258,16 @@ fn route<'a>(
     )?)
 }
 
-fn is_event_stream(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
-}
-
-/// A whole chat completion (already in memory: the pipeline read it) → the dialect's JSON, with
-/// the pipeline's headers (which model served and why, cache).
-async fn convert_whole(
-    answer: Response,
-    convert: impl FnOnce(&Value) -> Value,
-) -> Result<Response, ApiError> {
-    let (mut parts, body) = answer.into_parts();
-    let bytes = axum::body::to_bytes(body, crate::providers::MAX_ANSWER_BYTES)
-        .await
-        .map_err(|_| ApiError::internal())?;
-    let completion: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::internal())?;
-    let converted = serde_json::to_vec(&convert(&completion)).map_err(|_| ApiError::internal())?;
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Ok(Response::from_parts(parts, Body::from(converted)))
-}
-
-/// The chat event stream → the dialect's named events, converted as each chunk arrives.
-fn convert_stream<F>(answer: Response, mut convert: F) -> Response
-where
-    F: FnMut(ChatEvent) -> Vec<(&'static str, Value)> + Send + 'static,
-{
-    let (parts, body) = answer.into_parts();
-    let frames = dialects::chat_events(body.into_data_stream()).flat_map(move |event| {
-        let frames: Vec<Result<Bytes, axum::Error>> = match event {
-            Ok(event) => convert(event)
-                .iter()
-                .map(|(name, data)| Ok(dialects::named_event(name, data)))
-                .collect(),
-            Err(err) => vec![Err(err)],
-        };
-        futures::stream::iter(frames)
-    });
-    Response::from_parts(parts, Body::from_stream(frames))
-}
-
 /// On `/v1/messages`, every error answer (the key check, a 400, a provider's failure) in
-/// Anthropic's shape: `{"type":"error","error":{"type","message"}}`. Other routes pass through.
+/// Anthropic's shape: `{"type":"error","error":{"type","message"}}`. The gateway's own errors are
+/// rendered so where they are made ([`ErrorShape::scope`]); only an answer from outside them (a
+/// body limit, say) is rewritten here. Other routes pass through.
 pub(super) async fn anthropic_errors(request: Request, next: Next) -> Response {
-    let anthropic = request.uri().path().contains("/messages");
-    let response = next.run(request).await;
-    if !anthropic || response.status().is_success() {
+    if !request.uri().path().contains("/messages") {
+        return next.run(request).await;
+    }
+    let response = ErrorShape::Anthropic.scope(next.run(request)).await;
+    if response.status().is_success() || response.extensions().get::<ShapedError>().is_some() {
         return response;
     }
     let status = response.status();
@@ -283,10 +275,12 @@ pub(super) async fn anthropic_errors(request: Request, next: Next) -> Response {
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
         .unwrap_or_default();
-    let message = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|error| error["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let message = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
     let body =
         serde_json::to_vec(&messages::error_body(status.as_u16(), &message)).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);

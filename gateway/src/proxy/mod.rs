@@ -123,35 +123,33 @@ async fn serve_chat(
         &caller.account.providers,
         &caller.policy,
     )?;
-    serve_routed(state, caller, headers, request, &decisions, None, started).await
+    let routed = Routed {
+        request,
+        decisions: &decisions,
+        native: None,
+        shape: Box::new(respond::ChatShape),
+        started,
+    };
+    serve_routed(state, caller, headers, routed).await
 }
 
-/// Stages 4 to 8 for a request already routed. The dialect routes also give the request as the
-/// client wrote it (`native`): the attempts of the provider whose API it is in pass it through.
+/// Stages 4 to 8 for a request already routed.
 async fn serve_routed(
     state: &GatewayState,
     caller: &Caller,
     headers: &HeaderMap,
-    request: crate::openai::ChatCompletionRequest,
-    decisions: &[routing::RouteDecision<'_>],
-    native: Option<NativeBody<'_>>,
-    started: Instant,
+    routed: Routed<'_, '_, '_>,
 ) -> Result<Response, ApiError> {
-    admission::check_streaming(state, &caller.account, request.wants_stream())?;
-    let stream_slot = admission::open_stream(state, caller.key.key_id, request.wants_stream())?;
-    let size = RequestSize::of_chat(&request);
-    let admitted = admission::reserve(state, caller, size, decisions).await?;
+    let stream = routed.request.wants_stream();
+    admission::check_streaming(state, &caller.account, stream)?;
+    let stream_slot = admission::open_stream(state, caller.key.key_id, stream)?;
+    let size = RequestSize::of_chat(&routed.request);
+    let admitted = admission::reserve(state, caller, size, routed.decisions).await?;
     let rate_headers = admitted.headers;
     let served = async {
         admission::admit(state, &caller.account).await?;
-        let usage = UsageContext::new(state, caller, started, admitted.reservation);
+        let usage = UsageContext::new(state, caller, routed.started, admitted.reservation);
         let admitted = Admitted { usage, stream_slot };
-        let routed = Routed {
-            request,
-            decisions,
-            native,
-            started,
-        };
         serve_admitted(state, caller, headers, routed, admitted).await
     };
     with_rate_headers(served.await, &rate_headers)
@@ -181,12 +179,14 @@ struct Admitted {
     stream_slot: Option<crate::abuse::StreamSlot>,
 }
 
-/// A request routed: the chat request, the models to try, the client's own body for the
-/// attempts that pass it through, and when it arrived.
+/// A request routed: the chat request, the models to try, and when it arrived. The dialect
+/// routes also give the request as the client wrote it (`native`: the attempts of the provider
+/// whose API it is in pass it through) and their answer's shape (the others get chat's).
 struct Routed<'r, 'd, 'a> {
     request: crate::openai::ChatCompletionRequest,
     decisions: &'d [routing::RouteDecision<'a>],
     native: Option<NativeBody<'r>>,
+    shape: Box<dyn respond::AnswerShape>,
     started: Instant,
 }
 
@@ -199,12 +199,15 @@ async fn serve_admitted(
         request,
         decisions,
         native,
+        mut shape,
         started,
     }: Routed<'_, '_, '_>,
     Admitted { usage, stream_slot }: Admitted,
 ) -> Result<Response, ApiError> {
     let cache = match CacheLookup::open(&state, &headers, &caller, &decisions[0], &request).await? {
-        CacheLookup::Hit(hit) => return Ok(cache::serve_hit(&usage, &decisions[0], hit, &request)),
+        CacheLookup::Hit(hit) => {
+            return cache::serve_hit(&usage, &decisions[0], hit, &request, shape);
+        }
         lookup => lookup,
     };
     // The cache keeps chat answers: with it on, every attempt is translated.
@@ -264,7 +267,7 @@ async fn serve_admitted(
             if std::ptr::eq(decision, &decisions[0]) {
                 cache.store(&state, decision, &outcome).await;
             }
-            let mut response = respond::json(outcome.body, decision);
+            let mut response = respond::json(shape.whole(outcome.body)?, decision);
             cache.mark(&mut response);
             Ok(response)
         }
@@ -279,7 +282,8 @@ async fn serve_admitted(
         Answer::Stream((first, rest)) => {
             let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
                 .holding(stream_slot);
-            let mut response = respond::sse(respond::sse_body(first, rest, guard), decision);
+            let body = respond::sse_body(first, rest, guard, shape);
+            let mut response = respond::sse(body, decision);
             cache.mark(&mut response);
             Ok(response)
         }

@@ -12,7 +12,7 @@ use futures::StreamExt as _;
 use serde_json::Value;
 
 use super::usage::{StreamEnd, StreamGuard};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::openai::ChatCompletionChunk;
 use crate::providers::{ChunkStream, StreamItem};
 use crate::routing::RouteDecision;
@@ -100,9 +100,52 @@ pub(super) fn sse_frame(json: &[u8]) -> Bytes {
     frame.into()
 }
 
-/// Server-sent events exactly as OpenAI frames them, ending with `data: [DONE]`. Chunks are
-/// forwarded as they arrive; nothing is buffered beyond one chunk.
-pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: StreamGuard) -> Body {
+/// One piece of a streamed chat answer on its way to the client.
+pub(super) enum ChatFrame<'a> {
+    /// A `chat.completion.chunk`, as JSON.
+    Chunk(&'a [u8]),
+    /// The stream ended well.
+    Done,
+    /// The stream broke off after it had started.
+    Failed(&'a ErrorBody),
+}
+
+/// How a chat answer is written for its route: chat's own JSON and events ([`ChatShape`]), or a
+/// dialect's (Responses, Messages), converted from the typed answer as it comes, so no route
+/// reads back what another rendered.
+pub(super) trait AnswerShape: Send + 'static {
+    /// A whole `chat.completion` (JSON) → the route's body.
+    fn whole(&mut self, completion: Bytes) -> Result<Bytes, ApiError>;
+    /// One piece of a streamed answer → the bytes the route sends for it.
+    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes>;
+}
+
+/// OpenAI's chat completions: the body as it is; server-sent events exactly as OpenAI frames
+/// them, ending with `data: [DONE]`, an error mid-stream as `data: {"error": …}`.
+pub(super) struct ChatShape;
+
+impl AnswerShape for ChatShape {
+    fn whole(&mut self, completion: Bytes) -> Result<Bytes, ApiError> {
+        Ok(completion)
+    }
+
+    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes> {
+        vec![match frame {
+            ChatFrame::Chunk(json) => sse_frame(json),
+            ChatFrame::Done => Bytes::from_static(SSE_DONE),
+            ChatFrame::Failed(error) => sse_frame(&serde_json::to_vec(error).unwrap_or_default()),
+        }]
+    }
+}
+
+/// A streamed chat answer in the route's shape. Chunks are forwarded as they arrive; nothing is
+/// buffered beyond one chunk.
+pub(super) fn sse_body(
+    first: StreamItem,
+    mut rest: ChunkStream,
+    mut guard: StreamGuard,
+    mut shape: Box<dyn AnswerShape>,
+) -> Body {
     // Identity of the stream, for a usage chunk the provider did not send itself (read only then).
     let first_json = first.json.clone();
     let frames = async_stream::stream! {
@@ -124,10 +167,15 @@ pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: Stre
                             identity["model"].as_str().unwrap_or_default(),
                             guard.usage,
                         );
-                        yield Ok::<_, Infallible>(sse_frame(&serde_json::to_vec(&chunk).unwrap_or_default()));
+                        let json = serde_json::to_vec(&chunk).unwrap_or_default();
+                        for bytes in shape.frame(ChatFrame::Chunk(&json)) {
+                            yield Ok::<_, Infallible>(bytes);
+                        }
                     }
                     guard.end(StreamEnd::Finished);
-                    yield Ok(Bytes::from_static(SSE_DONE));
+                    for bytes in shape.frame(ChatFrame::Done) {
+                        yield Ok(bytes);
+                    }
                     break;
                 }
                 Some(Ok(item)) => {
@@ -140,15 +188,18 @@ pub(super) fn sse_body(first: StreamItem, mut rest: ChunkStream, mut guard: Stre
                         }
                         usage_chunk_sent = true;
                     }
-                    yield Ok(sse_frame(&item.json));
+                    for bytes in shape.frame(ChatFrame::Chunk(&item.json)) {
+                        yield Ok(bytes);
+                    }
                 }
                 Some(Err(err)) => {
-                    // Headers are gone: the error travels in the stream, as OpenAI sends it.
+                    // Headers are gone: the error travels in the stream, in the route's shape.
                     let api = ApiError::from(err);
                     tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
                     guard.end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
-                    let body = serde_json::to_vec(&api.body).unwrap_or_default();
-                    yield Ok(sse_frame(&body));
+                    for bytes in shape.frame(ChatFrame::Failed(&api.body)) {
+                        yield Ok(bytes);
+                    }
                     break;
                 }
             }

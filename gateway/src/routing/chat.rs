@@ -392,6 +392,21 @@ mod tests {
     }
 
     #[test]
+    fn claude_codes_output_budget_does_not_move_its_score() {
+        // Claude Code 2.1.332's main turn on `auto`, as captured (tests/clients/fixtures).
+        let turn: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../tests/clients/fixtures/claude-code/main-turn-auto.json"
+        ))
+        .unwrap();
+        let (mut converted, _) = crate::dialects::messages::to_chat_request(&turn).unwrap();
+        let with_budget = chat(converted.clone());
+        converted.as_object_mut().unwrap().remove("max_tokens");
+        let without = chat(converted);
+        let score = |request| Router::built_in().classify(request).score;
+        assert_eq!(score(&with_budget), score(&without));
+    }
+
+    #[test]
     fn auto_considers_only_models_that_can_serve_the_request() {
         // Groq's cheap model is the cheapest of all, but takes no images.
         let providers = three_providers();

@@ -69,23 +69,12 @@ pub fn from_chat_completion(completion: &Value, echo: &MessagesEcho) -> Value {
 
 /// The error body of this route: `{"type":"error","error":{"type","message"}}`.
 pub fn error_body(status: u16, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": error_type(status), "message": message}})
+    crate::error::anthropic_error_body(status, message)
 }
 
 /// Anthropic's error type for an HTTP status.
 pub fn error_type(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        504 => "timeout_error",
-        529 => "overloaded_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    }
+    crate::error::anthropic_error_type(status)
 }
 
 #[cfg(test)]

@@ -415,7 +415,7 @@ mod tests {
             "tool_choice": {"type": "web_search"}});
         let refused = to_chat_request(&body).unwrap_err();
         assert!(refused.unsupported, "{}", refused.message);
-        let chat = routing_view(&body).unwrap();
+        let (chat, _) = routing_view(&body).unwrap();
         assert_eq!(
             chat["messages"],
             json!([{"role": "user", "content": [{"type": "text", "text": "Summarise"}]}])

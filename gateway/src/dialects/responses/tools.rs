@@ -109,7 +109,7 @@ pub fn without_hosted_tools(body: &Value) -> Option<(Value, Vec<String>)> {
 
 /// The request with what chat cannot express left out (hosted tools, file inputs, items of
 /// hosted tools): only to route it, when the whole request may go to OpenAI as it is.
-pub fn routing_view(body: &Value) -> Result<Value, DialectError> {
+pub fn routing_view(body: &Value) -> Result<(Value, super::ResponsesEcho), DialectError> {
     let mut view = body.clone();
     if let Some(tools) = view.get_mut("tools").and_then(Value::as_array_mut) {
         tools.retain(|tool| tool["type"] == "function");
@@ -142,7 +142,7 @@ pub fn routing_view(body: &Value) -> Result<Value, DialectError> {
     if format.is_some_and(|kind| !matches!(kind, "text" | "json_object" | "json_schema")) {
         view["text"] = json!({"format": {"type": "text"}});
     }
-    super::to_chat_request(&view).map(|(chat, _)| chat)
+    super::to_chat_request(&view)
 }
 
 #[cfg(test)]
