@@ -1,7 +1,10 @@
-// The Codex CLI (pinned in package.json) against the real gateway binary, on the accounts whose
-// route can stay OpenAI's (Codex sends `namespace` tools and the hosted `web_search`, which the
-// gateway passes through to OpenAI only: see README "The Responses API"): OpenAI only, and
-// Anthropic + OpenAI. Then its captured requests (fixtures/codex/) are replayed on /v1/responses.
+// The Codex CLI (pinned in package.json) against the real gateway binary, then its captured
+// requests (fixtures/codex/) replayed on /v1/responses. On routes that stay OpenAI's (OpenAI only,
+// and Anthropic + OpenAI, where `auto` and gpt-4o-mini are OpenAI's) the request passes through
+// as written. On an Anthropic-only account it is translated: the `namespace` tool flattened to
+// function tools, the hosted `web_search` (offered, not forced) left out and named in
+// x-gateway-dropped-tools; Codex's default model request (an `additional_tools` input item that
+// only OpenAI serves) is refused with a 400 that says so.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
@@ -12,7 +15,11 @@ import { startGateway, TEXT_OF } from "./gateway.mjs";
 const here = resolve(import.meta.dirname);
 const captured = (name) => JSON.parse(readFileSync(join(here, "fixtures/codex", name), "utf8"));
 
-const ACCOUNTS = { openai: { providers: ["openai"] }, both: { providers: ["anthropic", "openai"] } };
+const ACCOUNTS = {
+  openai: { providers: ["openai"] },
+  both: { providers: ["anthropic", "openai"] },
+  anthropic: { providers: ["anthropic"] },
+};
 let gateway;
 
 before(async () => {
@@ -48,7 +55,7 @@ test("the pinned Codex CLI runs here, offline", async () => {
   assert.equal(result.stdout.trim(), `codex-cli ${pinned}`);
 });
 
-for (const account of Object.keys(ACCOUNTS)) {
+for (const account of ["openai", "both"]) {
   describe(`${account} account`, () => {
     // "" is Codex's own default model (gpt-6.2-sol in 0.171.0, which the catalog does not know).
     for (const model of ["", "auto", "gpt-4o-mini"]) {
@@ -99,3 +106,51 @@ for (const account of Object.keys(ACCOUNTS)) {
     }
   });
 }
+
+describe("anthropic account (translated)", () => {
+  test(`codex exec "Say hello" with model auto`, { timeout: 100_000 }, async () => {
+    const result = await runCodex({ baseUrl: `${gateway.url}/v1`, apiKey: gateway.keys.anthropic, model: "auto", timeoutMs: 90_000 });
+    rmSync(result.box.dir, { recursive: true, force: true });
+    const context = `exit ${result.code}${result.timedOut ? ", timed out" : ""}\nstdout: ${result.stdout.slice(0, 1000)}\nstderr: ${result.stderr.slice(-2000)}`;
+    assert.equal(result.code, 0, context);
+    assert.equal(result.stdout.trim(), TEXT_OF.anthropic, context);
+  });
+
+  for (const model of ["auto", "anthropic/claude-sonnet-4-0"]) {
+    for (const stream of [false, true]) {
+      test(`replay turn-auto.json as ${model}, ${stream ? "streamed" : "whole"}`, { timeout: 60_000 }, async (t) => {
+        const body = { ...captured("turn-auto.json"), model, stream };
+        const response = await fetch(`${gateway.url}/v1/responses`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${gateway.keys.anthropic}` },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(50_000),
+        });
+        const raw = await response.text();
+        t.diagnostic(`served by ${response.headers.get("x-gateway-model")}; adapted: ${response.headers.get("x-gateway-adapted") ?? "no"}`);
+        const context = `status ${response.status}, model ${response.headers.get("x-gateway-model")}\n${raw.slice(0, 1200)}`;
+        assert.equal(response.status, 200, context);
+        assert.equal(response.headers.get("x-gateway-provider"), "anthropic", context);
+        assert.equal(response.headers.get("x-gateway-dropped-tools"), "web_search", context);
+        const text = stream
+          ? parseResponsesStream(raw).text
+          : JSON.parse(raw).output.filter((item) => item.type === "message").flatMap((item) => item.content).map((part) => part.text).join("");
+        if (stream) assert.deepEqual(parseResponsesStream(raw).problems, [], context);
+        assert.equal(text, TEXT_OF.anthropic, context);
+      });
+    }
+  }
+
+  test("Codex's default-model request, which only OpenAI serves, is refused saying why", async () => {
+    const body = { ...captured("turn-default.json"), model: "auto" };
+    const response = await fetch(`${gateway.url}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${gateway.keys.anthropic}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const error = (await response.json()).error;
+    assert.equal(response.status, 400, JSON.stringify(error));
+    assert.match(error.message, /additional_tools input items cannot be translated for providers other than the one whose API this is\. They reach OpenAI when every model of the route is OpenAI's/);
+  });
+});
