@@ -26,7 +26,7 @@ suite() {
       echo "failed $((SECONDS - started))" >"$logs/$name.status"
     fi ) &
 }
-step "tests: Rust (unit and integration, SQLite and PostgreSQL), and beside them the OpenAI Python and Node SDKs and the browser (Playwright, Chromium)" 90 0
+step "tests: Rust (unit and integration, SQLite and PostgreSQL), and beside them the SDKs and agents (Python, Node, Claude Code, Codex) and the browser (Playwright, Chromium)" 90 0
 suite python "$GATEWAY_TOOLS_DIR/venv/bin/python" -m pytest -q tests/python
 suite node bash -c "cd tests/node && node --test"
 suite clients bash -c "cd tests/clients && node --test"

@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use crate::catalog::{Capabilities, Catalog, CatalogModel, ThinkingKind};
+use crate::error::RequestError;
 use crate::openai::ChatCompletionRequest;
 use crate::providers::{ProviderKind, WireApi};
 
@@ -49,17 +50,32 @@ impl Notes {
 /// Anthropic's smallest thinking budget.
 pub const MIN_THINKING_BUDGET: u64 = 1024;
 
-/// A chat request for `model` of `provider` (before any translation to the provider's API).
+/// A chat request for `model` of `provider` (before any translation to the provider's API); a
+/// clear refusal, naming the field and the model, only for what cannot be served faithfully.
 pub fn chat<'r>(
     request: &'r ChatCompletionRequest,
     provider: ProviderKind,
     model: &str,
-) -> (Cow<'r, ChatCompletionRequest>, Notes) {
+) -> Result<(Cow<'r, ChatCompletionRequest>, Notes), RequestError> {
     let mut notes = Notes::default();
     let Some(entry) = Catalog::built_in().find(provider, model) else {
-        return (Cow::Borrowed(request), notes);
+        return Ok((Cow::Borrowed(request), notes));
     };
+    refuse_what_the_model_cannot_take(request, provider, entry)?;
     let mut fields = request.extra.clone();
+    if !entry.capabilities.structured_output
+        && fields
+            .get("response_format")
+            .and_then(|format| format.get("type"))
+            .and_then(Value::as_str)
+            == Some("json_schema")
+    {
+        fields.insert("response_format".into(), json!({"type": "json_object"}));
+        notes.push(format!(
+            "response_format json_schema sent as json_object ({} has no JSON-schema output)",
+            entry.model
+        ));
+    }
     clamp_output(
         &mut fields,
         &["max_completion_tokens", "max_tokens"],
@@ -77,13 +93,49 @@ pub fn chat<'r>(
         }
     }
     if notes.is_empty() {
-        return (Cow::Borrowed(request), notes);
+        return Ok((Cow::Borrowed(request), notes));
     }
     let adapted = ChatCompletionRequest {
         extra: fields,
         ..request.clone()
     };
-    (Cow::Owned(adapted), notes)
+    Ok((Cow::Owned(adapted), notes))
+}
+
+/// Images for a model that sees none, tools for one that calls none: nothing to convert them to.
+fn refuse_what_the_model_cannot_take(
+    request: &ChatCompletionRequest,
+    provider: ProviderKind,
+    entry: &CatalogModel,
+) -> Result<(), RequestError> {
+    let refused = |param: String, what: &str| RequestError::InvalidField {
+        param,
+        reason: format!("{}/{} takes no {what}", provider.id(), entry.model),
+    };
+    if !entry.capabilities.images {
+        for (index, message) in request.messages.iter().enumerate() {
+            let parts = message.get("content").and_then(Value::as_array);
+            if let Some(part) = parts
+                .into_iter()
+                .flatten()
+                .position(|part| part.get("type").and_then(Value::as_str) == Some("image_url"))
+            {
+                return Err(refused(
+                    format!("messages[{index}].content[{part}]"),
+                    "images",
+                ));
+            }
+        }
+    }
+    let offers_tools = request
+        .extra
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| !tools.is_empty());
+    if !entry.capabilities.tools && offers_tools {
+        return Err(refused("tools".into(), "tools"));
+    }
+    Ok(())
 }
 
 /// OpenAI's reasoning models: `max_completion_tokens` only, no sampling fields but their

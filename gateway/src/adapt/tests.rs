@@ -32,7 +32,7 @@ fn a_reasoning_model_gets_max_completion_tokens_and_no_sampling_fields() {
         "messages": [{"role": "user", "content": "hi"}],
         "max_tokens": 32000, "temperature": 0.2, "top_p": 1, "presence_penalty": 0.5
     }));
-    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "o4-mini");
+    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "o4-mini").unwrap();
     assert_eq!(adapted.extra.get("max_tokens"), None);
     assert_eq!(adapted.extra["max_completion_tokens"], json!(32000));
     for field in ["temperature", "top_p", "presence_penalty"] {
@@ -58,7 +58,7 @@ fn a_reasoning_model_gets_max_completion_tokens_and_no_sampling_fields() {
 fn an_output_budget_over_the_limit_is_clamped() {
     let asked =
         request(json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 32000}));
-    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "gpt-4o-mini");
+    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "gpt-4o-mini").unwrap();
     assert_eq!(adapted.extra["max_tokens"], json!(16384));
     assert_eq!(
         notes.header(),
@@ -68,15 +68,17 @@ fn an_output_budget_over_the_limit_is_clamped() {
     let within =
         request(json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 16384}));
     assert!(matches!(
-        chat(&within, ProviderKind::OpenAi, "gpt-4o-mini").0,
+        chat(&within, ProviderKind::OpenAi, "gpt-4o-mini")
+            .unwrap()
+            .0,
         Cow::Borrowed(_)
     ));
     assert!(matches!(
-        chat(&asked, ProviderKind::OpenAi, "gpt-9-ultra").0,
+        chat(&asked, ProviderKind::OpenAi, "gpt-9-ultra").unwrap().0,
         Cow::Borrowed(_)
     ));
     // Anthropic's translation takes the clamped budget too.
-    let (adapted, _) = chat(&asked, ProviderKind::Anthropic, "claude-3-5-haiku-latest");
+    let (adapted, _) = chat(&asked, ProviderKind::Anthropic, "claude-3-5-haiku-latest").unwrap();
     assert_eq!(adapted.extra["max_tokens"], json!(8192));
 }
 
@@ -85,10 +87,10 @@ fn reasoning_effort_is_dropped_for_a_model_that_does_not_reason() {
     let asked = request(
         json!({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high"}),
     );
-    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "gpt-4.1-nano");
+    let (adapted, notes) = chat(&asked, ProviderKind::OpenAi, "gpt-4.1-nano").unwrap();
     assert_eq!(adapted.extra.get("reasoning_effort"), None);
     assert!(!notes.is_empty());
-    let (kept, notes) = chat(&asked, ProviderKind::OpenAi, "o3");
+    let (kept, notes) = chat(&asked, ProviderKind::OpenAi, "o3").unwrap();
     assert_eq!(kept.extra["reasoning_effort"], json!("high"));
     assert!(notes.is_empty());
 }
@@ -189,4 +191,41 @@ fn a_responses_body_for_a_model_that_does_not_reason() {
     let (kept, notes) = responses(&body, "o4-mini");
     assert_eq!(kept["reasoning"], body["reasoning"]);
     assert!(notes.is_empty());
+}
+
+#[test]
+fn what_cannot_be_converted_is_refused_naming_the_field_and_the_model() {
+    let with_image = request(json!({"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]}));
+    let err = chat(&with_image, ProviderKind::Groq, "llama-3.1-8b-instant").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Invalid value for 'messages[1].content[1]': groq/llama-3.1-8b-instant takes no images"
+    );
+    assert!(chat(&with_image, ProviderKind::OpenAi, "gpt-4o-mini").is_ok());
+}
+
+#[test]
+fn a_json_schema_becomes_json_mode_for_a_model_without_schemas() {
+    let asked = request(
+        json!({"messages": [{"role": "user", "content": "A city as JSON"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}}}}),
+    );
+    let (adapted, notes) = chat(&asked, ProviderKind::Groq, "llama-3.3-70b-versatile").unwrap();
+    assert_eq!(
+        adapted.extra["response_format"],
+        json!({"type": "json_object"})
+    );
+    assert!(
+        notes
+            .header()
+            .starts_with("response_format json_schema sent as json_object")
+    );
+    let (kept, _) = chat(&asked, ProviderKind::OpenAi, "gpt-4o-mini").unwrap();
+    assert_eq!(
+        kept.extra["response_format"],
+        asked.extra["response_format"]
+    );
 }

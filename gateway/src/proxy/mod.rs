@@ -226,11 +226,11 @@ async fn serve_admitted(
                 hops: hops::incoming(&headers) + 1,
             };
             // Each attempt gets the request as its model takes it (a fallback may differ).
-            let (request, notes) =
-                crate::adapt::chat(&request, decision.endpoint.kind, &decision.model);
+            let adapted = crate::adapt::chat(&request, decision.endpoint.kind, &decision.model);
             let model = &decision.model;
             let passes = native.filter(|native| native.serves(decision));
             async move {
+                let (request, notes) = adapted?;
                 if let Some(native) = passes {
                     let (passed, notes) = native
                         .attempt(&call, model, headers, request.wants_stream())
