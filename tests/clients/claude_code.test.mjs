@@ -113,9 +113,16 @@ test("the pinned Claude Code runs here, offline", async () => {
   assert.match(result.stdout, new RegExp(`^${pinned.replaceAll(".", "\\.")} \\(Claude Code\\)`));
 });
 
-test("HEAD / answers 200 (clients check the base URL with it)", async () => {
-  const response = await fetch(`${gatewayUrl}/`, { method: "HEAD", signal: AbortSignal.timeout(10_000) });
-  assert.equal(response.status, 200, `HEAD / answered ${response.status}`);
+test("HEAD / is answered as GET / is, without a body (clients check the base URL with it)", async () => {
+  const head = await fetch(`${gatewayUrl}/`, { method: "HEAD", redirect: "manual", signal: AbortSignal.timeout(10_000) });
+  const get = await fetch(`${gatewayUrl}/`, { redirect: "manual", signal: AbortSignal.timeout(10_000) });
+  assert.equal(head.status, get.status);
+  assert.equal(head.status, 303, `HEAD / answered ${head.status}`);
+  assert.equal(head.headers.get("location"), get.headers.get("location"));
+  // Followed, it ends on the log-in page.
+  const followed = await fetch(`${gatewayUrl}/`, { method: "HEAD", signal: AbortSignal.timeout(10_000) });
+  assert.equal(followed.status, 200);
+  assert.equal((await followed.arrayBuffer()).byteLength, 0);
 });
 
 for (const [account, { pinned }] of Object.entries(ACCOUNTS)) {
