@@ -100,8 +100,9 @@ pub(super) async fn responses(
 /// provider other than OpenAI).
 pub const DROPPED_TOOLS_HEADER: &str = "x-gateway-dropped-tools";
 
-/// A Responses request only OpenAI can serve (a hosted tool, a file input): passed through when
-/// the whole route is OpenAI's, else refused with why.
+/// A Responses request only OpenAI can serve (a forced hosted tool, a file input): routed among
+/// the account's OpenAI models only (`auto` considers only models that can serve it) and passed
+/// through; refused with why when none may serve it.
 async fn openai_only(
     state: &GatewayState,
     caller: &Caller,
@@ -112,19 +113,30 @@ async fn openai_only(
     let started = Instant::now();
     let (view, echo) = responses::routing_view(body).map_err(|_| refused.clone())?;
     let (request, fallbacks) = chat_request(&view)?;
-    let decisions = route(state, caller, &request, &fallbacks)?;
     let native = NativeBody {
         api: Native::Responses,
         body,
     };
+    let openai: Vec<_> = caller
+        .account
+        .providers
+        .iter()
+        .filter(|endpoint| endpoint.kind == native.api.provider())
+        .cloned()
+        .collect();
+    let routed =
+        crate::routing::resolve_chat(&state.router, &request, &fallbacks, &openai, &caller.policy);
     // Every attempt must pass it through: a translation would lose what only OpenAI serves.
     let cache_wanted = super::cache::wanted(state, headers, caller).unwrap_or(true);
-    if cache_wanted || !decisions.iter().all(|decision| native.serves(decision)) {
-        refused.message.push_str(
-            " They reach OpenAI when every model of the route is OpenAI's (with the response cache off).",
-        );
-        return Err(refused.into());
-    }
+    let decisions = match routed {
+        Ok(decisions) if !cache_wanted => decisions,
+        _ => {
+            refused.message.push_str(
+                " They reach OpenAI when every model of the route is OpenAI's (with the response cache off).",
+            );
+            return Err(refused.into());
+        }
+    };
     let routed = Routed {
         request,
         decisions: &decisions,

@@ -34,7 +34,7 @@ pub(super) enum Native {
 }
 
 impl Native {
-    fn provider(self) -> ProviderKind {
+    pub(super) fn provider(self) -> ProviderKind {
         match self {
             Native::Messages => ProviderKind::Anthropic,
             Native::Responses => ProviderKind::OpenAi,

@@ -455,6 +455,36 @@ mod tests {
     }
 
     #[test]
+    fn thinking_asked_for_prefers_a_model_that_thinks_within_the_tier() {
+        let cheap_only = policy(r#"{"max_tier": "cheap"}"#);
+        let thinking = |effort: Option<&str>| {
+            let mut body = serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": EASY}]});
+            if let Some(effort) = effort {
+                body["reasoning_effort"] = serde_json::json!(effort);
+            }
+            chat(body)
+        };
+        let anthropic = vec![endpoint(ProviderKind::Anthropic)];
+        let route = |request: &ChatCompletionRequest, providers: &[ProviderEndpoint]| {
+            resolve_chat(Router::built_in(), request, &[], providers, &cheap_only).unwrap()[0]
+                .model
+                .clone()
+        };
+        // Claude 3 Haiku is the cheapest cheap Claude, but does not think; Haiku 4.5 does.
+        assert_eq!(
+            route(&thinking(None), &anthropic),
+            "claude-3-haiku-20240307"
+        );
+        assert_eq!(
+            route(&thinking(Some("high")), &anthropic),
+            "claude-haiku-4-5"
+        );
+        // No cheap OpenAI model reasons: the tier stays, and the cheapest serves (adapted).
+        let openai = vec![endpoint(ProviderKind::OpenAi)];
+        assert_eq!(route(&thinking(Some("high")), &openai), "gpt-4.1-nano");
+    }
+
+    #[test]
     fn rules_lift_requests_with_tools() {
         let providers = three_providers();
         // A threshold of 1 keeps the score itself from reaching past cheap.

@@ -9,9 +9,10 @@ use crate::openai::ChatCompletionRequest;
 use crate::providers::ProviderEndpoint;
 
 /// What a request needs of the model that serves it, from the catalog's capabilities:
-/// auto-routing considers only models that have it. Thinking is not among them: it is converted
-/// or dropped for the model (`crate::adapt`), since Claude Code asks for it on every request and
-/// would otherwise never reach a cheap model.
+/// auto-routing considers only models that have it. Thinking (or reasoning) asked for is a
+/// preference within the tier, not a need that lifts it: Claude Code asks for it on every
+/// request, and would otherwise never reach a cheap model; where the tier has no model that
+/// thinks, the request is adapted (`crate::adapt`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Needs {
     pub tools: bool,
@@ -20,6 +21,9 @@ pub struct Needs {
     pub structured_output: bool,
     /// Estimated at four characters a token, as the routing rules count.
     pub prompt_tokens: u64,
+    /// Thinking or reasoning asked for (`reasoning_effort`, which the dialects set from
+    /// Anthropic's `thinking` and the Responses API's `reasoning`).
+    pub reasoning: bool,
 }
 
 impl Needs {
@@ -34,7 +38,18 @@ impl Needs {
                 .and_then(Value::as_str)
                 == Some("json_schema"),
             prompt_tokens: estimated_prompt_tokens(request),
+            reasoning: request
+                .extra
+                .get("reasoning_effort")
+                .and_then(Value::as_str)
+                .is_some_and(|effort| !matches!(effort, "none" | "minimal")),
         }
+    }
+
+    /// Within a tier, a model that reasons comes first for a request that asks for it.
+    fn rank(&self, model: &CatalogModel) -> u8 {
+        let reasons = model.capabilities.reasoning || !model.capabilities.thinking.is_empty();
+        u8::from(self.reasoning && !reasons)
     }
 
     pub fn met_by(&self, model: &CatalogModel) -> bool {
@@ -55,6 +70,16 @@ impl Needs {
         .into_iter()
         .filter_map(|(needed, what)| needed.then_some(what))
         .collect()
+    }
+}
+
+/// Models that meet the needs, those that reason first when asked for, then the cheapest.
+fn preferred(needs: &Needs) -> impl Fn(&CatalogModel, &CatalogModel) -> std::cmp::Ordering + '_ {
+    move |a, b| {
+        needs
+            .rank(a)
+            .cmp(&needs.rank(b))
+            .then(blended_price(a).total_cmp(&blended_price(b)))
     }
 }
 
@@ -106,18 +131,18 @@ pub(super) fn models_for_tier<'a>(
     ordered: bool,
     needs: &Needs,
 ) -> Option<(Tier, Vec<(&'a ProviderEndpoint, &'static CatalogModel)>)> {
-    capable_models_for_tier(wanted, min, max, providers, ordered, |model| {
+    let bounds = (wanted, min, max);
+    capable_models_for_tier(bounds, providers, ordered, needs, |model| {
         needs.met_by(model)
     })
-    .or_else(|| capable_models_for_tier(wanted, min, max, providers, ordered, |_| true))
+    .or_else(|| capable_models_for_tier(bounds, providers, ordered, needs, |_| true))
 }
 
 fn capable_models_for_tier<'a>(
-    wanted: Tier,
-    min: Option<Tier>,
-    max: Option<Tier>,
+    (wanted, min, max): (Tier, Option<Tier>, Option<Tier>),
     providers: &[&'a ProviderEndpoint],
     ordered: bool,
+    needs: &Needs,
     capable: impl Fn(&CatalogModel) -> bool,
 ) -> Option<(Tier, Vec<(&'a ProviderEndpoint, &'static CatalogModel)>)> {
     let in_bounds =
@@ -126,9 +151,10 @@ fn capable_models_for_tier<'a>(
         .into_iter()
         .filter(|&tier| in_bounds(tier))
         .find_map(|tier| {
+            let order = preferred(needs);
             let cheapest_first =
                 |a: &(&ProviderEndpoint, &CatalogModel), b: &(&ProviderEndpoint, &CatalogModel)| {
-                    blended_price(a.1).total_cmp(&blended_price(b.1))
+                    order(a.1, b.1)
                 };
             let models: Vec<_> = if ordered {
                 providers

@@ -319,6 +319,21 @@ async fn hosted_tools_are_left_out_of_a_translation_unless_forced() {
 
     let mut forced = offered;
     forced["tool_choice"] = json!({"type": "web_search"});
+    // With OpenAI among the account's providers, `auto` considers only OpenAI's models for it.
+    let both = account(&app, "codex-both@example.com", &["anthropic", "openai"]).await;
+    let response = app
+        .http
+        .post(app.url("/v1/responses"))
+        .bearer_auth(&both)
+        .json(&forced)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-gateway-provider"], "openai");
+    let sent = app.fake_openai.requests().pop().unwrap();
+    assert_eq!(sent.path, "/responses");
+    assert_eq!(sent.body["tool_choice"], json!({"type": "web_search"}));
     let error = expect_openai_error(responses(forced).await, 400).await;
     let message = error["message"].as_str().unwrap();
     assert_eq!(error["param"], "tools[0]");

@@ -107,6 +107,11 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, MessagesEcho), DialectErr
             chat.insert(field.into(), value.clone());
         }
     }
+    // Thinking asked for becomes chat's nearest field: auto-routing then prefers a model that
+    // reasons, and OpenAI's reasoning models get the effort.
+    if let Some(effort) = thinking_effort(object) {
+        chat.insert("reasoning_effort".into(), json!(effort));
+    }
     if let Some(stop) = object
         .get("stop_sequences")
         .filter(|value| !value.is_null())
@@ -135,6 +140,28 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, MessagesEcho), DialectErr
             .to_owned(),
     };
     Ok((Value::Object(chat), echo))
+}
+
+/// The effort of the thinking a Messages request asks for, in chat's `reasoning_effort` terms:
+/// `output_config.effort` when given, else from an `enabled` budget; adaptive thinking's own
+/// default is high.
+fn thinking_effort(object: &Map<String, Value>) -> Option<&'static str> {
+    let thinking = object.get("thinking")?;
+    let effort = object
+        .get("output_config")
+        .and_then(|config| config.get("effort"))
+        .and_then(Value::as_str);
+    match (thinking.get("type").and_then(Value::as_str)?, effort) {
+        ("enabled" | "adaptive", Some("low")) => Some("low"),
+        ("enabled" | "adaptive", Some("medium")) => Some("medium"),
+        ("enabled" | "adaptive", Some(_)) | ("adaptive", None) => Some("high"),
+        ("enabled", None) => match thinking.get("budget_tokens").and_then(Value::as_u64) {
+            Some(budget) if budget < 4096 => Some("low"),
+            Some(budget) if budget < 16384 => Some("medium"),
+            _ => Some("high"),
+        },
+        _ => None,
+    }
 }
 
 /// One Anthropic turn → chat messages. A user turn's tool results become tool messages (first,
@@ -316,6 +343,42 @@ mod tests {
                 chat["user"].clone()
             ),
             (json!(256), json!(["END"]), json!("u1"))
+        );
+    }
+
+    #[test]
+    fn thinking_becomes_a_reasoning_effort() {
+        let effort = |extra: Value| {
+            let mut body =
+                json!({"max_tokens": 32000, "messages": [{"role": "user", "content": "hi"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            to_chat_request(&body)
+                .unwrap()
+                .0
+                .get("reasoning_effort")
+                .cloned()
+        };
+        assert_eq!(effort(json!({})), None);
+        assert_eq!(effort(json!({"thinking": {"type": "disabled"}})), None);
+        assert_eq!(
+            effort(json!({"thinking": {"type": "adaptive"}})),
+            Some(json!("high"))
+        );
+        assert_eq!(
+            effort(
+                json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}})
+            ),
+            Some(json!("medium"))
+        );
+        assert_eq!(
+            effort(json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})),
+            Some(json!("low"))
+        );
+        assert_eq!(
+            effort(json!({"thinking": {"type": "enabled", "budget_tokens": 31999}})),
+            Some(json!("high"))
         );
     }
 

@@ -154,6 +154,12 @@ pub fn to_chat_request(body: &Value) -> Result<(Value, ResponsesEcho), DialectEr
             chat.insert(to.into(), value.clone());
         }
     }
+    if let Some(effort) = body
+        .pointer("/reasoning/effort")
+        .filter(|effort| effort.is_string())
+    {
+        chat.insert("reasoning_effort".into(), effort.clone());
+    }
     // OpenRouter's fallback list works here as on chat.
     if let Some(models) = object.get("models") {
         chat.insert("models".into(), models.clone());
