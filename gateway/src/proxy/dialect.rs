@@ -239,20 +239,50 @@ async fn serve_dialect(
     shape: Box<dyn AnswerShape>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let (request, fallbacks) = chat_request(&converted.chat)?;
-    // Routed once: each decision is served natively or translated, per attempt.
-    let decisions = route(state, caller, &request, &fallbacks)?;
-    let routed = Routed {
-        request,
-        decisions: &decisions,
-        native: Some(NativeBody {
-            api: converted.native,
-            body: converted.body,
-        }),
-        shape,
-        started,
+    let api = converted.native;
+    let served = async {
+        let (request, fallbacks) = chat_request(&converted.chat)?;
+        // Routed once: each decision is served natively or translated, per attempt.
+        let decisions = route(state, caller, &request, &fallbacks)?;
+        let routed = Routed {
+            request,
+            decisions: &decisions,
+            native: Some(NativeBody {
+                api,
+                body: converted.body,
+            }),
+            shape,
+            started,
+        };
+        super::serve_routed(state, caller, headers, routed).await
     };
-    super::serve_routed(state, caller, headers, routed).await
+    served.await.map_err(|error| in_client_terms(api, error))
+}
+
+/// A refusal of the translated request names the field as the client wrote it
+/// (`text.format`, not chat's `response_format`).
+fn in_client_terms(api: Native, mut error: ApiError) -> ApiError {
+    let names: &[(&str, &str)] = match api {
+        Native::Responses => &[
+            ("response_format", "text.format"),
+            ("max_completion_tokens", "max_output_tokens"),
+        ],
+        Native::Messages => &[
+            ("stop", "stop_sequences"),
+            ("user", "metadata.user_id"),
+            ("max_completion_tokens", "max_tokens"),
+        ],
+    };
+    let detail = &mut error.body.error;
+    for (chat, client) in names {
+        if detail.param.as_deref() == Some(*chat) {
+            detail.param = Some((*client).to_owned());
+            detail.message = detail
+                .message
+                .replace(&format!("'{chat}'"), &format!("'{client}'"));
+        }
+    }
+    error
 }
 
 fn route<'a>(

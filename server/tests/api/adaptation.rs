@@ -91,6 +91,16 @@ async fn messages(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+async fn responses(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.http
+        .post(app.url("/v1/responses"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn claude_code_turns_are_served_on_every_account_shape_auto_and_pinned() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -278,16 +288,9 @@ async fn json_output_beside_tools_reaches_anthropic() {
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
 
     // The same through the Responses API (`text.format`), as the Agents SDK sends it.
-    let response = app
-        .http
-        .post(app.url("/v1/responses"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "auto", "input": "Weather in Paris?",
+    let response = responses(&app, &key, &json!({"model": "auto", "input": "Weather in Paris?",
             "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-            "text": {"format": {"type": "json_schema", "name": "final_output", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}}))
-        .send()
-        .await
-        .unwrap();
+            "text": {"format": {"type": "json_schema", "name": "final_output", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -300,17 +303,9 @@ async fn json_output_beside_tools_reaches_anthropic() {
 async fn hosted_tools_are_left_out_of_a_translation_unless_forced() {
     let app = spawn_app(Backend::Sqlite).await;
     let key = account(&app, "codex@example.com", &["anthropic"]).await;
-    let responses = |body: Value| {
-        let request = app
-            .http
-            .post(app.url("/v1/responses"))
-            .bearer_auth(&key)
-            .json(&body);
-        async move { request.send().await.unwrap() }
-    };
     let offered = json!({"model": "auto", "input": "Say hello",
         "tools": [{"type": "web_search"}, {"type": "function", "name": "shell", "parameters": {"type": "object"}}]});
-    let response = responses(offered.clone()).await;
+    let response = responses(&app, &key, &offered).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-gateway-dropped-tools"], "web_search");
     let sent = app.fake_openai.requests().pop().unwrap().body;
@@ -321,20 +316,13 @@ async fn hosted_tools_are_left_out_of_a_translation_unless_forced() {
     forced["tool_choice"] = json!({"type": "web_search"});
     // With OpenAI among the account's providers, `auto` considers only OpenAI's models for it.
     let both = account(&app, "codex-both@example.com", &["anthropic", "openai"]).await;
-    let response = app
-        .http
-        .post(app.url("/v1/responses"))
-        .bearer_auth(&both)
-        .json(&forced)
-        .send()
-        .await
-        .unwrap();
+    let response = responses(&app, &both, &forced).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-gateway-provider"], "openai");
     let sent = app.fake_openai.requests().pop().unwrap();
     assert_eq!(sent.path, "/responses");
     assert_eq!(sent.body["tool_choice"], json!({"type": "web_search"}));
-    let error = expect_openai_error(responses(forced).await, 400).await;
+    let error = expect_openai_error(responses(&app, &key, &forced).await, 400).await;
     let message = error["message"].as_str().unwrap();
     assert_eq!(error["param"], "tools[0]");
     assert!(
@@ -428,5 +416,41 @@ async fn head_is_answered_like_get_without_a_body() {
     assert_eq!(
         app.http.head(app.url("/")).send().await.unwrap().status(),
         303
+    );
+}
+
+#[tokio::test]
+async fn a_refused_translation_names_the_field_the_client_sent() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let anthropic = account(&app, "terms@example.com", &["anthropic"]).await;
+    let body = json!({"model": "auto", "input": "hi", "max_output_tokens": -5});
+    let response = responses(&app, &anthropic, &body).await;
+    let error = expect_openai_error(response, 400).await;
+    assert_eq!(error["param"], "max_output_tokens");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("'max_output_tokens'"),
+        "{error}"
+    );
+
+    let gemini = account(&app, "terms-gemini@example.com", &["gemini"]).await;
+    let response = messages(
+        &app,
+        &gemini,
+        &json!({"model": "auto", "max_tokens": 64, "stop_sequences": [1],
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'stop_sequences'"),
+        "{body}"
     );
 }
