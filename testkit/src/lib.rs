@@ -14,6 +14,8 @@
 //! - `fake-slow` → answers after 3 seconds
 //! - `fake-tools` → a tool call (`get_weather` with `{"city":"Paris"}`)
 //! - `fake-stream-cut` → a stream that breaks off after two events
+//! - `fake-endless`, `fake-endless-error`, `fake-endless-event` (streamed) → answers that never
+//!   end: a JSON body, an error body, one SSE line, or SSE lines that never end their event
 //! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
 //!
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
@@ -302,6 +304,25 @@ fn endless_response(
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// An event stream of 64 KiB `data:` lines that never ends its first event.
+fn endless_event_response() -> Response {
+    let mut line = b"data: ".to_vec();
+    line.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    line.push(b'\n');
+    let line = Bytes::from(line);
+    let stream = async_stream::stream! {
+        loop {
+            yield Ok::<_, std::io::Error>(line.clone());
+        }
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
     );
     response
 }
@@ -644,6 +665,8 @@ async fn openai_like(
             endless_response(StatusCode::OK, "text/event-stream", "data: {\"pad\":\"")
         }
         "fake-endless" => endless_response(StatusCode::OK, "application/json", "{\"pad\":\""),
+        // Lines of a proper length, but never the blank line that would end the event.
+        "fake-endless-event" if stream => endless_event_response(),
         "fake-endless-error" => endless_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "application/json",

@@ -7,8 +7,11 @@
 //! functions with their fixture tests, transport in `mod.rs`).
 
 pub mod anthropic;
+mod events;
 pub mod gemini;
 pub mod openai;
+
+pub(crate) use events::{event_bytes, stream_error};
 
 use std::fmt;
 use std::pin::Pin;
@@ -346,43 +349,6 @@ pub(crate) async fn read_body(
     }
 }
 
-/// A stream's body, ended with an error when a line grows past [`MAX_EVENT_LINE_BYTES`]: the
-/// event parser keeps a line whole until it ends, so an endless one would take all memory.
-pub(crate) fn event_bytes(
-    response: reqwest::Response,
-) -> impl Stream<Item = Result<Bytes, StreamBodyError>> + Send + 'static {
-    use futures::StreamExt as _;
-    let mut line = 0usize;
-    let mut over = false;
-    response
-        .bytes_stream()
-        .map(move |chunk| {
-            let chunk = chunk.map_err(StreamBodyError::Transport)?;
-            line = match chunk.iter().rposition(|&byte| byte == b'\n') {
-                Some(end) => chunk.len() - end - 1,
-                None => line + chunk.len(),
-            };
-            if line > MAX_EVENT_LINE_BYTES {
-                return Err(StreamBodyError::LineTooLong);
-            }
-            Ok(chunk)
-        })
-        .take_while(move |item| {
-            // The error itself goes through; nothing after it.
-            let go_on = !over;
-            over |= item.is_err();
-            futures::future::ready(go_on)
-        })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StreamBodyError {
-    #[error("{0}")]
-    Transport(reqwest::Error),
-    #[error("an event line is longer than {} MiB", MAX_EVENT_LINE_BYTES / (1024 * 1024))]
-    LineTooLong,
-}
-
 fn timed_out(provider: &'static str, timeout: Duration) -> UpstreamError {
     UpstreamError::Timeout {
         provider,
@@ -453,24 +419,6 @@ pub(crate) fn transport_error(
             provider,
             detail: without_url(&err),
         }
-    }
-}
-
-/// A failure while reading a stream that had started: a broken connection, or a line past
-/// [`MAX_EVENT_LINE_BYTES`] (the provider gone wrong: no retry would mend it).
-pub(crate) fn stream_error(
-    provider: &'static str,
-    err: eventsource_stream::EventStreamError<StreamBodyError>,
-) -> UpstreamError {
-    if let eventsource_stream::EventStreamError::Transport(StreamBodyError::LineTooLong) = err {
-        return UpstreamError::InvalidResponse {
-            provider,
-            detail: err.to_string(),
-        };
-    }
-    UpstreamError::Connect {
-        provider,
-        detail: format!("the stream broke off: {err}"),
     }
 }
 

@@ -646,6 +646,18 @@ async fn answers_without_end_are_cut_off_and_mapped_to_a_502() {
             .contains("longer than 8 MiB"),
         "{error}"
     );
+
+    // Lines of 64 KiB, never a blank one: the event, not only the line, has a bound.
+    let mut request = ask("openai/fake-endless-event");
+    request["stream"] = json!(true);
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &request).await, 502).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("an event is longer than 8 MiB"),
+        "{error}"
+    );
 }
 
 /// The upstream timeout bounds the wait for an answer to start and each wait between two chunks,
