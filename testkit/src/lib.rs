@@ -16,6 +16,7 @@
 //! - `fake-stream-cut` → a stream that breaks off after two events
 //! - `fake-endless`, `fake-endless-error`, `fake-endless-event` (streamed) → answers that never
 //!   end: a JSON body, an error body, one SSE line, or SSE lines that never end their event
+//! - `fake-long-model-name` → an answer whose `model` is a megabyte long
 //! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
 //!
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
@@ -667,6 +668,12 @@ async fn openai_like(
         "fake-endless" => endless_response(StatusCode::OK, "application/json", "{\"pad\":\""),
         // Lines of a proper length, but never the blank line that would end the event.
         "fake-endless-event" if stream => endless_event_response(),
+        // A provider naming a model of a megabyte.
+        "fake-long-model-name" => json_response(
+            StatusCode::OK,
+            &with_model(fixtures.answer, "/model", &"m".repeat(1024 * 1024)),
+            &[],
+        ),
         "fake-endless-error" => endless_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "application/json",

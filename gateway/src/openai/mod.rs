@@ -115,7 +115,10 @@ impl ChatCompletionRequest {
         }
         let model = match object.remove("model") {
             None | Some(Value::Null) => None,
-            Some(Value::String(model)) => Some(model),
+            Some(Value::String(model)) => {
+                check_model_name("model", &model)?;
+                Some(model)
+            }
             Some(_) => return Err(invalid("model", "expected a string")),
         };
         let stream = match object.remove("stream") {
@@ -130,6 +133,43 @@ impl ChatCompletionRequest {
             extra: object,
         })
     }
+}
+
+/// The longest model name the gateway takes, stores or echoes.
+pub const MAX_MODEL_NAME_BYTES: usize = 256;
+
+/// A model name as providers spell them (`gpt-4o`, `anthropic/claude-sonnet-4-0`,
+/// `meta-llama/llama-4-scout`, `llama3.2:latest`, `ft:gpt-4o:org:id`, `auto:0.7`): at most
+/// [`MAX_MODEL_NAME_BYTES`] of letters, digits and `- . _ : / @ +`. Anything else would be stored
+/// in every usage event and echoed in `x-gateway-model`.
+pub fn check_model_name(param: &str, name: &str) -> Result<(), RequestError> {
+    if name.len() > MAX_MODEL_NAME_BYTES {
+        return Err(invalid(
+            param,
+            &format!("a model name is at most {MAX_MODEL_NAME_BYTES} bytes"),
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/@+".contains(c);
+    if !name.chars().all(allowed) {
+        return Err(invalid(
+            param,
+            "a model name has only letters, digits and - . _ : / @ +",
+        ));
+    }
+    Ok(())
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary: what a provider names (a model,
+/// an error code) before it is stored.
+pub fn clipped(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn invalid(param: &str, reason: &str) -> RequestError {
@@ -179,6 +219,34 @@ mod tests {
 
     fn parse(value: Value) -> Result<ChatCompletionRequest, RequestError> {
         ChatCompletionRequest::from_json_bytes(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn model_names_are_bounded_and_plain() {
+        for name in [
+            "gpt-4o",
+            "anthropic/claude-sonnet-4-0",
+            "groq/meta-llama/llama-4-scout-17b-16e-instruct",
+            "llama3.2:latest",
+            "ft:gpt-4o-mini:acme:support:abc123",
+            "auto:0.7",
+            "models/gemini-2.5-flash@001",
+        ] {
+            assert!(check_model_name("model", name).is_ok(), "{name}");
+        }
+        let long = "a".repeat(MAX_MODEL_NAME_BYTES + 1);
+        for name in [long.as_str(), "gpt 4o", "gpt-4o\r\nx-injected: 1", "modèle"] {
+            let err = check_model_name("model", name).unwrap_err();
+            assert!(
+                matches!(err, RequestError::InvalidField { ref param, .. } if param == "model")
+            );
+        }
+        let refused =
+            parse(json!({"model": long, "messages": [{"role": "user", "content": "hi"}]}));
+        assert!(refused.is_err());
+        assert_eq!(clipped("héllo", 2), "h");
+        assert_eq!(clipped("héllo", 3), "hé");
+        assert_eq!(clipped("hi", 10), "hi");
     }
 
     #[test]

@@ -47,10 +47,13 @@ fn embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, RequestError> {
             return Err(RequestError::MissingField(field.into()));
         }
     }
-    serde_json::from_value(value).map_err(|e| RequestError::InvalidField {
-        param: "input".into(),
-        reason: e.to_string(),
-    })
+    let request: EmbeddingsRequest =
+        serde_json::from_value(value).map_err(|e| RequestError::InvalidField {
+            param: "input".into(),
+            reason: e.to_string(),
+        })?;
+    crate::openai::check_model_name("model", &request.model)?;
+    Ok(request)
 }
 
 /// A JSON object body, for the routes that convert it themselves (Responses, Messages).
@@ -145,8 +148,12 @@ pub fn take_fallbacks(request: &mut ChatCompletionRequest) -> Result<Vec<String>
         }
         Some(Value::Array(models)) => models
             .into_iter()
-            .map(|model| match model {
-                Value::String(model) => Ok(model),
+            .enumerate()
+            .map(|(index, model)| match model {
+                Value::String(model) => {
+                    crate::openai::check_model_name(&format!("models[{index}]"), &model)?;
+                    Ok(model)
+                }
                 _ => Err(RequestError::InvalidField {
                     param: "models".into(),
                     reason: "expected model names".into(),

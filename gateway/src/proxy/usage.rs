@@ -14,10 +14,13 @@ use crate::clock::now_ms;
 use crate::directory::AuthenticatedKey;
 use crate::error::ApiError;
 use crate::limits::Reservation;
-use crate::openai::Usage;
+use crate::openai::{MAX_MODEL_NAME_BYTES, Usage, clipped};
 use crate::routing::{self, RouteDecision};
 use crate::state::GatewayState;
 use crate::usage::{UsageEvent, UsageRecorder};
+
+/// The longest error code stored (a provider's own codes are a few words).
+const MAX_ERROR_CODE_BYTES: usize = 64;
 
 /// What every usage event of one request shares.
 pub(super) struct UsageContext {
@@ -73,12 +76,13 @@ impl UsageContext {
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
-            model: model.to_owned(),
+            // What a provider names is stored bounded, whatever it sent.
+            model: clipped(model, MAX_MODEL_NAME_BYTES).to_owned(),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             latency_ms: self.started.elapsed().as_millis().min(u32::MAX as u128) as u32,
             status: status.as_u16(),
-            error_code,
+            error_code: error_code.map(|code| clipped(&code, MAX_ERROR_CODE_BYTES).to_owned()),
             created_at_ms: now_ms(),
         }
     }

@@ -12,6 +12,7 @@ mod crash;
 mod egress;
 mod email;
 mod faults;
+mod hostile;
 mod language;
 mod limits;
 mod listen;

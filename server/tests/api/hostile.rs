@@ -1,0 +1,66 @@
+//! Findings of the third round of hostile probes (issue 31), each closed with a test that failed
+//! on the code before its fix: what a tenant, a provider or an anonymous client can send, bounded.
+
+use gateway::entities::usage_event;
+use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::helpers::{Backend, expect_openai_error, spawn_app};
+
+#[tokio::test]
+async fn model_names_are_bounded_refused_and_never_echoed_or_stored_long() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("names@example.com").await;
+    let long = format!("openai/{}", "a".repeat(1024 * 1024));
+
+    let response = app
+        .chat(
+            Some(&tenant.key),
+            &json!({"model": long, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert!(response.headers().get("x-gateway-model").is_none());
+    let error = expect_openai_error(response, 400).await;
+    assert_eq!(error["param"], "model");
+    assert!(error["message"].as_str().unwrap().len() < 200, "not echoed");
+
+    let fallback = json!({"model": "gpt-4o-mini", "models": ["openai/gpt 4o\r\nx-injected: 1"],
+        "messages": [{"role": "user", "content": "hi"}]});
+    let error = expect_openai_error(app.chat(Some(&tenant.key), &fallback).await, 400).await;
+    assert_eq!(error["param"], "models[0]");
+
+    let embeddings = app
+        .http
+        .post(app.url("/v1/embeddings"))
+        .bearer_auth(&tenant.key)
+        .json(&json!({"model": long, "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_openai_error(embeddings, 400).await["param"], "model");
+    assert!(app.fake_openai.requests().is_empty(), "nothing was sent on");
+
+    // A provider naming a model of a megabyte: served, and stored cut to the bound.
+    let response = app
+        .chat(
+            Some(&tenant.key),
+            &json!({"model": "openai/fake-long-model-name", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-gateway-model"],
+        "openai/fake-long-model-name"
+    );
+    app.flush_usage().await;
+    let stored = usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(tenant.account_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].model,
+        "m".repeat(gateway::openai::MAX_MODEL_NAME_BYTES)
+    );
+}
