@@ -29,6 +29,7 @@ pub enum Problem {
         expected: String,
     },
     MissingApiKey,
+    ProviderKeyIsGatewayKey,
     InvalidBaseUrl {
         url: String,
     },
@@ -171,6 +172,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
             )
         }
         MissingApiKey => say!(missing_api_key),
+        ProviderKeyIsGatewayKey => say!(provider_key_is_gateway_key),
         InvalidBaseUrl { url } => say!(invalid_base_url, url = url.clone()),
         BaseUrlPlainHttp { url } => say!(base_url_plain_http, url = url.clone()),
         BaseUrlForbidden {
@@ -321,6 +323,7 @@ pub(crate) mod ssr {
                     .join(", "),
             },
             E::MissingApiKey => Problem::MissingApiKey,
+            E::ProviderKeyIsGatewayKey => Problem::ProviderKeyIsGatewayKey,
             E::InvalidBaseUrl(url) => Problem::InvalidBaseUrl { url },
             E::BaseUrlRefused { url, refusal } => of_egress_refusal(url, refusal),
             E::ProviderNotFound => Problem::ProviderNotFound,

@@ -68,6 +68,11 @@ pub enum AccountError {
     UnknownProvider(String),
     #[error("Enter the provider's API key.")]
     MissingApiKey,
+    /// A `gw_` key of this gateway as a provider key: every call would come back here.
+    #[error(
+        "This is a gateway key (gw_…), not the provider's: enter the key the provider gave you."
+    )]
+    ProviderKeyIsGatewayKey,
     #[error("The base URL must be an http:// or https:// URL: {0}")]
     InvalidBaseUrl(String),
     #[error("The gateway will not connect to {url}: {refusal}.")]

@@ -66,6 +66,10 @@ pub async fn add_provider(
     if api_key.is_empty() && kind.requires_api_key() {
         return Err(AccountError::MissingApiKey);
     }
+    // A gateway key as a provider key makes every call come back to a gateway: a loop.
+    if api_key.starts_with(crypto::GATEWAY_KEY_PREFIX) {
+        return Err(AccountError::ProviderKeyIsGatewayKey);
+    }
     let base_url = validate_base_url(egress, base_url).await?;
     let txn = db.begin().await?;
     let plan = lock_account_for_change(&txn, account_id).await?;

@@ -75,8 +75,9 @@ impl ProviderEndpoint {
     }
 }
 
-/// Sent on calls to OpenAI-compatible providers: how many gateways the request will have passed
-/// through (see `crate::proxy::hops`, which refuses a loop).
+/// Sent on every upstream call, whatever the provider's API: how many gateways the request will
+/// have passed through (see `crate::proxy::hops`, which refuses a loop). A base URL may lead to
+/// another gateway, or back to this one, through any provider kind.
 pub const HOPS_HEADER: &str = "x-llm-gateway-hops";
 
 /// What one upstream call needs besides the request.
@@ -86,6 +87,13 @@ pub struct UpstreamCall<'a> {
     pub timeout: Duration,
     /// Gateways the call will have passed through, this one included (`x-llm-gateway-hops`).
     pub hops: u32,
+}
+
+impl UpstreamCall<'_> {
+    /// The one place an upstream request starts: a POST carrying the hop count.
+    pub(crate) fn post(&self, url: String) -> reqwest::RequestBuilder {
+        self.http.post(url).header(HOPS_HEADER, self.hops)
+    }
 }
 
 /// A successful non-streaming completion: the OpenAI-shaped body to send back, and what it cost.

@@ -55,13 +55,7 @@ impl OpenAiCompatible {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, UpstreamError> {
-        // An OpenAI-compatible base URL may be another gateway, or this one: say how far the
-        // request has come so a loop ends (`super::HOPS_HEADER`).
-        let mut request = call
-            .http
-            .post(self.url(call, path))
-            .header(super::HOPS_HEADER, call.hops)
-            .json(body);
+        let mut request = call.post(self.url(call, path)).json(body);
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }

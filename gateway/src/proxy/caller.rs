@@ -20,7 +20,8 @@ pub(super) async fn require_gateway_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let key = match bearer_token(request.headers()) {
+    let anthropic_route = takes_x_api_key(request.uri().path());
+    let key = match bearer_token(request.headers(), anthropic_route) {
         Ok(token) => state.directory.authenticate(token).await,
         Err(err) => Err(err),
     };
@@ -40,9 +41,20 @@ pub(super) async fn require_gateway_key(
     }
 }
 
-/// The gateway key: `Authorization: Bearer gw_…`, or `x-api-key: gw_…` as Anthropic's SDKs send it.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+/// The routes of Anthropic's API, where its SDKs send the key as `x-api-key`.
+fn takes_x_api_key(path: &str) -> bool {
+    path.ends_with("/messages")
+        || path.ends_with("/messages/count_tokens")
+        || path.contains("/models")
+}
+
+/// The gateway key: `Authorization: Bearer gw_…`, or, on Anthropic's routes only,
+/// `x-api-key: gw_…` as Anthropic's SDKs send it.
+fn bearer_token(headers: &HeaderMap, anthropic_route: bool) -> Result<&str, AuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if !anthropic_route {
+            return Err(AuthError::Missing);
+        }
         return match headers.get("x-api-key").map(|key| key.to_str()) {
             Some(Ok(key)) if !key.trim().is_empty() => Ok(key.trim()),
             Some(_) => Err(AuthError::Malformed),
@@ -123,16 +135,41 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_read_strictly() {
-        assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthError::Missing));
-        assert_eq!(bearer_token(&headers("gw_abc")), Err(AuthError::Malformed));
-        assert_eq!(
-            bearer_token(&headers("Basic gw_abc")),
-            Err(AuthError::Malformed)
-        );
-        assert_eq!(
-            bearer_token(&headers("Bearer  ")),
-            Err(AuthError::Malformed)
-        );
-        assert_eq!(bearer_token(&headers("bearer gw_abc")), Ok("gw_abc"));
+        fn read(headers: &HeaderMap) -> Result<&str, AuthError> {
+            bearer_token(headers, false)
+        }
+        assert_eq!(read(&HeaderMap::new()), Err(AuthError::Missing));
+        assert_eq!(read(&headers("gw_abc")), Err(AuthError::Malformed));
+        assert_eq!(read(&headers("Basic gw_abc")), Err(AuthError::Malformed));
+        assert_eq!(read(&headers("Bearer  ")), Err(AuthError::Malformed));
+        assert_eq!(read(&headers("bearer gw_abc")), Ok("gw_abc"));
+    }
+
+    #[test]
+    fn x_api_key_is_taken_only_on_anthropics_routes() {
+        let mut anthropic = HeaderMap::new();
+        anthropic.insert("x-api-key", "gw_abc".parse().unwrap());
+        for path in [
+            "/messages",
+            "/v1/messages",
+            "/messages/count_tokens",
+            "/models",
+            "/models/auto",
+        ] {
+            assert!(takes_x_api_key(path), "{path}");
+            assert_eq!(
+                bearer_token(&anthropic, takes_x_api_key(path)),
+                Ok("gw_abc")
+            );
+        }
+        for path in [
+            "/chat/completions",
+            "/responses",
+            "/embeddings",
+            "/routing/preview",
+        ] {
+            assert!(!takes_x_api_key(path), "{path}");
+            assert_eq!(bearer_token(&anthropic, false), Err(AuthError::Missing));
+        }
     }
 }

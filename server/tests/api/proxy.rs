@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gateway::accounts;
 use gateway::entities::{gateway_key, usage_event};
-use gateway::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use gateway::sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -737,10 +737,30 @@ async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
     let app = spawn_app(Backend::Sqlite).await;
     let account_id = app.create_account("loop@example.com").await;
     let key = app.create_key(account_id).await;
-    app.state
-        .add_provider(account_id, "openai", &key, Some(&app.url("/v1")))
+    // A gateway key is refused as a provider key: it is how a loop is made.
+    let refused = app
+        .state
+        .add_provider(account_id, "anthropic", &key, Some(&app.url("")))
         .await
-        .expect("provider added");
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        gateway::accounts::AccountError::ProviderKeyIsGatewayKey
+    ));
+    // One stored before that check (or another gateway's key that the check cannot know) still
+    // ends after a few hops: the guard does not rely on the check.
+    gateway::entities::provider_credential::ActiveModel {
+        account_id: gateway::sea_orm::Set(account_id),
+        provider: gateway::sea_orm::Set("openai".into()),
+        base_url: gateway::sea_orm::Set(Some(app.url("/v1"))),
+        key_ciphertext: gateway::sea_orm::Set(app.state.master_key.encrypt(key.as_bytes())),
+        key_hint: gateway::sea_orm::Set("gw_…".into()),
+        created_at: gateway::sea_orm::Set(0),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
 
     let response = app
         .chat(
@@ -777,4 +797,33 @@ async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
         .unwrap();
     let error = expect_openai_error(refused, 508).await;
     assert_eq!(error["code"], "gateway_loop");
+
+    // Through Anthropic's API too: every upstream call carries the hop count.
+    gateway::entities::provider_credential::ActiveModel {
+        account_id: gateway::sea_orm::Set(account_id),
+        provider: gateway::sea_orm::Set("anthropic".into()),
+        base_url: gateway::sea_orm::Set(Some(app.url(""))),
+        key_ciphertext: gateway::sea_orm::Set(app.state.master_key.encrypt(key.as_bytes())),
+        key_hint: gateway::sea_orm::Set("gw_…".into()),
+        created_at: gateway::sea_orm::Set(0),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    app.state.directory.evict_account(account_id);
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.chat(
+            Some(&key),
+            &json!({"model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    let error = expect_openai_error(response, 508).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("gateways"),
+        "{error}"
+    );
 }

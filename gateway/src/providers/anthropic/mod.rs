@@ -41,7 +41,6 @@ impl Anthropic {
             call.endpoint.base_url.trim_end_matches('/')
         );
         let request = call
-            .http
             .post(url)
             .header("x-api-key", call.endpoint.api_key.expose())
             .header("anthropic-version", API_VERSION)
@@ -62,7 +61,6 @@ pub async fn send_native(
 ) -> Result<reqwest::Response, UpstreamError> {
     let url = format!("{}/v1/{path}", call.endpoint.base_url.trim_end_matches('/'));
     let mut request = call
-        .http
         .post(url)
         .header("x-api-key", call.endpoint.api_key.expose())
         .header("anthropic-version", version.unwrap_or(API_VERSION))

@@ -40,7 +40,6 @@ impl Gemini {
             call.endpoint.base_url.trim_end_matches('/')
         );
         let request = call
-            .http
             .post(url)
             .header("x-goog-api-key", call.endpoint.api_key.expose())
             .json(body);
