@@ -341,6 +341,27 @@ where
         .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(sessions)
         .layer(middleware::from_fn(head_as_get))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// What a browser is told about every portal page: never framed (clickjacking), types not
+/// sniffed, no full URLs to other sites, and no base, forms or plug-ins from elsewhere. Scripts
+/// are not restricted by the policy: the hydration script is inline.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// `HEAD` on a portal page (Claude Code sends `HEAD /` at start-up) is answered as `GET` would

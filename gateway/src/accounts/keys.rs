@@ -151,6 +151,10 @@ pub async fn find_key_by_prefix(
     }
     // Past the stored prefix nothing more can be compared, so a longer partial key is matched on
     // the part that is stored.
+    // Keys are ASCII: a prefix with anything else matches none (and is not cut mid-character).
+    if !prefix.is_ascii() {
+        return Err(AccountError::KeyNotFound);
+    }
     let comparable = &prefix[..prefix.len().min(GATEWAY_KEY_SHOWN_LEN)];
     let mut matches: Vec<_> = active
         .into_iter()

@@ -169,10 +169,17 @@ fn csv_rows(events: &[usage_event::Model], out: &mut String) {
 }
 
 fn csv_escape(text: &str) -> String {
+    // A cell a spreadsheet would read as a formula (a model name or an error code a provider
+    // chose) is kept as text, as OWASP advises: a leading apostrophe.
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -233,6 +240,21 @@ mod tests {
             "1970-01-01T00:00:00.000Z,2,openai,gpt-4.1-nano,cheap,200,,10,20,30,0.125,0.5,0.375,\
              openai/gpt-4o,false,true"
         );
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_stay_text() {
+        assert_eq!(
+            csv_escape("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\""
+        );
+        for cell in ["+1", "-1+1", "@SUM(A1)", "\tx"] {
+            assert!(
+                csv_escape(cell).trim_start_matches('"').starts_with('\''),
+                "{cell}"
+            );
+        }
+        assert_eq!(csv_escape("gpt-4o"), "gpt-4o");
     }
 
     #[test]

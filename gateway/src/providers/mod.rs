@@ -290,6 +290,7 @@ pub(crate) async fn send(
     let retry_after = response
         .headers()
         .get(axum::http::header::RETRY_AFTER)
+        .filter(|value| is_whole_seconds(value))
         .cloned();
     // Only the start of an error body is read: it carries the message, and a provider gone wrong
     // may send one without end.
@@ -300,6 +301,17 @@ pub(crate) async fn send(
         Ok(Err(_)) | Err(_) => Bytes::new(),
     };
     Err(read_error(status, retry_after, &body))
+}
+
+/// A `Retry-After` the gateway passes on: whole seconds, at most a day. What a provider gone
+/// wrong may send instead (`NaN`, `-1`, `inf`, `1e300`) is dropped, not handed to clients.
+fn is_whole_seconds(value: &axum::http::HeaderValue) -> bool {
+    value
+        .to_str()
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|text| text.parse::<u32>().ok())
+        .is_some_and(|seconds| seconds <= 86_400)
 }
 
 /// The most of a successful, non-streamed answer the gateway reads (embeddings of many inputs are
@@ -462,3 +474,28 @@ fn without_url(err: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod egress_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_seconds_of_retry_after_are_passed_on() {
+        let value = |text: &str| axum::http::HeaderValue::from_str(text).unwrap();
+        for sane in ["0", "20", "86400"] {
+            assert!(is_whole_seconds(&value(sane)), "{sane}");
+        }
+        for insane in [
+            "NaN",
+            "-1",
+            "inf",
+            "1e300",
+            "1.5",
+            "86401",
+            "99999999999",
+            " 5",
+        ] {
+            assert!(!is_whole_seconds(&value(insane)), "{insane}");
+        }
+    }
+}

@@ -140,6 +140,19 @@ fn users_keys_and_providers_from_the_command_line() {
         None,
     );
     assert!(ambiguous.contains("matches 2 keys"), "{ambiguous}");
+    // A multi-byte character at the cut is a key that is not there, not a panic.
+    let not_there = cli.fails(
+        &[
+            "key",
+            "revoke",
+            "--email",
+            "ada@example.com",
+            "--key-prefix",
+            "gw_abcdefgé",
+        ],
+        None,
+    );
+    assert!(not_there.contains("no such key"), "{not_there}");
     let revoked = cli.ok(
         &[
             "key",

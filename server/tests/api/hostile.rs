@@ -64,3 +64,22 @@ async fn model_names_are_bounded_refused_and_never_echoed_or_stored_long() {
         "m".repeat(gateway::openai::MAX_MODEL_NAME_BYTES)
     );
 }
+
+#[tokio::test]
+async fn portal_pages_say_how_a_browser_may_use_them() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in ["/login", "/signup", "/", "/no-such-page"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+}

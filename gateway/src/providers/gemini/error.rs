@@ -48,7 +48,9 @@ pub(super) fn error_from_value(
             .iter()
             .find_map(|d| d.get("retryDelay")?.as_str())?;
         let seconds = delay.trim_end_matches('s').parse::<f64>().ok()?;
-        HeaderValue::from_str(&(seconds.ceil() as u64).to_string()).ok()
+        // Whole seconds, at most a day: never NaN, a negative or an astronomical wait.
+        let seconds = Some(seconds.ceil()).filter(|s| (0.0..=86_400.0).contains(s))?;
+        HeaderValue::from_str(&(seconds as u64).to_string()).ok()
     });
     UpstreamError::Status {
         provider: PROVIDER,
@@ -90,6 +92,31 @@ mod tests {
     use super::*;
 
     use crate::providers::gemini::test_support::fixture;
+
+    #[test]
+    fn a_retry_delay_out_of_bounds_is_not_passed_on() {
+        for (delay, expected) in [
+            ("20s", Some("20")),
+            ("1.2s", Some("2")),
+            ("1e300s", None),
+            ("-5s", None),
+            ("NaNs", None),
+        ] {
+            let body = format!(
+                r#"{{"error": {{"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED", "details": [{{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "{delay}"}}]}}}}"#
+            );
+            let UpstreamError::Status { retry_after, .. } =
+                error_from_body(StatusCode::TOO_MANY_REQUESTS, None, body.as_bytes())
+            else {
+                panic!("a status error");
+            };
+            assert_eq!(
+                retry_after.as_ref().map(|value| value.to_str().unwrap()),
+                expected,
+                "{delay}"
+            );
+        }
+    }
 
     #[test]
     fn maps_documented_errors() {
