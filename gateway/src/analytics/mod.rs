@@ -48,16 +48,18 @@ pub fn parse_range(text: &str) -> Option<i64> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let number: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    // A range past what an i64 of milliseconds holds is no range (not an overflow).
     match unit {
-        "h" => Some(number * HOUR_MS),
-        "d" => Some(number * DAY_MS),
+        "h" => number.checked_mul(HOUR_MS),
+        "d" => number.checked_mul(DAY_MS),
         _ => None,
     }
 }
 
 /// The earliest instant the account may see: `now - range`, but never past the plan's retention.
 pub fn clamp_since(now: i64, range_ms: i64, retention_days: u32) -> i64 {
-    (now - range_ms).max(now - i64::from(retention_days) * DAY_MS)
+    now.saturating_sub(range_ms)
+        .max(now.saturating_sub(i64::from(retention_days).saturating_mul(DAY_MS)))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -272,6 +274,14 @@ mod tests {
     fn ranges_and_retention_clamp() {
         assert_eq!(parse_range("24h"), Some(DAY_MS));
         assert_eq!(parse_range("7d"), Some(7 * DAY_MS));
+        // Ranges too long for milliseconds are refused, not overflowed.
+        assert_eq!(parse_range("106751991167301d"), None);
+        assert_eq!(parse_range("9223372036854775807h"), None);
+        assert_eq!(
+            clamp_since(0, i64::MAX, u32::MAX),
+            -i64::from(u32::MAX) * DAY_MS
+        );
+        assert_eq!(clamp_since(i64::MIN, 1, 7), i64::MIN);
         assert_eq!(parse_range("0d"), None);
         assert_eq!(parse_range("7w"), None);
         assert_eq!(parse_range("d"), None);

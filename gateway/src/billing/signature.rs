@@ -58,7 +58,8 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now_secs - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
+    // The timestamp is the sender's: i64::MIN must not overflow the difference.
+    if now_secs.abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     // One HMAC over the payload, however many signatures the header carries.
@@ -186,6 +187,21 @@ mod tests {
     }
 
     const KNOWN_V1: &str = include_str!("../../../testkit/fixtures/stripe/known_signature.txt");
+
+    #[test]
+    fn extreme_timestamps_are_refused_not_overflowed() {
+        for (sent, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1),
+            (1_700_000_000, i64::MIN),
+        ] {
+            let header = format!("t={sent},v1={}", "0".repeat(64));
+            assert_eq!(
+                verify_signature(b"{}", Some(&header), "whsec_x", now),
+                Err(SignatureError::Stale)
+            );
+        }
+    }
 
     mod properties {
         use super::*;

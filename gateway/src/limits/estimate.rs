@@ -86,12 +86,22 @@ impl RequestSize {
         max_output_tokens: Option<u64>,
         choices: u64,
     ) -> Self {
-        let likely_overhead = TOKENS_PER_REQUEST.0 + TOKENS_PER_MESSAGE.0 * messages;
-        let bound_overhead = TOKENS_PER_REQUEST.1 + TOKENS_PER_MESSAGE.1 * messages;
-        let media_tokens = TOKENS_PER_MEDIA_PART * media;
+        // Every count comes from the client (`n`, `max_tokens` up to u64::MAX): saturate, never
+        // overflow (a panic in a debug build, a wrap-around in a release one).
+        let likely_overhead = TOKENS_PER_REQUEST
+            .0
+            .saturating_add(TOKENS_PER_MESSAGE.0.saturating_mul(messages));
+        let bound_overhead = TOKENS_PER_REQUEST
+            .1
+            .saturating_add(TOKENS_PER_MESSAGE.1.saturating_mul(messages));
+        let media_tokens = TOKENS_PER_MEDIA_PART.saturating_mul(media);
         Self {
-            prompt_tokens_bound: bytes + media_tokens + bound_overhead,
-            prompt_tokens_likely: bytes / 4 + media_tokens + likely_overhead,
+            prompt_tokens_bound: bytes
+                .saturating_add(media_tokens)
+                .saturating_add(bound_overhead),
+            prompt_tokens_likely: (bytes / 4)
+                .saturating_add(media_tokens)
+                .saturating_add(likely_overhead),
             max_output_tokens,
             choices,
         }
@@ -105,7 +115,11 @@ impl RequestSize {
     ) -> Estimate {
         let mut estimate = Estimate {
             worst_case_nanos: 0,
-            tokens: self.prompt_tokens_likely + self.max_output_tokens.unwrap_or(0) * self.choices,
+            tokens: self.prompt_tokens_likely.saturating_add(
+                self.max_output_tokens
+                    .unwrap_or(0)
+                    .saturating_mul(self.choices),
+            ),
         };
         for model in models {
             // A model the catalog does not price costs nothing at list price.
@@ -115,7 +129,7 @@ impl RequestSize {
                 .map_or(model.output_limit(), |asked| {
                     asked.min(model.output_limit())
                 })
-                * self.choices;
+                .saturating_mul(self.choices);
             let nanos = (self.prompt_tokens_bound as f64 * model.input_per_mtok
                 + output as f64 * model.output_per_mtok)
                 * (super::NANOS_PER_USD / 1e6);
@@ -186,6 +200,21 @@ mod tests {
         let expected = (size.prompt_tokens_bound as f64 * 0.15 + 100.0 * 0.60) * 1000.0;
         assert_eq!(estimate.worst_case_nanos, expected.ceil() as i64);
         assert_eq!(estimate.tokens, size.prompt_tokens_likely + 100);
+    }
+
+    #[test]
+    fn counts_a_client_sets_to_the_maximum_saturate() {
+        let body = json!({"model": "auto", "max_tokens": u64::MAX, "n": u64::MAX,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let request =
+            crate::openai::ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes())
+                .unwrap();
+        let size = RequestSize::of_chat(&request);
+        let catalog = crate::catalog::Catalog::built_in();
+        let estimate =
+            size.estimate([catalog.find(crate::providers::ProviderKind::OpenAi, "gpt-4o")]);
+        assert_eq!(estimate.tokens, u64::MAX);
+        assert!(estimate.worst_case_nanos > 0);
     }
 
     #[test]
