@@ -267,9 +267,18 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
 
     let portal = portal_router(config, addr, state.clone(), DbSessionStore::new(db.clone()));
 
+    let metrics_token = config
+        .metrics_token
+        .clone()
+        .filter(|token| !token.is_empty());
     let router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).layer(middleware::from_fn(move |request, next| {
+                guard_metrics(metrics_token.clone(), request, next)
+            })),
+        )
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
         .merge(gateway::webhooks::router(state.clone()))
@@ -494,6 +503,35 @@ async fn export_csv(
             )
                 .into_response()
         }
+    }
+}
+
+/// `/metrics` tells how busy the server is and how it is deployed: with `METRICS_TOKEN` set it
+/// asks for that bearer token, else it answers only clients on this machine.
+async fn guard_metrics(token: Option<String>, request: Request, next: Next) -> Response {
+    let allowed = match &token {
+        Some(token) => request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|presented| {
+                use subtle::ConstantTimeEq as _;
+                bool::from(presented.trim().as_bytes().ct_eq(token.as_bytes()))
+            }),
+        None => request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .is_some_and(|peer| peer.0.ip().is_loopback()),
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            "/metrics needs METRICS_TOKEN as a bearer token, or a client on this machine\n",
+        )
+            .into_response()
     }
 }
 

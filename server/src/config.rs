@@ -41,6 +41,9 @@ pub struct Config {
     pub stripe_api_base: String,
     /// `redis://…`: the response cache lives in Redis (shared by servers) instead of memory.
     pub redis_url: Option<String>,
+    /// `/metrics` asks for `Authorization: Bearer <this>`; unset, it answers only clients on the
+    /// server's own machine (loopback).
+    pub metrics_token: Option<String>,
     /// Prefix of this installation's Redis keys.
     pub redis_key_prefix: String,
     pub cache_ttl_secs: u64,
@@ -112,6 +115,7 @@ impl Default for Config {
             stripe_price_enterprise: None,
             stripe_api_base: "https://api.stripe.com".into(),
             redis_url: None,
+            metrics_token: None,
             redis_key_prefix: "llm-gateway".into(),
             cache_ttl_secs: engine.cache.ttl.as_secs(),
             cache_max_entries: engine.cache.max_entries,
@@ -163,6 +167,10 @@ impl fmt::Debug for Config {
             .field("stripe_price_enterprise", &self.stripe_price_enterprise)
             .field("stripe_api_base", &self.stripe_api_base)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("cache_max_entries", &self.cache_max_entries)
@@ -223,6 +231,7 @@ const ENV_KEYS: &[&str] = &[
     "stripe_price_enterprise",
     "stripe_api_base",
     "redis_url",
+    "metrics_token",
     "redis_key_prefix",
     "cache_ttl_secs",
     "cache_max_entries",

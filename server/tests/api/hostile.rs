@@ -83,3 +83,52 @@ async fn portal_pages_say_how_a_browser_may_use_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_answer_only_the_token_or_this_machine() {
+    // With a token: only a bearer of it.
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |config| {
+        config.metrics_token = Some("metrics-secret-0123".into());
+    })
+    .await;
+    let get = |token: Option<&str>| {
+        let mut request = app.http.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(get(None).await, 401);
+    assert_eq!(get(Some("metrics-secret-012")).await, 401);
+    assert_eq!(get(Some("metrics-secret-0123")).await, 200);
+
+    // Without one: a client on this machine, and no other.
+    let open = spawn_app(Backend::Sqlite).await;
+    let status = reqwest::get(open.url("/metrics")).await.unwrap().status();
+    assert_eq!(status, 200);
+    let application = server::app::build(&open.config, open.addr).await.unwrap();
+    let from =
+        |ip: [u8; 4]| {
+            let mut request = axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from((ip, 40_000)),
+            ));
+            request
+        };
+    use tower::ServiceExt as _;
+    let far = application
+        .router
+        .clone()
+        .oneshot(from([10, 0, 0, 7]))
+        .await
+        .unwrap();
+    assert_eq!(far.status(), 401);
+    let near = application
+        .router
+        .oneshot(from([127, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(near.status(), 200);
+}
