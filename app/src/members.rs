@@ -72,6 +72,14 @@ pub async fn invite_member(email: String, role: String) -> Result<String, Portal
     let actor = crate::server::require(Action::Administer).await?;
     let state = crate::server::state()?;
     let role = ssr::role(&role)?;
+    state
+        .abuse
+        .admit_invitation(actor.account_id)
+        .map_err(|throttled| {
+            crate::server::too_many(crate::problem::Problem::TooManyInvitations {
+                minutes: throttled.retry_after_secs().div_ceil(60),
+            })
+        })?;
     let invited = members::invite(&state.db, actor.account_id, &email, role).await?;
     let inviter = gateway::accounts::account_by_id(&state.db, actor.account_id)
         .await?

@@ -103,6 +103,9 @@ pub enum Problem {
     TooManySignUps {
         minutes: u64,
     },
+    TooManyInvitations {
+        minutes: u64,
+    },
     BillingDisabled,
     ChoosePaidPlan,
     AlreadyOnPlan {
@@ -251,6 +254,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
         TooManyLogInsFromNetwork { seconds } => say!(too_many_log_ins_network, seconds = seconds),
         TooManyLogInsForAccount { seconds } => say!(too_many_log_ins_account, seconds = seconds),
         TooManySignUps { minutes } => say!(too_many_sign_ups, minutes = minutes),
+        TooManyInvitations { minutes } => say!(too_many_invitations, minutes = minutes),
         BillingDisabled => say!(billing_disabled),
         ChoosePaidPlan => say!(choose_paid_plan),
         AlreadyOnPlan { plan } => say!(already_on_plan, plan = plan.clone()),

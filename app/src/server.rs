@@ -120,7 +120,7 @@ async fn client_address(state: &GatewayState) -> std::net::IpAddr {
 }
 
 /// A 429 with the problem the form shows.
-fn too_many(problem: Problem) -> PortalError {
+pub fn too_many(problem: Problem) -> PortalError {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
     }

@@ -25,6 +25,8 @@ pub struct AbuseSettings {
     pub logins_per_account_per_minute: u32,
     /// Sign-ups per client address per hour.
     pub signups_per_address_per_hour: u32,
+    /// Invitation e-mails per organisation per hour.
+    pub invitations_per_account_per_hour: u32,
     /// `/v1` requests per second per gateway key.
     pub key_requests_per_second: u32,
     /// Streams open at once per gateway key.
@@ -37,6 +39,7 @@ impl Default for AbuseSettings {
             logins_per_address_per_minute: 30,
             logins_per_account_per_minute: 10,
             signups_per_address_per_hour: 20,
+            invitations_per_account_per_hour: 20,
             key_requests_per_second: 100,
             key_concurrent_streams: 64,
         }
@@ -123,6 +126,7 @@ pub struct AbuseGuard {
     logins_by_address: Valve<IpAddr>,
     logins_by_account: Valve<String>,
     signups_by_address: Valve<IpAddr>,
+    invitations_by_account: Valve<i32>,
     requests_by_key: Valve<i32>,
     streams: Arc<OpenStreams>,
 }
@@ -141,6 +145,9 @@ impl AbuseGuard {
             logins_by_account: Valve::new(per_minute(settings.logins_per_account_per_minute)),
             signups_by_address: Valve::new(
                 NonZeroU32::new(settings.signups_per_address_per_hour).map(Quota::per_hour),
+            ),
+            invitations_by_account: Valve::new(
+                NonZeroU32::new(settings.invitations_per_account_per_hour).map(Quota::per_hour),
             ),
             requests_by_key: Valve::new(
                 NonZeroU32::new(settings.key_requests_per_second).map(Quota::per_second),
@@ -164,6 +171,12 @@ impl AbuseGuard {
 
     pub fn admit_signup(&self, address: IpAddr) -> Result<(), Throttled> {
         self.signups_by_address.check(&address)
+    }
+
+    /// Counts one invitation e-mail of an organisation: inviting is sending mail to addresses
+    /// of the inviter's choosing.
+    pub fn admit_invitation(&self, account_id: i32) -> Result<(), Throttled> {
+        self.invitations_by_account.check(&account_id)
     }
 
     /// Counts one `/v1` request of a gateway key.
@@ -288,6 +301,7 @@ mod tests {
     fn sign_ups_are_limited_per_address() {
         let guard = guard(AbuseSettings {
             signups_per_address_per_hour: 2,
+            invitations_per_account_per_hour: 2,
             ..AbuseSettings::default()
         });
         assert!(guard.admit_signup(HOME).is_ok());

@@ -41,8 +41,46 @@ pub struct CachedAnswer {
     pub usage: Usage,
 }
 
+/// Answers in this server's memory, bounded by count and by bytes, least recently used first out.
+pub struct MemoryStore {
+    entries: lru::LruCache<String, (Instant, CachedAnswer)>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl MemoryStore {
+    /// What an entry holds: its key and the answer's texts (the rest is small and fixed).
+    fn size(key: &str, answer: &CachedAnswer) -> usize {
+        key.len() + answer.body.len() + answer.model.len() + answer.provider.len() + 64
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((_, answer)) = self.entries.pop(key) {
+            self.bytes -= Self::size(key, &answer);
+        }
+    }
+
+    fn put(&mut self, key: String, answer: CachedAnswer) {
+        let size = Self::size(&key, &answer);
+        // One answer may take at most a sixteenth of the room: a few huge answers must not push
+        // out every other.
+        if size > self.max_bytes / 16 {
+            return;
+        }
+        self.remove(&key);
+        while self.bytes + size > self.max_bytes || self.entries.len() == self.entries.cap().get() {
+            let Some((old_key, (_, old))) = self.entries.pop_lru() else {
+                break;
+            };
+            self.bytes -= Self::size(&old_key, &old);
+        }
+        self.bytes += size;
+        self.entries.put(key, (Instant::now(), answer));
+    }
+}
+
 pub enum CacheStore {
-    Memory(Mutex<lru::LruCache<String, (Instant, CachedAnswer)>>),
+    Memory(Mutex<MemoryStore>),
     /// Keys are prefixed with a namespace, so installations can share one Redis.
     Redis {
         manager: redis::aio::ConnectionManager,
@@ -110,10 +148,15 @@ fn write_object<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>, out: 
 }
 
 impl ResponseCache {
-    pub fn in_memory(capacity: usize, ttl: Duration) -> Self {
+    /// The cache in this server's memory: at most `capacity` answers and `max_bytes` of them.
+    pub fn in_memory(capacity: usize, max_bytes: usize, ttl: Duration) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
-            store: CacheStore::Memory(Mutex::new(lru::LruCache::new(capacity))),
+            store: CacheStore::Memory(Mutex::new(MemoryStore {
+                entries: lru::LruCache::new(capacity),
+                bytes: 0,
+                max_bytes,
+            })),
             ttl,
         }
     }
@@ -138,14 +181,15 @@ impl ResponseCache {
 
     pub async fn get(&self, key: &str) -> Option<CachedAnswer> {
         match &self.store {
-            CacheStore::Memory(entries) => {
-                let mut entries = entries.lock();
-                let fresh = entries
+            CacheStore::Memory(store) => {
+                let mut store = store.lock();
+                let fresh = store
+                    .entries
                     .get(key)
                     .filter(|(stored, _)| stored.elapsed() < self.ttl)
                     .map(|(_, answer)| answer.clone());
                 if fresh.is_none() {
-                    entries.pop(key);
+                    store.remove(key);
                 }
                 fresh
             }
@@ -168,9 +212,7 @@ impl ResponseCache {
 
     pub async fn put(&self, key: String, answer: CachedAnswer) {
         match &self.store {
-            CacheStore::Memory(entries) => {
-                entries.lock().put(key, (Instant::now(), answer));
-            }
+            CacheStore::Memory(store) => store.lock().put(key, answer),
             CacheStore::Redis { manager, prefix } => {
                 let mut connection = manager.clone();
                 let Ok(json) = serde_json::to_string(&answer) else {
@@ -231,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_is_bounded_least_recently_used_and_expires() {
-        let cache = ResponseCache::in_memory(2, Duration::from_millis(200));
+        let cache = ResponseCache::in_memory(2, 1 << 20, Duration::from_millis(200));
         cache.put("a".into(), answer("A")).await;
         cache.put("b".into(), answer("B")).await;
         assert_eq!(cache.get("a").await.unwrap().body, "A"); // a is now the most recent
@@ -240,5 +282,32 @@ mod tests {
         assert!(cache.get("a").await.is_some() && cache.get("c").await.is_some());
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(cache.get("a").await.is_none(), "expired");
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_by_bytes_too() {
+        // Room for sixteen answers of 10 KiB; one of 100 KiB is more than a sixteenth.
+        let cache = ResponseCache::in_memory(1000, 16 * 10_400, Duration::from_secs(60));
+        let big = "x".repeat(10 * 1024);
+        for key in [
+            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q",
+        ] {
+            cache.put(key.into(), answer(&big)).await;
+        }
+        let CacheStore::Memory(store) = &cache.store else {
+            unreachable!("in memory")
+        };
+        let (bytes, count, max) = {
+            let store = store.lock();
+            (store.bytes, store.entries.len(), store.max_bytes)
+        };
+        assert!(bytes <= max, "{bytes} > {max}");
+        assert!(count < 17, "the oldest went: {count}");
+        assert!(cache.get("q").await.is_some(), "the newest stays");
+        assert!(cache.get("a").await.is_none(), "the oldest went");
+        cache
+            .put("huge".into(), answer(&"y".repeat(100 * 1024)))
+            .await;
+        assert!(cache.get("huge").await.is_none(), "too big to keep");
     }
 }

@@ -130,14 +130,15 @@ impl Directory {
             // Names are checked at each connection by the client's resolver; what needs no
             // resolving (the scheme, an address) is checked once here, for URLs saved before the
             // operator narrowed the policy as for any other.
-            let egress_refusal = reqwest::Url::parse(&base_url)
+            let reach = reqwest::Url::parse(&base_url)
                 .ok()
-                .and_then(|url| self.settings.egress.check_static(&url).err());
+                .map(|url| self.settings.egress.check_static(kind, &url));
             providers.push(ProviderEndpoint {
                 kind,
                 base_url,
                 api_key: ProviderSecret::new(secret),
-                egress_refusal,
+                egress_refusal: reach.clone().and_then(Result::err),
+                opened: matches!(reach, Some(Ok(crate::egress::Reach::Opened))),
             });
         }
         // A downgrade keeps every provider and key, but only the plan's number of them is used:

@@ -34,6 +34,10 @@ pub struct GatewaySettings {
     /// Safety valves: log-in attempts, requests per second and open streams per key.
     pub abuse: crate::abuse::AbuseSettings,
     /// Longest a client may take to send a `/v1` request body (then 408).
+    /// A proxy every provider call goes through, set by the operator. Without one, proxy
+    /// variables in the environment (`HTTPS_PROXY`, `ALL_PROXY`) are ignored: through a proxy the
+    /// SSRF guard cannot see the address a name leads to.
+    pub upstream_proxy: Option<String>,
     pub body_read_timeout: Duration,
     /// The header a reverse proxy puts the client's address in (lower case); `None`: the
     /// connection's address.
@@ -62,6 +66,8 @@ pub struct CacheSettings {
     pub ttl: Duration,
     /// Most answers the in-memory cache keeps (least recently used go first).
     pub max_entries: usize,
+    /// Most bytes of answers the in-memory cache keeps; one answer at most a sixteenth of them.
+    pub max_bytes: usize,
 }
 
 impl Default for CacheSettings {
@@ -69,6 +75,7 @@ impl Default for CacheSettings {
         Self {
             ttl: Duration::from_secs(3600),
             max_entries: 10_000,
+            max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -100,6 +107,7 @@ impl Default for GatewaySettings {
             egress: crate::egress::EgressPolicy::default(),
             abuse: crate::abuse::AbuseSettings::default(),
             body_read_timeout: Duration::from_secs(60),
+            upstream_proxy: None,
             client_ip_header: None,
             default_limits: DefaultLimits::default(),
             smtp_url: None,

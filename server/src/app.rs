@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use app::{App, shell};
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -65,10 +66,26 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<DatabaseConnect
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
-    Migrator::up(&db, None)
-        .await
-        .context("migrating the database")?;
+    migrate(&db).await.context("migrating the database")?;
     Ok(db)
+}
+
+/// Brings the schema up to date. On PostgreSQL under an advisory lock held by the migrating
+/// transaction: servers starting together on an empty database take turns (the later ones then
+/// find nothing to do) instead of racing to create the same tables and dying halfway.
+async fn migrate(db: &DatabaseConnection) -> Result<(), gateway::sea_orm::DbErr> {
+    use gateway::sea_orm::{ConnectionTrait as _, DbBackend, TransactionTrait as _};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"llmgwmig");
+    let transaction = db.begin().await?;
+    transaction
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    // On a transaction, sea-orm runs the migrations inside it (as savepoints).
+    Migrator::up(&transaction, None).await?;
+    transaction.commit().await
 }
 
 fn sqlite_path(url: &str) -> Option<&Path> {
@@ -281,8 +298,15 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         )
         .with_state(state.clone())
         .nest("/v1", gateway::proxy::router(state.clone()))
-        .merge(gateway::webhooks::router(state.clone()))
-        .merge(portal)
+        .merge(
+            // `/v1` reads its bodies within the same deadline itself, as it decodes them.
+            gateway::webhooks::router(state.clone())
+                .merge(portal)
+                .layer(middleware::from_fn_with_state(
+                    state.settings.body_read_timeout,
+                    whole_body_in_time,
+                )),
+        )
         // Failures worth an error line are logged where they happen, with their cause; a portal
         // form error (a 500 from a server function by Leptos' convention) is not one of them.
         .layer(
@@ -351,6 +375,56 @@ where
         .layer(sessions)
         .layer(middleware::from_fn(head_as_get))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// The most a portal form or a webhook sends (axum's default body limit, which their extractors
+/// apply too).
+const MAX_BODY_OUTSIDE_V1: usize = 2 * 1024 * 1024;
+
+/// Reads a request's whole body within `deadline` before its handler runs: a client that sends
+/// headers announcing a body and then nothing (or a byte now and then) would otherwise hold its
+/// connection, and with enough of them every place, for as long as it liked.
+async fn whole_body_in_time(
+    State(deadline): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY_OUTSIDE_V1));
+    match read.await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The request body is larger than {} MiB.",
+                        MAX_BODY_OUTSIDE_V1 / (1024 * 1024)
+                    ),
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                )
+                    .into_response()
+            }
+        }
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "The request body did not arrive within {} seconds.",
+                deadline.as_secs().max(1)
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// What a browser is told about every portal page: never framed (clickjacking), types not

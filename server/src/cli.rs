@@ -580,6 +580,8 @@ async fn run_member(
             role,
         } => {
             let account = accounts::account_by_email(db, &email).await?;
+            // The operator may know who has a login; an inviter in the portal is not told.
+            members::address_is_free(db, &invitee).await?;
             let invited = members::invite(db, account.id, &invitee, role_of(&role)?).await?;
             let link = accounts::tokens::link(&config.link_base(), "/invite", &invited.token);
             println!("{link}");

@@ -48,6 +48,8 @@ pub struct Config {
     pub redis_key_prefix: String,
     pub cache_ttl_secs: u64,
     pub cache_max_entries: usize,
+    /// Most bytes of answers the in-memory cache keeps.
+    pub cache_max_bytes: usize,
     /// The semantic router's files (`embeddings.bin`, `semantic.json`); the shipped ones by default.
     pub router_model_dir: PathBuf,
     /// How often each server asks the database which accounts other servers changed (revoked
@@ -57,6 +59,10 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Open connections at most; more are closed as they arrive.
     pub max_connections: usize,
+    /// Open connections from one client address at most; 0: a quarter of `max_connections`, or
+    /// all of them behind a reverse proxy (`client_ip_header` set), where every connection comes
+    /// from the proxy's address.
+    pub max_connections_per_address: usize,
     /// On shutdown, how long open requests (streams) may take to finish before the server stops.
     pub shutdown_grace_secs: u64,
     /// Hosts, addresses and networks (`localhost, 10.0.0.0/8`) tenants' provider base URLs may
@@ -68,9 +74,14 @@ pub struct Config {
     pub logins_per_address_per_minute: u32,
     pub logins_per_account_per_minute: u32,
     pub signups_per_address_per_hour: u32,
+    pub invitations_per_account_per_hour: u32,
     pub key_requests_per_second: u32,
     pub key_concurrent_streams: u32,
-    /// How long a client may take to send a `/v1` request body.
+    /// The proxy provider calls go through (`http://proxy:3128`), or `none`. Needed to start when
+    /// `HTTPS_PROXY`, `ALL_PROXY` or `HTTP_PROXY` is in the environment: those are never used
+    /// silently, since through a proxy the SSRF guard cannot check where tenants' names lead.
+    pub upstream_proxy: Option<String>,
+    /// How long a client may take to send a request body.
     pub body_read_timeout_secs: u64,
     /// Behind a reverse proxy: the header it puts the client's address in (`x-forwarded-for`,
     /// whose last entry is used, or `x-real-ip`); else the connection's own address counts.
@@ -119,18 +130,22 @@ impl Default for Config {
             redis_key_prefix: "llm-gateway".into(),
             cache_ttl_secs: engine.cache.ttl.as_secs(),
             cache_max_entries: engine.cache.max_entries,
+            cache_max_bytes: engine.cache.max_bytes,
             router_model_dir: engine.router_model_dir,
             account_change_poll_ms: engine.change_poll_interval.as_millis() as u64,
             header_read_timeout_secs: 10,
             max_connections: 10_000,
+            max_connections_per_address: 0,
             shutdown_grace_secs: 30,
             allowed_private_upstreams: String::new(),
             logins_per_address_per_minute: abuse.logins_per_address_per_minute,
             logins_per_account_per_minute: abuse.logins_per_account_per_minute,
             signups_per_address_per_hour: abuse.signups_per_address_per_hour,
+            invitations_per_account_per_hour: abuse.invitations_per_account_per_hour,
             key_requests_per_second: abuse.key_requests_per_second,
             key_concurrent_streams: abuse.key_concurrent_streams,
             body_read_timeout_secs: engine.body_read_timeout.as_secs(),
+            upstream_proxy: None,
             client_ip_header: None,
             smtp_url: None,
             mail_from: engine.mail_from.clone(),
@@ -174,10 +189,15 @@ impl fmt::Debug for Config {
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
             .field("cache_max_entries", &self.cache_max_entries)
+            .field("cache_max_bytes", &self.cache_max_bytes)
             .field("router_model_dir", &self.router_model_dir)
             .field("account_change_poll_ms", &self.account_change_poll_ms)
             .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("allowed_private_upstreams", &self.allowed_private_upstreams)
             .field(
@@ -192,9 +212,17 @@ impl fmt::Debug for Config {
                 "signups_per_address_per_hour",
                 &self.signups_per_address_per_hour,
             )
+            .field(
+                "invitations_per_account_per_hour",
+                &self.invitations_per_account_per_hour,
+            )
             .field("key_requests_per_second", &self.key_requests_per_second)
             .field("key_concurrent_streams", &self.key_concurrent_streams)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field(
+                "upstream_proxy",
+                &self.upstream_proxy.as_ref().map(|p| redact_url(p)),
+            )
             .field("client_ip_header", &self.client_ip_header)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("mail_from", &self.mail_from)
@@ -217,6 +245,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The environment variables HTTP clients (reqwest, curl) take a proxy from.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
 const ENV_KEYS: &[&str] = &[
     "database_url",
     "gateway_addr",
@@ -235,18 +273,22 @@ const ENV_KEYS: &[&str] = &[
     "redis_key_prefix",
     "cache_ttl_secs",
     "cache_max_entries",
+    "cache_max_bytes",
     "router_model_dir",
     "account_change_poll_ms",
     "header_read_timeout_secs",
     "max_connections",
+    "max_connections_per_address",
     "shutdown_grace_secs",
     "allowed_private_upstreams",
     "logins_per_address_per_minute",
     "logins_per_account_per_minute",
     "signups_per_address_per_hour",
+    "invitations_per_account_per_hour",
     "key_requests_per_second",
     "key_concurrent_streams",
     "body_read_timeout_secs",
+    "upstream_proxy",
     "client_ip_header",
     "smtp_url",
     "mail_from",
@@ -289,6 +331,45 @@ impl Config {
         Ok(config)
     }
 
+    /// The proxy for provider calls: `UPSTREAM_PROXY`, unless it says `none`. A proxy variable in
+    /// the environment without `UPSTREAM_PROXY` stops the start rather than being obeyed (the SSRF
+    /// guard would not see where names lead) or silently ignored (calls would fail unexplained).
+    pub fn upstream_proxy(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<String>> {
+        match self.upstream_proxy.as_deref().map(str::trim) {
+            Some(none) if none.eq_ignore_ascii_case("none") => Ok(None),
+            Some(proxy) if !proxy.is_empty() => {
+                let parsed = proxy.parse::<axum::http::Uri>().ok();
+                anyhow::ensure!(
+                    parsed.is_some_and(|uri| uri.scheme().is_some() && uri.host().is_some()),
+                    "invalid UPSTREAM_PROXY: expected a URL such as http://proxy:3128, or none"
+                );
+                Ok(Some(proxy.to_owned()))
+            }
+            _ => {
+                for name in PROXY_VARIABLES {
+                    if env(name).is_some_and(|value| !value.trim().is_empty()) {
+                        anyhow::bail!(
+                            "{name} is set, but the gateway checks where tenants' provider URLs lead only when it connects itself: set UPSTREAM_PROXY to the proxy's URL to send provider calls through it anyway, or UPSTREAM_PROXY=none to connect directly"
+                        );
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The cap on one address's open connections (see `max_connections_per_address`).
+    pub fn connections_per_address(&self, max_connections: usize) -> usize {
+        match self.max_connections_per_address {
+            0 if self.client_ip_header.is_some() => max_connections,
+            0 => (max_connections / 4).max(1),
+            set => set.min(max_connections),
+        }
+    }
+
     /// Where e-mailed links point: `GATEWAY_PUBLIC_URL`, else the listen address.
     pub fn link_base(&self) -> String {
         self.gateway_public_url
@@ -298,8 +379,8 @@ impl Config {
             .to_owned()
     }
 
-    /// The SSRF guard: the operator's exceptions, and the hosts of the operator's own provider
-    /// URLs (whoever sets those can set the exceptions too).
+    /// The SSRF guard: the operator's exceptions, and the operator's own provider URLs, each
+    /// opening its scheme, host and port for its provider kind.
     pub fn egress_policy(&self) -> anyhow::Result<gateway::egress::EgressPolicy> {
         let entries: Vec<&str> = self
             .allowed_private_upstreams
@@ -308,8 +389,8 @@ impl Config {
             .collect();
         let mut policy = gateway::egress::EgressPolicy::allowing(&entries)
             .map_err(|err| anyhow::anyhow!("invalid ALLOWED_PRIVATE_UPSTREAMS: {err}"))?;
-        for url in self.provider_base_urls.values() {
-            policy.allow_host_of(url);
+        for (&kind, url) in &self.provider_base_urls {
+            policy.open_base_url(kind, url);
         }
         Ok(policy)
     }
@@ -356,6 +437,7 @@ impl Config {
             cache: gateway::settings::CacheSettings {
                 ttl: std::time::Duration::from_secs(self.cache_ttl_secs.max(1)),
                 max_entries: self.cache_max_entries.max(1),
+                max_bytes: self.cache_max_bytes.max(1024 * 1024),
             },
             router_model_dir: self.router_model_dir.clone(),
             change_poll_interval: std::time::Duration::from_millis(
@@ -366,10 +448,12 @@ impl Config {
                 logins_per_address_per_minute: self.logins_per_address_per_minute,
                 logins_per_account_per_minute: self.logins_per_account_per_minute,
                 signups_per_address_per_hour: self.signups_per_address_per_hour,
+                invitations_per_account_per_hour: self.invitations_per_account_per_hour,
                 key_requests_per_second: self.key_requests_per_second,
                 key_concurrent_streams: self.key_concurrent_streams,
             },
             body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            upstream_proxy: self.upstream_proxy(|name| std::env::var(name).ok())?,
             client_ip_header: self
                 .client_ip_header
                 .as_deref()
@@ -416,6 +500,37 @@ mod tests {
             assert_eq!(config.plans.pro, gateway::plans::PlanTable::default().pro);
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_proxy_in_the_environment_is_used_only_when_the_operator_says_so() {
+        let environment = |name: &str| (name == "https_proxy").then(|| "http://squid:3128".into());
+        let refused = Config::default().upstream_proxy(environment).unwrap_err();
+        let refused = refused.to_string();
+        assert!(
+            refused.contains("https_proxy is set") && refused.contains("UPSTREAM_PROXY"),
+            "{refused}"
+        );
+        let direct = Config {
+            upstream_proxy: Some("none".into()),
+            ..Config::default()
+        };
+        assert_eq!(direct.upstream_proxy(environment).unwrap(), None);
+        let through = Config {
+            upstream_proxy: Some("http://squid:3128".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            through.upstream_proxy(environment).unwrap().as_deref(),
+            Some("http://squid:3128")
+        );
+        let nothing_set = |_: &str| None;
+        assert_eq!(Config::default().upstream_proxy(nothing_set).unwrap(), None);
+        let invalid = Config {
+            upstream_proxy: Some("squid".into()),
+            ..Config::default()
+        };
+        assert!(invalid.upstream_proxy(nothing_set).is_err());
     }
 
     #[test]

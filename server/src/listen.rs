@@ -1,10 +1,13 @@
 //! The HTTP/1.1 accept loop, with the limits `axum::serve` does not set: a deadline for a request's
 //! headers (a client that trickles them, slowloris, holds a connection no longer than that), a cap
-//! on open connections (the ones over it are closed at once), and a bounded graceful shutdown (the
+//! on open connections, in all and per client address (the ones over it are closed at once, so one
+//! address cannot take every place), and a bounded graceful shutdown (the
 //! open connections get `shutdown_grace` to finish, then the server stops anyway, so queued usage
 //! is always written).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +26,17 @@ use crate::config::Config;
 pub struct ServeLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
     pub shutdown_grace: Duration,
 }
 
 impl ServeLimits {
     pub fn from_config(config: &Config) -> Self {
+        let max_connections = config.max_connections.max(1);
         Self {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs.max(1)),
-            max_connections: config.max_connections.max(1),
+            max_connections,
+            max_connections_per_address: config.connections_per_address(max_connections),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
     }
@@ -49,6 +55,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(OpenPerAddress::default());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -68,6 +75,14 @@ pub async fn serve(
             tracing::warn!(
                 max = limits.max_connections,
                 "connection refused: too many open connections"
+            );
+            continue;
+        };
+        let Some(address_place) = per_address.take(peer.ip(), limits.max_connections_per_address)
+        else {
+            tracing::warn!(
+                max = limits.max_connections_per_address,
+                "connection refused: too many open connections from one address"
             );
             continue;
         };
@@ -92,7 +107,7 @@ pub async fn serve(
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, address_place));
         });
     }
     drop(listener);
@@ -103,6 +118,44 @@ pub async fn serve(
                 grace_secs = limits.shutdown_grace.as_secs(),
                 "connections still open after the shutdown grace period: stopping anyway"
             );
+        }
+    }
+}
+
+/// How many connections each client address holds open.
+#[derive(Default)]
+struct OpenPerAddress(parking_lot::Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in its address's count, given back when dropped.
+struct AddressPlace {
+    counts: Arc<OpenPerAddress>,
+    addr: IpAddr,
+}
+
+impl OpenPerAddress {
+    fn take(self: &Arc<Self>, addr: IpAddr, max: usize) -> Option<AddressPlace> {
+        let mut counts = self.0.lock();
+        let open = counts.entry(addr).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(AddressPlace {
+            counts: self.clone(),
+            addr,
+        })
+    }
+}
+
+impl Drop for AddressPlace {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock();
+        if let Some(open) = counts.get_mut(&self.addr) {
+            *open -= 1;
+            if *open == 0 {
+                // Addresses with nothing open are forgotten: the map stays as small as what is open.
+                counts.remove(&self.addr);
+            }
         }
     }
 }

@@ -208,10 +208,9 @@ pub async fn invite(
     if role == Role::Owner {
         return Err(AccountError::Members(MemberProblem::InviteOwner));
     }
+    // Whether the address already has a login is not the inviter's to learn: the invitation is
+    // sent either way, and only whoever follows the link is told it cannot be accepted.
     let email = normalize_email(email)?;
-    if find_account(db, &email).await?.is_some() || find_member(db, &email).await?.is_some() {
-        return Err(AccountError::Members(MemberProblem::AddressTaken(email)));
-    }
     let detail = serde_json::to_string(&Invitation {
         email: email.clone(),
         role,
@@ -221,14 +220,26 @@ pub async fn invite(
     Ok(Invited { email, token })
 }
 
+/// Refuses an address that already has a login (as an owner or a member): each address belongs
+/// to one organisation. Told to whoever follows an invitation, and to the operator's CLI, never
+/// to an inviter in the portal.
+pub async fn address_is_free(db: &DatabaseConnection, email: &str) -> Result<(), AccountError> {
+    let email = normalize_email(email)?;
+    if find_account(db, &email).await?.is_some() || find_member(db, &email).await?.is_some() {
+        return Err(AccountError::Members(MemberProblem::AddressTaken(email)));
+    }
+    Ok(())
+}
+
 /// What an invitation offers, without accepting it.
 pub async fn invitation(
     db: &DatabaseConnection,
     token: &str,
 ) -> Result<(i32, Invitation), AccountError> {
     let found = tokens::peek(db, token, Purpose::Invitation).await?;
-    let invitation = serde_json::from_str(found.detail.as_deref().unwrap_or_default())
+    let invitation: Invitation = serde_json::from_str(found.detail.as_deref().unwrap_or_default())
         .map_err(|_| AccountError::Link(tokens::TokenError::Invalid))?;
+    address_is_free(db, &invitation.email).await?;
     Ok((found.account_id, invitation))
 }
 

@@ -29,6 +29,7 @@ pub struct ProviderView {
 /// tenant can mend it, rather than at every call.
 async fn validate_base_url(
     egress: &EgressPolicy,
+    kind: ProviderKind,
     base_url: Option<&str>,
 ) -> Result<Option<String>, AccountError> {
     let Some(raw) = base_url.map(str::trim).filter(|url| !url.is_empty()) else {
@@ -40,7 +41,7 @@ async fn validate_base_url(
         return Err(AccountError::InvalidBaseUrl(raw.to_owned()));
     }
     egress
-        .check_url(&parsed)
+        .check_url(kind, &parsed)
         .await
         .map_err(|refusal| AccountError::BaseUrlRefused {
             url: raw.to_owned(),
@@ -70,7 +71,7 @@ pub async fn add_provider(
     if api_key.starts_with(crypto::GATEWAY_KEY_PREFIX) {
         return Err(AccountError::ProviderKeyIsGatewayKey);
     }
-    let base_url = validate_base_url(egress, base_url).await?;
+    let base_url = validate_base_url(egress, kind, base_url).await?;
     let txn = db.begin().await?;
     let plan = lock_account_for_change(&txn, account_id).await?;
     let replaced = provider_credential::Entity::delete_many()
@@ -202,26 +203,48 @@ mod tests {
     async fn base_urls_must_be_http_and_allowed() {
         let local = EgressPolicy::allowing(&["127.0.0.1"]).unwrap();
         assert_eq!(
-            validate_base_url(&local, Some(" http://127.0.0.1:9/v1/ "))
-                .await
-                .unwrap()
-                .as_deref(),
+            validate_base_url(
+                &local,
+                ProviderKind::OpenAi,
+                Some(" http://127.0.0.1:9/v1/ ")
+            )
+            .await
+            .unwrap()
+            .as_deref(),
             Some("http://127.0.0.1:9/v1")
         );
-        assert_eq!(validate_base_url(&local, Some("")).await.unwrap(), None);
-        assert!(validate_base_url(&local, Some("ftp://x")).await.is_err());
-        assert!(validate_base_url(&local, Some("not a url")).await.is_err());
+        assert_eq!(
+            validate_base_url(&local, ProviderKind::OpenAi, Some(""))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            validate_base_url(&local, ProviderKind::OpenAi, Some("ftp://x"))
+                .await
+                .is_err()
+        );
+        assert!(
+            validate_base_url(&local, ProviderKind::OpenAi, Some("not a url"))
+                .await
+                .is_err()
+        );
         let strict = EgressPolicy::default();
-        let refused = validate_base_url(&strict, Some("http://127.0.0.1:9/v1"))
-            .await
-            .unwrap_err();
+        let refused =
+            validate_base_url(&strict, ProviderKind::OpenAi, Some("http://127.0.0.1:9/v1"))
+                .await
+                .unwrap_err();
         assert!(
             matches!(refused, AccountError::BaseUrlRefused { .. }),
             "{refused}"
         );
-        let refused = validate_base_url(&strict, Some("https://169.254.169.254/latest"))
-            .await
-            .unwrap_err();
+        let refused = validate_base_url(
+            &strict,
+            ProviderKind::OpenAi,
+            Some("https://169.254.169.254/latest"),
+        )
+        .await
+        .unwrap_err();
         assert!(
             refused
                 .to_string()

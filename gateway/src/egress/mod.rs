@@ -3,7 +3,11 @@
 //! A provider base URL is chosen by a tenant, so without a guard anyone with an account could make
 //! the gateway call its own network: the cloud metadata service, a database's HTTP port, another
 //! tenant's self-hosted model. Only `https` to public addresses is allowed, unless the operator
-//! allows a host or a network (`ALLOWED_PRIVATE_UPSTREAMS`, e.g. a local Ollama).
+//! opens a way (`ALLOWED_PRIVATE_UPSTREAMS`, e.g. a local Ollama): one scheme, host and port,
+//! for one provider kind or all (`ollama=http://localhost:11434`), or, wider, a whole host or
+//! network. The operator's own provider base URLs (`OLLAMA_BASE_URL`) open exactly their scheme,
+//! host and port, for their provider kind only: a tenant cannot reach the database on the same
+//! host, nor use an "Ollama" opening as an "OpenAI" one.
 //!
 //! The check runs when a URL is saved, for a clear error, and again on every connection: the
 //! HTTP client resolves names through [`GuardedResolver`], so a name that resolved to a public
@@ -14,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use gateway_types::ProviderKind;
 use ipnet::IpNet;
 
 mod ranges;
@@ -64,11 +69,59 @@ fn where_it_leads(host: &str, addr: &IpAddr, range: &str) -> String {
     }
 }
 
+/// One way the operator opened: exactly this scheme, host and port, for one provider kind or all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Opening {
+    kind: Option<ProviderKind>,
+    scheme: String,
+    host: url::Host<String>,
+    port: u16,
+}
+
+impl Opening {
+    fn of(kind: Option<ProviderKind>, url: &reqwest::Url) -> Option<Self> {
+        Some(Self {
+            kind,
+            scheme: url.scheme().to_owned(),
+            host: lowercase(url.host()?.to_owned()),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    fn admits(&self, kind: ProviderKind, url: &reqwest::Url) -> bool {
+        self.kind.is_none_or(|opened| opened == kind)
+            && Opening::of(self.kind, url).is_some_and(|asked| {
+                asked.scheme == self.scheme && asked.host == self.host && asked.port == self.port
+            })
+    }
+}
+
+fn lowercase(host: url::Host<String>) -> url::Host<String> {
+    match host {
+        url::Host::Domain(name) => {
+            url::Host::Domain(name.trim_end_matches('.').to_ascii_lowercase())
+        }
+        other => other,
+    }
+}
+
+/// How a base URL may be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Through the guard: every address a name resolves to is checked at each connection.
+    Guarded,
+    /// Through a way the operator opened for it (scheme, host, port and provider kind): the
+    /// operator's own network, connected to without the address check.
+    Opened,
+}
+
 /// The operator's exceptions and the resolver to check names with.
 #[derive(Clone)]
 pub struct EgressPolicy {
+    /// Whole hosts and networks (every port, plain http too): the operator's wide entries.
     allowed_hosts: Vec<String>,
     allowed_nets: Vec<IpNet>,
+    openings: Vec<Opening>,
     lookup: Lookup,
 }
 
@@ -77,6 +130,7 @@ impl std::fmt::Debug for EgressPolicy {
         f.debug_struct("EgressPolicy")
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_nets", &self.allowed_nets)
+            .field("openings", &self.openings)
             .finish_non_exhaustive()
     }
 }
@@ -87,15 +141,18 @@ impl Default for EgressPolicy {
         Self {
             allowed_hosts: Vec::new(),
             allowed_nets: Vec::new(),
+            openings: Vec::new(),
             lookup: system_lookup(),
         }
     }
 }
 
 impl EgressPolicy {
-    /// Entries are host names (`ollama.internal`, `localhost`), addresses (`10.0.0.5`) or networks
-    /// (`10.0.0.0/8`, `fd00::/8`). A listed host may be reached over plain http at whatever
-    /// address it resolves to; a listed address or network may be reached under any name.
+    /// Entries are openings (`http://localhost:11434`, or for one provider kind only
+    /// `ollama=http://ollama.internal:11434`: that scheme, host and port), or, wider, host names
+    /// (`ollama.internal`, `localhost`), addresses (`10.0.0.5`) or networks (`10.0.0.0/8`,
+    /// `fd00::/8`). A listed host may be reached on any port, over plain http, at whatever address
+    /// it resolves to; a listed address or network may be reached under any name.
     pub fn allowing<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         let mut policy = Self::default();
         for entry in entries {
@@ -110,13 +167,35 @@ impl EgressPolicy {
         if entry.is_empty() {
             return Ok(());
         }
+        if entry.contains("://") {
+            let (kind, url) = match entry.split_once('=') {
+                Some((kind, url)) => {
+                    let Some(kind) = ProviderKind::parse(kind.trim()) else {
+                        return Err(format!(
+                            "`{kind}` in `{entry}` is not a provider (openai, anthropic, gemini, groq, ollama)"
+                        ));
+                    };
+                    (Some(kind), url.trim())
+                }
+                None => (None, entry.as_str()),
+            };
+            let opening = reqwest::Url::parse(url)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .and_then(|url| Opening::of(kind, &url))
+                .ok_or_else(|| {
+                    format!("`{entry}` is not an http:// or https:// URL with a host")
+                })?;
+            self.openings.push(opening);
+            return Ok(());
+        }
         if let Ok(net) = entry.parse::<IpNet>() {
             self.allowed_nets.push(net);
         } else if let Ok(addr) = entry.trim_matches(['[', ']']).parse::<IpAddr>() {
             self.allowed_nets.push(IpNet::from(addr));
         } else if entry.contains(['/', ':', '@', ' ']) {
             return Err(format!(
-                "`{entry}` is neither a host name, an address nor a network (ports and URLs are not accepted)"
+                "`{entry}` is neither a URL (http://host:port), a host name, an address nor a network"
             ));
         } else {
             self.allowed_hosts.push(entry);
@@ -124,17 +203,22 @@ impl EgressPolicy {
         Ok(())
     }
 
-    /// Allows the host of a URL the operator configured (a provider's default base URL).
-    pub fn allow_host_of(&mut self, url: &str) {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
-            return;
-        };
-        match parsed.host() {
-            Some(url::Host::Domain(name)) => self.allowed_hosts.push(name.to_ascii_lowercase()),
-            Some(url::Host::Ipv4(addr)) => self.allowed_nets.push(IpNet::from(IpAddr::V4(addr))),
-            Some(url::Host::Ipv6(addr)) => self.allowed_nets.push(IpNet::from(IpAddr::V6(addr))),
-            None => {}
+    /// Opens the scheme, host and port of a provider's base URL the operator configured, for
+    /// that provider kind.
+    pub fn open_base_url(&mut self, kind: ProviderKind, url: &str) {
+        if let Some(opening) = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|url| Opening::of(Some(kind), &url))
+        {
+            self.openings.push(opening);
         }
+    }
+
+    /// Whether the operator opened exactly this URL's way for `kind`.
+    fn opened(&self, kind: ProviderKind, url: &reqwest::Url) -> bool {
+        self.openings
+            .iter()
+            .any(|opening| opening.admits(kind, url))
     }
 
     /// Uses `lookup` instead of the system resolver (tests).
@@ -169,9 +253,17 @@ impl EgressPolicy {
         }
     }
 
-    /// What can be told without resolving: the scheme, and a host that is an address. Checked for
-    /// every stored base URL when an account is loaded, since an address cannot rebind.
-    pub fn check_static(&self, url: &reqwest::Url) -> Result<(), EgressRefusal> {
+    /// What can be told without resolving: an opening, the scheme, and a host that is an address.
+    /// Checked for every stored base URL when an account is loaded, since an address cannot
+    /// rebind.
+    pub fn check_static(
+        &self,
+        kind: ProviderKind,
+        url: &reqwest::Url,
+    ) -> Result<Reach, EgressRefusal> {
+        if self.opened(kind, url) {
+            return Ok(Reach::Opened);
+        }
         let host_allowed = match url.host() {
             Some(url::Host::Domain(name)) => self.host_name_allowed(name),
             Some(url::Host::Ipv4(addr)) => self.addr_allowed(IpAddr::V4(addr)),
@@ -187,16 +279,23 @@ impl EgressPolicy {
         if url.scheme() != "https" && !host_allowed {
             return Err(EgressRefusal::PlainHttp);
         }
-        Ok(())
+        Ok(Reach::Guarded)
     }
 
     /// The whole check, resolving the host: when a tenant saves a base URL.
-    pub async fn check_url(&self, url: &reqwest::Url) -> Result<(), EgressRefusal> {
-        self.check_static(url)?;
+    pub async fn check_url(
+        &self,
+        kind: ProviderKind,
+        url: &reqwest::Url,
+    ) -> Result<Reach, EgressRefusal> {
+        let reach = self.check_static(kind, url)?;
         let Some(url::Host::Domain(name)) = url.host() else {
-            return Ok(());
+            return Ok(reach);
         };
-        self.resolve(name).await.map(drop)
+        if reach == Reach::Guarded {
+            self.resolve(name).await?;
+        }
+        Ok(reach)
     }
 
     /// The addresses of `host` the gateway may connect to: all of them, or a refusal if any is

@@ -34,19 +34,33 @@ fn forbidden_v6(addr: Ipv6Addr) -> Option<&'static str> {
     if addr.is_unspecified() {
         return Some("unspecified");
     }
-    // Addresses that carry an IPv4 address are judged by it.
-    if let Some(v4) = addr.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
+    // Addresses that carry an IPv4 address are judged by it: IPv4-mapped (::ffff:a.b.c.d),
+    // IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks), IPv4-translated
+    // (::ffff:0:a.b.c.d, RFC 2765), well-known NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
     let segments = addr.segments();
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return forbidden_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    let low_v4 = || Ipv4Addr::from((u32::from(segments[6]) << 16) | u32::from(segments[7]));
+    match segments[..6] {
+        [0, 0, 0, 0, 0, 0] | [0, 0, 0, 0, 0xffff, 0] | [0, 0, 0, 0, 0, 0xffff] => {
+            return forbidden_v4(low_v4());
+        }
+        [0x64, 0xff9b, 0, 0, 0, 0] => return forbidden_v4(low_v4()),
+        _ => {}
     }
     if segments[0] == 0x2002 {
         return forbidden_v4(Ipv4Addr::from(
             (u32::from(segments[1]) << 16) | u32::from(segments[2]),
         ));
+    }
+    // Translators whose IPv4 address cannot be told without the operator's prefix length or is
+    // obfuscated: refused whole.
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return Some("local-use NAT64 (64:ff9b:1::/48)");
+    }
+    if segments[..2] == [0x2001, 0] {
+        return Some("Teredo (2001::/32)");
+    }
+    if segments[..4] == [0x100, 0, 0, 0] {
+        return Some("discard-only (100::/64)");
     }
     Some(match segments[0] {
         0xfc00..=0xfdff => "unique-local (cloud metadata)",

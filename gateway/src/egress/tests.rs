@@ -39,6 +39,10 @@ const HOSTILE: &[(&str, &str)] = &[
     ("mapped.test", "::ffff:127.0.0.1"),
     ("nat64.test", "64:ff9b::a9fe:a9fe"),
     ("sixtofour.test", "2002:c0a8:0101::1"),
+    ("compatible.test", "::169.254.169.254"),
+    ("translated.test", "::ffff:0:10.0.0.1"),
+    ("localnat64.test", "64:ff9b:1::a9fe:a9fe"),
+    ("teredo.test", "2001:0:4136:e378:8000:63bf:3fff:fdd2"),
     ("mixed.test", "93.184.216.34"),
     ("mixed.test", "10.0.0.1"),
     ("public.test", "93.184.216.34"),
@@ -57,7 +61,7 @@ async fn hosts_resolving_to_each_forbidden_range_are_refused() {
             continue;
         }
         let refusal = policy
-            .check_url(&url(&format!("https://{host}/v1")))
+            .check_url(ProviderKind::OpenAi, &url(&format!("https://{host}/v1")))
             .await
             .expect_err(host);
         let EgressRefusal::Forbidden { addr: refused, .. } = refusal else {
@@ -69,7 +73,7 @@ async fn hosts_resolving_to_each_forbidden_range_are_refused() {
     }
     for host in ["public.test", "public6.test"] {
         policy
-            .check_url(&url(&format!("https://{host}/v1")))
+            .check_url(ProviderKind::OpenAi, &url(&format!("https://{host}/v1")))
             .await
             .unwrap_or_else(|err| panic!("{host}: {err}"));
     }
@@ -84,16 +88,22 @@ async fn address_literals_are_judged_without_resolving() {
         "https://[::1]:8080",
         "https://[fd00:ec2::254]",
         "https://[::ffff:10.0.0.1]",
+        "https://[::127.0.0.1]",
+        "https://[::ffff:0:169.254.169.254]",
+        "https://[64:ff9b:1::a00:1]",
         "https://0.0.0.0:11434",
     ] {
-        let refusal = policy.check_url(&url(literal)).await.expect_err(literal);
+        let refusal = policy
+            .check_url(ProviderKind::OpenAi, &url(literal))
+            .await
+            .expect_err(literal);
         assert!(
             matches!(refusal, EgressRefusal::Forbidden { .. }),
             "{literal}: {refusal:?}"
         );
     }
     policy
-        .check_url(&url("https://93.184.216.34/v1"))
+        .check_url(ProviderKind::OpenAi, &url("https://93.184.216.34/v1"))
         .await
         .unwrap();
 }
@@ -102,7 +112,9 @@ async fn address_literals_are_judged_without_resolving() {
 async fn plain_http_needs_an_allowed_host() {
     let policy = EgressPolicy::default().with_lookup(table(HOSTILE));
     assert_eq!(
-        policy.check_url(&url("http://public.test/v1")).await,
+        policy
+            .check_url(ProviderKind::OpenAi, &url("http://public.test/v1"))
+            .await,
         Err(EgressRefusal::PlainHttp)
     );
     let policy = EgressPolicy::allowing(&["loopback.test", "10.0.0.0/8", "::1"])
@@ -110,25 +122,33 @@ async fn plain_http_needs_an_allowed_host() {
         .with_lookup(table(HOSTILE));
     // An allowed name may resolve anywhere and be reached over http.
     policy
-        .check_url(&url("http://loopback.test:11434"))
+        .check_url(ProviderKind::OpenAi, &url("http://loopback.test:11434"))
         .await
         .unwrap();
     // An allowed network is reachable under any name, by address over http too.
-    policy.check_url(&url("https://ten.test")).await.unwrap();
     policy
-        .check_url(&url("http://10.9.9.9:8000/v1"))
+        .check_url(ProviderKind::OpenAi, &url("https://ten.test"))
         .await
         .unwrap();
-    policy.check_url(&url("http://[::1]:11434")).await.unwrap();
+    policy
+        .check_url(ProviderKind::OpenAi, &url("http://10.9.9.9:8000/v1"))
+        .await
+        .unwrap();
+    policy
+        .check_url(ProviderKind::OpenAi, &url("http://[::1]:11434"))
+        .await
+        .unwrap();
     // Other private ranges stay closed.
     assert!(
         policy
-            .check_url(&url("https://metadata.test"))
+            .check_url(ProviderKind::OpenAi, &url("https://metadata.test"))
             .await
             .is_err()
     );
     assert_eq!(
-        policy.check_url(&url("http://ten.test")).await,
+        policy
+            .check_url(ProviderKind::OpenAi, &url("http://ten.test"))
+            .await,
         Err(EgressRefusal::PlainHttp)
     );
 }
@@ -137,7 +157,7 @@ async fn plain_http_needs_an_allowed_host() {
 async fn a_name_that_does_not_resolve_is_refused_with_the_reason() {
     let policy = EgressPolicy::default().with_lookup(table(&[]));
     let refusal = policy
-        .check_url(&url("https://nowhere.test"))
+        .check_url(ProviderKind::OpenAi, &url("https://nowhere.test"))
         .await
         .unwrap_err();
     assert!(
@@ -154,9 +174,63 @@ fn allow_list_entries_are_parsed_or_refused() {
         EgressPolicy::allowing(&[" Ollama.Internal. ", "10.0.0.0/8", "[fd00::1]", ""]).unwrap();
     assert_eq!(policy.allowed_hosts, ["ollama.internal"]);
     assert_eq!(policy.allowed_nets.len(), 2);
-    for bad in ["http://ollama:11434", "ollama:11434", "10.0.0.0/99"] {
+    for bad in [
+        "ollama:11434",
+        "10.0.0.0/99",
+        "ftp://ollama:21",
+        "llama=http://ollama:11434",
+    ] {
         assert!(EgressPolicy::allowing(&[bad]).is_err(), "{bad}");
     }
+    let policy =
+        EgressPolicy::allowing(&["http://Ollama.Internal:11434", "ollama=https://10.0.0.5"])
+            .unwrap();
+    assert!(policy.allowed_hosts.is_empty() && policy.allowed_nets.is_empty());
+    assert_eq!(policy.openings.len(), 2);
+    assert_eq!(policy.openings[1].port, 443);
+    assert_eq!(policy.openings[1].kind, Some(ProviderKind::Ollama));
+}
+
+#[tokio::test]
+async fn an_opening_is_one_scheme_host_and_port_for_one_kind() {
+    // As a self-hoster runs it: OLLAMA_BASE_URL=http://localhost:11434, with the database and
+    // Redis on the same host.
+    let mut policy = EgressPolicy::default().with_lookup(table(&[("localhost", "127.0.0.1")]));
+    policy.open_base_url(ProviderKind::Ollama, "http://localhost:11434");
+    policy.allow("http://10.0.0.7:8000").unwrap();
+    for opened in [
+        "http://localhost:11434",
+        "http://LOCALHOST:11434/v1",
+        "http://localhost.:11434",
+    ] {
+        assert_eq!(
+            policy.check_url(ProviderKind::Ollama, &url(opened)).await,
+            Ok(Reach::Opened),
+            "{opened}"
+        );
+    }
+    for (kind, closed) in [
+        (ProviderKind::Ollama, "http://localhost:5432"),
+        (ProviderKind::Ollama, "https://localhost:6379"),
+        (ProviderKind::Ollama, "https://localhost:11434"),
+        (ProviderKind::Ollama, "http://127.0.0.1:11434"),
+        (ProviderKind::OpenAi, "http://localhost:11434"),
+        (ProviderKind::OpenAi, "http://10.0.0.7:8001"),
+    ] {
+        assert!(
+            policy.check_url(kind, &url(closed)).await.is_err(),
+            "{kind:?} {closed}"
+        );
+    }
+    // An opening without a kind is for every kind.
+    assert_eq!(
+        policy
+            .check_url(ProviderKind::Groq, &url("http://10.0.0.7:8000/openai/v1"))
+            .await,
+        Ok(Reach::Opened)
+    );
+    // A guarded name stays guarded at connection: localhost is no allowed host.
+    assert!(policy.resolve("localhost").await.is_err());
 }
 
 /// A name the guard lets through is connected to on the URL's port (the resolver answers

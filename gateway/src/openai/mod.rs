@@ -325,3 +325,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod model_name_fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 1024, failure_persistence: None, ..Default::default() })]
+
+        /// A name that passes is short and can go in a header as it is (`x-gateway-model`);
+        /// anything else is a 400 naming the field, never a panic.
+        #[test]
+        fn a_model_name_is_accepted_only_if_it_fits_a_header(name in proptest::prelude::any::<String>(), ascii in "[a-zA-Z0-9._:/@+ \r\n-]{0,300}") {
+            for name in [name, ascii] {
+                match check_model_name("model", &name) {
+                    Ok(()) => {
+                        proptest::prop_assert!(name.len() <= MAX_MODEL_NAME_BYTES);
+                        proptest::prop_assert!(axum::http::HeaderValue::from_str(&name).is_ok());
+                        proptest::prop_assert!(!name.contains([' ', '\r', '\n']));
+                    }
+                    Err(err) => proptest::prop_assert!(
+                        matches!(&err, crate::error::RequestError::InvalidField { param, .. } if param == "model"),
+                        "{err}"
+                    ),
+                }
+            }
+        }
+
+        /// What a provider names is cut at a character boundary, never past the bound.
+        #[test]
+        fn clipping_keeps_a_prefix_within_the_bound(text in proptest::prelude::any::<String>(), max in 0usize..64) {
+            let cut = clipped(&text, max);
+            proptest::prop_assert!(cut.len() <= max);
+            proptest::prop_assert!(text.starts_with(cut));
+            // Cut no shorter than the boundary before the bound (a character is at most 4 bytes).
+            proptest::prop_assert!(text.len() <= max || cut.len() + 4 > max);
+        }
+    }
+}

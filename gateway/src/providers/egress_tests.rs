@@ -31,7 +31,7 @@ async fn a_name_rebound_to_a_private_address_after_saving_is_refused_at_connecti
     let policy = Arc::new(EgressPolicy::default().with_lookup(rebinding));
     let base_url = reqwest::Url::parse(&format!("https://rebind.test:{port}/v1")).unwrap();
     policy
-        .check_url(&base_url)
+        .check_url(crate::providers::ProviderKind::OpenAi, &base_url)
         .await
         .expect("public when saved");
 

@@ -34,33 +34,59 @@ pub(crate) fn event_bytes(
         })
 }
 
-/// How long the current line and the current event are, as the bytes go by.
-#[derive(Debug, Default)]
+/// How long the current line and the current event are, as the bytes go by. Lines end as the SSE
+/// parser ends them: at `\r\n`, `\n` or a lone `\r`, wherever the chunks are cut.
+#[derive(Debug)]
 struct EventBounds {
+    max_line: usize,
+    max_event: usize,
     line: usize,
     event: usize,
+    /// The last byte was a `\r`: a `\n` right after it ends no second line.
+    after_cr: bool,
+}
+
+impl Default for EventBounds {
+    fn default() -> Self {
+        Self::new(MAX_EVENT_LINE_BYTES, MAX_EVENT_BYTES)
+    }
 }
 
 impl EventBounds {
+    fn new(max_line: usize, max_event: usize) -> Self {
+        Self {
+            max_line,
+            max_event,
+            line: 0,
+            event: 0,
+            after_cr: false,
+        }
+    }
+
     fn feed(&mut self, chunk: &[u8]) -> Result<(), StreamBodyError> {
-        for (index, piece) in chunk.split(|&byte| byte == b'\n').enumerate() {
-            if index > 0 {
-                // A newline ended the line before this piece; an empty line ends the event.
-                if self.line == 0 {
-                    self.event = 0;
+        for &byte in chunk {
+            match byte {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\r' | b'\n' => {
+                    // An empty line ends the event.
+                    if self.line == 0 {
+                        self.event = 0;
+                    }
+                    self.line = 0;
+                    self.after_cr = byte == b'\r';
                 }
-                self.line = 0;
+                _ => {
+                    self.after_cr = false;
+                    self.line += 1;
+                    self.event += 1;
+                    if self.line > self.max_line {
+                        return Err(StreamBodyError::LineTooLong);
+                    }
+                    if self.event > self.max_event {
+                        return Err(StreamBodyError::EventTooLong);
+                    }
+                }
             }
-            // A carriage return before the newline is not content.
-            let length = piece.len() - usize::from(piece.ends_with(b"\r"));
-            self.line += length;
-            self.event += length;
-        }
-        if self.line > MAX_EVENT_LINE_BYTES {
-            return Err(StreamBodyError::LineTooLong);
-        }
-        if self.event > MAX_EVENT_BYTES {
-            return Err(StreamBodyError::EventTooLong);
         }
         Ok(())
     }
@@ -138,5 +164,62 @@ mod tests {
             bounds.feed(&long),
             Err(StreamBodyError::LineTooLong)
         ));
+    }
+
+    /// What the bounds should say of `wire`, worked out on the whole of it: its lines (ended by
+    /// `\r\n`, `\n` or `\r`) and events (ended by an empty line).
+    fn verdict_of_whole(wire: &[u8], max_line: usize, max_event: usize) -> Option<&'static str> {
+        let text: String = wire.iter().map(|&byte| char::from(byte)).collect();
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let (mut event, mut line_seen) = (0usize, false);
+        for line in text.split('\n') {
+            // Only the bytes seen so far count: the first one past a bound is the refusal.
+            for length in 1..=line.len() {
+                if length > max_line {
+                    return Some("line");
+                }
+                if event + length > max_event {
+                    return Some("event");
+                }
+            }
+            event = if line.is_empty() && line_seen {
+                0
+            } else {
+                event + line.len()
+            };
+            line_seen = true;
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2048, failure_persistence: None, ..Default::default() })]
+
+        /// However a hostile provider cuts its stream, lines and events are measured as the SSE
+        /// parser reads them: the verdict is the one on the whole, and it comes at the first byte
+        /// past a bound.
+        #[test]
+        fn bounds_do_not_depend_on_where_chunks_are_cut(
+            wire in proptest::collection::vec(proptest::sample::select(b"ab\r\n:d".to_vec()), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let (max_line, max_event) = (12, 30);
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&cut| cut <= wire.len()).collect();
+            cuts.sort_unstable();
+            let mut bounds = EventBounds::new(max_line, max_event);
+            let mut start = 0;
+            let mut verdict = None;
+            for end in cuts.into_iter().chain([wire.len()]) {
+                if let Err(err) = bounds.feed(&wire[start..end.max(start)]) {
+                    verdict = Some(match err {
+                        StreamBodyError::LineTooLong => "line",
+                        _ => "event",
+                    });
+                    break;
+                }
+                start = end.max(start);
+            }
+            proptest::prop_assert_eq!(verdict, verdict_of_whole(&wire, max_line, max_event));
+        }
     }
 }

@@ -60,6 +60,9 @@ pub struct ProviderEndpoint {
     /// Set when the base URL leads where the gateway does not connect (a private address, plain
     /// http to a host the operator has not allowed): every call fails with it, unsent.
     pub egress_refusal: Option<crate::egress::EgressRefusal>,
+    /// Set when the operator opened exactly this base URL's scheme, host and port for its kind:
+    /// called through the client without the address check (the operator's own network).
+    pub opened: bool,
 }
 
 impl ProviderEndpoint {

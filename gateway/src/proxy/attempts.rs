@@ -253,6 +253,7 @@ mod tests {
             base_url: "http://127.0.0.1:9".into(),
             api_key: ProviderSecret::new("sk-test".into()),
             egress_refusal: None,
+            opened: false,
         }
     }
 

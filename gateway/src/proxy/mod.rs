@@ -220,7 +220,7 @@ async fn serve_admitted(
         |decision| {
             let provider = Provider::for_kind(decision.endpoint.kind);
             let call = UpstreamCall {
-                http: &state.http,
+                http: state.http.for_endpoint(decision.endpoint),
                 endpoint: decision.endpoint,
                 timeout: state.settings.upstream_timeout,
                 hops: hops::incoming(&headers) + 1,
@@ -322,7 +322,7 @@ async fn embed(
 ) -> Result<Response, ApiError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
     let call = UpstreamCall {
-        http: &state.http,
+        http: state.http.for_endpoint(decision.endpoint),
         endpoint: decision.endpoint,
         timeout: state.settings.upstream_timeout,
         hops: hops::incoming(&headers) + 1,

@@ -388,7 +388,7 @@ pub(super) async fn count_tokens(
         return Ok(response);
     }
     let call = UpstreamCall {
-        http: &state.http,
+        http: state.http.for_endpoint(decision.endpoint),
         endpoint: decision.endpoint,
         timeout: state.settings.upstream_timeout,
         hops: hops::incoming(headers) + 1,

@@ -10,6 +10,7 @@ pub(crate) fn endpoint(kind: ProviderKind) -> ProviderEndpoint {
         base_url: "http://127.0.0.1:1".into(),
         api_key: ProviderSecret::new("k".into()),
         egress_refusal: None,
+        opened: false,
     }
 }
 
@@ -23,6 +24,7 @@ pub(crate) fn openai() -> Vec<ProviderEndpoint> {
         base_url: "http://127.0.0.1:1/v1".into(),
         api_key: ProviderSecret::new("sk-test".into()),
         egress_refusal: None,
+        opened: false,
     }]
 }
 

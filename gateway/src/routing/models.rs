@@ -208,6 +208,7 @@ mod tests {
             base_url: "http://x".into(),
             api_key: ProviderSecret::new("k".into()),
             egress_refusal: None,
+            opened: false,
         }];
         assert_eq!(
             cheapest_of_tier(Tier::Strong, &refs(&groq))
@@ -222,6 +223,7 @@ mod tests {
             base_url: "http://x".into(),
             api_key: ProviderSecret::new(String::new()),
             egress_refusal: None,
+            opened: false,
         }];
         assert_eq!(
             cheapest_of_tier(Tier::Strong, &refs(&ollama))

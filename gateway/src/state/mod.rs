@@ -36,7 +36,7 @@ pub struct SharedState {
     pub master_key: MasterKey,
     pub directory: Arc<Directory>,
     pub usage: UsageRecorder,
-    pub http: reqwest::Client,
+    pub http: Upstreams,
     pub settings: Arc<GatewaySettings>,
     pub quota: Arc<QuotaCounter>,
     /// The response cache: in memory, or in Redis when the builder was given one.
@@ -70,6 +70,24 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("e-mail: {0}")]
     Mail(#[from] crate::mail::MailError),
+}
+
+/// The HTTP clients provider calls go out on.
+#[derive(Clone)]
+pub struct Upstreams {
+    guarded: reqwest::Client,
+    opened: reqwest::Client,
+}
+
+impl Upstreams {
+    /// The client for `endpoint`: the guarded one unless the operator opened its base URL.
+    pub fn for_endpoint(&self, endpoint: &crate::providers::ProviderEndpoint) -> &reqwest::Client {
+        if endpoint.opened {
+            &self.opened
+        } else {
+            &self.guarded
+        }
+    }
 }
 
 /// Builds a [`GatewayState`] once, with everything it shares with other servers decided before
@@ -119,17 +137,30 @@ impl GatewayBuilder {
             master_key.clone(),
             settings.clone(),
         ));
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
-            // Every name is resolved through the SSRF guard, at every connection; a redirect
-            // would carry the provider key to wherever the provider says.
-            .dns_resolver(Arc::new(crate::egress::GuardedResolver(Arc::new(
-                settings.egress.clone(),
-            ))))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = || -> Result<reqwest::ClientBuilder, StartError> {
+            let builder = reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
+                .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
+                // A redirect would carry the provider key to wherever the provider says.
+                .redirect(reqwest::redirect::Policy::none());
+            // Through a proxy the proxy resolves the names, not the guard: only the operator's
+            // own proxy is used, never one that happens to be in the environment.
+            Ok(match &settings.upstream_proxy {
+                Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str())?),
+                None => builder.no_proxy(),
+            })
+        };
+        let http = Upstreams {
+            // Every name is resolved through the SSRF guard, at every connection.
+            guarded: client()?
+                .dns_resolver(Arc::new(crate::egress::GuardedResolver(Arc::new(
+                    settings.egress.clone(),
+                ))))
+                .build()?,
+            // Only for base URLs the operator opened exactly (scheme, host, port, kind).
+            opened: client()?.build()?,
+        };
         let mailer = Arc::new(crate::mail::Mailer::new(
             settings.smtp_url.as_deref(),
             &settings.mail_from,
@@ -149,7 +180,11 @@ impl GatewayBuilder {
                 ledger.shared(manager, &prefix),
             ),
             None => (
-                ResponseCache::in_memory(settings.cache.max_entries, settings.cache.ttl),
+                ResponseCache::in_memory(
+                    settings.cache.max_entries,
+                    settings.cache.max_bytes,
+                    settings.cache.ttl,
+                ),
                 QuotaCounter::default(),
                 ledger,
             ),

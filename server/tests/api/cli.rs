@@ -1013,3 +1013,47 @@ async fn an_interrupted_rotation_is_finished_at_the_next_start() {
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), next_encoded);
     assert!(!cli.data_dir.join("master.key.next").exists());
 }
+
+#[test]
+fn a_proxy_in_the_environment_stops_the_start_unless_the_operator_chooses() {
+    let (cli, _dir) = cli_on_fresh_sqlite();
+    let serve = |upstream_proxy: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", &cli.database_url)
+            .env("GATEWAY_DATA_DIR", &cli.data_dir)
+            .env("GATEWAY_ADDR", "127.0.0.1:0")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env_remove("GATEWAY_CONFIG")
+            .env_remove("GATEWAY_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match upstream_proxy {
+            Some(value) => command.env("UPSTREAM_PROXY", value),
+            None => command.env_remove("UPSTREAM_PROXY"),
+        };
+        let mut child = command.spawn().expect("the binary runs");
+        // It says where it runs once started; refused, it ends without saying so.
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let started = std::io::BufRead::lines(stdout)
+            .map_while(Result::ok)
+            .any(|line| line.starts_with("LLM Gateway is running at "));
+        if started {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        let output = child.wait_with_output().unwrap();
+        Some(String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let refused = serve(None).expect("a start with HTTPS_PROXY set and no UPSTREAM_PROXY ends");
+    assert!(
+        refused.contains("HTTPS_PROXY is set") && refused.contains("UPSTREAM_PROXY=none"),
+        "{refused}"
+    );
+    assert!(
+        serve(Some("none")).is_none(),
+        "with UPSTREAM_PROXY=none the server starts"
+    );
+}

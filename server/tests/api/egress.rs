@@ -9,9 +9,48 @@ use serde_json::json;
 use crate::helpers::{Backend, OPENAI_KEY, expect_openai_error, hello, spawn_app, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_base_url_opens_its_port_for_its_provider_only() {
+    // OPENAI_BASE_URL is the fake on this machine, and nothing else is allowed: a tenant may use
+    // exactly that URL's way, not another port of the host nor the way for another provider.
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.allowed_private_upstreams.clear()
+    })
+    .await;
+    let account_id = app.create_account("neighbour@example.com").await;
+    let opened = app.fake_openai.base_url();
+    app.state
+        .add_provider(account_id, "openai", OPENAI_KEY, Some(&opened))
+        .await
+        .expect("the operator's own way");
+    for (provider, inside) in [
+        ("openai", app.url("/v1")), // the gateway's own port on the same host
+        ("openai", "http://127.0.0.1:5432/v1".to_owned()),
+        ("groq", opened.clone()),
+        ("ollama", opened.replace("http://", "https://")),
+    ] {
+        let refused = app
+            .state
+            .add_provider(account_id, provider, OPENAI_KEY, Some(&inside))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, AccountError::BaseUrlRefused { .. }),
+            "{provider} {inside}: {refused}"
+        );
+    }
+    let key = app.create_key(account_id).await;
+    let served = app.chat(Some(&key), &hello()).await;
+    assert_eq!(served.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_base_urls_are_refused_at_saving_and_at_connecting() {
     // The operator configured no provider URL on this machine, so nothing private is allowed.
-    let strict = spawn_app_with(Backend::Sqlite, |config| config.provider_base_urls.clear()).await;
+    let strict = spawn_app_with(Backend::Sqlite, |config| {
+        config.provider_base_urls.clear();
+        config.allowed_private_upstreams.clear();
+    })
+    .await;
     let account_id = strict.create_account("mallory@example.com").await;
     let inside = strict.fake_openai.base_url();
     let refused = strict

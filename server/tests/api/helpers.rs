@@ -184,6 +184,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         gateway_addr: "127.0.0.1:0".into(),
         gateway_data_dir: data_dir.path().to_path_buf(),
         upstream_timeout_secs: 10,
+        // The fake providers tenants point at run on this machine.
+        allowed_private_upstreams: "127.0.0.1".into(),
         ..Config::default()
     };
     config.provider_base_urls.insert(

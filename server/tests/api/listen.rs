@@ -53,6 +53,86 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
     assert_eq!(health.status(), 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_comes_is_cut_off_on_every_route() {
+    let app = spawn_app_with(Backend::Sqlite, |config| config.body_read_timeout_secs = 1).await;
+    // No account needed for either: a log-in form and Stripe's webhook.
+    for (path, content_type) in [
+        ("/api/log_in", "application/x-www-form-urlencoded"),
+        ("/webhooks/stripe", "application/json"),
+    ] {
+        let mut stalled = TcpStream::connect(app.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\nConnection: close\r\n\r\nemail="
+        );
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let received = closed_within(&mut stalled, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("{path}: the connection is still held"));
+        let received = String::from_utf8_lossy(&received);
+        assert!(received.starts_with("HTTP/1.1 408"), "{path}: {received}");
+        assert!(
+            received.contains("did not arrive within 1 seconds"),
+            "{path}: {received}"
+        );
+    }
+    // A body sent in time is read as before (the log-in form's answer: wrong credentials).
+    let login = app
+        .http
+        .post(app.url("/api/log_in"))
+        .form(&[
+            ("email", "nobody@example.com"),
+            ("password", "not-a-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(login.status(), 408);
+    assert_ne!(login.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_place() {
+    // Eight places, two per address (a quarter, the default).
+    let app = spawn_app_with(Backend::Sqlite, |config| config.max_connections = 8).await;
+    let _held = served_and_held(app.addr, 2).await;
+    let mut third = health_request(app.addr, false).await;
+    let received = closed_within(&mut third, Duration::from_secs(20))
+        .await
+        .expect("a third connection from the same address is closed");
+    assert!(received.is_empty(), "no answer over the address's cap");
+
+    // Another address (all of 127.0.0.0/8 is this machine) still gets in.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(app.addr).await.unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = closed_within(&mut other, Duration::from_secs(20))
+        .await
+        .expect("answered and closed");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// `count` connections, each served once and kept alive, holding its place.
+async fn served_and_held(addr: std::net::SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut connection = health_request(addr, false).await;
+        let mut buffer = [0u8; 256];
+        let read = connection.read(&mut buffer).await.unwrap();
+        assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+        held.push(connection);
+    }
+    held
+}
+
 /// A new connection that has sent `GET /healthz` (asking the server to close it after the answer
 /// with `close`).
 async fn health_request(addr: std::net::SocketAddr, close: bool) -> TcpStream {
@@ -69,15 +149,12 @@ async fn health_request(addr: std::net::SocketAddr, close: bool) -> TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_are_closed() {
-    let app = spawn_app_with(Backend::Sqlite, |config| config.max_connections = 2).await;
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut connection = health_request(app.addr, false).await;
-        let mut buffer = [0u8; 256];
-        let read = connection.read(&mut buffer).await.unwrap();
-        assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
-        held.push(connection); // kept alive, holding its place
-    }
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.max_connections = 2;
+        config.max_connections_per_address = 2;
+    })
+    .await;
+    let held = served_and_held(app.addr, 2).await;
     let mut third = health_request(app.addr, false).await;
     let received = closed_within(&mut third, Duration::from_secs(20))
         .await

@@ -247,20 +247,79 @@ async fn removing_a_member_revokes_their_keys_and_ends_their_session(backend: Ba
 }
 
 async fn invitations_are_refused_for_taken_addresses_and_the_owner_role(backend: Backend) {
-    let (app, _catcher) = app_with_smtp(backend).await;
+    let catcher = SmtpCatcher::start().await.unwrap();
+    let url = catcher.url();
+    let app = spawn_app_with(backend, |config| {
+        config.smtp_url = Some(url);
+        config.invitations_per_account_per_hour = 3;
+    })
+    .await;
     app.create_account("first@example.com").await;
     app.create_account("second@example.com").await;
     let owner = log_in(&app, "first@example.com", PASSWORD).await;
-    let taken = body(
-        owner
+    // The inviter gets the same answer for an address with a login elsewhere as for a new one:
+    // who has an account is not theirs to learn.
+    let mut answers = Vec::new();
+    for email in ["second@example.com", "fresh@example.com"] {
+        let response = owner
+            .post_form("invite_member", &[("email", email), ("role", "member")])
+            .await;
+        let status = response.status();
+        answers.push((status, body(response).await.replace(email, "<address>")));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].0.is_success(), "{answers:?}");
+    // Whoever follows the link to the taken address is told, and nothing is created.
+    let mail = catcher
+        .wait_for("second@example.com", 1)
+        .await
+        .pop()
+        .unwrap();
+    let link = mail.link("http").expect("a link");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let invitee = Browser::new(&app);
+    let details = body(
+        invitee
+            .post_form("invitation_details", &[("token", &token)])
+            .await,
+    )
+    .await;
+    assert!(details.contains("AddressTaken"), "{details}");
+    let accepted = body(
+        invitee
             .post_form(
-                "invite_member",
-                &[("email", "second@example.com"), ("role", "member")],
+                "accept_invitation",
+                &[("token", &token), ("password", "tall oak river 2026")],
             )
             .await,
     )
     .await;
-    assert!(taken.contains("AddressTaken"), "{taken}");
+    assert!(accepted.contains("AddressTaken"), "{accepted}");
+
+    // Invitations are e-mails to addresses of the inviter's choosing: a few per hour.
+    let third = owner
+        .post_form(
+            "invite_member",
+            &[("email", "third@example.com"), ("role", "member")],
+        )
+        .await;
+    assert!(third.status().is_success());
+    let fourth = owner
+        .post_form(
+            "invite_member",
+            &[("email", "fourth@example.com"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(fourth.status(), 429);
+    assert!(body(fourth).await.contains("TooManyInvitations"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        catcher
+            .messages()
+            .iter()
+            .all(|mail| mail.to.iter().all(|to| !to.starts_with("fourth@"))),
+        "no mail over the limit"
+    );
     let as_owner = body(
         owner
             .post_form(

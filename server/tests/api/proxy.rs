@@ -826,4 +826,20 @@ async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
         error["message"].as_str().unwrap().contains("gateways"),
         "{error}"
     );
+    // Counting tokens calls Anthropic too, outside the monthly quota: the same hop count ends it.
+    let counted = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.http
+            .post(app.url("/v1/messages/count_tokens"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "hi"}]}))
+            .send(),
+    )
+    .await
+    .expect("the loop ends")
+    .unwrap();
+    assert_eq!(counted.status(), 508);
+    let error: serde_json::Value = counted.json().await.unwrap();
+    assert_eq!(error["type"], "error", "Anthropic's error shape: {error}");
 }

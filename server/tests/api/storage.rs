@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestDatabase, spawn_app};
 
 #[tokio::test]
 async fn database_files_hold_no_prompt_and_no_provider_key() {
@@ -138,4 +138,28 @@ async fn on_sqlite_a_long_read_does_not_hold_up_writes() {
     .await;
     assert!(written.is_ok(), "a write waited on an open read");
     reading.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_on_an_empty_postgres_take_turns_migrating() {
+    for _ in 0..3 {
+        let (_database, url) = TestDatabase::create(Backend::Postgres).await;
+        let config = server::config::Config {
+            database_url: url,
+            ..Default::default()
+        };
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let config = config.clone();
+                tokio::spawn(async move { server::app::connect_database(&config).await })
+            })
+            .collect();
+        for start in starts {
+            let db = start
+                .await
+                .unwrap()
+                .unwrap_or_else(|err| panic!("a server died migrating: {err:#}"));
+            db.close().await.ok();
+        }
+    }
 }
