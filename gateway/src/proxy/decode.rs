@@ -113,7 +113,47 @@ async fn json_body(request: Request, state: &GatewayState) -> Result<Bytes, ApiE
     if !is_json {
         return Err(RequestError::ContentType.into());
     }
+    if json_values(&body) > MAX_JSON_VALUES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!(
+                "The request body holds more than {MAX_JSON_VALUES} JSON values, the most the gateway decodes."
+            ),
+        ));
+    }
     Ok(body)
+}
+
+/// Most JSON values a body may hold. Decoded, each takes tens of bytes whatever its text takes
+/// (`0,` is two bytes on the wire, a 32-byte value and its slot in memory), so 32 MiB of small
+/// values cost over half a gigabyte before any other check. Requests people send hold far fewer:
+/// 2,048 messages, 128 tools, an embeddings batch of at most 300,000 tokens.
+pub const MAX_JSON_VALUES: usize = 1_000_000;
+
+/// How many values a JSON text holds, about (one more than its commas, plus its arrays and
+/// objects), by one pass over the bytes that skips strings: what decoding it would cost, known
+/// before decoding.
+fn json_values(body: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped) = (1usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -220,6 +260,17 @@ mod tests {
         )
         .unwrap();
         assert!(take_fallbacks(&mut request).is_err());
+    }
+
+    #[test]
+    fn json_values_are_counted_outside_strings() {
+        assert_eq!(json_values(b"{}"), 2);
+        assert_eq!(json_values(br#"{"a":[1,2,3],"b":"x,y,[z]"}"#), 6);
+        assert_eq!(json_values(br#"{"a":"\",[{","b":1}"#), 3);
+        let many = format!("[{}0]", "0,".repeat(MAX_JSON_VALUES));
+        assert!(json_values(many.as_bytes()) > MAX_JSON_VALUES);
+        let one_long_string = format!(r#"{{"a":"{}"}}"#, ",".repeat(MAX_JSON_VALUES * 2));
+        assert_eq!(json_values(one_long_string.as_bytes()), 2);
     }
 
     #[test]

@@ -132,3 +132,41 @@ async fn metrics_answer_only_the_token_or_this_machine() {
         .unwrap();
     assert_eq!(near.status(), 200);
 }
+
+#[tokio::test]
+async fn a_body_of_many_tiny_values_is_refused_before_it_is_decoded() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("amplify@example.com").await;
+    // 12 MiB of `0,`: six million values, over half a gigabyte once decoded.
+    let zeros = "0,".repeat(6 * 1024 * 1024);
+    let body = format!(
+        r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"hi"}}],"metadata":{{"x":[{zeros}0]}}}}"#
+    );
+    for path in ["/v1/chat/completions", "/v1/responses", "/v1/embeddings"] {
+        let response = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&tenant.key)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let error = expect_openai_error(response, 413).await;
+        assert_eq!(error["code"], "request_too_large", "{path}");
+    }
+    let messages = app
+        .http
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", &tenant.key)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.status(), 413);
+    let error: serde_json::Value = messages.json().await.unwrap();
+    assert_eq!(error["type"], "error", "Anthropic's shape: {error}");
+    assert!(app.fake_openai.requests().is_empty());
+}
