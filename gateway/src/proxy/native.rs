@@ -18,6 +18,7 @@ use super::caller::Caller;
 use super::usage::{StreamEnd, StreamGuard, UsageContext};
 use super::{hops, respond};
 use crate::error::{ApiError, UpstreamError};
+use crate::limits::estimate::RequestSize;
 use crate::openai::{ChatCompletionRequest, Usage};
 use crate::providers::openai::OpenAiCompatible;
 use crate::providers::{ProviderKind, UpstreamCall, anthropic, read_body};
@@ -356,7 +357,10 @@ mod tests {
 
 /// `POST /v1/messages/count_tokens`: Anthropic's own count when the route's model is Anthropic's,
 /// else an estimate (four characters a token, as routing counts), said so in
-/// `x-gateway-token-count: estimated`. Nothing is generated, so nothing counts against the quota.
+/// `x-gateway-token-count: estimated`. Anthropic's count is a call to Anthropic on the tenant's
+/// behalf: admitted (the key's rate limits, the monthly quota) and recorded like any other, at no
+/// cost and no tokens, so that nothing reaches a provider uncounted (a loop through a gateway
+/// would otherwise cost its tenant nothing). An estimate reaches no one and counts nothing.
 pub(super) async fn count_tokens(
     state: &GatewayState,
     caller: &Caller,
@@ -364,6 +368,7 @@ pub(super) async fn count_tokens(
     chat: &ChatCompletionRequest,
     body: &Value,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let decisions = routing::resolve_chat(
         &state.router,
         chat,
@@ -387,6 +392,37 @@ pub(super) async fn count_tokens(
         );
         return Ok(response);
     }
+    let mut size = RequestSize::of_native_body(body, "max_tokens");
+    size.max_output_tokens = Some(0); // nothing is generated
+    let admitted =
+        super::admission::reserve(state, caller, size, std::slice::from_ref(decision)).await?;
+    let rate_headers = admitted.headers;
+    let counted = async {
+        super::admission::admit(state, &caller.account).await?;
+        let usage = UsageContext::new(state, caller, started, admitted.reservation);
+        let answer = anthropic_count(state, headers, decision, body).await;
+        match &answer {
+            Ok(_) => usage.record(
+                decision,
+                &decision.model,
+                StatusCode::OK,
+                Usage::default(),
+                None,
+            ),
+            Err(failure) => usage.record_failure(decision, failure),
+        }
+        answer
+    };
+    super::with_rate_headers(counted.await, &rate_headers)
+}
+
+/// Anthropic's own count of `body` for the decision's model.
+async fn anthropic_count(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    decision: &routing::RouteDecision<'_>,
+    body: &Value,
+) -> Result<Response, ApiError> {
     let call = UpstreamCall {
         http: state.http.for_endpoint(decision.endpoint),
         endpoint: decision.endpoint,

@@ -1192,8 +1192,8 @@ async fn messages_api_errors_and_fallback(provider: &Provider) {
         anthropic_error(post(&app, "/v1/messages", &key, &streamed).await, 502).await,
         "api_error"
     );
-    // Counting tokens: Anthropic's own count, else an estimate that says so; never a request
-    // counted against the quota.
+    // Counting tokens: Anthropic's own count, a call to Anthropic counted as a request (free of
+    // tokens and cost); else an estimate that says so, which reaches no one and counts nothing.
     let before = counted_requests(&app, account_id).await;
     let counted = post(
         &app,
@@ -1213,10 +1213,11 @@ async fn messages_api_errors_and_fallback(provider: &Provider) {
             "/v1/messages/count_tokens"
         );
         assert!(estimated.is_none());
+        assert_eq!(counted_requests(&app, account_id).await, before + 1);
     } else {
         assert_eq!(estimated.unwrap(), "estimated");
+        assert_eq!(counted_requests(&app, account_id).await, before);
     }
-    assert_eq!(counted_requests(&app, account_id).await, before);
     // A base URL that already ends in /v1 (Anthropic's SDKs add /v1 themselves).
     assert_eq!(
         post(
