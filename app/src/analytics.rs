@@ -34,6 +34,8 @@ pub struct Bucket {
     pub tokens: i64,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    /// What the requests a saving is claimed for would have cost without the gateway.
+    pub saving_base_usd: f64,
     pub p50_ms: Option<u32>,
     pub p95_ms: Option<u32>,
 }
@@ -45,6 +47,7 @@ pub struct BreakdownRow {
     pub tokens: i64,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    pub saving_base_usd: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +63,8 @@ pub struct AnalyticsView {
     pub series: Vec<Bucket>,
     /// By `model`, `provider`, `key` and `tier`.
     pub breakdowns: Vec<(String, Vec<BreakdownRow>)>,
+    /// What the range's savings are measured against, and on what share of the traffic.
+    pub claim: crate::savings::SavingsClaim,
 }
 
 #[server(prefix = "/api", endpoint = "analytics_report")]
@@ -116,6 +121,7 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
         tokens: t.prompt_tokens + t.completion_tokens,
         cost_usd: t.cost_usd,
         saving_usd: t.saving_usd,
+        saving_base_usd: t.saving_base_usd,
         p50_ms: t.p50_ms,
         p95_ms: t.p95_ms,
     };
@@ -137,10 +143,13 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
                 tokens: s.totals.prompt_tokens + s.totals.completion_tokens,
                 cost_usd: s.totals.cost_usd,
                 saving_usd: s.totals.saving_usd,
+                saving_base_usd: s.totals.saving_base_usd,
             })
             .collect::<Vec<_>>()
     };
+    let baseline = crate::server::baseline_of(&state, account_id, None).await?;
     Ok(AnalyticsView {
+        claim: crate::savings::SavingsClaim::of(&report.totals, baseline),
         ranges: RANGES
             .iter()
             .map(|value| (value.to_string(), allowed(value)))
@@ -164,12 +173,11 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     })
 }
 
-/// The saving as a share of what the baseline model would have cost (cost + saving): `42.5%`,
-/// or `–` when there was nothing to compare.
-pub fn saved_percent(cost_usd: f64, saving_usd: f64) -> String {
-    let baseline = cost_usd + saving_usd;
-    if baseline > 0.0 {
-        format!("{:.1}%", saving_usd / baseline * 100.0)
+/// The saving as a share of what the requests it is claimed for would have cost without the
+/// gateway: `42.5%`, or `–` when nothing is claimed.
+pub fn saved_percent(saving_usd: f64, saving_base_usd: f64) -> String {
+    if saving_base_usd > 0.0 {
+        format!("{:.1}%", saving_usd / saving_base_usd * 100.0)
     } else {
         "–".to_owned()
     }
@@ -299,6 +307,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
         totals,
         series,
         breakdowns,
+        claim,
     } = view;
     let i18n = use_i18n();
     // Days with requests, newest first, under the cost chart.
@@ -397,7 +406,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
             <div class="card"><span class="label">{t!(i18n, analytics.requests)}</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.tokens)}</span><span class="value">{totals.tokens}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{money(totals.cost_usd)}</span></div>
-            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{money(totals.saving_usd)}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{money(totals.saving_usd)}</span>{crate::savings::claim_text(&claim)}</div>
             <div class="card"><span class="label">{t!(i18n, analytics.latency_p50_p95)}</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.errors_cache_hits)}</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
         </div>
@@ -413,9 +422,9 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                         <tr>
                             <td>{gateway_types::time::format_utc(b.at)[..10].to_owned()}</td>
                             <td class="num">{money(b.cost_usd)}</td>
-                            <td class="num">{money(b.cost_usd + b.saving_usd)}</td>
+                            <td class="num">{money(b.saving_base_usd)}</td>
                             <td class="num">{money(b.saving_usd)}</td>
-                            <td class="num">{saved_percent(b.cost_usd, b.saving_usd)}</td>
+                            <td class="num">{saved_percent(b.saving_usd, b.saving_base_usd)}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -439,7 +448,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                             <thead><tr><th>{column}</th><th>{t!(i18n, analytics.requests)}</th><th>{t!(i18n, analytics.tokens)}</th><th>{t!(i18n, analytics.cost)}</th><th>{t!(i18n, analytics.col_saved)}</th><th>{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|row| view! {
-                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.cost_usd, row.saving_usd)}</td></tr>
+                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.saving_usd, row.saving_base_usd)}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -464,9 +473,10 @@ mod tests {
     }
 
     #[test]
-    fn saved_percent_is_of_the_baseline_cost() {
-        assert_eq!(saved_percent(0.25, 0.75), "75.0%");
-        assert_eq!(saved_percent(1.0, 0.0), "0.0%");
+    fn saved_percent_is_of_the_cost_without_the_gateway() {
+        assert_eq!(saved_percent(0.75, 1.0), "75.0%");
+        assert_eq!(saved_percent(0.0, 1.0), "0.0%");
+        assert_eq!(saved_percent(-0.5, 1.0), "-50.0%");
         assert_eq!(saved_percent(0.0, 0.0), "–");
     }
 }

@@ -17,6 +17,8 @@ pub struct DashboardSummary {
     pub quota: Option<String>,
     pub cost_this_month: f64,
     pub saving_this_month: f64,
+    /// The month's savings, in the terms a customer can check.
+    pub claim: crate::savings::SavingsClaim,
     pub active_keys: usize,
     pub providers: usize,
     /// The last seven days (UTC), newest first.
@@ -32,7 +34,7 @@ pub struct SavingsDay {
     pub day: String,
     pub requests: i64,
     pub cost_usd: f64,
-    /// What the same requests would have cost on the baseline model (cost + saving).
+    /// What the same requests would have cost without the gateway's choices (cost + saving).
     pub baseline_cost_usd: f64,
     pub saving_usd: f64,
 }
@@ -89,6 +91,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         &Default::default(),
     )
     .await?;
+    let baseline = crate::server::baseline_of(&state, account_id, None).await?;
     let savings_by_day = week
         .series
         .iter()
@@ -118,6 +121,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         quota: state.settings.plans.limits(plan).requests_per_month.shown(),
         cost_this_month: month.totals.cost_usd,
         saving_this_month: month.totals.saving_usd,
+        claim: crate::savings::SavingsClaim::of(&month.totals, baseline),
         active_keys: keys.iter().filter(|key| key.revoked_at.is_none()).count(),
         providers: providers.len(),
         savings_by_day,
@@ -149,6 +153,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <div class="card">
                                     <span class="label">{t!(i18n, saved_this_month)}</span>
                                     <span class="value" data-testid="saving">{crate::analytics::money(stats.saving_this_month)}</span>
+                                    {crate::savings::claim_text(&stats.claim)}
                                     <A href="/analytics">{t!(i18n, nav_analytics)}</A>
                                 </div>
                                 <div class="card">

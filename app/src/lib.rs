@@ -17,6 +17,7 @@ pub mod members;
 pub mod problem;
 pub mod providers;
 pub mod routing;
+pub mod savings;
 #[cfg(feature = "ssr")]
 pub mod server;
 

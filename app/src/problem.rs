@@ -87,6 +87,9 @@ pub enum Problem {
     },
     PolicyNoProviders,
     PolicyEmptyForcedModel,
+    PolicyUnknownBaseline {
+        model: String,
+    },
     PolicyEmptyRule {
         index: usize,
     },
@@ -250,6 +253,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
         PolicyNoProviders => say!(policy_no_providers),
         PolicyEmptyForcedModel => say!(policy_empty_forced_model),
         PolicyEmptyRule { index } => say!(policy_empty_rule, index = index),
+        PolicyUnknownBaseline { model } => say!(policy_unknown_baseline, model = model.clone()),
         Unreadable { detail } => say!(unreadable, detail = detail.clone()),
         TooManyLogInsFromNetwork { seconds } => say!(too_many_log_ins_network, seconds = seconds),
         TooManyLogInsForAccount { seconds } => say!(too_many_log_ins_account, seconds = seconds),
@@ -402,6 +406,7 @@ pub(crate) mod ssr {
             PolicyError::NoProviders => Problem::PolicyNoProviders,
             PolicyError::EmptyForcedModel => Problem::PolicyEmptyForcedModel,
             PolicyError::EmptyRule(index) => Problem::PolicyEmptyRule { index },
+            PolicyError::UnknownBaseline(model) => Problem::PolicyUnknownBaseline { model },
         }
     }
 }

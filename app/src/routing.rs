@@ -29,6 +29,8 @@ pub struct RoutingForm {
     pub rule_json: String,
     pub long_prompt_tokens: String,
     pub rule_long_prompt: String,
+    /// What savings are measured against (`openai/gpt-4o`); "": the default.
+    pub baseline_model: String,
 }
 
 /// A scope the page can edit: the account, or one active key.
@@ -49,6 +51,12 @@ pub struct RoutingSettings {
     pub json: String,
     /// For a key: what applies after merging with the account's policy.
     pub effective_json: Option<String>,
+    /// The baseline in force for this scope (`openai/gpt-4o`), if any, and whether it is the
+    /// default (the flagship of the first provider added) rather than chosen.
+    pub baseline: Option<String>,
+    pub baseline_is_default: bool,
+    /// Chat models of the catalog a baseline may be, as `provider/model`.
+    pub baseline_choices: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +182,7 @@ mod ssr {
                 _ => String::new(),
             },
             rule_long_prompt: tier_text(long.and_then(|rule| rule.at_least)),
+            baseline_model: policy.baseline_model.clone().unwrap_or_default(),
         }
     }
 
@@ -247,6 +256,7 @@ mod ssr {
             max_tier: parse_tier(&form.max_tier)?,
             providers,
             rules,
+            baseline_model: text(&form.baseline_model),
         };
         policy
             .validate()
@@ -394,6 +404,18 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
     let pretty = |policy: &gateway::routing::RoutingPolicy| {
         serde_json::to_string_pretty(policy).unwrap_or_default()
     };
+    let key_id = match target {
+        ssr::Target::Account => None,
+        ssr::Target::Key(id) => Some(id),
+    };
+    let (baseline, baseline_is_default) =
+        crate::server::baseline_of(&state, account_id, key_id).await?;
+    let baseline_choices = gateway::catalog::Catalog::built_in()
+        .models
+        .iter()
+        .filter(|model| model.kind == gateway::catalog::ModelKind::Chat)
+        .map(|model| format!("{}/{}", model.provider, model.model))
+        .collect();
     Ok(RoutingSettings {
         scope: match target {
             ssr::Target::Account => "account".into(),
@@ -406,6 +428,9 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
             ssr::Target::Account => None,
             ssr::Target::Key(id) => Some(pretty(&policies.effective(id))),
         },
+        baseline,
+        baseline_is_default,
+        baseline_choices,
     })
 }
 
@@ -425,6 +450,7 @@ pub async fn save_routing(
     rule_json: String,
     long_prompt_tokens: String,
     rule_long_prompt: String,
+    #[server(default)] baseline_model: String,
 ) -> Result<(), PortalError> {
     use crate::server::state;
 
@@ -445,6 +471,7 @@ pub async fn save_routing(
         rule_json,
         long_prompt_tokens,
         rule_long_prompt,
+        baseline_model,
     };
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
@@ -590,6 +617,9 @@ fn routing_form(
         form,
         json,
         effective_json,
+        baseline,
+        baseline_is_default,
+        baseline_choices,
     } = settings;
     let i18n = use_i18n();
     let is_key = scope != "account";
@@ -648,6 +678,18 @@ fn routing_form(
                 <label for="rule_long_prompt">{t!(i18n, routing.long_prompt_tier)}</label>
                 {tier_select("rule_long_prompt", form.rule_long_prompt, no_rule(), FLOOR_TIERS)}
             </fieldset>
+            <label for="baseline_model">{t!(i18n, routing.baseline_model)}</label>
+            <input name="baseline_model" id="baseline_model" list="baseline-choices" value=form.baseline_model placeholder=move || t_string!(i18n, routing.baseline_placeholder)/>
+            <datalist id="baseline-choices">
+                {baseline_choices.into_iter().map(|choice| view! { <option value=choice></option> }).collect_view()}
+            </datalist>
+            <p class="muted" data-testid="baseline-in-force">
+                {match baseline {
+                    Some(model) if baseline_is_default => t!(i18n, routing.baseline_default, model = model).into_any(),
+                    Some(model) => t!(i18n, routing.baseline_chosen, model = model).into_any(),
+                    None => t!(i18n, routing.baseline_none).into_any(),
+                }}
+            </p>
             <label for="cache">{t!(i18n, routing.cache)}</label>
             <select name="cache" id="cache">
                 <option value="" selected=form.cache.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.off_default).into_any() }}</option>

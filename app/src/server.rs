@@ -153,3 +153,24 @@ pub async fn admit_sign_up(state: &GatewayState) -> Result<(), PortalError> {
         })
     })
 }
+
+/// The baseline savings are measured against, for the account or one of its keys, as
+/// `provider/model`, and whether it is the default (the first provider's flagship) rather than
+/// chosen. `None` before the account has a provider.
+pub async fn baseline_of(
+    state: &GatewayState,
+    account_id: i32,
+    key_id: Option<i32>,
+) -> Result<(Option<String>, bool), PortalError> {
+    let account = state.directory.account(account_id).await.map_err(|err| {
+        tracing::error!(error = %err, account_id, "could not load the account");
+        PortalError::Internal
+    })?;
+    let policy = match key_id {
+        Some(id) => account.routing.effective(id),
+        None => account.routing.account.clone(),
+    };
+    let baseline = gateway::routing::baseline_model(&policy, &account.providers)
+        .map(|model| format!("{}/{}", model.provider, model.model));
+    Ok((baseline, policy.baseline_model.is_none()))
+}

@@ -54,6 +54,9 @@ fn event(i: u64, total: u64, now: i64) -> UsageEvent {
         route_reason: Some(
             "auto: difficulty 0.20: topic a small model handles -> cheap tier".into(),
         ),
+        routed: true,
+        priced: true,
+        baseline_cost_usd: Some(0.0012),
     }
 }
 

@@ -33,6 +33,10 @@ pub struct CatalogModel {
     /// What the model can take; see [`Capabilities`].
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// The provider's flagship chat model: the default baseline of an account whose first
+    /// provider this is (what it would have used without the gateway).
+    #[serde(default)]
+    pub flagship: bool,
 }
 
 /// Anthropic's kinds of extended thinking.

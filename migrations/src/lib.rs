@@ -16,6 +16,7 @@ mod m20261205_000008_account_changes;
 mod m20261205_000009_limits;
 mod m20261205_000010_email;
 mod m20261205_000011_members;
+mod m20261206_000012_honest_savings;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_limits::Migration),
             Box::new(m20261205_000010_email::Migration),
             Box::new(m20261205_000011_members::Migration),
+            Box::new(m20261206_000012_honest_savings::Migration),
         ]
     }
 }

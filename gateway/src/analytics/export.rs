@@ -86,7 +86,7 @@ pub async fn csv_stream(
     })
 }
 
-pub const EXPORT_COLUMNS: [&str; 16] = [
+pub const EXPORT_COLUMNS: [&str; 18] = [
     "time",
     "key_id",
     "provider",
@@ -101,15 +101,11 @@ pub const EXPORT_COLUMNS: [&str; 16] = [
     "baseline_cost_usd",
     "saving_usd",
     "baseline_model",
+    "routed",
+    "priced",
     "cache_hit",
     "counted",
 ];
-
-/// What the request would have cost on the account's baseline model: its cost plus what routing
-/// (or the cache) saved. Equal to the cost when nothing was saved.
-pub fn baseline_cost_usd(event: &usage_event::Model) -> f64 {
-    event.cost_usd + event.saving_usd
-}
 
 /// One event as an export row, in `EXPORT_COLUMNS` order.
 pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_json::Value> {
@@ -126,9 +122,12 @@ pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_j
         json!(event.completion_tokens),
         json!(event.latency_ms),
         json!(event.cost_usd),
-        json!(baseline_cost_usd(event)),
+        // Empty when the baseline has no price (and for events from before it was stored).
+        json!(event.baseline_cost_usd),
         json!(event.saving_usd),
         json!(event.baseline_model),
+        json!(event.routed),
+        json!(event.priced),
         json!(event.cache_hit),
         json!(event.counted),
     ];
@@ -207,6 +206,9 @@ mod tests {
             counted: true,
             cache_hit: false,
             route_reason: Some("auto: difficulty 0.10 -> cheap tier".into()),
+            routed: true,
+            priced: true,
+            baseline_cost_usd: Some(0.5),
         }
     }
 
@@ -220,25 +222,29 @@ mod tests {
         assert_eq!(row.len(), EXPORT_COLUMNS.len());
         assert_eq!(row["baseline_cost_usd"], serde_json::json!(0.5));
         assert_eq!(row["cost_usd"], serde_json::json!(0.125));
-        let unrouted = usage_event::Model {
+        // A pinned request keeps its baseline cost (what the baseline would have cost) and
+        // claims no saving.
+        let pinned = usage_event::Model {
             saving_usd: 0.0,
+            routed: false,
             ..routed_event()
         };
-        assert_eq!(
-            export_row(&unrouted)["baseline_cost_usd"],
-            serde_json::json!(0.125)
-        );
+        let row = export_row(&pinned);
+        assert_eq!(row["baseline_cost_usd"], serde_json::json!(0.5));
+        assert_eq!(row["saving_usd"], serde_json::json!(0.0));
+        assert_eq!(row["routed"], serde_json::json!(false));
         let csv = to_csv(&[event]);
         let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
         assert_eq!(
             lines[0],
             "time,key_id,provider,model,tier,status,error_code,prompt_tokens,completion_tokens,\
-             latency_ms,cost_usd,baseline_cost_usd,saving_usd,baseline_model,cache_hit,counted"
+             latency_ms,cost_usd,baseline_cost_usd,saving_usd,baseline_model,routed,priced,cache_hit,\
+             counted"
         );
         assert_eq!(
             lines[1],
             "1970-01-01T00:00:00.000Z,2,openai,gpt-4.1-nano,cheap,200,,10,20,30,0.125,0.5,0.375,\
-             openai/gpt-4o,false,true"
+             openai/gpt-4o,true,true,false,true"
         );
     }
 

@@ -10,8 +10,7 @@ mod retention;
 
 pub use crate::usage::rollup::{HOUR_MS, LATENCY_BOUNDS_MS, latency_bucket};
 pub use export::{
-    EXPORT_COLUMNS, EXPORT_PAGE, baseline_cost_usd, csv_stream, events_page, events_since,
-    export_row, to_csv,
+    EXPORT_COLUMNS, EXPORT_PAGE, csv_stream, events_page, events_since, export_row, to_csv,
 };
 pub use retention::{delete_expired, delete_expired_in_batches, spawn_retention_job};
 
@@ -71,6 +70,13 @@ pub struct Totals {
     pub completion_tokens: i64,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    /// Requests a saving is claimed for (routed by the gateway, or served from the cache), and
+    /// what they would have cost without it: `saving_usd / saving_base_usd` is "saved x %", on
+    /// `saving_requests` of `requests`.
+    pub saving_requests: i64,
+    pub saving_base_usd: f64,
+    /// Requests to a model without a price: counted here and in tokens, not in costs.
+    pub unpriced_requests: i64,
     pub p50_ms: Option<u32>,
     pub p95_ms: Option<u32>,
 }
@@ -111,6 +117,9 @@ impl Rollup {
         self.completion_tokens += row.completion_tokens;
         self.cost_usd += row.cost_usd;
         self.saving_usd += row.saving_usd;
+        self.saving_requests += row.saving_requests;
+        self.saving_base_usd += row.saving_base_usd;
+        self.unpriced_requests += row.unpriced_requests;
         let buckets = [
             row.l00, row.l01, row.l02, row.l03, row.l04, row.l05, row.l06, row.l07, row.l08,
             row.l09, row.l10, row.l11, row.l12, row.l13, row.l14, row.l15,
@@ -129,6 +138,9 @@ impl Rollup {
             completion_tokens: self.completion_tokens,
             cost_usd: self.cost_usd,
             saving_usd: self.saving_usd,
+            saving_requests: self.saving_requests,
+            saving_base_usd: self.saving_base_usd,
+            unpriced_requests: self.unpriced_requests,
             p50_ms: percentile(&self.latency, 0.5),
             p95_ms: percentile(&self.latency, 0.95),
         }
@@ -182,10 +194,12 @@ pub async fn report(
         "cache_hits",
         "prompt_tokens",
         "completion_tokens",
+        "saving_requests",
+        "unpriced_requests",
     ] {
         query = query.column_as(Expr::cust(format!("CAST(SUM({column}) AS BIGINT)")), column);
     }
-    for column in ["cost_usd", "saving_usd"] {
+    for column in ["cost_usd", "saving_usd", "saving_base_usd"] {
         query = query.column_as(Expr::cust(format!("SUM({column})")), column);
     }
     for bucket in 0..BUCKETS {

@@ -18,12 +18,21 @@ pub struct Model {
     pub created_at: i64,
     /// The tier auto-routing chose (or the pinned model's tier).
     pub tier: Option<String>,
-    /// The account's strongest model: what the request would have used without routing.
+    /// What the account (or key) compares against: the model it would have used without the
+    /// gateway (its routing policy's baseline, else its first provider's flagship).
     pub baseline_model: Option<String>,
-    /// List-price cost of the request, in US dollars.
+    /// List-price cost of the request, in US dollars (0 when the model has no price).
     pub cost_usd: f64,
-    /// Baseline cost minus actual cost.
+    /// What the gateway's choice saved: baseline cost minus actual cost for a request it routed
+    /// (negative when routed above the baseline), the served model's cost for a cache hit, 0 for
+    /// a pinned model or an unpriced one.
     pub saving_usd: f64,
+    /// The gateway chose the model (`auto`): the only requests routing claims a saving for.
+    pub routed: bool,
+    /// The served model has a list price; unpriced requests count in requests and tokens only.
+    pub priced: bool,
+    /// The same tokens on the baseline model, when it has a price.
+    pub baseline_cost_usd: Option<f64>,
     /// Counts against the monthly quota (one event per admitted request).
     pub counted: bool,
     /// Served from the response cache.

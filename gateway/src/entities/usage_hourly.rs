@@ -27,6 +27,12 @@ pub struct Model {
     pub completion_tokens: i64,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    /// Requests a saving is claimed for (routed, or served from the cache) and what they would
+    /// have cost without the gateway (cost + saving): the share and the base of "saved x %".
+    pub saving_requests: i64,
+    pub saving_base_usd: f64,
+    /// Requests whose model has no price: in requests and tokens, never in costs or savings.
+    pub unpriced_requests: i64,
     pub l00: i64,
     pub l01: i64,
     pub l02: i64,

@@ -263,6 +263,7 @@ mod tests {
             model: model.into(),
             reason: format!("test: {model}"),
             tier: None,
+            routed: false,
         }
     }
 

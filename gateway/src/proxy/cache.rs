@@ -129,7 +129,8 @@ fn cache_wanted(
 }
 
 /// Answers from the cache, as JSON or, for `stream: true`, as the same answer in SSE chunks. The
-/// usage event marks the hit: nothing was spent, and the saving is the baseline's cost.
+/// usage event marks the hit: nothing was spent, and the saving is what the hit avoided
+/// (`usage::savings`).
 pub(super) fn serve_hit(
     usage: &UsageContext,
     decision: &RouteDecision<'_>,
@@ -143,6 +144,7 @@ pub(super) fn serve_hit(
         model: decision.model.clone(),
         reason: format!("cache hit: {}", decision.reason),
         tier: decision.tier,
+        routed: decision.routed,
     };
     let mut response = if request.wants_stream() {
         let mut frames: Vec<Bytes> =

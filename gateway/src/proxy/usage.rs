@@ -17,6 +17,7 @@ use crate::limits::Reservation;
 use crate::openai::{MAX_MODEL_NAME_BYTES, Usage, clipped};
 use crate::routing::{self, RouteDecision};
 use crate::state::GatewayState;
+use crate::usage::savings::{self, Served};
 use crate::usage::{UsageEvent, UsageRecorder};
 
 /// The longest error code stored (a provider's own codes are a few words).
@@ -27,7 +28,7 @@ pub(super) struct UsageContext {
     recorder: UsageRecorder,
     key: AuthenticatedKey,
     started: Instant,
-    /// The account's strongest model: the cost without routing.
+    /// The model the account (or key) would have used without the gateway.
     baseline: Option<&'static CatalogModel>,
     /// Set once the request's one event counted against the quota has been made.
     counted: AtomicBool,
@@ -46,7 +47,7 @@ impl UsageContext {
             recorder: state.usage.clone(),
             key: caller.key,
             started,
-            baseline: routing::baseline_model(&caller.account.providers),
+            baseline: routing::baseline_model(&caller.policy, &caller.account.providers),
             counted: AtomicBool::new(false),
             reservation: Arc::new(reservation),
         }
@@ -64,12 +65,14 @@ impl UsageContext {
         usage: Usage,
         error_code: Option<String>,
     ) -> UsageEvent {
-        let (cost_usd, saving_usd) = price(Self::priced(decision), self.baseline, usage);
-        UsageEvent {
+        let mut event = UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
             baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
-            cost_usd,
-            saving_usd,
+            cost_usd: 0.0,
+            saving_usd: 0.0,
+            routed: decision.routed,
+            priced: true,
+            baseline_cost_usd: None,
             counted: !self.counted.swap(true, Ordering::Relaxed),
             cache_hit: false,
             route_reason: Some(decision.reason.clone()),
@@ -84,7 +87,9 @@ impl UsageContext {
             status: status.as_u16(),
             error_code: error_code.map(|code| clipped(&code, MAX_ERROR_CODE_BYTES).to_owned()),
             created_at_ms: now_ms(),
-        }
+        };
+        price(&mut event, Self::priced(decision), self.baseline, usage);
+        event
     }
 
     pub(super) fn record(
@@ -114,29 +119,32 @@ impl UsageContext {
         );
     }
 
-    /// A cache hit spent nothing: its saving is the baseline's whole cost.
+    /// A cache hit spent nothing: its saving is what it avoided.
     pub(super) fn record_cache_hit(&self, decision: &RouteDecision<'_>, hit: &CachedAnswer) {
         let mut event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None);
         event.cache_hit = true;
-        event.saving_usd += event.cost_usd;
-        event.cost_usd = 0.0;
+        price(&mut event, Self::priced(decision), self.baseline, hit.usage);
         self.recorder.record(event);
     }
 }
 
-/// What a call cost at list price, and what it saved against the account's strongest model.
+/// Sets the event's cost and saving from its tokens (the rules are in `usage::savings`).
 fn price(
+    event: &mut UsageEvent,
     priced: Option<&CatalogModel>,
     baseline: Option<&CatalogModel>,
     usage: Usage,
-) -> (f64, f64) {
-    let cost = priced.map_or(0.0, |m| {
-        m.cost(usage.prompt_tokens, usage.completion_tokens)
-    });
-    let baseline_cost = baseline.map_or(cost, |m| {
-        m.cost(usage.prompt_tokens, usage.completion_tokens)
-    });
-    (cost, baseline_cost - cost)
+) {
+    let served = Served {
+        model: priced,
+        routed: event.routed,
+        cache_hit: event.cache_hit,
+    };
+    let accounting = savings::account(served, baseline, usage);
+    event.cost_usd = accounting.cost_usd;
+    event.saving_usd = accounting.saving_usd;
+    event.priced = accounting.priced;
+    event.baseline_cost_usd = accounting.baseline_cost_usd;
 }
 
 /// Records a stream's usage when the stream ends, however it ends: finished, broken upstream, or
@@ -206,7 +214,7 @@ impl Drop for StreamGuard {
         event.completion_tokens = self.usage.completion_tokens;
         event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
         // Tokens a provider reported before the stream ended were spent, however it ended.
-        (event.cost_usd, event.saving_usd) = price(self.priced, self.baseline, self.usage);
+        price(&mut event, self.priced, self.baseline, self.usage);
         self.reservation.charge(
             event.cost_usd,
             u64::from(self.usage.prompt_tokens) + u64::from(self.usage.completion_tokens),

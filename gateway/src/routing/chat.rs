@@ -119,6 +119,7 @@ pub fn resolve_chat<'a>(
                 model: entry.model.clone(),
                 reason,
                 tier: Some(entry.tier),
+                routed: true,
             });
         }
     }

@@ -130,6 +130,10 @@ pub struct RouteDecision<'a> {
     pub reason: String,
     /// The model's tier, when the catalog knows it.
     pub tier: Option<Tier>,
+    /// The gateway chose this model for an `auto` request (scored, or the next allowed provider
+    /// of the chosen tier): the only decisions routing claims savings for. A pinned, forced,
+    /// default or fallback model is the caller's or the policy's choice.
+    pub routed: bool,
 }
 
 pub const AUTO: &str = "auto";

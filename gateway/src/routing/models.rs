@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::policy::{Condition, estimated_prompt_tokens};
+use super::policy::{Condition, RoutingPolicy, estimated_prompt_tokens};
 use crate::catalog::{Catalog, CatalogModel, ModelKind, Tier};
 use crate::openai::ChatCompletionRequest;
-use crate::providers::ProviderEndpoint;
+use crate::providers::{ProviderEndpoint, ProviderKind};
 
 /// What a request needs of the model that serves it, from the catalog's capabilities:
 /// auto-routing considers only models that have it. Thinking (or reasoning) asked for is a
@@ -176,21 +176,44 @@ fn capable_models_for_tier<'a>(
         })
 }
 
-/// The account's strongest model (highest tier, then highest price): what a request would have
-/// used without routing.
-pub fn baseline_model(providers: &[ProviderEndpoint]) -> Option<&'static CatalogModel> {
-    let providers: Vec<&ProviderEndpoint> = providers.iter().collect();
-    chat_models(&providers).map(|(_, m)| m).max_by(|a, b| {
-        a.tier
-            .cmp(&b.tier)
-            .then(blended_price(a).total_cmp(&blended_price(b)))
-    })
+/// What a request is compared against: the model the account (or key) would have used without
+/// the gateway. Its routing policy's `baseline_model` when set, else the flagship chat model of
+/// the first provider it added (OpenAI's gpt-4o, Anthropic's claude-sonnet-4-5, ...). Never "the
+/// dearest model it could reach": that would claim as saved what no one would have spent.
+pub fn baseline_model(
+    policy: &RoutingPolicy,
+    providers: &[ProviderEndpoint],
+) -> Option<&'static CatalogModel> {
+    if let Some(chosen) = policy.baseline_model.as_deref() {
+        return catalog_chat_model(chosen);
+    }
+    let first = providers.first()?;
+    Catalog::built_in()
+        .models_of(first.kind)
+        .find(|model| model.flagship && model.kind == ModelKind::Chat)
+}
+
+/// A chat model of the catalog by `provider/model` (or a bare name only one provider lists).
+pub fn catalog_chat_model(name: &str) -> Option<&'static CatalogModel> {
+    let catalog = Catalog::built_in();
+    let name = name.trim();
+    let found = match name.split_once('/') {
+        Some((provider, model)) => catalog.find(ProviderKind::parse(provider)?, model),
+        None => {
+            let mut owners = catalog.providers_of(name);
+            let owner = owners.next()?;
+            if owners.next().is_some() {
+                return None;
+            }
+            catalog.find(owner, name)
+        }
+    };
+    found.filter(|model| model.kind == ModelKind::Chat)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::ProviderKind;
     use crate::providers::ProviderSecret;
     use crate::routing::fixtures::*;
 
@@ -201,7 +224,12 @@ mod tests {
         assert_eq!(cheap.model, "gpt-4.1-nano");
         let (_, strong) = cheapest_of_tier(Tier::Strong, &refs(&providers)).unwrap();
         assert_eq!(strong.tier, Tier::Strong);
-        assert_eq!(baseline_model(&providers).unwrap().model, "gpt-4o");
+        assert_eq!(
+            baseline_model(&RoutingPolicy::default(), &providers)
+                .unwrap()
+                .model,
+            "gpt-4o"
+        );
         // Groq has no strong model: a strong request gets the nearest below.
         let groq = vec![ProviderEndpoint {
             kind: ProviderKind::Groq,

@@ -73,6 +73,7 @@ pub(super) fn default_of<'a>(endpoint: &'a ProviderEndpoint, reason: String) -> 
         tier: Catalog::built_in()
             .find(endpoint.kind, model)
             .map(|m| m.tier),
+        routed: false,
     }
 }
 
@@ -84,6 +85,7 @@ fn pinned<'a>(endpoint: &'a ProviderEndpoint, model: &str) -> RouteDecision<'a> 
         tier: Catalog::built_in()
             .find(endpoint.kind, model)
             .map(|m| m.tier),
+        routed: false,
     }
 }
 
@@ -147,6 +149,7 @@ pub fn resolve_embedding<'a>(
             model: entry.model.clone(),
             reason: "auto: cheapest embedding model".into(),
             tier: Some(entry.tier),
+            routed: false,
         })
         .ok_or_else(|| {
             RequestError::NoProvider(" that offers embeddings (OpenAI, Gemini or Ollama)".into())

@@ -42,6 +42,10 @@ pub struct RoutingPolicy {
     /// `x-gateway-cache: on|off` header wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
+    /// What savings are measured against: the model this scope would have used without the
+    /// gateway (`openai/gpt-4o`). Unset: the flagship chat model of the first provider added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_model: Option<String>,
 }
 
 /// "Requests with tools → at least standard."
@@ -152,6 +156,8 @@ pub enum PolicyError {
     EmptyForcedModel,
     #[error("rule {0} sets neither at_least nor at_most")]
     EmptyRule(usize),
+    #[error("baseline_model '{0}' is not a priced chat model of the catalog (e.g. openai/gpt-4o)")]
+    UnknownBaseline(String),
 }
 
 impl RoutingPolicy {
@@ -202,6 +208,11 @@ impl RoutingPolicy {
         {
             return Err(PolicyError::EmptyRule(index + 1));
         }
+        if let Some(baseline) = &self.baseline_model
+            && crate::routing::models::catalog_chat_model(baseline).is_none()
+        {
+            return Err(PolicyError::UnknownBaseline(baseline.clone()));
+        }
         Ok(())
     }
 
@@ -232,6 +243,10 @@ impl RoutingPolicy {
             providers: key.providers.clone().or_else(|| account.providers.clone()),
             rules: account.rules.iter().chain(&key.rules).cloned().collect(),
             cache: key.cache.or(account.cache),
+            baseline_model: key
+                .baseline_model
+                .clone()
+                .or_else(|| account.baseline_model.clone()),
         }
     }
 

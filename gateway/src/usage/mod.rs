@@ -3,6 +3,7 @@
 //! slows a request: when the queue is full the event is dropped and counted.
 
 pub mod rollup;
+pub mod savings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,25 @@ pub struct UsageEvent {
     pub cache_hit: bool,
     /// Why the request went where it went (the `x-gateway-route-reason` header).
     pub route_reason: Option<String>,
+    /// The gateway chose the model (`auto`); see [`savings`].
+    pub routed: bool,
+    /// The served model has a list price.
+    pub priced: bool,
+    /// The same tokens on the baseline model, when it has a price.
+    pub baseline_cost_usd: Option<f64>,
+}
+
+impl UsageEvent {
+    /// A saving is claimed for this request: it was routed against a priced baseline, or served
+    /// from the cache (see [`savings`]).
+    pub fn claims_saving(&self) -> bool {
+        savings::claims_saving(
+            self.priced,
+            self.routed,
+            self.cache_hit,
+            self.baseline_cost_usd.is_some(),
+        )
+    }
 }
 
 enum Message {
@@ -264,10 +284,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
     for chunk in fixed_chunks(batch) {
         insert_events(&txn, chunk).await?;
     }
-    let rollups = rollup::rollups(batch);
-    for chunk in fixed_chunks(&rollups) {
-        rollup::upsert_rollups(&txn, chunk).await?;
-    }
+    rollup::add_to_rollups(&txn, batch).await?;
     // "Last used" of each key rides along with the batch instead of costing a write per request.
     let mut last_used: HashMap<i32, i64> = HashMap::new();
     for event in batch {
@@ -306,6 +323,9 @@ async fn insert_events(
         counted: Set(event.counted),
         cache_hit: Set(event.cache_hit),
         route_reason: Set(event.route_reason.clone()),
+        routed: Set(event.routed),
+        priced: Set(event.priced),
+        baseline_cost_usd: Set(event.baseline_cost_usd),
         ..Default::default()
     });
     usage_event::Entity::insert_many(rows)
@@ -343,6 +363,9 @@ mod tests {
             counted: true,
             cache_hit: false,
             route_reason: None,
+            routed: false,
+            priced: true,
+            baseline_cost_usd: None,
         }
     }
 

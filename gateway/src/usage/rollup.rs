@@ -34,6 +34,9 @@ pub(crate) struct Rollup {
     pub completion_tokens: i64,
     pub cost_usd: f64,
     pub saving_usd: f64,
+    pub saving_requests: i64,
+    pub saving_base_usd: f64,
+    pub unpriced_requests: i64,
     pub latency: [i64; BUCKETS],
 }
 
@@ -67,6 +70,11 @@ fn rollup_map(batch: &[UsageEvent]) -> HashMap<RollupKey, Rollup> {
         row.completion_tokens += i64::from(event.completion_tokens);
         row.cost_usd += event.cost_usd;
         row.saving_usd += event.saving_usd;
+        if event.claims_saving() {
+            row.saving_requests += 1;
+            row.saving_base_usd += event.cost_usd + event.saving_usd;
+        }
+        row.unpriced_requests += i64::from(!event.priced);
         row.latency[latency_bucket(event.latency_ms)] += 1;
     }
     rows
@@ -76,9 +84,19 @@ fn latency_column(bucket: usize) -> Alias {
     Alias::new(format!("l{bucket:02}"))
 }
 
+/// Adds a batch's events to the hourly roll-ups, inside the caller's transaction (what the usage
+/// writer does with each batch; the roll-up benchmark calls it directly).
+pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) -> Result<(), DbErr> {
+    let rows = rollups(batch);
+    for chunk in super::fixed_chunks(&rows) {
+        upsert_rollups(txn, chunk).await?;
+    }
+    Ok(())
+}
+
 /// Adds roll-up rows to the hourly roll-ups (one upsert statement), inside the batch's
 /// transaction.
-pub(crate) async fn upsert_rollups(
+async fn upsert_rollups(
     txn: &impl ConnectionTrait,
     rows: &[(RollupKey, Rollup)],
 ) -> Result<(), DbErr> {
@@ -94,6 +112,9 @@ pub(crate) async fn upsert_rollups(
         C::CompletionTokens,
         C::CostUsd,
         C::SavingUsd,
+        C::SavingRequests,
+        C::SavingBaseUsd,
+        C::UnpricedRequests,
     ];
     let mut insert = Query::insert();
     insert.into_table(usage_hourly::Entity);
@@ -123,6 +144,9 @@ pub(crate) async fn upsert_rollups(
             row.completion_tokens.into(),
             row.cost_usd.into(),
             row.saving_usd.into(),
+            row.saving_requests.into(),
+            row.saving_base_usd.into(),
+            row.unpriced_requests.into(),
         ];
         values.extend(row.latency.iter().map(|&count| count.into()));
         insert.values_panic(values);

@@ -313,39 +313,42 @@ async fn rollups_feed_the_report_and_the_export(backend: Backend) {
         lines[0]
     );
     assert_eq!(lines.len(), events.len() + 1);
-    // What each request would have cost on the baseline model: its cost plus the saving.
+    // Each row: what the same tokens cost on the baseline model; a saving only where the
+    // gateway chose the model (the auto request), none for the pinned ones.
     let header: Vec<&str> = lines[0].split(',').collect();
     let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
     for (line, event) in lines[1..].iter().zip(&events) {
         let cells: Vec<&str> = line.split(',').collect();
         let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
         assert_eq!(number("cost_usd"), event.cost_usd, "{line}");
-        assert_eq!(
-            number("baseline_cost_usd"),
-            event.cost_usd + event.saving_usd,
-            "{line}"
-        );
-        let row = analytics::export_row(event);
-        assert_eq!(
-            row["baseline_cost_usd"],
-            json!(event.cost_usd + event.saving_usd)
-        );
+        let baseline_cost = event.baseline_cost_usd.expect("gpt-4o has a price");
+        assert_eq!(number("baseline_cost_usd"), baseline_cost, "{line}");
+        if event.routed {
+            assert!((event.saving_usd - (baseline_cost - event.cost_usd)).abs() < 1e-15);
+        } else {
+            assert_eq!(event.saving_usd, 0.0, "pinned: nothing saved, {line}");
+        }
+        assert_eq!(cells[column("routed")], event.routed.to_string());
     }
-    let routed = events
-        .iter()
-        .position(|e| e.tier.as_deref() == Some("cheap"))
-        .expect("the auto-routed request");
-    let event = &events[routed];
+    let routed: Vec<_> = events.iter().filter(|e| e.routed).collect();
+    assert_eq!(
+        routed.len(),
+        1,
+        "only the auto request was the gateway's choice"
+    );
+    let event = routed[0];
     assert_eq!(event.baseline_model.as_deref(), Some("openai/gpt-4o"));
     assert!(event.cost_usd > 0.0 && event.saving_usd > 0.0, "{event:?}");
-    let cells: Vec<&str> = lines[routed + 1].split(',').collect();
-    let baseline_cost: f64 = cells[column("baseline_cost_usd")].parse().unwrap();
+    // The report claims the saving on that one request, against its cost without the gateway.
+    assert_eq!(report.totals.saving_requests, 1);
+    assert!((report.totals.saving_usd - event.saving_usd).abs() < 1e-15);
     assert!(
-        (baseline_cost - (event.cost_usd + event.saving_usd)).abs() < 1e-15
-            && baseline_cost > event.cost_usd,
-        "{}",
-        lines[routed + 1]
+        (report.totals.saving_base_usd - event.baseline_cost_usd.unwrap()).abs() < 1e-15,
+        "{:?}",
+        report.totals
     );
+    // The catalog has no price for the fake's failing model: counted, never costed.
+    assert_eq!(report.totals.unpriced_requests, 1);
     assert!(
         !csv.contains("Say hello") && !csv.contains("Hello from the fake"),
         "metadata only"
@@ -540,6 +543,9 @@ async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) 
         counted: true,
         cache_hit: false,
         route_reason: None,
+        routed: false,
+        priced: true,
+        baseline_cost_usd: None,
     };
     let written_before = app
         .state

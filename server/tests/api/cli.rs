@@ -778,6 +778,8 @@ async fn usage_export_is_clamped_to_the_plans_retention() {
             baseline_model: Set(Some("openai/gpt-4o".into())),
             cost_usd: Set(0.001),
             saving_usd: Set(0.002),
+            routed: Set(true),
+            baseline_cost_usd: Set(Some(0.003)),
             counted: Set(true),
             cache_hit: Set(false),
             ..Default::default()
@@ -827,7 +829,7 @@ async fn usage_export_is_clamped_to_the_plans_retention() {
         (rows[0]["model"].as_str(), rows[1]["model"].as_str()),
         (Some("gpt-4o"), Some("gpt-4o-mini"))
     );
-    // Cost plus saving: what the request would have cost on the baseline model.
+    // What the same tokens cost on the baseline model, as recorded with the event.
     for row in &rows {
         let baseline_cost = row["baseline_cost_usd"].as_f64().unwrap();
         assert!((baseline_cost - 0.003).abs() < 1e-12, "{row}");

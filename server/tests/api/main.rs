@@ -21,4 +21,5 @@ mod plans;
 mod portal;
 mod proxy;
 mod routing;
+mod savings;
 mod storage;

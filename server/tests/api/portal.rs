@@ -656,7 +656,10 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(events.len(), 5);
-    let routed: Vec<_> = events.iter().filter(|e| e.saving_usd > 0.0).collect();
+    let routed: Vec<_> = events
+        .iter()
+        .filter(|e| e.saving_usd > 0.0 && e.routed)
+        .collect();
     assert_eq!(
         routed.len(),
         4,
@@ -687,6 +690,13 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
     let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
     let (_, saved_card) = cell(&dashboard, "saving");
     assert_eq!(saved_card, app::analytics::money(total_saving));
+    // The figure names its baseline and the share of traffic it applies to.
+    let claim = &dashboard[dashboard.find("data-testid=\"savings-claim\"").unwrap()..];
+    let claim = &claim[..claim.find("</span>").unwrap()];
+    assert!(
+        claim.contains("vs. openai/gpt-4o") && claim.contains("on the 4 of 5 requests"),
+        "{claim}"
+    );
 
     // Per day: seven rows, the days with requests showing their figures, the others nothing.
     let section = &dashboard[dashboard.find("data-testid=\"savings-by-day\"").unwrap()..];
@@ -753,23 +763,37 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
     let table = &page[page.find("data-testid=\"savings-by-day\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     let (day, (_, cost, saving)) = by_day.iter().next_back().unwrap();
-    let percent = |cost: f64, saving: f64| format!("{:.1}%", saving / (cost + saving) * 100.0);
+    // "Saved %" is of what the requests a saving is claimed for would have cost without the
+    // gateway: the routed ones' baseline cost (the pinned gpt-4o request is not in it).
+    let base_of = |day: Option<&str>| -> f64 {
+        events
+            .iter()
+            .filter(|e| e.routed)
+            .filter(|e| day.is_none_or(|d| gateway::plans::format_iso(e.created_at).starts_with(d)))
+            .map(|e| e.baseline_cost_usd.unwrap())
+            .sum()
+    };
+    let percent = |saving: f64, base: f64| format!("{:.1}%", saving / base * 100.0);
+    let day_base = base_of(Some(day));
     for expected in [
         day.clone(),
         app::analytics::money(*cost),
-        app::analytics::money(cost + saving),
+        app::analytics::money(day_base),
         app::analytics::money(*saving),
-        percent(*cost, *saving),
+        percent(*saving, day_base),
     ] {
         assert!(table.contains(&expected), "{expected} in {table}");
     }
-    let total_cost: f64 = events.iter().map(|e| e.cost_usd).sum();
     let by_provider = &page[page.find("By provider").unwrap()..];
     let by_provider = &by_provider[..by_provider.find("</table>").unwrap()];
     assert!(
         by_provider.contains("Saved %")
-            && by_provider.contains(&format!(">{}<", percent(total_cost, total_saving))),
+            && by_provider.contains(&format!(">{}<", percent(total_saving, base_of(None)))),
         "the breakdowns show the share saved: {by_provider}"
+    );
+    assert!(
+        page.contains("vs. openai/gpt-4o"),
+        "the analytics page names the baseline"
     );
 
     // The export: what each request would have cost on the baseline model, after its cost.
@@ -787,9 +811,9 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
         assert_eq!(number("cost_usd"), event.cost_usd);
         assert_eq!(
             number("baseline_cost_usd"),
-            event.cost_usd + event.saving_usd
+            event.baseline_cost_usd.unwrap()
         );
-        if event.saving_usd > 0.0 {
+        if event.routed {
             assert!(number("baseline_cost_usd") > number("cost_usd"), "{line}");
         }
     }
