@@ -90,6 +90,7 @@ pub enum Problem {
     PolicyUnknownBaseline {
         model: String,
     },
+    PolicyQualityChecks,
     PolicyEmptyRule {
         index: usize,
     },
@@ -254,6 +255,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
         PolicyEmptyForcedModel => say!(policy_empty_forced_model),
         PolicyEmptyRule { index } => say!(policy_empty_rule, index = index),
         PolicyUnknownBaseline { model } => say!(policy_unknown_baseline, model = model.clone()),
+        PolicyQualityChecks => say!(policy_quality_checks),
         Unreadable { detail } => say!(unreadable, detail = detail.clone()),
         TooManyLogInsFromNetwork { seconds } => say!(too_many_log_ins_network, seconds = seconds),
         TooManyLogInsForAccount { seconds } => say!(too_many_log_ins_account, seconds = seconds),
@@ -407,6 +409,7 @@ pub(crate) mod ssr {
             PolicyError::EmptyForcedModel => Problem::PolicyEmptyForcedModel,
             PolicyError::EmptyRule(index) => Problem::PolicyEmptyRule { index },
             PolicyError::UnknownBaseline(model) => Problem::PolicyUnknownBaseline { model },
+            PolicyError::QualityChecks => Problem::PolicyQualityChecks,
         }
     }
 }

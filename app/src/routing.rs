@@ -257,6 +257,8 @@ mod ssr {
             providers,
             rules,
             baseline_model: text(&form.baseline_model),
+            // Set in the policy's JSON (CLI, API); the form keeps it.
+            quality_checks: current.quality_checks.clone(),
         };
         policy
             .validate()

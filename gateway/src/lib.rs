@@ -22,6 +22,7 @@ pub mod openai;
 pub mod plans;
 pub mod providers;
 pub mod proxy;
+pub mod quality;
 pub mod quota;
 pub mod routing;
 pub mod settings;

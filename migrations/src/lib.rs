@@ -17,6 +17,7 @@ mod m20261205_000009_limits;
 mod m20261205_000010_email;
 mod m20261205_000011_members;
 mod m20261206_000012_honest_savings;
+mod m20261206_000013_quality_verdicts;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_email::Migration),
             Box::new(m20261205_000011_members::Migration),
             Box::new(m20261206_000012_honest_savings::Migration),
+            Box::new(m20261206_000013_quality_verdicts::Migration),
         ]
     }
 }

@@ -19,6 +19,10 @@
 //! - `fake-long-model-name` → an answer whose `model` is a megabyte long
 //! - anything else → the provider's plain answer "Hello from the fake <Provider> server."
 //!
+//! A chat request whose system message starts with [`JUDGE_PROMPT_START`] (the gateway's quality
+//! judge) is answered with the judge's reply a test sets ([`FakeProviders::set_judge_reply`];
+//! by default `Assistant A: [[8]]` and `Assistant B: [[9]]`), after the judge pause if one is set.
+//!
 //! `stream: true` (or Gemini's `:streamGenerateContent`) answers with the streaming fixtures,
 //! one event every 20 ms.
 //!
@@ -105,7 +109,15 @@ struct Shared {
     abandoned_streams: Arc<AtomicU32>,
     /// Pause between the events of a normal stream, in milliseconds (0: the default 20 ms).
     stream_pause_ms: std::sync::atomic::AtomicU64,
+    /// What the fake answers a quality judge's request; `None`: the default ratings.
+    judge_reply: Mutex<Option<String>>,
+    /// How long the judge takes to answer, in milliseconds.
+    judge_pause_ms: std::sync::atomic::AtomicU64,
 }
+
+/// How the gateway's quality judge's system message starts (MT-Bench's judge prompt).
+pub const JUDGE_PROMPT_START: &str = "Please act as an impartial judge";
+const DEFAULT_JUDGE_REPLY: &str = "Both answers are helpful; B is a little more complete.\n\nAssistant A: [[8]]\nAssistant B: [[9]]";
 
 impl Shared {
     fn stream_pause(&self) -> Duration {
@@ -215,6 +227,31 @@ impl FakeProviders {
     pub fn set_stream_pause(&self, pause: Duration) {
         let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX).max(1);
         self.shared.stream_pause_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// What the fake answers a quality judge from now on (its ratings, or anything else).
+    pub fn set_judge_reply(&self, reply: &str) {
+        *self.shared.judge_reply.lock() = Some(reply.to_owned());
+    }
+
+    /// Makes the judge take `pause` to answer.
+    pub fn set_judge_pause(&self, pause: Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.shared.judge_pause_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The requests that reached the fake as a quality judge's.
+    pub fn judge_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|request| {
+                request
+                    .body
+                    .pointer("/messages/0/content")
+                    .and_then(Value::as_str)
+                    .is_some_and(|system| system.starts_with(JUDGE_PROMPT_START))
+            })
+            .collect()
     }
 
     /// How many streams were dropped by the client (the gateway) before they were complete.
@@ -682,6 +719,26 @@ async fn openai_like(
         _ => {
             if model == "fake-slow" {
                 tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            let judged = request
+                .pointer("/messages/0/content")
+                .and_then(Value::as_str)
+                .is_some_and(|system| system.starts_with(JUDGE_PROMPT_START));
+            if judged && !stream {
+                let pause = shared.judge_pause_ms.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let reply = shared
+                    .judge_reply
+                    .lock()
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_JUDGE_REPLY.to_owned());
+                let mut answer: Value =
+                    serde_json::from_str(fixtures.answer).expect("fixture is JSON");
+                answer["model"] = Value::String(model.to_owned());
+                if let Some(content) = answer.pointer_mut("/choices/0/message/content") {
+                    *content = Value::String(reply);
+                }
+                return json_response(StatusCode::OK, &answer.to_string(), &[]);
             }
             if stream {
                 let events = if json_answer {

@@ -64,7 +64,13 @@ pub async fn delete_expired_in_batches(
         // and hour: small next to the events).
         usage_hourly::Entity::delete_many()
             .filter(usage_hourly::Column::Hour.lt(cutoff - HOUR_MS))
-            .filter(usage_hourly::Column::AccountId.in_subquery(on_plan))
+            .filter(usage_hourly::Column::AccountId.in_subquery(on_plan.clone()))
+            .exec(db)
+            .await?;
+        // Quality verdicts are analytics too: kept as long as the events they were sampled from.
+        crate::entities::quality_verdict::Entity::delete_many()
+            .filter(crate::entities::quality_verdict::Column::CreatedAt.lt(cutoff))
+            .filter(crate::entities::quality_verdict::Column::AccountId.in_subquery(on_plan))
             .exec(db)
             .await?;
     }

@@ -7,6 +7,7 @@ pub mod gateway_key;
 pub mod member;
 pub mod portal_session;
 pub mod provider_credential;
+pub mod quality_verdict;
 pub mod stripe_event;
 pub mod usage_event;
 pub mod usage_hourly;

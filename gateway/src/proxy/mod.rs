@@ -267,6 +267,16 @@ async fn serve_admitted(
             if std::ptr::eq(decision, &decisions[0]) {
                 cache.store(&state, decision, &outcome).await;
             }
+            // A check of this answer, if the account asks for them, runs after it has gone.
+            crate::quality::maybe_sample(
+                &state,
+                &caller.account,
+                &caller.policy,
+                caller.key.key_id,
+                &request,
+                decision,
+                &outcome,
+            );
             let mut response = respond::json(shape.whole(outcome.body)?, decision);
             cache.mark(&mut response);
             Ok(response)

@@ -46,6 +46,23 @@ pub struct RoutingPolicy {
     /// gateway (`openai/gpt-4o`). Unset: the flagship chat model of the first provider added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_model: Option<String>,
+    /// Quality checks on this scope's own traffic (`crate::quality`); off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_checks: Option<QualityChecks>,
+}
+
+/// "Re-ask 2 % of the auto requests served below the baseline of the baseline model, and have a
+/// judge grade the two answers": what the account's traffic kept of the baseline's quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityChecks {
+    /// The share of `auto` requests served below the baseline that are checked (0 to 1).
+    pub sample_rate: f64,
+    /// The judge (`openai/gpt-4o`); default: the baseline model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_model: Option<String>,
+    /// The most the checks may spend in a calendar month, at list prices (US dollars).
+    pub monthly_budget_usd: f64,
 }
 
 /// "Requests with tools → at least standard."
@@ -158,6 +175,10 @@ pub enum PolicyError {
     EmptyRule(usize),
     #[error("baseline_model '{0}' is not a priced chat model of the catalog (e.g. openai/gpt-4o)")]
     UnknownBaseline(String),
+    #[error(
+        "quality_checks: sample_rate must be between 0 and 1, monthly_budget_usd at least 0, and judge_model a chat model of the catalog"
+    )]
+    QualityChecks,
 }
 
 impl RoutingPolicy {
@@ -213,6 +234,18 @@ impl RoutingPolicy {
         {
             return Err(PolicyError::UnknownBaseline(baseline.clone()));
         }
+        if let Some(checks) = &self.quality_checks {
+            let judge_known = checks
+                .judge_model
+                .as_deref()
+                .is_none_or(|judge| crate::routing::models::catalog_chat_model(judge).is_some());
+            if !(0.0..=1.0).contains(&checks.sample_rate)
+                || !(checks.monthly_budget_usd >= 0.0 && checks.monthly_budget_usd.is_finite())
+                || !judge_known
+            {
+                return Err(PolicyError::QualityChecks);
+            }
+        }
         Ok(())
     }
 
@@ -247,6 +280,10 @@ impl RoutingPolicy {
                 .baseline_model
                 .clone()
                 .or_else(|| account.baseline_model.clone()),
+            quality_checks: key
+                .quality_checks
+                .clone()
+                .or_else(|| account.quality_checks.clone()),
         }
     }
 

@@ -20,6 +20,7 @@ mod members;
 mod plans;
 mod portal;
 mod proxy;
+mod quality;
 mod routing;
 mod savings;
 mod storage;
