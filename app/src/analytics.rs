@@ -65,6 +65,45 @@ pub struct AnalyticsView {
     pub breakdowns: Vec<(String, Vec<BreakdownRow>)>,
     /// What the range's savings are measured against, and on what share of the traffic.
     pub claim: crate::savings::SavingsClaim,
+    /// What the quality checks found in the range, beside the savings it goes with.
+    pub quality: QualityView,
+}
+
+/// The adequate share of judged answers, its 95 % interval and the counts behind it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualityRow {
+    pub name: String,
+    pub judged: u64,
+    pub adequate: u64,
+    pub no_verdict: u64,
+    /// Percent, with the interval's bounds; `None` before anything was judged.
+    pub rate: Option<(f64, f64, f64)>,
+    pub eval_cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualityView {
+    /// The account's policy asks for checks.
+    pub enabled: bool,
+    pub overall: QualityRow,
+    pub by_tier: Vec<QualityRow>,
+    pub by_key: Vec<QualityRow>,
+    pub by_day: Vec<QualityRow>,
+}
+
+#[cfg(feature = "ssr")]
+fn quality_row(name: String, share: &gateway::quality::report::Share) -> QualityRow {
+    QualityRow {
+        name,
+        judged: share.judged,
+        adequate: share.adequate,
+        no_verdict: share.no_verdict,
+        rate: share
+            .rate()
+            .zip(share.interval_95())
+            .map(|(rate, (low, high))| (rate * 100.0, low * 100.0, high * 100.0)),
+        eval_cost_usd: share.eval_cost_usd,
+    }
 }
 
 #[server(prefix = "/api", endpoint = "analytics_report")]
@@ -148,7 +187,39 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
             .collect::<Vec<_>>()
     };
     let baseline = crate::server::baseline_of(&state, account_id, None).await?;
+    let checked = gateway::quality::report::report(&state.db, account_id, since, now + 1).await?;
+    let key_label = |id: i32| {
+        key_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+    let enabled = gateway::accounts::routing_policies(&state.db, account_id)
+        .await?
+        .account
+        .quality_checks
+        .is_some_and(|checks| checks.sample_rate > 0.0);
+    let quality = QualityView {
+        enabled,
+        overall: quality_row(String::new(), &checked.overall),
+        by_tier: checked
+            .by_tier
+            .iter()
+            .map(|(tier, share)| quality_row(tier.clone(), share))
+            .collect(),
+        by_key: checked
+            .by_key
+            .iter()
+            .map(|(id, share)| quality_row(key_label(*id), share))
+            .collect(),
+        by_day: checked
+            .by_day
+            .iter()
+            .map(|(day, share)| quality_row(day.clone(), share))
+            .collect(),
+    };
     Ok(AnalyticsView {
+        quality,
         claim: crate::savings::SavingsClaim::of(&report.totals, baseline),
         ranges: RANGES
             .iter()
@@ -308,6 +379,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
         series,
         breakdowns,
         claim,
+        quality,
     } = view;
     let i18n = use_i18n();
     // Days with requests, newest first, under the cost chart.
@@ -430,6 +502,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                 </tbody>
             </table>
         })}
+        {quality_section(quality)}
         {latency}
         {breakdowns.into_iter().map(|(by, rows)| {
             let (heading, column) = match by.as_str() {
@@ -457,6 +530,51 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
             }
         }).collect_view()}
         <p class="muted">{t!(i18n, analytics.footer, plan, days = retention_days)}</p>
+    }
+}
+
+/// Measured quality: the adequate share of judged answers with its 95 % interval, overall and
+/// per tier, key and day; or how to switch the checks on.
+fn quality_section(quality: QualityView) -> impl IntoView {
+    let i18n = use_i18n();
+    let percent = |row: &QualityRow| match row.rate {
+        Some((rate, low, high)) => format!("{rate:.1} % ({low:.1}–{high:.1} %)"),
+        None => "–".to_owned(),
+    };
+    let table = move |heading: AnyView, rows: Vec<QualityRow>| {
+        (!rows.is_empty()).then(|| view! {
+            <table class="list compact">
+                <caption>{heading}</caption>
+                <thead><tr><th></th><th class="num">{t!(i18n, analytics.quality_judged)}</th><th class="num">{t!(i18n, analytics.quality_adequate)}</th><th class="num">{t!(i18n, analytics.quality_no_verdict)}</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|row| view! {
+                        <tr><td>{row.name.clone()}</td><td class="num">{row.judged}</td><td class="num">{percent(&row)}</td><td class="num">{row.no_verdict}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })
+    };
+    let overall = quality.overall.clone();
+    view! {
+        <section class="quality" data-testid="quality">
+            <h2>{t!(i18n, analytics.quality_title)}</h2>
+            {if overall.judged + overall.no_verdict == 0 {
+                if quality.enabled {
+                    view! { <p class="empty">{t!(i18n, analytics.quality_none_yet)}</p> }.into_any()
+                } else {
+                    view! { <p class="muted">{t!(i18n, analytics.quality_off)} " " <code>"quality_checks"</code></p> }.into_any()
+                }
+            } else {
+                view! {
+                    <p data-testid="quality-overall">
+                        {t!(i18n, analytics.quality_overall, share = percent(&overall), judged = overall.judged, no_verdict = overall.no_verdict, cost = crate::analytics::money(overall.eval_cost_usd))}
+                    </p>
+                    {table(t!(i18n, analytics.by_tier).into_any(), quality.by_tier)}
+                    {table(t!(i18n, analytics.by_key).into_any(), quality.by_key)}
+                    {table(t!(i18n, analytics.quality_by_day).into_any(), quality.by_day)}
+                }.into_any()
+            }}
+        </section>
     }
 }
 

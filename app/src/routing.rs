@@ -31,6 +31,11 @@ pub struct RoutingForm {
     pub rule_long_prompt: String,
     /// What savings are measured against (`openai/gpt-4o`); "": the default.
     pub baseline_model: String,
+    /// Quality checks: the percent of eligible requests checked ("": off), the judge ("": the
+    /// baseline) and the monthly budget in dollars.
+    pub quality_percent: String,
+    pub quality_judge: String,
+    pub quality_budget: String,
 }
 
 /// A scope the page can edit: the account, or one active key.
@@ -183,6 +188,21 @@ mod ssr {
             },
             rule_long_prompt: tier_text(long.and_then(|rule| rule.at_least)),
             baseline_model: policy.baseline_model.clone().unwrap_or_default(),
+            quality_percent: policy
+                .quality_checks
+                .as_ref()
+                .map(|checks| format!("{}", checks.sample_rate * 100.0))
+                .unwrap_or_default(),
+            quality_judge: policy
+                .quality_checks
+                .as_ref()
+                .and_then(|checks| checks.judge_model.clone())
+                .unwrap_or_default(),
+            quality_budget: policy
+                .quality_checks
+                .as_ref()
+                .map(|checks| format!("{}", checks.monthly_budget_usd))
+                .unwrap_or_default(),
         }
     }
 
@@ -257,8 +277,25 @@ mod ssr {
             providers,
             rules,
             baseline_model: text(&form.baseline_model),
-            // Set in the policy's JSON (CLI, API); the form keeps it.
-            quality_checks: current.quality_checks.clone(),
+            quality_checks: match text(&form.quality_percent) {
+                None => None,
+                Some(percent) => {
+                    let number = |value: &str| {
+                        value
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|n| n.is_finite())
+                            .ok_or(PortalError::Refused(Problem::PolicyQualityChecks))
+                    };
+                    Some(gateway::routing::policy::QualityChecks {
+                        sample_rate: number(&percent)? / 100.0,
+                        judge_model: text(&form.quality_judge),
+                        monthly_budget_usd: number(
+                            &text(&form.quality_budget).unwrap_or_else(|| "0".into()),
+                        )?,
+                    })
+                }
+            },
         };
         policy
             .validate()
@@ -269,6 +306,35 @@ mod ssr {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn quality_checks_and_the_baseline_round_trip_through_the_form() {
+            let empty = RoutingPolicy::default();
+            let form = RoutingForm {
+                baseline_model: "openai/gpt-4.1".into(),
+                quality_percent: "2".into(),
+                quality_budget: "5".into(),
+                ..Default::default()
+            };
+            let policy = policy_of_form(&form, &empty).unwrap();
+            let checks = policy.quality_checks.clone().unwrap();
+            assert!((checks.sample_rate - 0.02).abs() < 1e-12);
+            assert_eq!((checks.monthly_budget_usd, checks.judge_model), (5.0, None));
+            assert_eq!(policy.baseline_model.as_deref(), Some("openai/gpt-4.1"));
+            let back = form_of(&policy);
+            assert_eq!(
+                (back.quality_percent.as_str(), back.quality_budget.as_str()),
+                ("2", "5")
+            );
+            // Emptied, the checks are off; out of range, refused.
+            let off = policy_of_form(&RoutingForm::default(), &policy).unwrap();
+            assert_eq!(off.quality_checks, None);
+            let too_many = RoutingForm {
+                quality_percent: "150".into(),
+                ..Default::default()
+            };
+            assert!(policy_of_form(&too_many, &empty).is_err());
+        }
 
         #[test]
         fn the_form_round_trips_and_keeps_rules_it_cannot_show() {
@@ -453,6 +519,9 @@ pub async fn save_routing(
     long_prompt_tokens: String,
     rule_long_prompt: String,
     #[server(default)] baseline_model: String,
+    #[server(default)] quality_percent: String,
+    #[server(default)] quality_judge: String,
+    #[server(default)] quality_budget: String,
 ) -> Result<(), PortalError> {
     use crate::server::state;
 
@@ -474,6 +543,9 @@ pub async fn save_routing(
         long_prompt_tokens,
         rule_long_prompt,
         baseline_model,
+        quality_percent,
+        quality_judge,
+        quality_budget,
     };
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
@@ -692,6 +764,16 @@ fn routing_form(
                     None => t!(i18n, routing.baseline_none).into_any(),
                 }}
             </p>
+            <fieldset data-testid="quality-checks">
+                <legend>{t!(i18n, routing.quality_checks)}</legend>
+                <p class="muted">{t!(i18n, routing.quality_checks_intro)}</p>
+                <label for="quality_percent">{t!(i18n, routing.quality_percent)}</label>
+                <input name="quality_percent" id="quality_percent" value=form.quality_percent inputmode="decimal" placeholder=move || t_string!(i18n, routing.quality_percent_placeholder)/>
+                <label for="quality_budget">{t!(i18n, routing.quality_budget)}</label>
+                <input name="quality_budget" id="quality_budget" value=form.quality_budget inputmode="decimal" placeholder="5"/>
+                <label for="quality_judge">{t!(i18n, routing.quality_judge)}</label>
+                <input name="quality_judge" id="quality_judge" list="baseline-choices" value=form.quality_judge placeholder=move || t_string!(i18n, routing.quality_judge_placeholder)/>
+            </fieldset>
             <label for="cache">{t!(i18n, routing.cache)}</label>
             <select name="cache" id="cache">
                 <option value="" selected=form.cache.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.off_default).into_any() }}</option>

@@ -290,8 +290,17 @@ async fn serve_admitted(
             Ok(native.respond(passed, decision, &usage, stream_slot, idle))
         }
         Answer::Stream((first, rest)) => {
+            let check = crate::quality::prepare(
+                &state,
+                &caller.account,
+                &caller.policy,
+                caller.key.key_id,
+                &request,
+                decision,
+            );
             let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
-                .holding(stream_slot);
+                .holding(stream_slot)
+                .checking(check);
             let body = respond::sse_body(first, rest, guard, shape);
             let mut response = respond::sse(body, decision);
             cache.mark(&mut response);

@@ -182,6 +182,7 @@ pub(super) fn sse_body(
                     if let Some(usage) = item.usage {
                         guard.usage = usage;
                     }
+                    guard.observe(&item.json);
                     if item.usage_only {
                         if !guard.include_usage {
                             continue;

@@ -162,6 +162,8 @@ pub(super) struct StreamGuard {
     priced: Option<&'static CatalogModel>,
     baseline: Option<&'static CatalogModel>,
     reservation: Arc<Reservation>,
+    /// A quality check waiting for the stream's text, when this request was chosen for one.
+    check: Option<crate::quality::PendingCheck>,
 }
 
 pub(super) enum StreamEnd {
@@ -193,6 +195,20 @@ impl StreamGuard {
             priced: UsageContext::priced(decision),
             baseline: context.baseline,
             reservation: Arc::clone(&context.reservation),
+            check: None,
+        }
+    }
+
+    /// Checks the stream's answer once it has finished (see `crate::quality`).
+    pub(super) fn checking(mut self, check: Option<crate::quality::PendingCheck>) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// One chunk as it passes to the client: its text is kept for the check, if there is one.
+    pub(super) fn observe(&mut self, chunk: &[u8]) {
+        if let Some(check) = &mut self.check {
+            check.feed(chunk);
         }
     }
 
@@ -220,7 +236,11 @@ impl Drop for StreamGuard {
             u64::from(self.usage.prompt_tokens) + u64::from(self.usage.completion_tokens),
         );
         match &self.outcome {
-            StreamEnd::Finished => {}
+            StreamEnd::Finished => {
+                if let Some(check) = self.check.take() {
+                    check.finish(None, self.usage);
+                }
+            }
             // 499: nginx's "client closed request", as LiteLLM and others log it.
             StreamEnd::ClientGone => {
                 event.status = 499;

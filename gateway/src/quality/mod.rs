@@ -24,7 +24,6 @@ use crate::directory::AccountConfig;
 use crate::entities::quality_verdict;
 use crate::openai::{ChatCompletionRequest, Usage};
 use crate::providers::{ChatOutcome, Provider, ProviderEndpoint, UpstreamCall};
-use crate::routing::policy::QualityChecks;
 use crate::routing::{self, RouteDecision, RoutingPolicy};
 use crate::state::GatewayState;
 
@@ -47,47 +46,28 @@ struct Sample {
     budget_usd: f64,
 }
 
-/// After an answer has gone to the client: starts a check of it when the policy asks for checks,
-/// the gateway chose the model, that model is cheaper than the baseline, and the dice say so.
-pub(crate) fn maybe_sample(
+/// The most of a streamed answer kept for its check (the judge reads at most a part of it).
+const MAX_STREAMED_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A request chosen for a check, waiting for its answer: a whole one, or a stream's text as it
+/// passes.
+pub(crate) struct PendingCheck {
+    state: GatewayState,
+    sample: Sample,
+}
+
+/// Whether this request's answer is to be checked: the policy asks for checks, the gateway chose
+/// the model, that model is cheaper than the baseline, and the dice say so. Decided before the
+/// answer, so that a stream not chosen costs nothing more than the roll.
+pub(crate) fn prepare(
     state: &GatewayState,
     account: &Arc<AccountConfig>,
     policy: &RoutingPolicy,
     key_id: i32,
     request: &ChatCompletionRequest,
     decision: &RouteDecision<'_>,
-    outcome: &ChatOutcome,
-) {
-    let Some(checks) = &policy.quality_checks else {
-        return;
-    };
-    let Some(sample) = sample_of(account, policy, checks, key_id, request, decision, outcome)
-    else {
-        return;
-    };
-    if rand::random::<f64>() >= checks.sample_rate {
-        return;
-    }
-    let Ok(permit) = RUNNING.try_acquire() else {
-        tracing::debug!("quality check skipped: as many running as allowed");
-        return;
-    };
-    let state = state.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        evaluate(&state, sample).await;
-    });
-}
-
-fn sample_of(
-    account: &Arc<AccountConfig>,
-    policy: &RoutingPolicy,
-    checks: &QualityChecks,
-    key_id: i32,
-    request: &ChatCompletionRequest,
-    decision: &RouteDecision<'_>,
-    outcome: &ChatOutcome,
-) -> Option<Sample> {
+) -> Option<PendingCheck> {
+    let checks = policy.quality_checks.as_ref()?;
     if !decision.routed || checks.sample_rate <= 0.0 {
         return None;
     }
@@ -100,19 +80,85 @@ fn sample_of(
         Some(name) => routing::catalog_chat_model(name)?,
         None => baseline,
     };
-    Some(Sample {
-        account: account.clone(),
-        key_id,
-        request: request.clone(),
-        served,
-        served_answer: judge::answer_text(&outcome.body)?,
-        served_usage: outcome.usage,
-        baseline,
-        judge,
-        tier: decision.tier.map(|tier| tier.id().to_owned()),
-        route_reason: decision.reason.clone(),
-        budget_usd: checks.monthly_budget_usd,
+    if rand::random::<f64>() >= checks.sample_rate {
+        return None;
+    }
+    Some(PendingCheck {
+        state: state.clone(),
+        sample: Sample {
+            account: account.clone(),
+            key_id,
+            request: request.clone(),
+            served,
+            served_answer: String::new(),
+            served_usage: Usage::default(),
+            baseline,
+            judge,
+            tier: decision.tier.map(|tier| tier.id().to_owned()),
+            route_reason: decision.reason.clone(),
+            budget_usd: checks.monthly_budget_usd,
+        },
     })
+}
+
+impl PendingCheck {
+    /// One chunk of a streamed answer (OpenAI's chunk JSON): its text is kept, up to a bound.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        let answer = &mut self.sample.served_answer;
+        if answer.len() >= MAX_STREAMED_ANSWER_BYTES {
+            return;
+        }
+        let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(chunk) else {
+            return;
+        };
+        if let Some(text) = chunk
+            .pointer("/choices/0/delta/content")
+            .and_then(serde_json::Value::as_str)
+        {
+            let room = MAX_STREAMED_ANSWER_BYTES - answer.len();
+            answer.push_str(crate::openai::clipped(text, room));
+        }
+    }
+
+    /// The answer is complete: the check runs in the background (or is skipped when as many run
+    /// as may, or the answer has no text to judge).
+    pub(crate) fn finish(mut self, whole: Option<String>, usage: Usage) {
+        if let Some(whole) = whole {
+            self.sample.served_answer = whole;
+        }
+        if self.sample.served_answer.trim().is_empty() {
+            return;
+        }
+        self.sample.served_usage = usage;
+        // A stream's guard may be dropped where no runtime runs (a server shutting down).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(permit) = RUNNING.try_acquire() else {
+            tracing::debug!("quality check skipped: as many running as allowed");
+            return;
+        };
+        let Self { state, sample } = self;
+        runtime.spawn(async move {
+            let _permit = permit;
+            evaluate(&state, sample).await;
+        });
+    }
+}
+
+/// After a whole answer has gone to the client: checks it if [`prepare`] chooses it.
+pub(crate) fn maybe_sample(
+    state: &GatewayState,
+    account: &Arc<AccountConfig>,
+    policy: &RoutingPolicy,
+    key_id: i32,
+    request: &ChatCompletionRequest,
+    decision: &RouteDecision<'_>,
+    outcome: &ChatOutcome,
+) {
+    if let Some(check) = prepare(state, account, policy, key_id, request, decision) {
+        check.finish(judge::answer_text(&outcome.body), outcome.usage);
+    }
 }
 
 /// A million tokens in and a million out: enough to order two models by price.

@@ -541,7 +541,7 @@ fn stored_with_key(
 }
 
 /// The page without Leptos's hydration markers (`<!>`, `<!--…-->`), so that cells read plainly.
-fn without_markers(html: &str) -> String {
+pub(crate) fn without_markers(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(start) = rest.find("<!") {

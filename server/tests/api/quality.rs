@@ -97,6 +97,35 @@ async fn a_sampled_answer_is_judged_after_the_client_has_it_and_only_the_verdict
         .unwrap();
     assert_eq!(events.len(), 1);
 
+    // The Analytics page shows the measured quality beside the savings.
+    let browser = crate::portal::Browser::new(&app);
+    browser
+        .post_form(
+            "log_in",
+            &[
+                ("email", "judged@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    let page = crate::portal::without_markers(
+        &browser
+            .get("/analytics?range=24h")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let section = &page[page
+        .find("data-testid=\"quality\"")
+        .expect("a quality section")..];
+    assert!(
+        section.contains("Measured quality")
+            && section.contains("of the 1 sampled answers were adequate")
+            && section.contains("100.0 % ("),
+        "{section}"
+    );
+
     // Nothing but metadata reached the disk: not the prompt, not an answer.
     let dir = app.database.sqlite_dir().unwrap();
     for file in std::fs::read_dir(dir).unwrap() {
@@ -108,6 +137,35 @@ async fn a_sampled_answer_is_judged_after_the_client_has_it_and_only_the_verdict
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_assembled_as_it_passes_and_judged() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = with_checks(&app, "streamed@example.com", 1.0, 10.0).await;
+    let mut streamed = auto("Thanks!");
+    streamed["stream"] = json!(true);
+    let response = app.chat(Some(&tenant.key), &streamed).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            verdicts(&app, tenant.account_id).await.len() == 1
+        })
+        .await
+    );
+    assert_eq!(
+        verdicts(&app, tenant.account_id).await[0].adequate,
+        Some(true)
+    );
+    // The judge read the answer the client read, put together from its chunks.
+    let judged = app.fake_openai.judge_requests();
+    let shown = judged[0].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        shown.contains("[The Start of Assistant A's Answer]\nHello from the fake OpenAI server."),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
