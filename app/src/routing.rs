@@ -36,6 +36,8 @@ pub struct RoutingForm {
     pub quality_percent: String,
     pub quality_judge: String,
     pub quality_budget: String,
+    /// Calibration's target, in percent adequate ("": thresholds as shipped).
+    pub quality_target: String,
 }
 
 /// A scope the page can edit: the account, or one active key.
@@ -47,7 +49,7 @@ pub struct Scope {
     pub label: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingSettings {
     pub scope: String,
     pub scopes: Vec<Scope>,
@@ -62,6 +64,23 @@ pub struct RoutingSettings {
     pub baseline_is_default: bool,
     /// Chat models of the catalog a baseline may be, as `provider/model`.
     pub baseline_choices: Vec<String>,
+    /// Calibration's moves of the account's threshold, newest first.
+    pub threshold_moves: Vec<ThresholdMove>,
+}
+
+/// One move of the routing threshold by calibration, and what it was based on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdMove {
+    /// `2026-12-06 18:40` (UTC).
+    pub at: String,
+    pub from: f64,
+    pub to: f64,
+    /// Percent adequate estimated for the traffic, on `judged` verdicts, with `cheap` percent of
+    /// it served below the baseline, against `target` percent.
+    pub adequacy: f64,
+    pub judged: i64,
+    pub cheap: f64,
+    pub target: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +222,12 @@ mod ssr {
                 .as_ref()
                 .map(|checks| format!("{}", checks.monthly_budget_usd))
                 .unwrap_or_default(),
+            quality_target: policy
+                .quality_checks
+                .as_ref()
+                .and_then(|checks| checks.target_adequacy)
+                .map(|target| format!("{}", target * 100.0))
+                .unwrap_or_default(),
         }
     }
 
@@ -293,6 +318,10 @@ mod ssr {
                         monthly_budget_usd: number(
                             &text(&form.quality_budget).unwrap_or_else(|| "0".into()),
                         )?,
+                        target_adequacy: match text(&form.quality_target) {
+                            None => None,
+                            Some(target) => Some(number(&target)? / 100.0),
+                        },
                     })
                 }
             },
@@ -478,6 +507,19 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
     };
     let (baseline, baseline_is_default) =
         crate::server::baseline_of(&state, account_id, key_id).await?;
+    let threshold_moves = gateway::quality::calibration::history(&state.db, account_id, 10)
+        .await?
+        .into_iter()
+        .map(|change| ThresholdMove {
+            at: gateway_types::time::format_utc(change.changed_at)[..16].replace('T', " "),
+            from: change.old_threshold,
+            to: change.new_threshold,
+            adequacy: change.adequacy * 100.0,
+            judged: change.judged,
+            cheap: change.cheap_share * 100.0,
+            target: change.target * 100.0,
+        })
+        .collect();
     let baseline_choices = gateway::catalog::Catalog::built_in()
         .models
         .iter()
@@ -499,6 +541,7 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
         baseline,
         baseline_is_default,
         baseline_choices,
+        threshold_moves,
     })
 }
 
@@ -522,6 +565,7 @@ pub async fn save_routing(
     #[server(default)] quality_percent: String,
     #[server(default)] quality_judge: String,
     #[server(default)] quality_budget: String,
+    #[server(default)] quality_target: String,
 ) -> Result<(), PortalError> {
     use crate::server::state;
 
@@ -546,6 +590,7 @@ pub async fn save_routing(
         quality_percent,
         quality_judge,
         quality_budget,
+        quality_target,
     };
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
@@ -694,6 +739,7 @@ fn routing_form(
         baseline,
         baseline_is_default,
         baseline_choices,
+        threshold_moves,
     } = settings;
     let i18n = use_i18n();
     let is_key = scope != "account";
@@ -771,6 +817,8 @@ fn routing_form(
                 <input name="quality_percent" id="quality_percent" value=form.quality_percent inputmode="decimal" placeholder=move || t_string!(i18n, routing.quality_percent_placeholder)/>
                 <label for="quality_budget">{t!(i18n, routing.quality_budget)}</label>
                 <input name="quality_budget" id="quality_budget" value=form.quality_budget inputmode="decimal" placeholder="5"/>
+                <label for="quality_target">{t!(i18n, routing.quality_target)}</label>
+                <input name="quality_target" id="quality_target" value=form.quality_target inputmode="decimal" placeholder=move || t_string!(i18n, routing.quality_target_placeholder)/>
                 <label for="quality_judge">{t!(i18n, routing.quality_judge)}</label>
                 <input name="quality_judge" id="quality_judge" list="baseline-choices" value=form.quality_judge placeholder=move || t_string!(i18n, routing.quality_judge_placeholder)/>
             </fieldset>
@@ -785,6 +833,21 @@ fn routing_form(
         {move || save.value().get().map(|result| match result {
             Ok(()) => view! { <p class="notice" role="status">{t!(i18n, routing.saved)}</p> }.into_any(),
             Err(err) => error_view(err),
+        })}
+        {(!threshold_moves.is_empty()).then(|| view! {
+            <table class="list compact" data-testid="threshold-moves">
+                <caption>{t!(i18n, routing.moves_title)}</caption>
+                <thead><tr><th>{t!(i18n, routing.moves_when)}</th><th class="num">{t!(i18n, routing.moves_threshold)}</th><th>{t!(i18n, routing.moves_why)}</th></tr></thead>
+                <tbody>
+                    {threshold_moves.into_iter().map(|row| view! {
+                        <tr>
+                            <td>{row.at.clone()}</td>
+                            <td class="num">{format!("{:.3} → {:.3}", row.from, row.to)}</td>
+                            <td>{t!(i18n, routing.moves_reason, adequacy = format!("{:.1}", row.adequacy), judged = row.judged, cheap = format!("{:.0}", row.cheap), target = format!("{:.1}", row.target))}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
         })}
         <details>
             <summary>{t!(i18n, routing.as_json)} <code>"llm-gateway routing set"</code> ")"</summary>

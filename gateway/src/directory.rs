@@ -44,6 +44,8 @@ pub struct AccountConfig {
     pub keys_within_plan: Option<std::collections::HashSet<i32>>,
     /// Budgets and rate limits of the account and of its keys that have their own.
     pub limits: accounts::AccountLimits,
+    /// The routing threshold calibration has moved to (`crate::quality::calibration`), if any.
+    pub calibrated_threshold: Option<f64>,
 }
 
 impl AccountConfig {
@@ -174,6 +176,8 @@ impl Directory {
                 accounts::AccountError::Database(err) => DirectoryError::Database(err),
                 other => DirectoryError::Policy(other.to_string()),
             })?;
+        let calibrated_threshold =
+            crate::quality::calibration::current(&self.db, account_id).await?;
         let config = Arc::new(AccountConfig {
             account_id,
             plan,
@@ -181,6 +185,7 @@ impl Directory {
             routing,
             keys_within_plan,
             limits,
+            calibrated_threshold,
         });
         self.accounts.write().insert(account_id, config.clone());
         Ok(config)

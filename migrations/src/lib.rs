@@ -18,6 +18,7 @@ mod m20261205_000010_email;
 mod m20261205_000011_members;
 mod m20261206_000012_honest_savings;
 mod m20261206_000013_quality_verdicts;
+mod m20261206_000014_threshold_changes;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_members::Migration),
             Box::new(m20261206_000012_honest_savings::Migration),
             Box::new(m20261206_000013_quality_verdicts::Migration),
+            Box::new(m20261206_000014_threshold_changes::Migration),
         ]
     }
 }

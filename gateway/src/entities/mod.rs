@@ -9,5 +9,6 @@ pub mod portal_session;
 pub mod provider_credential;
 pub mod quality_verdict;
 pub mod stripe_event;
+pub mod threshold_change;
 pub mod usage_event;
 pub mod usage_hourly;

@@ -91,7 +91,15 @@ impl FromRequestParts<GatewayState> for Caller {
             return Err(ApiError::internal());
         };
         let account = load_account(state, &key).await?;
-        let policy = account.routing.effective(key.key_id);
+        let mut policy = account.routing.effective(key.key_id);
+        // Calibration's threshold, where the account asks for it and sets none itself.
+        let calibrating = policy
+            .quality_checks
+            .as_ref()
+            .is_some_and(|checks| checks.target_adequacy.is_some());
+        if calibrating && policy.threshold.is_none() {
+            policy.threshold = account.calibrated_threshold.map(|t| t as f32);
+        }
         Ok(Caller {
             key,
             account,

@@ -11,6 +11,7 @@
 //! apart from the account's traffic (no usage event, no quota), under a monthly budget. A judge
 //! that fails or answers without ratings leaves "no verdict", never "adequate".
 
+pub mod calibration;
 pub mod judge;
 pub mod report;
 
@@ -44,6 +45,8 @@ struct Sample {
     tier: Option<String>,
     route_reason: String,
     budget_usd: f64,
+    /// Calibration's target and the threshold it starts from, when the account asks for it.
+    calibrate: Option<(f64, f64)>,
 }
 
 /// The most of a streamed answer kept for its check (the judge reads at most a part of it).
@@ -83,6 +86,12 @@ pub(crate) fn prepare(
     if rand::random::<f64>() >= checks.sample_rate {
         return None;
     }
+    // A threshold the account (or key) set itself wins over calibration.
+    let stored = account.routing.effective(key_id);
+    let calibrate = checks
+        .target_adequacy
+        .filter(|_| stored.threshold.is_none())
+        .map(|target| (target, f64::from(state.router.thresholds().strong)));
     Some(PendingCheck {
         state: state.clone(),
         sample: Sample {
@@ -97,6 +106,7 @@ pub(crate) fn prepare(
             tier: decision.tier.map(|tier| tier.id().to_owned()),
             route_reason: decision.reason.clone(),
             budget_usd: checks.monthly_budget_usd,
+            calibrate,
         },
     })
 }
@@ -236,6 +246,13 @@ async fn evaluate(state: &GatewayState, sample: Sample) {
     };
     if let Err(err) = row.insert(&state.db).await {
         tracing::warn!(error = %err, "could not store a quality verdict");
+        return;
+    }
+    if let Some((target, shipped)) = sample.calibrate {
+        let account_id = sample.account.account_id;
+        if let Err(err) = calibration::recalibrate(state, account_id, target, shipped).await {
+            tracing::warn!(error = %err, account_id, "calibration failed");
+        }
     }
 }
 

@@ -63,6 +63,11 @@ pub struct QualityChecks {
     pub judge_model: Option<String>,
     /// The most the checks may spend in a calendar month, at list prices (US dollars).
     pub monthly_budget_usd: f64,
+    /// Calibration: the adequate share the routing threshold is moved toward (0.95), from the
+    /// verdicts (`crate::quality::calibration`); unset, thresholds stay as shipped. A `threshold`
+    /// set in the policy wins over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_adequacy: Option<f64>,
 }
 
 /// "Requests with tools → at least standard."
@@ -242,6 +247,9 @@ impl RoutingPolicy {
             if !(0.0..=1.0).contains(&checks.sample_rate)
                 || !(checks.monthly_budget_usd >= 0.0 && checks.monthly_budget_usd.is_finite())
                 || !judge_known
+                || checks
+                    .target_adequacy
+                    .is_some_and(|target| !(0.5..=1.0).contains(&target))
             {
                 return Err(PolicyError::QualityChecks);
             }

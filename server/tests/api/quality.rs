@@ -13,12 +13,23 @@ use serde_json::json;
 use crate::helpers::{Backend, Tenant, TestApp, eventually, spawn_app};
 
 async fn with_checks(app: &TestApp, email: &str, sample_rate: f64, budget: f64) -> Tenant {
+    with_target(app, email, sample_rate, budget, None).await
+}
+
+async fn with_target(
+    app: &TestApp,
+    email: &str,
+    sample_rate: f64,
+    budget: f64,
+    target_adequacy: Option<f64>,
+) -> Tenant {
     let tenant = app.tenant(email).await;
     let policy = RoutingPolicy {
         quality_checks: Some(QualityChecks {
             sample_rate,
             judge_model: None,
             monthly_budget_usd: budget,
+            target_adequacy,
         }),
         ..Default::default()
     };
@@ -227,4 +238,86 @@ async fn only_what_is_asked_for_is_checked_within_the_budget() {
     for tenant in [&off, &broke, &pinned] {
         assert!(verdicts(&app, tenant.account_id).await.is_empty());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_lowers_the_threshold_when_the_cheap_answers_fall_short() {
+    use gateway::entities::threshold_change;
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = with_target(&app, "target@example.com", 1.0, 100.0, Some(0.95)).await;
+    // The judge finds every cheaper answer far below the baseline's.
+    app.fake_openai
+        .set_judge_reply("A misses the point.\nAssistant A: [[2]]\nAssistant B: [[9]]");
+    let shipped = app.state.router.thresholds().strong;
+    let mut sent = 0;
+    while verdicts(&app, tenant.account_id).await.len()
+        < gateway::quality::calibration::MIN_VERDICTS as usize
+    {
+        assert!(sent < 200, "verdicts come in");
+        let response = app
+            .chat(Some(&tenant.key), &auto(&format!("Thanks {sent}!")))
+            .await;
+        assert_eq!(response.status(), 200);
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.flush_usage().await;
+    // One more verdict after the usage is written: the move needs the traffic's cheap share.
+    assert_eq!(
+        app.chat(Some(&tenant.key), &auto("Thanks again!"))
+            .await
+            .status(),
+        200
+    );
+    let moved = eventually(Duration::from_secs(20), || async {
+        !threshold_change::Entity::find()
+            .filter(threshold_change::Column::AccountId.eq(tenant.account_id))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert!(moved, "a move once enough verdicts came in");
+    let change = threshold_change::Entity::find()
+        .filter(threshold_change::Column::AccountId.eq(tenant.account_id))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!((change.old_threshold - f64::from(shipped)).abs() < 1e-6);
+    assert!(
+        change.new_threshold < change.old_threshold
+            && change.old_threshold - change.new_threshold <= 0.05 + 1e-9,
+        "down by one bounded step: {change:?}"
+    );
+    assert!(change.adequacy < 0.95 && change.judged >= 20);
+    // The next requests route with it.
+    let account = app
+        .state
+        .directory
+        .account(tenant.account_id)
+        .await
+        .unwrap();
+    assert_eq!(account.calibrated_threshold, Some(change.new_threshold));
+    // The Routing page shows the move and why.
+    let browser = crate::portal::Browser::new(&app);
+    browser
+        .post_form(
+            "log_in",
+            &[
+                ("email", "target@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    let page = crate::portal::without_markers(&browser.get("/routing").await.text().await.unwrap());
+    let moves = &page[page
+        .find("data-testid=\"threshold-moves\"")
+        .expect("the moves")..];
+    let expected = format!("{:.3} → {:.3}", change.old_threshold, change.new_threshold);
+    assert!(
+        moves.contains(&expected) && moves.contains("target 95.0 %"),
+        "{moves}"
+    );
 }
