@@ -113,6 +113,9 @@ struct Shared {
     judge_reply: Mutex<Option<String>>,
     /// How long the judge takes to answer, in milliseconds.
     judge_pause_ms: std::sync::atomic::AtomicU64,
+    /// Labelled questions (the first user message) the judge grades by their label: the served
+    /// answer adequate or not (the calibration benchmark's stand-in for a real judge).
+    judge_labels: Mutex<std::collections::HashMap<String, bool>>,
 }
 
 /// How the gateway's quality judge's system message starts (MT-Bench's judge prompt).
@@ -232,6 +235,12 @@ impl FakeProviders {
     /// What the fake answers a quality judge from now on (its ratings, or anything else).
     pub fn set_judge_reply(&self, reply: &str) {
         *self.shared.judge_reply.lock() = Some(reply.to_owned());
+    }
+
+    /// Makes the judge grade by these labels: a question (its user message) labelled `true` gets
+    /// equal ratings, `false` a served answer far below the baseline's.
+    pub fn set_judge_labels(&self, labels: std::collections::HashMap<String, bool>) {
+        *self.shared.judge_labels.lock() = labels;
     }
 
     /// Makes the judge take `pause` to answer.
@@ -435,6 +444,14 @@ fn refusal_response(
 const JSON_ANSWER: &str = r#"{"city":"Paris"}"#;
 
 /// The chat completion fixture with `model` set and the JSON text as the message content.
+/// The question a judge's request shows (a single user turn), as the gateway frames it.
+fn judged_question(request: &Value) -> Option<String> {
+    let shown = request.pointer("/messages/1/content")?.as_str()?;
+    let start = shown.find("[User Question]\nuser: ")? + "[User Question]\nuser: ".len();
+    let end = shown.find("\n\n[The Start of Assistant A's Answer]")?;
+    shown.get(start..end).map(str::to_owned)
+}
+
 fn with_json_content(fixture: &str, model: &str) -> String {
     let mut value: Value = serde_json::from_str(fixture).expect("fixture is JSON");
     value["model"] = Value::String(model.to_owned());
@@ -727,11 +744,17 @@ async fn openai_like(
             if judged && !stream {
                 let pause = shared.judge_pause_ms.load(Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
-                let reply = shared
-                    .judge_reply
-                    .lock()
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_JUDGE_REPLY.to_owned());
+                let labelled = judged_question(&request)
+                    .and_then(|question| shared.judge_labels.lock().get(&question).copied());
+                let reply = match labelled {
+                    Some(true) => "Assistant A: [[9]]\nAssistant B: [[9]]".to_owned(),
+                    Some(false) => "Assistant A: [[3]]\nAssistant B: [[9]]".to_owned(),
+                    None => shared
+                        .judge_reply
+                        .lock()
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_JUDGE_REPLY.to_owned()),
+                };
                 let mut answer: Value =
                     serde_json::from_str(fixtures.answer).expect("fixture is JSON");
                 answer["model"] = Value::String(model.to_owned());

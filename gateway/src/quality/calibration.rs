@@ -4,10 +4,9 @@
 //! based on ([`crate::entities::threshold_change`]); the latest is the threshold in force.
 //!
 //! The adequacy of the traffic is estimated as `1 - cheap_share * (1 - adequate_share)`: answers
-//! served by the baseline's tier or above are taken as adequate, and those served below it are
-//! adequate as often as the judged sample says.
+//! served at the baseline's tier or above are taken as adequate, and those served below it (the
+//! only ones checked) are adequate as often as the judged sample says.
 
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set,
@@ -19,10 +18,11 @@ use crate::state::GatewayState;
 
 /// Verdicts needed since the last move before the next one.
 pub const MIN_VERDICTS: u64 = 20;
-/// Threshold units per point of adequacy missed (a proportional step).
-const GAIN: f64 = 1.0;
-/// The most one move changes the threshold.
-const MAX_STEP: f64 = 0.05;
+/// A step, in shipped thresholds per point of adequacy missed: thresholds differ by router (the
+/// semantic one ships near 0.15, the surface one near 0.62), and so does how far a step moves.
+const GAIN: f64 = 2.0;
+/// The most one move changes the threshold, as a share of the shipped threshold.
+const MAX_STEP: f64 = 0.1;
 /// How far from the shipped threshold calibration may take it, and never to all-strong or
 /// all-cheap.
 pub const REACH: f64 = 0.3;
@@ -35,11 +35,20 @@ const TOLERANCE: f64 = 0.005;
 pub struct Measured {
     pub judged: u64,
     pub adequate: u64,
-    /// The share of the routed traffic served below the baseline (what the verdicts speak for).
+    /// The share of the routed traffic served below the baseline's tier (what the verdicts speak
+    /// for).
     pub cheap_share: f64,
 }
 
 impl Measured {
+    /// The standard error of [`Measured::adequacy`] (the inadequate share's binomial error,
+    /// scaled by the share it applies to; never zero, as 20 of 20 is not certainty).
+    pub fn standard_error(&self) -> f64 {
+        let n = self.judged.max(1) as f64;
+        let bad = (1.0 - self.adequate as f64 / n).max(0.5 / n);
+        self.cheap_share * (bad * (1.0 - bad) / n).sqrt()
+    }
+
     /// The estimated adequate share of the whole routed traffic.
     pub fn adequacy(&self) -> Option<f64> {
         (self.judged > 0).then(|| {
@@ -64,10 +73,11 @@ pub fn next_threshold(current: f64, shipped: f64, target: f64, measured: Measure
         return None;
     }
     let missed = target - measured.adequacy()?;
-    if missed.abs() < TOLERANCE {
+    // Within the tolerance, or within the estimate's own noise (its standard error): stay.
+    if missed.abs() < TOLERANCE.max(measured.standard_error()) {
         return None;
     }
-    let step = (GAIN * missed).clamp(-MAX_STEP, MAX_STEP);
+    let step = (GAIN * missed * shipped).clamp(-MAX_STEP * shipped, MAX_STEP * shipped);
     let (low, high) = bounds(shipped);
     let next = (current - step).clamp(low, high);
     ((next - current).abs() > f64::EPSILON).then_some(next)
@@ -118,6 +128,7 @@ pub async fn recalibrate(
     account_id: i32,
     target: f64,
     shipped: f64,
+    baseline_tier: crate::catalog::Tier,
 ) -> Result<(), DbErr> {
     let _one_at_a_time = MOVING.lock().await;
     let db = &state.db;
@@ -151,11 +162,13 @@ pub async fn recalibrate(
         // verdicts by.
         return Ok(());
     }
+    let below: Vec<&str> = [crate::catalog::Tier::Cheap, crate::catalog::Tier::Standard]
+        .into_iter()
+        .filter(|tier| *tier < baseline_tier)
+        .map(|tier| tier.id())
+        .collect();
     let cheap = routed()
-        .filter(
-            Expr::col(usage_event::Column::CostUsd)
-                .lt(Expr::col(usage_event::Column::BaselineCostUsd)),
-        )
+        .filter(usage_event::Column::Tier.is_in(below))
         .count(db)
         .await?;
     let measured = Measured {
@@ -209,16 +222,22 @@ mod tests {
     #[test]
     fn the_threshold_moves_toward_the_target_slowly_and_within_bounds() {
         let next = |current, m| next_threshold(current, 0.62, 0.95, m);
-        // 20 judged, 14 adequate, 60 % served cheap: 1 - 0.6 * 0.3 = 82 % < 95 %: down, one step.
+        // 20 judged, 14 adequate, 60 % served cheap: 1 - 0.6 * 0.3 = 82 % < 95 %: down by the
+        // largest step, a tenth of the shipped threshold.
         let down = next(0.62, measured(20, 14, 0.6)).unwrap();
-        assert!((down - 0.57).abs() < 1e-12, "{down}");
-        // Above the target: up, by the points missed.
-        let up = next(0.62, measured(40, 40, 0.6)).unwrap();
-        assert!((up - 0.67).abs() < 1e-12, "{up}");
-        let near = next(0.62, measured(40, 37, 0.6)).unwrap();
-        assert!((near - (0.62 - (0.95 - (1.0 - 0.6 * 3.0 / 40.0)))).abs() < 1e-12);
-        // Within the tolerance, too few verdicts, or at a bound: it stays.
-        assert_eq!(next(0.62, measured(20, 19, 0.999)), None);
+        assert!((down - 0.558).abs() < 1e-12, "{down}");
+        // Above the target by more than the noise: up, by twice the points missed (in shipped
+        // thresholds).
+        let up = next(0.62, measured(400, 400, 0.6)).unwrap();
+        assert!((up - 0.682).abs() < 1e-12, "{up}");
+        let near = next(0.62, measured(400, 385, 0.6)).unwrap();
+        let missed = 0.95 - (1.0 - 0.6 * 15.0 / 400.0);
+        assert!(
+            (near - (0.62 - 2.0 * missed * 0.62)).abs() < 1e-12,
+            "{near}"
+        );
+        // Within the noise of 20 verdicts, too few verdicts, or at a bound: it stays.
+        assert_eq!(next(0.62, measured(20, 19, 0.6)), None);
         assert_eq!(next(0.62, measured(19, 0, 1.0)), None);
         assert_eq!(next(0.32, measured(50, 0, 1.0)), None);
         let low = next(0.34, measured(50, 0, 1.0)).unwrap();

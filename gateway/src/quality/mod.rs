@@ -45,8 +45,9 @@ struct Sample {
     tier: Option<String>,
     route_reason: String,
     budget_usd: f64,
-    /// Calibration's target and the threshold it starts from, when the account asks for it.
-    calibrate: Option<(f64, f64)>,
+    /// Calibration's target, the threshold it starts from and the baseline's tier, when the
+    /// account asks for it.
+    calibrate: Option<(f64, f64, crate::catalog::Tier)>,
 }
 
 /// The most of a streamed answer kept for its check (the judge reads at most a part of it).
@@ -76,7 +77,9 @@ pub(crate) fn prepare(
     }
     let baseline = routing::baseline_model(policy, &account.providers)?;
     let served = Catalog::built_in().find(decision.endpoint.kind, &decision.model)?;
-    if list_price(served) >= list_price(baseline) {
+    // Below the baseline's tier: the answers routing traded quality for. (A cheaper model of the
+    // baseline's own tier is the tier's price, not a quality bet.)
+    if served.tier >= baseline.tier {
         return None;
     }
     let judge = match checks.judge_model.as_deref() {
@@ -91,7 +94,13 @@ pub(crate) fn prepare(
     let calibrate = checks
         .target_adequacy
         .filter(|_| stored.threshold.is_none())
-        .map(|target| (target, f64::from(state.router.thresholds().strong)));
+        .map(|target| {
+            (
+                target,
+                f64::from(state.router.thresholds().strong),
+                baseline.tier,
+            )
+        });
     Some(PendingCheck {
         state: state.clone(),
         sample: Sample {
@@ -171,11 +180,6 @@ pub(crate) fn maybe_sample(
     }
 }
 
-/// A million tokens in and a million out: enough to order two models by price.
-fn list_price(model: &CatalogModel) -> f64 {
-    model.cost(1_000_000, 1_000_000)
-}
-
 fn name(model: &CatalogModel) -> String {
     format!("{}/{}", model.provider, model.model)
 }
@@ -248,9 +252,10 @@ async fn evaluate(state: &GatewayState, sample: Sample) {
         tracing::warn!(error = %err, "could not store a quality verdict");
         return;
     }
-    if let Some((target, shipped)) = sample.calibrate {
+    if let Some((target, shipped, tier)) = sample.calibrate {
         let account_id = sample.account.account_id;
-        if let Err(err) = calibration::recalibrate(state, account_id, target, shipped).await {
+        let moved = calibration::recalibrate(state, account_id, target, shipped, tier).await;
+        if let Err(err) = moved {
             tracing::warn!(error = %err, account_id, "calibration failed");
         }
     }

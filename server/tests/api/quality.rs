@@ -57,11 +57,15 @@ async fn a_sampled_answer_is_judged_after_the_client_has_it_and_only_the_verdict
     let app = spawn_app(Backend::Sqlite).await;
     let tenant = with_checks(&app, "judged@example.com", 1.0, 10.0).await;
     app.fake_openai.set_judge_pause(Duration::from_secs(2));
-    let secret = "SECRET-PROMPT-7d1e4 thanks, that settles it";
+    let secret = "Thanks so much, Wilhelmina Quackenbush!";
     let response = app.chat(Some(&tenant.key), &auto(secret)).await;
     assert_eq!(response.status(), 200);
     let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
     let (served, tier) = (header("x-gateway-model"), header("x-gateway-tier"));
+    assert_ne!(
+        tier, "strong",
+        "a request served below the baseline's tier: {served}"
+    );
     let answer: serde_json::Value = response.json().await.unwrap();
     assert!(answer["choices"][0]["message"]["content"].is_string());
     // The client has its answer while the judge is still thinking.

@@ -29,12 +29,34 @@ struct Args {
     /// Where the caught e-mails are served as JSON (`GET /messages`).
     #[arg(long, requires = "smtp_addr")]
     mailbox_addr: Option<std::net::SocketAddr>,
+    /// Labelled prompts (JSON lines with `messages` and `weak_ok`, as
+    /// `../shared/router-eval/dev.jsonl`): the quality judge grades a served answer adequate
+    /// exactly when its prompt is labelled `weak_ok`.
+    #[arg(long)]
+    judge_labels: Option<std::path::PathBuf>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let fakes = testkit::FakeProviders::start_on(args.openai_addr, args.accept_keys).await?;
+    if let Some(path) = &args.judge_labels {
+        let mut labels = std::collections::HashMap::new();
+        for line in std::fs::read_to_string(path)?.lines() {
+            let Ok(row) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(question), Some(ok)) = (
+                row.pointer("/messages/0/content").and_then(|v| v.as_str()),
+                row.get("weak_ok").and_then(|v| v.as_bool()),
+            ) else {
+                continue;
+            };
+            labels.insert(question.to_owned(), ok);
+        }
+        eprintln!("judging {} labelled prompts by their labels", labels.len());
+        fakes.set_judge_labels(labels);
+    }
     for provider in ["openai", "anthropic", "gemini", "groq", "ollama"] {
         println!("{provider}={}", fakes.base_url_for(provider));
     }
