@@ -176,8 +176,9 @@ impl Directory {
                 accounts::AccountError::Database(err) => DirectoryError::Database(err),
                 other => DirectoryError::Policy(other.to_string()),
             })?;
-        let calibrated_threshold =
-            crate::quality::calibration::current(&self.db, account_id).await?;
+        let calibrated_threshold = accounts::latest_threshold_change(&self.db, account_id)
+            .await?
+            .map(|change| change.new_threshold);
         let config = Arc::new(AccountConfig {
             account_id,
             plan,

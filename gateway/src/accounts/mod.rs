@@ -25,7 +25,8 @@ pub use providers::{
     ProviderView, add_provider, delete_provider, list_providers, reseal_provider_keys,
 };
 pub use routing::{
-    RoutingPolicies, routing_policies, set_account_routing_policy, set_key_routing_policy,
+    RoutingPolicies, latest_threshold_change, routing_policies, set_account_routing_policy,
+    set_key_routing_policy,
 };
 
 use sea_orm::sea_query::Expr;

@@ -23,6 +23,22 @@ impl RoutingPolicies {
     }
 }
 
+/// The latest move of the account's routing threshold by calibration (`crate::quality`): its
+/// `new_threshold` is the threshold in force.
+pub async fn latest_threshold_change(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+) -> Result<Option<crate::entities::threshold_change::Model>, sea_orm::DbErr> {
+    use crate::entities::threshold_change;
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+    threshold_change::Entity::find()
+        .filter(threshold_change::Column::AccountId.eq(account_id))
+        .order_by_desc(threshold_change::Column::ChangedAt)
+        .order_by_desc(threshold_change::Column::Id)
+        .one(db)
+        .await
+}
+
 pub async fn routing_policies(
     db: &impl ConnectionTrait,
     account_id: i32,

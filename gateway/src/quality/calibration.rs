@@ -83,24 +83,7 @@ pub fn next_threshold(current: f64, shipped: f64, target: f64, measured: Measure
     ((next - current).abs() > f64::EPSILON).then_some(next)
 }
 
-/// The threshold calibration has set for the account, if it has moved it.
-pub async fn current(db: &DatabaseConnection, account_id: i32) -> Result<Option<f64>, DbErr> {
-    Ok(latest(db, account_id)
-        .await?
-        .map(|change| change.new_threshold))
-}
-
-async fn latest(
-    db: &DatabaseConnection,
-    account_id: i32,
-) -> Result<Option<threshold_change::Model>, DbErr> {
-    threshold_change::Entity::find()
-        .filter(threshold_change::Column::AccountId.eq(account_id))
-        .order_by_desc(threshold_change::Column::ChangedAt)
-        .order_by_desc(threshold_change::Column::Id)
-        .one(db)
-        .await
-}
+use crate::accounts::latest_threshold_change as latest;
 
 /// The account's moves, newest first.
 pub async fn history(
