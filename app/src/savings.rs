@@ -53,6 +53,9 @@ pub fn claim_text(claim: &SavingsClaim) -> impl IntoView + use<> {
                 None => t!(i18n, savings_no_baseline).into_any(),
             }}
             {(claim.unpriced_requests > 0).then(|| view! { " " {t!(i18n, savings_unpriced, count = claim.unpriced_requests)} })}
+            {(claim.baseline.is_some() && claim.baseline_is_default).then(|| view! {
+                " " {t!(i18n, savings_default_baseline)} " " <a href="/routing">{t!(i18n, nav_routing)}</a>
+            })}
         </span>
     }
 }
