@@ -113,6 +113,8 @@ struct Shared {
     judge_reply: Mutex<Option<String>>,
     /// How long the judge takes to answer, in milliseconds.
     judge_pause_ms: std::sync::atomic::AtomicU64,
+    /// The judge answers with the provider's server error (500) instead of ratings.
+    judge_fails: std::sync::atomic::AtomicBool,
     /// Labelled questions (the first user message) the judge grades by their label: the served
     /// answer adequate or not (the calibration benchmark's stand-in for a real judge).
     judge_labels: Mutex<std::collections::HashMap<String, bool>>,
@@ -241,6 +243,11 @@ impl FakeProviders {
     /// equal ratings, `false` a served answer far below the baseline's.
     pub fn set_judge_labels(&self, labels: std::collections::HashMap<String, bool>) {
         *self.shared.judge_labels.lock() = labels;
+    }
+
+    /// Makes the judge answer with OpenAI's server error (500), as a judge that is down.
+    pub fn set_judge_failing(&self, failing: bool) {
+        self.shared.judge_fails.store(failing, Ordering::SeqCst);
     }
 
     /// Makes the judge take `pause` to answer.
@@ -744,6 +751,13 @@ async fn openai_like(
             if judged && !stream {
                 let pause = shared.judge_pause_ms.load(Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
+                if shared.judge_fails.load(Ordering::SeqCst) {
+                    return json_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        fixture!("openai/error_server.json"),
+                        &[],
+                    );
+                }
                 let labelled = judged_question(&request)
                     .and_then(|question| shared.judge_labels.lock().get(&question).copied());
                 let reply = match labelled {

@@ -206,6 +206,30 @@ async fn a_judge_without_ratings_leaves_no_verdict_never_adequate() {
 }
 
 #[tokio::test]
+async fn a_judge_that_fails_leaves_no_verdict_and_the_spend_it_caused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = with_checks(&app, "judge-down@example.com", 1.0, 10.0).await;
+    app.fake_openai.set_judge_failing(true);
+    assert_eq!(
+        app.chat(Some(&tenant.key), &auto("Thanks!")).await.status(),
+        200
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !verdicts(&app, tenant.account_id).await.is_empty()
+        })
+        .await
+    );
+    let verdict = &verdicts(&app, tenant.account_id).await[0];
+    assert_eq!((verdict.adequate, verdict.cheap_score), (None, None));
+    assert_eq!(verdict.outcome, "judge_failed");
+    assert!(
+        verdict.eval_cost_usd > 0.0,
+        "the baseline's answer was paid for"
+    );
+}
+
+#[tokio::test]
 async fn only_what_is_asked_for_is_checked_within_the_budget() {
     let app = spawn_app(Backend::Sqlite).await;
     // Off (rate 0), and no budget: nothing is re-asked.
