@@ -48,6 +48,22 @@ async fn verdicts(app: &TestApp, account_id: i32) -> Vec<quality_verdict::Model>
         .unwrap()
 }
 
+/// Sends one auto request and waits for the check it starts to be stored.
+async fn first_verdict(app: &TestApp, tenant: &Tenant) -> quality_verdict::Model {
+    assert_eq!(
+        app.chat(Some(&tenant.key), &auto("Thanks!")).await.status(),
+        200
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !verdicts(app, tenant.account_id).await.is_empty()
+        })
+        .await,
+        "a check is stored"
+    );
+    verdicts(app, tenant.account_id).await.remove(0)
+}
+
 fn auto(text: &str) -> serde_json::Value {
     json!({"model": "auto", "messages": [{"role": "user", "content": text}]})
 }
@@ -189,17 +205,7 @@ async fn a_judge_without_ratings_leaves_no_verdict_never_adequate() {
     let tenant = with_checks(&app, "unreadable@example.com", 1.0, 10.0).await;
     app.fake_openai
         .set_judge_reply("Both answers are fine, I would not rate them.");
-    assert_eq!(
-        app.chat(Some(&tenant.key), &auto("Thanks!")).await.status(),
-        200
-    );
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            !verdicts(&app, tenant.account_id).await.is_empty()
-        })
-        .await
-    );
-    let verdict = &verdicts(&app, tenant.account_id).await[0];
+    let verdict = &first_verdict(&app, &tenant).await;
     assert_eq!(verdict.adequate, None);
     assert_eq!(verdict.outcome, "judge_unreadable");
     assert!(verdict.eval_cost_usd > 0.0, "the calls were made and cost");
@@ -210,17 +216,7 @@ async fn a_judge_that_fails_leaves_no_verdict_and_the_spend_it_caused() {
     let app = spawn_app(Backend::Sqlite).await;
     let tenant = with_checks(&app, "judge-down@example.com", 1.0, 10.0).await;
     app.fake_openai.set_judge_failing(true);
-    assert_eq!(
-        app.chat(Some(&tenant.key), &auto("Thanks!")).await.status(),
-        200
-    );
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            !verdicts(&app, tenant.account_id).await.is_empty()
-        })
-        .await
-    );
-    let verdict = &verdicts(&app, tenant.account_id).await[0];
+    let verdict = &first_verdict(&app, &tenant).await;
     assert_eq!((verdict.adequate, verdict.cheap_score), (None, None));
     assert_eq!(verdict.outcome, "judge_failed");
     assert!(
