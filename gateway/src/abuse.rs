@@ -91,33 +91,61 @@ fn per_minute(n: u32) -> Option<Quota> {
     NonZeroU32::new(n).map(Quota::per_minute)
 }
 
-/// Streams open per key. A slot is held by a [`StreamSlot`] that gives it back when dropped, so
-/// a stream the client abandons frees its slot as surely as one that ends.
-#[derive(Default)]
-struct OpenStreams {
-    per_key: Mutex<HashMap<i32, u32>>,
+/// Things held open at once per key (streams per gateway key, connections per client address).
+/// A place is held by a [`Place`] that gives it back when dropped, so a stream the client abandons
+/// frees its place as surely as one that ends. Keys holding nothing are forgotten: the map stays
+/// as small as what is open.
+pub struct Places<K: Hash + Eq + Clone>(Arc<Mutex<HashMap<K, u32>>>);
+
+impl<K: Hash + Eq + Clone> Default for Places<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
 }
 
-/// One open stream's place; dropping it frees the place.
-pub struct StreamSlot {
-    /// `None` when the valve is off.
-    streams: Option<Arc<OpenStreams>>,
-    key_id: i32,
+impl<K: Hash + Eq + Clone> Places<K> {
+    /// One more place for `key`, or `None` when it holds `max` already.
+    pub fn take(&self, key: K, max: u32) -> Option<Place<K>> {
+        {
+            let mut open = self.0.lock();
+            let held = open.entry(key.clone()).or_default();
+            if *held >= max {
+                return None;
+            }
+            *held += 1;
+        }
+        Some(Place {
+            places: self.0.clone(),
+            key,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
 }
 
-impl Drop for StreamSlot {
+/// One place of [`Places`]; dropping it frees the place.
+pub struct Place<K: Hash + Eq + Clone> {
+    places: Arc<Mutex<HashMap<K, u32>>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> Drop for Place<K> {
     fn drop(&mut self) {
-        let Some(streams) = &self.streams else {
-            return;
-        };
-        let mut per_key = streams.per_key.lock();
-        if let Some(open) = per_key.get_mut(&self.key_id) {
-            *open -= 1;
-            if *open == 0 {
-                per_key.remove(&self.key_id);
+        let mut open = self.places.lock();
+        if let Some(held) = open.get_mut(&self.key) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.key);
             }
         }
     }
+}
+
+/// One open stream's place among its key's; `None` inside when the valve is off.
+pub struct StreamSlot {
+    _place: Option<Place<i32>>,
 }
 
 /// All valves of one server.
@@ -128,7 +156,7 @@ pub struct AbuseGuard {
     signups_by_address: Valve<IpAddr>,
     invitations_by_account: Valve<i32>,
     requests_by_key: Valve<i32>,
-    streams: Arc<OpenStreams>,
+    streams: Places<i32>,
 }
 
 /// Which valve refused a log-in, for the message.
@@ -152,7 +180,7 @@ impl AbuseGuard {
             requests_by_key: Valve::new(
                 NonZeroU32::new(settings.key_requests_per_second).map(Quota::per_second),
             ),
-            streams: Arc::default(),
+            streams: Places::default(),
             settings,
         }
     }
@@ -187,25 +215,12 @@ impl AbuseGuard {
     /// Takes a place for one more stream of `key_id`, or `None` when the key has as many open
     /// as it may.
     pub fn open_stream(&self, key_id: i32) -> Option<StreamSlot> {
-        let limit = self.settings.key_concurrent_streams;
-        if limit == 0 {
-            return Some(StreamSlot {
-                streams: None,
-                key_id,
-            });
+        match self.settings.key_concurrent_streams {
+            0 => Some(StreamSlot { _place: None }),
+            limit => self.streams.take(key_id, limit).map(|place| StreamSlot {
+                _place: Some(place),
+            }),
         }
-        {
-            let mut per_key = self.streams.per_key.lock();
-            let open = per_key.entry(key_id).or_default();
-            if *open >= limit {
-                return None;
-            }
-            *open += 1;
-        }
-        Some(StreamSlot {
-            streams: Some(self.streams.clone()),
-            key_id,
-        })
     }
 
     pub fn max_concurrent_streams(&self) -> u32 {
@@ -291,10 +306,7 @@ mod tests {
         drop(first);
         let third = guard.open_stream(7).expect("a slot came back");
         drop((second, third));
-        assert!(
-            guard.streams.per_key.lock().is_empty(),
-            "no entry left behind"
-        );
+        assert!(guard.streams.is_empty(), "no entry left behind");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! open connections get `shutdown_grace` to finish, then the server stops anyway, so queued usage
 //! is always written).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -55,7 +54,8 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let per_address = Arc::new(OpenPerAddress::default());
+    let per_address = gateway::abuse::Places::<IpAddr>::default();
+    let per_address_max = u32::try_from(limits.max_connections_per_address).unwrap_or(u32::MAX);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -78,8 +78,7 @@ pub async fn serve(
             );
             continue;
         };
-        let Some(address_place) = per_address.take(peer.ip(), limits.max_connections_per_address)
-        else {
+        let Some(address_place) = per_address.take(peer.ip(), per_address_max) else {
             tracing::warn!(
                 max = limits.max_connections_per_address,
                 "connection refused: too many open connections from one address"
@@ -118,44 +117,6 @@ pub async fn serve(
                 grace_secs = limits.shutdown_grace.as_secs(),
                 "connections still open after the shutdown grace period: stopping anyway"
             );
-        }
-    }
-}
-
-/// How many connections each client address holds open.
-#[derive(Default)]
-struct OpenPerAddress(parking_lot::Mutex<HashMap<IpAddr, usize>>);
-
-/// One connection's place in its address's count, given back when dropped.
-struct AddressPlace {
-    counts: Arc<OpenPerAddress>,
-    addr: IpAddr,
-}
-
-impl OpenPerAddress {
-    fn take(self: &Arc<Self>, addr: IpAddr, max: usize) -> Option<AddressPlace> {
-        let mut counts = self.0.lock();
-        let open = counts.entry(addr).or_default();
-        if *open >= max {
-            return None;
-        }
-        *open += 1;
-        Some(AddressPlace {
-            counts: self.clone(),
-            addr,
-        })
-    }
-}
-
-impl Drop for AddressPlace {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock();
-        if let Some(open) = counts.get_mut(&self.addr) {
-            *open -= 1;
-            if *open == 0 {
-                // Addresses with nothing open are forgotten: the map stays as small as what is open.
-                counts.remove(&self.addr);
-            }
         }
     }
 }
