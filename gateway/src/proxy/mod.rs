@@ -50,7 +50,7 @@ use crate::catalog::{Catalog, ModelKind};
 use crate::error::ApiError;
 use crate::limits::estimate::RequestSize;
 use crate::openai::Usage;
-use crate::providers::{Provider, UpstreamCall};
+use crate::providers::Provider;
 use crate::routing;
 use crate::state::GatewayState;
 
@@ -219,12 +219,7 @@ async fn serve_admitted(
         started,
         |decision| {
             let provider = Provider::for_kind(decision.endpoint.kind);
-            let call = UpstreamCall {
-                http: state.http.for_endpoint(decision.endpoint),
-                endpoint: decision.endpoint,
-                timeout: state.settings.upstream_timeout,
-                hops: hops::incoming(&headers) + 1,
-            };
+            let call = state.upstream_call(decision.endpoint, hops::incoming(&headers) + 1);
             // Each attempt gets the request as its model takes it (a fallback may differ).
             let adapted = crate::adapt::chat(&request, decision.endpoint.kind, &decision.model);
             let model = &decision.model;
@@ -268,15 +263,21 @@ async fn serve_admitted(
                 cache.store(&state, decision, &outcome).await;
             }
             // A check of this answer, if the account asks for them, runs after it has gone.
-            crate::quality::maybe_sample(
+            let check = crate::quality::prepare(
                 &state,
                 &caller.account,
                 &caller.policy,
                 caller.key.key_id,
                 &request,
                 decision,
-                &outcome,
+                usage.baseline(),
             );
+            if let Some(check) = check {
+                check.finish(
+                    crate::quality::judge::answer_text(&outcome.body),
+                    outcome.usage,
+                );
+            }
             let mut response = respond::json(shape.whole(outcome.body)?, decision);
             cache.mark(&mut response);
             Ok(response)
@@ -297,6 +298,7 @@ async fn serve_admitted(
                 caller.key.key_id,
                 &request,
                 decision,
+                usage.baseline(),
             );
             let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
                 .holding(stream_slot)
@@ -340,12 +342,7 @@ async fn embed(
     usage: UsageContext,
 ) -> Result<Response, ApiError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = UpstreamCall {
-        http: state.http.for_endpoint(decision.endpoint),
-        endpoint: decision.endpoint,
-        timeout: state.settings.upstream_timeout,
-        hops: hops::incoming(&headers) + 1,
-    };
+    let call = state.upstream_call(decision.endpoint, hops::incoming(&headers) + 1);
     let (decision, outcome) = attempts::first_success(
         std::slice::from_ref(decision),
         &state.settings.retry,

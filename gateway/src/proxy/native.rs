@@ -423,12 +423,7 @@ async fn anthropic_count(
     decision: &routing::RouteDecision<'_>,
     body: &Value,
 ) -> Result<Response, ApiError> {
-    let call = UpstreamCall {
-        http: state.http.for_endpoint(decision.endpoint),
-        endpoint: decision.endpoint,
-        timeout: state.settings.upstream_timeout,
-        hops: hops::incoming(headers) + 1,
-    };
+    let call = state.upstream_call(decision.endpoint, hops::incoming(headers) + 1);
     call.endpoint.refused().map_err(ApiError::from)?;
     let mut sent = body.clone();
     sent["model"] = Value::from(decision.model.as_str());

@@ -53,10 +53,16 @@ impl UsageContext {
         }
     }
 
+    /// The model this request's savings are measured against.
+    pub(super) fn baseline(&self) -> Option<&'static CatalogModel> {
+        self.baseline
+    }
+
     fn priced(decision: &RouteDecision<'_>) -> Option<&'static CatalogModel> {
         Catalog::built_in().find(decision.endpoint.kind, &decision.model)
     }
 
+    /// The request's event, priced (`cache_hit`: served from the cache, nothing spent).
     fn event(
         &self,
         decision: &RouteDecision<'_>,
@@ -64,6 +70,7 @@ impl UsageContext {
         status: StatusCode,
         usage: Usage,
         error_code: Option<String>,
+        cache_hit: bool,
     ) -> UsageEvent {
         let mut event = UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
@@ -74,7 +81,7 @@ impl UsageContext {
             priced: true,
             baseline_cost_usd: None,
             counted: !self.counted.swap(true, Ordering::Relaxed),
-            cache_hit: false,
+            cache_hit,
             route_reason: Some(decision.reason.clone()),
             account_id: self.key.account_id,
             key_id: self.key.key_id,
@@ -100,7 +107,7 @@ impl UsageContext {
         usage: Usage,
         error_code: Option<String>,
     ) {
-        let event = self.event(decision, model, status, usage, error_code);
+        let event = self.event(decision, model, status, usage, error_code, false);
         self.reservation.charge(
             event.cost_usd,
             u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
@@ -121,9 +128,7 @@ impl UsageContext {
 
     /// A cache hit spent nothing: its saving is what it avoided.
     pub(super) fn record_cache_hit(&self, decision: &RouteDecision<'_>, hit: &CachedAnswer) {
-        let mut event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None);
-        event.cache_hit = true;
-        price(&mut event, Self::priced(decision), self.baseline, hit.usage);
+        let event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None, true);
         self.recorder.record(event);
     }
 }
@@ -186,6 +191,7 @@ impl StreamGuard {
                 StatusCode::OK,
                 Usage::default(),
                 None,
+                false,
             ),
             started: context.started,
             usage: Usage::default(),

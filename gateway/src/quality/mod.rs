@@ -24,7 +24,7 @@ use crate::catalog::{Catalog, CatalogModel};
 use crate::directory::AccountConfig;
 use crate::entities::quality_verdict;
 use crate::openai::{ChatCompletionRequest, Usage};
-use crate::providers::{ChatOutcome, Provider, ProviderEndpoint, UpstreamCall};
+use crate::providers::{ChatOutcome, Provider, ProviderEndpoint};
 use crate::routing::{self, RouteDecision, RoutingPolicy};
 use crate::state::GatewayState;
 
@@ -63,6 +63,7 @@ pub(crate) struct PendingCheck {
 /// Whether this request's answer is to be checked: the policy asks for checks, the gateway chose
 /// the model, that model is cheaper than the baseline, and the dice say so. Decided before the
 /// answer, so that a stream not chosen costs nothing more than the roll.
+/// `baseline` is the request's, as its usage is priced against.
 pub(crate) fn prepare(
     state: &GatewayState,
     account: &Arc<AccountConfig>,
@@ -70,12 +71,13 @@ pub(crate) fn prepare(
     key_id: i32,
     request: &ChatCompletionRequest,
     decision: &RouteDecision<'_>,
+    baseline: Option<&'static CatalogModel>,
 ) -> Option<PendingCheck> {
     let checks = policy.quality_checks.as_ref()?;
     if !decision.routed || checks.sample_rate <= 0.0 {
         return None;
     }
-    let baseline = routing::baseline_model(policy, &account.providers)?;
+    let baseline = baseline?;
     let served = Catalog::built_in().find(decision.endpoint.kind, &decision.model)?;
     // Below the baseline's tier: the answers routing traded quality for. (A cheaper model of the
     // baseline's own tier is the tier's price, not a quality bet.)
@@ -162,21 +164,6 @@ impl PendingCheck {
             let _permit = permit;
             evaluate(&state, sample).await;
         });
-    }
-}
-
-/// After a whole answer has gone to the client: checks it if [`prepare`] chooses it.
-pub(crate) fn maybe_sample(
-    state: &GatewayState,
-    account: &Arc<AccountConfig>,
-    policy: &RoutingPolicy,
-    key_id: i32,
-    request: &ChatCompletionRequest,
-    decision: &RouteDecision<'_>,
-    outcome: &ChatOutcome,
-) {
-    if let Some(check) = prepare(state, account, policy, key_id, request, decision) {
-        check.finish(judge::answer_text(&outcome.body), outcome.usage);
     }
 }
 
@@ -317,13 +304,8 @@ async fn ask(
     whole.extra.remove("stream_options");
     let (adapted, _) =
         crate::adapt::chat(&whole, endpoint.kind, &model.model).map_err(|_| false)?;
-    let call = UpstreamCall {
-        http: state.http.for_endpoint(endpoint),
-        endpoint,
-        timeout: state.settings.upstream_timeout,
-        // Its own call, not a hop of the client's request.
-        hops: 1,
-    };
+    // Its own call, not a hop of the client's request.
+    let call = state.upstream_call(endpoint, 1);
     Provider::for_kind(endpoint.kind)
         .chat(&call, &adapted, &model.model)
         .await

@@ -100,6 +100,21 @@ pub struct GatewayBuilder {
 }
 
 impl GatewayState {
+    /// A call to `endpoint` on the client that may reach it (see [`Upstreams::for_endpoint`]),
+    /// with the upstream timeout and `hops` gateways passed through, this one included.
+    pub(crate) fn upstream_call<'a>(
+        &'a self,
+        endpoint: &'a crate::providers::ProviderEndpoint,
+        hops: u32,
+    ) -> crate::providers::UpstreamCall<'a> {
+        crate::providers::UpstreamCall {
+            http: self.http.for_endpoint(endpoint),
+            endpoint,
+            timeout: self.settings.upstream_timeout,
+            hops,
+        }
+    }
+
     pub fn builder(
         db: DatabaseConnection,
         master_key: MasterKey,

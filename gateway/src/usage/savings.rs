@@ -62,18 +62,6 @@ pub fn account(served: Served<'_>, baseline: Option<&CatalogModel>, usage: Usage
     }
 }
 
-impl Accounting {
-    /// A saving is claimed for this request (it counts in "saved x % on y of z requests").
-    pub fn claims_saving(&self, served: Served<'_>) -> bool {
-        claims_saving(
-            self.priced,
-            served.routed,
-            served.cache_hit,
-            self.baseline_cost_usd.is_some(),
-        )
-    }
-}
-
 /// Whether a request counts among those a saving is claimed for: priced, and served from the
 /// cache or routed against a priced baseline.
 pub fn claims_saving(priced: bool, routed: bool, cache_hit: bool, baseline_priced: bool) -> bool {
@@ -95,6 +83,15 @@ mod tests {
         completion_tokens: 1_000_000,
         total_tokens: 2_000_000,
     };
+
+    fn claims_of(accounting: &Accounting, served: Served<'_>) -> bool {
+        claims_saving(
+            accounting.priced,
+            served.routed,
+            served.cache_hit,
+            accounting.baseline_cost_usd.is_some(),
+        )
+    }
 
     fn served(model: Option<&CatalogModel>, routed: bool, cache_hit: bool) -> Served<'_> {
         Served {
@@ -132,7 +129,7 @@ mod tests {
         assert_eq!(accounting.saving_usd, 0.0);
         assert!((accounting.cost_usd - 0.75).abs() < 1e-9);
         assert_eq!(accounting.baseline_cost_usd, Some(12.5));
-        assert!(!accounting.claims_saving(pinned));
+        assert!(!claims_of(&accounting, pinned));
     }
 
     #[test]
@@ -159,12 +156,12 @@ mod tests {
         let accounting = account(unpriced, Some(gpt_4o), TOKENS);
         assert_eq!((accounting.cost_usd, accounting.saving_usd), (0.0, 0.0));
         assert!(!accounting.priced);
-        assert!(!accounting.claims_saving(unpriced));
+        assert!(!claims_of(&accounting, unpriced));
         // No baseline price: a routed request claims nothing either.
         let mini = model(ProviderKind::OpenAi, "gpt-4o-mini");
         let no_baseline = served(Some(mini), true, false);
         let accounting = account(no_baseline, None, TOKENS);
         assert_eq!(accounting.saving_usd, 0.0);
-        assert!(!accounting.claims_saving(no_baseline));
+        assert!(!claims_of(&accounting, no_baseline));
     }
 }
