@@ -5,6 +5,18 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// A 64-bit auto-incremented primary key on both back-ends: SQLite only auto-increments an
+/// INTEGER PRIMARY KEY (which is 64-bit there anyway), PostgreSQL takes BIGINT.
+pub(crate) fn big_auto_id(manager: &SchemaManager, column: impl IntoIden) -> ColumnDef {
+    let mut id = ColumnDef::new(column);
+    match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DatabaseBackend::Sqlite => id.integer(),
+        _ => id.big_integer(),
+    };
+    id.not_null().auto_increment().primary_key();
+    id
+}
+
 mod m20261126_000001_foundation;
 mod m20261127_000002_routing_usage;
 mod m20261127_000003_routing_policies;

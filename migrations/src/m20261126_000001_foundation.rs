@@ -1,4 +1,4 @@
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -146,13 +146,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        // SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
-        let mut usage_id = ColumnDef::new(UsageEvents::Id);
-        match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => usage_id.integer(),
-            _ => usage_id.big_integer(),
-        };
-        usage_id.not_null().auto_increment().primary_key();
+        let usage_id = crate::big_auto_id(manager, UsageEvents::Id);
         manager
             .create_table(
                 Table::create()

@@ -1,4 +1,3 @@
-use sea_orm_migration::sea_orm::DatabaseBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 /// A journal of account changes, numbered by the database: servers find what other processes
@@ -18,13 +17,7 @@ enum AccountChanges {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
-        let mut version = ColumnDef::new(AccountChanges::Version);
-        match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => version.integer(),
-            _ => version.big_integer(),
-        };
-        version.not_null().auto_increment().primary_key();
+        let version = crate::big_auto_id(manager, AccountChanges::Version);
         manager
             .create_table(
                 Table::create()

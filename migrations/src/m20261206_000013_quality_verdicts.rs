@@ -1,4 +1,3 @@
-use sea_orm_migration::sea_orm::DatabaseBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 /// Quality checks on an account's own traffic (issue 32): one row per sampled request, holding the
@@ -29,13 +28,7 @@ enum QualityVerdicts {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
-        let mut id = ColumnDef::new(QualityVerdicts::Id);
-        match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => id.integer(),
-            _ => id.big_integer(),
-        };
-        id.not_null().auto_increment().primary_key();
+        let id = crate::big_auto_id(manager, QualityVerdicts::Id);
         manager
             .create_table(
                 Table::create()

@@ -1,4 +1,3 @@
-use sea_orm_migration::sea_orm::DatabaseBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 /// Calibration to a quality target (issue 32): each move of an account's routing threshold, with
@@ -24,13 +23,7 @@ enum ThresholdChanges {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there anyway).
-        let mut id = ColumnDef::new(ThresholdChanges::Id);
-        match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => id.integer(),
-            _ => id.big_integer(),
-        };
-        id.not_null().auto_increment().primary_key();
+        let id = crate::big_auto_id(manager, ThresholdChanges::Id);
         manager
             .create_table(
                 Table::create()
