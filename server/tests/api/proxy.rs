@@ -732,6 +732,30 @@ async fn metrics_show_the_gateways_overhead_without_the_providers_time(backend: 
 /// each hop says how far the request has come, the fourth is refused with 508, and every hop
 /// passes the 508 on without retrying, so the client gets a clear error after four calls instead
 /// of an endless chain multiplied by retries.
+/// A provider key stored straight in the database, past the checks `add_provider` makes (as
+/// one stored before a check existed, or another gateway's key the check cannot know).
+async fn store_provider_unchecked(
+    app: &crate::helpers::TestApp,
+    account_id: i32,
+    provider: &str,
+    base_url: &str,
+    key: &str,
+) {
+    use gateway::sea_orm::Set;
+    gateway::entities::provider_credential::ActiveModel {
+        account_id: Set(account_id),
+        provider: Set(provider.into()),
+        base_url: Set(Some(base_url.into())),
+        key_ciphertext: Set(app.state.master_key.encrypt(key.as_bytes())),
+        key_hint: Set("gw_…".into()),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -749,18 +773,7 @@ async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
     ));
     // One stored before that check (or another gateway's key that the check cannot know) still
     // ends after a few hops: the guard does not rely on the check.
-    gateway::entities::provider_credential::ActiveModel {
-        account_id: gateway::sea_orm::Set(account_id),
-        provider: gateway::sea_orm::Set("openai".into()),
-        base_url: gateway::sea_orm::Set(Some(app.url("/v1"))),
-        key_ciphertext: gateway::sea_orm::Set(app.state.master_key.encrypt(key.as_bytes())),
-        key_hint: gateway::sea_orm::Set("gw_…".into()),
-        created_at: gateway::sea_orm::Set(0),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
+    store_provider_unchecked(&app, account_id, "openai", &app.url("/v1"), &key).await;
 
     let response = app
         .chat(
@@ -799,18 +812,7 @@ async fn a_provider_pointing_back_at_the_gateway_ends_after_a_few_hops() {
     assert_eq!(error["code"], "gateway_loop");
 
     // Through Anthropic's API too: every upstream call carries the hop count.
-    gateway::entities::provider_credential::ActiveModel {
-        account_id: gateway::sea_orm::Set(account_id),
-        provider: gateway::sea_orm::Set("anthropic".into()),
-        base_url: gateway::sea_orm::Set(Some(app.url(""))),
-        key_ciphertext: gateway::sea_orm::Set(app.state.master_key.encrypt(key.as_bytes())),
-        key_hint: gateway::sea_orm::Set("gw_…".into()),
-        created_at: gateway::sea_orm::Set(0),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
+    store_provider_unchecked(&app, account_id, "anthropic", &app.url(""), &key).await;
     app.state.directory.evict_account(account_id);
     let response = tokio::time::timeout(
         Duration::from_secs(20),
