@@ -17,9 +17,9 @@ const fakeBin = process.env.FAKE_PROVIDERS_BIN ?? join(root, "target/debug/fake-
  * list of such objects). Resolves with the gateway's base URL (without /v1), the first account's
  * `gw_` key, every account's key (`keys`, in order), the CLI, and `stop()`.
  */
-export async function startGateway({ providerKey, accounts, ...account }) {
+export async function startGateway({ providerKey, accounts, label = "node", ...account }) {
   accounts ??= [account];
-  const dataDir = mkdtempSync(join(tmpdir(), "gw-node-"));
+  const dataDir = mkdtempSync(join(tmpdir(), `gw-${label}-`));
   const env = {
     ...process.env,
     DATABASE_URL: `sqlite://${dataDir}/gateway.db?mode=rwc`,
@@ -33,24 +33,28 @@ export async function startGateway({ providerKey, accounts, ...account }) {
   const processes = [];
 
   /** Starts a process and resolves with the rest of each stdout line starting with a prefix. */
-  function startAndRead(command, args, prefixes) {
+  function startAndRead(command, args, prefixes, timeoutMs = 60_000) {
     const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "inherit"] });
     processes.push(child);
     return new Promise((resolvePromise, reject) => {
       const found = {};
+      const timer = setTimeout(() => reject(new Error(`${command} printed no ${prefixes.join(", ")} in ${timeoutMs} ms`)), timeoutMs);
       const lines = createInterface({ input: child.stdout });
       lines.on("line", (line) => {
         const prefix = prefixes.find((candidate) => line.startsWith(candidate));
         if (prefix === undefined) return;
         found[prefix] = line.slice(prefix.length).trim();
-        if (prefixes.every((candidate) => candidate in found)) resolvePromise(found);
+        if (prefixes.every((candidate) => candidate in found)) {
+          clearTimeout(timer);
+          resolvePromise(found);
+        }
       });
       child.on("error", reject);
       child.on("exit", (code) => reject(new Error(`${command} exited with ${code} before printing ${prefixes}`)));
     });
   }
 
-  const cli = (args, input) => execFileSync(gatewayBin, args, { env, input: input ?? "" }).toString().trim();
+  const cli = (args, input) => execFileSync(gatewayBin, args, { env, input: input ?? "", timeout: 30_000 }).toString().trim();
 
   async function stop() {
     // Let the gateway shut down gracefully (it writes queued usage) before its folder goes.
@@ -59,7 +63,8 @@ export async function startGateway({ providerKey, accounts, ...account }) {
         (child) =>
           new Promise((done) => {
             if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return done();
-            child.on("exit", done);
+            const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+            child.on("exit", () => (clearTimeout(force), done()));
             child.kill("SIGTERM");
           }),
       ),
