@@ -20,7 +20,6 @@ Uses the binaries `scripts/build.sh --for-tests` leaves in target/debug (or --re
 import argparse
 import concurrent.futures
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -31,17 +30,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from gateway_process import PASSWORD, ROOT, binaries, cli_of, gateway_env, read_line_starting
+
 LABELS = ROOT.parent / "shared" / "router-eval" / "dev.jsonl"
 PROVIDER_KEY = "sk-calibration-0123456789"
-PASSWORD = "a sturdy passphrase 42"
-
-
-def read_line_starting(process, prefix):
-    for line in process.stdout:
-        if line.startswith(prefix):
-            return line.strip()[len(prefix):]
-    raise RuntimeError(f"{prefix!r} never printed")
 
 
 def prices():
@@ -69,23 +61,15 @@ def main():
     parser.add_argument("--release-binaries", action="store_true")
     args = parser.parse_args()
 
-    profile = "release" if args.release_binaries else "debug"
-    gateway_bin = ROOT / "target" / profile / "llm-gateway"
-    fake_bin = ROOT / "target" / "debug" / "fake-providers"
+    gateway_bin, fake_bin = binaries(args.release_binaries)
     rows = [row for row in map(json.loads, LABELS.read_text().splitlines()) if row["weak_ok"] is not None]
     work = Path(tempfile.mkdtemp(prefix="gw-calibration-"))
-    env = {**os.environ, "DATABASE_URL": f"sqlite://{work}/gateway.db?mode=rwc", "GATEWAY_DATA_DIR": str(work),
-           "GATEWAY_ADDR": "127.0.0.1:0", "RUST_LOG": "warn", "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1",
-           "KEY_REQUESTS_PER_SECOND": "0", "KEY_CONCURRENT_STREAMS": "0"}
-    for name in ("GATEWAY_MASTER_KEY", "REDIS_URL", "GATEWAY_CONFIG"):
-        env.pop(name, None)
+    env = gateway_env(work, f"sqlite://{work}/gateway.db?mode=rwc")
     fake = subprocess.Popen([str(fake_bin), "--accept-key", PROVIDER_KEY, "--judge-labels", str(LABELS)],
                             stdout=subprocess.PIPE, text=True)
     fake_url = read_line_starting(fake, "openai=")
 
-    def cli(*cli_args, stdin=None):
-        return subprocess.run([str(gateway_bin), *cli_args], input=stdin, env=env, text=True,
-                              capture_output=True, check=True).stdout.strip()
+    cli = cli_of(gateway_bin, env)
 
     keys = {}
     for account, target in (("calibrated", args.target), ("control", None)):

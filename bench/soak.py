@@ -30,16 +30,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from gateway_process import PASSWORD, binaries, cli_of, gateway_env, read_line_starting
+
 PROVIDER_KEY = "sk-soak-0123456789abcdef"
-PASSWORD = "a sturdy passphrase 42"
-
-
-def read_line_starting(process, prefix):
-    for line in process.stdout:
-        if line.startswith(prefix):
-            return line.strip()[len(prefix):]
-    raise RuntimeError(f"{prefix!r} never printed")
 
 
 def rss_mib(pid):
@@ -82,11 +75,7 @@ def main():
     parser.add_argument("--wrap", default="", help="a command the server runs under, e.g. 'heaptrack -o /tmp/gw'")
     args = parser.parse_args()
 
-    profile = "release" if args.release_binaries else "debug"
-    gateway_bin = ROOT / "target" / profile / "llm-gateway"
-    fake_bin = ROOT / "target" / profile / "fake-providers"
-    if not fake_bin.exists():  # the release build makes the server only; the fake's speed is not measured
-        fake_bin = ROOT / "target" / "debug" / "fake-providers"
+    gateway_bin, fake_bin = binaries(args.release_binaries)
     work = Path(tempfile.mkdtemp(prefix="gw-soak-"))
     if args.database == "sqlite":
         database_url = f"sqlite://{work}/gateway.db?mode=rwc"
@@ -94,18 +83,12 @@ def main():
         name = f"gw_soak_{os.getpid()}"
         subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
         database_url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    env = {**os.environ, "DATABASE_URL": database_url, "GATEWAY_DATA_DIR": str(work),
-           "GATEWAY_ADDR": "127.0.0.1:0", "RUST_LOG": "warn", "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1",
-           "KEY_REQUESTS_PER_SECOND": "0", "KEY_CONCURRENT_STREAMS": "0"}
-    env.pop("GATEWAY_MASTER_KEY", None)
-    env.pop("REDIS_URL", None)
+    env = gateway_env(work, database_url)
 
     fake = subprocess.Popen([str(fake_bin), "--accept-key", PROVIDER_KEY], stdout=subprocess.PIPE, text=True)
     fake_url = read_line_starting(fake, "openai=")
 
-    def cli(*cli_args, stdin=None):
-        return subprocess.run([str(gateway_bin), *cli_args], input=stdin, env=env, text=True,
-                              capture_output=True, check=True).stdout.strip()
+    cli = cli_of(gateway_bin, env)
 
     cli("user", "create", "--email", "soak@example.com", "--plan", "enterprise", stdin=PASSWORD + "\n")
     cli("provider", "add", "--email", "soak@example.com", "--provider", "openai", "--base-url", fake_url,
