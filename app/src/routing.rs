@@ -524,7 +524,7 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
         .models
         .iter()
         .filter(|model| model.kind == gateway::catalog::ModelKind::Chat)
-        .map(|model| format!("{}/{}", model.provider, model.model))
+        .map(|model| model.name())
         .collect();
     Ok(RoutingSettings {
         scope: match target {

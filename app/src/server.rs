@@ -170,7 +170,7 @@ pub async fn baseline_of(
         Some(id) => account.routing.effective(id),
         None => account.routing.account.clone(),
     };
-    let baseline = gateway::routing::baseline_model(&policy, &account.providers)
-        .map(|model| format!("{}/{}", model.provider, model.model));
+    let baseline =
+        gateway::routing::baseline_model(&policy, &account.providers).map(|model| model.name());
     Ok((baseline, policy.baseline_model.is_none()))
 }

@@ -104,6 +104,11 @@ impl CatalogModel {
     }
 
     /// What a request cost at list price, in US dollars.
+    /// `provider/model`, as requests pin it and the portal and usage events name it.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+
     pub fn cost(&self, prompt_tokens: u32, completion_tokens: u32) -> f64 {
         (f64::from(prompt_tokens) * self.input_per_mtok
             + f64::from(completion_tokens) * self.output_per_mtok)

@@ -74,7 +74,7 @@ impl UsageContext {
     ) -> UsageEvent {
         let mut event = UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
-            baseline_model: self.baseline.map(|m| format!("{}/{}", m.provider, m.model)),
+            baseline_model: self.baseline.map(CatalogModel::name),
             cost_usd: 0.0,
             saving_usd: 0.0,
             routed: decision.routed,

@@ -42,12 +42,10 @@ struct Sample {
     served_usage: Usage,
     baseline: &'static CatalogModel,
     judge: &'static CatalogModel,
-    tier: Option<String>,
     route_reason: String,
     budget_usd: f64,
-    /// Calibration's target, the threshold it starts from and the baseline's tier, when the
-    /// account asks for it.
-    calibrate: Option<(f64, f64, crate::catalog::Tier)>,
+    /// Calibration's target and the threshold it starts from, when the account asks for it.
+    calibrate: Option<(f64, f64)>,
 }
 
 /// The most of a streamed answer kept for its check (the judge reads at most a part of it).
@@ -61,9 +59,9 @@ pub(crate) struct PendingCheck {
 }
 
 /// Whether this request's answer is to be checked: the policy asks for checks, the gateway chose
-/// the model, that model is cheaper than the baseline, and the dice say so. Decided before the
-/// answer, so that a stream not chosen costs nothing more than the roll.
-/// `baseline` is the request's, as its usage is priced against.
+/// the model, that model is of a tier below the baseline's (`baseline`: the request's, as its
+/// usage is priced against), and the dice say so. Decided before the answer, so that a stream not
+/// chosen costs nothing more than the roll.
 pub(crate) fn prepare(
     state: &GatewayState,
     account: &Arc<AccountConfig>,
@@ -96,13 +94,7 @@ pub(crate) fn prepare(
     let calibrate = checks
         .target_adequacy
         .filter(|_| stored.threshold.is_none())
-        .map(|target| {
-            (
-                target,
-                f64::from(state.router.thresholds().strong),
-                baseline.tier,
-            )
-        });
+        .map(|target| (target, f64::from(state.router.thresholds().strong)));
     Some(PendingCheck {
         state: state.clone(),
         sample: Sample {
@@ -114,7 +106,6 @@ pub(crate) fn prepare(
             served_usage: Usage::default(),
             baseline,
             judge,
-            tier: decision.tier.map(|tier| tier.id().to_owned()),
             route_reason: decision.reason.clone(),
             budget_usd: checks.monthly_budget_usd,
             calibrate,
@@ -165,10 +156,6 @@ impl PendingCheck {
             evaluate(&state, sample).await;
         });
     }
-}
-
-fn name(model: &CatalogModel) -> String {
-    format!("{}/{}", model.provider, model.model)
 }
 
 /// Why a check ended without a verdict, as stored.
@@ -223,10 +210,10 @@ async fn evaluate(state: &GatewayState, sample: Sample) {
         account_id: Set(sample.account.account_id),
         key_id: Set(Some(sample.key_id)),
         created_at: Set(crate::clock::now_ms()),
-        served_model: Set(name(sample.served)),
-        baseline_model: Set(name(sample.baseline)),
-        judge_model: Set(name(sample.judge)),
-        tier: Set(sample.tier.clone()),
+        served_model: Set(sample.served.name()),
+        baseline_model: Set(sample.baseline.name()),
+        judge_model: Set(sample.judge.name()),
+        tier: Set(Some(sample.served.tier.id().to_owned())),
         route_reason: Set(Some(sample.route_reason.clone())),
         cheap_score: Set(cheap_score),
         baseline_score: Set(baseline_score),
@@ -239,8 +226,9 @@ async fn evaluate(state: &GatewayState, sample: Sample) {
         tracing::warn!(error = %err, "could not store a quality verdict");
         return;
     }
-    if let Some((target, shipped, tier)) = sample.calibrate {
+    if let Some((target, shipped)) = sample.calibrate {
         let account_id = sample.account.account_id;
+        let tier = sample.baseline.tier;
         let moved = calibration::recalibrate(state, account_id, target, shipped, tier).await;
         if let Err(err) = moved {
             tracing::warn!(error = %err, account_id, "calibration failed");
