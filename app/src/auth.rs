@@ -7,30 +7,58 @@ use crate::error::{PortalError, action_error};
 use crate::i18n::{t, use_i18n};
 use crate::language::LanguageSwitch;
 
+/// Where the sign-up link went: answered alike for every address (see
+/// `gateway::accounts::verification::sign_up`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkSent {
+    /// The address, normalised, as the visitor typed it.
+    pub email: String,
+    /// No SMTP on this server: the e-mail is written to its log (a fact about the server).
+    pub to_log: bool,
+}
+
+/// Starts a sign-up: no session yet, the link e-mailed to the address logs its owner in.
 #[server(prefix = "/api", endpoint = "sign_up")]
-pub async fn sign_up(email: String, password: String) -> Result<(), PortalError> {
-    use crate::server::{admit_sign_up, log_in, state};
-    use gateway::accounts;
+pub async fn sign_up(email: String, password: String) -> Result<LinkSent, PortalError> {
+    use crate::server::{admit_sign_up, state};
+    use gateway::accounts::verification::{self, SignUp};
 
     let state = state()?;
     admit_sign_up(&state).await?;
     let lang = crate::email::ssr::visitor_lang().await;
-    let (account, token) =
-        accounts::verification::sign_up(&state.db, &email, &password, lang).await?;
-    crate::email::ssr::send_verification(&state, &account.email, lang, &token);
-    log_in(account.id).await?;
-    leptos_axum::redirect("/");
-    Ok(())
+    let email = match verification::sign_up(&state.db, &email, &password, lang).await? {
+        SignUp::Confirm { email, lang, token } => {
+            crate::email::ssr::send_verification(&state, &email, lang, &token);
+            email
+        }
+        SignUp::AlreadyRegistered { email, lang } => {
+            crate::email::ssr::send_already_registered(&state, &email, lang);
+            email
+        }
+    };
+    Ok(LinkSent {
+        email,
+        to_log: !state.mailer.sends_mail(),
+    })
 }
 
 #[server(prefix = "/api", endpoint = "log_in")]
 pub async fn log_in(email: String, password: String) -> Result<(), PortalError> {
     use crate::server::{admit_log_in, state};
-    use gateway::accounts;
+    use gateway::accounts::{self, AccountError};
 
     let state = state()?;
     admit_log_in(&state, &email).await?;
-    let login = accounts::members::authenticate(&state.db, &email, &password).await?;
+    let login = match accounts::members::authenticate(&state.db, &email, &password).await {
+        Ok(login) => login,
+        Err(AccountError::Unconfirmed(account_id)) => {
+            // The owner typed the right password before following the link: send a fresh one
+            // (the log-in limits bound how often) and answer as for a wrong password.
+            crate::email::ssr::resend_verification(&state, account_id).await?;
+            return Err(AccountError::Unconfirmed(account_id).into());
+        }
+        Err(err) => return Err(err.into()),
+    };
     crate::server::log_in_as(login.account_id, login.member_id).await?;
     leptos_axum::redirect("/");
     Ok(())
@@ -66,6 +94,14 @@ pub fn SignupPage() -> impl IntoView {
                 </label>
                 <button type="submit">{t!(i18n, signup_button)}</button>
             </ActionForm>
+            {move || action.value().get().and_then(Result::ok).map(|sent| view! {
+                <p role="status" data-testid="signup-sent">
+                    {t!(i18n, signup_sent, email = sent.email.clone())}
+                </p>
+                {sent.to_log.then(|| view! {
+                    <p data-testid="signup-sent-to-log">{t!(i18n, signup_sent_to_log)}</p>
+                })}
+            })}
             {action_error(action.value())}
             <p>{t!(i18n, have_account)} " " <A href="/login">{t!(i18n, log_in_link)}</A></p>
         </main>

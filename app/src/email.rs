@@ -46,35 +46,50 @@ pub(crate) mod ssr {
         let mail = messages::verify_email(lang, &link(state, "/verify", token));
         state.mailer.send_later(email.to_owned(), mail);
     }
+
+    pub fn send_already_registered(state: &GatewayState, email: &str, lang: Lang) {
+        let base = &state.settings.link_base;
+        let mail =
+            messages::already_registered(lang, &format!("{base}/login"), &format!("{base}/forgot"));
+        state.mailer.send_later(email.to_owned(), mail);
+    }
+
+    /// A fresh confirmation link (older ones stop working) to an account still unconfirmed; the
+    /// address it went to, or `None` when the account is confirmed already.
+    pub async fn resend_verification(
+        state: &GatewayState,
+        account_id: i32,
+    ) -> Result<Option<String>, crate::error::PortalError> {
+        use gateway::accounts::verification;
+        match verification::renew_verification(&state.db, account_id).await? {
+            Some((account, token)) => {
+                let lang = verification::lang_of(&account);
+                send_verification(state, &account.email, lang, &token);
+                Ok(Some(account.email))
+            }
+            None => Ok(None),
+        }
+    }
 }
 
+/// Confirms the address and logs its owner in: following the link proves the address, as a
+/// password-reset link does.
 #[server(prefix = "/api", endpoint = "confirm_email")]
 pub async fn confirm_email(token: String) -> Result<(), PortalError> {
     use crate::server::state;
 
     let state = state()?;
-    gateway::accounts::verification::confirm_email(&state.db, &token).await?;
-    Ok(())
+    let account_id = gateway::accounts::verification::confirm_email(&state.db, &token).await?;
+    crate::server::log_in(account_id).await
 }
 
 /// The address a new link went to, or `None` when it is already confirmed.
 #[server(prefix = "/api", endpoint = "resend_verification")]
 pub async fn resend_verification() -> Result<Option<String>, PortalError> {
-    use crate::server::state;
-    use gateway::accounts::verification;
-
     let account_id = crate::server::require(gateway::accounts::members::Action::Billing)
         .await?
         .account_id;
-    let state = state()?;
-    match verification::renew_verification(&state.db, account_id).await? {
-        Some((account, token)) => {
-            let lang = verification::lang_of(&account);
-            ssr::send_verification(&state, &account.email, lang, &token);
-            Ok(Some(account.email))
-        }
-        None => Ok(None),
-    }
+    ssr::resend_verification(&crate::server::state()?, account_id).await
 }
 
 #[server(prefix = "/api", endpoint = "request_password_reset")]

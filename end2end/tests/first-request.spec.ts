@@ -21,15 +21,15 @@ test("sign up, create a key, add a provider, call /v1, see the request on the da
   await expect(page.getByRole("alert")).toContainText("at least 10 characters");
   await page.getByLabel("Password").fill("a sturdy passphrase 42");
   await page.getByRole("button", { name: "Sign up" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-  await expect(page.getByTestId("request-count")).toHaveText("0");
-
-  // Keys wait for the address to be confirmed: the link comes by e-mail.
-  await page.getByRole("link", { name: "Keys" }).click();
-  await expect(page.getByTestId("unverified")).toBeVisible();
+  // No session until the link e-mailed to the address is followed: it logs in.
+  await expect(page.getByTestId("signup-sent")).toContainText(email);
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/login$/);
   await confirmEmail(page, email);
   await page.goto("/");
   await hydrated(page);
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  await expect(page.getByTestId("request-count")).toHaveText("0");
 
   // Keys: the full key is shown once, by the hydrated page.
   await page.getByRole("link", { name: "Keys" }).click();

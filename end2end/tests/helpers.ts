@@ -13,7 +13,7 @@ export async function signUp(page: Page, prefix: string): Promise<string> {
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill("a sturdy passphrase 42");
   await page.getByRole("button", { name: "Sign up" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  await expect(page.getByTestId("signup-sent")).toContainText(email);
   await confirmEmail(page, email);
   return email;
 }
@@ -34,7 +34,7 @@ export async function linkInMail(page: Page, to: string, path: string): Promise<
   return link;
 }
 
-/** Follows the confirmation link e-mailed at sign-up. */
+/** Follows the confirmation link e-mailed at sign-up, which logs in. */
 export async function confirmEmail(page: Page, email: string) {
   await page.goto(await linkInMail(page, email, "/verify?token="));
   await hydrated(page);

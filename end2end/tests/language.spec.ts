@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { hydrated } from "./helpers";
+import { hydrated, linkInMail } from "./helpers";
 
 test.use({ locale: "es-ES" });
 
@@ -22,7 +22,8 @@ test("the portal follows the browser's language, and the switch is remembered", 
 test("refusals are worded in the reader's language, and again after a switch", async ({ page }) => {
   await page.goto("/signup");
   await hydrated(page);
-  await page.getByLabel("Correo").fill(`es-${Date.now()}@example.com`);
+  const email = `es-${Date.now()}@example.com`;
+  await page.getByLabel("Correo").fill(email);
   await page.getByLabel("Contraseña").fill("corta");
   await page.getByRole("button", { name: "Registrarme" }).click();
   await expect(page.getByRole("alert")).toHaveText("Elige una contraseña de al menos 10 caracteres.");
@@ -33,6 +34,12 @@ test("refusals are worded in the reader's language, and again after a switch", a
 
   await page.getByLabel("Contraseña").fill("una frase de paso sólida 42");
   await page.getByRole("button", { name: "Registrarme" }).click();
+  await expect(page.getByTestId("signup-sent")).toContainText("Revisa tu correo");
+  await page.goto(await linkInMail(page, email, "/verify?token="));
+  await hydrated(page);
+  await page.getByRole("button", { name: "Confirmar mi dirección" }).click();
+  await expect(page.getByTestId("confirmed")).toContainText("ya iniciaste sesión");
+  await page.goto("/");
   await expect(page.getByRole("heading", { name: "Panel" })).toBeVisible();
   await page.goto("/analytics");
   await hydrated(page);

@@ -160,6 +160,30 @@ pub mod messages {
         }
     }
 
+    /// To the owner of an address someone signed up with again: the sign-up form answers as for
+    /// a new address, so the owner learns it here (and a stranger learns nothing).
+    pub fn already_registered(lang: Lang, login_link: &str, forgot_link: &str) -> Mail {
+        let (subject, text) = match lang {
+            Lang::En => (
+                "You already have an LLM Gateway account".to_owned(),
+                format!(
+                    "Someone, perhaps you, tried to sign up to LLM Gateway with this address, which already has an account.\n\nLog in here:\n\n{login_link}\n\nForgot your password? Choose a new one here:\n\n{forgot_link}\n\nIf it was not you, ignore this message: nothing changed.\n"
+                ),
+            ),
+            Lang::Es => (
+                "Ya tienes una cuenta de LLM Gateway".to_owned(),
+                format!(
+                    "Alguien, quizá tú, intentó registrarse en LLM Gateway con esta dirección, que ya tiene una cuenta.\n\nInicia sesión aquí:\n\n{login_link}\n\n¿Olvidaste tu contraseña? Elige una nueva aquí:\n\n{forgot_link}\n\nSi no fuiste tú, ignora este mensaje: nada cambió.\n"
+                ),
+            ),
+        };
+        Mail {
+            lang,
+            subject,
+            text,
+        }
+    }
+
     pub fn reset_password(lang: Lang, link: &str) -> Mail {
         let (subject, text) = match lang {
             Lang::En => (

@@ -171,6 +171,9 @@ pub async fn authenticate(
 ) -> Result<Login, AccountError> {
     if find_account(db, email).await?.is_some() {
         let account = super::authenticate_password(db, email, password).await?;
+        if account.email_verified_at.is_none() {
+            return Err(AccountError::Unconfirmed(account.id));
+        }
         return Ok(Login {
             account_id: account.id,
             member_id: None,

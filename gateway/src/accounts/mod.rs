@@ -57,6 +57,11 @@ pub enum AccountError {
     WeakPassword(Weakness),
     #[error("Wrong email or password.")]
     WrongCredentials,
+    /// The right password for an account whose address is not confirmed yet. Answered exactly as
+    /// [`Self::WrongCredentials`] (else signing up an address and logging in with the password
+    /// chosen would tell whether it had an account); the portal sends the link again.
+    #[error("Wrong email or password.")]
+    Unconfirmed(i32),
     #[error("no account with email {0}")]
     UnknownEmail(String),
     #[error("no such key")]
@@ -190,36 +195,6 @@ pub async fn create_account(
     password: &str,
     plan: Plan,
 ) -> Result<account::Model, AccountError> {
-    insert_account(
-        db,
-        email,
-        password,
-        plan,
-        Some(now_ms()),
-        crate::mail::Lang::En,
-    )
-    .await
-}
-
-/// An account signed up in the portal: its address is confirmed by the link e-mailed to it.
-pub async fn create_account_unverified(
-    db: &DatabaseConnection,
-    email: &str,
-    password: &str,
-    plan: Plan,
-    lang: crate::mail::Lang,
-) -> Result<account::Model, AccountError> {
-    insert_account(db, email, password, plan, None, lang).await
-}
-
-async fn insert_account(
-    db: &DatabaseConnection,
-    email: &str,
-    password: &str,
-    plan: Plan,
-    email_verified_at: Option<i64>,
-    lang: crate::mail::Lang,
-) -> Result<account::Model, AccountError> {
     let email = normalize_email(email)?;
     check_password_strength(password, &email)?;
     if find_account(db, &email).await?.is_some()
@@ -228,22 +203,46 @@ async fn insert_account(
         return Err(AccountError::EmailTaken);
     }
     let password_hash = crypto::hash_password(password.to_owned()).await?;
+    let new = NewAccount {
+        email,
+        password_hash,
+        plan,
+        email_verified_at: Some(now_ms()),
+        lang: crate::mail::Lang::En,
+    };
+    insert_account(db, new).await
+}
+
+/// A row for `accounts`: the address normalised, the password hashed.
+pub(crate) struct NewAccount {
+    pub email: String,
+    pub password_hash: String,
+    pub plan: Plan,
+    pub email_verified_at: Option<i64>,
+    pub lang: crate::mail::Lang,
+}
+
+/// Inserts the account; `EmailTaken` when the address has one already (two sign-ups racing for
+/// one address: the unique index decides).
+pub(crate) async fn insert_account(
+    db: &impl ConnectionTrait,
+    new: NewAccount,
+) -> Result<account::Model, AccountError> {
     let now = now_ms();
     let inserted = account::ActiveModel {
-        email: Set(email),
-        password_hash: Set(password_hash),
-        plan: Set(plan.id().to_owned()),
+        email: Set(new.email),
+        password_hash: Set(new.password_hash),
+        plan: Set(new.plan.id().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
-        email_verified_at: Set(email_verified_at),
-        locale: Set(Some(lang.code().to_owned())),
+        email_verified_at: Set(new.email_verified_at),
+        locale: Set(Some(new.lang.code().to_owned())),
         ..Default::default()
     }
     .insert(db)
     .await;
     match inserted {
         Ok(account) => Ok(account),
-        // Two sign-ups racing for one email: the unique index decides.
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             Err(AccountError::EmailTaken)
         }

@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::tokens::{self, Purpose, TokenError};
-use super::{AccountError, Plan, check_password_strength, find_account};
+use super::{AccountError, NewAccount, Plan, check_password_strength, find_account};
 use crate::clock::now_ms;
 use crate::crypto;
 use crate::entities::{account, member};
@@ -20,16 +20,75 @@ impl From<TokenError> for AccountError {
     }
 }
 
-/// A new account whose address is not confirmed yet, and the token of its confirmation link.
+/// What a sign-up leads to. The portal answers every outcome alike (no session, "check your
+/// inbox"); only the e-mail differs, and it goes to the address's owner. So the form does not tell
+/// who has an account, and neither does the time it takes: the password is hashed in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    /// A new account, or one still unconfirmed: the confirmation link to send.
+    Confirm {
+        email: String,
+        lang: Lang,
+        token: String,
+    },
+    /// The address already logs in (a confirmed account or a member): tell its owner instead.
+    AlreadyRegistered { email: String, lang: Lang },
+}
+
+/// Signs up `email`. An account whose address nobody has confirmed yet takes the latest
+/// sign-up's password and language, and its older links stop working: only the address's owner
+/// can follow the new one, so a stranger's earlier sign-up cannot keep the account.
 pub async fn sign_up(
     db: &DatabaseConnection,
     email: &str,
     password: &str,
     lang: Lang,
-) -> Result<(account::Model, String), AccountError> {
-    let created = super::create_account_unverified(db, email, password, Plan::Free, lang).await?;
-    let token = tokens::issue(db, created.id, Purpose::VerifyEmail, None).await?;
-    Ok((created, token))
+) -> Result<SignUp, AccountError> {
+    let email = super::normalize_email(email)?;
+    check_password_strength(password, &email)?;
+    let password_hash = crypto::hash_password(password.to_owned()).await?;
+    if let Some(member) = super::members::find_member(db, &email).await? {
+        let lang = Lang::of_stored(member.locale.as_deref());
+        return Ok(SignUp::AlreadyRegistered { email, lang });
+    }
+    let txn = db.begin().await?;
+    let account_id = match find_account(&txn, &email).await? {
+        Some(account) if account.email_verified_at.is_some() => {
+            let lang = lang_of(&account);
+            return Ok(SignUp::AlreadyRegistered { email, lang });
+        }
+        Some(account) => {
+            account::Entity::update_many()
+                .col_expr(account::Column::PasswordHash, Expr::value(password_hash))
+                .col_expr(account::Column::Locale, Expr::value(lang.code()))
+                .col_expr(account::Column::UpdatedAt, Expr::value(now_ms()))
+                .filter(account::Column::Id.eq(account.id))
+                .exec(&txn)
+                .await?;
+            tokens::revoke_unused(&txn, account.id, Purpose::VerifyEmail).await?;
+            account.id
+        }
+        None => {
+            let new = NewAccount {
+                email: email.clone(),
+                password_hash,
+                plan: Plan::Free,
+                email_verified_at: None,
+                lang,
+            };
+            match super::insert_account(&txn, new).await {
+                Ok(account) => account.id,
+                // Another sign-up for this address won the race: its link is on its way.
+                Err(AccountError::EmailTaken) => {
+                    return Ok(SignUp::AlreadyRegistered { email, lang });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    };
+    let token = tokens::issue(&txn, account_id, Purpose::VerifyEmail, None).await?;
+    txn.commit().await?;
+    Ok(SignUp::Confirm { email, lang, token })
 }
 
 /// Confirms the address the link was sent to.

@@ -53,11 +53,35 @@ async fn sign_up_is_confirmed_by_a_one_time_link_before_keys(backend: Backend) {
         .link(&format!("{}/verify?token=", app.state.settings.link_base))
         .expect("a link to /verify");
 
-    // Unconfirmed: the account logs in but cannot create keys.
+    // Unconfirmed: the right password is answered like a wrong one, and a fresh link goes out
+    // (the first one stops working).
+    let early = text(
+        browser
+            .post_form(
+                "log_in",
+                &[("email", "sofia@example.com"), ("password", PASSWORD)],
+            )
+            .await,
+    )
+    .await;
+    assert!(early.contains("WrongCredentials"), "{early}");
+    let mails = catcher.wait_for("sofia@example.com", 2).await;
+    let newest = mails[1]
+        .link(&format!("{}/verify?token=", app.state.settings.link_base))
+        .expect("a fresh link to /verify");
+    let stale = text(
+        browser
+            .post_form("confirm_email", &[("token", &token_of(&link))])
+            .await,
+    )
+    .await;
+    assert!(
+        stale.contains("LinkUsed") || stale.contains("LinkInvalid"),
+        "{stale}"
+    );
+    let link = newest;
     let refused = text(browser.post_form("create_key", &[("name", "first")]).await).await;
-    assert!(refused.contains("EmailNotVerified"), "{refused}");
-    let page = text(browser.get("/keys").await).await;
-    assert!(page.contains("data-testid=\"unverified\""));
+    assert!(refused.contains("NotLoggedIn"), "{refused}");
 
     // A forged token, then the real one, then the real one again.
     let forged = "0".repeat(64);
@@ -279,7 +303,102 @@ async fn a_budget_alert_is_mailed_once_when_the_threshold_is_reached(backend: Ba
     assert!(catcher.wait_for("peek@example.com", 1).await.is_empty());
 }
 
+/// Sign-up does not tell which addresses have accounts: an address with an account and a new one
+/// get the same answer, neither opens a session, the password chosen logs in to neither until the
+/// link is followed, and only the e-mail differs — which goes to the address's owner.
+async fn sign_up_does_not_tell_who_has_an_account(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    app.create_account("taken@example.com").await;
+    let chosen = "another sturdy passphrase 7";
+    let sign_up = |email: &'static str| {
+        let app = &app;
+        async move {
+            let browser = Browser::new(app);
+            let response = browser
+                .post_form("sign_up", &[("email", email), ("password", chosen)])
+                .await;
+            let status = response.status();
+            let cookie = response.headers().get("set-cookie").cloned();
+            let body = text(response).await.replace(email, "ADDRESS");
+            let log_in = browser
+                .post_form("log_in", &[("email", email), ("password", chosen)])
+                .await;
+            let log_in = (log_in.status(), text(log_in).await);
+            (status, cookie, body, log_in)
+        }
+    };
+    let taken = sign_up("taken@example.com").await;
+    let fresh = sign_up("fresh@example.com").await;
+    assert_eq!(taken.0, 200);
+    assert!(
+        taken.1.is_none() && fresh.1.is_none(),
+        "no session either way"
+    );
+    assert_eq!((taken.0, &taken.2), (fresh.0, &fresh.2));
+    assert_eq!(taken.3, fresh.3);
+    assert!(taken.3.1.contains("WrongCredentials"), "{}", taken.3.1);
+
+    // The owner is told, with no link that changes anything; the account keeps its password.
+    let owner = catcher.wait_for("taken@example.com", 1).await;
+    assert!(
+        owner[0].subject().contains("already have"),
+        "{}",
+        owner[0].subject()
+    );
+    let body = owner[0].text();
+    let base = &app.state.settings.link_base;
+    assert!(body.contains(&format!("{base}/login")) && body.contains(&format!("{base}/forgot")));
+    assert!(!body.contains("token="), "{body}");
+    gateway::accounts::authenticate_password(&app.state.db, "taken@example.com", PASSWORD)
+        .await
+        .expect("the account keeps its password");
+
+    // The new address gets its link (and another after the early log-in); a later sign-up of the
+    // still unconfirmed address takes over: its password, and only its link works.
+    let fresh_mails = catcher.wait_for("fresh@example.com", 2).await;
+    let verify = format!("{base}/verify?token=");
+    let first = fresh_mails[0].link(&verify).expect("a confirmation link");
+    let owner_browser = Browser::new(&app);
+    owner_browser
+        .post_form(
+            "sign_up",
+            &[("email", "fresh@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let mails = catcher.wait_for("fresh@example.com", 3).await;
+    let latest = mails[2].link(&verify).expect("a confirmation link");
+    let stale = text(
+        owner_browser
+            .post_form("confirm_email", &[("token", &token_of(&first))])
+            .await,
+    )
+    .await;
+    assert!(
+        stale.contains("LinkUsed") || stale.contains("LinkInvalid"),
+        "{stale}"
+    );
+    let confirmed = owner_browser
+        .post_form("confirm_email", &[("token", &token_of(&latest))])
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(
+        owner_browser.get("/keys").await.status(),
+        200,
+        "the link logs in"
+    );
+    let db = &app.state.db;
+    assert!(
+        gateway::accounts::authenticate_password(db, "fresh@example.com", chosen)
+            .await
+            .is_err()
+    );
+    gateway::accounts::authenticate_password(db, "fresh@example.com", PASSWORD)
+        .await
+        .expect("the latest sign-up's password");
+}
+
 on_both_backends!(
+    sign_up_does_not_tell_who_has_an_account,
     sign_up_is_confirmed_by_a_one_time_link_before_keys,
     password_reset_links_work_once_and_expire,
     a_budget_alert_is_mailed_once_when_the_threshold_is_reached,
