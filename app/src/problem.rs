@@ -91,6 +91,9 @@ pub enum Problem {
         model: String,
     },
     PolicyQualityChecks,
+    PolicyUnknownCheck {
+        name: String,
+    },
     PolicyEmptyRule {
         index: usize,
     },
@@ -256,6 +259,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
         PolicyEmptyRule { index } => say!(policy_empty_rule, index = index),
         PolicyUnknownBaseline { model } => say!(policy_unknown_baseline, model = model.clone()),
         PolicyQualityChecks => say!(policy_quality_checks),
+        PolicyUnknownCheck { name } => say!(policy_unknown_check, name = name.clone()),
         Unreadable { detail } => say!(unreadable, detail = detail.clone()),
         TooManyLogInsFromNetwork { seconds } => say!(too_many_log_ins_network, seconds = seconds),
         TooManyLogInsForAccount { seconds } => say!(too_many_log_ins_account, seconds = seconds),
@@ -319,7 +323,9 @@ pub(crate) mod ssr {
             },
             E::WeakPassword(Weakness::Repetitive) => Problem::PasswordRepetitive,
             E::WeakPassword(Weakness::Guessable) => Problem::PasswordGuessable,
-            E::WrongCredentials | E::UnknownEmail(_) => Problem::WrongCredentials,
+            E::WrongCredentials | E::Unconfirmed(_) | E::UnknownEmail(_) => {
+                Problem::WrongCredentials
+            }
             E::KeyNotFound | E::AmbiguousKeyPrefix { .. } => Problem::KeyNotFound,
             E::KeyNameTooLong => Problem::KeyNameTooLong {
                 max: gateway::accounts::MAX_KEY_NAME_LEN,
@@ -410,6 +416,7 @@ pub(crate) mod ssr {
             PolicyError::EmptyRule(index) => Problem::PolicyEmptyRule { index },
             PolicyError::UnknownBaseline(model) => Problem::PolicyUnknownBaseline { model },
             PolicyError::QualityChecks => Problem::PolicyQualityChecks,
+            PolicyError::UnknownCheck(name) => Problem::PolicyUnknownCheck { name },
         }
     }
 }

@@ -302,6 +302,9 @@ mod ssr {
             providers,
             rules,
             baseline_model: text(&form.baseline_model),
+            // The cascade is set with the CLI or the API for now: the form keeps what is there.
+            verify: current.verify,
+            verify_checks: current.verify_checks.clone(),
             quality_checks: match text(&form.quality_percent) {
                 None => None,
                 Some(percent) => {

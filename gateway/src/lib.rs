@@ -30,6 +30,7 @@ pub mod state;
 #[cfg(test)]
 mod test_support;
 pub mod usage;
+pub mod verify;
 pub mod webhooks;
 
 pub use sea_orm;

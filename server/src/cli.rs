@@ -170,6 +170,16 @@ pub enum RouteCommand {
         l2: Option<f32>,
         #[arg(long)]
         iterations: Option<usize>,
+        /// The cheap model's answers (`{"id", "weak_answer"}` lines, e.g.
+        /// `../shared/router-eval/gsm8k-answers-dev.jsonl`): also evaluate the cascade on them.
+        #[arg(long)]
+        answers: Option<PathBuf>,
+    },
+    /// Read JSON lines `{"id", "messages", "answer"}` (the cheap model's answer text) on stdin;
+    /// write `{"id", "score", "escalate", "checks"}` lines in input order: the cascade's checks.
+    Verify {
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
     },
     /// Fit both classifiers on every labelled row and write them: the semantic head
     /// (`semantic.json`, thresholds calibrated on cross-validated scores) and the surface
@@ -411,6 +421,10 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                 writeln!(out, "{shown}")?;
             }
         }
+        RouteCommand::Verify { model_dir } => {
+            let router = Router::load(model_dir.as_deref().unwrap_or(&config.router_model_dir));
+            crate::cascade_eval::verify_lines(&router)?;
+        }
         RouteCommand::Eval {
             data,
             folds,
@@ -421,6 +435,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             scores_out,
             l2,
             iterations,
+            answers,
         } => {
             let text = read_text(&data, &priors, no_priors)?;
             let rows = read_rows(&text, &data)?;
@@ -476,6 +491,9 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             };
             if let Some(path) = scores_out {
                 write_scores(&path, rows.iter().map(|r| r.id.clone()), &scores)?;
+            }
+            if let Some(answers) = answers {
+                crate::cascade_eval::eval_cascade(&answers, &rows, &scores)?;
             }
         }
         RouteCommand::Train {

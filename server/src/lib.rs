@@ -1,6 +1,7 @@
 //! The `llm-gateway` binary's library half, so integration tests can start the real application.
 
 pub mod app;
+pub mod cascade_eval;
 pub mod cli;
 pub mod config;
 pub mod listen;

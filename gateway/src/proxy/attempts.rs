@@ -21,6 +21,40 @@ pub(super) enum Answer {
     Passed(super::native::Passed),
 }
 
+/// One model's attempt at a routed chat request: the request adapted to the model, then passed
+/// through in the client's own API (`native`, when the model's provider speaks it), streamed, or
+/// answered whole.
+pub(super) async fn attempt(
+    state: &crate::state::GatewayState,
+    headers: &axum::http::HeaderMap,
+    request: &ChatCompletionRequest,
+    native: Option<super::NativeBody<'_>>,
+    decision: &RouteDecision<'_>,
+) -> Result<(Answer, crate::adapt::Notes), UpstreamError> {
+    let provider = Provider::for_kind(decision.endpoint.kind);
+    let call = state.upstream_call(decision.endpoint, super::hops::incoming(headers) + 1);
+    // Each attempt gets the request as its model takes it (a fallback may differ).
+    let (request, notes) = crate::adapt::chat(request, decision.endpoint.kind, &decision.model)?;
+    let model = &decision.model;
+    if let Some(native) = native.filter(|native| native.serves(decision)) {
+        let (passed, notes) = native
+            .attempt(&call, model, headers, request.wants_stream())
+            .await?;
+        return Ok((Answer::Passed(passed), notes));
+    }
+    let answer = if request.wants_stream() {
+        open_stream(&provider, &call, &request, model)
+            .await
+            .map(Answer::Stream)
+    } else {
+        provider
+            .chat(&call, &request, model)
+            .await
+            .map(Answer::Complete)
+    };
+    answer.map(|answer| (answer, notes))
+}
+
 /// Opens a stream and waits for its first chunk, so that a failure at byte zero is a normal
 /// error (and may be retried or fall back) rather than a broken 200.
 pub(super) async fn open_stream(

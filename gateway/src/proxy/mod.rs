@@ -28,6 +28,7 @@ mod admission;
 mod attempts;
 mod cache;
 mod caller;
+mod cascade;
 mod decode;
 mod dialect;
 pub mod hops;
@@ -210,47 +211,36 @@ async fn serve_admitted(
         }
         lookup => lookup,
     };
-    // The cache keeps chat answers: with it on, every attempt is translated.
-    let native = native.filter(|_| !cache.is_on());
+    // The cascade checks the answer before it goes back: for non-streamed `auto:verify`.
+    let cascade = cascade::Cascade::open(&request, &caller.policy);
+    // The cache keeps chat answers, and the checks read them: with either, every attempt is
+    // translated.
+    let native = native.filter(|_| !cache.is_on() && cascade.is_none());
 
     let (decision, (answer, notes)) = attempts::first_success(
         decisions,
         &state.settings.retry,
         started,
-        |decision| {
-            let provider = Provider::for_kind(decision.endpoint.kind);
-            let call = state.upstream_call(decision.endpoint, hops::incoming(&headers) + 1);
-            // Each attempt gets the request as its model takes it (a fallback may differ).
-            let adapted = crate::adapt::chat(&request, decision.endpoint.kind, &decision.model);
-            let model = &decision.model;
-            let passes = native.filter(|native| native.serves(decision));
-            async move {
-                let (request, notes) = adapted?;
-                if let Some(native) = passes {
-                    let (passed, notes) = native
-                        .attempt(&call, model, headers, request.wants_stream())
-                        .await?;
-                    return Ok((Answer::Passed(passed), notes));
-                }
-                let answer = if request.wants_stream() {
-                    attempts::open_stream(&provider, &call, &request, model)
-                        .await
-                        .map(Answer::Stream)
-                } else {
-                    provider
-                        .chat(&call, &request, model)
-                        .await
-                        .map(Answer::Complete)
-                };
-                answer.map(|answer| (answer, notes))
-            }
-        },
+        |decision| attempts::attempt(state, headers, &request, native, decision),
         |decision, failure| usage.record_failure(decision, failure),
     )
     .await?;
 
     let response = match answer {
         Answer::Complete(outcome) => {
+            let settled = match &cascade {
+                Some(cascade) => {
+                    cascade
+                        .settle(
+                            state, headers, caller, &request, decision, outcome, &usage, started,
+                        )
+                        .await
+                }
+                None => cascade::Settled::unchecked(outcome),
+            };
+            let escalated = settled.escalated.as_ref();
+            let decision = escalated.map_or(decision, |(decision, _)| decision);
+            let outcome = settled.outcome;
             usage.record(
                 decision,
                 &outcome.served_model,
@@ -280,7 +270,11 @@ async fn serve_admitted(
             }
             let mut response = respond::json(shape.whole(outcome.body)?, decision);
             cache.mark(&mut response);
-            Ok(response)
+            if let Some(verdict) = settled.header {
+                response.headers_mut().insert("x-gateway-verify", verdict);
+            }
+            let notes = escalated.map_or(&notes, |(_, notes)| notes);
+            return Ok(respond::adapted(response, notes));
         }
         Answer::Passed(passed) => {
             // Only an attempt given the native body passes it through.

@@ -115,6 +115,31 @@ impl UsageContext {
         self.recorder.record(event);
     }
 
+    /// A cascade's first answer, which failed its checks and was replaced by a stronger model's:
+    /// spent, and claiming no saving (its cost counts against the request's).
+    pub(super) fn record_superseded(
+        &self,
+        decision: &RouteDecision<'_>,
+        model: &str,
+        usage: Usage,
+    ) {
+        let mut event = self.event(decision, model, StatusCode::OK, usage, None, false);
+        let accounting = savings::account_superseded(Self::priced(decision), self.baseline, usage);
+        event.cost_usd = accounting.cost_usd;
+        event.saving_usd = accounting.saving_usd;
+        event.priced = accounting.priced;
+        event.baseline_cost_usd = accounting.baseline_cost_usd;
+        event.route_reason = Some(format!(
+            "{} (superseded: its answer failed the checks)",
+            decision.reason
+        ));
+        self.reservation.charge(
+            event.cost_usd,
+            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+        );
+        self.recorder.record(event);
+    }
+
     /// A model that failed: its status and error code, no tokens.
     pub(super) fn record_failure(&self, decision: &RouteDecision<'_>, failure: &ApiError) {
         self.record(

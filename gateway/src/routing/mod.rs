@@ -4,6 +4,7 @@
 
 mod chat;
 pub mod classifier;
+mod escalation;
 #[cfg(test)]
 mod fixtures;
 mod models;
@@ -15,6 +16,7 @@ pub mod train;
 pub mod wordpiece;
 
 pub use chat::{RoutePreview, preview, resolve_chat};
+pub use escalation::escalation;
 pub use models::{baseline_model, catalog_chat_model, cheapest_of_tier};
 pub use pinned::{allowed_providers, resolve, resolve_embedding, resolve_with_fallbacks};
 
@@ -121,7 +123,7 @@ impl Router {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RouteDecision<'a> {
     pub endpoint: &'a ProviderEndpoint,
     /// The model name as the provider knows it (no `provider/` prefix).
@@ -158,6 +160,20 @@ const MODE_SHIFT: f32 = 0.1;
 
 /// Reads `auto`, `auto:eco`, `auto:quality` and `auto:<0..1>` (the strong threshold; the
 /// standard one keeps its distance below it). `None` for a pinned model.
+const VERIFY_MODE: &str = "verify";
+
+/// Whether an `auto` request is served by the cascade: it asks (`auto:verify`), or its policy
+/// does (`"verify": true`) and it does not choose another mode. A forced model is never checked.
+pub fn wants_verify(request: &ChatCompletionRequest, policy: &RoutingPolicy) -> bool {
+    if policy.forced_model.is_some() {
+        return false;
+    }
+    match request.model.as_deref().map(str::trim).unwrap_or_default() {
+        "" | AUTO => policy.verify == Some(true),
+        other => other.strip_prefix("auto:") == Some(VERIFY_MODE),
+    }
+}
+
 pub fn auto_thresholds(
     requested: Option<&str>,
     base: Thresholds,
@@ -176,6 +192,8 @@ pub fn auto_thresholds(
     };
     match mode {
         "eco" => Ok(Some(shifted(MODE_SHIFT))),
+        // The cascade: routed as `auto`, then checked (`crate::verify`).
+        VERIFY_MODE => Ok(Some(base)),
         "quality" => Ok(Some(shifted(-MODE_SHIFT))),
         number => match number.parse::<f32>() {
             Ok(strong) if (0.0..=1.0).contains(&strong) => Ok(Some(Thresholds {
@@ -184,7 +202,7 @@ pub fn auto_thresholds(
             })),
             _ => Err(RequestError::InvalidField {
                 param: "model".into(),
-                reason: "expected auto, auto:eco, auto:quality or auto:<threshold between 0 and 1>"
+                reason: "expected auto, auto:eco, auto:quality, auto:verify or auto:<threshold between 0 and 1>"
                     .into(),
             }),
         },

@@ -220,6 +220,31 @@ pub struct RouterMetrics {
 
 pub const PRICE_RATIO: f64 = 16.7;
 
+/// A cascade's saving at `target` adequacy: the cheap model answers every request (1/16.7 of the
+/// strong price) and the highest-scored ones are escalated until adequacy reaches the target;
+/// saving = 1 − (1/16.7 + share escalated). Negative when the cascade costs more than the
+/// strong model alone.
+pub fn cascade_saving(items: &[(f32, bool)], target: f64) -> f64 {
+    let n = items.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mut sorted: Vec<(f32, bool)> = items.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut adequate = sorted.iter().filter(|(_, ok)| *ok).count();
+    let mut escalated = 0;
+    for (_, ok) in &sorted {
+        if adequate as f64 / n as f64 >= target {
+            break;
+        }
+        escalated += 1;
+        if !ok {
+            adequate += 1;
+        }
+    }
+    1.0 - (1.0 / PRICE_RATIO + escalated as f64 / n as f64)
+}
+
 pub fn metrics(items: &[(f32, bool)]) -> RouterMetrics {
     let n = items.len();
     let mut sorted: Vec<(f32, bool)> = items.to_vec();

@@ -62,6 +62,31 @@ pub fn account(served: Served<'_>, baseline: Option<&CatalogModel>, usage: Usage
     }
 }
 
+/// A cascade's first call whose answer was replaced by a stronger model's (`auto:verify`): what
+/// it cost is a loss against the baseline, which the request's final answer accounts for once
+/// (so this call's baseline cost is 0 when the baseline is priced).
+pub fn account_superseded(
+    model: Option<&CatalogModel>,
+    baseline: Option<&CatalogModel>,
+    usage: Usage,
+) -> Accounting {
+    let Some(model) = model else {
+        return Accounting {
+            cost_usd: 0.0,
+            priced: false,
+            baseline_cost_usd: baseline.map(|_| 0.0),
+            saving_usd: 0.0,
+        };
+    };
+    let cost_usd = model.cost(usage.prompt_tokens, usage.completion_tokens);
+    Accounting {
+        cost_usd,
+        priced: true,
+        baseline_cost_usd: baseline.map(|_| 0.0),
+        saving_usd: if baseline.is_some() { -cost_usd } else { 0.0 },
+    }
+}
+
 /// Whether a request counts among those a saving is claimed for: priced, and served from the
 /// cache or routed against a priced baseline.
 pub fn claims_saving(priced: bool, routed: bool, cache_hit: bool, baseline_priced: bool) -> bool {

@@ -6,6 +6,7 @@ mod helpers;
 mod abuse;
 mod adaptation;
 mod analytics;
+mod cascade;
 mod cli;
 mod conformance;
 mod crash;

@@ -1,0 +1,136 @@
+//! `llm-gateway route verify` and `route eval --answers`: the cascade's checks (`gateway::verify`)
+//! on answers given as text, for offline evaluation against published outcomes.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+use gateway::openai::ChatCompletionRequest;
+use gateway::routing::train::{self, LabelledRequest, RouterMetrics};
+use gateway::routing::{Router, semantic};
+use gateway::verify::{self, Answer, Check, Signals};
+
+/// Reads `{"id", "messages", "answer"}` lines on stdin; writes `{"id", "score", "escalate",
+/// "checks"}` lines in input order (`checks`: the failed checks and what they saw).
+pub fn verify_lines(router: &Router) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (number, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.context("reading standard input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: not JSON", number + 1))?;
+        let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        let text = value
+            .get("answer")
+            .and_then(serde_json::Value::as_str)
+            .with_context(|| format!("line {}: no \"answer\" text", number + 1))?;
+        let request = ChatCompletionRequest::from_json_bytes(line.as_bytes())
+            .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
+        let prompt_score = router.classify(&request).score;
+        let signals = read(&request, text);
+        let score = signals.score_with_prompt(prompt_score);
+        let checks: Vec<serde_json::Value> = signals
+            .failures
+            .iter()
+            .map(|f| serde_json::json!({"check": f.check.id(), "detail": f.detail}))
+            .collect();
+        let shown = serde_json::json!({
+            "id": id,
+            "score": (f64::from(score) * 10_000.0).round() / 10_000.0,
+            "escalate": !signals.failures.is_empty(),
+            "checks": checks,
+        });
+        writeln!(out, "{shown}")?;
+    }
+    Ok(())
+}
+
+fn read(request: &ChatCompletionRequest, text: &str) -> Signals {
+    let question = semantic::last_user_text(request);
+    Signals::read(request, &question, &Answer::text(text))
+}
+
+/// The cascade on the rows that have an answer in `answers` (`{"id", "weak_answer"}` or
+/// `{"id", "answer"}` lines): each row's score combines its out-of-fold prompt score with the
+/// checks on its answer. Prints APGR and the saving at 90 % and 95 % adequacy with the cheap
+/// call counted on every request, and what the default decision (escalate on a failed check)
+/// does.
+pub fn eval_cascade(
+    answers: &Path,
+    rows: &[LabelledRequest],
+    prompt_scores: &[f32],
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(answers)
+        .with_context(|| format!("reading {}", answers.display()))?;
+    let mut by_id = HashMap::new();
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not JSON", answers.display(), number + 1))?;
+        let id = value.get("id").and_then(serde_json::Value::as_str);
+        let answer = ["weak_answer", "answer"]
+            .iter()
+            .find_map(|field| value.get(field).and_then(serde_json::Value::as_str));
+        if let (Some(id), Some(answer)) = (id, answer) {
+            by_id.insert(id.to_owned(), answer.to_owned());
+        }
+    }
+    let mut by_source: std::collections::BTreeMap<&str, Vec<(f32, bool, bool)>> =
+        Default::default();
+    for (row, prompt_score) in rows.iter().zip(prompt_scores) {
+        let Some(answer) = by_id.get(&row.id).filter(|_| row.measured) else {
+            continue;
+        };
+        let signals = read(&row.request, answer);
+        let score = signals.score_with_prompt(*prompt_score);
+        by_source.entry(&row.source).or_default().push((
+            score,
+            !row.needs_strong,
+            !signals.failures.is_empty(),
+        ));
+    }
+    anyhow::ensure!(
+        !by_source.is_empty(),
+        "no labelled row of the data has an answer in {}",
+        answers.display()
+    );
+    println!(
+        "cascade: the cheap model answers first; checks ({}) on its answer, with the out-of-fold prompt score, order the escalations",
+        Check::ALL.map(Check::id).join(", ")
+    );
+    println!(
+        "{:<12} {:>6} {:>8} {:>6} {:>10} {:>10} {:>10} {:>11}",
+        "source", "n", "weak_ok", "APGR", "saving@90", "saving@95", "escalated", "adequacy"
+    );
+    for (source, items) in &by_source {
+        let pairs: Vec<(f32, bool)> = items.iter().map(|(s, ok, _)| (*s, *ok)).collect();
+        let m: RouterMetrics = train::metrics(&pairs);
+        let n = items.len() as f64;
+        let escalated = items.iter().filter(|(_, _, e)| *e).count() as f64;
+        let adequate = items.iter().filter(|(_, ok, e)| *ok || *e).count() as f64;
+        println!(
+            "{:<12} {:>6} {:>8.3} {:>6.3} {:>9.1}% {:>9.1}% {:>9.1}% {:>10.1}%",
+            source,
+            items.len(),
+            m.weak_ok,
+            m.apgr,
+            train::cascade_saving(&pairs, 0.90) * 100.0,
+            train::cascade_saving(&pairs, 0.95) * 100.0,
+            escalated / n * 100.0,
+            adequate / n * 100.0,
+        );
+    }
+    println!(
+        "default decision: escalate when a check fails (score >= {:.3}); savings count the cheap call on every request (1/{} of the strong price) and the strong one on each escalation",
+        verify::ESCALATE_AT,
+        train::PRICE_RATIO
+    );
+    Ok(())
+}
