@@ -21,13 +21,18 @@ enum Token {
     Other,
 }
 
-/// Whether the answer reads as a worked maths answer: a `####` final line, or arithmetic steps
-/// for a question with at least two numbers.
+/// Whether the answer reads as a worked maths answer: a `####` final line, a written step
+/// (`a op b = c`), or, for a question with a number in it, an operation (`a op b`) cut short.
 pub fn is_math(question: &str, answer: &str) -> bool {
     if answer.contains("####") {
         return true;
     }
-    numbers(question).len() >= 2 && steps(&tokens(answer)).next().is_some()
+    let tokens = tokens(answer);
+    steps(&tokens).next().is_some()
+        || (!numbers(question).is_empty()
+            && tokens
+                .windows(3)
+                .any(|w| matches!(w, [Token::Number(_), Token::Op(_), Token::Number(_)])))
 }
 
 pub fn check(question: &str, answer: &str) -> MathCheck {
