@@ -86,5 +86,7 @@ test("a wrong password is refused with a clear message", async ({ page }) => {
   await page.getByLabel("Email").fill("nobody@example.com");
   await page.getByLabel("Password").fill("definitely wrong");
   await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page.getByRole("alert")).toHaveText("Wrong email or password.");
+  await expect(page.getByRole("alert")).toHaveText(
+    "Wrong email or password — or the address is not confirmed yet: follow the link we e-mailed to it.",
+  );
 });

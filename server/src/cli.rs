@@ -170,6 +170,17 @@ pub enum RouteCommand {
         l2: Option<f32>,
         #[arg(long)]
         iterations: Option<usize>,
+        /// More labelled outcomes (`dev.jsonl`'s shape, e.g. `../shared/router-eval/mmlu-extra.jsonl`)
+        /// added to every training fold and never scored.
+        #[arg(long)]
+        extra: Vec<PathBuf>,
+        /// What each extra row counts as in training (1: as much as a row of the data).
+        #[arg(long, default_value_t = 1.0)]
+        extra_weight: f32,
+        /// Score every row of the data with one head trained on the extra rows alone (no folds:
+        /// they share no prompt).
+        #[arg(long, requires = "extra")]
+        extra_only: bool,
         /// The cheap model's answers (`{"id", "weak_answer"}` lines, e.g.
         /// `../shared/router-eval/gsm8k-answers-dev.jsonl`): also evaluate the cascade on them.
         #[arg(long)]
@@ -193,6 +204,11 @@ pub enum RouteCommand {
         priors: Option<PathBuf>,
         #[arg(long)]
         no_priors: bool,
+        /// More labelled outcomes, for training only (see `route eval --extra`).
+        #[arg(long)]
+        extra: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1.0)]
+        extra_weight: f32,
     },
 }
 
@@ -363,6 +379,25 @@ fn load_table(dir: &std::path::Path) -> anyhow::Result<gateway::routing::semanti
     )?)
 }
 
+/// The rows of `--extra` files as training-only examples.
+fn read_extra(
+    table: &gateway::routing::semantic::EmbeddingTable,
+    paths: &[PathBuf],
+    weight: f32,
+) -> anyhow::Result<Vec<gateway::routing::semantic_train::SemanticExample>> {
+    use gateway::routing::{semantic_train, train};
+    let mut rows = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        rows.extend(train::load_requests(&text).map_err(|e| anyhow::anyhow!(e))?);
+    }
+    Ok(semantic_train::training_only(
+        semantic_train::examples(table, &rows),
+        weight,
+    ))
+}
+
 /// Runs a `route` command: no database needed.
 pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
     use gateway::routing::{Router, semantic_train, train};
@@ -435,6 +470,9 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             scores_out,
             l2,
             iterations,
+            extra,
+            extra_weight,
+            extra_only,
             answers,
         } => {
             let text = read_text(&data, &priors, no_priors)?;
@@ -451,7 +489,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                 g.dedup();
                 g.len()
             };
-            let title = format!(
+            let mut title = format!(
                 "{classifier} classifier, {folds}-fold cross-validated on {measured} measured prompts ({} prior-labelled prompts used for training only); {groups} near-duplicate groups kept within one fold each",
                 rows.len() - measured
             );
@@ -466,8 +504,27 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                     iterations: iterations.unwrap_or(defaults.iterations),
                     ..defaults
                 };
-                let scores =
-                    semantic_train::cross_validated_scores(&semantic_examples, folds, settings);
+                let extra = read_extra(&table, &extra, extra_weight)?;
+                let scores = if extra_only {
+                    title = format!(
+                        "semantic classifier trained on the {} extra rows only, scoring the {measured} measured prompts of the data (no folds: they share no prompt)",
+                        extra.len()
+                    );
+                    semantic_train::scores_from(&extra, &semantic_examples, settings)
+                } else {
+                    if !extra.is_empty() {
+                        title.push_str(&format!(
+                            "; {} extra rows in every training fold",
+                            extra.len()
+                        ));
+                    }
+                    semantic_train::cross_validated_scores(
+                        &semantic_examples,
+                        &extra,
+                        folds,
+                        settings,
+                    )
+                };
                 let thresholds = semantic_train::calibrate(&semantic_examples, &scores);
                 let (per_source, macro_average) = train::report_labels(labels(), &scores);
                 print_report(&title, &per_source, &macro_average);
@@ -477,6 +534,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                 );
                 scores
             } else {
+                anyhow::ensure!(extra.is_empty(), "--extra is for the semantic classifier");
                 let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
                 let defaults = train::TrainSettings::default();
                 let settings = train::TrainSettings {
@@ -501,14 +559,18 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             model_dir,
             priors,
             no_priors,
+            extra,
+            extra_weight,
         } => {
             let text = read_text(&data, &priors, no_priors)?;
             let rows = read_rows(&text, &data)?;
             let table = load_table(&model_dir)?;
             let examples = semantic_train::examples(&table, &rows);
+            let extra = read_extra(&table, &extra, extra_weight)?;
             let (head, scores) = semantic_train::train_head(
                 &table,
                 &examples,
+                &extra,
                 5,
                 semantic_train::HeadSettings::default(),
             );

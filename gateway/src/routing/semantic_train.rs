@@ -188,9 +188,11 @@ fn score(bias: f32, w: &[f32], x: &[f32]) -> f32 {
 }
 
 /// Out-of-fold scores: each example scored by a head trained without its fold (and so without
-/// any near-duplicate of it).
+/// any near-duplicate of it). `extra` examples (outcomes published apart from the data, such as
+/// `mmlu-extra.jsonl`) are in every training fold and never scored.
 pub fn cross_validated_scores(
     examples: &[SemanticExample],
+    extra: &[SemanticExample],
     folds: u64,
     settings: HeadSettings,
 ) -> Vec<f32> {
@@ -202,6 +204,7 @@ pub fn cross_validated_scores(
             .zip(&fold_of_example)
             .filter(|(_, f)| **f != fold)
             .map(|(e, _)| e)
+            .chain(extra)
             .collect();
         let (bias, w) = fit(&training, settings);
         for (i, example) in examples.iter().enumerate() {
@@ -211,6 +214,27 @@ pub fn cross_validated_scores(
         }
     }
     scores
+}
+
+/// Every example scored by one head fit on `training` alone (disjoint from them, so no fold is
+/// needed): how a router trained on other published outcomes does on these.
+pub fn scores_from(
+    training: &[SemanticExample],
+    examples: &[SemanticExample],
+    settings: HeadSettings,
+) -> Vec<f32> {
+    let all: Vec<&SemanticExample> = training.iter().collect();
+    let (bias, w) = fit(&all, settings);
+    examples.iter().map(|e| score(bias, &w, &e.x)).collect()
+}
+
+/// Marks examples as training-only (never scored or calibrated on), each counting `weight`.
+pub fn training_only(mut examples: Vec<SemanticExample>, weight: f32) -> Vec<SemanticExample> {
+    for example in &mut examples {
+        example.measured = false;
+        example.weight *= weight;
+    }
+    examples
 }
 
 /// The score above which the fewest prompts go to the strong model while `target` of the
@@ -259,12 +283,13 @@ pub fn calibrate(examples: &[SemanticExample], scores: &[f32]) -> Thresholds {
 pub fn train_head(
     table: &EmbeddingTable,
     examples: &[SemanticExample],
+    extra: &[SemanticExample],
     folds: u64,
     settings: HeadSettings,
 ) -> (Head, Vec<f32>) {
-    let scores = cross_validated_scores(examples, folds, settings);
+    let scores = cross_validated_scores(examples, extra, folds, settings);
     let thresholds = calibrate(examples, &scores);
-    let all: Vec<&SemanticExample> = examples.iter().collect();
+    let all: Vec<&SemanticExample> = examples.iter().chain(extra).collect();
     let (bias, w) = fit(&all, settings);
     let dims = table.dims();
     let head = Head {
@@ -275,9 +300,10 @@ pub fn train_head(
         dense: w[dims..].to_vec(),
         thresholds,
         trained_on: format!(
-            "llm-gateway route train: {} prompts ({} measured), {settings:?}, thresholds from {folds}-fold cross-validated scores",
+            "llm-gateway route train: {} prompts ({} measured) and {} published outcomes for training only, {settings:?}, thresholds from {folds}-fold cross-validated scores",
             examples.len(),
-            examples.iter().filter(|e| e.measured).count()
+            examples.iter().filter(|e| e.measured).count(),
+            extra.len()
         ),
     };
     (head, scores)
@@ -352,7 +378,7 @@ mod tests {
                 )
             })
             .collect();
-        let scores = cross_validated_scores(&examples, 5, HeadSettings::default());
+        let scores = cross_validated_scores(&examples, &[], 5, HeadSettings::default());
         for (e, s) in examples.iter().zip(&scores) {
             assert_eq!(*s > 0.5, e.needs_strong, "{} scored {s}", e.id);
         }
