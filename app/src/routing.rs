@@ -38,6 +38,9 @@ pub struct RoutingForm {
     pub quality_budget: String,
     /// Calibration's target, in percent adequate ("": thresholds as shipped).
     pub quality_target: String,
+    /// The cascade for `auto`: "" (not set), "on", "streams" (streamed requests held and checked
+    /// too) or "off".
+    pub verify: String,
 }
 
 /// A scope the page can edit: the account, or one active key.
@@ -170,6 +173,21 @@ mod ssr {
         }
     }
 
+    fn verify_text(policy: &RoutingPolicy) -> String {
+        match (policy.verify, policy.verify_streams) {
+            (Some(true), Some(true)) => "streams".into(),
+            (verify, _) => on_off_text(verify),
+        }
+    }
+
+    /// `verify` and `verify_streams` from the form's choice.
+    fn parse_verify(text: &str) -> Result<(Option<bool>, Option<bool>), PortalError> {
+        match text.trim() {
+            "streams" => Ok((Some(true), Some(true))),
+            other => parse_on_off(other).map(|verify| (verify, None)),
+        }
+    }
+
     fn parse_on_off(text: &str) -> Result<Option<bool>, PortalError> {
         match text.trim() {
             "" => Ok(None),
@@ -189,6 +207,7 @@ mod ssr {
         RoutingForm {
             auto_routing: on_off_text(policy.auto_routing),
             cache: on_off_text(policy.cache),
+            verify: verify_text(policy),
             forced_model: policy.forced_model.clone().unwrap_or_default(),
             threshold: policy.threshold.map(|t| t.to_string()).unwrap_or_default(),
             min_tier: tier_text(policy.min_tier),
@@ -292,6 +311,7 @@ mod ssr {
                 at_most: None,
             });
         }
+        let (verify, verify_streams) = parse_verify(&form.verify)?;
         let policy = RoutingPolicy {
             auto_routing: parse_on_off(&form.auto_routing)?,
             cache: parse_on_off(&form.cache)?,
@@ -302,8 +322,9 @@ mod ssr {
             providers,
             rules,
             baseline_model: text(&form.baseline_model),
-            // The cascade is set with the CLI or the API for now: the form keeps what is there.
-            verify: current.verify,
+            verify,
+            verify_streams,
+            // The checks are chosen with the CLI or the API: the form keeps them.
             verify_checks: current.verify_checks.clone(),
             quality_checks: match text(&form.quality_percent) {
                 None => None,
@@ -475,6 +496,34 @@ mod ssr {
                 empty
             );
         }
+
+        #[test]
+        fn the_cascade_choice_round_trips_and_keeps_the_checks() {
+            let current = RoutingPolicy {
+                verify_checks: Some(vec!["math".into()]),
+                ..Default::default()
+            };
+            for (choice, verify, streams) in [
+                ("", None, None),
+                ("on", Some(true), None),
+                ("streams", Some(true), Some(true)),
+                ("off", Some(false), None),
+            ] {
+                let form = RoutingForm {
+                    verify: choice.into(),
+                    ..Default::default()
+                };
+                let policy = policy_of_form(&form, &current).unwrap();
+                assert_eq!((policy.verify, policy.verify_streams), (verify, streams));
+                assert_eq!(policy.verify_checks, current.verify_checks);
+                assert_eq!(form_of(&policy).verify, choice);
+            }
+            let form = RoutingForm {
+                verify: "always".into(),
+                ..Default::default()
+            };
+            assert!(policy_of_form(&form, &current).is_err());
+        }
     }
 }
 
@@ -569,6 +618,7 @@ pub async fn save_routing(
     #[server(default)] quality_judge: String,
     #[server(default)] quality_budget: String,
     #[server(default)] quality_target: String,
+    #[server(default)] verify: String,
 ) -> Result<(), PortalError> {
     use crate::server::state;
 
@@ -594,6 +644,7 @@ pub async fn save_routing(
         quality_judge,
         quality_budget,
         quality_target,
+        verify,
     };
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
@@ -830,6 +881,13 @@ fn routing_form(
                 <option value="" selected=form.cache.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.off_default).into_any() }}</option>
                 <option value="on" selected=form.cache == "on">{t!(i18n, routing.on)}</option>
                 <option value="off" selected=form.cache == "off">{t!(i18n, routing.off)}</option>
+            </select>
+            <label for="verify">{t!(i18n, routing.verify)}</label>
+            <select name="verify" id="verify">
+                <option value="" selected=form.verify.is_empty()>{if is_key { t!(i18n, routing.accounts_setting).into_any() } else { t!(i18n, routing.off_default).into_any() }}</option>
+                <option value="on" selected=form.verify == "on">{t!(i18n, routing.verify_on)}</option>
+                <option value="streams" selected=form.verify == "streams">{t!(i18n, routing.verify_streams)}</option>
+                <option value="off" selected=form.verify == "off">{t!(i18n, routing.off)}</option>
             </select>
             <button type="submit">{t!(i18n, routing.save)}</button>
         </ActionForm>

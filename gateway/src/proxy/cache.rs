@@ -1,14 +1,12 @@
 //! Stage 5: the response cache. Off unless the plan includes it and the request (header
 //! `x-gateway-cache: on|off`) or the key's or account's policy turns it on.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::caller::Caller;
-use super::respond::{self, AnswerShape, ChatFrame};
+use super::respond::{self, AnswerShape};
 use super::usage::UsageContext;
 use crate::cache::CachedAnswer;
 use crate::error::ApiError;
@@ -147,17 +145,8 @@ pub(super) fn serve_hit(
         routed: decision.routed,
     };
     let mut response = if request.wants_stream() {
-        let mut frames: Vec<Bytes> =
-            crate::openai::completion_as_chunks(&hit.body, request.wants_stream_usage())
-                .into_iter()
-                .flat_map(|chunk| shape.frame(ChatFrame::Chunk(chunk.to_string().as_bytes())))
-                .collect();
-        frames.extend(shape.frame(ChatFrame::Done));
-        let frames = frames.into_iter().map(Ok::<_, Infallible>);
-        respond::sse(
-            Body::from_stream(futures::stream::iter(frames)),
-            &decision_shown,
-        )
+        let usage = request.wants_stream_usage();
+        respond::whole_as_stream(&hit.body, usage, shape.as_mut(), &decision_shown)
     } else {
         respond::json(shape.whole(Bytes::from(hit.body))?, &decision_shown)
     };

@@ -5,8 +5,11 @@
 //! first one, superseded, claims no saving and counts against the request's (see
 //! `usage::savings`).
 //!
-//! Streams are not held for checking: a streamed `auto:verify` request is served as `auto`.
+//! A streamed request is checked only where the policy holds streams (`"verify_streams": true`):
+//! the attempts are made whole, and the answer that goes back is sent as the stream the client
+//! asked for. Elsewhere a streamed `auto:verify` request is served as `auto`.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
@@ -23,6 +26,8 @@ use crate::verify::{self, Check};
 
 pub(super) struct Cascade {
     checks: Vec<Check>,
+    /// A streamed request, answered whole and sent as a stream once checked.
+    pub holds_stream: bool,
 }
 
 /// The answer that goes back, and what the cascade did.
@@ -45,11 +50,27 @@ impl Settled<'_> {
 }
 
 impl Cascade {
-    /// The cascade for this request, if it asks for one and is not streamed.
+    /// The cascade for this request, if it asks for one (and, streamed, the policy holds
+    /// streams).
     pub fn open(request: &ChatCompletionRequest, policy: &RoutingPolicy) -> Option<Cascade> {
-        (routing::wants_verify(request, policy) && !request.wants_stream()).then(|| Cascade {
+        let streamed = request.wants_stream();
+        let allowed = !streamed || policy.verify_streams == Some(true);
+        (routing::wants_verify(request, policy) && allowed).then(|| Cascade {
             checks: policy.enabled_checks(),
+            holds_stream: streamed,
         })
+    }
+
+    /// What the attempts send: the request itself, or for a held stream the same request
+    /// answered whole.
+    pub fn sent<'r>(&self, request: &'r ChatCompletionRequest) -> Cow<'r, ChatCompletionRequest> {
+        if !self.holds_stream {
+            return Cow::Borrowed(request);
+        }
+        let mut whole = request.clone();
+        whole.stream = None;
+        whole.extra.remove("stream_options");
+        Cow::Owned(whole)
     }
 
     /// Checks `outcome`, `decision`'s answer, and asks the next tier up when a check fails.

@@ -216,12 +216,16 @@ async fn serve_admitted(
     // The cache keeps chat answers, and the checks read them: with either, every attempt is
     // translated.
     let native = native.filter(|_| !cache.is_on() && cascade.is_none());
+    let sent = match &cascade {
+        Some(cascade) => cascade.sent(&request),
+        None => std::borrow::Cow::Borrowed(&request),
+    };
 
     let (decision, (answer, notes)) = attempts::first_success(
         decisions,
         &state.settings.retry,
         started,
-        |decision| attempts::attempt(state, headers, &request, native, decision),
+        |decision| attempts::attempt(state, headers, &sent, native, decision),
         |decision, failure| usage.record_failure(decision, failure),
     )
     .await?;
@@ -232,7 +236,7 @@ async fn serve_admitted(
                 Some(cascade) => {
                     cascade
                         .settle(
-                            state, headers, caller, &request, decision, outcome, &usage, started,
+                            state, headers, caller, &sent, decision, outcome, &usage, started,
                         )
                         .await
                 }
@@ -268,7 +272,14 @@ async fn serve_admitted(
                     outcome.usage,
                 );
             }
-            let mut response = respond::json(shape.whole(outcome.body)?, decision);
+            let held = cascade.as_ref().is_some_and(|cascade| cascade.holds_stream);
+            let mut response = if held {
+                let completion = String::from_utf8_lossy(&outcome.body);
+                let usage = request.wants_stream_usage();
+                respond::whole_as_stream(&completion, usage, shape.as_mut(), decision)
+            } else {
+                respond::json(shape.whole(outcome.body)?, decision)
+            };
             cache.mark(&mut response);
             if let Some(verdict) = settled.header {
                 response.headers_mut().insert("x-gateway-verify", verdict);

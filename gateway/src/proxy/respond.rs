@@ -32,6 +32,23 @@ pub(super) fn json(body: impl Into<Body>, decision: &RouteDecision<'_>) -> Respo
 }
 
 /// A 200 with an event stream.
+/// A whole chat completion sent as the stream the client asked for, in one go: a cache hit, or an
+/// answer the cascade held until its checks were done.
+pub(super) fn whole_as_stream(
+    completion: &str,
+    include_usage: bool,
+    shape: &mut dyn AnswerShape,
+    decision: &RouteDecision<'_>,
+) -> Response {
+    let mut frames: Vec<Bytes> = crate::openai::completion_as_chunks(completion, include_usage)
+        .into_iter()
+        .flat_map(|chunk| shape.frame(ChatFrame::Chunk(chunk.to_string().as_bytes())))
+        .collect();
+    frames.extend(shape.frame(ChatFrame::Done));
+    let frames = frames.into_iter().map(Ok::<_, Infallible>);
+    sse(Body::from_stream(futures::stream::iter(frames)), decision)
+}
+
 pub(super) fn sse(body: impl Into<Body>, decision: &RouteDecision<'_>) -> Response {
     let mut response = Response::new(body.into());
     let headers = response.headers_mut();

@@ -59,6 +59,11 @@ pub struct RoutingPolicy {
     /// `tool_arguments`, `math`); unset: all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_checks: Option<Vec<String>>,
+    /// Streamed requests are checked too: the answer is held until its checks pass, then sent
+    /// as the stream asked for (the first byte waits for the whole answer). Off: streams are
+    /// served as `auto`, unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_streams: Option<bool>,
 }
 
 /// "Re-ask 2 % of the auto requests served below the baseline of the baseline model, and have a
@@ -315,6 +320,7 @@ impl RoutingPolicy {
                 .clone()
                 .or_else(|| account.quality_checks.clone()),
             verify: key.verify.or(account.verify),
+            verify_streams: key.verify_streams.or(account.verify_streams),
             verify_checks: key
                 .verify_checks
                 .clone()

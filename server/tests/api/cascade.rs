@@ -159,3 +159,69 @@ async fn an_answer_from_the_top_tier_allowed_is_returned_and_says_so() {
     );
     assert_eq!(chat_models(&app).len(), 1);
 }
+
+#[tokio::test]
+async fn a_stream_is_held_and_checked_only_where_the_policy_says() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("streams@example.com").await;
+    let mut streamed = ask("auto:verify", "name");
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+
+    // Not held: served as `auto`, streamed from the provider, unchecked.
+    let unchecked = app.chat(Some(&tenant.key), &streamed).await;
+    assert_eq!(unchecked.status(), 200);
+    assert!(unchecked.headers().get("x-gateway-verify").is_none());
+    assert_eq!(chat_models(&app).len(), 1);
+
+    let policy = RoutingPolicy {
+        verify_streams: Some(true),
+        ..Default::default()
+    };
+    app.state
+        .set_account_routing_policy(tenant.account_id, &policy)
+        .await
+        .unwrap();
+    let held = app.chat(Some(&tenant.key), &streamed).await;
+    assert_eq!(held.status(), 200);
+    assert_eq!(held.headers()["content-type"], "text/event-stream");
+    assert_eq!(
+        held.headers()["x-gateway-verify"],
+        "escalated (json_schema)"
+    );
+    let body = held.text().await.unwrap();
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let text: String = events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(|c| c.as_str())
+        })
+        .collect();
+    assert_eq!(text, r#"{"city":"Paris"}"#);
+    assert!(
+        events.last().unwrap()["usage"]["total_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    // Both attempts were whole (not streamed) calls: the answer was read before it went back.
+    let sent: Vec<serde_json::Value> = app
+        .fake_openai
+        .requests()
+        .into_iter()
+        .skip(1)
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|b| b.get("stream").is_none() && b.get("stream_options").is_none())
+    );
+}
