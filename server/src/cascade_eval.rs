@@ -134,3 +134,49 @@ pub fn eval_cascade(
     );
     Ok(())
 }
+
+/// Whether a score means the same across sources: the measured rows cut into five bins by the
+/// pooled score (equal counts), and per bin and source the share that needed the strong model.
+/// Comparable scores give each bin about the same share in every source.
+pub fn print_reliability(rows: &[LabelledRequest], scores: &[f32]) {
+    let mut measured: Vec<(f32, &str, bool)> = rows
+        .iter()
+        .zip(scores)
+        .filter(|(row, _)| row.measured)
+        .map(|(row, score)| (*score, row.source.as_str(), row.needs_strong))
+        .collect();
+    if measured.len() < 5 {
+        return;
+    }
+    measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let sources: std::collections::BTreeSet<&str> = measured.iter().map(|m| m.1).collect();
+    println!("needs the strong model, by score bin (pooled quintiles) and source:");
+    print!("{:<18}", "score");
+    for source in &sources {
+        print!(" {source:>14}");
+    }
+    println!();
+    let bins = 5;
+    for bin in 0..bins {
+        let part = &measured[bin * measured.len() / bins..(bin + 1) * measured.len() / bins];
+        let (low, high) = (part[0].0, part[part.len() - 1].0);
+        print!("{:<18}", format!("{low:.3}–{high:.3}"));
+        for source in &sources {
+            let mine: Vec<bool> = part
+                .iter()
+                .filter(|m| m.1 == *source)
+                .map(|m| m.2)
+                .collect();
+            if mine.is_empty() {
+                print!(" {:>14}", "—");
+            } else {
+                let share = mine.iter().filter(|s| **s).count() as f64 / mine.len() as f64;
+                print!(
+                    " {:>14}",
+                    format!("{:.0} % of {}", share * 100.0, mine.len())
+                );
+            }
+        }
+        println!();
+    }
+}

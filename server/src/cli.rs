@@ -550,6 +550,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             if let Some(path) = scores_out {
                 write_scores(&path, rows.iter().map(|r| r.id.clone()), &scores)?;
             }
+            crate::cascade_eval::print_reliability(&rows, &scores);
             if let Some(answers) = answers {
                 crate::cascade_eval::eval_cascade(&answers, &rows, &scores)?;
             }

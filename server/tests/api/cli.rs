@@ -507,6 +507,103 @@ async fn members_from_the_command_line() {
     assert_eq!(app.chat(Some(&tenant.key), &hello()).await.status(), 200);
 }
 
+/// `route verify` reads the cheap model's answers and says, in input order, which to escalate and
+/// why; `route eval --answers` scores the cascade on labelled rows and their answers.
+#[test]
+fn route_verify_explains_each_escalation_and_eval_scores_the_cascade() {
+    let (cli, dir) = cli_on_fresh_sqlite();
+    let question = "Tom has 3 apples and buys 4 more. How many?";
+    let answers = [
+        ("right", "3 + 4 = 7\n#### 7"),
+        ("slip", "3 + 4 = 8\n#### 8"),
+        ("cut", "Tom has 3 + 4"),
+    ];
+    let input: Vec<String> = answers
+        .iter()
+        .map(|(id, answer)| {
+            serde_json::json!({"id": id, "messages": [{"role": "user", "content": question}], "answer": answer}).to_string()
+        })
+        .collect();
+    let output = cli.ok(&["route", "verify"], Some(&input.join("\n")));
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["right", "slip", "cut"]);
+    let escalate: Vec<bool> = lines
+        .iter()
+        .map(|l| l["escalate"].as_bool().unwrap())
+        .collect();
+    assert_eq!(escalate, [false, true, true]);
+    assert_eq!(lines[0]["checks"], serde_json::json!([]));
+    assert_eq!(lines[1]["checks"][0]["check"], "math");
+    assert!(
+        lines[1]["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3 + 4 = 8"),
+        "{output}"
+    );
+    assert_eq!(lines[2]["checks"][0]["detail"], "no final answer");
+    for line in &lines {
+        let score = line["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{line}");
+    }
+    assert!(lines[1]["score"].as_f64() > lines[0]["score"].as_f64());
+    cli.fails(
+        &["route", "verify"],
+        Some("{\"id\": 1, \"messages\": []}\n"),
+    );
+
+    // Labelled rows with answers: the cascade's table.
+    let rows: Vec<String> = (0..20)
+        .map(|i| serde_json::json!({"id": format!("m{i}"), "source": "maths", "messages": [{"role": "user", "content": question}], "weak_ok": i % 2 == 0}).to_string())
+        .collect();
+    let answers: Vec<String> = (0..20)
+        .map(|i| {
+            let answer = if i % 2 == 0 {
+                "3 + 4 = 7\n#### 7"
+            } else {
+                "3 + 4 = 9\n#### 9"
+            };
+            serde_json::json!({"id": format!("m{i}"), "weak_answer": answer}).to_string()
+        })
+        .collect();
+    let data = dir.path().join("maths.jsonl");
+    let answers_file = dir.path().join("answers.jsonl");
+    std::fs::write(&data, rows.join("\n")).unwrap();
+    std::fs::write(&answers_file, answers.join("\n")).unwrap();
+    let report = cli.ok(
+        &[
+            "route",
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--answers",
+            answers_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    // The cascade's row comes after the prompt router's.
+    let cascade = report
+        .lines()
+        .filter(|line| line.starts_with("maths "))
+        .last()
+        .unwrap_or_else(|| panic!("{report}"));
+    // Every wrong answer fails its check: the cascade finds them all (APGR of a perfect order).
+    let apgr: f64 = cascade.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(apgr > 0.7, "{report}");
+    assert!(
+        cascade.ends_with("100.0%"),
+        "every request adequately served: {report}"
+    );
+    assert!(
+        report.contains("needs the strong model, by score bin"),
+        "{report}"
+    );
+}
+
 #[test]
 fn route_classify_keeps_input_order_and_eval_reports_metrics() {
     let (cli, dir) = cli_on_fresh_sqlite();
