@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+mod support;
+
 use gateway::openai::ChatCompletionRequest;
 use gateway::routing::classifier::classify;
 use gateway::routing::semantic::{SemanticModel, default_model_dir};
@@ -35,31 +37,12 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn measure(name: &str, chars: usize, mut run: impl FnMut()) {
-    for _ in 0..200 {
-        run();
-    }
-    let runs = 5_000;
-    let mut nanos: Vec<u128> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            run();
-            started.elapsed().as_nanos()
-        })
-        .collect();
-    nanos.sort_unstable();
-    let at = |q: f64| nanos[((runs as f64 - 1.0) * q) as usize] as f64 / 1000.0;
-    println!(
-        "{name} on a {chars}-character (~{} token) request, {runs} runs",
+fn measure(name: &str, chars: usize, run: impl FnMut()) {
+    let title = format!(
+        "{name} on a {chars}-character (~{} token) request",
         chars / 4
     );
-    println!(
-        "  p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
+    support::measure(&title, run);
 }
 
 fn main() {

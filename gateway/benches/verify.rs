@@ -3,37 +3,13 @@
 //! against its schema (the schema compiled per request, as the gateway does), and tool calls.
 //! Run with `cargo bench -p gateway --bench verify` (see bench/README.md).
 
-use std::time::Instant;
+mod support;
 
 use gateway::openai::ChatCompletionRequest;
 use gateway::verify::{Answer, Check, check};
 
 fn request(body: serde_json::Value) -> ChatCompletionRequest {
     ChatCompletionRequest::from_json_bytes(body.to_string().as_bytes()).expect("valid request")
-}
-
-fn measure(name: &str, mut run: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        std::hint::black_box(run());
-    }
-    let runs = 5_000;
-    let mut nanos: Vec<u128> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(run());
-            started.elapsed().as_nanos()
-        })
-        .collect();
-    nanos.sort_unstable();
-    let at = |q: f64| nanos[((runs as f64 - 1.0) * q) as usize] as f64 / 1000.0;
-    println!("{name}, {runs} runs");
-    println!(
-        "  p50 {:.1} µs   p90 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
 }
 
 fn main() {
@@ -51,7 +27,7 @@ fn main() {
         maths.len(),
         maths.len() / 4
     );
-    measure("maths answer, every check", || {
+    support::measure("maths answer, every check", || {
         check(&maths_request, &maths_answer, &Check::ALL).passed()
     });
 
@@ -75,7 +51,7 @@ fn main() {
     }));
     let structured_answer = Answer::text(&structured);
     println!("structured answer: {} characters", structured.len());
-    measure("structured output against its schema, every check", || {
+    support::measure("structured output against its schema, every check", || {
         check(&schema_request, &structured_answer, &Check::ALL).passed()
     });
 
@@ -99,7 +75,7 @@ fn main() {
             })
             .collect(),
     };
-    measure(
+    support::measure(
         "eight tool calls against their parameters, every check",
         || check(&tool_request, &tool_answer, &Check::ALL).passed(),
     );
