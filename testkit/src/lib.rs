@@ -31,6 +31,8 @@
 //!   `{"city":"Paris"}` (streamed too: the tool-use stream with that name), a deterministic
 //!   stand-in for the model's own choice among the tools; a `tool_choice` naming a tool calls that
 //!   tool, for every model, as before.
+//! - OpenAI chat with `tool_choice: {"type": "function", "function": {"name": N}}` calls N (with
+//!   `{"city":"Paris"}`), whole answers only, as the real API always calls a forced function.
 //! - OpenAI chat with `response_format: {"type": "json_schema", …}` answers the JSON text
 //!   `{"city":"Paris"}` as the message content instead of the greeting (whole or streamed, the
 //!   stream's content deltas being `{"city":` and `"Paris"}`).
@@ -683,6 +685,31 @@ async fn openai_like(
             .pointer("/response_format/type")
             .and_then(Value::as_str)
             == Some("json_schema");
+    // A real OpenAI model given a function in `tool_choice` calls it, as OpenAI guarantees (the
+    // weather call's arguments, under the forced name); whole answers only.
+    let forced_function = (provider == "openai"
+        && !strict::is_fake_model(model)
+        && !stream
+        && request.pointer("/tool_choice/type").and_then(Value::as_str) == Some("function"))
+    .then(|| {
+        request
+            .pointer("/tool_choice/function/name")
+            .and_then(Value::as_str)
+    })
+    .flatten();
+    if let Some(name) = forced_function {
+        let answer = with_model(
+            fixture!("openai/chat_completion_tool_call.json"),
+            "/model",
+            model,
+        );
+        let answer = with_model(
+            &answer,
+            "/choices/0/message/tool_calls/0/function/name",
+            name,
+        );
+        return json_response(StatusCode::OK, &answer, &[]);
+    }
     match model {
         "fake-error-429" => json_response(
             StatusCode::TOO_MANY_REQUESTS,

@@ -225,3 +225,37 @@ async fn a_stream_is_held_and_checked_only_where_the_policy_says() {
             .all(|b| b.get("stream").is_none() && b.get("stream_options").is_none())
     );
 }
+
+/// Anthropic's Messages API on `auto:verify`, as Claude Code would send it (here whole): the
+/// request is checked in its chat translation and the answer comes back in Anthropic's shape,
+/// escalated when the cheap model ignores a required tool call.
+#[tokio::test]
+async fn the_messages_api_is_checked_and_answered_in_its_own_shape() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tenant = app.tenant("messages@example.com").await;
+    let body = json!({
+        "model": "auto:verify",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+        "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]
+        }}],
+        "tool_choice": {"type": "tool", "name": "get_weather"}
+    });
+    let answer = app
+        .http
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", &tenant.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-gateway-verify"], "passed");
+    let message: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["content"][0]["type"], "tool_use");
+    assert_eq!(message["content"][0]["name"], "get_weather");
+    assert_eq!(chat_models(&app).len(), 1);
+}

@@ -316,14 +316,19 @@ async fn calibration_lowers_the_threshold_when_the_cheap_answers_fall_short() {
         "down by one bounded step: {change:?}"
     );
     assert!(change.adequacy < 0.95 && change.judged >= 20);
-    // The next requests route with it.
-    let account = app
-        .state
-        .directory
-        .account(tenant.account_id)
-        .await
-        .unwrap();
-    assert_eq!(account.calibrated_threshold, Some(change.new_threshold));
+    // The next requests route with it, once the directory has followed the change journal (the
+    // move is written by a background task; reading the directory at once raced the watcher).
+    let followed = eventually(Duration::from_secs(10), || async {
+        let account = app
+            .state
+            .directory
+            .account(tenant.account_id)
+            .await
+            .unwrap();
+        account.calibrated_threshold == Some(change.new_threshold)
+    })
+    .await;
+    assert!(followed, "the directory holds the calibrated threshold");
     // The Routing page shows the move and why.
     let browser = crate::portal::Browser::new(&app);
     browser
