@@ -35,17 +35,11 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-/// Pages that need a logged-in person; the server redirects anonymous visits to `/login`.
-pub const PROTECTED_PATHS: &[&str] = &[
-    "/",
-    "/keys",
-    "/providers",
-    "/routing",
-    "/members",
-    "/analytics",
-    "/billing",
-    "/billing/success",
-    "/billing/cancel",
+/// The pages a visitor sees without a session. Every other page of [`App`] needs one: the server
+/// sends anonymous visits to `/login`, so a page added to the router is protected unless it is
+/// listed here.
+pub const PUBLIC_PATHS: &[&str] = &[
+    "/login", "/signup", "/verify", "/forgot", "/reset", "/invite",
 ];
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -348,6 +348,14 @@ where
 
     let options = leptos_options(config, addr);
     let routes = generate_route_list(App);
+    // Every page of the router but the public ones needs a session.
+    let protected: std::sync::Arc<std::collections::HashSet<String>> = std::sync::Arc::new(
+        routes
+            .iter()
+            .map(|route| route.path().to_owned())
+            .filter(|path| !app::PUBLIC_PATHS.contains(&path.as_str()))
+            .collect(),
+    );
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
@@ -370,7 +378,10 @@ where
             context, shell,
         ))
         .with_state(options)
-        .layer(middleware::from_fn(redirect_anonymous_visitors))
+        .layer(middleware::from_fn_with_state(
+            protected,
+            redirect_anonymous_visitors,
+        ))
         .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(sessions)
         .layer(middleware::from_fn(head_as_get))
@@ -466,10 +477,16 @@ async fn head_as_get(mut request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::empty())
 }
 
-/// Portal pages need a session; anonymous visitors are sent to the log-in page.
-async fn redirect_anonymous_visitors(session: Session, request: Request, next: Next) -> Response {
+/// Portal pages need a session (all but `app::PUBLIC_PATHS`); anonymous visitors are sent to the
+/// log-in page.
+async fn redirect_anonymous_visitors(
+    State(protected): State<std::sync::Arc<std::collections::HashSet<String>>>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
-    if request.method() == Method::GET && app::PROTECTED_PATHS.contains(&path) {
+    if request.method() == Method::GET && protected.contains(path) {
         let logged_in = matches!(
             session.get::<i32>(app::server::ACCOUNT_ID).await,
             Ok(Some(_))

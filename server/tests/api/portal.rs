@@ -152,6 +152,33 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// Every page of the portal's router needs a session except the public ones listed in
+/// `app::PUBLIC_PATHS`: the list of protected pages is the router's, so a new page cannot be left
+/// public by forgetting a list. A path that is no page is a 404, not a redirect.
+#[tokio::test]
+async fn every_page_but_the_public_ones_needs_a_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+    let pages: Vec<String> = leptos_axum::generate_route_list(::app::App)
+        .iter()
+        .map(|route| route.path().to_owned())
+        .collect();
+    assert!(
+        pages.len() >= 15 && pages.contains(&"/billing/success".to_owned()),
+        "{pages:?}"
+    );
+    for page in &pages {
+        let response = browser.get(page).await;
+        if ::app::PUBLIC_PATHS.contains(&page.as_str()) {
+            assert_eq!(response.status(), 200, "{page} is public");
+        } else {
+            assert_eq!(response.status(), 303, "{page} needs a session");
+            assert_eq!(response.headers()["location"], "/login", "{page}");
+        }
+    }
+    assert_eq!(browser.get("/no-such-page").await.status(), 404);
+}
+
 #[tokio::test]
 async fn health_and_anonymous_redirects() {
     let app = spawn_app(Backend::Sqlite).await;
