@@ -81,6 +81,7 @@ pub enum Problem {
     PolicyTierOrder,
     PolicyUnknownProvider {
         name: String,
+        expected: String,
     },
     PolicyDuplicateProvider {
         name: String,
@@ -252,7 +253,11 @@ pub fn problem_view(problem: Problem) -> AnyView {
         RateRange => say!(rate_range),
         PolicyThreshold => say!(policy_threshold),
         PolicyTierOrder => say!(policy_tier_order),
-        PolicyUnknownProvider { name } => say!(policy_unknown_provider, name = name.clone()),
+        PolicyUnknownProvider { name, expected } => say!(
+            policy_unknown_provider,
+            name = name.clone(),
+            expected = expected.clone()
+        ),
         PolicyDuplicateProvider { name } => say!(policy_duplicate_provider, name = name.clone()),
         PolicyNoProviders => say!(policy_no_providers),
         PolicyEmptyForcedModel => say!(policy_empty_forced_model),
@@ -332,11 +337,7 @@ pub(crate) mod ssr {
             },
             E::UnknownProvider(name) => Problem::UnknownProvider {
                 name,
-                expected: gateway::providers::ProviderKind::ALL
-                    .iter()
-                    .map(|kind| kind.id())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                expected: provider_ids(),
             },
             E::MissingApiKey => Problem::MissingApiKey,
             E::ProviderKeyIsGatewayKey => Problem::ProviderKeyIsGatewayKey,
@@ -404,12 +405,24 @@ pub(crate) mod ssr {
         }
     }
 
+    /// The providers there are, as a refusal lists them.
+    fn provider_ids() -> String {
+        gateway::providers::ProviderKind::ALL
+            .iter()
+            .map(|kind| kind.id())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn of_policy_error(err: PolicyError) -> Problem {
         match err {
             PolicyError::Json(detail) => Problem::Unreadable { detail },
             PolicyError::Threshold => Problem::PolicyThreshold,
             PolicyError::TierOrder => Problem::PolicyTierOrder,
-            PolicyError::UnknownProvider(name) => Problem::PolicyUnknownProvider { name },
+            PolicyError::UnknownProvider(name) => Problem::PolicyUnknownProvider {
+                name,
+                expected: provider_ids(),
+            },
             PolicyError::DuplicateProvider(name) => Problem::PolicyDuplicateProvider { name },
             PolicyError::NoProviders => Problem::PolicyNoProviders,
             PolicyError::EmptyForcedModel => Problem::PolicyEmptyForcedModel,

@@ -464,7 +464,8 @@ mod ssr {
                     ..Default::default()
                 }),
                 Problem::PolicyUnknownProvider {
-                    name: "azure".into()
+                    name: "azure".into(),
+                    expected: "openai, anthropic, gemini, groq, ollama".into()
                 }
             );
             assert_eq!(

@@ -296,8 +296,8 @@ pub enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
-    /// Add (or replace) a provider key (openai, anthropic, gemini, groq, ollama); the API key is
-    /// read from standard input (optional for ollama).
+    /// Add (or replace) a provider key; the API key is read from standard input (optional for
+    /// ollama). An unknown `--provider` is answered with the providers there are.
     Add(ProviderAdd),
 }
 

@@ -183,7 +183,7 @@ pub enum PolicyError {
     Threshold,
     #[error("min_tier is above max_tier")]
     TierOrder,
-    #[error("unknown provider '{0}' (expected one of openai, anthropic, gemini, groq, ollama)")]
+    #[error("unknown provider '{0}' (expected one of {list})", list = ProviderKind::ALL.iter().map(|k| k.id()).collect::<Vec<_>>().join(", "))]
     UnknownProvider(String),
     #[error("provider '{0}' is listed twice")]
     DuplicateProvider(String),
