@@ -487,7 +487,8 @@ impl From<UpstreamError> for ApiError {
     }
 }
 
-fn default_kind(status: StatusCode) -> &'static str {
+/// The OpenAI-style error type for a status, where the provider's body names none of ours.
+pub(crate) fn default_kind(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 | 403 => "authentication_error",
         429 => "rate_limit_error",

@@ -34,12 +34,7 @@ pub(super) fn error_from_value(
     } else {
         status
     };
-    let kind = match status.as_u16() {
-        401 | 403 => "authentication_error",
-        429 => "rate_limit_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    };
+    let kind = crate::error::default_kind(status);
     // Google puts the retry delay in the body (RetryInfo), not in a header.
     let retry_after = retry_after.or_else(|| {
         let delay = error
