@@ -62,7 +62,7 @@ impl UsageContext {
         Catalog::built_in().find(decision.endpoint.kind, &decision.model)
     }
 
-    /// The request's event, priced (`cache_hit`: served from the cache, nothing spent).
+    /// The request's event, priced as it was served (`how`).
     fn event(
         &self,
         decision: &RouteDecision<'_>,
@@ -70,8 +70,15 @@ impl UsageContext {
         status: StatusCode,
         usage: Usage,
         error_code: Option<String>,
-        cache_hit: bool,
+        how: Serving,
     ) -> UsageEvent {
+        let reason = match how {
+            Serving::Superseded => format!(
+                "{} (superseded: its answer failed the checks)",
+                decision.reason
+            ),
+            Serving::Called | Serving::CacheHit => decision.reason.clone(),
+        };
         let mut event = UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
             baseline_model: self.baseline.map(CatalogModel::name),
@@ -81,8 +88,8 @@ impl UsageContext {
             priced: true,
             baseline_cost_usd: None,
             counted: !self.counted.swap(true, Ordering::Relaxed),
-            cache_hit,
-            route_reason: Some(decision.reason.clone()),
+            cache_hit: how == Serving::CacheHit,
+            route_reason: Some(reason),
             account_id: self.key.account_id,
             key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
@@ -95,8 +102,24 @@ impl UsageContext {
             error_code: error_code.map(|code| clipped(&code, MAX_ERROR_CODE_BYTES).to_owned()),
             created_at_ms: now_ms(),
         };
-        price(&mut event, Self::priced(decision), self.baseline, usage);
+        let superseded = how == Serving::Superseded;
+        price(
+            &mut event,
+            Self::priced(decision),
+            self.baseline,
+            usage,
+            superseded,
+        );
         event
+    }
+
+    /// Charges what the event spent to the request's reservation, and records it.
+    fn spend(&self, event: UsageEvent, usage: Usage) {
+        self.reservation.charge(
+            event.cost_usd,
+            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+        );
+        self.recorder.record(event);
     }
 
     pub(super) fn record(
@@ -107,12 +130,8 @@ impl UsageContext {
         usage: Usage,
         error_code: Option<String>,
     ) {
-        let event = self.event(decision, model, status, usage, error_code, false);
-        self.reservation.charge(
-            event.cost_usd,
-            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
-        );
-        self.recorder.record(event);
+        let event = self.event(decision, model, status, usage, error_code, Serving::Called);
+        self.spend(event, usage);
     }
 
     /// A cascade's first answer, which failed its checks and was replaced by a stronger model's:
@@ -123,21 +142,9 @@ impl UsageContext {
         model: &str,
         usage: Usage,
     ) {
-        let mut event = self.event(decision, model, StatusCode::OK, usage, None, false);
-        let accounting = savings::account_superseded(Self::priced(decision), self.baseline, usage);
-        event.cost_usd = accounting.cost_usd;
-        event.saving_usd = accounting.saving_usd;
-        event.priced = accounting.priced;
-        event.baseline_cost_usd = accounting.baseline_cost_usd;
-        event.route_reason = Some(format!(
-            "{} (superseded: its answer failed the checks)",
-            decision.reason
-        ));
-        self.reservation.charge(
-            event.cost_usd,
-            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
-        );
-        self.recorder.record(event);
+        let how = Serving::Superseded;
+        let event = self.event(decision, model, StatusCode::OK, usage, None, how);
+        self.spend(event, usage);
     }
 
     /// A model that failed: its status and error code, no tokens.
@@ -153,9 +160,21 @@ impl UsageContext {
 
     /// A cache hit spent nothing: its saving is what it avoided.
     pub(super) fn record_cache_hit(&self, decision: &RouteDecision<'_>, hit: &CachedAnswer) {
-        let event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None, true);
+        let how = Serving::CacheHit;
+        let event = self.event(decision, &hit.model, StatusCode::OK, hit.usage, None, how);
         self.recorder.record(event);
     }
+}
+
+/// How an event's tokens were served, as far as its money goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serving {
+    /// By the provider, for this answer.
+    Called,
+    /// From the response cache: nothing spent.
+    CacheHit,
+    /// By the provider, for a cascade's answer that a stronger model's replaced.
+    Superseded,
 }
 
 /// Sets the event's cost and saving from its tokens (the rules are in `usage::savings`).
@@ -164,11 +183,13 @@ fn price(
     priced: Option<&CatalogModel>,
     baseline: Option<&CatalogModel>,
     usage: Usage,
+    superseded: bool,
 ) {
     let served = Served {
         model: priced,
         routed: event.routed,
         cache_hit: event.cache_hit,
+        superseded,
     };
     let accounting = savings::account(served, baseline, usage);
     event.cost_usd = accounting.cost_usd;
@@ -216,7 +237,7 @@ impl StreamGuard {
                 StatusCode::OK,
                 Usage::default(),
                 None,
-                false,
+                Serving::Called,
             ),
             started: context.started,
             usage: Usage::default(),
@@ -261,7 +282,7 @@ impl Drop for StreamGuard {
         event.completion_tokens = self.usage.completion_tokens;
         event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
         // Tokens a provider reported before the stream ended were spent, however it ended.
-        price(&mut event, self.priced, self.baseline, self.usage);
+        price(&mut event, self.priced, self.baseline, self.usage, false);
         self.reservation.charge(
             event.cost_usd,
             u64::from(self.usage.prompt_tokens) + u64::from(self.usage.completion_tokens),

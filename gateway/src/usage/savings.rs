@@ -32,11 +32,15 @@ pub struct Served<'a> {
     pub routed: bool,
     /// Served from the response cache: nothing spent.
     pub cache_hit: bool,
+    /// A cascade's first call, whose answer a stronger model's replaced (`auto:verify`): what it
+    /// cost is a loss against the baseline, which the request's final answer accounts for once.
+    pub superseded: bool,
 }
 
 pub fn account(served: Served<'_>, baseline: Option<&CatalogModel>, usage: Usage) -> Accounting {
     let cost_of = |model: &CatalogModel| model.cost(usage.prompt_tokens, usage.completion_tokens);
-    let baseline_cost_usd = baseline.map(cost_of);
+    // A superseded call's baseline is counted on the answer that replaced it.
+    let baseline_cost_usd = baseline.map(|b| if served.superseded { 0.0 } else { cost_of(b) });
     let Some(model) = served.model else {
         return Accounting {
             cost_usd: 0.0,
@@ -59,31 +63,6 @@ pub fn account(served: Served<'_>, baseline: Option<&CatalogModel>, usage: Usage
         priced: true,
         baseline_cost_usd,
         saving_usd: without_gateway.map_or(0.0, |base| base - cost_usd),
-    }
-}
-
-/// A cascade's first call whose answer was replaced by a stronger model's (`auto:verify`): what
-/// it cost is a loss against the baseline, which the request's final answer accounts for once
-/// (so this call's baseline cost is 0 when the baseline is priced).
-pub fn account_superseded(
-    model: Option<&CatalogModel>,
-    baseline: Option<&CatalogModel>,
-    usage: Usage,
-) -> Accounting {
-    let Some(model) = model else {
-        return Accounting {
-            cost_usd: 0.0,
-            priced: false,
-            baseline_cost_usd: baseline.map(|_| 0.0),
-            saving_usd: 0.0,
-        };
-    };
-    let cost_usd = model.cost(usage.prompt_tokens, usage.completion_tokens);
-    Accounting {
-        cost_usd,
-        priced: true,
-        baseline_cost_usd: baseline.map(|_| 0.0),
-        saving_usd: if baseline.is_some() { -cost_usd } else { 0.0 },
     }
 }
 
@@ -123,7 +102,36 @@ mod tests {
             model,
             routed,
             cache_hit,
+            superseded: false,
         }
+    }
+
+    #[test]
+    fn a_superseded_call_is_a_loss_and_leaves_the_baseline_to_its_replacement() {
+        let cheap = model(ProviderKind::OpenAi, "gpt-4o-mini");
+        let baseline = model(ProviderKind::OpenAi, "gpt-4o");
+        let superseded = Served {
+            superseded: true,
+            ..served(Some(cheap), true, false)
+        };
+        let accounting = account(superseded, Some(baseline), TOKENS);
+        assert!(accounting.cost_usd > 0.0 && accounting.priced);
+        assert_eq!(accounting.saving_usd, -accounting.cost_usd);
+        assert_eq!(accounting.baseline_cost_usd, Some(0.0));
+        // Without a priced baseline nothing is claimed, a loss included.
+        let alone = account(superseded, None, TOKENS);
+        assert_eq!((alone.saving_usd, alone.baseline_cost_usd), (0.0, None));
+        // Unpriced: no cost, no saving, the baseline still counted once elsewhere.
+        let unpriced = account(
+            Served {
+                model: None,
+                ..superseded
+            },
+            Some(baseline),
+            TOKENS,
+        );
+        assert_eq!((unpriced.cost_usd, unpriced.saving_usd), (0.0, 0.0));
+        assert_eq!(unpriced.baseline_cost_usd, Some(0.0));
     }
 
     #[test]
