@@ -230,6 +230,20 @@ async fn serve_admitted(
     )
     .await?;
 
+    // A quality check of the answer that goes back, where the account samples them.
+    let quality_check = |decision: &routing::RouteDecision<'_>| {
+        let (account, policy) = (&caller.account, &caller.policy);
+        let baseline = usage.baseline();
+        crate::quality::prepare(
+            state,
+            account,
+            policy,
+            caller.key.key_id,
+            &request,
+            decision,
+            baseline,
+        )
+    };
     let response = match answer {
         Answer::Complete(outcome) => {
             let settled = match &cascade {
@@ -257,15 +271,7 @@ async fn serve_admitted(
                 cache.store(&state, decision, &outcome).await;
             }
             // A check of this answer, if the account asks for them, runs after it has gone.
-            let check = crate::quality::prepare(
-                &state,
-                &caller.account,
-                &caller.policy,
-                caller.key.key_id,
-                &request,
-                decision,
-                usage.baseline(),
-            );
+            let check = quality_check(decision);
             if let Some(check) = check {
                 check.finish(
                     crate::quality::judge::answer_text(&outcome.body),
@@ -296,15 +302,7 @@ async fn serve_admitted(
             Ok(native.respond(passed, decision, &usage, stream_slot, idle))
         }
         Answer::Stream((first, rest)) => {
-            let check = crate::quality::prepare(
-                &state,
-                &caller.account,
-                &caller.policy,
-                caller.key.key_id,
-                &request,
-                decision,
-                usage.baseline(),
-            );
+            let check = quality_check(decision);
             let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
                 .holding(stream_slot)
                 .checking(check);
