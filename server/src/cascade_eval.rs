@@ -11,9 +11,15 @@ use gateway::routing::train::{self, LabelledRequest, RouterMetrics};
 use gateway::routing::{Router, semantic};
 use gateway::verify::{self, Answer, Check, Signals};
 
-/// Reads `{"id", "messages", "answer"}` lines on stdin; writes `{"id", "score", "escalate",
-/// "checks"}` lines in input order (`checks`: the failed checks and what they saw).
-pub fn verify_lines(router: &Router) -> anyhow::Result<()> {
+/// The route commands' stdin: JSON lines of chat requests, each answered on stdout, in input
+/// order, by `answer`'s fields with the line's `id` first. A line that is not a request stops
+/// the run with its number.
+pub fn map_request_lines(
+    mut answer: impl FnMut(
+        &serde_json::Value,
+        &ChatCompletionRequest,
+    ) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (number, line) in std::io::stdin().lock().lines().enumerate() {
@@ -21,32 +27,49 @@ pub fn verify_lines(router: &Router) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&line)
-            .with_context(|| format!("line {}: not JSON", number + 1))?;
+        let at = || format!("line {}", number + 1);
+        let value: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("{}: not JSON", at()))?;
+        let request = ChatCompletionRequest::from_json_bytes(line.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        let mut shown = serde_json::Map::new();
         let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        shown.insert("id".into(), id);
+        match answer(&value, &request).with_context(at)? {
+            serde_json::Value::Object(fields) => shown.extend(fields),
+            other => anyhow::bail!("{}: not an object to write: {other}", at()),
+        }
+        writeln!(out, "{}", serde_json::Value::Object(shown))?;
+    }
+    Ok(())
+}
+
+/// A score as the route commands print it: four decimals.
+pub fn rounded(score: f32) -> f64 {
+    (f64::from(score) * 10_000.0).round() / 10_000.0
+}
+
+/// Reads `{"id", "messages", "answer"}` lines on stdin; writes `{"id", "score", "escalate",
+/// "checks"}` lines in input order (`checks`: the failed checks and what they saw).
+pub fn verify_lines(router: &Router) -> anyhow::Result<()> {
+    map_request_lines(|value, request| {
         let text = value
             .get("answer")
             .and_then(serde_json::Value::as_str)
-            .with_context(|| format!("line {}: no \"answer\" text", number + 1))?;
-        let request = ChatCompletionRequest::from_json_bytes(line.as_bytes())
-            .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
-        let prompt_score = router.classify(&request).score;
-        let signals = read(&request, text);
-        let score = signals.score_with_prompt(prompt_score);
+            .context("no \"answer\" text")?;
+        let prompt_score = router.classify(request).score;
+        let signals = read(request, text);
         let checks: Vec<serde_json::Value> = signals
             .failures
             .iter()
             .map(|f| serde_json::json!({"check": f.check.id(), "detail": f.detail}))
             .collect();
-        let shown = serde_json::json!({
-            "id": id,
-            "score": (f64::from(score) * 10_000.0).round() / 10_000.0,
+        Ok(serde_json::json!({
+            "score": rounded(signals.score_with_prompt(prompt_score)),
             "escalate": !signals.failures.is_empty(),
             "checks": checks,
-        });
-        writeln!(out, "{shown}")?;
-    }
-    Ok(())
+        }))
+    })
 }
 
 fn read(request: &ChatCompletionRequest, text: &str) -> Signals {

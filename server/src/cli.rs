@@ -401,7 +401,6 @@ fn read_extra(
 /// Runs a `route` command: no database needed.
 pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
     use gateway::routing::{Router, semantic_train, train};
-    use std::io::{BufRead as _, Write as _};
     // The labelled data, then the designed priors (training only: they carry no measured label).
     let read_text =
         |data: &PathBuf, priors: &Option<PathBuf>, no_priors: bool| -> anyhow::Result<String> {
@@ -432,29 +431,15 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
         RouteCommand::Classify { model_dir } => {
             let router = Router::load(model_dir.as_deref().unwrap_or(&config.router_model_dir));
             let thresholds = router.thresholds();
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            for (number, line) in std::io::stdin().lock().lines().enumerate() {
-                let line = line.context("reading standard input")?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let value: serde_json::Value = serde_json::from_str(&line)
-                    .with_context(|| format!("line {}: not JSON", number + 1))?;
-                let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
-                let request =
-                    gateway::openai::ChatCompletionRequest::from_json_bytes(line.as_bytes())
-                        .map_err(|e| anyhow::anyhow!("line {}: {e}", number + 1))?;
-                let classification = router.classify(&request);
+            crate::cascade_eval::map_request_lines(|_, request| {
+                let classification = router.classify(request);
                 let tier = gateway::routing::tier_for_score(classification.score, thresholds).id();
-                let shown = serde_json::json!({
-                    "id": id,
-                    "score": (f64::from(classification.score) * 10_000.0).round() / 10_000.0,
+                Ok(serde_json::json!({
+                    "score": crate::cascade_eval::rounded(classification.score),
                     "tier": tier,
                     "reason": classification.reason,
-                });
-                writeln!(out, "{shown}")?;
-            }
+                }))
+            })?;
         }
         RouteCommand::Verify { model_dir } => {
             let router = Router::load(model_dir.as_deref().unwrap_or(&config.router_model_dir));
