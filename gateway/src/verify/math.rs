@@ -2,14 +2,6 @@
 //! in the answer (`3 * 4 = 12`, `<<3*4=12>>`) re-check. A tokenizer and a small recursive-descent
 //! evaluator: no regex, linear in the answer's length.
 
-/// What the maths check found.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MathCheck {
-    pub failure: Option<String>,
-    /// The final answer, when there is one.
-    pub final_answer: Option<f64>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Token {
     Number(f64),
@@ -35,13 +27,11 @@ pub fn is_math(question: &str, answer: &str) -> bool {
                 .any(|w| matches!(w, [Token::Number(_), Token::Op(_), Token::Number(_)])))
 }
 
-pub fn check(question: &str, answer: &str) -> MathCheck {
-    let final_answer = final_answer(answer);
-    let Some(value) = final_answer else {
-        return MathCheck {
-            failure: Some("no final answer".into()),
-            final_answer,
-        };
+/// What is wrong with a worked maths answer, or `None` when its final answer is there and
+/// well-formed and every written step re-checks.
+pub fn check(question: &str, answer: &str) -> Option<String> {
+    let Some(value) = final_answer(answer) else {
+        return Some("no final answer".into());
     };
     let tokens = tokens(answer);
     for (expression, stated) in steps(&tokens) {
@@ -52,32 +42,23 @@ pub fn check(question: &str, answer: &str) -> MathCheck {
         let rounded =
             stated.fract() == 0.0 && (computed.floor() == stated || computed.ceil() == stated);
         if !close(computed, stated) && !rounded {
-            return MathCheck {
-                failure: Some(format!(
-                    "a step does not re-check: {} = {} (it is {})",
-                    show(expression),
-                    trim(stated),
-                    trim(computed)
-                )),
-                final_answer,
-            };
+            return Some(format!(
+                "a step does not re-check: {} = {} (it is {})",
+                show(expression),
+                trim(stated),
+                trim(computed)
+            ));
         }
     }
     // A question in whole numbers (people, items, dollars) rarely has a fractional answer.
     let whole = |number: &f64| number.fract().abs() < 1e-9;
     if !whole(&value) && numbers(question).iter().all(whole) && !question.contains('%') {
-        return MathCheck {
-            failure: Some(format!(
-                "the final answer {} is not a whole number, as every number in the question is",
-                trim(value)
-            )),
-            final_answer,
-        };
+        return Some(format!(
+            "the final answer {} is not a whole number, as every number in the question is",
+            trim(value)
+        ));
     }
-    MathCheck {
-        failure: None,
-        final_answer,
-    }
+    None
 }
 
 /// The share of the question's distinct numbers the answer never mentions: a worked answer

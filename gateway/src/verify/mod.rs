@@ -216,8 +216,7 @@ impl Signals {
         let mut unused_numbers = 0.0;
         if answer.tool_calls.is_empty() && math::is_math(question, text) {
             let tail = tail_to_boundary(&answer.text, MAX_CHECKED_BYTES);
-            let found = math::check(question, tail);
-            if let Some(detail) = found.failure {
+            if let Some(detail) = math::check(question, tail) {
                 fail(Check::Math, detail);
             }
             unused_numbers = math::unused_share(question, tail);
