@@ -32,7 +32,7 @@ pub(super) async fn attempt(
     decision: &RouteDecision<'_>,
 ) -> Result<(Answer, crate::adapt::Notes), UpstreamError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = state.upstream_call(decision.endpoint, super::hops::incoming(headers) + 1);
+    let call = super::pipeline::upstream_call(state, headers, decision);
     // Each attempt gets the request as its model takes it (a fallback may differ).
     let (request, notes) = crate::adapt::chat(request, decision.endpoint.kind, &decision.model)?;
     let model = &decision.model;

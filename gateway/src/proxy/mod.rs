@@ -7,7 +7,8 @@
 //! 3. routing ([`crate::routing`]): request + policy → the models to try in order, each with the
 //!    reason it was chosen.
 //! 4. [`admission`]: what the plan allows (streaming), then the monthly quota: the last check
-//!    before money is spent, so every admitted request records a usage event.
+//!    before money is spent, so every admitted request records a usage event. Every route
+//!    passes through it by one call, [`pipeline::admit_request`].
 //! 5. [`cache`]: a repeated request is answered from the cache; a new one may be stored.
 //! 6. [`attempts`]: the provider calls, with retries and then the fallback models.
 //! 7. [`respond`]: JSON or server-sent events, with the headers saying which model served and why.
@@ -34,6 +35,7 @@ mod dialect;
 pub mod hops;
 mod native;
 mod overhead;
+mod pipeline;
 mod respond;
 mod usage;
 
@@ -61,7 +63,7 @@ pub use decode::{ChatInput, EmbeddingsInput, take_fallbacks};
 use attempts::Answer;
 use cache::CacheLookup;
 use native::NativeBody;
-use usage::UsageContext;
+use pipeline::{Admitted, RequestToAdmit};
 
 /// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
 pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -141,43 +143,16 @@ async fn serve_routed(
     headers: &HeaderMap,
     routed: Routed<'_, '_, '_>,
 ) -> Result<Response, ApiError> {
-    let stream = routed.request.wants_stream();
-    admission::check_streaming(state, &caller.account, stream)?;
-    let stream_slot = admission::open_stream(state, caller.key.key_id, stream)?;
-    let size = RequestSize::of_chat(&routed.request);
-    let admitted = admission::reserve(state, caller, size, routed.decisions).await?;
-    let rate_headers = admitted.headers;
-    let served = async {
-        admission::admit(state, &caller.account).await?;
-        let usage = UsageContext::new(state, caller, routed.started, admitted.reservation);
-        let admitted = Admitted { usage, stream_slot };
-        serve_admitted(state, caller, headers, routed, admitted).await
+    let admission = RequestToAdmit {
+        size: RequestSize::of_chat(&routed.request),
+        decisions: routed.decisions,
+        stream: routed.request.wants_stream(),
+        started: routed.started,
     };
-    with_rate_headers(served.await, &rate_headers)
-}
-
-/// OpenAI sends its `x-ratelimit-*` headers with every answer, errors included.
-fn with_rate_headers(
-    served: Result<Response, ApiError>,
-    rate_headers: &crate::limits::RateHeaders,
-) -> Result<Response, ApiError> {
-    match served {
-        Ok(mut response) => {
-            rate_headers.apply(response.headers_mut());
-            Ok(response)
-        }
-        Err(mut error) => {
-            error.headers.extend(rate_headers.pairs());
-            Err(error)
-        }
-    }
-}
-
-/// What admission hands on: the request's usage context (holding its reservation) and its place
-/// among the key's open streams.
-struct Admitted {
-    usage: UsageContext,
-    stream_slot: Option<crate::abuse::StreamSlot>,
+    pipeline::admit_request(state, caller, admission, |admitted| {
+        serve_admitted(state, caller, headers, routed, admitted)
+    })
+    .await
 }
 
 /// A request routed: the chat request, the models to try, and when it arrived. The dialect
@@ -324,16 +299,23 @@ async fn embeddings(
     let started = Instant::now();
     let decision =
         routing::resolve_embedding(&request.model, &caller.account.providers, &caller.policy)?;
-    let size = RequestSize::of_native_body(&json!({"input": request.input}), "");
-    let admitted =
-        admission::reserve(&state, &caller, size, std::slice::from_ref(&decision)).await?;
-    let rate_headers = admitted.headers;
-    let served = async {
-        admission::admit(&state, &caller.account).await?;
-        let usage = UsageContext::new(&state, &caller, started, admitted.reservation);
-        embed(&state, &headers, &request, &decision, started, usage).await
+    let admission = RequestToAdmit {
+        size: RequestSize::of_native_body(&json!({"input": request.input}), ""),
+        decisions: std::slice::from_ref(&decision),
+        stream: false,
+        started,
     };
-    with_rate_headers(served.await, &rate_headers)
+    pipeline::admit_request(&state, &caller, admission, |admitted| {
+        embed(
+            &state,
+            &headers,
+            &request,
+            &decision,
+            started,
+            admitted.usage,
+        )
+    })
+    .await
 }
 
 async fn embed(
@@ -342,10 +324,10 @@ async fn embed(
     request: &crate::openai::EmbeddingsRequest,
     decision: &routing::RouteDecision<'_>,
     started: Instant,
-    usage: UsageContext,
+    usage: usage::UsageContext,
 ) -> Result<Response, ApiError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = state.upstream_call(decision.endpoint, hops::incoming(&headers) + 1);
+    let call = pipeline::upstream_call(state, headers, decision);
     let (decision, outcome) = attempts::first_success(
         std::slice::from_ref(decision),
         &state.settings.retry,

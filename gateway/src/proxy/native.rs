@@ -15,8 +15,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::caller::Caller;
+use super::respond;
 use super::usage::{StreamEnd, StreamGuard, UsageContext};
-use super::{hops, respond};
 use crate::error::{ApiError, UpstreamError};
 use crate::limits::estimate::RequestSize;
 use crate::openai::{ChatCompletionRequest, Usage};
@@ -394,12 +394,14 @@ pub(super) async fn count_tokens(
     }
     let mut size = RequestSize::of_native_body(body, "max_tokens");
     size.max_output_tokens = Some(0); // nothing is generated
-    let admitted =
-        super::admission::reserve(state, caller, size, std::slice::from_ref(decision)).await?;
-    let rate_headers = admitted.headers;
-    let counted = async {
-        super::admission::admit(state, &caller.account).await?;
-        let usage = UsageContext::new(state, caller, started, admitted.reservation);
+    let admission = super::pipeline::RequestToAdmit {
+        size,
+        decisions: std::slice::from_ref(decision),
+        stream: false,
+        started,
+    };
+    super::pipeline::admit_request(state, caller, admission, |admitted| async move {
+        let usage = admitted.usage;
         let answer = anthropic_count(state, headers, decision, body).await;
         match &answer {
             Ok(_) => usage.record(
@@ -412,8 +414,8 @@ pub(super) async fn count_tokens(
             Err(failure) => usage.record_failure(decision, failure),
         }
         answer
-    };
-    super::with_rate_headers(counted.await, &rate_headers)
+    })
+    .await
 }
 
 /// Anthropic's own count of `body` for the decision's model.
@@ -423,7 +425,7 @@ async fn anthropic_count(
     decision: &routing::RouteDecision<'_>,
     body: &Value,
 ) -> Result<Response, ApiError> {
-    let call = state.upstream_call(decision.endpoint, hops::incoming(headers) + 1);
+    let call = super::pipeline::upstream_call(state, headers, decision);
     call.endpoint.refused().map_err(ApiError::from)?;
     let mut sent = body.clone();
     sent["model"] = Value::from(decision.model.as_str());
