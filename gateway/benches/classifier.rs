@@ -11,11 +11,24 @@ use gateway::routing::classifier::classify;
 use gateway::routing::semantic::{SemanticModel, default_model_dir};
 
 fn request_of_about_4k_tokens() -> ChatCompletionRequest {
+    request_starting_with("")
+}
+
+/// The same request as a multiple-choice question (options where the classifier reads them):
+/// the one kind that also reads the outcome memory (11,665 published outcomes, 100 nearest),
+/// the router's slowest path.
+fn multiple_choice_request_of_about_4k_tokens() -> ChatCompletionRequest {
+    request_starting_with(
+        "Which fell most?\nA. the margin\nB. the revenue\nC. the offices\nD. the orders\n",
+    )
+}
+
+fn request_starting_with(start: &str) -> ChatCompletionRequest {
     // About 4 characters per token: 16,000 characters of varied prose, numbers and code.
     let paragraph = "The quarterly report shows revenue of $12,400 from 37 customers, a 14% increase. \
         Explain why the margin fell, then implement `fn margin(rev: f64, cost: f64) -> f64` and prove it \
         handles zero revenue. Compare it with last year's 9 offices and 2,150 orders. ";
-    let text = paragraph.repeat(16_000 / paragraph.len() + 1);
+    let text = start.to_owned() + &paragraph.repeat(16_000 / paragraph.len() + 1);
     let body = serde_json::json!({
         "model": "auto",
         "messages": [
@@ -66,6 +79,14 @@ fn main() {
     measure("semantic router", chars, || {
         std::hint::black_box(model.classify(std::hint::black_box(&request)));
     });
+    let multiple_choice = multiple_choice_request_of_about_4k_tokens();
+    measure(
+        "semantic router, multiple choice (reads the outcome memory)",
+        chars,
+        || {
+            std::hint::black_box(model.classify(std::hint::black_box(&multiple_choice)));
+        },
+    );
     measure("surface classifier", chars, || {
         std::hint::black_box(classify(std::hint::black_box(&request)));
     });

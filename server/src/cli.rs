@@ -181,6 +181,10 @@ pub enum RouteCommand {
         /// they share no prompt).
         #[arg(long, requires = "extra")]
         extra_only: bool,
+        /// Train on the extra rows without reading their outcome memory (the neighbour input):
+        /// to measure what the memory adds.
+        #[arg(long)]
+        no_neighbours: bool,
         /// The cheap model's answers (`{"id", "weak_answer"}` lines, e.g.
         /// `../shared/router-eval/gsm8k-answers-dev.jsonl`): also evaluate the cascade on them.
         #[arg(long)]
@@ -379,12 +383,18 @@ fn load_table(dir: &std::path::Path) -> anyhow::Result<gateway::routing::semanti
     )?)
 }
 
-/// The rows of `--extra` files as training-only examples.
+/// The rows of `--extra` files as training-only examples, and (unless `memory` is false) as
+/// the outcome memory whose neighbours every other prompt reads.
 fn read_extra(
     table: &gateway::routing::semantic::EmbeddingTable,
     paths: &[PathBuf],
     weight: f32,
-) -> anyhow::Result<Vec<gateway::routing::semantic_train::SemanticExample>> {
+    memory: bool,
+) -> anyhow::Result<(
+    Option<gateway::routing::semantic::Neighbours>,
+    Vec<gateway::routing::semantic_train::SemanticExample>,
+)> {
+    use gateway::routing::semantic::neighbours::DEFAULT_K;
     use gateway::routing::{semantic_train, train};
     let mut rows = Vec::new();
     for path in paths {
@@ -392,10 +402,13 @@ fn read_extra(
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         rows.extend(train::load_requests(&text).map_err(|e| anyhow::anyhow!(e))?);
     }
-    Ok(semantic_train::training_only(
-        semantic_train::examples(table, &rows),
-        weight,
-    ))
+    let (memory, examples) = if memory && !rows.is_empty() {
+        let (memory, examples) = semantic_train::outcome_memory(table, &rows, DEFAULT_K);
+        (Some(memory), examples)
+    } else {
+        (None, semantic_train::examples(table, &rows, None))
+    };
+    Ok((memory, semantic_train::training_only(examples, weight)))
 }
 
 /// Runs a `route` command: no database needed.
@@ -458,6 +471,7 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             extra,
             extra_weight,
             extra_only,
+            no_neighbours,
             answers,
         } => {
             let text = read_text(&data, &priors, no_priors)?;
@@ -466,7 +480,13 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             let measured = rows.iter().filter(|r| r.measured).count();
             let dir = model_dir.as_deref().unwrap_or(&config.router_model_dir);
             let table = load_table(dir)?;
-            let semantic_examples = semantic_train::examples(&table, &rows);
+            let (memory, extra) = if classifier == "semantic" {
+                read_extra(&table, &extra, extra_weight, !no_neighbours)?
+            } else {
+                anyhow::ensure!(extra.is_empty(), "--extra is for the semantic classifier");
+                (None, Vec::new())
+            };
+            let semantic_examples = semantic_train::examples(&table, &rows, memory.as_ref());
             let fold_of = semantic_train::folds(&semantic_examples, folds);
             let groups = {
                 let mut g = semantic_train::near_duplicate_groups(&semantic_examples);
@@ -489,17 +509,23 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                     iterations: iterations.unwrap_or(defaults.iterations),
                     ..defaults
                 };
-                let extra = read_extra(&table, &extra, extra_weight)?;
+                let memory_note = memory.as_ref().map_or(String::new(), |m| {
+                    format!(
+                        ", with their outcome memory ({} rows, {} neighbours)",
+                        m.len(),
+                        gateway::routing::semantic::neighbours::DEFAULT_K
+                    )
+                });
                 let scores = if extra_only {
                     title = format!(
-                        "semantic classifier trained on the {} extra rows only, scoring the {measured} measured prompts of the data (no folds: they share no prompt)",
+                        "semantic classifier trained on the {} extra rows only{memory_note}, scoring the {measured} measured prompts of the data (no folds: they share no prompt)",
                         extra.len()
                     );
                     semantic_train::scores_from(&extra, &semantic_examples, settings)
                 } else {
                     if !extra.is_empty() {
                         title.push_str(&format!(
-                            "; {} extra rows in every training fold",
+                            "; {} extra rows in every training fold{memory_note}",
                             extra.len()
                         ));
                     }
@@ -519,7 +545,6 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                 );
                 scores
             } else {
-                anyhow::ensure!(extra.is_empty(), "--extra is for the semantic classifier");
                 let examples = train::load_examples(&text).map_err(|e| anyhow::anyhow!(e))?;
                 let defaults = train::TrainSettings::default();
                 let settings = train::TrainSettings {
@@ -551,12 +576,13 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
             let text = read_text(&data, &priors, no_priors)?;
             let rows = read_rows(&text, &data)?;
             let table = load_table(&model_dir)?;
-            let examples = semantic_train::examples(&table, &rows);
-            let extra = read_extra(&table, &extra, extra_weight)?;
+            let (memory, extra) = read_extra(&table, &extra, extra_weight, true)?;
+            let examples = semantic_train::examples(&table, &rows, memory.as_ref());
             let (head, scores) = semantic_train::train_head(
                 &table,
                 &examples,
                 &extra,
+                memory.as_ref(),
                 5,
                 semantic_train::HeadSettings::default(),
             );
@@ -570,6 +596,30 @@ pub fn run_route(config: &Config, command: RouteCommand) -> anyhow::Result<()> {
                 &per_source,
                 &macro_average,
             );
+            let memory_path = model_dir.join(gateway::routing::semantic::NEIGHBOURS_FILE);
+            match &memory {
+                Some(memory) => {
+                    let bytes = memory
+                        .encoded()
+                        .context("the outcome memory was built in this run, so it has its bytes")?;
+                    std::fs::write(&memory_path, bytes)
+                        .with_context(|| format!("writing {}", memory_path.display()))?;
+                    println!(
+                        "wrote {} (the outcome memory: {} rows)",
+                        memory_path.display(),
+                        memory.len()
+                    );
+                }
+                // A memory left from an earlier training would not match the head: the loader
+                // ignores it, and removing it says so.
+                None => match std::fs::remove_file(&memory_path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e)
+                            .with_context(|| format!("removing {}", memory_path.display()));
+                    }
+                    _ => {}
+                },
+            }
             let head_path = model_dir.join(gateway::routing::semantic::HEAD_FILE);
             std::fs::write(&head_path, serde_json::to_string_pretty(&head)? + "\n")
                 .with_context(|| format!("writing {}", head_path.display()))?;

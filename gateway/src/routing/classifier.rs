@@ -40,6 +40,9 @@ pub const DENSE_NAMES: [&str; DENSE] = [
     "money or percentages",
 ];
 pub const DENSE: usize = 20;
+/// Where [`DENSE_NAMES`] has "multiple choice" (the outcome memory's kind of prompt).
+pub const MULTIPLE_CHOICE: usize = 14;
+const _: () = assert!(DENSE_NAMES[MULTIPLE_CHOICE].len() == "multiple choice".len());
 
 /// Weights for request shapes that the labelled data never shows (it is single-turn text with no
 /// tools, images, system prompt or output settings). Set by design, not learned: each of these

@@ -5,13 +5,15 @@
 
 use super::Thresholds;
 use super::classifier::{DENSE, PRIOR_DENSE, sigmoid};
-use super::semantic::{self, EmbeddingTable, HEAD_VERSION, Head};
+use super::semantic::{self, EmbeddingTable, HEAD_VERSION, Head, NeighbourWeight, Neighbours};
 use super::train::{LabelledRequest, fold_of};
 
 pub struct SemanticExample {
     pub id: String,
     pub source: String,
-    /// The embedding (scaled as the head sees it), then the request-shape features.
+    /// The embedding (scaled as the head sees it), then the request-shape features, the
+    /// neighbour input (0 without an outcome memory), and the request-shape features again for a
+    /// free-form prompt (0 for a multiple-choice one): see [`semantic::free_form`].
     pub x: Vec<f32>,
     pub needs_strong: bool,
     pub measured: bool,
@@ -21,12 +23,26 @@ pub struct SemanticExample {
     shingles: Vec<u64>,
 }
 
-pub fn examples(table: &EmbeddingTable, rows: &[LabelledRequest]) -> Vec<SemanticExample> {
-    rows.iter()
+/// Inputs after the embedding: the request-shape features, the neighbour input, and the
+/// request-shape features of free-form prompts.
+pub const DENSE_INPUTS: usize = DENSE + 1 + DENSE;
+
+/// The examples of `rows`, their neighbour input read from `memory` (which must not hold them:
+/// see [`outcome_memory`] for its own rows).
+pub fn examples(
+    table: &EmbeddingTable,
+    rows: &[LabelledRequest],
+    memory: Option<&Neighbours>,
+) -> Vec<SemanticExample> {
+    let mut examples: Vec<SemanticExample> = rows
+        .iter()
         .map(|row| {
             let features = semantic::features(table, &row.request);
             let mut x = features.embedding;
             x.extend_from_slice(&features.dense);
+            x.push(0.0);
+            let free_form = semantic::free_form(&features.dense);
+            x.extend(features.dense.iter().map(|d| d * free_form));
             SemanticExample {
                 id: row.id.clone(),
                 source: row.source.clone(),
@@ -37,7 +53,44 @@ pub fn examples(table: &EmbeddingTable, rows: &[LabelledRequest]) -> Vec<Semanti
                 shingles: shingles(&semantic::last_user_text(&row.request)),
             }
         })
-        .collect()
+        .collect();
+    if let Some(memory) = memory {
+        // All rows at once: one matrix product rather than a scan of the memory per row.
+        let dims = table.dims();
+        let scale = semantic::embedding_scale(dims);
+        let unit: Vec<f32> = examples
+            .iter()
+            .flat_map(|e| e.x[..dims].iter().map(|x| x / scale))
+            .collect();
+        for (example, rate) in examples.iter_mut().zip(memory.rates(&unit)) {
+            let multiple_choice = example.x[dims + super::classifier::MULTIPLE_CHOICE];
+            example.x[dims + DENSE] = semantic::neighbours::neighbour_input(rate, multiple_choice);
+        }
+    }
+    examples
+}
+
+/// Published outcomes as an outcome memory (every row with its outcome) and as training
+/// examples, each with its neighbour input read among the other rows (leave-one-out).
+pub fn outcome_memory(
+    table: &EmbeddingTable,
+    rows: &[LabelledRequest],
+    k: usize,
+) -> (Neighbours, Vec<SemanticExample>) {
+    let mut examples = examples(table, rows, None);
+    let dims = table.dims();
+    let scale = semantic::embedding_scale(dims);
+    let unit: Vec<Vec<f32>> = examples
+        .iter()
+        .map(|e| e.x[..dims].iter().map(|x| x / scale).collect())
+        .collect();
+    let outcomes: Vec<bool> = examples.iter().map(|e| e.needs_strong).collect();
+    let memory = Neighbours::from_rows(&table.sha256, dims, &unit, &outcomes, k);
+    for (example, rate) in examples.iter_mut().zip(memory.rates_leave_one_out()) {
+        let multiple_choice = example.x[dims + super::classifier::MULTIPLE_CHOICE];
+        example.x[dims + DENSE] = semantic::neighbours::neighbour_input(rate, multiple_choice);
+    }
+    (memory, examples)
 }
 
 fn shingles(text: &str) -> Vec<u64> {
@@ -138,27 +191,54 @@ pub fn fit(examples: &[&SemanticExample], settings: HeadSettings) -> (f32, Vec<f
         return (0.0, Vec::new());
     };
     let width = first.x.len();
-    let dims = width - DENSE;
+    let dims = width - DENSE_INPUTS;
     let fixed: Vec<Option<f32>> = (0..width)
         .map(|i| {
             let constant = examples.iter().all(|e| e.x[i] == first.x[i]);
-            (i >= dims && constant).then(|| PRIOR_DENSE[i - dims])
+            (i >= dims && constant).then(|| PRIOR_DENSE.get(i - dims).copied().unwrap_or(0.0))
+        })
+        .collect();
+    let n: f32 = examples.iter().map(|e| e.weight).sum();
+    // Request-shape features are fitted standardised (centre 0, spread 1): their raw scales
+    // differ by 100× (a log length moves by 0.03 between two maths questions, a flag by 1), and
+    // one L2 strength would otherwise pin the small ones to nothing. The weights are mapped back
+    // to raw inputs at the end, so the head file and the serving path stay as they are.
+    let (centre, spread): (Vec<f32>, Vec<f32>) = (0..width)
+        .map(|i| {
+            if i < dims || fixed[i].is_some() {
+                return (0.0, 1.0);
+            }
+            let mean = examples.iter().map(|e| e.weight * e.x[i]).sum::<f32>() / n;
+            let variance = examples
+                .iter()
+                .map(|e| e.weight * (e.x[i] - mean).powi(2))
+                .sum::<f32>()
+                / n;
+            (mean, variance.sqrt().max(1e-3))
+        })
+        .unzip();
+    let standardised: Vec<Vec<f32>> = examples
+        .iter()
+        .map(|e| {
+            e.x.iter()
+                .enumerate()
+                .map(|(i, x)| (x - centre[i]) / spread[i])
+                .collect()
         })
         .collect();
     let mut w: Vec<f32> = fixed.iter().map(|f| f.unwrap_or(0.0)).collect();
     let mut bias = 0f32;
-    let n: f32 = examples.iter().map(|e| e.weight).sum();
     let (mut m, mut v) = (vec![0f32; width + 1], vec![0f32; width + 1]);
     let (beta1, beta2, epsilon) = (0.9f32, 0.999f32, 1e-8f32);
     let mut gradient = vec![0f32; width + 1];
     for step in 1..=settings.iterations {
         gradient.iter_mut().for_each(|g| *g = 0.0);
-        for example in examples {
-            let logit = bias + w.iter().zip(&example.x).map(|(w, x)| w * x).sum::<f32>();
+        for (example, x) in examples.iter().zip(&standardised) {
+            let logit = bias + w.iter().zip(x).map(|(w, x)| w * x).sum::<f32>();
             let error =
                 (sigmoid(logit) - f32::from(u8::from(example.needs_strong))) * example.weight;
             gradient[0] += error;
-            for (g, x) in gradient[1..].iter_mut().zip(&example.x) {
+            for (g, x) in gradient[1..].iter_mut().zip(x) {
                 *g += error * x;
             }
         }
@@ -179,6 +259,11 @@ pub fn fit(examples: &[&SemanticExample], settings: HeadSettings) -> (f32, Vec<f
                 w[p - 1] -= update;
             }
         }
+    }
+    // Back to raw inputs: w·(x − c)/s = (w/s)·x − Σ w·c/s.
+    for i in 0..width {
+        bias -= w[i] * centre[i] / spread[i];
+        w[i] /= spread[i];
     }
     (bias, w)
 }
@@ -279,11 +364,13 @@ pub fn calibrate(examples: &[SemanticExample], scores: &[f32]) -> Thresholds {
 }
 
 /// Trains the shipped head on every example, with thresholds calibrated on cross-validated
-/// scores. Returns the head and those scores.
+/// scores. Returns the head and those scores. `memory` is the outcome memory the examples'
+/// neighbour inputs were read from, if any.
 pub fn train_head(
     table: &EmbeddingTable,
     examples: &[SemanticExample],
     extra: &[SemanticExample],
+    memory: Option<&Neighbours>,
     folds: u64,
     settings: HeadSettings,
 ) -> (Head, Vec<f32>) {
@@ -297,13 +384,22 @@ pub fn train_head(
         embeddings_sha256: table.sha256.clone(),
         bias,
         embedding: w[..dims].to_vec(),
-        dense: w[dims..].to_vec(),
+        dense: w[dims..dims + DENSE].to_vec(),
+        dense_free_form: w[dims + DENSE + 1..].to_vec(),
         thresholds,
+        neighbours: memory.map(|memory| NeighbourWeight {
+            sha256: memory.sha256.clone(),
+            weight: w[dims + DENSE],
+        }),
         trained_on: format!(
-            "llm-gateway route train: {} prompts ({} measured) and {} published outcomes for training only, {settings:?}, thresholds from {folds}-fold cross-validated scores",
+            "llm-gateway route train: {} prompts ({} measured) and {} published outcomes for training only{}, {settings:?}, thresholds from {folds}-fold cross-validated scores",
             examples.len(),
             examples.iter().filter(|e| e.measured).count(),
-            extra.len()
+            extra.len(),
+            memory.map_or(String::new(), |m| format!(
+                ", an outcome memory of {} rows",
+                m.len()
+            ))
         ),
     };
     (head, scores)
@@ -327,7 +423,7 @@ mod tests {
 
     #[test]
     fn near_duplicates_share_a_fold() {
-        let dense = vec![0.0; DENSE];
+        let dense = vec![0.0; DENSE_INPUTS];
         let with = |v: f32| {
             let mut x = vec![v];
             x.extend(&dense);
@@ -369,7 +465,7 @@ mod tests {
             .map(|i| {
                 let hard = i % 3 == 0;
                 let mut x = vec![if hard { 1.0 } else { -1.0 }, ((i * 7) % 5) as f32 / 5.0];
-                x.extend(vec![0.0; DENSE]);
+                x.extend(vec![0.0; DENSE_INPUTS]);
                 example(
                     &format!("x{i}"),
                     &format!("prompt number {i} {}", i * 31),
@@ -391,7 +487,8 @@ mod tests {
         // Request-shape features constant in the data keep their priors.
         let all: Vec<&SemanticExample> = examples.iter().collect();
         let (_, w) = fit(&all, HeadSettings::default());
-        assert_eq!(&w[2..], &PRIOR_DENSE[..]);
+        assert_eq!(&w[2..2 + DENSE], &PRIOR_DENSE[..]);
+        assert!(w[2 + DENSE..].iter().all(|w| *w == 0.0));
         // Deterministic.
         assert_eq!(
             fit(&all, HeadSettings::default()),

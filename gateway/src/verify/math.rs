@@ -78,6 +78,25 @@ pub fn unused_share(question: &str, answer: &str) -> f32 {
     unused as f32 / given.len() as f32
 }
 
+/// Whether a worked answer qualifies itself: words of an answer that met a result that does
+/// not add up ("however, that is not possible", "approximately 3.33 buses"). Of the published
+/// cheap GSM8K answers of `dev.jsonl`, 32 of the 44 that do needed the strong model (195 of 660
+/// overall). The phrases were read off those answers: a soft signal, not a check.
+pub fn second_thoughts(answer: &str) -> bool {
+    const PHRASES: [&str; 8] = [
+        "however",
+        "approximately",
+        "not possible",
+        "cannot",
+        "can't",
+        "actually",
+        "mistake",
+        "assum",
+    ];
+    let lower = answer.to_lowercase().replace('\u{2019}', "'");
+    PHRASES.iter().any(|phrase| lower.contains(phrase))
+}
+
 /// The number after the last `####`, else after the last "answer is", else none.
 fn final_answer(answer: &str) -> Option<f64> {
     let after = |marker: &str| {

@@ -176,6 +176,9 @@ pub struct Signals {
     pub unused_numbers: f32,
     /// The answer's length in characters, up to 2,000, over 2,000.
     pub length: f32,
+    /// A worked maths answer that qualifies itself ("however", "approximately", "not
+    /// possible"): it ran into something that does not add up (maths answers only).
+    pub second_thoughts: bool,
 }
 
 /// Where `llm-gateway route verify` escalates: the lowest score of an answer that failed a check
@@ -189,9 +192,11 @@ pub const ESCALATE_AT: f32 = WEIGHT_FAILED / NORMALISER;
 const WEIGHT_FAILED: f32 = 3.0;
 const WEIGHT_UNUSED: f32 = 0.6;
 const WEIGHT_LENGTH: f32 = 1.0;
+const WEIGHT_SECOND_THOUGHTS: f32 = 0.3;
 /// The prompt router's score, for `route verify`: orders answers that pass (or fail) alike.
 const WEIGHT_PROMPT: f32 = 0.3;
-const NORMALISER: f32 = 2.0 * WEIGHT_FAILED + WEIGHT_UNUSED + WEIGHT_LENGTH + WEIGHT_PROMPT;
+const NORMALISER: f32 =
+    2.0 * WEIGHT_FAILED + WEIGHT_UNUSED + WEIGHT_LENGTH + WEIGHT_SECOND_THOUGHTS + WEIGHT_PROMPT;
 
 impl Signals {
     pub fn read(request: &ChatCompletionRequest, question: &str, answer: &Answer) -> Signals {
@@ -214,17 +219,20 @@ impl Signals {
             fail(Check::ToolArguments, detail);
         }
         let mut unused_numbers = 0.0;
+        let mut second_thoughts = false;
         if answer.tool_calls.is_empty() && math::is_math(question, text) {
             let tail = tail_to_boundary(&answer.text, MAX_CHECKED_BYTES);
             if let Some(detail) = math::check(question, tail) {
                 fail(Check::Math, detail);
             }
             unused_numbers = math::unused_share(question, tail);
+            second_thoughts = math::second_thoughts(tail);
         }
         Signals {
             failures,
             unused_numbers,
             length: answer.text.chars().take(2000).count() as f32 / 2000.0,
+            second_thoughts,
         }
     }
 
@@ -240,6 +248,7 @@ impl Signals {
         let raw = WEIGHT_FAILED * failed
             + WEIGHT_UNUSED * self.unused_numbers
             + WEIGHT_LENGTH * self.length
+            + WEIGHT_SECOND_THOUGHTS * f32::from(u8::from(self.second_thoughts))
             + WEIGHT_PROMPT * prompt_score.clamp(0.0, 1.0);
         raw / NORMALISER
     }

@@ -68,6 +68,26 @@ fn a_failed_check_scores_above_every_passing_answer() {
 }
 
 #[test]
+fn an_answer_with_second_thoughts_scores_higher_but_passes() {
+    let request = ChatCompletionRequest::from_json_bytes(
+        br#"{"messages":[{"role":"user","content":"20 people share 3 cars equally. How many per car?"}]}"#,
+    )
+    .unwrap();
+    let plain = Answer::text("With 3 cars, 20 / 4 = 5 people per car.\n#### 5");
+    let doubting = Answer::text(
+        "With 3 cars, 20 / 4 = 5 people per car. However, that is not possible.\n#### 5",
+    );
+    let (plain, doubting) = (
+        check(&request, &plain, &Check::ALL),
+        check(&request, &doubting, &Check::ALL),
+    );
+    assert!(plain.passed() && doubting.passed());
+    assert!(doubting.score > plain.score, "{doubting:?} vs {plain:?}");
+    assert!(math::second_thoughts("Approximately 6.67, so 7 buses."));
+    assert!(!math::second_thoughts("3 * 4 = 12\n#### 12"));
+}
+
+#[test]
 fn hostile_answers_stay_cheap_and_never_panic() {
     let request = ChatCompletionRequest::from_json_bytes(
         br#"{"messages":[{"role":"user","content":"1 and 2"}]}"#,

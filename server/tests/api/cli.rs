@@ -736,6 +736,93 @@ fn route_classify_keeps_input_order_and_eval_reports_metrics() {
         ),
     );
     assert!(classified.contains("topic"), "{classified}");
+
+    // Published outcomes (`--extra`): multiple-choice rows become the outcome memory, written
+    // beside the head, which names it; a model without it, or with another, does not load.
+    let extra_rows: Vec<String> = (0..30)
+        .map(|i| {
+            let (topic, weak_ok) = if i % 3 == 0 { ("abstract algebra field extension", false) } else { ("the capital city of a country", true) };
+            serde_json::json!({"id": format!("x{i}"), "source": "toy", "messages": [{"role": "user", "content": format!("Question {i} about {topic}?\nA. one\nB. two\nC. three\nD. four\nAnswer:")}], "weak_ok": weak_ok}).to_string()
+        })
+        .collect();
+    let extra = dir.path().join("extra.jsonl");
+    std::fs::write(&extra, extra_rows.join("\n")).unwrap();
+    let with_extra = |model_dir: &std::path::Path| {
+        cli.ok(
+            &[
+                "route",
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--extra",
+                extra.to_str().unwrap(),
+                "--model-dir",
+                model_dir.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let trained = with_extra(&model_dir);
+    assert!(trained.contains("the outcome memory: 30 rows"), "{trained}");
+    let memory = std::fs::read(model_dir.join("neighbours.bin")).unwrap();
+    with_extra(&model_dir);
+    assert_eq!(
+        memory,
+        std::fs::read(model_dir.join("neighbours.bin")).unwrap(),
+        "the memory is deterministic too"
+    );
+    let model = gateway::routing::semantic::SemanticModel::load(&model_dir)
+        .expect("the model with its memory loads");
+    assert!(model.head.neighbours.is_some() && model.neighbours.is_some());
+    // Another memory (trained on fewer published outcomes) under this head: refused.
+    std::fs::write(&extra, extra_rows[..20].join("\n")).unwrap();
+    with_extra(&model_dir);
+    std::fs::write(model_dir.join("neighbours.bin"), &memory).unwrap();
+    let other = gateway::routing::semantic::SemanticModel::load(&model_dir).err();
+    assert!(
+        matches!(
+            other,
+            Some(gateway::routing::semantic::ModelError::Mismatch { .. })
+        ),
+        "{other:?}"
+    );
+    std::fs::write(&extra, extra_rows.join("\n")).unwrap();
+    std::fs::remove_file(model_dir.join("neighbours.bin")).unwrap();
+    let missing = gateway::routing::semantic::SemanticModel::load(&model_dir).err();
+    assert!(
+        matches!(
+            missing,
+            Some(gateway::routing::semantic::ModelError::Missing(_))
+        ),
+        "{missing:?}"
+    );
+    let scored = cli.ok(
+        &[
+            "route",
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--extra",
+            extra.to_str().unwrap(),
+            "--extra-only",
+        ],
+        None,
+    );
+    assert!(
+        scored.starts_with("semantic classifier trained on the 30 extra rows only, with their outcome memory (30 rows"),
+        "{scored}"
+    );
+    // Trained again without published outcomes: the stale memory goes, and the model loads.
+    with_extra(&model_dir);
+    train("third.json");
+    std::fs::rename(
+        model_dir.join("third.json"),
+        model_dir.join("semantic.json"),
+    )
+    .unwrap();
+    assert!(!model_dir.join("neighbours.bin").exists());
+    let plain = gateway::routing::semantic::SemanticModel::load(&model_dir).unwrap();
+    assert!(plain.head.neighbours.is_none() && plain.neighbours.is_none());
 }
 
 #[test]

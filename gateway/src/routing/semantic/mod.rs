@@ -11,9 +11,13 @@
 //!   features of [`classifier`](super::classifier) (tools, images, structured output, long
 //!   conversations: shapes the labelled data never shows keep their designed priors), and the
 //!   calibrated default thresholds. `llm-gateway route train` rebuilds it deterministically.
+//! - optionally the **outcome memory** (`router/neighbours.bin`, see [`neighbours`]): published
+//!   outcomes whose nearest neighbours give the head one more input.
 
+pub mod neighbours;
 mod table;
 
+pub use neighbours::{NEIGHBOURS_FILE, Neighbours};
 pub use table::EmbeddingTable;
 
 use std::path::{Path, PathBuf};
@@ -95,10 +99,25 @@ pub struct Head {
     pub embedding: Vec<f32>,
     /// Over [`DENSE_NAMES`].
     pub dense: Vec<f32>,
+    /// Added to `dense` for a free-form prompt (see [`free_form`]): what makes a word problem
+    /// hard (its length, its quantities) is not what makes a multiple-choice question hard, and
+    /// one set of weights fitted on both mostly learns the more numerous kind. Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dense_free_form: Vec<f32>,
     /// Calibrated on cross-validated scores: strong at the 95 % adequacy point.
     pub thresholds: Thresholds,
     #[serde(default)]
     pub trained_on: String,
+    /// The outcome memory the head was trained with, and its weight for the neighbour input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbours: Option<NeighbourWeight>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NeighbourWeight {
+    /// SHA-256 of `neighbours.bin`.
+    pub sha256: String,
+    pub weight: f32,
 }
 
 impl Head {
@@ -125,23 +144,33 @@ impl Head {
             .embedding
             .iter()
             .chain(&head.dense)
+            .chain(&head.dense_free_form)
+            .chain(head.neighbours.as_ref().map(|n| &n.weight))
             .chain([
                 &head.bias,
                 &head.thresholds.standard,
                 &head.thresholds.strong,
             ])
             .all(|x| x.is_finite());
-        if head.dense.len() != DENSE || !finite {
+        let free_form_ok = head.dense_free_form.is_empty() || head.dense_free_form.len() == DENSE;
+        if head.dense.len() != DENSE || !free_form_ok || !finite {
             return Err(ModelError::Corrupt {
                 path: path.to_owned(),
                 reason: format!(
-                    "expected {DENSE} finite request-shape weights, found {}",
-                    head.dense.len()
+                    "expected {DENSE} finite request-shape weights (and {DENSE} or none for free-form prompts), found {} and {}",
+                    head.dense.len(),
+                    head.dense_free_form.len()
                 ),
             });
         }
         Ok(head)
     }
+}
+
+/// 1 for a free-form prompt, 0 for a multiple-choice question (the kind the published outcomes
+/// are mostly made of).
+pub fn free_form(dense: &[f32; DENSE]) -> f32 {
+    1.0 - dense[classifier::MULTIPLE_CHOICE]
 }
 
 /// What the head reads off a request.
@@ -150,9 +179,25 @@ pub struct SemanticFeatures {
     pub dense: [f32; DENSE],
 }
 
+impl SemanticFeatures {
+    /// The neighbour input (see [`neighbours::neighbour_input`]) from `memory`, 0 without one.
+    /// The memory is read only where the input can be other than 0 (multiple-choice prompts).
+    pub fn neighbour_input(&self, memory: Option<&Neighbours>) -> f32 {
+        let multiple_choice = self.dense[classifier::MULTIPLE_CHOICE];
+        match memory {
+            Some(memory) if multiple_choice != 0.0 => {
+                neighbours::neighbour_input(memory.rate(&self.embedding), multiple_choice)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
 pub struct SemanticModel {
     pub table: EmbeddingTable,
     pub head: Head,
+    /// Present when the head was trained with one (its weight is in [`Head::neighbours`]).
+    pub neighbours: Option<Neighbours>,
 }
 
 /// The text the labelled data shows: the last user message (its first [`EMBEDDED_CHARS`]).
@@ -211,9 +256,33 @@ impl SemanticModel {
                 found: table.sha256,
             });
         }
-        Ok(Self { table, head })
+        let neighbours = match &head.neighbours {
+            None => None,
+            Some(weight) => {
+                let path = dir.join(NEIGHBOURS_FILE);
+                let memory = Neighbours::load(&path)?;
+                if memory.sha256 != weight.sha256
+                    || memory.table_sha256 != table.sha256
+                    || memory.dims() != table.dims()
+                {
+                    return Err(ModelError::Mismatch {
+                        head: head_path,
+                        table: path,
+                        expected: weight.sha256.clone(),
+                        found: memory.sha256,
+                    });
+                }
+                Some(memory)
+            }
+        };
+        Ok(Self {
+            table,
+            head,
+            neighbours,
+        })
     }
 
+    /// The topic's push (embedding and neighbours) and each request shape's push on the logit.
     pub fn logit_parts(&self, features: &SemanticFeatures) -> (f32, [f32; DENSE]) {
         let topic: f32 = self
             .head
@@ -221,10 +290,19 @@ impl SemanticModel {
             .iter()
             .zip(&features.embedding)
             .map(|(w, x)| w * x)
-            .sum();
+            .sum::<f32>()
+            + self.head.neighbours.as_ref().map_or(0.0, |n| {
+                n.weight * features.neighbour_input(self.neighbours.as_ref())
+            });
+        let free_form = free_form(&features.dense);
         let mut shape = [0f32; DENSE];
         for (i, push) in shape.iter_mut().enumerate() {
-            *push = self.head.dense[i] * features.dense[i];
+            let extra = self
+                .head
+                .dense_free_form
+                .get(i)
+                .map_or(0.0, |w| w * free_form);
+            *push = (self.head.dense[i] + extra) * features.dense[i];
         }
         (topic, shape)
     }
