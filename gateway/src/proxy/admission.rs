@@ -74,7 +74,7 @@ pub(super) async fn admit(state: &GatewayState, account: &AccountConfig) -> Resu
 /// before the monthly quota, which counts only requests that then reach a provider.
 pub(super) async fn reserve(
     state: &GatewayState,
-    caller: &super::Caller,
+    caller: &super::caller::Caller,
     size: RequestSize,
     decisions: &[crate::routing::RouteDecision<'_>],
 ) -> Result<Admission, ApiError> {

@@ -28,7 +28,7 @@ pub(super) async fn attempt(
     state: &crate::state::GatewayState,
     headers: &axum::http::HeaderMap,
     request: &ChatCompletionRequest,
-    native: Option<super::NativeBody<'_>>,
+    native: Option<super::native::NativeBody<'_>>,
     decision: &RouteDecision<'_>,
 ) -> Result<(Answer, crate::adapt::Notes), UpstreamError> {
     let provider = Provider::for_kind(decision.endpoint.kind);

@@ -10,6 +10,9 @@ use crate::error::{ApiError, RequestError};
 use crate::openai::{ChatCompletionRequest, EmbeddingsRequest};
 use crate::state::GatewayState;
 
+/// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
 /// A chat completion request, with the OpenRouter-style `models` fallback list taken out of the
 /// body that is forwarded.
 pub struct ChatInput {
@@ -99,7 +102,7 @@ async fn json_body(request: Request, state: &GatewayState) -> Result<Bytes, ApiE
                 Some("request_too_large"),
                 format!(
                     "The request body is larger than {} MiB, the most the gateway accepts.",
-                    super::MAX_BODY_BYTES / (1024 * 1024)
+                    MAX_BODY_BYTES / (1024 * 1024)
                 ),
             );
         }

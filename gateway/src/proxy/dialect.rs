@@ -13,10 +13,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::Routed;
 use super::caller::Caller;
 use super::decode::JsonObject;
 use super::native::{Native, NativeBody, PassedThrough};
+use super::pipeline::{Routed, serve_routed};
 use super::respond::{AnswerShape, ChatFrame};
 use crate::dialects::{self, DialectError, DialectStream, messages, responses};
 use crate::error::{ApiError, ErrorShape, ShapedError};
@@ -43,7 +43,7 @@ impl From<DialectError> for ApiError {
 fn chat_request(chat: &Value) -> Result<(ChatCompletionRequest, Vec<String>), ApiError> {
     let bytes = serde_json::to_vec(chat).map_err(|_| ApiError::internal())?;
     let mut request = ChatCompletionRequest::from_json_bytes(&bytes)?;
-    let fallbacks = super::take_fallbacks(&mut request)?;
+    let fallbacks = super::decode::take_fallbacks(&mut request)?;
     Ok((request, fallbacks))
 }
 
@@ -144,7 +144,7 @@ async fn openai_only(
         shape: responses_shape(echo),
         started,
     };
-    super::serve_routed(state, caller, headers, routed).await
+    serve_routed(state, caller, headers, routed).await
 }
 
 /// `POST /v1/messages/count_tokens` (what Anthropic's SDKs and the agents on them call before
@@ -254,7 +254,7 @@ async fn serve_dialect(
             shape,
             started,
         };
-        super::serve_routed(state, caller, headers, routed).await
+        serve_routed(state, caller, headers, routed).await
     };
     served.await.map_err(|error| in_client_terms(api, error))
 }

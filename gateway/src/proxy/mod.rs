@@ -60,13 +60,9 @@ use crate::state::GatewayState;
 pub use caller::Caller;
 pub use decode::{ChatInput, EmbeddingsInput, take_fallbacks};
 
-use attempts::Answer;
-use cache::CacheLookup;
-use native::NativeBody;
-use pipeline::{Admitted, RequestToAdmit};
+use pipeline::{RequestToAdmit, Routed};
 
-/// Request bodies may carry base64 images; OpenAI itself accepts up to about 20 MB.
-pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) use decode::MAX_BODY_BYTES;
 
 /// The `/v1` router, to be nested under `/v1`.
 pub fn router(state: GatewayState) -> Router {
@@ -133,161 +129,7 @@ async fn serve_chat(
         shape: Box::new(respond::ChatShape),
         started,
     };
-    serve_routed(state, caller, headers, routed).await
-}
-
-/// Stages 4 to 8 for a request already routed.
-async fn serve_routed(
-    state: &GatewayState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    routed: Routed<'_, '_, '_>,
-) -> Result<Response, ApiError> {
-    let admission = RequestToAdmit {
-        size: RequestSize::of_chat(&routed.request),
-        decisions: routed.decisions,
-        stream: routed.request.wants_stream(),
-        started: routed.started,
-    };
-    pipeline::admit_request(state, caller, admission, |admitted| {
-        serve_admitted(state, caller, headers, routed, admitted)
-    })
-    .await
-}
-
-/// A request routed: the chat request, the models to try, and when it arrived. The dialect
-/// routes also give the request as the client wrote it (`native`: the attempts of the provider
-/// whose API it is in pass it through) and their answer's shape (the others get chat's).
-struct Routed<'r, 'd, 'a> {
-    request: crate::openai::ChatCompletionRequest,
-    decisions: &'d [routing::RouteDecision<'a>],
-    native: Option<NativeBody<'r>>,
-    shape: Box<dyn respond::AnswerShape>,
-    started: Instant,
-}
-
-/// Stages 5 to 8, for a request its limits and quota admitted.
-async fn serve_admitted(
-    state: &GatewayState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    Routed {
-        request,
-        decisions,
-        native,
-        mut shape,
-        started,
-    }: Routed<'_, '_, '_>,
-    Admitted { usage, stream_slot }: Admitted,
-) -> Result<Response, ApiError> {
-    let cache = match CacheLookup::open(&state, &headers, &caller, &decisions[0], &request).await? {
-        CacheLookup::Hit(hit) => {
-            return cache::serve_hit(&usage, &decisions[0], hit, &request, shape);
-        }
-        lookup => lookup,
-    };
-    // The cascade checks the answer before it goes back: for non-streamed `auto:verify`.
-    let cascade = cascade::Cascade::open(&request, &caller.policy);
-    // The cache keeps chat answers, and the checks read them: with either, every attempt is
-    // translated.
-    let native = native.filter(|_| !cache.is_on() && cascade.is_none());
-    let sent = match &cascade {
-        Some(cascade) => cascade.sent(&request),
-        None => std::borrow::Cow::Borrowed(&request),
-    };
-
-    let (decision, (answer, notes)) = attempts::first_success(
-        decisions,
-        &state.settings.retry,
-        started,
-        |decision| attempts::attempt(state, headers, &sent, native, decision),
-        |decision, failure| usage.record_failure(decision, failure),
-    )
-    .await?;
-
-    // A quality check of the answer that goes back, where the account samples them.
-    let quality_check = |decision: &routing::RouteDecision<'_>| {
-        let (account, policy) = (&caller.account, &caller.policy);
-        let baseline = usage.baseline();
-        crate::quality::prepare(
-            state,
-            account,
-            policy,
-            caller.key.key_id,
-            &request,
-            decision,
-            baseline,
-        )
-    };
-    let response = match answer {
-        Answer::Complete(outcome) => {
-            let settled = match &cascade {
-                Some(cascade) => {
-                    cascade
-                        .settle(
-                            state, headers, caller, &sent, decision, outcome, &usage, started,
-                        )
-                        .await
-                }
-                None => cascade::Settled::unchecked(outcome),
-            };
-            let escalated = settled.escalated.as_ref();
-            let decision = escalated.map_or(decision, |(decision, _)| decision);
-            let outcome = settled.outcome;
-            usage.record(
-                decision,
-                &outcome.served_model,
-                StatusCode::OK,
-                outcome.usage,
-                None,
-            );
-            // Only the primary model's answers are stored: the cache key names that model.
-            if std::ptr::eq(decision, &decisions[0]) {
-                cache.store(&state, decision, &outcome).await;
-            }
-            // A check of this answer, if the account asks for them, runs after it has gone.
-            let check = quality_check(decision);
-            if let Some(check) = check {
-                check.finish(
-                    crate::quality::judge::answer_text(&outcome.body),
-                    outcome.usage,
-                );
-            }
-            let held = cascade.as_ref().is_some_and(|cascade| cascade.holds_stream);
-            let mut response = if held {
-                let completion = String::from_utf8_lossy(&outcome.body);
-                let usage = request.wants_stream_usage();
-                respond::whole_as_stream(&completion, usage, shape.as_mut(), decision)
-            } else {
-                respond::json(shape.whole(outcome.body)?, decision)
-            };
-            cache.mark(&mut response);
-            if let Some(verdict) = settled.header {
-                response.headers_mut().insert("x-gateway-verify", verdict);
-            }
-            let notes = escalated.map_or(&notes, |(_, notes)| notes);
-            return Ok(respond::adapted(response, notes));
-        }
-        Answer::Passed(passed) => {
-            // Only an attempt given the native body passes it through.
-            let Some(native) = native else {
-                return Err(ApiError::internal());
-            };
-            let idle = state.settings.upstream_timeout;
-            Ok(native.respond(passed, decision, &usage, stream_slot, idle))
-        }
-        Answer::Stream((first, rest)) => {
-            let check = quality_check(decision);
-            let guard = usage::StreamGuard::new(&usage, decision, request.wants_stream_usage())
-                .holding(stream_slot)
-                .checking(check);
-            let body = respond::sse_body(first, rest, guard, shape);
-            let mut response = respond::sse(body, decision);
-            cache.mark(&mut response);
-            Ok(response)
-        }
-    };
-    response.map(|response| respond::adapted(response, &notes))
+    pipeline::serve_routed(state, caller, headers, routed).await
 }
 
 async fn embeddings(
