@@ -9,6 +9,7 @@ pub mod billing;
 pub mod dashboard;
 pub mod email;
 pub mod error;
+pub mod i18n;
 pub mod keys;
 pub mod language;
 pub mod layout;
@@ -20,15 +21,6 @@ pub mod routing;
 pub mod savings;
 #[cfg(feature = "ssr")]
 pub mod server;
-
-// The `i18n` module: `Locale`, `I18nContextProvider`, `use_i18n` and `t!`, from app/locales.
-// The macro is deprecated in favour of a build script, whose generator (leptos_i18n_build) would
-// add ICU's data exporters to every fresh build; plain strings need none of it.
-#[allow(deprecated)]
-mod i18n_module {
-    leptos_i18n::load_locales!();
-}
-pub use i18n_module::i18n;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -130,6 +130,24 @@ impl Catalog {
     }
 
     /// The catalog shipped with the binary.
+    /// A chat model of the catalog by `provider/model` (or a bare name only one provider lists).
+    pub fn chat_model_named(name: &str) -> Option<&'static CatalogModel> {
+        let catalog = Catalog::built_in();
+        let name = name.trim();
+        let found = match name.split_once('/') {
+            Some((provider, model)) => catalog.find(ProviderKind::parse(provider)?, model),
+            None => {
+                let mut owners = catalog.providers_of(name);
+                let owner = owners.next()?;
+                if owners.next().is_some() {
+                    return None;
+                }
+                catalog.find(owner, name)
+            }
+        };
+        found.filter(|model| model.kind == ModelKind::Chat)
+    }
+
     pub fn built_in() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG

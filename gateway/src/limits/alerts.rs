@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::ledger::BudgetAlert;
+use super::decision::BudgetAlert;
 use super::{NANOS_PER_USD, Scope};
 use crate::entities::{account, gateway_key, member};
 use crate::mail::{Lang, Mailer, messages};

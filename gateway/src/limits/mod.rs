@@ -11,6 +11,7 @@
 //! database once per scope, never per request.
 
 pub mod alerts;
+mod decision;
 pub mod estimate;
 pub mod ledger;
 mod shared;

@@ -1,13 +1,13 @@
 //! Budgets and rate limits counted in Redis, for servers that share it: one Lua script reads every
-//! scope's counters, applies the rule of [`super::ledger::decide`] and charges them, so no two
+//! scope's counters, applies the rule of [`super::decision::decide`] and charges them, so no two
 //! servers can both take the last dollar or the last request of a minute.
 
 use std::sync::LazyLock;
 
 use redis::aio::ConnectionManager;
 
+use super::decision::{Ask, BudgetAlert, Grant, Used, Window, decide, send_alert};
 use super::estimate::Estimate;
-use super::ledger::{Ask, BudgetAlert, Grant, Used, Window, decide, send_alert};
 use super::{RateHeaders, Refusal, Scope};
 
 /// Arguments per scope: month's spend as the database has it (-1: no budget), budget, requests
@@ -103,7 +103,7 @@ impl SharedLedger {
         let mut script = ADMIT.prepare_invoke();
         script
             .arg(asks.len())
-            .arg(2 * super::ledger::MINUTE_MS)
+            .arg(2 * super::decision::MINUTE_MS)
             .arg(month_ttl)
             .arg(estimate.worst_case_nanos)
             .arg(estimate.tokens);

@@ -55,6 +55,38 @@ pub const MAX_MESSAGES: usize = 2048;
 pub const MAX_TOOLS: usize = 128;
 
 impl ChatCompletionRequest {
+    /// The text of the last user message (its text parts, one per line), cut to `max_bytes` at
+    /// a character boundary: what the router and the answer checks read of a request.
+    pub fn last_user_text(&self, max_bytes: usize) -> String {
+        let mut text = String::new();
+        for message in self.messages.iter().rev() {
+            if message.get("role").and_then(serde_json::Value::as_str) != Some("user") {
+                continue;
+            }
+            match message.get("content") {
+                Some(serde_json::Value::String(s)) => text.push_str(s),
+                Some(serde_json::Value::Array(parts)) => {
+                    for part in parts {
+                        if let Some(s) = part.get("text").and_then(serde_json::Value::as_str) {
+                            text.push_str(s);
+                            text.push('\n');
+                        }
+                    }
+                }
+                _ => {}
+            }
+            break;
+        }
+        if text.len() > max_bytes {
+            let mut end = max_bytes;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        text
+    }
+
     /// Parses and validates a request body, naming the offending parameter on failure.
     pub fn from_json_bytes(body: &[u8]) -> Result<Self, RequestError> {
         let value: Value =

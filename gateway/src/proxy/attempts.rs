@@ -32,7 +32,7 @@ pub(super) async fn attempt(
     decision: &RouteDecision<'_>,
 ) -> Result<(Answer, crate::adapt::Notes), UpstreamError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = super::pipeline::upstream_call(state, headers, decision);
+    let call = upstream_call(state, headers, decision);
     // Each attempt gets the request as its model takes it (a fallback may differ).
     let (request, notes) = crate::adapt::chat(request, decision.endpoint.kind, &decision.model)?;
     let model = &decision.model;
@@ -378,4 +378,14 @@ mod tests {
         assert_eq!(failures, 2);
         assert_eq!(error.route.expect("route").1, "groq/fallback");
     }
+}
+
+/// The call to a decision's provider: its endpoint and key, the server's timeouts, and the hop
+/// count one above the incoming request's (so a gateway pointed at itself is refused).
+pub(super) fn upstream_call<'a>(
+    state: &'a crate::state::GatewayState,
+    headers: &axum::http::HeaderMap,
+    decision: &RouteDecision<'a>,
+) -> crate::providers::UpstreamCall<'a> {
+    state.upstream_call(decision.endpoint, super::hops::incoming(headers) + 1)
 }

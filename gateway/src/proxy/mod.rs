@@ -169,7 +169,7 @@ async fn embed(
     usage: usage::UsageContext,
 ) -> Result<Response, ApiError> {
     let provider = Provider::for_kind(decision.endpoint.kind);
-    let call = pipeline::upstream_call(state, headers, decision);
+    let call = attempts::upstream_call(state, headers, decision);
     let (decision, outcome) = attempts::first_success(
         std::slice::from_ref(decision),
         &state.settings.retry,

@@ -425,7 +425,7 @@ async fn anthropic_count(
     decision: &routing::RouteDecision<'_>,
     body: &Value,
 ) -> Result<Response, ApiError> {
-    let call = super::pipeline::upstream_call(state, headers, decision);
+    let call = super::attempts::upstream_call(state, headers, decision);
     call.endpoint.refused().map_err(ApiError::from)?;
     let mut sent = body.clone();
     sent["model"] = Value::from(decision.model.as_str());

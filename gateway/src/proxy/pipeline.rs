@@ -1,8 +1,8 @@
 //! The request pipeline, written once: stages 4 to 8 of [`super`] for a routed request
 //! ([`serve_routed`]: chat and its dialects), and the steps every route that calls a provider
 //! shares (pass-through, embeddings and Anthropic's token count too): [`admit_request`] is
-//! stage 4 and what wraps the stages after it, [`upstream_call`] sets up the call to a
-//! decision's provider. A stage is added here, in one place.
+//! stage 4 and what wraps the stages after it (the call to a decision's provider is set up by
+//! [`attempts::upstream_call`]). A stage is added here, in one place.
 
 use std::future::Future;
 use std::time::Instant;
@@ -15,10 +15,9 @@ use super::cache::{self, CacheLookup};
 use super::caller::Caller;
 use super::native::NativeBody;
 use super::usage::{self, UsageContext};
-use super::{admission, cascade, hops, respond};
+use super::{admission, cascade, respond};
 use crate::error::ApiError;
 use crate::limits::estimate::RequestSize;
-use crate::providers::UpstreamCall;
 use crate::routing::{self, RouteDecision};
 use crate::state::GatewayState;
 
@@ -82,16 +81,6 @@ fn with_rate_headers(
             Err(error)
         }
     }
-}
-
-/// The call to a decision's provider: its endpoint and key, the server's timeouts, and the hop
-/// count one above the incoming request's (so a gateway pointed at itself is refused).
-pub(super) fn upstream_call<'a>(
-    state: &'a GatewayState,
-    headers: &HeaderMap,
-    decision: &RouteDecision<'a>,
-) -> UpstreamCall<'a> {
-    state.upstream_call(decision.endpoint, hops::incoming(headers) + 1)
 }
 
 /// Stages 4 to 8 for a request already routed.

@@ -25,7 +25,7 @@ use crate::directory::AccountConfig;
 use crate::entities::quality_verdict;
 use crate::openai::{ChatCompletionRequest, Usage};
 use crate::providers::{ChatOutcome, Provider, ProviderEndpoint};
-use crate::routing::{self, RouteDecision, RoutingPolicy};
+use crate::routing::{RouteDecision, RoutingPolicy};
 use crate::state::GatewayState;
 
 /// Checks running at once on one server; a sample that finds none free is skipped, so a burst of
@@ -83,7 +83,7 @@ pub(crate) fn prepare(
         return None;
     }
     let judge = match checks.judge_model.as_deref() {
-        Some(name) => routing::catalog_chat_model(name)?,
+        Some(name) => crate::catalog::Catalog::chat_model_named(name)?,
         None => baseline,
     };
     if rand::random::<f64>() >= checks.sample_rate {

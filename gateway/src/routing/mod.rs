@@ -17,7 +17,7 @@ pub mod wordpiece;
 
 pub use chat::{RoutePreview, preview, resolve_chat};
 pub use escalation::escalation;
-pub use models::{baseline_model, catalog_chat_model, cheapest_of_tier};
+pub use models::{baseline_model, cheapest_of_tier};
 pub use pinned::{allowed_providers, resolve, resolve_embedding, resolve_with_fallbacks};
 
 use std::path::Path;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::policy::{Condition, RoutingPolicy, estimated_prompt_tokens};
 use crate::catalog::{Catalog, CatalogModel, ModelKind, Tier};
 use crate::openai::ChatCompletionRequest;
-use crate::providers::{ProviderEndpoint, ProviderKind};
+use crate::providers::ProviderEndpoint;
 
 /// What a request needs of the model that serves it, from the catalog's capabilities:
 /// auto-routing considers only models that have it. Thinking (or reasoning) asked for is a
@@ -185,7 +185,7 @@ pub fn baseline_model(
     providers: &[ProviderEndpoint],
 ) -> Option<&'static CatalogModel> {
     if let Some(chosen) = policy.baseline_model.as_deref() {
-        return catalog_chat_model(chosen);
+        return Catalog::chat_model_named(chosen);
     }
     let first = providers.first()?;
     Catalog::built_in()
@@ -193,28 +193,10 @@ pub fn baseline_model(
         .find(|model| model.flagship && model.kind == ModelKind::Chat)
 }
 
-/// A chat model of the catalog by `provider/model` (or a bare name only one provider lists).
-pub fn catalog_chat_model(name: &str) -> Option<&'static CatalogModel> {
-    let catalog = Catalog::built_in();
-    let name = name.trim();
-    let found = match name.split_once('/') {
-        Some((provider, model)) => catalog.find(ProviderKind::parse(provider)?, model),
-        None => {
-            let mut owners = catalog.providers_of(name);
-            let owner = owners.next()?;
-            if owners.next().is_some() {
-                return None;
-            }
-            catalog.find(owner, name)
-        }
-    };
-    found.filter(|model| model.kind == ModelKind::Chat)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::ProviderSecret;
+    use crate::providers::{ProviderKind, ProviderSecret};
     use crate::routing::fixtures::*;
 
     #[test]

@@ -262,7 +262,7 @@ impl RoutingPolicy {
             return Err(PolicyError::EmptyRule(index + 1));
         }
         if let Some(baseline) = &self.baseline_model
-            && crate::routing::models::catalog_chat_model(baseline).is_none()
+            && crate::catalog::Catalog::chat_model_named(baseline).is_none()
         {
             return Err(PolicyError::UnknownBaseline(baseline.clone()));
         }
@@ -270,7 +270,7 @@ impl RoutingPolicy {
             let judge_known = checks
                 .judge_model
                 .as_deref()
-                .is_none_or(|judge| crate::routing::models::catalog_chat_model(judge).is_some());
+                .is_none_or(|judge| crate::catalog::Catalog::chat_model_named(judge).is_some());
             if !(0.0..=1.0).contains(&checks.sample_rate)
                 || !(checks.monthly_budget_usd >= 0.0 && checks.monthly_budget_usd.is_finite())
                 || !judge_known

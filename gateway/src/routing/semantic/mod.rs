@@ -202,33 +202,7 @@ pub struct SemanticModel {
 
 /// The text the labelled data shows: the last user message (its first [`EMBEDDED_CHARS`]).
 pub fn last_user_text(request: &ChatCompletionRequest) -> String {
-    let mut text = String::new();
-    for message in request.messages.iter().rev() {
-        if message.get("role").and_then(serde_json::Value::as_str) != Some("user") {
-            continue;
-        }
-        match message.get("content") {
-            Some(serde_json::Value::String(s)) => text.push_str(s),
-            Some(serde_json::Value::Array(parts)) => {
-                for part in parts {
-                    if let Some(s) = part.get("text").and_then(serde_json::Value::as_str) {
-                        text.push_str(s);
-                        text.push('\n');
-                    }
-                }
-            }
-            _ => {}
-        }
-        break;
-    }
-    if text.len() > EMBEDDED_CHARS {
-        let mut end = EMBEDDED_CHARS;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
+    request.last_user_text(EMBEDDED_CHARS)
 }
 
 pub fn features(table: &EmbeddingTable, request: &ChatCompletionRequest) -> SemanticFeatures {
