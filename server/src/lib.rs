@@ -5,5 +5,6 @@ pub mod cascade_eval;
 pub mod cli;
 pub mod config;
 pub mod listen;
+pub mod route_cli;
 pub mod run;
 pub mod sessions;
