@@ -570,7 +570,9 @@ fn no_source_file_is_much_over_500_lines() {
     }
     for (path, _) in LONG_FILES_STILL_ALLOWED {
         if !crate_src(path).exists() {
-            found.push(format!("{path} is gone: take it off LONG_FILES_STILL_ALLOWED"));
+            found.push(format!(
+                "{path} is gone: take it off LONG_FILES_STILL_ALLOWED"
+            ));
         }
     }
     assert!(found.is_empty(), "split these files:\n{}", found.join("\n"));
