@@ -10,7 +10,6 @@ use crate::i18n::{Locale, t, td_string, use_i18n};
 use crate::layout::PortalPage;
 
 /// The ranges the picker offers.
-pub const RANGES: &[&str] = &["24h", "7d", "30d", "90d", "365d"];
 
 /// A range's name in `locale`.
 fn range_label(locale: Locale, range: &str) -> &'static str {
@@ -121,24 +120,12 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     };
     let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
     let retention_days = state.settings.plans.limits(plan).retention_days;
-    let allowed = |value: &str| {
-        analytics::parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days) * DAY_MS)
-    };
-    // An unknown range, or one past the retention, falls back to the longest one allowed.
-    let range = if allowed(&range) {
-        range
-    } else {
-        RANGES
-            .iter()
-            .rev()
-            .copied()
-            .find(|value| allowed(value))
-            .unwrap_or("24h")
-            .to_owned()
-    };
-    let range_ms = analytics::parse_range(&range).unwrap_or(DAY_MS);
     let now = gateway::clock::now_ms();
-    let since = analytics::clamp_since(now, range_ms, retention_days);
+    let analytics::Window {
+        range,
+        range_ms,
+        since,
+    } = analytics::window(&range, retention_days, now);
     let bucket_ms = if range_ms <= 2 * DAY_MS {
         HOUR_MS
     } else {
@@ -221,9 +208,14 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
     Ok(AnalyticsView {
         quality,
         claim: crate::savings::SavingsClaim::of(&report.totals, baseline),
-        ranges: RANGES
+        ranges: analytics::RANGES
             .iter()
-            .map(|value| (value.to_string(), allowed(value)))
+            .map(|value| {
+                (
+                    value.to_string(),
+                    analytics::range_allowed(value, retention_days),
+                )
+            })
             .collect(),
         range,
         retention_days,

@@ -558,14 +558,11 @@ async fn export_csv(
         }
     };
     let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
-    let range = query
-        .get("range")
-        .and_then(|r| analytics::parse_range(r))
-        .unwrap_or(7 * analytics::DAY_MS);
-    let now = gateway::clock::now_ms();
-    let since =
-        analytics::clamp_since(now, range, state.settings.plans.limits(plan).retention_days);
-    match analytics::csv_stream(state.db.clone(), account_id, since).await {
+    // The page's rule: the range asked for within the plan's retention, else the longest allowed.
+    let retention_days = state.settings.plans.limits(plan).retention_days;
+    let asked = query.get("range").map_or("7d", String::as_str);
+    let window = analytics::window(asked, retention_days, gateway::clock::now_ms());
+    match analytics::csv_stream(state.db.clone(), account_id, window.since).await {
         Ok(chunks) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -573,9 +570,8 @@ async fn export_csv(
                     header::CONTENT_DISPOSITION,
                     format!(
                         "attachment; filename=\"llm-gateway-usage-{}.csv\"",
-                        query
-                            .get("range")
-                            .map_or("7d", String::as_str)
+                        window
+                            .range
                             .replace(|c: char| !c.is_ascii_alphanumeric(), "")
                     ),
                 ),

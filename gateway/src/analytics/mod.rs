@@ -61,6 +61,45 @@ pub fn clamp_since(now: i64, range_ms: i64, retention_days: u32) -> i64 {
         .max(now.saturating_sub(i64::from(retention_days).saturating_mul(DAY_MS)))
 }
 
+/// The ranges the portal offers, shortest first.
+pub const RANGES: &[&str] = &["24h", "7d", "30d", "90d", "365d"];
+
+/// What an analytics view or export shows: the range asked for when the plan's retention
+/// allows it, else the longest offered range it allows (24 hours at least); and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub range: String,
+    pub range_ms: i64,
+    pub since: i64,
+}
+
+/// Whether a plan keeping `retention_days` of analytics shows the range `value`.
+pub fn range_allowed(value: &str, retention_days: u32) -> bool {
+    parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days).saturating_mul(DAY_MS))
+}
+
+/// The one rule for the analytics page and the CSV export alike.
+pub fn window(asked: &str, retention_days: u32, now: i64) -> Window {
+    let allowed = |value: &str| range_allowed(value, retention_days);
+    let range = if allowed(asked) {
+        asked.trim().to_owned()
+    } else {
+        RANGES
+            .iter()
+            .rev()
+            .copied()
+            .find(|value| allowed(value))
+            .unwrap_or("24h")
+            .to_owned()
+    };
+    let range_ms = parse_range(&range).unwrap_or(DAY_MS);
+    Window {
+        since: clamp_since(now, range_ms, retention_days),
+        range,
+        range_ms,
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub requests: i64,
@@ -283,6 +322,27 @@ pub async fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_is_what_was_asked_within_the_retention_else_the_longest_allowed() {
+        let now = 400 * DAY_MS;
+        let asked = window("30d", 90, now);
+        assert_eq!(
+            (asked.range.as_str(), asked.since),
+            ("30d", now - 30 * DAY_MS)
+        );
+        // Past the retention, or not a range: the longest offered range the plan keeps.
+        for past in ["365d", "nonsense", ""] {
+            let w = window(past, 7, now);
+            assert_eq!((w.range.as_str(), w.range_ms), ("7d", 7 * DAY_MS), "{past}");
+            assert_eq!(w.since, now - 7 * DAY_MS);
+        }
+        // A range inside the retention that the portal does not offer is still honoured.
+        assert_eq!(window("2h", 7, now).since, now - 2 * HOUR_MS);
+        // A retention shorter than any offered range: a day, clamped to the retention.
+        let short = window("7d", 0, now);
+        assert_eq!((short.range.as_str(), short.since), ("24h", now));
+    }
 
     #[test]
     fn ranges_and_retention_clamp() {
