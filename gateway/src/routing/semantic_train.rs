@@ -56,18 +56,28 @@ pub fn examples(
         .collect();
     if let Some(memory) = memory {
         // All rows at once: one matrix product rather than a scan of the memory per row.
-        let dims = table.dims();
-        let scale = semantic::embedding_scale(dims);
-        let unit: Vec<f32> = examples
-            .iter()
-            .flat_map(|e| e.x[..dims].iter().map(|x| x / scale))
-            .collect();
-        for (example, rate) in examples.iter_mut().zip(memory.rates(&unit)) {
-            let multiple_choice = example.x[dims + super::classifier::MULTIPLE_CHOICE];
-            example.x[dims + DENSE] = semantic::neighbours::neighbour_input(rate, multiple_choice);
-        }
+        let rates = memory.rates(&unit_embeddings(table, &examples));
+        set_neighbour_inputs(table, &mut examples, rates);
     }
     examples
+}
+
+/// The examples' embeddings at unit length, one after another (as the memory compares them).
+fn unit_embeddings(table: &EmbeddingTable, examples: &[SemanticExample]) -> Vec<f32> {
+    let dims = table.dims();
+    let scale = semantic::embedding_scale(dims);
+    examples
+        .iter()
+        .flat_map(|e| e.x[..dims].iter().map(move |x| x / scale))
+        .collect()
+}
+
+fn set_neighbour_inputs(table: &EmbeddingTable, examples: &mut [SemanticExample], rates: Vec<f32>) {
+    let dims = table.dims();
+    for (example, rate) in examples.iter_mut().zip(rates) {
+        let multiple_choice = example.x[dims + super::classifier::MULTIPLE_CHOICE];
+        example.x[dims + DENSE] = semantic::neighbours::neighbour_input(rate, multiple_choice);
+    }
 }
 
 /// Published outcomes as an outcome memory (every row with its outcome) and as training
@@ -79,17 +89,13 @@ pub fn outcome_memory(
 ) -> (Neighbours, Vec<SemanticExample>) {
     let mut examples = examples(table, rows, None);
     let dims = table.dims();
-    let scale = semantic::embedding_scale(dims);
-    let unit: Vec<Vec<f32>> = examples
-        .iter()
-        .map(|e| e.x[..dims].iter().map(|x| x / scale).collect())
+    let unit: Vec<Vec<f32>> = unit_embeddings(table, &examples)
+        .chunks_exact(dims)
+        .map(<[f32]>::to_vec)
         .collect();
     let outcomes: Vec<bool> = examples.iter().map(|e| e.needs_strong).collect();
     let memory = Neighbours::from_rows(&table.sha256, dims, &unit, &outcomes, k);
-    for (example, rate) in examples.iter_mut().zip(memory.rates_leave_one_out()) {
-        let multiple_choice = example.x[dims + super::classifier::MULTIPLE_CHOICE];
-        example.x[dims + DENSE] = semantic::neighbours::neighbour_input(rate, multiple_choice);
-    }
+    set_neighbour_inputs(table, &mut examples, memory.rates_leave_one_out());
     (memory, examples)
 }
 
