@@ -1,6 +1,10 @@
 //! Errors at the `/v1` boundary. Each concern has its own enum; all fold into [`ApiError`], which
 //! renders OpenAI's error shape `{"error": {"message", "type", "param", "code"}}`.
 
+mod anthropic;
+
+pub use anthropic::{anthropic_error_body, anthropic_error_type, anthropic_status};
+
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -98,27 +102,6 @@ impl ErrorShape {
 /// Marks an error answer already in its route's shape (an [`ApiError`] rendered in scope).
 #[derive(Debug, Clone, Copy)]
 pub struct ShapedError;
-
-/// Anthropic's error body for an HTTP status.
-pub fn anthropic_error_body(status: u16, message: &str) -> serde_json::Value {
-    serde_json::json!({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}})
-}
-
-/// Anthropic's error type for an HTTP status.
-pub fn anthropic_error_type(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        504 => "timeout_error",
-        529 => "overloaded_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    }
-}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

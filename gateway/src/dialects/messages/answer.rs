@@ -114,5 +114,25 @@ mod tests {
         assert_eq!(error_type(429), "rate_limit_error");
         assert_eq!(error_type(422), "invalid_request_error");
         assert_eq!(error_type(502), "api_error");
+        // One table both ways: every type Anthropic documents comes back from its own status.
+        for kind in [
+            "invalid_request_error",
+            "authentication_error",
+            "billing_error",
+            "permission_error",
+            "not_found_error",
+            "request_too_large",
+            "rate_limit_error",
+            "api_error",
+            "timeout_error",
+            "overloaded_error",
+        ] {
+            let status = crate::error::anthropic_status(kind);
+            assert_eq!(error_type(status.as_u16()), kind);
+        }
+        assert_eq!(
+            crate::error::anthropic_status("a_type_added_later").as_u16(),
+            500
+        );
     }
 }

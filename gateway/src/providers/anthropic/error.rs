@@ -6,17 +6,9 @@ use serde_json::Value;
 use super::PROVIDER;
 use crate::error::UpstreamError;
 
+/// The status an error type of Anthropic's stream events stands for (the dialect's one table).
 pub(super) fn status_for_error_type(kind: &str) -> StatusCode {
-    match kind {
-        "invalid_request_error" => StatusCode::BAD_REQUEST,
-        "authentication_error" => StatusCode::UNAUTHORIZED,
-        "permission_error" => StatusCode::FORBIDDEN,
-        "not_found_error" => StatusCode::NOT_FOUND,
-        "request_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "rate_limit_error" => StatusCode::TOO_MANY_REQUESTS,
-        "overloaded_error" => StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    crate::error::anthropic_status(kind)
 }
 
 pub(super) fn openai_error_type(kind: &str) -> &'static str {
