@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
+use crate::format::{money, saved_percent};
 use crate::i18n::{Locale, t, td_string, use_i18n};
 use crate::layout::PortalPage;
 
@@ -234,28 +235,6 @@ pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalErro
             ("tier".into(), rows(&report.by_tier)),
         ],
     })
-}
-
-/// The saving as a share of what the requests it is claimed for would have cost without the
-/// gateway: `42.5%`, or `–` when nothing is claimed.
-pub fn saved_percent(saving_usd: f64, saving_base_usd: f64) -> String {
-    if saving_base_usd > 0.0 {
-        format!("{:.1}%", saving_usd / saving_base_usd * 100.0)
-    } else {
-        "–".to_owned()
-    }
-}
-
-/// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035`.
-pub fn money(value: f64) -> String {
-    let magnitude = value.abs();
-    if magnitude >= 1.0 {
-        format!("${value:.2}")
-    } else if magnitude >= 0.01 || magnitude == 0.0 {
-        format!("${value:.4}")
-    } else {
-        format!("${value:.6}")
-    }
 }
 
 const WIDTH: f64 = 640.0;
@@ -559,7 +538,7 @@ fn quality_section(quality: QualityView) -> impl IntoView {
             } else {
                 view! {
                     <p data-testid="quality-overall">
-                        {t!(i18n, analytics.quality_overall, share = percent(&overall), judged = overall.judged, no_verdict = overall.no_verdict, cost = crate::analytics::money(overall.eval_cost_usd))}
+                        {t!(i18n, analytics.quality_overall, share = percent(&overall), judged = overall.judged, no_verdict = overall.no_verdict, cost = crate::format::money(overall.eval_cost_usd))}
                     </p>
                     {table(t!(i18n, analytics.by_tier).into_any(), quality.by_tier)}
                     {table(t!(i18n, analytics.by_key).into_any(), quality.by_key)}
@@ -572,7 +551,7 @@ fn quality_section(quality: QualityView) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::{money, saved_percent};
+    use crate::format::{money, saved_percent};
 
     #[test]
     fn money_keeps_small_amounts_readable() {

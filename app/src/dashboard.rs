@@ -148,11 +148,11 @@ pub fn DashboardPage() -> impl IntoView {
                                 </div>
                                 <div class="card">
                                     <span class="label">{t!(i18n, cost_this_month)}</span>
-                                    <span class="value">{crate::analytics::money(stats.cost_this_month)}</span>
+                                    <span class="value">{crate::format::money(stats.cost_this_month)}</span>
                                 </div>
                                 <div class="card">
                                     <span class="label">{t!(i18n, saved_this_month)}</span>
-                                    <span class="value" data-testid="saving">{crate::analytics::money(stats.saving_this_month)}</span>
+                                    <span class="value" data-testid="saving">{crate::format::money(stats.saving_this_month)}</span>
                                     {crate::savings::claim_text(&stats.claim)}
                                     <A href="/analytics">{t!(i18n, nav_analytics)}</A>
                                 </div>
@@ -185,7 +185,7 @@ pub fn DashboardPage() -> impl IntoView {
 
 /// What routing saved against the baseline model: per day over the last week, per key this month.
 fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl IntoView {
-    use crate::analytics::money;
+    use crate::format::money;
     let i18n = use_i18n();
     let week_requests: i64 = by_day.iter().map(|day| day.requests).sum();
     view! {

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod dashboard;
 pub mod email;
 pub mod error;
+pub mod format;
 pub mod i18n;
 pub mod keys;
 pub mod language;

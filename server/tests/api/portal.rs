@@ -651,7 +651,7 @@ fn money_cell(html: &str, testid: &str, expected: f64) -> f64 {
         (value - expected).abs() < 1e-12,
         "{testid}: {value} shown, {expected} expected"
     );
-    assert_eq!(text, app::analytics::money(value), "{testid}");
+    assert_eq!(text, app::format::money(value), "{testid}");
     value
 }
 
@@ -738,7 +738,7 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
 
     let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
     let (_, saved_card) = cell(&dashboard, "saving");
-    assert_eq!(saved_card, app::analytics::money(total_saving));
+    assert_eq!(saved_card, app::format::money(total_saving));
     // The figure names its baseline and the share of traffic it applies to.
     let claim = &dashboard[dashboard.find("data-testid=\"savings-claim\"").unwrap()..];
     let claim = &claim[..claim.find("</span>").unwrap()];
@@ -826,9 +826,9 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
     let day_base = base_of(Some(day));
     for expected in [
         day.clone(),
-        app::analytics::money(*cost),
-        app::analytics::money(day_base),
-        app::analytics::money(*saving),
+        app::format::money(*cost),
+        app::format::money(day_base),
+        app::format::money(*saving),
         percent(*saving, day_base),
     ] {
         assert!(table.contains(&expected), "{expected} in {table}");
