@@ -6,7 +6,6 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
-use crate::format::{money, saved_percent};
 use crate::i18n::{Locale, t, td_string, use_i18n};
 use crate::layout::PortalPage;
 
@@ -249,7 +248,7 @@ fn chart(
     title: &'static str,
     labels: Vec<String>,
     series: Vec<(&'static str, &'static str, Vec<f64>)>,
-    format: fn(f64) -> String,
+    format: impl Fn(f64) -> String,
 ) -> impl IntoView {
     let count = labels.len().max(1);
     let max = series
@@ -418,7 +417,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                 pick(|b| b.saving_usd),
             ),
         ],
-        money,
+        move |value| crate::format::money(value, locale),
     );
     let latency = chart(
         "latency",
@@ -448,8 +447,8 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
         <div class="cards">
             <div class="card"><span class="label">{t!(i18n, analytics.requests)}</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.tokens)}</span><span class="value">{totals.tokens}</span></div>
-            <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{money(totals.cost_usd)}</span></div>
-            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{money(totals.saving_usd)}</span>{crate::savings::claim_text(&claim)}</div>
+            <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{let value = totals.cost_usd; move || crate::format::money(value, i18n.get_locale())}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{let value = totals.saving_usd; move || crate::format::money(value, i18n.get_locale())}</span>{crate::savings::claim_text(&claim)}</div>
             <div class="card"><span class="label">{t!(i18n, analytics.latency_p50_p95)}</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.errors_cache_hits)}</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
         </div>
@@ -464,10 +463,10 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                     {savings_by_day.into_iter().map(|b| view! {
                         <tr>
                             <td>{gateway_types::time::format_utc(b.at)[..10].to_owned()}</td>
-                            <td class="num">{money(b.cost_usd)}</td>
-                            <td class="num">{money(b.saving_base_usd)}</td>
-                            <td class="num">{money(b.saving_usd)}</td>
-                            <td class="num">{saved_percent(b.saving_usd, b.saving_base_usd)}</td>
+                            <td class="num">{let value = b.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                            <td class="num">{let value = b.saving_base_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                            <td class="num">{let value = b.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                            <td class="num">{let (saving, base) = (b.saving_usd, b.saving_base_usd); move || crate::format::saved_percent(saving, base, i18n.get_locale())}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -492,7 +491,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                             <thead><tr><th>{column}</th><th>{t!(i18n, analytics.requests)}</th><th>{t!(i18n, analytics.tokens)}</th><th>{t!(i18n, analytics.cost)}</th><th>{t!(i18n, analytics.col_saved)}</th><th>{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|row| view! {
-                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{money(row.cost_usd)}</td><td>{money(row.saving_usd)}</td><td>{saved_percent(row.saving_usd, row.saving_base_usd)}</td></tr>
+                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{let value = row.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td><td>{let value = row.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td><td>{let (saving, base) = (row.saving_usd, row.saving_base_usd); move || crate::format::saved_percent(saving, base, i18n.get_locale())}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -538,7 +537,7 @@ fn quality_section(quality: QualityView) -> impl IntoView {
             } else {
                 view! {
                     <p data-testid="quality-overall">
-                        {t!(i18n, analytics.quality_overall, share = percent(&overall), judged = overall.judged, no_verdict = overall.no_verdict, cost = crate::format::money(overall.eval_cost_usd))}
+                        {t!(i18n, analytics.quality_overall, share = percent(&overall), judged = overall.judged, no_verdict = overall.no_verdict, cost = crate::format::money(overall.eval_cost_usd, i18n.get_locale()))}
                     </p>
                     {table(t!(i18n, analytics.by_tier).into_any(), quality.by_tier)}
                     {table(t!(i18n, analytics.by_key).into_any(), quality.by_key)}
@@ -546,26 +545,5 @@ fn quality_section(quality: QualityView) -> impl IntoView {
                 }.into_any()
             }}
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::format::{money, saved_percent};
-
-    #[test]
-    fn money_keeps_small_amounts_readable() {
-        assert_eq!(money(12.3), "$12.30");
-        assert_eq!(money(0.0123), "$0.0123");
-        assert_eq!(money(0.0000346), "$0.000035");
-        assert_eq!(money(0.0), "$0.0000");
-    }
-
-    #[test]
-    fn saved_percent_is_of_the_cost_without_the_gateway() {
-        assert_eq!(saved_percent(0.75, 1.0), "75.0%");
-        assert_eq!(saved_percent(0.0, 1.0), "0.0%");
-        assert_eq!(saved_percent(-0.5, 1.0), "-50.0%");
-        assert_eq!(saved_percent(0.0, 0.0), "–");
     }
 }

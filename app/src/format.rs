@@ -1,24 +1,88 @@
-//! Money and shares as every page of the portal shows them: one rule, so the same amount reads
-//! the same on the dashboard, in analytics and on the limits page.
+//! Money and shares as every page of the portal shows them, in the reader's language: one
+//! rule, so the same amount reads the same on the dashboard, in analytics and on the limits page.
 
-/// The saving as a share of what the requests it is claimed for would have cost without the
-/// gateway: `42.5%`, or `–` when nothing is claimed.
-pub fn saved_percent(saving_usd: f64, saving_base_usd: f64) -> String {
-    if saving_base_usd > 0.0 {
-        format!("{:.1}%", saving_usd / saving_base_usd * 100.0)
+use crate::i18n::Locale;
+
+/// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035` in English;
+/// `12,30 US$` in Spanish (decimal comma, a point between thousands, the symbol after).
+pub fn money(value: f64, locale: Locale) -> String {
+    let magnitude = value.abs();
+    let decimals = if magnitude >= 1.0 {
+        2
+    } else if magnitude >= 0.01 || magnitude == 0.0 {
+        4
     } else {
-        "–".to_owned()
+        6
+    };
+    let digits = number(value, decimals, locale);
+    match locale {
+        Locale::es => format!("{digits}\u{a0}US$"),
+        _ => format!("${digits}"),
     }
 }
 
-/// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035`.
-pub fn money(value: f64) -> String {
-    let magnitude = value.abs();
-    if magnitude >= 1.0 {
-        format!("${value:.2}")
-    } else if magnitude >= 0.01 || magnitude == 0.0 {
-        format!("${value:.4}")
-    } else {
-        format!("${value:.6}")
+/// The saving as a share of what the requests it is claimed for would have cost without the
+/// gateway: `42.5%` (`42,5 %`), or `–` when nothing is claimed.
+pub fn saved_percent(saving_usd: f64, saving_base_usd: f64, locale: Locale) -> String {
+    if saving_base_usd <= 0.0 {
+        return "–".to_owned();
+    }
+    let share = number(saving_usd / saving_base_usd * 100.0, 1, locale);
+    match locale {
+        Locale::es => format!("{share}\u{a0}%"),
+        _ => format!("{share}%"),
+    }
+}
+
+/// `value` with `decimals` places and the language's separators (`1,234.5` / `1.234,5`).
+pub fn number(value: f64, decimals: usize, locale: Locale) -> String {
+    let fixed = format!("{:.*}", decimals, value.abs());
+    let (whole, fraction) = fixed.split_once('.').unwrap_or((&fixed, ""));
+    let (thousands, point) = match locale {
+        Locale::es => ('.', ','),
+        _ => (',', '.'),
+    };
+    let mut grouped = String::with_capacity(fixed.len() + whole.len() / 3 + 1);
+    if value < 0.0 && fixed.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        grouped.push('-');
+    }
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(thousands);
+        }
+        grouped.push(digit);
+    }
+    if !fraction.is_empty() {
+        grouped.push(point);
+        grouped.push_str(fraction);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_keeps_the_precision_small_amounts_need_in_each_language() {
+        assert_eq!(money(12.3, Locale::en), "$12.30");
+        assert_eq!(money(1234.5, Locale::en), "$1,234.50");
+        assert_eq!(money(0.0123, Locale::en), "$0.0123");
+        assert_eq!(money(0.0000346, Locale::en), "$0.000035");
+        assert_eq!(money(0.0, Locale::en), "$0.0000");
+        assert_eq!(money(-2.5, Locale::en), "$-2.50");
+        assert_eq!(money(1234.5, Locale::es), "1.234,50\u{a0}US$");
+        assert_eq!(money(0.0123, Locale::es), "0,0123\u{a0}US$");
+        assert_eq!(money(1_234_567.0, Locale::es), "1.234.567,00\u{a0}US$");
+    }
+
+    #[test]
+    fn shares_say_nothing_when_nothing_is_claimed() {
+        assert_eq!(saved_percent(0.75, 1.0, Locale::en), "75.0%");
+        assert_eq!(saved_percent(0.0, 1.0, Locale::en), "0.0%");
+        assert_eq!(saved_percent(-0.5, 1.0, Locale::en), "-50.0%");
+        assert_eq!(saved_percent(0.0, 0.0, Locale::en), "–");
+        assert_eq!(saved_percent(0.425, 1.0, Locale::es), "42,5\u{a0}%");
+        assert_eq!(number(-0.00001, 2, Locale::en), "0.00");
     }
 }

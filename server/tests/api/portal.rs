@@ -651,7 +651,11 @@ fn money_cell(html: &str, testid: &str, expected: f64) -> f64 {
         (value - expected).abs() < 1e-12,
         "{testid}: {value} shown, {expected} expected"
     );
-    assert_eq!(text, app::format::money(value), "{testid}");
+    assert_eq!(
+        text,
+        app::format::money(value, app::i18n::Locale::en),
+        "{testid}"
+    );
     value
 }
 
@@ -663,7 +667,7 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
     use std::collections::BTreeMap;
 
     let app = spawn_app(backend).await;
-    let browser = Browser::new(&app);
+    let mut browser = Browser::new(&app);
     let account = browser.sign_up("ada@example.com").await;
     app.add_openai(account.id, OPENAI_KEY).await;
     let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
@@ -738,7 +742,20 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
 
     let dashboard = without_markers(&browser.get("/").await.text().await.unwrap());
     let (_, saved_card) = cell(&dashboard, "saving");
-    assert_eq!(saved_card, app::format::money(total_saving));
+    assert_eq!(
+        saved_card,
+        app::format::money(total_saving, app::i18n::Locale::en)
+    );
+    // In Spanish the same figure is written the Spanish way (decimal comma, symbol after).
+    browser.language = Some("es");
+    let spanish = without_markers(&browser.get("/").await.text().await.unwrap());
+    let (_, saved_in_spanish) = cell(&spanish, "saving");
+    assert_eq!(
+        saved_in_spanish,
+        app::format::money(total_saving, app::i18n::Locale::es)
+    );
+    assert!(saved_in_spanish.ends_with("US$"), "{saved_in_spanish}");
+    browser.language = None;
     // The figure names its baseline and the share of traffic it applies to.
     let claim = &dashboard[dashboard.find("data-testid=\"savings-claim\"").unwrap()..];
     let claim = &claim[..claim.find("</span>").unwrap()];
@@ -826,9 +843,9 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
     let day_base = base_of(Some(day));
     for expected in [
         day.clone(),
-        app::format::money(*cost),
-        app::format::money(day_base),
-        app::format::money(*saving),
+        app::format::money(*cost, app::i18n::Locale::en),
+        app::format::money(day_base, app::i18n::Locale::en),
+        app::format::money(*saving, app::i18n::Locale::en),
         percent(*saving, day_base),
     ] {
         assert!(table.contains(&expected), "{expected} in {table}");
