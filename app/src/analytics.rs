@@ -447,8 +447,8 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
         <div class="cards">
             <div class="card"><span class="label">{t!(i18n, analytics.requests)}</span><span class="value" data-testid="total-requests">{totals.requests}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.tokens)}</span><span class="value">{totals.tokens}</span></div>
-            <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{let value = totals.cost_usd; move || crate::format::money(value, i18n.get_locale())}</span></div>
-            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{let value = totals.saving_usd; move || crate::format::money(value, i18n.get_locale())}</span>{crate::savings::claim_text(&claim)}</div>
+            <div class="card"><span class="label">{t!(i18n, analytics.cost)}</span><span class="value">{crate::format::money_view(totals.cost_usd)}</span></div>
+            <div class="card"><span class="label">{t!(i18n, analytics.saved_vs_baseline)}</span><span class="value">{crate::format::money_view(totals.saving_usd)}</span>{crate::savings::claim_text(&claim)}</div>
             <div class="card"><span class="label">{t!(i18n, analytics.latency_p50_p95)}</span><span class="value small">{format!("{} / {}", totals.p50_ms.map_or("–".into(), |v| format!("≤{v} ms")), totals.p95_ms.map_or("–".into(), |v| format!("≤{v} ms")))}</span></div>
             <div class="card"><span class="label">{t!(i18n, analytics.errors_cache_hits)}</span><span class="value small">{format!("{} / {}", totals.errors, totals.cache_hits)}</span></div>
         </div>
@@ -463,10 +463,10 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                     {savings_by_day.into_iter().map(|b| view! {
                         <tr>
                             <td>{gateway_types::time::format_utc(b.at)[..10].to_owned()}</td>
-                            <td class="num">{let value = b.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                            <td class="num">{let value = b.saving_base_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                            <td class="num">{let value = b.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                            <td class="num">{let (saving, base) = (b.saving_usd, b.saving_base_usd); move || crate::format::saved_percent(saving, base, i18n.get_locale())}</td>
+                            <td class="num">{crate::format::money_view(b.cost_usd)}</td>
+                            <td class="num">{crate::format::money_view(b.saving_base_usd)}</td>
+                            <td class="num">{crate::format::money_view(b.saving_usd)}</td>
+                            <td class="num">{crate::format::saved_percent_view(b.saving_usd, b.saving_base_usd)}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -491,7 +491,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                             <thead><tr><th>{column}</th><th>{t!(i18n, analytics.requests)}</th><th>{t!(i18n, analytics.tokens)}</th><th>{t!(i18n, analytics.cost)}</th><th>{t!(i18n, analytics.col_saved)}</th><th>{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|row| view! {
-                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{let value = row.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td><td>{let value = row.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td><td>{let (saving, base) = (row.saving_usd, row.saving_base_usd); move || crate::format::saved_percent(saving, base, i18n.get_locale())}</td></tr>
+                                    <tr><td>{row.name}</td><td>{row.requests}</td><td>{row.tokens}</td><td>{crate::format::money_view(row.cost_usd)}</td><td>{crate::format::money_view(row.saving_usd)}</td><td>{crate::format::saved_percent_view(row.saving_usd, row.saving_base_usd)}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>

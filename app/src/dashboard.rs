@@ -148,11 +148,11 @@ pub fn DashboardPage() -> impl IntoView {
                                 </div>
                                 <div class="card">
                                     <span class="label">{t!(i18n, cost_this_month)}</span>
-                                    <span class="value">{let value = stats.cost_this_month; move || crate::format::money(value, i18n.get_locale())}</span>
+                                    <span class="value">{crate::format::money_view(stats.cost_this_month)}</span>
                                 </div>
                                 <div class="card">
                                     <span class="label">{t!(i18n, saved_this_month)}</span>
-                                    <span class="value" data-testid="saving">{let value = stats.saving_this_month; move || crate::format::money(value, i18n.get_locale())}</span>
+                                    <span class="value" data-testid="saving">{crate::format::money_view(stats.saving_this_month)}</span>
                                     {crate::savings::claim_text(&stats.claim)}
                                     <A href="/analytics">{t!(i18n, nav_analytics)}</A>
                                 </div>
@@ -201,9 +201,9 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
                                 <tr data-testid="savings-day" data-day=day.day.clone()>
                                     <td data-testid="day">{day.day.clone()}</td>
                                     <td class="num" data-testid="day-requests">{day.requests}</td>
-                                    <td class="num" data-testid="day-cost" data-usd=day.cost_usd.to_string()>{let value = day.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                                    <td class="num" data-testid="day-baseline-cost" data-usd=day.baseline_cost_usd.to_string()>{let value = day.baseline_cost_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                                    <td class="num" data-testid="day-saved" data-usd=day.saving_usd.to_string()>{let value = day.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                                    <td class="num" data-testid="day-cost" data-usd=day.cost_usd.to_string()>{crate::format::money_view(day.cost_usd)}</td>
+                                    <td class="num" data-testid="day-baseline-cost" data-usd=day.baseline_cost_usd.to_string()>{crate::format::money_view(day.baseline_cost_usd)}</td>
+                                    <td class="num" data-testid="day-saved" data-usd=day.saving_usd.to_string()>{crate::format::money_view(day.saving_usd)}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>
@@ -224,8 +224,8 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
                                 <tr data-testid="savings-key">
                                     <td data-testid="key-name">{key.name}</td>
                                     <td class="num" data-testid="key-requests">{key.requests}</td>
-                                    <td class="num" data-testid="key-cost" data-usd=key.cost_usd.to_string()>{let value = key.cost_usd; move || crate::format::money(value, i18n.get_locale())}</td>
-                                    <td class="num" data-testid="key-saved" data-usd=key.saving_usd.to_string()>{let value = key.saving_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                                    <td class="num" data-testid="key-cost" data-usd=key.cost_usd.to_string()>{crate::format::money_view(key.cost_usd)}</td>
+                                    <td class="num" data-testid="key-saved" data-usd=key.saving_usd.to_string()>{crate::format::money_view(key.saving_usd)}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -1,7 +1,21 @@
 //! Money and shares as every page of the portal shows them, in the reader's language: one
 //! rule, so the same amount reads the same on the dashboard, in analytics and on the limits page.
 
-use crate::i18n::Locale;
+use leptos::prelude::*;
+
+use crate::i18n::{Locale, use_i18n};
+
+/// [`money`] in a page, following the language switch.
+pub fn money_view(value: f64) -> impl IntoView {
+    let i18n = use_i18n();
+    move || money(value, i18n.get_locale())
+}
+
+/// [`saved_percent`] in a page, following the language switch.
+pub fn saved_percent_view(saving_usd: f64, saving_base_usd: f64) -> impl IntoView {
+    let i18n = use_i18n();
+    move || saved_percent(saving_usd, saving_base_usd, i18n.get_locale())
+}
 
 /// Dollars with the precision small amounts need: `$12.30`, `$0.0123`, `$0.000035` in English;
 /// `12,30 US$` in Spanish (decimal comma, a point between thousands, the symbol after).

@@ -161,7 +161,7 @@ pub fn LimitsPanel(#[prop(into)] keys_version: Signal<usize>) -> impl IntoView {
                                     {rows.into_iter().map(|row| view! {
                                         <tr data-testid="limits-row">
                                             <td>{if row.scope == "account" { t!(i18n, limits.whole_organisation).into_any() } else { row.label.clone().into_any() }}</td>
-                                            <td>{let value = row.spent_usd; move || crate::format::money(value, i18n.get_locale())}</td>
+                                            <td>{crate::format::money_view(row.spent_usd)}</td>
                                             <td colspan="5">
                                                 <ActionForm action=save attr:class="inline-form">
                                                     <input type="hidden" name="scope" value=row.scope.clone()/>
