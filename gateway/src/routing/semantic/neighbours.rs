@@ -82,13 +82,8 @@ impl Neighbours {
         let mut values = Vec::with_capacity(embeddings.len() * dims);
         for row in embeddings {
             assert_eq!(row.len(), dims, "every row has the table's dimensions");
-            let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let scale = super::table::quantise(row, &mut values);
             out.extend_from_slice(&scale.to_le_bytes());
-            values.extend(
-                row.iter()
-                    .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8 as u8),
-            );
         }
         out.extend(values);
         out.extend(needs_strong.iter().map(|strong| u8::from(*strong)));

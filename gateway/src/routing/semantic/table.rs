@@ -18,6 +18,18 @@ pub struct EmbeddingTable {
     pub sha256: String,
 }
 
+/// A row as int8 bytes scaled to its largest value (appended to `out`); returns the scale. The
+/// embedding table and the outcome memory store their rows this way.
+pub(super) fn quantise(row: &[f32], out: &mut Vec<u8>) -> f32 {
+    let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    out.extend(
+        row.iter()
+            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+    );
+    scale
+}
+
 /// Reads little-endian fields off the front of a byte slice.
 struct Reader<'a>(&'a [u8]);
 
@@ -52,15 +64,10 @@ impl EmbeddingTable {
         out.extend_from_slice(joined.as_bytes());
         let mut values = Vec::with_capacity(rows.len());
         for row in rows.chunks(dims) {
-            let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let scale = quantise(row, &mut values);
             out.extend_from_slice(&scale.to_le_bytes());
-            values.extend(
-                row.iter()
-                    .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
-            );
         }
-        out.extend(values.iter().map(|v| *v as u8));
+        out.extend(values);
         let digest = Sha256::digest(&out);
         out.extend_from_slice(&digest);
         out
