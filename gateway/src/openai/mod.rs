@@ -52,6 +52,11 @@ pub struct ChatCompletionRequest {
 /// OpenAI's own limits on a chat request: longer arrays are refused there too, so a request over
 /// them would only cost a provider call (and fallbacks) to fail.
 pub const MAX_MESSAGES: usize = 2048;
+
+/// How much of the last user message the router and the answer checks read
+/// ([`ChatCompletionRequest::last_user_text`]): enough to know what it asks, and it bounds the
+/// time a very long request takes.
+pub const PROMPT_READ_BYTES: usize = 8_000;
 pub const MAX_TOOLS: usize = 128;
 
 impl ChatCompletionRequest {

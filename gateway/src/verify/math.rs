@@ -99,8 +99,8 @@ pub fn second_thoughts(answer: &str) -> bool {
 
 /// The number after the last `####`, else after the last "answer is", else none.
 fn final_answer(answer: &str) -> Option<f64> {
+    let lower = answer.to_lowercase();
     let after = |marker: &str| {
-        let lower = answer.to_lowercase();
         lower.rfind(marker).map(|at| {
             let rest = &lower[at + marker.len()..];
             leading_number(rest)

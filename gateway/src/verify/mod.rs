@@ -101,9 +101,6 @@ pub struct Answer {
 /// the maths check on their last), so a check never costs more than this many bytes of work.
 pub const MAX_CHECKED_BYTES: usize = 64 * 1024;
 
-/// How much of the question the maths check reads for its numbers (as much as the router reads).
-const MAX_QUESTION_BYTES: usize = 8_000;
-
 impl Answer {
     /// From a chat completion body; `None` when it is not one.
     pub fn of_chat_body(body: &[u8]) -> Option<Answer> {
@@ -156,7 +153,7 @@ impl Answer {
 
 /// Runs the `enabled` checks on `answer` to `request`.
 pub fn check(request: &ChatCompletionRequest, answer: &Answer, enabled: &[Check]) -> Verdict {
-    let question = request.last_user_text(MAX_QUESTION_BYTES);
+    let question = request.last_user_text(crate::openai::PROMPT_READ_BYTES);
     let signals = Signals::read(request, &question, answer);
     let failures = signals
         .failures

@@ -32,9 +32,8 @@ pub const TABLE_MAGIC: &[u8; 8] = b"LGWEMB\r\n";
 pub const TABLE_VERSION: u32 = 1;
 pub const HEAD_VERSION: u32 = 1;
 
-/// How much of the last user message is embedded: enough to know what it is about, and it bounds
-/// the time a very long request takes.
-pub const EMBEDDED_CHARS: usize = 8_000;
+/// How much of the last user message is embedded (what every reader of the prompt reads).
+pub const EMBEDDED_CHARS: usize = crate::openai::PROMPT_READ_BYTES;
 
 /// The shipped files, found beside the engine's sources (a binary built from this checkout finds
 /// them wherever it runs); `router.model_dir` / `ROUTER_MODEL_DIR` point elsewhere.
