@@ -241,7 +241,7 @@ fn billing_view(
             <div class="card"><span class="label">{t!(i18n, billing.plan)}</span><span class="value" data-testid="current-plan">{plan_name}</span></div>
             <div class="card">
                 <span class="label">{t!(i18n, requests_this_month)}</span>
-                <span class="value">{requests_this_month}</span>
+                <span class="value">{crate::format::count_view(requests_this_month as f64)}</span>
                 <span class="label">{t!(i18n, billing.of_quota, quota = move || limit_text(quota.clone()))}</span>
             </div>
         </div>

@@ -200,7 +200,7 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
                             {by_day.into_iter().map(|day| view! {
                                 <tr data-testid="savings-day" data-day=day.day.clone()>
                                     <td data-testid="day">{day.day.clone()}</td>
-                                    <td class="num" data-testid="day-requests">{day.requests}</td>
+                                    <td class="num" data-testid="day-requests">{crate::format::count_view(day.requests as f64)}</td>
                                     <td class="num" data-testid="day-cost" data-usd=day.cost_usd.to_string()>{crate::format::money_view(day.cost_usd)}</td>
                                     <td class="num" data-testid="day-baseline-cost" data-usd=day.baseline_cost_usd.to_string()>{crate::format::money_view(day.baseline_cost_usd)}</td>
                                     <td class="num" data-testid="day-saved" data-usd=day.saving_usd.to_string()>{crate::format::money_view(day.saving_usd)}</td>
@@ -223,7 +223,7 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
                             {by_key.into_iter().map(|key| view! {
                                 <tr data-testid="savings-key">
                                     <td data-testid="key-name">{key.name}</td>
-                                    <td class="num" data-testid="key-requests">{key.requests}</td>
+                                    <td class="num" data-testid="key-requests">{crate::format::count_view(key.requests as f64)}</td>
                                     <td class="num" data-testid="key-cost" data-usd=key.cost_usd.to_string()>{crate::format::money_view(key.cost_usd)}</td>
                                     <td class="num" data-testid="key-saved" data-usd=key.saving_usd.to_string()>{crate::format::money_view(key.saving_usd)}</td>
                                 </tr>

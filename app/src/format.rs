@@ -1,4 +1,4 @@
-//! Money and shares as every page of the portal shows them, in the reader's language: one
+//! Money, counts and shares as every page of the portal shows them, in the reader's language: one
 //! rule, so the same amount reads the same on the dashboard, in analytics and on the limits page.
 
 use leptos::prelude::*;
@@ -9,6 +9,13 @@ use crate::i18n::{Locale, use_i18n};
 pub fn money_view(value: f64) -> impl IntoView {
     let i18n = use_i18n();
     move || money(value, i18n.get_locale())
+}
+
+/// A count (requests, tokens) in a page with the language's thousands separator, following the
+/// language switch: `12,345` / `12.345`.
+pub fn count_view(value: f64) -> impl IntoView {
+    let i18n = use_i18n();
+    move || number(value, 0, i18n.get_locale())
 }
 
 /// [`saved_percent`] in a page, following the language switch.

@@ -8,6 +8,7 @@ use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 use crate::limits::LimitsPanel;
+use crate::list::ListTable;
 use gateway_types::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,48 +143,35 @@ pub fn KeysPage() -> impl IntoView {
                 Err(err) => error_view(err),
             })}
             {action_error(revoke.value())}
-            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">{t!(i18n, no_keys)}</p> }.into_any(),
-                        Ok(rows) => view! {
-                            <table class="list">
-                                <thead>
-                                    <tr><th>{t!(i18n, col_name)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_created)}</th><th>{t!(i18n, col_last_used)}</th><th></th></tr>
-                                </thead>
-                                <tbody>
-                                    {rows.into_iter().map(|key| view! {
-                                        <tr class:revoked=key.revoked data-testid="key-row">
-                                            <td>{key.name.clone()}</td>
-                                            <td><code>{format!("{}…", key.prefix)}</code></td>
-                                            <td>{format_utc(key.created_at)}</td>
-                                            <td>{match key.last_used_at {
-                                                Some(at) => format_utc(at).into_any(),
-                                                None => t!(i18n, never).into_any(),
-                                            }}</td>
-                                            <td>
-                                                {if key.revoked {
-                                                    view! { <span class="badge">{t!(i18n, revoked)}</span> }.into_any()
-                                                } else {
-                                                    view! {
-                                                        <ActionForm action=revoke>
-                                                            <input type="hidden" name="id" value=key.id/>
-                                                            <button type="submit" class="danger">{t!(i18n, revoke)}</button>
-                                                        </ActionForm>
-                                                    }
-                                                    .into_any()
-                                                }}
-                                            </td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                        .into_any(),
-                        Err(err) => error_view(err),
-                    }
-                })}
-            </Transition>
+            <ListTable
+                rows=keys
+                empty=move || view! { <p class="empty">{t!(i18n, no_keys)}</p> }
+                head=move || view! { <th>{t!(i18n, col_name)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_created)}</th><th>{t!(i18n, col_last_used)}</th><th></th> }
+                row=move |key: KeyRow| view! {
+                    <tr class:revoked=key.revoked data-testid="key-row">
+                        <td>{key.name.clone()}</td>
+                        <td><code>{format!("{}…", key.prefix)}</code></td>
+                        <td>{format_utc(key.created_at)}</td>
+                        <td>{match key.last_used_at {
+                            Some(at) => format_utc(at).into_any(),
+                            None => t!(i18n, never).into_any(),
+                        }}</td>
+                        <td>
+                            {if key.revoked {
+                                view! { <span class="badge">{t!(i18n, revoked)}</span> }.into_any()
+                            } else {
+                                view! {
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="id" value=key.id/>
+                                        <button type="submit" class="danger">{t!(i18n, revoke)}</button>
+                                    </ActionForm>
+                                }
+                                .into_any()
+                            }}
+                        </td>
+                    </tr>
+                }
+            />
             <LimitsPanel keys_version=Signal::derive(move || create.version().get() + revoke.version().get())/>
         </PortalPage>
     }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod language;
 pub mod layout;
 pub mod limits;
+pub mod list;
 pub mod members;
 pub mod problem;
 pub mod providers;

@@ -4,8 +4,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PortalError, action_error, error_view};
+use crate::error::{PortalError, action_error};
 use crate::i18n::{t, t_string};
+use crate::list::ListTable;
 
 /// One scope's limits as the page shows them; empty fields mean no limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,40 +149,26 @@ pub fn LimitsPanel(#[prop(into)] keys_version: Signal<usize>) -> impl IntoView {
                 {t!(i18n, limits.intro_headers)} <code>"x-ratelimit-*"</code> {t!(i18n, limits.intro_end)}
             </p>
             {action_error(save.value())}
-            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match rows.await {
-                        Ok(rows) if rows.is_empty() => ().into_any(),
-                        Ok(rows) => view! {
-                            <table class="list">
-                                <thead>
-                                    <tr><th>{t!(i18n, limits.col_scope)}</th><th>{t!(i18n, limits.col_spent)}</th><th>{t!(i18n, limits.col_budget)}</th><th>{t!(i18n, limits.col_alert)}</th><th>{t!(i18n, limits.col_rpm)}</th><th>{t!(i18n, limits.col_tpm)}</th><th></th></tr>
-                                </thead>
-                                <tbody>
-                                    {rows.into_iter().map(|row| view! {
-                                        <tr data-testid="limits-row">
-                                            <td>{if row.scope == "account" { t!(i18n, limits.whole_organisation).into_any() } else { row.label.clone().into_any() }}</td>
-                                            <td>{crate::format::money_view(row.spent_usd)}</td>
-                                            <td colspan="5">
-                                                <ActionForm action=save attr:class="inline-form">
-                                                    <input type="hidden" name="scope" value=row.scope.clone()/>
-                                                    <input name="budget_usd" inputmode="decimal" aria-label=move || t_string!(i18n, limits.budget_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.budget_usd)/>
-                                                    <input name="alert_at_percent" inputmode="numeric" aria-label=move || t_string!(i18n, limits.alert_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.alert_at_percent)/>
-                                                    <input name="requests_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.rpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.requests_per_minute)/>
-                                                    <input name="tokens_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.tpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.tokens_per_minute)/>
-                                                    <button type="submit">{t!(i18n, limits.save)}</button>
-                                                </ActionForm>
-                                            </td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                        .into_any(),
-                        Err(err) => error_view(err),
-                    }
-                })}
-            </Transition>
+            <ListTable
+                rows=rows
+                head=move || view! { <th>{t!(i18n, limits.col_scope)}</th><th>{t!(i18n, limits.col_spent)}</th><th>{t!(i18n, limits.col_budget)}</th><th>{t!(i18n, limits.col_alert)}</th><th>{t!(i18n, limits.col_rpm)}</th><th>{t!(i18n, limits.col_tpm)}</th><th></th> }
+                row=move |row: LimitsRow| view! {
+                    <tr data-testid="limits-row">
+                        <td>{if row.scope == "account" { t!(i18n, limits.whole_organisation).into_any() } else { row.label.clone().into_any() }}</td>
+                        <td>{crate::format::money_view(row.spent_usd)}</td>
+                        <td colspan="5">
+                            <ActionForm action=save attr:class="inline-form">
+                                <input type="hidden" name="scope" value=row.scope.clone()/>
+                                <input name="budget_usd" inputmode="decimal" aria-label=move || t_string!(i18n, limits.budget_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.budget_usd)/>
+                                <input name="alert_at_percent" inputmode="numeric" aria-label=move || t_string!(i18n, limits.alert_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.alert_at_percent)/>
+                                <input name="requests_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.rpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.requests_per_minute)/>
+                                <input name="tokens_per_minute" inputmode="numeric" aria-label=move || t_string!(i18n, limits.tpm_label) placeholder=move || t_string!(i18n, limits.none) value=shown(row.tokens_per_minute)/>
+                                <button type="submit">{t!(i18n, limits.save)}</button>
+                            </ActionForm>
+                        </td>
+                    </tr>
+                }
+            />
         </section>
     }
 }

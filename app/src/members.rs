@@ -8,6 +8,7 @@ use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::language::LanguageSwitch;
 use crate::layout::PortalPage;
+use crate::list::ListTable;
 use crate::problem::role_name;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,38 +174,27 @@ pub fn MembersPage() -> impl IntoView {
             {action_error(invite.value())}
             {action_error(set_role.value())}
             {action_error(remove.value())}
-            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match members.await {
-                        Ok(rows) => view! {
-                            <table class="list">
-                                <thead><tr><th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th></th></tr></thead>
-                                <tbody>
-                                    {rows.into_iter().map(|row| {
-                                        let owner = row.role == "owner";
-                                        view! {
-                                            <tr data-testid="member-row">
-                                                <td>{row.email.clone()}</td>
-                                                <td>{role_name(row.role.clone())}</td>
-                                                <td>
-                                                    {(!owner).then(|| view! {
-                                                        <ActionForm action=remove>
-                                                            <input type="hidden" name="id" value=row.id/>
-                                                            <button type="submit" class="danger">{t!(i18n, remove)}</button>
-                                                        </ActionForm>
-                                                    })}
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                        .into_any(),
-                        Err(err) => error_view(err),
+            <ListTable
+                rows=members
+                head=move || view! { <th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th></th> }
+                row=move |row: MemberRow| {
+                    let owner = row.role == "owner";
+                    view! {
+                        <tr data-testid="member-row">
+                            <td>{row.email.clone()}</td>
+                            <td>{role_name(row.role.clone())}</td>
+                            <td>
+                                {(!owner).then(|| view! {
+                                    <ActionForm action=remove>
+                                        <input type="hidden" name="id" value=row.id/>
+                                        <button type="submit" class="danger">{t!(i18n, remove)}</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
                     }
-                })}
-            </Transition>
+                }
+            />
         </PortalPage>
     }
 }

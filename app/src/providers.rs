@@ -3,9 +3,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PortalError, action_error, error_view};
+use crate::error::{PortalError, action_error};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
+use crate::list::ListTable;
 use gateway_types::PROVIDERS;
 use gateway_types::time::format_utc;
 
@@ -111,41 +112,28 @@ pub fn ProvidersPage() -> impl IntoView {
             </Show>
             {action_error(add.value())}
             {action_error(delete.value())}
-            <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
-                {move || Suspend::new(async move {
-                    match providers.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">{t!(i18n, no_providers)}</p> }.into_any(),
-                        Ok(rows) => view! {
-                            <table class="list">
-                                <thead>
-                                    <tr><th>{t!(i18n, provider)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_base_url)}</th><th>{t!(i18n, col_added)}</th><th></th></tr>
-                                </thead>
-                                <tbody>
-                                    {rows.into_iter().map(|row| view! {
-                                        <tr data-testid="provider-row">
-                                            <td>{row.provider.clone()}</td>
-                                            <td><code>{row.key_hint.clone()}</code></td>
-                                            <td data-testid="provider-base-url">{match row.base_url.clone() {
-                                                Some(url) => url.into_any(),
-                                                None => t!(i18n, misc.default_base_url).into_any(),
-                                            }}</td>
-                                            <td>{format_utc(row.created_at)}</td>
-                                            <td>
-                                                <ActionForm action=delete>
-                                                    <input type="hidden" name="id" value=row.id/>
-                                                    <button type="submit" class="danger">{t!(i18n, delete)}</button>
-                                                </ActionForm>
-                                            </td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                        .into_any(),
-                        Err(err) => error_view(err),
-                    }
-                })}
-            </Transition>
+            <ListTable
+                rows=providers
+                empty=move || view! { <p class="empty">{t!(i18n, no_providers)}</p> }
+                head=move || view! { <th>{t!(i18n, provider)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_base_url)}</th><th>{t!(i18n, col_added)}</th><th></th> }
+                row=move |row: ProviderRow| view! {
+                    <tr data-testid="provider-row">
+                        <td>{row.provider.clone()}</td>
+                        <td><code>{row.key_hint.clone()}</code></td>
+                        <td data-testid="provider-base-url">{match row.base_url.clone() {
+                            Some(url) => url.into_any(),
+                            None => t!(i18n, misc.default_base_url).into_any(),
+                        }}</td>
+                        <td>{format_utc(row.created_at)}</td>
+                        <td>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=row.id/>
+                                <button type="submit" class="danger">{t!(i18n, delete)}</button>
+                            </ActionForm>
+                        </td>
+                    </tr>
+                }
+            />
         </PortalPage>
     }
 }

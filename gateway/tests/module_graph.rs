@@ -6,10 +6,9 @@
 //!   in the engine, the portal, the server, the shared types and the test kit;
 //! - **nothing imports back up**: a file does not use items of its parent's own file (`super::X`
 //!   where `X` lives in `mod.rs`) or of the crate root; a folder's `mod.rs` names the stage map and
-//!   re-exports, the children name each other. Folders written before the rule are listed in
-//!   [`UP_IMPORTS_STILL_ALLOWED`], a list that only shrinks;
-//! - **no source file much over 500 lines**, with the files still to split listed with their
-//!   current length as a ceiling ([`LONG_FILES_STILL_ALLOWED`]), a list that only shrinks.
+//!   re-exports, the children name each other (what they share lives in a sibling file);
+//! - **no source file much over 500 lines** ([`MAX_LINES`]): a longer one is split along its
+//!   seams.
 //!
 //! Test modules (declared under `#[cfg(test)]`) may reach anywhere and are skipped.
 
@@ -25,37 +24,6 @@ const CRATES: [&str; 5] = [
     "../server/src",
     "../types/src",
     "../testkit/src",
-];
-
-/// Folders whose files still import items of their `mod.rs` (issue 34 converted `proxy`). Take
-/// a folder off the list when its children name their siblings instead.
-const UP_IMPORTS_STILL_ALLOWED: [&str; 16] = [
-    "src:accounts",
-    "src:analytics",
-    "src:billing",
-    "src:dialects",
-    "src:dialects::messages",
-    "src:dialects::responses",
-    "src:limits",
-    "src:openai",
-    "src:providers",
-    "src:providers::anthropic",
-    "src:providers::gemini",
-    "src:routing",
-    "src:routing::semantic",
-    "src:state",
-    "src:usage",
-    "src:verify",
-];
-
-/// Files over [`MAX_LINES`] not yet split along their seams, with the most lines they may have.
-const LONG_FILES_STILL_ALLOWED: [(&str, usize); 6] = [
-    ("../app/src/analytics.rs", 600),
-    ("../server/src/app.rs", 688),
-    ("../server/src/cli.rs", 574),
-    ("../server/src/config.rs", 574),
-    ("../testkit/src/lib.rs", 1287),
-    ("../testkit/src/strict.rs", 963),
 ];
 
 /// Sea-orm's entities name each other's relations on both sides by design.
@@ -115,10 +83,7 @@ fn join(base: &str, name: &str) -> String {
 /// The code of a file without comments and without its inline unit tests; inside an inline
 /// module (`mod messages { use super::Mail; }`) `super` is the file itself, so it reads `self`.
 fn code_of(text: &str) -> String {
-    let text = text
-        .split("#[cfg(test)]\nmod tests {")
-        .next()
-        .unwrap_or_default();
+    let text = without_inline_test_modules(text);
     let code = text
         .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
@@ -137,24 +102,55 @@ fn code_of(text: &str) -> String {
             continue;
         }
         let open = at + 4 + after.find('{').unwrap();
-        let mut depth = 0;
-        let mut close = rest.len();
-        for (i, c) in rest[open..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        close = open + i;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let close = matching_brace(rest, open);
         out.push_str(&rest[..open]);
         out.push_str(&rest[open..close].replace("super::", "self::"));
         rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the `}` closing the `{` at `open` is (the end of `text` when it is not closed).
+fn matching_brace(text: &str, open: usize) -> usize {
+    let mut depth = 0;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return open + i;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// `text` without its inline modules declared under `#[cfg(test)]` (`mod tests { … }`, a test
+/// helper module), brace-matched.
+fn without_inline_test_modules(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        let item = after.trim_start();
+        let name = identifier(item.strip_prefix("mod ").unwrap_or_default());
+        let opens = !name.is_empty()
+            && item["mod ".len() + name.len()..]
+                .trim_start()
+                .starts_with('{');
+        if !opens {
+            out.push_str(&rest[..at + "#[cfg(test)]".len()]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        let open = rest.len() - item.len() + item.find('{').unwrap();
+        let close = matching_brace(rest, open);
+        rest = rest.get(close + 1..).unwrap_or_default();
     }
     out.push_str(rest);
     out
@@ -463,7 +459,7 @@ fn the_checker_reads_paths_inside_folders_and_ignores_comments_and_tests() {
         ("a::y", "use super::super::b; pub struct Other;"),
         (
             "b",
-            "//! see crate::a\nuse crate::{a::x::Thing, helper};\n#[cfg(test)]\nmod tests {\nuse crate::a::y; }",
+            "//! see crate::a\nuse crate::{a::x::Thing, helper};\n#[cfg(test)]\nmod fixtures {\n fn f() { crate::a::y::g() }\n}\nfn h() {}\n#[cfg(test)]\nmod tests {\nuse crate::a::y; }",
         ),
     ]);
     assert_eq!(graph["a"], BTreeSet::from(["a::x".into(), "b".into()]));
@@ -512,34 +508,20 @@ fn no_import_cycles_between_the_files_of_a_folder() {
 #[test]
 fn no_file_imports_back_up_into_its_parent_or_the_crate_root() {
     let mut found = Vec::new();
-    let mut still_needed = BTreeSet::new();
     for src in CRATES {
         let krate = read_crate(&crate_src(src));
         for (module, ancestor) in up_imports(&import_graph(&krate)) {
-            let folder = format!("{src}:{}", parent(&module).unwrap_or_default());
-            if UP_IMPORTS_STILL_ALLOWED.contains(&folder.as_str()) {
-                still_needed.insert(folder);
-            } else {
-                found.push(format!(
-                    "{src}: {module} imports from {}",
-                    if ancestor.is_empty() {
-                        "the crate root"
-                    } else {
-                        &ancestor
-                    }
-                ));
-            }
+            found.push(format!(
+                "{src}: {module} imports from {}",
+                if ancestor.is_empty() {
+                    "the crate root"
+                } else {
+                    &ancestor
+                }
+            ));
         }
     }
     assert!(found.is_empty(), "imports back up:\n{}", found.join("\n"));
-    let converted: Vec<&str> = UP_IMPORTS_STILL_ALLOWED
-        .into_iter()
-        .filter(|folder| !still_needed.contains(*folder))
-        .collect();
-    assert!(
-        converted.is_empty(),
-        "no longer import back up, take them off UP_IMPORTS_STILL_ALLOWED: {converted:?}"
-    );
 }
 
 #[test]
@@ -548,31 +530,10 @@ fn no_source_file_is_much_over_500_lines() {
     for src in CRATES {
         for file in rust_files(&crate_src(src)) {
             let lines = std::fs::read_to_string(&file).unwrap().lines().count();
-            let relative = format!(
-                "{src}/{}",
-                file.strip_prefix(crate_src(src)).unwrap().display()
-            );
-            let ceiling = LONG_FILES_STILL_ALLOWED
-                .iter()
-                .find(|(path, _)| *path == relative)
-                .map(|(_, ceiling)| *ceiling);
-            match ceiling {
-                Some(ceiling) if lines <= MAX_LINES => found.push(format!(
-                    "{relative} is {lines} lines now: take it off LONG_FILES_STILL_ALLOWED (was {ceiling})"
-                )),
-                Some(ceiling) if lines > ceiling => found.push(format!(
-                    "{relative} grew to {lines} lines (at most {ceiling} until it is split)"
-                )),
-                None if lines > MAX_LINES => found.push(format!("{relative} ({lines} lines)")),
-                _ => {}
+            if lines > MAX_LINES {
+                let relative = file.strip_prefix(crate_src(src)).unwrap().display();
+                found.push(format!("{src}/{relative} ({lines} lines)"));
             }
-        }
-    }
-    for (path, _) in LONG_FILES_STILL_ALLOWED {
-        if !crate_src(path).exists() {
-            found.push(format!(
-                "{path} is gone: take it off LONG_FILES_STILL_ALLOWED"
-            ));
         }
     }
     assert!(found.is_empty(), "split these files:\n{}", found.join("\n"));

@@ -38,7 +38,7 @@ pub fn main() -> ExitCode {
         let config = Config::load(cli.config.as_deref())?;
         match cli.command {
             None | Some(Command::Serve) => serve(config).await,
-            Some(command) => crate::cli::run_admin(&config, command).await,
+            Some(command) => crate::admin::run_admin(&config, command).await,
         }
     });
     match result {

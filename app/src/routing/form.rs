@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The form's fields, as text: empty means "not set" (for a key: the account's setting applies).
+/// The form's fields, as text: empty (or absent) means "not set" (for a key: the account's
+/// setting applies).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RoutingForm {
     /// "" (default: on), "on" or "off".
     pub auto_routing: String,

@@ -85,28 +85,11 @@ pub async fn load_routing(scope: String) -> Result<RoutingSettings, PortalError>
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Saves the form of `scope` (the page's fields, named as [`RoutingForm`]'s).
 #[server(prefix = "/api", endpoint = "save_routing")]
 pub async fn save_routing(
     scope: String,
-    auto_routing: String,
-    cache: String,
-    forced_model: String,
-    threshold: String,
-    min_tier: String,
-    max_tier: String,
-    providers: String,
-    rule_tools: String,
-    rule_images: String,
-    rule_json: String,
-    long_prompt_tokens: String,
-    rule_long_prompt: String,
-    #[server(default)] baseline_model: String,
-    #[server(default)] quality_percent: String,
-    #[server(default)] quality_judge: String,
-    #[server(default)] quality_budget: String,
-    #[server(default)] quality_target: String,
-    #[server(default)] verify: String,
+    #[server(flatten)] form: RoutingForm,
 ) -> Result<(), PortalError> {
     use crate::server::state;
 
@@ -114,26 +97,6 @@ pub async fn save_routing(
         .await?
         .account_id;
     let state = state()?;
-    let form = RoutingForm {
-        auto_routing,
-        cache,
-        forced_model,
-        threshold,
-        min_tier,
-        max_tier,
-        providers,
-        rule_tools,
-        rule_images,
-        rule_json,
-        long_prompt_tokens,
-        rule_long_prompt,
-        baseline_model,
-        quality_percent,
-        quality_judge,
-        quality_budget,
-        quality_target,
-        verify,
-    };
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
     let policy = ssr::policy_of_form(&form, &ssr::policy_of(&policies, &target))?;

@@ -7,7 +7,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{AccountError, MAX_KEY_NAME_LEN, PlanLimitHit, lock_account_for_change, touch_account};
+use super::account::{lock_account_for_change, touch_account};
+use super::error::{AccountError, MAX_KEY_NAME_LEN, PlanLimitHit};
 use crate::clock::now_ms;
 use crate::crypto::{self, GATEWAY_KEY_SHOWN_LEN};
 use crate::entities::gateway_key;

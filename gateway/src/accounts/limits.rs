@@ -8,7 +8,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
-use super::{AccountError, account_by_id, keys::update_active_key};
+use super::account::account_by_id;
+use super::error::AccountError;
+use super::keys::update_active_key;
 use crate::entities::{account, gateway_key};
 use crate::limits::Limits;
 
@@ -61,7 +63,7 @@ pub async fn set_account_limits(
     if updated.rows_affected == 0 {
         return Err(AccountError::UnknownEmail(format!("account {account_id}")));
     }
-    super::touch_account(&txn, account_id).await?;
+    super::account::touch_account(&txn, account_id).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -18,25 +18,14 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::account::{check_password_strength, find_account, normalize_email};
+use super::error::AccountError;
+pub use super::error::MemberProblem;
 use super::tokens::{self, Purpose};
-use super::{AccountError, check_password_strength, find_account, normalize_email};
 use crate::clock::now_ms;
 use crate::crypto;
 use crate::entities::{gateway_key, member};
 use crate::mail::Lang;
-
-/// Why a change to the organisation's members was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MemberProblem {
-    #[error("An organisation has one owner; invite people as admin, member or viewer.")]
-    InviteOwner,
-    #[error("{0} already has an LLM Gateway login; each address belongs to one organisation.")]
-    AddressTaken(String),
-    #[error("An organisation has one owner.")]
-    SecondOwner,
-    #[error("No such member.")]
-    NoSuchMember,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,7 +132,7 @@ pub async fn signed_in(
     member_id: Option<i32>,
 ) -> Result<Option<(Actor, String)>, AccountError> {
     let found = match member_id {
-        None => super::account_by_id(db, account_id)
+        None => super::account::account_by_id(db, account_id)
             .await?
             .map(|owner| (Role::Owner, owner.password_hash)),
         Some(member_id) => member::Entity::find_by_id(member_id)
@@ -170,7 +159,7 @@ pub async fn authenticate(
     password: &str,
 ) -> Result<Login, AccountError> {
     if find_account(db, email).await?.is_some() {
-        let account = super::authenticate_password(db, email, password).await?;
+        let account = super::account::authenticate_password(db, email, password).await?;
         if account.email_verified_at.is_none() {
             return Err(AccountError::Unconfirmed(account.id));
         }
@@ -181,7 +170,7 @@ pub async fn authenticate(
     }
     let Some(member) = find_member(db, email).await? else {
         // The dummy verification inside keeps the timing of an unknown address.
-        super::authenticate_password(db, email, password).await?;
+        super::account::authenticate_password(db, email, password).await?;
         return Err(AccountError::WrongCredentials);
     };
     if crypto::verify_password(password.to_owned(), member.password_hash.clone()).await {
@@ -333,7 +322,7 @@ pub async fn remove_member(
     if removed.rows_affected == 0 {
         return Err(AccountError::Members(MemberProblem::NoSuchMember));
     }
-    super::touch_account(&txn, account_id).await?;
+    super::account::touch_account(&txn, account_id).await?;
     txn.commit().await?;
     Ok(revoked.rows_affected)
 }

@@ -6,7 +6,8 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
-use super::{AccountError, PlanLimitHit, lock_account_for_change, touch_account};
+use super::account::{lock_account_for_change, touch_account};
+use super::error::{AccountError, PlanLimitHit};
 use crate::clock::now_ms;
 use crate::crypto::{self, MasterKey};
 use crate::egress::EgressPolicy;

@@ -5,7 +5,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
-use super::{AccountError, account_by_id, keys::update_active_key};
+use super::account::account_by_id;
+use super::error::AccountError;
+use super::keys::update_active_key;
 use crate::entities::{account, gateway_key};
 use crate::routing::RoutingPolicy;
 
@@ -81,7 +83,7 @@ pub async fn set_account_routing_policy(
         .filter(account::Column::Id.eq(account_id))
         .exec(&txn)
         .await?;
-    super::touch_account(&txn, account_id).await?;
+    super::account::touch_account(&txn, account_id).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -4,12 +4,14 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 
+use super::account::{NewAccount, check_password_strength, find_account};
+use super::error::AccountError;
 use super::tokens::{self, Purpose, TokenError};
-use super::{AccountError, NewAccount, Plan, check_password_strength, find_account};
 use crate::clock::now_ms;
 use crate::crypto;
 use crate::entities::{account, member};
 use crate::mail::Lang;
+use crate::plans::Plan;
 
 impl From<TokenError> for AccountError {
     fn from(err: TokenError) -> Self {
@@ -44,7 +46,7 @@ pub async fn sign_up(
     password: &str,
     lang: Lang,
 ) -> Result<SignUp, AccountError> {
-    let email = super::normalize_email(email)?;
+    let email = super::account::normalize_email(email)?;
     check_password_strength(password, &email)?;
     let password_hash = crypto::hash_password(password.to_owned()).await?;
     if let Some(member) = super::members::find_member(db, &email).await? {
@@ -76,7 +78,7 @@ pub async fn sign_up(
                 email_verified_at: None,
                 lang,
             };
-            match super::insert_account(&txn, new).await {
+            match super::account::insert_account(&txn, new).await {
                 Ok(account) => account.id,
                 // Another sign-up for this address won the race: its link is on its way.
                 Err(AccountError::EmailTaken) => {
@@ -109,7 +111,7 @@ pub async fn renew_verification(
     db: &DatabaseConnection,
     account_id: i32,
 ) -> Result<Option<(account::Model, String)>, AccountError> {
-    let Some(account) = super::account_by_id(db, account_id).await? else {
+    let Some(account) = super::account::account_by_id(db, account_id).await? else {
         return Err(AccountError::UnknownEmail(format!("account {account_id}")));
     };
     if account.email_verified_at.is_some() {
@@ -168,7 +170,7 @@ pub async fn reset_password(
         Some(detail) => Some(detail.parse().map_err(|_| invalid())?),
     };
     let email = match member_id {
-        None => super::account_by_id(db, found.account_id)
+        None => super::account::account_by_id(db, found.account_id)
             .await?
             .map(|a| a.email),
         Some(id) => member::Entity::find_by_id(id)
@@ -210,4 +212,29 @@ pub async fn reset_password(
 /// The account's e-mail language.
 pub fn lang_of(account: &account::Model) -> Lang {
     Lang::of_stored(account.locale.as_deref())
+}
+
+/// An account whose address counts as confirmed: made by the operator (CLI) or by tests.
+pub async fn create_account(
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+    plan: Plan,
+) -> Result<account::Model, AccountError> {
+    let email = super::account::normalize_email(email)?;
+    check_password_strength(password, &email)?;
+    if find_account(db, &email).await?.is_some()
+        || super::members::find_member(db, &email).await?.is_some()
+    {
+        return Err(AccountError::EmailTaken);
+    }
+    let password_hash = crypto::hash_password(password.to_owned()).await?;
+    let new = NewAccount {
+        email,
+        password_hash,
+        plan,
+        email_verified_at: Some(now_ms()),
+        lang: crate::mail::Lang::En,
+    };
+    super::account::insert_account(db, new).await
 }

@@ -8,7 +8,8 @@
 mod export;
 mod retention;
 
-pub use crate::usage::rollup::{HOUR_MS, LATENCY_BOUNDS_MS, latency_bucket};
+pub use crate::clock::{DAY_MS, HOUR_MS};
+pub use crate::usage::rollup::{LATENCY_BOUNDS_MS, latency_bucket};
 pub use export::{
     EXPORT_COLUMNS, EXPORT_PAGE, csv_stream, events_page, events_since, export_row, to_csv,
 };
@@ -22,8 +23,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::entities::usage_hourly;
 use crate::usage::rollup::{BUCKETS, Rollup};
-
-pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The latency under which `quantile` of the requests fall, as the upper bound of its bucket.
 pub fn percentile(histogram: &[i64; BUCKETS], quantile: f64) -> Option<u32> {

@@ -3,8 +3,7 @@
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
-use super::{DAY_MS, HOUR_MS};
-use crate::clock::now_ms;
+use crate::clock::{DAY_MS, HOUR_MS, now_ms};
 use crate::entities::{account, account_change, usage_event, usage_hourly};
 use crate::plans::{Plan, PlanTable};
 

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-use super::Billing;
+use super::checkout::Billing;
 use crate::accounts;
 use crate::clock::now_ms;
 use crate::entities::{account, stripe_event};

@@ -9,7 +9,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTra
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::decision::BudgetAlert;
-use super::{NANOS_PER_USD, Scope};
+use super::refusal::Scope;
+use super::settings::NANOS_PER_USD;
 use crate::entities::{account, gateway_key, member};
 use crate::mail::{Lang, Mailer, messages};
 

@@ -4,7 +4,8 @@
 use tokio::sync::mpsc;
 
 use super::estimate::Estimate;
-use super::{Limits, RateHeaders, Refusal, Scope};
+use super::refusal::{RateHeaders, Refusal, Scope};
+use super::settings::Limits;
 
 pub(super) const MINUTE_MS: i64 = 60_000;
 

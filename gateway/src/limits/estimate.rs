@@ -132,7 +132,7 @@ impl RequestSize {
                 .saturating_mul(self.choices);
             let nanos = (self.prompt_tokens_bound as f64 * model.input_per_mtok
                 + output as f64 * model.output_per_mtok)
-                * (super::NANOS_PER_USD / 1e6);
+                * (super::settings::NANOS_PER_USD / 1e6);
             estimate.worst_case_nanos = estimate.worst_case_nanos.max(nanos.ceil() as i64);
         }
         estimate

@@ -16,8 +16,9 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::decision::{Ask, Grant, MINUTE_MS, Used, Window, decide, send_alert};
 use super::estimate::Estimate;
+use super::refusal::{RateHeaders, Refusal, Scope};
+use super::settings::{Limits, usd_to_nanos};
 use super::shared::SharedLedger;
-use super::{Limits, RateHeaders, Refusal, Scope};
 
 pub use super::decision::BudgetAlert;
 use crate::clock::now_ms;
@@ -73,7 +74,7 @@ impl Reservation {
     /// Adds what one provider call cost (a request may make several: retries, fallbacks).
     pub fn charge(&self, cost_usd: f64, tokens: u64) {
         let mut charged = self.charged.lock();
-        charged.0 += super::usd_to_nanos(cost_usd);
+        charged.0 += usd_to_nanos(cost_usd);
         charged.1 += tokens;
     }
 }
@@ -318,7 +319,7 @@ pub async fn spent_since(
         Scope::Account(id) => query.filter(usage_event::Column::AccountId.eq(id)),
     };
     let spent: Option<Option<f64>> = query.into_tuple().one(db).await?;
-    Ok(super::usd_to_nanos(spent.flatten().unwrap_or(0.0)))
+    Ok(usd_to_nanos(spent.flatten().unwrap_or(0.0)))
 }
 
 #[cfg(test)]

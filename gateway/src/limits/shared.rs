@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 
 use super::decision::{Ask, BudgetAlert, Grant, Used, Window, decide, send_alert};
 use super::estimate::Estimate;
-use super::{RateHeaders, Refusal, Scope};
+use super::refusal::{RateHeaders, Refusal, Scope};
 
 /// Arguments per scope: month's spend as the database has it (-1: no budget), budget, requests
 /// and tokens per minute (-1: none). Counters: committed spend, this minute's requests, tokens.

@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChatCompletionRequest, Message, ResponseFormat, Tool, ToolChoice, invalid};
+use super::messages::{Message, ResponseFormat, Tool, ToolChoice};
+use super::request::{ChatCompletionRequest, invalid};
 use crate::error::RequestError;
 
 /// The parameters of a chat request that converting providers translate, read from the request.

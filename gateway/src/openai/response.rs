@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ToolCall, Usage};
+use super::messages::ToolCall;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
@@ -170,6 +170,39 @@ pub fn completion_as_chunks(completion: &str, include_usage: bool) -> Vec<Value>
         chunks.push(usage);
     }
     chunks
+}
+
+/// Token counts as OpenAI reports them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+    #[serde(default)]
+    pub total_tokens: u32,
+}
+
+impl Usage {
+    /// Usage from a provider's own counts, which need not fit: each saturates at `u32::MAX`
+    /// rather than wrapping (or panicking in a debug build).
+    pub fn from_counts(prompt: u64, completion: u64) -> Self {
+        let prompt = u32::try_from(prompt).unwrap_or(u32::MAX);
+        let completion = u32::try_from(completion).unwrap_or(u32::MAX);
+        Self {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt.saturating_add(completion),
+        }
+    }
+}
+
+/// The parts of a `chat.completion` the gateway reads; the body itself is forwarded as received.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatCompletionSummary {
+    pub model: String,
+    #[serde(default)]
+    pub usage: Option<Usage>,
 }
 
 #[cfg(test)]

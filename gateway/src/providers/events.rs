@@ -6,8 +6,11 @@
 use bytes::Bytes;
 use futures::Stream;
 
-use super::MAX_EVENT_LINE_BYTES;
 use crate::error::UpstreamError;
+
+/// The longest line of a server-sent event stream (one chunk's JSON, an inline image at most),
+/// however long the stream.
+pub const MAX_EVENT_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The most one event's lines may hold together (a chunk's JSON with an inline image, at most).
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;

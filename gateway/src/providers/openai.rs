@@ -9,12 +9,14 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, ProviderKind, StreamItem,
-    UpstreamCall, stream_error,
+use super::api::{
+    ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, StreamItem, UpstreamCall,
 };
+use super::events::{event_bytes, stream_error};
+use super::transport::{read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequest, Usage};
+use gateway_types::ProviderKind;
 
 /// One OpenAI-compatible provider; its quirks are read from its row in the provider table.
 pub struct OpenAiCompatible {
@@ -60,7 +62,7 @@ impl OpenAiCompatible {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
         let provider = self.provider();
-        super::send(
+        send(
             provider,
             call.timeout,
             request,
@@ -83,7 +85,7 @@ impl ProviderApi for OpenAiCompatible {
             stream: false,
         };
         let response = self.post(call, "/chat/completions", &body).await?;
-        let body = super::read_body(self.provider(), call.timeout, response).await?;
+        let body = read_body(self.provider(), call.timeout, response).await?;
         let summary: ChatCompletionSummary =
             serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
                 provider: self.provider(),
@@ -110,7 +112,7 @@ impl ProviderApi for OpenAiCompatible {
         };
         let response = self.post(call, "/chat/completions", &body).await?;
         let provider = self.provider();
-        let stream = super::event_bytes(response)
+        let stream = event_bytes(response)
             .eventsource()
             .take_while(|event| {
                 futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]"))
@@ -132,12 +134,12 @@ impl ProviderApi for OpenAiCompatible {
         model: &str,
     ) -> Result<EmbeddingsOutcome, UpstreamError> {
         if !self.kind.spec().embeddings {
-            return Err(super::no_embeddings(self.kind));
+            return Err(super::api::no_embeddings(self.kind));
         }
         let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
         body["model"] = Value::String(model.to_owned());
         let response = self.post(call, "/embeddings", &body).await?;
-        let body = super::read_body(self.provider(), call.timeout, response).await?;
+        let body = read_body(self.provider(), call.timeout, response).await?;
         let parsed: Value =
             serde_json::from_slice(&body).map_err(|e| UpstreamError::InvalidResponse {
                 provider: self.provider(),

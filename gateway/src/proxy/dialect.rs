@@ -160,7 +160,7 @@ pub(super) async fn count_tokens(
     countable["max_tokens"] = Value::from(1);
     let (chat, _) = messages::to_chat_request(&countable)?;
     let (request, _) = chat_request(&chat)?;
-    super::native::count_tokens(&state, &caller, &headers, &request, &body).await
+    super::count_tokens::count_tokens(&state, &caller, &headers, &request, &body).await
 }
 
 /// `POST /v1/messages`: passed through when the whole route is Anthropic's, else translated.

@@ -30,6 +30,7 @@ mod attempts;
 mod cache;
 mod caller;
 mod cascade;
+mod count_tokens;
 mod decode;
 mod dialect;
 pub mod hops;

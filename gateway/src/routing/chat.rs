@@ -1,12 +1,12 @@
 //! A chat request under the account's (and key's) routing policy: forced model, pinned model,
 //! or `auto` scored by the router and served by the cheapest model of its tier.
 
+use super::decision::RouteDecision;
 use super::models::{Needs, models_for_tier};
 use super::pinned::{allowed_providers, default_of, resolve_allowed, resolve_with_fallbacks};
-use super::{
-    DEFAULT_THRESHOLDS, RouteDecision, Router, RoutingPolicy, Thresholds, auto_thresholds, policy,
-    tier_for_score,
-};
+use super::policy::{self, RoutingPolicy};
+use super::router::Router;
+use super::thresholds::{DEFAULT_THRESHOLDS, Thresholds, auto_thresholds, tier_for_score};
 use crate::catalog::Tier;
 use crate::error::RequestError;
 use crate::openai::ChatCompletionRequest;

@@ -78,11 +78,11 @@ pub struct Weights {
     pub trained_on: String,
     /// Default tier thresholds (see `DEFAULT_THRESHOLDS`).
     #[serde(default = "default_thresholds")]
-    pub thresholds: super::Thresholds,
+    pub thresholds: super::thresholds::Thresholds,
 }
 
-fn default_thresholds() -> super::Thresholds {
-    super::DEFAULT_THRESHOLDS
+fn default_thresholds() -> super::thresholds::Thresholds {
+    super::thresholds::DEFAULT_THRESHOLDS
 }
 
 impl Weights {
@@ -93,7 +93,7 @@ impl Weights {
             dense: vec![0.0; DENSE],
             hashed: vec![0.0; BUCKETS],
             trained_on: String::new(),
-            thresholds: super::DEFAULT_THRESHOLDS,
+            thresholds: super::thresholds::DEFAULT_THRESHOLDS,
         }
     }
 

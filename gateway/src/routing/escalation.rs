@@ -1,9 +1,10 @@
 //! The cascade's way up (`auto:verify`, `crate::verify`): when the routed model's answer fails
 //! its checks, the models of the next tier the policy allows.
 
+use super::decision::RouteDecision;
 use super::models::{Needs, models_for_tier};
 use super::pinned::allowed_providers;
-use super::{RouteDecision, RoutingPolicy};
+use super::policy::RoutingPolicy;
 use crate::catalog::Tier;
 use crate::openai::ChatCompletionRequest;
 use crate::providers::ProviderEndpoint;

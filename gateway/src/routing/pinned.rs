@@ -1,7 +1,8 @@
 //! Named models: a pinned `provider/model` or a bare model name resolved to the provider that
 //! serves it, among the providers the policy allows; then the `models` fallbacks.
 
-use super::{AUTO, RouteDecision, RoutingPolicy};
+use super::decision::{AUTO, RouteDecision};
+use super::policy::RoutingPolicy;
 use crate::catalog::{Catalog, ModelKind};
 use crate::error::RequestError;
 use crate::providers::{ProviderEndpoint, ProviderKind};

@@ -3,9 +3,9 @@
 //! Adam (deterministic: no sampling, a fixed order), with folds that keep near-duplicate prompts
 //! together, and default thresholds calibrated on the out-of-fold scores.
 
-use super::Thresholds;
 use super::classifier::{DENSE, PRIOR_DENSE, sigmoid};
 use super::semantic::{self, EmbeddingTable, HEAD_VERSION, Head, NeighbourWeight, Neighbours};
+use super::thresholds::Thresholds;
 use super::train::{LabelledRequest, fold_of};
 
 pub struct SemanticExample {

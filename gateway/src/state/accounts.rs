@@ -2,7 +2,7 @@
 //! evicts the account from the directory, so a revoked key, a new provider or a new plan bites on
 //! the next request here. Other servers (and the CLI's changes) are caught by the change watcher.
 
-use super::GatewayState;
+use super::gateway::GatewayState;
 use crate::accounts::{self, AccountError, CreatedKey, Plan, ProviderView};
 use crate::billing::{Billing, WebhookError, WebhookOutcome};
 use crate::limits::Limits;

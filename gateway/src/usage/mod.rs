@@ -2,8 +2,13 @@
 //! in-memory queue; one writer task stores them in batches. A slow or failing database never
 //! slows a request: when the queue is full the event is dropped and counted.
 
+mod chunks;
+mod event;
 pub mod rollup;
 pub mod savings;
+
+use chunks::fixed_chunks;
+pub use event::UsageEvent;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,51 +23,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::entities::{gateway_key, usage_event};
 use crate::settings::UsageSettings;
-
-/// One proxied request. There is deliberately no field for prompt or completion text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageEvent {
-    pub account_id: i32,
-    pub key_id: i32,
-    pub provider: String,
-    pub model: String,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub latency_ms: u32,
-    pub status: u16,
-    pub error_code: Option<String>,
-    pub created_at_ms: i64,
-    pub tier: Option<String>,
-    pub baseline_model: Option<String>,
-    pub cost_usd: f64,
-    pub saving_usd: f64,
-    /// Whether this event counts against the monthly quota: the first event of each admitted
-    /// request does, the events of its failed attempts and fallbacks do not.
-    pub counted: bool,
-    /// Served from the response cache: no provider was called.
-    pub cache_hit: bool,
-    /// Why the request went where it went (the `x-gateway-route-reason` header).
-    pub route_reason: Option<String>,
-    /// The gateway chose the model (`auto`); see [`savings`].
-    pub routed: bool,
-    /// The served model has a list price.
-    pub priced: bool,
-    /// The same tokens on the baseline model, when it has a price.
-    pub baseline_cost_usd: Option<f64>,
-}
-
-impl UsageEvent {
-    /// A saving is claimed for this request: it was routed against a priced baseline, or served
-    /// from the cache (see [`savings`]).
-    pub fn claims_saving(&self) -> bool {
-        savings::claims_saving(
-            self.priced,
-            self.routed,
-            self.cache_hit,
-            self.baseline_cost_usd.is_some(),
-        )
-    }
-}
 
 enum Message {
     Event(UsageEvent),
@@ -261,22 +221,6 @@ fn make_storable(event: &mut UsageEvent) {
             *text = text.replace('\0', "\u{FFFD}");
         }
     }
-}
-
-/// Row counts a multi-row statement is cut into. Each count is one SQL text, and the database
-/// driver prepares and keeps (per connection) every text it sees: batches of any size would leave
-/// one cached statement per size ever seen, tens of kilobytes each, which grew the server's
-/// memory for as long as it ran. With these, at most five texts per statement exist.
-const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// `items` cut greedily into chunks of the [`CHUNK_SIZES`].
-pub(crate) fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        let size = CHUNK_SIZES.into_iter().find(|size| *size <= items.len())?;
-        let (chunk, rest) = items.split_at(size);
-        items = rest;
-        Some(chunk)
-    })
 }
 
 async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {

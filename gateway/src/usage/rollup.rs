@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::UsageEvent;
+use super::chunks::fixed_chunks;
+use super::event::UsageEvent;
+use crate::clock::HOUR_MS;
 use crate::entities::usage_hourly;
-
-pub const HOUR_MS: i64 = 3_600_000;
 
 /// Upper bounds (ms) of the latency buckets; the last bucket is everything above.
 pub const LATENCY_BOUNDS_MS: [u32; 15] = [
@@ -88,7 +88,7 @@ fn latency_column(bucket: usize) -> Alias {
 /// writer does with each batch; the roll-up benchmark calls it directly).
 pub async fn add_to_rollups(txn: &impl ConnectionTrait, batch: &[UsageEvent]) -> Result<(), DbErr> {
     let rows = rollups(batch);
-    for chunk in super::fixed_chunks(&rows) {
+    for chunk in fixed_chunks(&rows) {
         upsert_rollups(txn, chunk).await?;
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::Answer;
+use super::answer::Answer;
 use crate::openai::ChatCompletionRequest;
 
 /// Larger schemas are not compiled (the answer must still parse): compiling is the expensive

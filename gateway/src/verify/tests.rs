@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use super::*;
 
 /// Every fixture: a request, a chat completion answering it, and the checks that must fail.

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::MessagesEcho;
-use crate::dialects::new_id;
+use super::request::MessagesEcho;
+use crate::dialects::wire::new_id;
 
 pub(super) fn stop_reason(finish_reason: Option<&str>) -> Value {
     match finish_reason {

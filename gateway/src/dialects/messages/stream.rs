@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::MessagesEcho;
 use super::answer::{message_id, stop_reason, usage};
-use crate::dialects::{DialectStream, Event, chunk_parts, new_id};
+use super::request::MessagesEcho;
+use crate::dialects::wire::{DialectStream, Event, chunk_parts, new_id};
 
 /// The block being streamed.
 #[derive(Debug)]

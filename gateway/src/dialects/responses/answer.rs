@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::ResponsesEcho;
-use crate::dialects::new_id;
+use super::request::ResponsesEcho;
+use crate::dialects::wire::new_id;
 
 /// The Response object's fields other than id, status, output and usage.
 pub(super) fn response_object(

@@ -2,11 +2,11 @@
 
 use serde_json::{Value, json};
 
-use super::ResponsesEcho;
 use super::answer::{
     function_call_item, message_item, now_secs, response_object, status_of, suffix, usage,
 };
-use crate::dialects::{DialectStream, Event, chunk_parts, new_id};
+use super::request::ResponsesEcho;
+use crate::dialects::wire::{DialectStream, Event, chunk_parts, new_id};
 
 /// One function call being streamed.
 #[derive(Debug)]

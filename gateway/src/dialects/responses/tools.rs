@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::{DialectError, unsupported};
+use crate::dialects::wire::{DialectError, unsupported};
 
 /// The chat name of a namespace's tool.
 pub fn flat_name(namespace: &str, name: &str) -> String {
@@ -105,44 +105,6 @@ pub fn without_hosted_tools(body: &Value) -> Option<(Value, Vec<String>)> {
     let mut reduced = body.clone();
     reduced["tools"] = Value::Array(kept);
     Some((reduced, dropped))
-}
-
-/// The request with what chat cannot express left out (hosted tools, file inputs, items of
-/// hosted tools): only to route it, when the whole request may go to OpenAI as it is.
-pub fn routing_view(body: &Value) -> Result<(Value, super::ResponsesEcho), DialectError> {
-    let mut view = body.clone();
-    if let Some(tools) = view.get_mut("tools").and_then(Value::as_array_mut) {
-        tools.retain(|tool| tool["type"] == "function");
-    }
-    if view
-        .get("tool_choice")
-        .is_some_and(|choice| !(choice.is_string() || choice["type"] == "function"))
-    {
-        view.as_object_mut()
-            .map(|fields| fields.remove("tool_choice"));
-    }
-    if let Some(items) = view.get_mut("input").and_then(Value::as_array_mut) {
-        items.retain(|item| {
-            matches!(
-                item.get("type").and_then(Value::as_str),
-                None | Some("message" | "function_call" | "function_call_output" | "reasoning")
-            )
-        });
-        for item in items.iter_mut() {
-            if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
-                parts.retain(|part| match part["type"].as_str() {
-                    Some("input_image") => part["image_url"].is_string(),
-                    Some(kind) => matches!(kind, "input_text" | "output_text" | "text" | "refusal"),
-                    None => false,
-                });
-            }
-        }
-    }
-    let format = view.pointer("/text/format/type").and_then(Value::as_str);
-    if format.is_some_and(|kind| !matches!(kind, "text" | "json_object" | "json_schema")) {
-        view["text"] = json!({"format": {"type": "text"}});
-    }
-    super::to_chat_request(&view)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 use axum::http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
-use super::PROVIDER;
 use crate::error::UpstreamError;
+
+pub(super) const PROVIDER: &str = "anthropic";
 
 /// The status an error type of Anthropic's stream events stands for (the dialect's one table).
 pub(super) fn status_for_error_type(kind: &str) -> StatusCode {

@@ -15,18 +15,17 @@ mod stream;
 
 use serde_json::Value;
 
-use self::error::error_from_body;
+use self::error::{PROVIDER, error_from_body};
+pub use self::request::DEFAULT_MAX_TOKENS;
 use self::request::to_request;
 use self::response::from_response;
 use self::stream::StreamConverter;
-use super::{ChatOutcome, ChunkStream, UpstreamCall};
+use super::api::{ChatOutcome, ChunkStream, ProviderApi, UpstreamCall};
+use super::transport::{convert_events, read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::ChatCompletionRequest;
 
-const PROVIDER: &str = "anthropic";
 pub const API_VERSION: &str = "2023-06-01";
-/// Anthropic requires `max_tokens`; this is used when the request has none.
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 pub struct Anthropic;
 
@@ -45,7 +44,7 @@ impl Anthropic {
             .header("x-api-key", call.endpoint.api_key.expose())
             .header("anthropic-version", API_VERSION)
             .json(body);
-        super::send(PROVIDER, call.timeout, request, error_from_body).await
+        send(PROVIDER, call.timeout, request, error_from_body).await
     }
 }
 
@@ -68,10 +67,10 @@ pub async fn send_native(
     if let Some(beta) = beta {
         request = request.header("anthropic-beta", beta);
     }
-    super::send(PROVIDER, call.timeout, request, error_from_body).await
+    send(PROVIDER, call.timeout, request, error_from_body).await
 }
 
-impl super::ProviderApi for Anthropic {
+impl ProviderApi for Anthropic {
     async fn chat(
         &self,
         call: &UpstreamCall<'_>,
@@ -80,7 +79,7 @@ impl super::ProviderApi for Anthropic {
     ) -> Result<ChatOutcome, UpstreamError> {
         let converted = to_request(request, model, false).map_err(UpstreamError::Request)?;
         let response = self.send(call, &converted.body).await?;
-        let body = super::read_body(PROVIDER, call.timeout, response).await?;
+        let body = read_body(PROVIDER, call.timeout, response).await?;
         let completion = from_response(
             &body,
             converted.json_tool.as_deref(),
@@ -103,7 +102,7 @@ impl super::ProviderApi for Anthropic {
         let response = self.send(call, &converted.body).await?;
         let mut converter =
             StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
-        let stream = super::convert_events(PROVIDER, response, move |event| {
+        let stream = convert_events(PROVIDER, response, move |event| {
             converter.on_event(&event.event, &event.data)
         });
         Ok(Box::pin(stream))

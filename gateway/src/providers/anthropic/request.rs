@@ -2,11 +2,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::DEFAULT_MAX_TOKENS;
 use crate::error::RequestError;
 use crate::openai::{
     ChatCompletionRequest, ChatParams, Content, ContentPart, Message, ResponseFormat, ToolChoice,
 };
+
+/// Anthropic requires `max_tokens`; this is used when the request has none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// A converted request, plus the name of the tool that carries JSON-mode output, if any.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,12 +4,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::PROVIDER;
-use super::error::{openai_error_type, status_for_error_type};
+use super::error::{PROVIDER, openai_error_type, status_for_error_type};
 use super::response::{AnthropicUsage, finish_reason};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionChunk, Delta, FunctionCallDelta, ToolCallDelta, Usage};
-use crate::providers::StreamItem;
+use crate::providers::api::StreamItem;
 
 /// Turns Anthropic's streaming events into OpenAI chunks, one event at a time.
 pub(super) struct StreamConverter {

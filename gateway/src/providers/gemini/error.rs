@@ -3,8 +3,9 @@
 use axum::http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
-use super::PROVIDER;
 use crate::error::UpstreamError;
+
+pub(super) const PROVIDER: &str = "gemini";
 
 pub(super) fn error_from_value(
     status: StatusCode,

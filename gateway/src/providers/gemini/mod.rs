@@ -16,15 +16,14 @@ mod stream;
 use futures::StreamExt as _;
 use serde_json::Value;
 
-use self::error::error_from_body;
+use self::error::{PROVIDER, error_from_body};
 use self::request::{to_embeddings_request, to_request};
 use self::response::{from_embeddings_response, from_response};
 use self::stream::StreamConverter;
-use super::{ChatOutcome, ChunkStream, EmbeddingsOutcome, UpstreamCall};
+use super::api::{ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, UpstreamCall};
+use super::transport::{convert_events, read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, EmbeddingsRequest};
-
-const PROVIDER: &str = "gemini";
 
 pub struct Gemini;
 
@@ -43,11 +42,11 @@ impl Gemini {
             .post(url)
             .header("x-goog-api-key", call.endpoint.api_key.expose())
             .json(body);
-        super::send(PROVIDER, call.timeout, request, error_from_body).await
+        send(PROVIDER, call.timeout, request, error_from_body).await
     }
 }
 
-impl super::ProviderApi for Gemini {
+impl ProviderApi for Gemini {
     async fn chat(
         &self,
         call: &UpstreamCall<'_>,
@@ -58,7 +57,7 @@ impl super::ProviderApi for Gemini {
         let response = self
             .post(call, &format!("{model}:generateContent"), &body)
             .await?;
-        let body = super::read_body(PROVIDER, call.timeout, response).await?;
+        let body = read_body(PROVIDER, call.timeout, response).await?;
         let completion =
             from_response(&body, model, crate::clock::now_ms() / 1000).map_err(|detail| {
                 UpstreamError::InvalidResponse {
@@ -88,7 +87,7 @@ impl super::ProviderApi for Gemini {
             crate::clock::now_ms() / 1000,
         )));
         let on_events = converter.clone();
-        let events = super::convert_events(PROVIDER, response, move |event| {
+        let events = convert_events(PROVIDER, response, move |event| {
             if event.data.trim().is_empty() {
                 return Ok(Vec::new());
             }
@@ -110,7 +109,7 @@ impl super::ProviderApi for Gemini {
         let response = self
             .post(call, &format!("{model}:batchEmbedContents"), &body)
             .await?;
-        let body = super::read_body(PROVIDER, call.timeout, response).await?;
+        let body = read_body(PROVIDER, call.timeout, response).await?;
         let converted = from_embeddings_response(&body, model).map_err(|detail| {
             UpstreamError::InvalidResponse {
                 provider: PROVIDER,

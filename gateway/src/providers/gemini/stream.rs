@@ -3,12 +3,11 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::PROVIDER;
-use super::error::error_from_value;
+use super::error::{PROVIDER, error_from_value};
 use super::response::{candidate_content, finish_reason, usage_of};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionChunk, Delta, FunctionCallDelta, ToolCallDelta, Usage};
-use crate::providers::StreamItem;
+use crate::providers::api::StreamItem;
 
 /// Turns Gemini's streamed responses into OpenAI chunks.
 pub(super) struct StreamConverter {

@@ -14,22 +14,23 @@
 //! - optionally the **outcome memory** (`router/neighbours.bin`, see [`neighbours`]): published
 //!   outcomes whose nearest neighbours give the head one more input.
 
+mod files;
 pub mod neighbours;
 mod table;
 
+pub use files::ModelError;
+use files::read;
 pub use neighbours::{NEIGHBOURS_FILE, Neighbours};
-pub use table::EmbeddingTable;
+pub use table::{EmbeddingTable, TABLE_MAGIC, TABLE_VERSION};
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Thresholds;
 use super::classifier::{self, Classification, DENSE, DENSE_NAMES, sigmoid};
+use super::thresholds::Thresholds;
 use crate::openai::ChatCompletionRequest;
 
-pub const TABLE_MAGIC: &[u8; 8] = b"LGWEMB\r\n";
-pub const TABLE_VERSION: u32 = 1;
 pub const HEAD_VERSION: u32 = 1;
 
 /// How much of the last user message is embedded (what every reader of the prompt reads).
@@ -42,46 +43,6 @@ pub fn default_model_dir() -> PathBuf {
 }
 pub const TABLE_FILE: &str = "embeddings.bin";
 pub const HEAD_FILE: &str = "semantic.json";
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ModelError {
-    #[error("router model file {0} is missing")]
-    Missing(PathBuf),
-    #[error("router model file {path} cannot be read: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("router model file {path} is corrupt: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-    #[error(
-        "router model file {path} has format version {found}, this build reads version {expected}"
-    )]
-    Version {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
-    #[error(
-        "router head {head} was trained on another embedding table (expects sha256 {expected}, {table} is {found})"
-    )]
-    Mismatch {
-        head: PathBuf,
-        table: PathBuf,
-        expected: String,
-        found: String,
-    },
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ModelError::Missing(path.to_owned())
-        } else {
-            ModelError::Unreadable {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            }
-        }
-    })
-}
 
 /// Scale of the unit-length embedding as the head sees it: entries of about ±1, so one L2
 /// strength suits the embedding and the request-shape features alike.

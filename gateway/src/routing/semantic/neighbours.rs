@@ -15,7 +15,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::{ModelError, read};
+use super::files::{ModelError, read};
 
 pub const NEIGHBOURS_MAGIC: &[u8; 8] = b"LGWNBR\r\n";
 pub const NEIGHBOURS_VERSION: u32 = 1;

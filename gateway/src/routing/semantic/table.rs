@@ -5,8 +5,11 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::{ModelError, TABLE_MAGIC, TABLE_VERSION, read};
+use super::files::{ModelError, read};
 use crate::routing::wordpiece::WordPiece;
+
+pub const TABLE_MAGIC: &[u8; 8] = b"LGWEMB\r\n";
+pub const TABLE_VERSION: u32 = 1;
 
 /// Token vectors, int8 with one scale per row.
 pub struct EmbeddingTable {
