@@ -49,6 +49,18 @@ impl Settled<'_> {
     }
 }
 
+/// The request a first answer was given to: what the checks read, and what asking the next tier
+/// up needs (the same attempts, recorded in the same usage, within the same retry deadline).
+pub(super) struct FirstAnswer<'a, 'c> {
+    pub state: &'a GatewayState,
+    pub headers: &'a HeaderMap,
+    pub caller: &'c Caller,
+    pub request: &'a ChatCompletionRequest,
+    pub decision: &'a RouteDecision<'a>,
+    pub usage: &'a UsageContext,
+    pub started: Instant,
+}
+
 impl Cascade {
     /// The cascade for this request, if it asks for one (and, streamed, the policy holds
     /// streams).
@@ -76,18 +88,20 @@ impl Cascade {
     /// Checks `outcome`, `decision`'s answer, and asks the next tier up when a check fails.
     /// An answer that cannot be escalated (the top tier allowed answered, or every model above
     /// failed) goes back as it is, and the header says so.
-    #[allow(clippy::too_many_arguments)]
     pub async fn settle<'c>(
         &self,
-        state: &GatewayState,
-        headers: &HeaderMap,
-        caller: &'c Caller,
-        request: &ChatCompletionRequest,
-        decision: &RouteDecision<'_>,
+        first: FirstAnswer<'_, 'c>,
         outcome: ChatOutcome,
-        usage: &UsageContext,
-        started: Instant,
     ) -> Settled<'c> {
+        let FirstAnswer {
+            state,
+            headers,
+            caller,
+            request,
+            decision,
+            usage,
+            started,
+        } = first;
         let answer = verify::Answer::of_chat_body(&outcome.body).unwrap_or_default();
         let verdict = verify::check(request, &answer, &self.checks);
         let kept = |outcome, said: String| Settled {

@@ -170,11 +170,16 @@ async fn serve_admitted(
         Answer::Complete(outcome) => {
             let settled = match &cascade {
                 Some(cascade) => {
-                    cascade
-                        .settle(
-                            state, headers, caller, &sent, decision, outcome, &usage, started,
-                        )
-                        .await
+                    let first = cascade::FirstAnswer {
+                        state,
+                        headers,
+                        caller,
+                        request: &sent,
+                        decision,
+                        usage: &usage,
+                        started,
+                    };
+                    cascade.settle(first, outcome).await
                 }
                 None => cascade::Settled::unchecked(outcome),
             };
