@@ -7,7 +7,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, action_error, error_view};
-use crate::i18n::{t, use_i18n};
+use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +187,7 @@ pub fn BillingPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| billing_overview());
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, billing.title)>
+        <PortalPage title=move || t_string!(i18n, billing.title)>
             {action_error(checkout.value())}
             {action_error(manage.value())}
             <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
@@ -304,7 +304,7 @@ fn billing_view(
 pub fn BillingSuccessPage() -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, billing.thanks_title)>
+        <PortalPage title=move || t_string!(i18n, billing.thanks_title)>
             <p role="status">{t!(i18n, billing.thanks)}</p>
             <p><A href="/billing">{t!(i18n, billing.see_plan)}</A></p>
         </PortalPage>
@@ -315,7 +315,7 @@ pub fn BillingSuccessPage() -> impl IntoView {
 pub fn BillingCancelPage() -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, billing.cancelled_title)>
+        <PortalPage title=move || t_string!(i18n, billing.cancelled_title)>
             <p>{t!(i18n, billing.cancelled)}</p>
             <p><A href="/billing">{t!(i18n, billing.back_to_plans)}</A></p>
         </PortalPage>

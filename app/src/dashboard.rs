@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
-use crate::i18n::{t, use_i18n};
+use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +134,7 @@ pub fn DashboardPage() -> impl IntoView {
     let stats = Resource::new(|| (), |_| dashboard_stats());
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, dashboard_title)>
+        <PortalPage title=move || t_string!(i18n, dashboard_title)>
             <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match stats.await {
@@ -143,7 +143,7 @@ pub fn DashboardPage() -> impl IntoView {
                             <div class="cards">
                                 <div class="card">
                                     <span class="label">{t!(i18n, requests_this_month)}</span>
-                                    <span class="value" data-testid="request-count">{stats.requests_this_month}</span>
+                                    <span class="value" data-testid="request-count">{crate::format::count_view(stats.requests_this_month as f64)}</span>
                                     <span class="label">{t!(i18n, of_quota, quota = { let quota = stats.quota.clone(); move || crate::billing::limit_text(quota.clone()) }, plan = stats.plan.clone())}</span>
                                 </div>
                                 <div class="card">

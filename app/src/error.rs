@@ -21,11 +21,66 @@ pub enum PortalError {
     ServerFn(ServerFnErrorErr),
 }
 
+impl PortalError {
+    /// The HTTP status a server function answers with this error: the caller's mistakes are 4xx
+    /// (a refused form is not a fault, and no alert on 5xx should page on a typo); 500 only for
+    /// faults.
+    pub fn status(&self) -> u16 {
+        match self {
+            PortalError::Refused(problem) => problem.status(),
+            PortalError::NotLoggedIn => 401,
+            PortalError::Internal => 500,
+            PortalError::ServerFn(
+                ServerFnErrorErr::Args(_)
+                | ServerFnErrorErr::MissingArg(_)
+                | ServerFnErrorErr::Deserialization(_)
+                | ServerFnErrorErr::UnsupportedRequestMethod(_),
+            ) => 400,
+            PortalError::ServerFn(_) => 500,
+        }
+    }
+}
+
 impl FromServerFnError for PortalError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         PortalError::ServerFn(value)
+    }
+
+    /// The error's body, as the default writes it; on the server the answer's status is set to
+    /// [`PortalError::status`] too (server_fn would send 500 for every error). A form posted
+    /// without JavaScript keeps leptos_axum's redirect back to its page.
+    fn ser(&self) -> leptos::server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        ssr::set_status(self.status());
+        <JsonEncoding as leptos::server_fn::Encodes<Self>>::encode(self)
+            .unwrap_or_else(|_| leptos::server_fn::Bytes::from_static(br#""Internal""#))
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    /// Sets the status of the server function's answer being written, unless the request is a
+    /// plain HTML form post (answered with a redirect to its page).
+    pub(super) fn set_status(status: u16) {
+        use leptos::prelude::use_context;
+        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|accept| accept.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        });
+        if form_post {
+            return;
+        }
+        if let (Some(options), Ok(status)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            axum::http::StatusCode::from_u16(status),
+        ) {
+            options.set_status(status);
+        }
     }
 }
 

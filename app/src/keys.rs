@@ -121,7 +121,7 @@ pub fn KeysPage() -> impl IntoView {
     let unverified = Resource::new(|| (), |_| unverified_email());
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, keys_title)>
+        <PortalPage title=move || t_string!(i18n, keys_title)>
             <p class="muted">{t!(i18n, keys_intro)}</p>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -1,18 +1,26 @@
 //! The frame around every logged-in page.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::auth::LogOut;
 use crate::i18n::{t, use_i18n};
 use crate::language::LanguageSwitch;
 
-/// `title`: a text, or a translation (`t!(i18n, key)`).
+/// `title`: the page's name in the reader's language (`move || t_string!(i18n, key)`), shown as
+/// its heading and in the browser's tab.
 #[component]
-pub fn PortalPage<T: IntoView + 'static>(title: T, children: Children) -> impl IntoView {
+pub fn PortalPage<F, S>(title: F, children: Children) -> impl IntoView
+where
+    F: Fn() -> S + Clone + Send + Sync + 'static,
+    S: std::fmt::Display + 'static,
+{
     let log_out = ServerAction::<LogOut>::new();
     let i18n = use_i18n();
+    let heading = title.clone();
     view! {
+        <Title text=move || format!("{} · LLM Gateway", title())/>
         <header class="topbar">
             <span class="brand">"LLM Gateway"</span>
             <nav>
@@ -30,7 +38,7 @@ pub fn PortalPage<T: IntoView + 'static>(title: T, children: Children) -> impl I
             </ActionForm>
         </header>
         <main class="page">
-            <h1>{title}</h1>
+            <h1>{move || heading().to_string()}</h1>
             {children()}
         </main>
     }

@@ -27,7 +27,7 @@ pub mod server;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 /// The pages a visitor sees without a session. Every other page of [`App`] needs one: the server
 /// sends anonymous visits to `/login`, so a page added to the router is protected unless it is
@@ -70,22 +70,24 @@ pub fn App() -> impl IntoView {
         // The locale: the switch's cookie, else the browser's Accept-Language, else English.
         <i18n::I18nContextProvider>
         <Router>
+            // Pages that read data render it in the HTML they send (`SsrMode::Async`): they read
+            // without JavaScript, and a slow script does not show "Loading…".
             <Routes fallback=|| view! { <p class="not-found">{i18n::t!(i18n::use_i18n(), misc.not_found)}</p> }>
-                <Route path=path!("/") view=dashboard::DashboardPage/>
-                <Route path=path!("/keys") view=keys::KeysPage/>
-                <Route path=path!("/providers") view=providers::ProvidersPage/>
-                <Route path=path!("/routing") view=routing::RoutingPage/>
-                <Route path=path!("/analytics") view=analytics::AnalyticsPage/>
-                <Route path=path!("/billing") view=billing::BillingPage/>
+                <Route path=path!("/") view=dashboard::DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
+                <Route path=path!("/providers") view=providers::ProvidersPage ssr=SsrMode::Async/>
+                <Route path=path!("/routing") view=routing::RoutingPage ssr=SsrMode::Async/>
+                <Route path=path!("/analytics") view=analytics::AnalyticsPage ssr=SsrMode::Async/>
+                <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async/>
                 <Route path=path!("/billing/success") view=billing::BillingSuccessPage/>
                 <Route path=path!("/billing/cancel") view=billing::BillingCancelPage/>
                 <Route path=path!("/login") view=auth::LoginPage/>
                 <Route path=path!("/signup") view=auth::SignupPage/>
-                <Route path=path!("/verify") view=email::VerifyPage/>
+                <Route path=path!("/verify") view=email::VerifyPage ssr=SsrMode::Async/>
                 <Route path=path!("/forgot") view=email::ForgotPage/>
-                <Route path=path!("/reset") view=email::ResetPage/>
-                <Route path=path!("/members") view=members::MembersPage/>
-                <Route path=path!("/invite") view=members::InvitePage/>
+                <Route path=path!("/reset") view=email::ResetPage ssr=SsrMode::Async/>
+                <Route path=path!("/members") view=members::MembersPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite") view=members::InvitePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
         </i18n::I18nContextProvider>

@@ -157,7 +157,7 @@ pub fn MembersPage() -> impl IntoView {
     );
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, members_title)>
+        <PortalPage title=move || t_string!(i18n, members_title)>
             <p class="muted">{t!(i18n, members_intro)}</p>
             <ActionForm action=invite attr:class="inline-form" attr:data-testid="invite-form">
                 <input type="email" name="email" placeholder="colleague@example.com" aria-label=move || t_string!(i18n, email_to_invite) required/>

@@ -144,6 +144,29 @@ pub enum Problem {
     },
 }
 
+impl Problem {
+    /// The HTTP status of a server function refusing with this problem (all the caller's to fix,
+    /// or the world's: never 500).
+    pub fn status(&self) -> u16 {
+        use Problem::*;
+        match self {
+            WrongCredentials => 401,
+            NotAllowed { .. } | EmailNotVerified { .. } => 403,
+            KeyNotFound | ProviderNotFound | NoSuchMember | UnknownKey => 404,
+            EmailTaken | AddressTaken { .. } | SecondOwner | AlreadyOnPlan { .. } => 409,
+            KeyLimit { .. } | ProviderLimit { .. } => 409,
+            LinkExpired | LinkUsed => 410,
+            TooManyLogInsFromNetwork { .. }
+            | TooManyLogInsForAccount { .. }
+            | TooManySignUps { .. }
+            | TooManyInvitations { .. } => 429,
+            // Stripe did not answer: not the caller's mistake, and not ours to page on either.
+            PaymentUnavailable => 502,
+            _ => 400,
+        }
+    }
+}
+
 /// A role's name in the reader's language (`owner`, `admin`, `member`, `viewer`).
 pub fn role_name(role: String) -> AnyView {
     let i18n = use_i18n();

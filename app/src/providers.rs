@@ -86,7 +86,7 @@ pub fn ProvidersPage() -> impl IntoView {
     });
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, providers_title)>
+        <PortalPage title=move || t_string!(i18n, providers_title)>
             <p class="muted">{t!(i18n, providers_intro)}</p>
             <button type="button" data-testid="toggle-add-provider" on:click=move |_| set_form_open.update(|open| *open = !*open)>
                 {move || if form_open.get() { t!(i18n, cancel).into_any() } else { t!(i18n, add_provider).into_any() }}

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::report::{AnalyticsView, Bucket, QualityRow, QualityView, analytics_report};
 use crate::error::error_view;
 use crate::format::count_view;
-use crate::i18n::{Locale, t, td_string, use_i18n};
+use crate::i18n::{Locale, t, t_string, td_string, use_i18n};
 use crate::layout::PortalPage;
 
 /// A range's name in `locale`.
@@ -105,7 +105,7 @@ pub fn AnalyticsPage() -> impl IntoView {
     let report = Resource::new(range, analytics_report);
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, nav_analytics)>
+        <PortalPage title=move || t_string!(i18n, nav_analytics)>
             <Transition fallback=move || view! { <p>{t!(i18n, loading)}</p> }>
                 {move || {
                     // The charts' texts are plain strings: read the language here so a switch

@@ -214,7 +214,7 @@ pub fn RoutingPage() -> impl IntoView {
     );
     let i18n = use_i18n();
     view! {
-        <PortalPage title=t!(i18n, nav_routing)>
+        <PortalPage title=move || t_string!(i18n, nav_routing)>
             <p class="muted">
                 {t!(i18n, routing.intro_start)} <code>"auto"</code> {t!(i18n, routing.intro_end)}
             </p>

@@ -60,6 +60,7 @@ crate::on_both_backends!(
     budgets_and_rate_limits_from_the_key_page,
     the_dashboard_shows_the_savings_by_day_and_by_key,
     the_session_store_keeps_ids_unique_and_forgets_expired_sessions,
+    data_pages_carry_their_data_in_the_html,
 );
 
 /// A client that keeps the session cookie, as a browser would.
@@ -301,6 +302,8 @@ async fn form_errors_are_precise(backend: Backend) {
             &[("email", "ada@example.com"), ("password", "short")],
         )
         .await;
+    // A refusal is the caller's to fix: a 4xx (an alert on 5xx must not page on a typo).
+    assert_eq!(weak.status(), 400);
     assert!(weak.text().await.unwrap().contains("PasswordTooShort"));
     let bad_email = browser
         .post_form(
@@ -308,6 +311,7 @@ async fn form_errors_are_precise(backend: Backend) {
             &[("email", "not-an-email"), ("password", PASSWORD)],
         )
         .await;
+    assert_eq!(bad_email.status(), 400);
     assert!(bad_email.text().await.unwrap().contains("InvalidEmail"));
     browser
         .post_form(
@@ -327,7 +331,59 @@ async fn form_errors_are_precise(backend: Backend) {
     assert_eq!(duplicate.status(), 200);
     // Not logged in: server functions refuse.
     let anonymous = other.post_form("list_keys", &[]).await;
+    assert_eq!(anonymous.status(), 401);
     assert!(anonymous.text().await.unwrap().contains("NotLoggedIn"));
+
+    // Logged in: a wrong password, a limit out of range, a form missing its fields.
+    let owner = Browser::new(&app);
+    owner.sign_up("grace@example.com").await;
+    let wrong = other
+        .post_form(
+            "log_in",
+            &[
+                ("email", "grace@example.com"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("WrongCredentials"));
+    let limits = |budget: &'static str| {
+        [
+            ("scope", "account"),
+            ("budget_usd", budget),
+            ("alert_at_percent", ""),
+            ("requests_per_minute", ""),
+            ("tokens_per_minute", ""),
+        ]
+    };
+    let negative = owner.post_form("set_limits", &limits("-1")).await;
+    assert_eq!(negative.status(), 400);
+    assert!(negative.text().await.unwrap().contains("BudgetRange"));
+    let not_a_number = owner.post_form("set_limits", &limits("ten")).await;
+    assert_eq!(not_a_number.status(), 400);
+    let missing = owner.post_form("set_limits", &[("scope", "account")]).await;
+    assert_eq!(missing.status(), 400, "{}", missing.text().await.unwrap());
+    assert_eq!(
+        owner.post_form("set_limits", &limits("25")).await.status(),
+        200
+    );
+
+    // A form posted without JavaScript is still sent back to its page.
+    let plain = app
+        .http
+        .post(app.url("/api/log_in"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("accept", "text/html")
+        .header("referer", app.url("/login"))
+        .form(&[
+            ("email", "grace@example.com"),
+            ("password", "not the password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 302);
 }
 
 async fn cross_site_posts_are_refused(backend: Backend) {
@@ -994,4 +1050,47 @@ async fn log_in_and_sign_up_attempts_are_limited() {
             .await
             .is_err()
     );
+}
+
+/// Without JavaScript a page is what the server sent: the data pages render their rows inside
+/// the document (not streamed after `</html>` for a script to move in), and each tab is named
+/// after its page.
+async fn data_pages_carry_their_data_in_the_html(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    let Scene { .. } = scene(&app, &browser, "ada@example.com", "eve@example.com").await;
+    for (path, row, title) in [
+        (
+            "/keys",
+            "data-testid=\"key-row\"",
+            "<title>Gateway keys · LLM Gateway</title>",
+        ),
+        (
+            "/providers",
+            "data-testid=\"provider-row\"",
+            "<title>Providers · LLM Gateway</title>",
+        ),
+        (
+            "/members",
+            "data-testid=\"member-row\"",
+            "<title>Members · LLM Gateway</title>",
+        ),
+        (
+            "/",
+            "data-testid=\"request-count\"",
+            "<title>Dashboard · LLM Gateway</title>",
+        ),
+    ] {
+        let html = browser.get(path).await.text().await.unwrap();
+        let end = html.find("</html>").expect("a whole document");
+        let at = html
+            .find(row)
+            .unwrap_or_else(|| panic!("{path}: no {row} in {html}"));
+        assert!(at < end, "{path}: {row} comes after </html>");
+        assert!(
+            !html[..end].contains("Loading…"),
+            "{path} still loading: {html}"
+        );
+        assert!(html.contains(title), "{path}: {html}");
+    }
 }
