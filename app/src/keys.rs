@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::confirm::confirm_first;
 use crate::email::UnverifiedBanner;
 use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, t_string, use_i18n};
@@ -147,7 +148,10 @@ pub fn KeysPage() -> impl IntoView {
                 rows=keys
                 empty=move || view! { <p class="empty">{t!(i18n, no_keys)}</p> }
                 head=move || view! { <th>{t!(i18n, col_name)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_created)}</th><th>{t!(i18n, col_last_used)}</th><th></th> }
-                row=move |key: KeyRow| view! {
+                row=move |key: KeyRow| {
+                    let name = key.name.clone();
+                    let ask = move || format!("“{}” — {}", name, t_string!(i18n, misc.confirm_revoke_key));
+                    view! {
                     <tr class:revoked=key.revoked data-testid="key-row">
                         <td>{key.name.clone()}</td>
                         <td><code>{format!("{}…", key.prefix)}</code></td>
@@ -163,13 +167,14 @@ pub fn KeysPage() -> impl IntoView {
                                 view! {
                                     <ActionForm action=revoke>
                                         <input type="hidden" name="id" value=key.id/>
-                                        <button type="submit" class="danger">{t!(i18n, revoke)}</button>
+                                        <button type="submit" class="danger" on:click=confirm_first(ask.clone())>{t!(i18n, revoke)}</button>
                                     </ActionForm>
                                 }
                                 .into_any()
                             }}
                         </td>
                     </tr>
+                    }
                 }
             />
             <LimitsPanel keys_version=Signal::derive(move || create.version().get() + revoke.version().get())/>

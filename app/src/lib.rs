@@ -6,6 +6,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod billing;
+pub mod confirm;
 pub mod dashboard;
 pub mod email;
 pub mod error;

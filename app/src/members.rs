@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::confirm::confirm_first;
 use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::language::LanguageSwitch;
@@ -179,6 +180,8 @@ pub fn MembersPage() -> impl IntoView {
                 head=move || view! { <th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th></th> }
                 row=move |row: MemberRow| {
                     let owner = row.role == "owner";
+                    let email = row.email.clone();
+                    let ask = move || format!("“{}” — {}", email, t_string!(i18n, misc.confirm_remove_member));
                     view! {
                         <tr data-testid="member-row">
                             <td>{row.email.clone()}</td>
@@ -187,7 +190,7 @@ pub fn MembersPage() -> impl IntoView {
                                 {(!owner).then(|| view! {
                                     <ActionForm action=remove>
                                         <input type="hidden" name="id" value=row.id/>
-                                        <button type="submit" class="danger">{t!(i18n, remove)}</button>
+                                        <button type="submit" class="danger" on:click=confirm_first(ask.clone())>{t!(i18n, remove)}</button>
                                     </ActionForm>
                                 })}
                             </td>

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::confirm::confirm_first;
 use crate::error::{PortalError, action_error};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
@@ -116,7 +117,10 @@ pub fn ProvidersPage() -> impl IntoView {
                 rows=providers
                 empty=move || view! { <p class="empty">{t!(i18n, no_providers)}</p> }
                 head=move || view! { <th>{t!(i18n, provider)}</th><th>{t!(i18n, col_key)}</th><th>{t!(i18n, col_base_url)}</th><th>{t!(i18n, col_added)}</th><th></th> }
-                row=move |row: ProviderRow| view! {
+                row=move |row: ProviderRow| {
+                    let provider = row.provider.clone();
+                    let ask = move || format!("“{}” — {}", provider, t_string!(i18n, misc.confirm_delete_provider));
+                    view! {
                     <tr data-testid="provider-row">
                         <td>{row.provider.clone()}</td>
                         <td><code>{row.key_hint.clone()}</code></td>
@@ -128,10 +132,11 @@ pub fn ProvidersPage() -> impl IntoView {
                         <td>
                             <ActionForm action=delete>
                                 <input type="hidden" name="id" value=row.id/>
-                                <button type="submit" class="danger">{t!(i18n, delete)}</button>
+                                <button type="submit" class="danger" on:click=confirm_first(ask)>{t!(i18n, delete)}</button>
                             </ActionForm>
                         </td>
                     </tr>
+                    }
                 }
             />
         </PortalPage>

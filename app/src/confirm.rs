@@ -1,0 +1,16 @@
+//! Destructive buttons ask first: the browser's own confirmation, naming what stops working.
+
+use leptos::prelude::*;
+
+/// A click handler for a button that destroys something: the form is sent only if the person
+/// confirms `message` (the page without JavaScript sends it at once, as a plain form).
+pub fn confirm_first(
+    message: impl Fn() -> String + 'static,
+) -> impl FnMut(leptos::ev::MouseEvent) + 'static {
+    move |event| {
+        let confirmed = window().confirm_with_message(&message()).unwrap_or(false);
+        if !confirmed {
+            event.prevent_default();
+        }
+    }
+}

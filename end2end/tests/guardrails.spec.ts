@@ -1,0 +1,65 @@
+import { expect, test } from "@playwright/test";
+import { addFakeOpenAi, chat, createKey, hydrated, signUp } from "./helpers";
+
+test("destructive buttons ask first, naming what stops working; declining keeps everything", async ({ page }) => {
+  await signUp(page, "guard");
+  const key = await createKey(page);
+  await addFakeOpenAi(page);
+  expect((await chat(page.request, key, {})).status()).toBe(200);
+
+  // Revoke, declined: the key still works.
+  await page.goto("/keys");
+  await hydrated(page);
+  const asked: string[] = [];
+  page.once("dialog", (dialog) => {
+    asked.push(dialog.message());
+    return dialog.dismiss();
+  });
+  await page.getByTestId("key-row").getByRole("button", { name: "Revoke" }).click();
+  await expect.poll(() => asked.length).toBe(1);
+  expect(asked[0]).toContain("“e2e”");
+  expect(asked[0]).toContain("refused");
+  await expect(page.getByTestId("key-row")).not.toContainText(/revoked/i);
+  expect((await chat(page.request, key, {})).status()).toBe(200);
+
+  // Deleting the provider, declined: still there.
+  await page.goto("/providers");
+  await hydrated(page);
+  page.once("dialog", (dialog) => {
+    asked.push(dialog.message());
+    return dialog.dismiss();
+  });
+  await page.getByTestId("provider-row").getByRole("button", { name: "Delete" }).click();
+  await expect.poll(() => asked.length).toBe(2);
+  expect(asked[1]).toContain("“openai”");
+  await expect(page.getByTestId("provider-row")).toHaveCount(1);
+
+  // Revoke, confirmed: the key is refused from then on.
+  await page.goto("/keys");
+  await hydrated(page);
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByTestId("key-row").getByRole("button", { name: "Revoke" }).click();
+  await expect(page.getByTestId("key-row")).toContainText(/revoked/i);
+  expect((await chat(page.request, key, {})).status()).toBe(401);
+});
+
+test("without JavaScript the dashboard and analytics show their data", async ({ browser, page }) => {
+  await signUp(page, "nojs");
+  const key = await createKey(page);
+  await addFakeOpenAi(page);
+  expect((await chat(page.request, key, {})).status()).toBe(200);
+
+  const plain = await browser.newContext({ javaScriptEnabled: false, storageState: await page.context().storageState() });
+  const noScript = await plain.newPage();
+  await expect(async () => {
+    await noScript.goto("/");
+    await expect(noScript.getByTestId("request-count")).toHaveText("1", { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(noScript.getByText("Loading…")).toHaveCount(0);
+  await noScript.goto("/analytics");
+  await expect(noScript.getByTestId("total-requests")).toHaveText("1");
+  await expect(noScript.getByTestId("chart-requests")).toBeVisible();
+  await noScript.goto("/keys");
+  await expect(noScript.getByTestId("key-row")).toHaveCount(1);
+  await plain.close();
+});
