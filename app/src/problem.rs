@@ -91,6 +91,15 @@ pub enum Problem {
     PolicyUnknownBaseline {
         model: String,
     },
+    /// A forced model `/v1` could not serve: the catalog does not know it.
+    PolicyUnknownForcedModel {
+        model: String,
+    },
+    /// No model of the account's providers is left for a plain `auto` request; `detail` is the
+    /// API's own error message.
+    PolicyLeavesNoModel {
+        detail: String,
+    },
     PolicyQualityChecks,
     PolicyUnknownCheck {
         name: String,
@@ -286,6 +295,10 @@ pub fn problem_view(problem: Problem) -> AnyView {
         PolicyEmptyForcedModel => say!(policy_empty_forced_model),
         PolicyEmptyRule { index } => say!(policy_empty_rule, index = index),
         PolicyUnknownBaseline { model } => say!(policy_unknown_baseline, model = model.clone()),
+        PolicyUnknownForcedModel { model } => {
+            say!(policy_unknown_forced_model, model = model.clone())
+        }
+        PolicyLeavesNoModel { detail } => say!(policy_leaves_no_model, detail = detail.clone()),
         PolicyQualityChecks => say!(policy_quality_checks),
         PolicyUnknownCheck { name } => say!(policy_unknown_check, name = name.clone()),
         Unreadable { detail } => say!(unreadable, detail = detail.clone()),

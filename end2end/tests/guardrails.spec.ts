@@ -63,3 +63,23 @@ test("without JavaScript the dashboard and analytics show their data", async ({ 
   await expect(noScript.getByTestId("key-row")).toHaveCount(1);
   await plain.close();
 });
+
+test("at phone width (390 px) no page scrolls sideways, long names included", async ({ page }) => {
+  await signUp(page, "phone");
+  await page.goto("/keys");
+  await hydrated(page);
+  await page.getByLabel("Key name").fill("k".repeat(100));
+  await page.getByRole("button", { name: "Create key" }).click();
+  await expect(page.getByTestId("new-key")).toBeVisible();
+  await addFakeOpenAi(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const path of ["/", "/keys", "/providers", "/routing", "/analytics", "/members", "/billing"]) {
+    await page.goto(path);
+    await hydrated(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `${path} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0);
+    await expect(page.getByRole("button", { name: "Log out" })).toBeInViewport();
+  }
+  await page.goto("/keys");
+  await expect(page.getByTestId("key-row")).toContainText("k".repeat(20));
+});

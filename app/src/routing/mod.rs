@@ -100,6 +100,17 @@ pub async fn save_routing(
     let target = ssr::target(&state.db, account_id, &scope).await?;
     let policies = gateway::accounts::routing_policies(&state.db, account_id).await?;
     let policy = ssr::policy_of_form(&form, &ssr::policy_of(&policies, &target))?;
+    let account = state.directory.account(account_id).await.map_err(|err| {
+        tracing::error!(error = %err, "could not load the account to check a routing policy");
+        PortalError::Internal
+    })?;
+    let effective = match target {
+        ssr::Target::Account => policy.clone(),
+        ssr::Target::Key(_) => {
+            gateway::routing::RoutingPolicy::merged(&policies.account, Some(&policy))
+        }
+    };
+    ssr::check_serves(&state.router, &account.providers, &effective)?;
     match target {
         ssr::Target::Account => {
             state

@@ -430,3 +430,40 @@ mod tests {
         assert!(policy_of_form(&form, &current).is_err());
     }
 }
+
+/// Refuses a policy `/v1` could not serve, before it is saved: a forced model the catalog does
+/// not know (a local server's model excepted: it serves whatever was pulled, written
+/// `ollama/<model>`), or, once the account has providers, no model left for a plain `auto`
+/// request.
+pub fn check_serves(
+    router: &gateway::routing::Router,
+    providers: &[gateway::providers::ProviderEndpoint],
+    policy: &RoutingPolicy,
+) -> Result<(), PortalError> {
+    if let Some(forced) = &policy.forced_model {
+        let known = gateway::catalog::Catalog::chat_model_named(forced).is_some();
+        let local = forced
+            .split_once('/')
+            .and_then(|(provider, _)| gateway::providers::ProviderKind::parse(provider))
+            .is_some_and(|kind| !kind.spec().requires_api_key);
+        if !known && !local {
+            return Err(PortalError::Refused(Problem::PolicyUnknownForcedModel {
+                model: forced.clone(),
+            }));
+        }
+    }
+    if providers.is_empty() {
+        return Ok(());
+    }
+    let sample = gateway::openai::ChatCompletionRequest::from_json_bytes(
+        br#"{"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}"#,
+    )
+    .map_err(|_| PortalError::Internal)?;
+    gateway::routing::resolve_chat(router, &sample, &[], providers, policy)
+        .map(drop)
+        .map_err(|err| {
+            PortalError::Refused(Problem::PolicyLeavesNoModel {
+                detail: err.to_string(),
+            })
+        })
+}

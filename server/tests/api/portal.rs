@@ -623,6 +623,20 @@ async fn routing_overrides_from_the_portal(backend: Backend) {
     assert!(refused.contains("ThresholdNotNumber"), "{refused}");
     let refused = post(form(&format!("key:{stranger_key_id}"), "strong", "")).await;
     assert!(refused.contains("UnknownKey"), "{refused}");
+    // A policy /v1 could not serve is refused before it is saved: a forced model nobody knows
+    // (a typo), or providers this account has none of.
+    let with = |field: &str, value: &str| {
+        let mut pairs = form("account", "", "");
+        pairs.retain(|(name, _)| name != field);
+        pairs.push((field.to_owned(), value.to_owned()));
+        pairs
+    };
+    let refused = post(with("forced_model", "gpt-9-ultra")).await;
+    assert!(refused.contains("PolicyUnknownForcedModel"), "{refused}");
+    let refused = post(with("providers", "anthropic")).await;
+    assert!(refused.contains("PolicyLeavesNoModel"), "{refused}");
+    let refused = post(with("forced_model", "anthropic/claude-3-5-haiku-latest")).await;
+    assert!(refused.contains("PolicyLeavesNoModel"), "{refused}");
     assert!(
         gateway::accounts::routing_policies(&app.state.db, stranger.account_id)
             .await
