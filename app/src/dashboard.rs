@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PortalError, error_view};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
+use crate::snippets::Snippets;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSummary {
@@ -21,6 +22,12 @@ pub struct DashboardSummary {
     pub claim: crate::savings::SavingsClaim,
     pub active_keys: usize,
     pub providers: usize,
+    /// The account's address is confirmed (keys can be created).
+    pub email_confirmed: bool,
+    /// Requests ever recorded for the account (the checklist's last step).
+    pub any_request: bool,
+    /// This server's address, for the first request's snippets.
+    pub root: String,
     /// The last seven days (UTC), newest first.
     pub savings_by_day: Vec<SavingsDay>,
     /// This month, per gateway key, most requests first.
@@ -124,6 +131,9 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
         claim: crate::savings::SavingsClaim::of(&month.totals, baseline),
         active_keys: keys.iter().filter(|key| key.revoked_at.is_none()).count(),
         providers: providers.len(),
+        email_confirmed: account.email_verified_at.is_some(),
+        any_request: requests_this_month > 0 || keys.iter().any(|key| key.last_used_at.is_some()),
+        root: state.settings.link_base.clone(),
         savings_by_day,
         savings_by_key,
     })
@@ -131,7 +141,25 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let stats = Resource::new(|| (), |_| dashboard_stats());
+    // New requests show without a reload: the page asks again every few seconds (in the browser;
+    // the server renders the first answer).
+    let tick = RwSignal::new(0_u32);
+    let interval = StoredValue::new(None::<IntervalHandle>);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                tick.try_update(|tick| *tick += 1);
+            },
+            REFRESH,
+        );
+        interval.set_value(handle.ok());
+    });
+    on_cleanup(move || {
+        if let Some(handle) = interval.try_get_value().flatten() {
+            handle.clear();
+        }
+    });
+    let stats = Resource::new(move || tick.get(), |_| dashboard_stats());
     let i18n = use_i18n();
     view! {
         <PortalPage title=move || t_string!(i18n, dashboard_title)>
@@ -140,6 +168,7 @@ pub fn DashboardPage() -> impl IntoView {
                     match stats.await {
                         Ok(stats) => view! {
                             <p class="muted">{t!(i18n, misc.email_plan, email = stats.email.clone(), plan = stats.plan.clone())}</p>
+                            {first_run(&stats)}
                             <div class="cards">
                                 <div class="card">
                                     <span class="label">{t!(i18n, requests_this_month)}</span>
@@ -166,13 +195,6 @@ pub fn DashboardPage() -> impl IntoView {
                                 </div>
                             </div>
                             {savings_tables(stats.savings_by_day, stats.savings_by_key)}
-                            {(stats.providers == 0 || stats.active_keys == 0).then(|| view! {
-                                <p class="hint">
-                                    {t!(i18n, first_request_hint)} " "
-                                    <A href="/providers">{t!(i18n, add_provider)}</A> " · "
-                                    <A href="/keys">{t!(i18n, create_key)}</A>
-                                </p>
-                            })}
                         }
                         .into_any(),
                         Err(err) => error_view(err),
@@ -181,6 +203,54 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
         </PortalPage>
     }
+}
+
+/// How often the open dashboard asks for new numbers.
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The first-run checklist (confirm the address, add a provider, create a key, send a request),
+/// ticked from the account's state, with the snippets for the first request; gone once done.
+fn first_run(stats: &DashboardSummary) -> Option<AnyView> {
+    let i18n = use_i18n();
+    let steps = [
+        (stats.email_confirmed, "confirm", None),
+        (stats.providers > 0, "provider", Some("/providers")),
+        (stats.active_keys > 0, "key", Some("/keys")),
+        (stats.any_request, "request", None),
+    ];
+    if steps.iter().all(|(done, _, _)| *done) {
+        return None;
+    }
+    let label = move |step: &str| match step {
+        "confirm" => t!(i18n, misc.step_confirm).into_any(),
+        "provider" => t!(i18n, misc.step_provider).into_any(),
+        "key" => t!(i18n, misc.step_key).into_any(),
+        _ => t!(i18n, misc.step_request).into_any(),
+    };
+    let root = stats.root.clone();
+    Some(
+        view! {
+            <section class="checklist" data-testid="first-run">
+                <h2>{t!(i18n, misc.first_run_title)}</h2>
+                <ol>
+                    {steps
+                        .into_iter()
+                        .map(|(done, step, link)| view! {
+                            <li class:done=done data-testid=format!("step-{step}") data-done=done.to_string()>
+                                <span class="tick" aria-hidden="true">{if done { "✓" } else { "○" }}</span>
+                                {match link {
+                                    Some(href) if !done => view! { <A href=href>{label(step)}</A> }.into_any(),
+                                    _ => label(step),
+                                }}
+                            </li>
+                        })
+                        .collect_view()}
+                </ol>
+                <Snippets root/>
+            </section>
+        }
+        .into_any(),
+    )
 }
 
 /// What routing saved against the baseline model: per day over the last week, per key this month.

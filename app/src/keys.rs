@@ -10,6 +10,7 @@ use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
 use crate::limits::LimitsPanel;
 use crate::list::ListTable;
+use crate::snippets::Snippets;
 use gateway_types::time::format_utc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,8 @@ pub struct KeyRow {
 pub struct NewKey {
     pub name: String,
     pub secret: String,
+    /// This server's address, for the snippets (`https://gateway.example.com`).
+    pub root: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -89,6 +92,7 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     Ok(NewKey {
         name: created.key.name,
         secret: created.secret,
+        root: state.settings.link_base.clone(),
     })
 }
 
@@ -137,7 +141,8 @@ pub fn KeysPage() -> impl IntoView {
                 Ok(new_key) => view! {
                     <div class="new-key" role="status">
                         <p>{t!(i18n, new_key_shown_once, name = new_key.name.clone())}</p>
-                        <code data-testid="new-key">{new_key.secret}</code>
+                        <code data-testid="new-key">{new_key.secret.clone()}</code>
+                        <Snippets root=new_key.root.clone() key=new_key.secret/>
                     </div>
                 }
                 .into_any(),

@@ -24,6 +24,7 @@ pub mod routing;
 pub mod savings;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod snippets;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -1,10 +1,7 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { fakeOpenAiBaseUrl } from "../playwright.config";
-import { confirmEmail } from "./helpers";
+import { addFakeOpenAi, confirmEmail, hydrated, signUp } from "./helpers";
 
-async function hydrated(page: Page) {
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
-}
 
 test("sign up, create a key, add a provider, call /v1, see the request on the dashboard", async ({ page, request }) => {
   const email = `e2e-${Date.now()}@example.com`;
@@ -89,4 +86,48 @@ test("a wrong password is refused with a clear message", async ({ page }) => {
   await expect(page.getByRole("alert")).toHaveText(
     "Wrong email or password — or the address is not confirmed yet: follow the link we e-mailed to it.",
   );
+});
+
+test("the dashboard's first-run checklist ticks itself, and the new key's snippet makes the first request", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await signUp(page, "firstrun");
+  await page.goto("/");
+  await hydrated(page);
+  const checklist = page.getByTestId("first-run");
+  await expect(checklist).toBeVisible();
+  await expect(page.getByTestId("step-confirm")).toHaveAttribute("data-done", "true");
+  await expect(page.getByTestId("step-provider")).toHaveAttribute("data-done", "false");
+  // The base URL of this server, before any key exists.
+  const baseUrl = (await page.getByTestId("base-url").textContent())?.trim() ?? "";
+  expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+
+  await addFakeOpenAi(page);
+  // The new key comes with its snippets, the key filled in; Copy puts one on the clipboard.
+  await page.goto("/keys");
+  await hydrated(page);
+  await page.getByLabel("Key name").fill("first");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = (await page.getByTestId("new-key").textContent())?.trim() ?? "";
+  const curl = (await page.getByTestId("snippet").first().textContent()) ?? "";
+  expect(curl).toContain(`${baseUrl}/chat/completions`);
+  expect(curl).toContain(`Authorization: Bearer ${key}`);
+  await page.getByTestId("snippets").getByRole("button", { name: "Copy" }).nth(1).click();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(curl);
+  for (const client of ["Python (openai)", "Node (openai)", "Python (anthropic)", "Claude Code", "Codex"]) {
+    await expect(page.getByTestId("snippets").getByText(client, { exact: true })).toBeVisible();
+  }
+
+  // The dashboard, left open, ticks the last step when the snippet's request arrives: no reload.
+  await page.goto("/");
+  await hydrated(page);
+  await expect(page.getByTestId("step-key")).toHaveAttribute("data-done", "true");
+  await expect(page.getByTestId("step-request")).toHaveAttribute("data-done", "false");
+  const body = JSON.parse(curl.split("-d '")[1].replace(/'\s*$/, ""));
+  const response = await page.request.post(`${baseUrl}/chat/completions`, {
+    headers: { Authorization: `Bearer ${key}` },
+    data: body,
+  });
+  expect(response.status()).toBe(200);
+  await expect(page.getByTestId("request-count")).toHaveText("1", { timeout: 20_000 });
+  await expect(checklist).toHaveCount(0);
 });
