@@ -45,6 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -74,7 +75,13 @@ pub fn App() -> impl IntoView {
         <Router>
             // Pages that read data render it in the HTML they send (`SsrMode::Async`): they read
             // without JavaScript, and a slow script does not show "Loading…".
-            <Routes fallback=|| view! { <p class="not-found">{i18n::t!(i18n::use_i18n(), misc.not_found)}</p> }>
+            <Routes fallback=|| view! {
+                <main class="auth not-found">
+                    <h1>"404"</h1>
+                    <p>{i18n::t!(i18n::use_i18n(), misc.not_found)}</p>
+                    <a href="/">{i18n::t!(i18n::use_i18n(), nav_dashboard)}</a>
+                </main>
+            }>
                 <Route path=path!("/") view=dashboard::DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
                 <Route path=path!("/providers") view=providers::ProvidersPage ssr=SsrMode::Async/>

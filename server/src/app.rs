@@ -229,7 +229,25 @@ where
         .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(sessions)
         .layer(middleware::from_fn(head_as_get))
+        .layer(middleware::from_fn(cache_rules))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
+}
+
+/// How long a browser may keep what the portal sends: the site's files (`/pkg/…`, the favicon)
+/// are revalidated on every load (their names do not change between builds, so a longer life
+/// could pair a new page with an old script; a 304 costs one round trip), pages and server
+/// functions' answers hold the account's data and are not stored at all.
+async fn cache_rules(request: Request, next: Next) -> Response {
+    let asset =
+        request.uri().path().starts_with("/pkg/") || request.uri().path().starts_with("/favicon");
+    let mut response = next.run(request).await;
+    let rule = if asset { "no-cache" } else { "no-store" };
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static(rule));
+    response
 }
 
 /// The most a portal form or a webhook sends (axum's default body limit, which their extractors

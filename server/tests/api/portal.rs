@@ -2,7 +2,7 @@
 
 use parking_lot::Mutex;
 
-use crate::helpers::{Backend, OPENAI_KEY, PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Backend, OPENAI_KEY, PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 /// The portal speaks Spanish or English: the language switch's cookie first, then the browser's
 /// Accept-Language; `/v1` errors stay in English, for programs.
@@ -198,6 +198,55 @@ async fn health_and_anonymous_redirects() {
         html.contains("/pkg/llm-gateway.js") && html.contains("\"llm-gateway\", false"),
         "the page loads the WASM build"
     );
+}
+
+/// Pages and the site's files go out compressed when the browser asks (the release WASM is
+/// megabytes); pages hold the account's data and are never stored, the site's files (same names
+/// in every build) are revalidated; the favicon is served; an unknown page is a 404 page.
+#[tokio::test]
+async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    let css = "body { color: black; }\n".repeat(200);
+    std::fs::write(site.path().join("pkg/llm-gateway.css"), &css).unwrap();
+    std::fs::write(
+        site.path().join("favicon.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let root = site.path().to_str().unwrap().to_owned();
+    let app = spawn_app_with(Backend::Sqlite, |config| config.leptos_site_root = root).await;
+    let get = |path: &'static str, encoding: &'static str| {
+        let request = app
+            .http
+            .get(app.url(path))
+            .header("accept-encoding", encoding);
+        async move { request.send().await.unwrap() }
+    };
+
+    let page = get("/login", "br").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-encoding"], "br");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let plain = get("/login", "identity").await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(plain.text().await.unwrap().contains("/favicon.svg"));
+
+    let style = get("/pkg/llm-gateway.css", "gzip").await;
+    assert_eq!(style.status(), 200);
+    assert_eq!(style.headers()["content-encoding"], "gzip");
+    assert_eq!(style.headers()["cache-control"], "no-cache");
+    assert!(style.headers().contains_key("last-modified"));
+    let compressed = style.bytes().await.unwrap().len();
+    assert!(compressed * 10 < css.len(), "{compressed} of {}", css.len());
+
+    let icon = get("/favicon.svg", "identity").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["cache-control"], "no-cache");
+
+    let missing = get("/no-such-page", "identity").await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("href=\"/\""));
 }
 
 async fn sign_up_log_out_log_in(backend: Backend) {
