@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PortalError, error_view};
-use crate::i18n::{t, t_string, use_i18n};
+use crate::i18n::{t, t_string, td_string, use_i18n};
 use crate::layout::PortalPage;
 use crate::snippets::Snippets;
 
@@ -141,24 +141,8 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    // New requests show without a reload: the page asks again every few seconds (in the browser;
-    // the server renders the first answer).
-    let tick = RwSignal::new(0_u32);
-    let interval = StoredValue::new(None::<IntervalHandle>);
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                tick.try_update(|tick| *tick += 1);
-            },
-            REFRESH,
-        );
-        interval.set_value(handle.ok());
-    });
-    on_cleanup(move || {
-        if let Some(handle) = interval.try_get_value().flatten() {
-            handle.clear();
-        }
-    });
+    // New requests show without a reload.
+    let tick = crate::live::ticks(REFRESH);
     let stats = Resource::new(move || tick.get(), |_| dashboard_stats());
     let i18n = use_i18n();
     view! {
@@ -263,7 +247,28 @@ fn savings_tables(by_day: Vec<SavingsDay>, by_key: Vec<SavingsKey>) -> impl Into
             {if week_requests == 0 {
                 view! { <p class="empty">{t!(i18n, no_requests_7_days)}</p> }.into_any()
             } else {
+                // The week as a chart, oldest day first, redrawn in the reader's language.
+                let days: Vec<(String, f64, f64)> = by_day
+                    .iter()
+                    .rev()
+                    .map(|day| (day.day[5..].to_owned(), day.requests as f64, day.saving_usd))
+                    .collect();
+                let week_chart = move || {
+                    let locale = i18n.get_locale();
+                    crate::analytics::page::chart(
+                        "week",
+                        td_string!(locale, analytics.requests),
+                        days.iter().map(|(label, _, _)| label.clone()).collect(),
+                        vec![(
+                            td_string!(locale, analytics.series_requests),
+                            "#4a7bd0",
+                            days.iter().map(|(_, requests, _)| *requests).collect(),
+                        )],
+                        |value| format!("{value:.0}"),
+                    )
+                };
                 view! {
+                    {week_chart}
                     <table class="list compact">
                         <thead><tr><th>{t!(i18n, col_day)}</th><th class="num">{t!(i18n, col_requests)}</th><th class="num">{t!(i18n, col_cost)}</th><th class="num">{t!(i18n, col_baseline_cost)}</th><th class="num">{t!(i18n, col_saved)}</th></tr></thead>
                         <tbody>

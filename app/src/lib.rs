@@ -17,6 +17,7 @@ pub mod language;
 pub mod layout;
 pub mod limits;
 pub mod list;
+pub mod live;
 pub mod members;
 pub mod problem;
 pub mod providers;

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { addFakeOpenAi, chat, createKey, signUp } from "./helpers";
+import { addFakeOpenAi, chat, createKey, hydrated, signUp } from "./helpers";
 
 test("after a few requests the analytics chart shows them and the CSV export holds them", async ({ page, request }) => {
   await signUp(page, "analytics");
@@ -50,4 +50,18 @@ test("after a few requests the analytics chart shows them and the CSV export hol
   await page.goto("/");
   await expect(page.getByTestId("savings-claim")).toContainText("vs. openai/gpt-4o");
   await expect(page.getByTestId("savings-claim")).toContainText("on the 0 of 3 requests");
+});
+
+test("the analytics page, left open, shows a new request without a reload", async ({ page, request }) => {
+  await signUp(page, "live");
+  const key = await createKey(page);
+  await addFakeOpenAi(page);
+  expect((await chat(request, key, {})).status()).toBe(200);
+  await expect(async () => {
+    await page.goto("/analytics?range=24h");
+    await expect(page.getByTestId("total-requests")).toHaveText("1", { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  await hydrated(page);
+  expect((await chat(request, key, {})).status()).toBe(200);
+  await expect(page.getByTestId("total-requests")).toHaveText("2", { timeout: 25_000 });
 });

@@ -28,7 +28,7 @@ const BOTTOM: f64 = 20.0;
 
 /// A chart of one or more series over the buckets: the first series as bars, the others as
 /// lines. Server-rendered SVG with a `<title>` per point, so it reads without JavaScript.
-fn chart(
+pub(crate) fn chart(
     id: &'static str,
     title: &'static str,
     labels: Vec<String>,
@@ -102,7 +102,13 @@ fn chart(
 pub fn AnalyticsPage() -> impl IntoView {
     let query = use_query_map();
     let range = move || query.with(|q| q.get("range").unwrap_or_else(|| "7d".into()));
-    let report = Resource::new(range, analytics_report);
+    // New requests show without a reload (the roll-ups it reads are written with each batch of
+    // usage events, within a second or two).
+    let tick = crate::live::ticks(std::time::Duration::from_secs(10));
+    let report = Resource::new(
+        move || (range(), tick.get()),
+        |(range, _)| analytics_report(range),
+    );
     let i18n = use_i18n();
     view! {
         <PortalPage title=move || t_string!(i18n, nav_analytics)>

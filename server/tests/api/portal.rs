@@ -885,6 +885,17 @@ async fn the_dashboard_shows_the_savings_by_day_and_by_key(backend: Backend) {
 
     // Per day: seven rows, the days with requests showing their figures, the others nothing.
     let section = &dashboard[dashboard.find("data-testid=\"savings-by-day\"").unwrap()..];
+    // The week as a chart too, one bar a day, today's bar the day's requests.
+    let chart = &section[section
+        .find("data-testid=\"chart-week\"")
+        .expect("a chart of the week")..];
+    assert_eq!(
+        chart[..chart.find("</figure>").unwrap()]
+            .matches("<rect")
+            .count(),
+        7,
+        "{chart}"
+    );
     let day_rows = rows_with(section, "savings-day");
     assert_eq!(day_rows.len(), 7, "{section}");
     for row in &day_rows {
