@@ -26,6 +26,7 @@ where
             <nav>
                 <A href="/">{t!(i18n, nav_dashboard)}</A>
                 <A href="/analytics">{t!(i18n, nav_analytics)}</A>
+                <A href="/requests">{t!(i18n, nav_requests)}</A>
                 <A href="/keys">{t!(i18n, nav_keys)}</A>
                 <A href="/providers">{t!(i18n, nav_providers)}</A>
                 <A href="/routing">{t!(i18n, nav_routing)}</A>

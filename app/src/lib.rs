@@ -21,6 +21,7 @@ pub mod live;
 pub mod members;
 pub mod problem;
 pub mod providers;
+pub mod requests;
 pub mod routing;
 pub mod savings;
 #[cfg(feature = "ssr")]
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/providers") view=providers::ProvidersPage ssr=SsrMode::Async/>
                 <Route path=path!("/routing") view=routing::RoutingPage ssr=SsrMode::Async/>
                 <Route path=path!("/analytics") view=analytics::AnalyticsPage ssr=SsrMode::Async/>
+                <Route path=path!("/requests") view=requests::RequestsPage ssr=SsrMode::Async/>
                 <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async/>
                 <Route path=path!("/billing/success") view=billing::BillingSuccessPage/>
                 <Route path=path!("/billing/cancel") view=billing::BillingCancelPage/>

@@ -65,3 +65,29 @@ test("the analytics page, left open, shows a new request without a reload", asyn
   expect((await chat(request, key, {})).status()).toBe(200);
   await expect(page.getByTestId("total-requests")).toHaveText("2", { timeout: 25_000 });
 });
+
+test("the request log shows each request, an error included, and opens to what was done with it", async ({ page, request }) => {
+  await signUp(page, "log");
+  const key = await createKey(page);
+  await addFakeOpenAi(page);
+  expect((await chat(request, key, {})).status()).toBe(200);
+  await page.goto("/requests");
+  await hydrated(page);
+  await expect(page.getByTestId("log-row")).toHaveCount(1, { timeout: 20_000 });
+  // The open log updates itself: a provider's error and a refused request (a model nobody
+  // serves, refused before routing) arrive without a reload.
+  expect((await chat(request, key, { model: "openai/fake-error-429" })).status()).toBe(429);
+  expect((await chat(request, key, { model: "no-such-model" })).status()).toBe(404);
+  await expect(page.getByTestId("log-row")).toHaveCount(3, { timeout: 20_000 });
+  await expect(page.locator('[data-testid="log-row"][data-status="404"]')).toHaveCount(1);
+  await expect(page.locator('[data-testid="log-row"][data-status="429"]')).toHaveCount(1);
+  const served = page.locator('[data-testid="log-row"][data-status="200"]');
+  await served.locator("summary").click();
+  await expect(served).toContainText("openai/gpt-4o-mini");
+  await expect(served).toContainText("Why this model");
+  // A filter is a plain GET form.
+  await page.getByLabel("Status").selectOption("errors");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/status=errors/);
+  await expect(page.getByTestId("log-row")).toHaveCount(2);
+});

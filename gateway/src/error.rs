@@ -24,6 +24,13 @@ pub struct ErrorDetail {
     pub code: Option<String>,
 }
 
+/// The longest error code stored with a usage event (a provider's own codes are a few words).
+pub const MAX_ERROR_CODE_BYTES: usize = 64;
+
+/// The code (else the type) of the error an answer carries, for the request log.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
+
 /// An error ready to be sent to a `/v1` client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -105,6 +112,13 @@ pub struct ShapedError;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = ErrorCode(
+            self.body
+                .error
+                .code
+                .clone()
+                .unwrap_or_else(|| self.body.error.kind.clone()),
+        );
         let mut response = match ErrorShape::current() {
             ErrorShape::OpenAi => (self.status, axum::Json(self.body)).into_response(),
             ErrorShape::Anthropic => (
@@ -117,6 +131,7 @@ impl IntoResponse for ApiError {
                 .into_response(),
         };
         response.extensions_mut().insert(ShapedError);
+        response.extensions_mut().insert(code);
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

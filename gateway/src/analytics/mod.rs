@@ -6,6 +6,7 @@
 //! before the retention job has deleted them.
 
 mod export;
+mod log;
 mod retention;
 
 pub use crate::clock::{DAY_MS, HOUR_MS};
@@ -13,6 +14,7 @@ pub use crate::usage::rollup::{LATENCY_BOUNDS_MS, latency_bucket};
 pub use export::{
     EXPORT_COLUMNS, EXPORT_PAGE, csv_stream, events_page, events_since, export_row, to_csv,
 };
+pub use log::{LOG_PAGE, LogFilter, StatusFilter, log_page};
 pub use retention::{delete_expired, delete_expired_in_batches, spawn_retention_job};
 
 use std::collections::{BTreeMap, HashMap};

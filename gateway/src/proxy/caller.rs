@@ -2,6 +2,7 @@
 //! [`Caller`] extractor turns the key into its account and routing policy.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -11,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
 use crate::error::{ApiError, AuthError, PlanError};
+use crate::openai::clipped;
 use crate::routing::RoutingPolicy;
 use crate::state::GatewayState;
+use crate::usage::UsageEvent;
 
 /// Checks `Authorization: Bearer gw_…` and hands the key's owner to the handler.
 pub(super) async fn require_gateway_key(
@@ -35,9 +38,53 @@ pub(super) async fn require_gateway_key(
                 .into_response();
             }
             request.extensions_mut().insert(key);
-            next.run(request).await
+            let opened = UsageOpened::default();
+            request.extensions_mut().insert(opened.clone());
+            let started = std::time::Instant::now();
+            let response = next.run(request).await;
+            // A request refused before it reached a provider (a bad body, an unknown model, the
+            // plan's limits) records no usage of its own: the log shows it all the same.
+            if response.status().as_u16() >= 400 && !opened.0.load(Ordering::Relaxed) {
+                state.usage.record(refused(&key, &response, started));
+            }
+            response
         }
         Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+/// Set once the request's usage context exists: from then on its own events record it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct UsageOpened(pub Arc<AtomicBool>);
+
+/// The event of a request refused before any provider was called: its status and error code,
+/// no tokens, no cost, not counted against the quota.
+fn refused(key: &AuthenticatedKey, response: &Response, started: std::time::Instant) -> UsageEvent {
+    let code = response
+        .extensions()
+        .get::<crate::error::ErrorCode>()
+        .map(|code| clipped(&code.0, crate::error::MAX_ERROR_CODE_BYTES).to_owned());
+    UsageEvent {
+        account_id: key.account_id,
+        key_id: key.key_id,
+        provider: String::new(),
+        model: String::new(),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+        status: response.status().as_u16(),
+        error_code: code,
+        created_at_ms: crate::clock::now_ms(),
+        tier: None,
+        baseline_model: None,
+        cost_usd: 0.0,
+        saving_usd: 0.0,
+        counted: false,
+        cache_hit: false,
+        route_reason: None,
+        routed: false,
+        priced: false,
+        baseline_cost_usd: None,
     }
 }
 
@@ -75,6 +122,8 @@ fn bearer_token(headers: &HeaderMap, anthropic_route: bool) -> Result<&str, Auth
 /// force for this key.
 pub struct Caller {
     pub key: AuthenticatedKey,
+    /// Set when the request's usage context is made (see [`require_gateway_key`]).
+    pub(super) usage_opened: Arc<AtomicBool>,
     pub account: Arc<AccountConfig>,
     pub policy: RoutingPolicy,
 }
@@ -100,8 +149,14 @@ impl FromRequestParts<GatewayState> for Caller {
         if calibrating && policy.threshold.is_none() {
             policy.threshold = account.calibrated_threshold.map(|t| t as f32);
         }
+        let usage_opened = parts
+            .extensions
+            .get::<UsageOpened>()
+            .map(|opened| opened.0.clone())
+            .unwrap_or_default();
         Ok(Caller {
             key,
+            usage_opened,
             account,
             policy,
         })

@@ -13,15 +13,13 @@ use crate::catalog::{Catalog, CatalogModel};
 use crate::clock::now_ms;
 use crate::directory::AuthenticatedKey;
 use crate::error::ApiError;
+use crate::error::MAX_ERROR_CODE_BYTES;
 use crate::limits::Reservation;
 use crate::openai::{MAX_MODEL_NAME_BYTES, Usage, clipped};
 use crate::routing::{self, RouteDecision};
 use crate::state::GatewayState;
 use crate::usage::savings::{self, Served};
 use crate::usage::{UsageEvent, UsageRecorder};
-
-/// The longest error code stored (a provider's own codes are a few words).
-const MAX_ERROR_CODE_BYTES: usize = 64;
 
 /// What every usage event of one request shares.
 pub(super) struct UsageContext {
@@ -43,6 +41,7 @@ impl UsageContext {
         started: Instant,
         reservation: Reservation,
     ) -> Self {
+        caller.usage_opened.store(true, Ordering::Relaxed);
         Self {
             recorder: state.usage.clone(),
             key: caller.key,

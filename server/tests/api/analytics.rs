@@ -22,6 +22,7 @@ crate::on_both_backends!(
     the_export_streams_page_by_page_without_losing_or_repeating_a_row,
     a_failing_database_never_fails_a_request,
     one_bad_event_never_drops_the_others_batched_with_it,
+    the_request_log_filters_pages_and_keeps_to_the_account,
 );
 
 async fn pro_tenant(app: &TestApp, email: &str) -> (i32, String) {
@@ -664,4 +665,132 @@ async fn a_ten_second_database_outage_loses_no_request_and_no_usage() {
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+}
+
+/// The request log (`/requests`): newest first, every filter narrowing it, pages cut by position
+/// (each request exactly once across pages, even with equal timestamps), another tenant's
+/// requests never shown, and nothing older than the plan keeps.
+async fn the_request_log_filters_pages_and_keeps_to_the_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = crate::portal::Browser::new(&app);
+    let account = browser.sign_up("ada@example.com").await;
+    let key = app.create_key(account.id).await;
+    let key_id = gateway::accounts::find_key_by_prefix(&app.state.db, account.id, &key)
+        .await
+        .unwrap()
+        .id;
+    let stranger = app.tenant("eve@example.com").await;
+    let now = gateway::clock::now_ms();
+    let mut rows = Vec::new();
+    for i in 0..120_i64 {
+        let mut row = event_row(account.id, now - (i / 2) * 1000);
+        row.status = Set(if i % 5 == 0 { 404 } else { 200 });
+        row.model = Set(if i % 2 == 0 { "gpt-4o-mini" } else { "gpt-4o" }.into());
+        row.key_id = Set((i % 3 == 0).then_some(key_id));
+        row.cache_hit = Set(i % 7 == 0);
+        row.tier = Set(Some(if i % 4 == 0 { "strong" } else { "cheap" }.into()));
+        rows.push(row);
+    }
+    rows.push(event_row(stranger.account_id, now));
+    // Free keeps 7 days.
+    rows.push(event_row(account.id, now - 8 * DAY_MS));
+    usage_event::Entity::insert_many(rows)
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+
+    let log = |filters: Vec<(&'static str, String)>| {
+        let browser = &browser;
+        async move {
+            let pairs: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = browser.post_form("request_log", &pairs).await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let all_pages = |filters: Vec<(&'static str, String)>| {
+        let log = &log;
+        async move {
+            // (id, time) of every row, in the order shown.
+            let mut seen: Vec<(i64, String)> = Vec::new();
+            let mut before = String::new();
+            loop {
+                let mut page_filters = filters.clone();
+                page_filters.push(("before", before.clone()));
+                let page = log(page_filters).await;
+                for row in page["rows"].as_array().unwrap() {
+                    let at = row["at"].as_str().unwrap().to_owned();
+                    seen.push((row["id"].as_i64().unwrap(), at));
+                }
+                match page["next"].as_str() {
+                    Some(next) => before = next.to_owned(),
+                    None => return seen,
+                }
+            }
+        }
+    };
+
+    let everything = all_pages(vec![]).await;
+    let ids: Vec<i64> = everything.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids.len(),
+        120,
+        "every request of the account, once, within retention"
+    );
+    let unique: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 120);
+    let times: Vec<&String> = everything.iter().map(|(_, at)| at).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let count = |filters: Vec<(&'static str, String)>| {
+        let all_pages = &all_pages;
+        async move { all_pages(filters).await.len() }
+    };
+    assert_eq!(count(vec![("status", "errors".into())]).await, 24);
+    assert_eq!(count(vec![("status", "404".into())]).await, 24);
+    assert_eq!(count(vec![("status", "ok".into())]).await, 96);
+    assert_eq!(count(vec![("model", "gpt-4o".into())]).await, 60);
+    assert_eq!(count(vec![("key", key_id.to_string())]).await, 40);
+    assert_eq!(count(vec![("cache", "hit".into())]).await, 18);
+    assert_eq!(count(vec![("tier", "strong".into())]).await, 30);
+    assert_eq!(
+        count(vec![
+            ("status", "404".into()),
+            ("model", "gpt-4o-mini".into())
+        ])
+        .await,
+        12
+    );
+    let first = log(vec![("key", key_id.to_string())]).await;
+    assert!(
+        first["rows"][0]["key"]
+            .as_str()
+            .unwrap()
+            .contains(&key[..11]),
+        "{first}"
+    );
+    assert_eq!(first["retention_days"], 7);
+
+    // A logged-out visitor sees nothing; the other tenant only their own request.
+    let other = crate::portal::Browser::new(&app);
+    assert_eq!(other.post_form("request_log", &[]).await.status(), 401);
+    let logged_in = other
+        .post_form(
+            "log_in",
+            &[
+                ("email", "eve@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert!(logged_in.status().is_success(), "{}", logged_in.status());
+    let theirs = other
+        .post_form("request_log", &[])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let theirs = theirs["rows"].as_array().unwrap();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert!(!ids.contains(&theirs[0]["id"].as_i64().unwrap()));
 }

@@ -58,11 +58,21 @@ async fn model_names_are_bounded_refused_and_never_echoed_or_stored_long() {
         .all(&app.state.db)
         .await
         .unwrap();
-    assert_eq!(stored.len(), 1);
+    // The three refusals are in the request log too, with their status and code, but without
+    // the model they named; the answer served is stored with its model cut to the bound.
+    assert_eq!(stored.len(), 4);
+    let (served, refused): (Vec<_>, Vec<_>) = stored.iter().partition(|event| event.status == 200);
     assert_eq!(
-        stored[0].model,
+        served[0].model,
         "m".repeat(gateway::openai::MAX_MODEL_NAME_BYTES)
     );
+    for event in refused {
+        assert_eq!(
+            (event.status, event.model.as_str(), event.counted),
+            (400, "", false)
+        );
+        assert!(event.error_code.is_some(), "{event:?}");
+    }
 }
 
 #[tokio::test]

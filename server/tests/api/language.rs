@@ -73,6 +73,7 @@ fn the_locale_files_have_the_same_keys_and_translate_them() {
         "analytics.tokens",
         "billing.col_streaming",
         "billing.no",
+        "log.no",
         "billing.plan",
         "limits.col_tpm",
     ];
