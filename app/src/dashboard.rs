@@ -61,9 +61,8 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     use gateway::accounts;
     use gateway::analytics::DAY_MS;
 
-    let account_id = crate::server::require(gateway::accounts::members::Action::ReadAnalytics)
-        .await?
-        .account_id;
+    let actor = crate::server::require(gateway::accounts::members::Action::ReadAnalytics).await?;
+    let account_id = actor.account_id;
     let state = state()?;
     let Some(account) = accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
@@ -121,8 +120,19 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
             saving_usd: slice.totals.saving_usd,
         })
         .collect();
+    // Who is signed in: a member sees their own address, not the owner's.
+    let email = match actor.member_id {
+        Some(member_id) => {
+            use gateway::sea_orm::EntityTrait as _;
+            gateway::entities::member::Entity::find_by_id(member_id)
+                .one(&state.db)
+                .await?
+                .map_or(account.email, |member| member.email)
+        }
+        None => account.email,
+    };
     Ok(DashboardSummary {
-        email: account.email,
+        email,
         plan: plan.display_name().to_owned(),
         requests_this_month,
         quota: state.settings.plans.limits(plan).requests_per_month.shown(),

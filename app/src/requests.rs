@@ -277,7 +277,7 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
                 <select name="tier">
                     <option value="">{t!(i18n, log.all)}</option>
                     {["cheap", "standard", "strong"].into_iter().map(|tier| view! {
-                        <option value=tier selected=selected(tier, &query.tier)>{tier}</option>
+                        <option value=tier selected=selected(tier, &query.tier)>{crate::routing::tier_name(tier.to_owned())}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -329,7 +329,7 @@ fn log_row(row: LogRow) -> impl IntoView {
                 </summary>
                 <dl class="preview">
                     <dt>{t!(i18n, log.route_reason)}</dt><dd>{row.route_reason.clone().unwrap_or_else(|| "—".into())}</dd>
-                    <dt>{t!(i18n, log.tier)}</dt><dd>{row.tier.clone().unwrap_or_else(|| "—".into())}</dd>
+                    <dt>{t!(i18n, log.tier)}</dt><dd>{match row.tier.clone() { Some(tier) => crate::routing::tier_name(tier), None => "—".into_any() }}</dd>
                     <dt>{t!(i18n, log.error)}</dt><dd>{row.error_code.clone().unwrap_or_else(|| "—".into())}</dd>
                     <dt>{t!(i18n, log.tokens)}</dt><dd>{format!("{} → {}", row.prompt_tokens, row.completion_tokens)}</dd>
                     <dt>{t!(i18n, log.baseline)}</dt><dd>{match (row.baseline_model.clone(), row.baseline_cost_usd) {

@@ -282,7 +282,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
                             <thead><tr><th>{column}</th><th>{t!(i18n, analytics.requests)}</th><th>{t!(i18n, analytics.tokens)}</th><th>{t!(i18n, analytics.cost)}</th><th>{t!(i18n, analytics.col_saved)}</th><th>{t!(i18n, analytics.col_saved_percent)}</th></tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|row| view! {
-                                    <tr><td>{row.name}</td><td>{count_view(row.requests as f64)}</td><td>{count_view(row.tokens as f64)}</td><td>{crate::format::money_view(row.cost_usd)}</td><td>{crate::format::money_view(row.saving_usd)}</td><td>{crate::format::saved_percent_view(row.saving_usd, row.saving_base_usd)}</td></tr>
+                                    <tr><td>{if by == "tier" { crate::routing::tier_name(row.name).into_any() } else { row.name.into_any() }}</td><td>{count_view(row.requests as f64)}</td><td>{count_view(row.tokens as f64)}</td><td>{crate::format::money_view(row.cost_usd)}</td><td>{crate::format::money_view(row.saving_usd)}</td><td>{crate::format::saved_percent_view(row.saving_usd, row.saving_base_usd)}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>

@@ -184,7 +184,7 @@ pub async fn preview_route(scope: String, sample: String) -> Result<PreviewRow, 
 }
 
 /// A tier's name in the reader's language (`cheap`, `standard`, `strong`; else as given).
-fn tier_name(tier: String) -> AnyView {
+pub fn tier_name(tier: String) -> AnyView {
     let i18n = use_i18n();
     match tier.as_str() {
         "cheap" => t!(i18n, routing.tier_cheap).into_any(),

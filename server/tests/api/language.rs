@@ -115,6 +115,7 @@ async fn every_page(language: &'static str) -> Vec<(&'static str, String)> {
     for path in [
         "/",
         "/analytics",
+        "/requests",
         "/keys",
         "/providers",
         "/routing",

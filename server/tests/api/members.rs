@@ -99,6 +99,15 @@ async fn each_role_may_do_what_its_role_allows_and_no_more(backend: Backend) {
         ("member", &member),
         ("viewer", &viewer),
     ];
+    // Each sees who is signed in: their own address, not the owner's.
+    for (email, browser) in [
+        ("owner@example.com", &owner),
+        ("viewer@example.com", &viewer),
+    ] {
+        let stats = browser.post_form("dashboard_stats", &[]).await;
+        let stats: serde_json::Value = stats.json().await.unwrap();
+        assert_eq!(stats["email"], email);
+    }
 
     // (server function, form, roles allowed)
     let checks: &[(&str, &[(&str, &str)], &[&str])] = &[
