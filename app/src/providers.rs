@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::confirm::confirm_first;
+use crate::confirm::{confirm_first, confirm_if};
 use crate::error::{PortalError, action_error};
 use crate::i18n::{t, t_string, use_i18n};
 use crate::layout::PortalPage;
@@ -86,6 +86,18 @@ pub fn ProvidersPage() -> impl IntoView {
         }
     });
     let i18n = use_i18n();
+    // Saving a provider the account has replaces its key: asked first.
+    let kind = NodeRef::<leptos::html::Select>::new();
+    let replaces = move || {
+        let chosen = kind.get_untracked()?.value();
+        let rows = providers.get_untracked()?.ok()?;
+        rows.iter().any(|row| row.provider == chosen).then(|| {
+            format!(
+                "“{chosen}” — {}",
+                t_string!(i18n, misc.confirm_replace_provider)
+            )
+        })
+    };
     view! {
         <PortalPage title=move || t_string!(i18n, providers_title)>
             <p class="muted">{t!(i18n, providers_intro)}</p>
@@ -96,7 +108,7 @@ pub fn ProvidersPage() -> impl IntoView {
                 <ActionForm action=add attr:class="stacked-form" attr:data-testid="add-provider-form">
                     <label>
                         {t!(i18n, provider)}
-                        <select name="provider">
+                        <select name="provider" node_ref=kind>
                             {PROVIDERS.iter().map(|spec| view! { <option value=spec.id>{spec.display_name}</option> }).collect_view()}
                         </select>
                     </label>
@@ -108,7 +120,7 @@ pub fn ProvidersPage() -> impl IntoView {
                         {t!(i18n, base_url_optional)}
                         <input type="url" name="base_url" placeholder=move || t_string!(i18n, misc.provider_default)/>
                     </label>
-                    <button type="submit">{t!(i18n, save_provider)}</button>
+                    <button type="submit" on:click=confirm_if(replaces)>{t!(i18n, save_provider)}</button>
                 </ActionForm>
             </Show>
             {action_error(add.value())}

@@ -34,6 +34,19 @@ test("destructive buttons ask first, naming what stops working; declining keeps 
   expect(asked[1]).toContain("“openai”");
   await expect(page.getByTestId("provider-row")).toHaveCount(1);
 
+  // Saving the same provider again would replace its key: asked, and declining keeps the old one.
+  await page.getByTestId("toggle-add-provider").click();
+  const form = page.getByTestId("add-provider-form");
+  await form.getByLabel("API key").fill("sk-another-key-00001");
+  page.once("dialog", (dialog) => {
+    asked.push(dialog.message());
+    return dialog.dismiss();
+  });
+  await form.getByRole("button", { name: "Save provider" }).click();
+  await expect.poll(() => asked.length).toBe(3);
+  expect(asked[2]).toContain("replace");
+  await expect(page.getByTestId("provider-row")).toContainText("sk-…8765");
+
   // Revoke, confirmed: the key is refused from then on.
   await page.goto("/keys");
   await hydrated(page);
