@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use crate::error::{PortalError, action_error};
+use crate::error::{PortalError, action_error, error_view};
 use crate::i18n::{t, use_i18n};
 use crate::language::LanguageSwitch;
 
@@ -119,6 +119,31 @@ pub async fn reset_password(token: String, password: String) -> Result<(), Porta
     Ok(())
 }
 
+/// Whether the link's token still works for `purpose` (`verify` or `reset`), read without
+/// spending it: a page opened from a wrong, used or expired link says so at once, not after a
+/// form was filled in.
+#[server(prefix = "/api", endpoint = "check_link")]
+pub async fn check_link(token: String, purpose: String) -> Result<(), PortalError> {
+    use gateway::accounts::tokens::{self, Purpose};
+    let purpose = match purpose.as_str() {
+        "verify" => Purpose::VerifyEmail,
+        _ => Purpose::ResetPassword,
+    };
+    tokens::peek(&crate::server::state()?.db, &token, purpose)
+        .await
+        .map(drop)
+        .map_err(|err| gateway::accounts::AccountError::Link(err).into())
+}
+
+/// The page's link, checked: `Some(error)` when it no longer works.
+fn link_problem(purpose: &'static str) -> Resource<Option<PortalError>> {
+    let token = token_from_query();
+    Resource::new(
+        move || token.clone(),
+        move |token| async move { check_link(token, purpose.to_owned()).await.err() },
+    )
+}
+
 fn token_from_query() -> String {
     use_query_map().with_untracked(|query| query.get("token").unwrap_or_default())
 }
@@ -127,11 +152,15 @@ fn token_from_query() -> String {
 pub fn VerifyPage() -> impl IntoView {
     let confirm = ServerAction::<ConfirmEmail>::new();
     let token = StoredValue::new(token_from_query());
+    let problem = link_problem("verify");
     let i18n = use_i18n();
     view! {
         <main class="auth">
             <LanguageSwitch/>
             <h1>{t!(i18n, verify_title)}</h1>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move { problem.await.map(error_view) })}
+            </Suspense>
             {move || match confirm.value().get() {
                 Some(Ok(())) => view! {
                     <p role="status" data-testid="confirmed">{t!(i18n, verified)}</p>
@@ -178,11 +207,15 @@ pub fn ForgotPage() -> impl IntoView {
 pub fn ResetPage() -> impl IntoView {
     let reset = ServerAction::<ResetPassword>::new();
     let token = token_from_query();
+    let problem = link_problem("reset");
     let i18n = use_i18n();
     view! {
         <main class="auth">
             <LanguageSwitch/>
             <h1>{t!(i18n, reset_title)}</h1>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move { problem.await.map(error_view) })}
+            </Suspense>
             <ActionForm action=reset>
                 <input type="hidden" name="token" value=token/>
                 <label>

@@ -161,6 +161,22 @@ async fn password_reset_links_work_once_and_expire(backend: Backend) {
     ask("reset@example.com").await;
     let mails = catcher.wait_for("reset@example.com", 2).await;
     let second = token_of(&mails[1].link("http").unwrap());
+    // The page says at once whether its link still works: the replaced link, a made-up one.
+    let page = |token: String| {
+        let browser = &browser;
+        async move { text(browser.get(&format!("/reset?token={token}")).await).await }
+    };
+    assert!(!page(second.clone()).await.contains("This link"));
+    assert!(
+        page(first.clone())
+            .await
+            .contains("This link has already been used")
+    );
+    assert!(
+        page("0".repeat(64))
+            .await
+            .contains("This link is not valid")
+    );
     let reset = |token: String, password: &'static str| {
         let browser = &browser;
         async move {
