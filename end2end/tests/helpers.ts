@@ -1,8 +1,10 @@
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
 import { fakeOpenAiBaseUrl, mailboxUrl } from "../playwright.config";
 
+/** Waits for the WASM to hydrate the page: the debug build is ~18 MB, and beside the Rust suite on
+ * two cores compiling it has taken longer than the default 10 s. */
 export async function hydrated(page: Page) {
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true", { timeout: 30_000 });
 }
 
 /** Signs up a new account (Free) and returns its email. */
