@@ -5,7 +5,9 @@
 #   2. wasm-bindgen --target web into target/site/pkg as llm-gateway.js / llm-gateway.wasm,
 #   3. wasm-opt -Oz in release,
 #   4. style/main.css as pkg/llm-gateway.css and public/ into the site root,
-#   5. the server binary with the same flags; with --for-tests, every test target of the workspace
+#   5. .br and .gz beside the script, the WASM and the stylesheet (scripts/precompress.mjs; brotli
+#      at its top quality in release, a quick one for the ~18 MB debug WASM the tests load),
+#   6. the server binary with the same flags; with --for-tests, every test target of the workspace
 #      and the fake providers in the same cargo invocation, so that features unify as in
 #      `cargo test` and the test run rebuilds nothing (a separate `cargo build --bins` would build
 #      tokio without `test-util` and everything above it twice).
@@ -46,6 +48,8 @@ RUSTFLAGS="$rustflags" cargo build -p frontend --lib --target wasm32-unknown-unk
 
 build_log "portal: wasm-bindgen"
 mkdir -p "$pkg"
+# Compressed copies of an earlier build would be served in place of this one's files.
+rm -f "$pkg"/*.br "$pkg"/*.gz
 wasm-bindgen --target web --out-name "$output_name" --out-dir "$pkg" \
   "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
 # Leptos' HydrationScripts loads <output-name>.wasm (cargo-leptos renames it the same way).
@@ -59,6 +63,10 @@ fi
 cp style/main.css "$pkg/$output_name.css"
 cp -R public/. "$site/"
 
+build_log "portal: precompress (brotli, gzip)"
+node scripts/precompress.mjs "$($release && echo 11 || echo 5)" \
+  "$pkg/$output_name.js" "$pkg/$output_name.wasm" "$pkg/$output_name.css"
+
 if $for_tests; then
   targets=(--workspace --exclude frontend --bins --tests)
 else
@@ -67,7 +75,7 @@ fi
 build_log "server: cargo build ${targets[*]} ${server_profile[*]}"
 RUSTFLAGS="$rustflags" cargo build "${targets[@]}" "${server_profile[@]}"
 
-for file in "$pkg/$output_name.js" "$pkg/$output_name.wasm" "$pkg/$output_name.css"; do
+for file in "$pkg/$output_name".{js,wasm,css} "$pkg/$output_name".{js,wasm,css}.{br,gz}; do
   [ -s "$file" ] || { echo "build: $file is missing or empty" >&2; exit 1; }
 done
 build_log "site in $site, binary in target/$($release && echo release || echo debug)/llm-gateway"

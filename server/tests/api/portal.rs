@@ -201,7 +201,7 @@ async fn health_and_anonymous_redirects() {
 }
 
 /// Pages and the site's files go out compressed when the browser asks (the release WASM is
-/// megabytes); pages hold the account's data and are never stored, the site's files (same names
+/// megabytes, compressed once by the build); pages hold the account's data and are never stored, the site's files (same names
 /// in every build) are revalidated; the favicon is served; an unknown page is a 404 page.
 #[tokio::test]
 async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
@@ -209,6 +209,18 @@ async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
     std::fs::create_dir_all(site.path().join("pkg")).unwrap();
     let css = "body { color: black; }\n".repeat(200);
     std::fs::write(site.path().join("pkg/llm-gateway.css"), &css).unwrap();
+    let wasm_bytes = b"\0asm\x01\0\0\0".repeat(500);
+    std::fs::write(site.path().join("pkg/llm-gateway.wasm"), &wasm_bytes).unwrap();
+    std::fs::write(
+        site.path().join("pkg/llm-gateway.wasm.br"),
+        "precompressed brotli",
+    )
+    .unwrap();
+    std::fs::write(
+        site.path().join("pkg/llm-gateway.wasm.gz"),
+        "precompressed gzip",
+    )
+    .unwrap();
     std::fs::write(
         site.path().join("favicon.svg"),
         "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
@@ -239,6 +251,33 @@ async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
     assert!(style.headers().contains_key("last-modified"));
     let compressed = style.bytes().await.unwrap().len();
     assert!(compressed * 10 < css.len(), "{compressed} of {}", css.len());
+
+    // The WASM goes out as scripts/build.sh compressed it once (these bytes stand for its
+    // brotli file: the server must send them as they are, not compress the WASM per request).
+    let wasm = get("/pkg/llm-gateway.wasm", "gzip, deflate, br").await;
+    assert_eq!(wasm.status(), 200);
+    assert_eq!(wasm.headers()["content-encoding"], "br");
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    assert_eq!(wasm.headers()["cache-control"], "no-cache");
+    assert_eq!(wasm.headers()["vary"], "accept-encoding");
+    let last_modified = wasm.headers()["last-modified"].clone();
+    assert_eq!(wasm.bytes().await.unwrap(), &b"precompressed brotli"[..]);
+    let gzipped = get("/pkg/llm-gateway.wasm", "gzip").await;
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.bytes().await.unwrap(), &b"precompressed gzip"[..]);
+    let raw = get("/pkg/llm-gateway.wasm", "identity").await;
+    assert!(raw.headers().get("content-encoding").is_none());
+    assert_eq!(raw.bytes().await.unwrap(), &wasm_bytes[..]);
+    // A browser that has it asks again with the date it was sent: one round trip, no body.
+    let again = app
+        .http
+        .get(app.url("/pkg/llm-gateway.wasm"))
+        .header("accept-encoding", "br")
+        .header("if-modified-since", last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
 
     let icon = get("/favicon.svg", "identity").await;
     assert_eq!(icon.status(), 200);
