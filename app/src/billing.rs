@@ -49,7 +49,7 @@ pub async fn billing_overview() -> Result<BillingView, PortalError> {
     let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
         return Err(PortalError::NotLoggedIn);
     };
-    let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
+    let plan = Plan::stored(&account.plan);
     let (month_start, _) = month_bounds_utc(gateway::clock::now_ms());
     let requests_this_month =
         gateway::accounts::count_requests(&state.db, account_id, month_start).await?;

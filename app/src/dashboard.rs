@@ -71,7 +71,7 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
     let requests_this_month = accounts::count_requests(&state.db, account_id, month_start).await?;
     let keys = accounts::list_gateway_keys(&state.db, account_id).await?;
     let providers = accounts::list_providers(&state.db, account_id).await?;
-    let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
+    let plan = gateway::plans::Plan::stored(&account.plan);
     let now = gateway::clock::now_ms();
     let key_names = keys
         .iter()
@@ -120,19 +120,9 @@ pub async fn dashboard_stats() -> Result<DashboardSummary, PortalError> {
             saving_usd: slice.totals.saving_usd,
         })
         .collect();
-    // Who is signed in: a member sees their own address, not the owner's.
-    let email = match actor.member_id {
-        Some(member_id) => {
-            use gateway::sea_orm::EntityTrait as _;
-            gateway::entities::member::Entity::find_by_id(member_id)
-                .one(&state.db)
-                .await?
-                .map_or(account.email, |member| member.email)
-        }
-        None => account.email,
-    };
     Ok(DashboardSummary {
-        email,
+        // Who is signed in: a member sees their own address, not the owner's.
+        email: actor.email,
         plan: plan.display_name().to_owned(),
         requests_this_month,
         quota: state.settings.plans.limits(plan).requests_per_month.shown(),

@@ -50,26 +50,12 @@ impl LogQuery {
             ("cache", self.cache.as_str()),
             ("before", before),
         ];
-        let query: Vec<String> = pairs
-            .iter()
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| format!("{name}={}", encode(value)))
-            .collect();
-        format!("/requests?{}", query.join("&"))
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
+            query.append_pair(name, value);
+        }
+        format!("/requests?{}", query.finish())
     }
-}
-
-/// Percent-encodes a query value (model names carry `/`, `:` and `.`).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// One request as the log shows it.
@@ -117,13 +103,16 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
         .await?
         .account_id;
     let state = crate::server::state()?;
-    let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
+    // The longest range the plan keeps: the log never shows what retention has dropped.
+    let now = gateway::clock::now_ms();
+    let Some(analytics::Reach {
+        retention_days,
+        window,
+        ..
+    }) = analytics::reach(&state.db, &state.settings.plans, account_id, None, now).await?
+    else {
         return Err(PortalError::NotLoggedIn);
     };
-    let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
-    let retention_days = state.settings.plans.limits(plan).retention_days;
-    // The longest range the plan keeps: the log never shows what retention has dropped.
-    let window = analytics::window("365d", retention_days, gateway::clock::now_ms());
     let text = |value: &str| Some(value.trim().to_owned()).filter(|value| !value.is_empty());
     let filter = LogFilter {
         since: window.since,

@@ -31,6 +31,20 @@ pub struct AuthenticatedKey {
     pub account_id: i32,
 }
 
+/// A presented key refused, and the key it names when the gateway knows it (a revoked key, or a
+/// wrong secret behind a key's prefix): the refusal belongs in that account's request log.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeyRefused {
+    pub error: AuthError,
+    pub named: Option<AuthenticatedKey>,
+}
+
+impl From<AuthError> for KeyRefused {
+    fn from(error: AuthError) -> Self {
+        KeyRefused { error, named: None }
+    }
+}
+
 /// What the proxy needs to know about an account, decrypted and ready.
 #[derive(Debug)]
 pub struct AccountConfig {
@@ -80,29 +94,47 @@ impl Directory {
     }
 
     /// Resolves `Bearer gw_…` to its key. Only the first use of a key reaches the database.
-    pub async fn authenticate(&self, presented_key: &str) -> Result<AuthenticatedKey, AuthError> {
+    pub async fn authenticate(&self, presented_key: &str) -> Result<AuthenticatedKey, KeyRefused> {
         if !crypto::looks_like_gateway_key(presented_key) {
-            return Err(AuthError::Unknown);
+            return Err(AuthError::Unknown.into());
         }
         let digest = crypto::key_digest(presented_key);
         if let Some(found) = self.keys.read().get(&digest) {
             return Ok(*found);
         }
+        let lookup = |e: DbErr| KeyRefused::from(AuthError::Lookup(e.to_string()));
         let stored = gateway_key::Entity::find()
             .filter(gateway_key::Column::KeyDigest.eq(digest.as_str()))
             .one(&self.db)
             .await
-            .map_err(|e| AuthError::Lookup(e.to_string()))?;
+            .map_err(lookup)?;
         let Some(stored) = stored else {
-            return Err(AuthError::Unknown);
+            // A wrong secret behind the prefix of a key: refused as any unknown key, and filed
+            // under that key's account, whose request log shows it.
+            let prefix = &presented_key[..crypto::GATEWAY_KEY_SHOWN_LEN];
+            let named = gateway_key::Entity::find()
+                .filter(gateway_key::Column::Prefix.eq(prefix))
+                .one(&self.db)
+                .await
+                .map_err(lookup)?;
+            return Err(KeyRefused {
+                error: AuthError::Unknown,
+                named: named.map(|key| AuthenticatedKey {
+                    key_id: key.id,
+                    account_id: key.account_id,
+                }),
+            });
         };
-        if stored.revoked_at.is_some() {
-            return Err(AuthError::Revoked);
-        }
         let found = AuthenticatedKey {
             key_id: stored.id,
             account_id: stored.account_id,
         };
+        if stored.revoked_at.is_some() {
+            return Err(KeyRefused {
+                error: AuthError::Revoked,
+                named: Some(found),
+            });
+        }
         self.keys.write().insert(digest, found);
         Ok(found)
     }
@@ -145,7 +177,7 @@ impl Directory {
         }
         // A downgrade keeps every provider and key, but only the plan's number of them is used:
         // the first added.
-        let plan = Plan::parse(&stored.plan).unwrap_or(Plan::Free);
+        let plan = Plan::stored(&stored.plan);
         let limits = self.settings.plans.limits(plan);
         if let Some(limit) = limits.providers.0 {
             providers.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -31,6 +31,7 @@ mod m20261205_000011_members;
 mod m20261206_000012_honest_savings;
 mod m20261206_000013_quality_verdicts;
 mod m20261206_000014_threshold_changes;
+mod m20261207_000015_key_prefix_index;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_honest_savings::Migration),
             Box::new(m20261206_000013_quality_verdicts::Migration),
             Box::new(m20261206_000014_threshold_changes::Migration),
+            Box::new(m20261207_000015_key_prefix_index::Migration),
         ]
     }
 }

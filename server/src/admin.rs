@@ -284,7 +284,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                 bail!("--since must look like 1h, 24h, 7d or 90d, not {since:?}");
             };
             let account = accounts::account_by_email(&db, &email).await?;
-            let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
+            let plan = Plan::stored(&account.plan);
             let now = gateway::clock::now_ms();
             let since =
                 analytics::clamp_since(now, range, config.plans.limits(plan).retention_days);

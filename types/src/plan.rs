@@ -22,6 +22,12 @@ impl Plan {
         }
     }
 
+    /// The plan as an account row stores it; text no plan has reads as Free, the plan that
+    /// allows least.
+    pub fn stored(name: &str) -> Self {
+        Self::parse(name).unwrap_or(Plan::Free)
+    }
+
     pub fn id(self) -> &'static str {
         match self {
             Plan::Free => "free",

@@ -23,19 +23,25 @@ pub async fn export_csv(
         return Redirect::to("/login").into_response();
     };
     let account_id = actor.account_id;
-    let account = match gateway::accounts::account_by_id(&state.db, account_id).await {
-        Ok(Some(account)) => account,
+    // The page's rule: the range asked for within the plan's retention, else the longest allowed.
+    let asked = query.get("range").map_or("7d", String::as_str);
+    let now = gateway::clock::now_ms();
+    let window = match analytics::reach(
+        &state.db,
+        &state.settings.plans,
+        account_id,
+        Some(asked),
+        now,
+    )
+    .await
+    {
+        Ok(Some(reach)) => reach.window,
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(err) => {
             tracing::error!(error = %err, "export: could not load the account");
             return failed();
         }
     };
-    let plan = gateway::plans::Plan::parse(&account.plan).unwrap_or(gateway::plans::Plan::Free);
-    // The page's rule: the range asked for within the plan's retention, else the longest allowed.
-    let retention_days = state.settings.plans.limits(plan).retention_days;
-    let asked = query.get("range").map_or("7d", String::as_str);
-    let window = analytics::window(asked, retention_days, gateway::clock::now_ms());
     match analytics::csv_stream(state.db.clone(), account_id, window.since).await {
         Ok(chunks) => (
             [

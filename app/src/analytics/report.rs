@@ -93,23 +93,32 @@ fn quality_row(name: String, share: &gateway::quality::report::Share) -> Quality
 pub async fn analytics_report(range: String) -> Result<AnalyticsView, PortalError> {
     use crate::server::state;
     use gateway::analytics::{self, DAY_MS, HOUR_MS};
-    use gateway::plans::Plan;
 
     let account_id = crate::server::require(gateway::accounts::members::Action::ReadAnalytics)
         .await?
         .account_id;
     let state = state()?;
-    let Some(account) = gateway::accounts::account_by_id(&state.db, account_id).await? else {
+    let now = gateway::clock::now_ms();
+    let Some(analytics::Reach {
+        plan,
+        retention_days,
+        window:
+            analytics::Window {
+                range,
+                range_ms,
+                since,
+            },
+    }) = analytics::reach(
+        &state.db,
+        &state.settings.plans,
+        account_id,
+        Some(&range),
+        now,
+    )
+    .await?
+    else {
         return Err(PortalError::NotLoggedIn);
     };
-    let plan = Plan::parse(&account.plan).unwrap_or(Plan::Free);
-    let retention_days = state.settings.plans.limits(plan).retention_days;
-    let now = gateway::clock::now_ms();
-    let analytics::Window {
-        range,
-        range_ms,
-        since,
-    } = analytics::window(&range, retention_days, now);
     let bucket_ms = if range_ms <= 2 * DAY_MS {
         HOUR_MS
     } else {

@@ -188,7 +188,7 @@ pub(super) async fn lock_account_for_change(
     let Some(account) = account_by_id(txn, account_id).await? else {
         return Err(AccountError::UnknownEmail(format!("account {account_id}")));
     };
-    Ok(Plan::parse(&account.plan).unwrap_or(Plan::Free))
+    Ok(Plan::stored(&account.plan))
 }
 
 /// Requests recorded for the account since `since_ms` (one counted event per request).

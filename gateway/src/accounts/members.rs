@@ -80,12 +80,14 @@ impl Role {
 }
 
 /// Who is acting in the portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub account_id: i32,
     /// `None`: the owner.
     pub member_id: Option<i32>,
     pub role: Role,
+    /// The signed-in person's own address (a member's, not the owner's).
+    pub email: String,
 }
 
 impl Actor {
@@ -134,18 +136,25 @@ pub async fn signed_in(
     let found = match member_id {
         None => super::account::account_by_id(db, account_id)
             .await?
-            .map(|owner| (Role::Owner, owner.password_hash)),
+            .map(|owner| (Role::Owner, owner.email, owner.password_hash)),
         Some(member_id) => member::Entity::find_by_id(member_id)
             .filter(member::Column::AccountId.eq(account_id))
             .one(db)
             .await?
-            .and_then(|member| Some((Role::parse(&member.role)?, member.password_hash))),
+            .and_then(|member| {
+                Some((
+                    Role::parse(&member.role)?,
+                    member.email,
+                    member.password_hash,
+                ))
+            }),
     };
-    Ok(found.map(|(role, hash)| {
+    Ok(found.map(|(role, email, hash)| {
         let actor = Actor {
             account_id,
             member_id,
             role,
+            email,
         };
         (actor, crypto::key_digest(&hash)[..16].to_owned())
     }))

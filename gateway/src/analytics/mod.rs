@@ -79,6 +79,37 @@ pub fn range_allowed(value: &str, retention_days: u32) -> bool {
     parse_range(value).is_some_and(|ms| ms <= i64::from(retention_days).saturating_mul(DAY_MS))
 }
 
+/// How far back an account may read its analytics, and the window of the range it asked for
+/// (`None`: the longest its plan keeps): its plan's retention, read once for the analytics
+/// page, the CSV export and the request log alike. `None` when the account is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reach {
+    pub plan: crate::plans::Plan,
+    pub retention_days: u32,
+    pub window: Window,
+}
+
+pub async fn reach(
+    db: &DatabaseConnection,
+    plans: &crate::plans::PlanTable,
+    account_id: i32,
+    asked: Option<&str>,
+    now: i64,
+) -> Result<Option<Reach>, DbErr> {
+    let Some(account) = crate::accounts::account_by_id(db, account_id).await? else {
+        return Ok(None);
+    };
+    let plan = crate::plans::Plan::stored(&account.plan);
+    let retention_days = plans.limits(plan).retention_days;
+    // A range longer than any plan keeps falls back to the longest this one does.
+    let asked = asked.unwrap_or(RANGES[RANGES.len() - 1]);
+    Ok(Some(Reach {
+        plan,
+        retention_days,
+        window: window(asked, retention_days, now),
+    }))
+}
+
 /// The one rule for the analytics page and the CSV export alike.
 pub fn window(asked: &str, retention_days: u32, now: i64) -> Window {
     let allowed = |value: &str| range_allowed(value, retention_days);

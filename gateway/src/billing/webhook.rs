@@ -217,9 +217,7 @@ impl Billing {
                 "older than the last event applied".into(),
             ));
         }
-        let plan = change
-            .plan
-            .unwrap_or_else(|| Plan::parse(&found.plan).unwrap_or(Plan::Free));
+        let plan = change.plan.unwrap_or_else(|| Plan::stored(&found.plan));
         let mut update = account::Entity::update_many()
             .col_expr(account::Column::Plan, Expr::value(plan.id()))
             .col_expr(account::Column::BillingEventAt, Expr::value(created_ms));

@@ -10,9 +10,8 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError};
+use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError, KeyRefused};
 use crate::error::{ApiError, AuthError, PlanError};
-use crate::openai::clipped;
 use crate::routing::RoutingPolicy;
 use crate::state::GatewayState;
 use crate::usage::UsageEvent;
@@ -23,10 +22,11 @@ pub(super) async fn require_gateway_key(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let started = std::time::Instant::now();
     let anthropic_route = takes_x_api_key(request.uri().path());
     let key = match bearer_token(request.headers(), anthropic_route) {
         Ok(token) => state.directory.authenticate(token).await,
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     };
     match key {
         Ok(key) => {
@@ -40,7 +40,6 @@ pub(super) async fn require_gateway_key(
             request.extensions_mut().insert(key);
             let opened = UsageOpened::default();
             request.extensions_mut().insert(opened.clone());
-            let started = std::time::Instant::now();
             let response = next.run(request).await;
             // A request refused before it reached a provider (a bad body, an unknown model, the
             // plan's limits) records no usage of its own: the log shows it all the same.
@@ -49,7 +48,17 @@ pub(super) async fn require_gateway_key(
             }
             response
         }
-        Err(err) => ApiError::from(err).into_response(),
+        Err(KeyRefused { error, named }) => {
+            let response = ApiError::from(error).into_response();
+            // A revoked key, or a wrong secret behind a key's prefix, shows in that account's
+            // log; at most at the key's request rate, so nobody can flood a log they cannot read.
+            if let Some(key) = named
+                && state.abuse.admit_request(key.key_id).is_ok()
+            {
+                state.usage.record(refused(&key, &response, started));
+            }
+            response
+        }
     }
 }
 
@@ -60,32 +69,14 @@ pub(super) struct UsageOpened(pub Arc<AtomicBool>);
 /// The event of a request refused before any provider was called: its status and error code,
 /// no tokens, no cost, not counted against the quota.
 fn refused(key: &AuthenticatedKey, response: &Response, started: std::time::Instant) -> UsageEvent {
-    let code = response
-        .extensions()
-        .get::<crate::error::ErrorCode>()
-        .map(|code| clipped(&code.0, crate::error::MAX_ERROR_CODE_BYTES).to_owned());
-    UsageEvent {
-        account_id: key.account_id,
-        key_id: key.key_id,
-        provider: String::new(),
-        model: String::new(),
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
-        status: response.status().as_u16(),
-        error_code: code,
-        created_at_ms: crate::clock::now_ms(),
-        tier: None,
-        baseline_model: None,
-        cost_usd: 0.0,
-        saving_usd: 0.0,
-        counted: false,
-        cache_hit: false,
-        route_reason: None,
-        routed: false,
-        priced: false,
-        baseline_cost_usd: None,
-    }
+    let code = response.extensions().get::<crate::error::ErrorCode>();
+    UsageEvent::of_request(
+        key.account_id,
+        key.key_id,
+        started,
+        response.status().as_u16(),
+        code.map(|code| code.0.as_str()),
+    )
 }
 
 /// The routes of Anthropic's API, where its SDKs send the key as `x-api-key`.

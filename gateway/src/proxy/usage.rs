@@ -10,10 +10,8 @@ use axum::http::StatusCode;
 use super::caller::Caller;
 use crate::cache::CachedAnswer;
 use crate::catalog::{Catalog, CatalogModel};
-use crate::clock::now_ms;
 use crate::directory::AuthenticatedKey;
 use crate::error::ApiError;
-use crate::error::MAX_ERROR_CODE_BYTES;
 use crate::limits::Reservation;
 use crate::openai::{MAX_MODEL_NAME_BYTES, Usage, clipped};
 use crate::routing::{self, RouteDecision};
@@ -81,25 +79,23 @@ impl UsageContext {
         let mut event = UsageEvent {
             tier: decision.tier.map(|tier| tier.id().to_owned()),
             baseline_model: self.baseline.map(CatalogModel::name),
-            cost_usd: 0.0,
-            saving_usd: 0.0,
             routed: decision.routed,
             priced: true,
-            baseline_cost_usd: None,
             counted: !self.counted.swap(true, Ordering::Relaxed),
             cache_hit: how == Serving::CacheHit,
             route_reason: Some(reason),
-            account_id: self.key.account_id,
-            key_id: self.key.key_id,
             provider: decision.endpoint.kind.id().to_owned(),
             // What a provider names is stored bounded, whatever it sent.
             model: clipped(model, MAX_MODEL_NAME_BYTES).to_owned(),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
-            latency_ms: self.started.elapsed().as_millis().min(u32::MAX as u128) as u32,
-            status: status.as_u16(),
-            error_code: error_code.map(|code| clipped(&code, MAX_ERROR_CODE_BYTES).to_owned()),
-            created_at_ms: now_ms(),
+            ..UsageEvent::of_request(
+                self.key.account_id,
+                self.key.key_id,
+                self.started,
+                status.as_u16(),
+                error_code.as_deref(),
+            )
         };
         let superseded = how == Serving::Superseded;
         price(

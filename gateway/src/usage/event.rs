@@ -35,6 +35,43 @@ pub struct UsageEvent {
 }
 
 impl UsageEvent {
+    /// An event of a key's request that `started` and ended with `status`, before anything of
+    /// what was served is known: no provider, model, tokens, route or price. The proxy's stages
+    /// fill in what they served; a request refused before a provider was called stays so.
+    pub fn of_request(
+        account_id: i32,
+        key_id: i32,
+        started: std::time::Instant,
+        status: u16,
+        error_code: Option<&str>,
+    ) -> Self {
+        UsageEvent {
+            account_id,
+            key_id,
+            provider: String::new(),
+            model: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+            status,
+            // What a client or a provider named is stored bounded, whatever it sent.
+            error_code: error_code.map(|code| {
+                crate::openai::clipped(code, crate::error::MAX_ERROR_CODE_BYTES).to_owned()
+            }),
+            created_at_ms: crate::clock::now_ms(),
+            tier: None,
+            baseline_model: None,
+            cost_usd: 0.0,
+            saving_usd: 0.0,
+            counted: false,
+            cache_hit: false,
+            route_reason: None,
+            routed: false,
+            priced: false,
+            baseline_cost_usd: None,
+        }
+    }
+
     /// A saving is claimed for this request: it was routed against a priced baseline, or served
     /// from the cache (see [`savings`]).
     pub fn claims_saving(&self) -> bool {

@@ -110,8 +110,8 @@ async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
         expect_openai_error(app.chat(Some("sk-not-a-gateway-key"), &hello()).await, 401).await;
     assert_eq!(not_a_key["code"], "invalid_api_key");
 
-    let unknown = gateway::crypto::generate_gateway_key();
-    let unknown = expect_openai_error(app.chat(Some(&unknown), &hello()).await, 401).await;
+    let unknown_key = gateway::crypto::generate_gateway_key();
+    let unknown = expect_openai_error(app.chat(Some(&unknown_key), &hello()).await, 401).await;
     assert_eq!(unknown["code"], "invalid_api_key");
 
     let key = accounts::find_key_by_prefix(&app.state.db, tenant.account_id, &tenant.key)
@@ -124,9 +124,63 @@ async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
     let revoked = expect_openai_error(app.chat(Some(&tenant.key), &hello()).await, 401).await;
     assert_eq!(revoked["code"], "revoked_api_key");
 
+    // A wrong secret behind another tenant's key prefix: refused like any unknown key.
+    let other = app.tenant("eve@example.com").await;
+    let forged = format!(
+        "{}{}",
+        &other.key[..gateway::crypto::GATEWAY_KEY_SHOWN_LEN],
+        &unknown_key[gateway::crypto::GATEWAY_KEY_SHOWN_LEN..]
+    );
+    let forged = expect_openai_error(app.chat(Some(&forged), &hello()).await, 401).await;
+    assert_eq!(forged["code"], "invalid_api_key");
+    assert_eq!(
+        forged["message"], unknown["message"],
+        "nothing tells it apart"
+    );
+
     assert!(
         app.fake_openai.requests().is_empty(),
         "nothing reached the provider"
+    );
+    // The refusals that name a key of an account are in that account's request log, under the
+    // key; the others belong to no account and are nowhere.
+    app.flush_usage().await;
+    let filed = |account_id: i32| {
+        let db = app.state.db.clone();
+        async move {
+            usage_event::Entity::find()
+                .filter(usage_event::Column::AccountId.eq(account_id))
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|event| (event.key_id, event.status, event.error_code, event.counted))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        filed(tenant.account_id).await,
+        [(Some(key.id), 401, Some("revoked_api_key".into()), false)]
+    );
+    let other_key = accounts::find_key_by_prefix(&app.state.db, other.account_id, &other.key)
+        .await
+        .unwrap();
+    assert_eq!(
+        filed(other.account_id).await,
+        [(
+            Some(other_key.id),
+            401,
+            Some("invalid_api_key".into()),
+            false
+        )]
+    );
+    assert_eq!(
+        usage_event::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len(),
+        2
     );
 }
 
