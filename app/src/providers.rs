@@ -70,10 +70,110 @@ pub async fn delete_provider(id: i32) -> Result<(), PortalError> {
     Ok(())
 }
 
+/// What a provider said when asked for its models list with the saved key and base URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderCheck {
+    /// The key works: the provider listed this many models for it.
+    Works { provider: String, models: usize },
+    /// The provider refused the key (401 or 403; Gemini's invalid-key 400 counts as 401).
+    KeyRefused { provider: String, status: u16 },
+    /// No answer at the base URL, or the gateway does not connect there.
+    Unreachable { provider: String },
+    /// Any other answer.
+    Failed { provider: String, status: u16 },
+}
+
+/// The *Test* button: asks the provider for its models list with the account's saved key, the
+/// same call path (base URL, egress rules) as a request.
+#[server(prefix = "/api", endpoint = "test_provider")]
+pub async fn test_provider(id: i32) -> Result<ProviderCheck, PortalError> {
+    use crate::server::state;
+    use gateway::error::UpstreamError;
+
+    let account_id = crate::server::require(gateway::accounts::members::Action::Administer)
+        .await?
+        .account_id;
+    let state = state()?;
+    let row = gateway::accounts::list_providers(&state.db, account_id)
+        .await?
+        .into_iter()
+        .find(|row| row.id == id)
+        .ok_or(gateway::accounts::AccountError::ProviderNotFound)?;
+    let kind = gateway_types::ProviderKind::parse(&row.provider)
+        .ok_or(gateway::accounts::AccountError::ProviderNotFound)?;
+    let checked = state
+        .check_provider(account_id, kind)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "could not load the account's providers");
+            PortalError::Internal
+        })?;
+    let provider = kind.display_name().to_owned();
+    Ok(match checked {
+        None => return Err(gateway::accounts::AccountError::ProviderNotFound.into()),
+        Some(Ok(models)) => ProviderCheck::Works { provider, models },
+        Some(Err(UpstreamError::Status { status, .. })) if status == 401 || status == 403 => {
+            ProviderCheck::KeyRefused {
+                provider,
+                status: status.as_u16(),
+            }
+        }
+        Some(Err(UpstreamError::Status { status, .. })) => ProviderCheck::Failed {
+            provider,
+            status: status.as_u16(),
+        },
+        Some(Err(
+            UpstreamError::Timeout { .. }
+            | UpstreamError::Connect { .. }
+            | UpstreamError::Egress { .. },
+        )) => ProviderCheck::Unreachable { provider },
+        // An answer that is not a models list: the base URL leads somewhere else.
+        Some(Err(UpstreamError::InvalidResponse { .. } | UpstreamError::Request(_))) => {
+            ProviderCheck::Failed {
+                provider,
+                status: 200,
+            }
+        }
+    })
+}
+
+/// A check's outcome, worded for the reader.
+fn check_view(check: Result<ProviderCheck, PortalError>) -> AnyView {
+    let i18n = use_i18n();
+    match check {
+        Ok(ProviderCheck::Works { provider, models }) => view! {
+            <p class="notice" role="status" data-testid="provider-check">
+                {t!(i18n, misc.provider_check_works, provider = provider, count = models)}
+            </p>
+        }
+        .into_any(),
+        Ok(ProviderCheck::KeyRefused { provider, status }) => view! {
+            <p class="form-error" role="alert" data-testid="provider-check">
+                {t!(i18n, misc.provider_check_key_refused, provider = provider, status = status)}
+            </p>
+        }
+        .into_any(),
+        Ok(ProviderCheck::Unreachable { provider }) => view! {
+            <p class="form-error" role="alert" data-testid="provider-check">
+                {t!(i18n, misc.provider_check_unreachable, provider = provider)}
+            </p>
+        }
+        .into_any(),
+        Ok(ProviderCheck::Failed { provider, status }) => view! {
+            <p class="form-error" role="alert" data-testid="provider-check">
+                {t!(i18n, misc.provider_check_failed, provider = provider, status = status)}
+            </p>
+        }
+        .into_any(),
+        Err(err) => crate::error::error_view(err),
+    }
+}
+
 #[component]
 pub fn ProvidersPage() -> impl IntoView {
     let add = ServerAction::<AddProvider>::new();
     let delete = ServerAction::<DeleteProvider>::new();
+    let test = ServerAction::<TestProvider>::new();
     let providers = Resource::new(
         move || (add.version().get(), delete.version().get()),
         |_| list_providers(),
@@ -125,6 +225,7 @@ pub fn ProvidersPage() -> impl IntoView {
             </Show>
             {action_error(add.value())}
             {action_error(delete.value())}
+            {move || test.value().get().map(check_view)}
             <ListTable
                 rows=providers
                 empty=move || view! { <p class="empty">{t!(i18n, no_providers)}</p> }
@@ -141,7 +242,11 @@ pub fn ProvidersPage() -> impl IntoView {
                             None => t!(i18n, misc.default_base_url).into_any(),
                         }}</td>
                         <td>{format_utc(row.created_at)}</td>
-                        <td>
+                        <td class="actions">
+                            <ActionForm action=test>
+                                <input type="hidden" name="id" value=row.id/>
+                                <button type="submit" data-testid="test-provider">{t!(i18n, misc.test_provider)}</button>
+                            </ActionForm>
                             <ActionForm action=delete>
                                 <input type="hidden" name="id" value=row.id/>
                                 <button type="submit" class="danger" on:click=confirm_first(ask)>{t!(i18n, delete)}</button>

@@ -52,6 +52,9 @@ test("sign up, create a key, add a provider, call /v1, see the request on the da
   await expect(row).toHaveCount(1);
   await expect(row).toContainText("sk-…8765");
   await expect(row).not.toContainText("sk-e2e-provider-key-98765");
+  // Test: the provider is asked for its models list with the saved key and base URL.
+  await row.getByTestId("test-provider").click();
+  await expect(page.getByTestId("provider-check")).toHaveText("OpenAI: the key works; the provider lists 3 models for it.");
 
   // An application calls /v1 with the key.
   const response = await request.post("/v1/chat/completions", {

@@ -34,6 +34,25 @@ pub(crate) fn anthropic_request(
     Ok(request)
 }
 
+/// `GET /v1/models`: the models the key may use; like every Anthropic route it requires
+/// `anthropic-version` as well as the key.
+pub(crate) async fn anthropic_models(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = anthropic_request(&shared, "/v1/models", &headers, &Bytes::new()) {
+        return refused;
+    }
+    if headers.get("anthropic-version").is_none() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version: header is required"},"request_id":"req_fake_models"}"#,
+            &[],
+        );
+    }
+    json_response(StatusCode::OK, fixture!("anthropic/models.json"), &[])
+}
+
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": n}`, n a character count over four (the
 /// real API tokenises; the shape is what matters here).
 pub(crate) async fn anthropic_count_tokens(

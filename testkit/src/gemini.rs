@@ -10,29 +10,51 @@ use axum::response::Response;
 use crate::respond::{json_response, sse_response, sse_response_watched};
 use crate::shared::Shared;
 
+/// Records a Gemini request and checks its `x-goog-api-key`: the parsed body, or Google's 400
+/// `API_KEY_INVALID`.
+fn gemini_request(
+    shared: &Shared,
+    path: String,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<serde_json::Value, Response> {
+    let key = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = shared.record("gemini", path, key.clone(), headers, body);
+    if !shared.key_ok(key.as_deref()) {
+        return Err(json_response(
+            StatusCode::BAD_REQUEST,
+            fixture!("gemini/error_invalid_api_key.json"),
+            &[],
+        ));
+    }
+    Ok(request)
+}
+
+/// `GET /v1beta/models`: the models the key may use; a bad key is Google's 400
+/// `API_KEY_INVALID`, as on `generateContent`.
+pub(crate) async fn gemini_models(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = gemini_request(&shared, "/v1beta/models".into(), &headers, &Bytes::new())
+    {
+        return refused;
+    }
+    json_response(StatusCode::OK, fixture!("gemini/models.json"), &[])
+}
+
 pub(crate) async fn gemini(
     State(shared): State<Arc<Shared>>,
     Path(call): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    shared.record(
-        "gemini",
-        format!("/v1beta/models/{call}"),
-        key.clone(),
-        &headers,
-        &body,
-    );
-    if !shared.key_ok(key.as_deref()) {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            fixture!("gemini/error_invalid_api_key.json"),
-            &[],
-        );
+    if let Err(refused) = gemini_request(&shared, format!("/v1beta/models/{call}"), &headers, &body)
+    {
+        return refused;
     }
     let Some((model, method)) = call.split_once(':') else {
         return json_response(

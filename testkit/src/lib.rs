@@ -76,7 +76,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::Value;
 
 use shared::Shared;
@@ -211,6 +211,20 @@ fn router(shared: Arc<Shared>) -> Router {
             post(|s, h, b| openai::openai_like("openai", s, h, b)),
         )
         .route("/v1/responses", post(openai::openai_responses))
+        .route(
+            "/v1/models",
+            get(|s, h| openai::openai_models("openai", s, h)),
+        )
+        .route(
+            "/groq/openai/v1/models",
+            get(|s, h| openai::openai_models("groq", s, h)),
+        )
+        .route(
+            "/ollama/v1/models",
+            get(|s, h| openai::openai_models("ollama", s, h)),
+        )
+        .route("/anthropic/v1/models", get(anthropic::anthropic_models))
+        .route("/gemini/v1beta/models", get(gemini::gemini_models))
         .route(
             "/v1/embeddings",
             post(|s, h, b| openai::openai_embeddings("openai", s, h, b)),

@@ -64,6 +64,46 @@ pub(crate) fn openai_like_fixtures(provider: &str) -> OpenAiLike {
     }
 }
 
+/// Records a request to an OpenAI-compatible fake and checks its bearer key (Ollama takes
+/// none; the others refuse a missing or wrong one): the parsed body, or the 401.
+pub(crate) fn openai_request(
+    provider: &'static str,
+    shared: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, Response> {
+    let bearer = authorization(headers);
+    let request = shared.record(provider, path.into(), bearer.clone(), headers, body);
+    let key = bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "));
+    if provider != "ollama" && !shared.key_ok(key) {
+        return Err(json_response(
+            StatusCode::UNAUTHORIZED,
+            fixture!("openai/error_invalid_api_key.json"),
+            &[],
+        ));
+    }
+    Ok(request)
+}
+
+/// `GET /v1/models` of OpenAI, Groq and Ollama: the models the key may use, in OpenAI's list
+/// shape; a missing or wrong key is refused as on chat (Ollama takes none).
+pub(crate) async fn openai_models(
+    provider: &'static str,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = openai_request(provider, &shared, "/models", &headers, &Bytes::new()) {
+        return refused;
+    }
+    let list = match provider {
+        "groq" => fixture!("groq/models.json"),
+        "ollama" => fixture!("ollama/models.json"),
+        _ => fixture!("openai/models.json"),
+    };
+    json_response(StatusCode::OK, list, &[])
+}
+
 /// OpenAI's Responses API (`POST /v1/responses`): the answer "Hello from the fake OpenAI
 /// server." whole or as the documented event stream; the error models as on chat.
 pub(crate) async fn openai_responses(
@@ -71,21 +111,10 @@ pub(crate) async fn openai_responses(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = authorization(&headers);
-    let request = shared.record(
-        "openai",
-        "/responses".into(),
-        bearer.clone(),
-        &headers,
-        &body,
-    );
-    if !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "))) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            fixture!("openai/error_invalid_api_key.json"),
-            &[],
-        );
-    }
+    let request = match openai_request("openai", &shared, "/responses", &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     if request.get("input").is_none() {
         return json_response(
             StatusCode::BAD_REQUEST,
@@ -142,23 +171,10 @@ pub(crate) async fn openai_like(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = authorization(&headers);
-    let request = shared.record(
-        provider,
-        "/chat/completions".into(),
-        bearer.clone(),
-        &headers,
-        &body,
-    );
-    let key = bearer.as_deref().and_then(|v| v.strip_prefix("Bearer "));
-    // Ollama takes no key; the others refuse a missing or wrong one.
-    if provider != "ollama" && !shared.key_ok(key) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            fixture!("openai/error_invalid_api_key.json"),
-            &[],
-        );
-    }
+    let request = match openai_request(provider, &shared, "/chat/completions", &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     if request.get("messages").and_then(Value::as_array).is_none() {
         return json_response(
             StatusCode::BAD_REQUEST,
@@ -342,22 +358,8 @@ pub(crate) async fn openai_embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let bearer = authorization(&headers);
-    shared.record(
-        provider,
-        "/embeddings".into(),
-        bearer.clone(),
-        &headers,
-        &body,
-    );
-    if provider != "ollama"
-        && !shared.key_ok(bearer.as_deref().and_then(|v| v.strip_prefix("Bearer ")))
-    {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            fixture!("openai/error_invalid_api_key.json"),
-            &[],
-        );
+    if let Err(refused) = openai_request(provider, &shared, "/embeddings", &headers, &body) {
+        return refused;
     }
     let fixture = if provider == "ollama" {
         fixture!("ollama/embeddings.json")

@@ -83,6 +83,30 @@ impl UpstreamCall<'_> {
     pub(crate) fn post(&self, url: String) -> reqwest::RequestBuilder {
         self.http.post(url).header(HOPS_HEADER, self.hops)
     }
+
+    /// A GET carrying the hop count (the models lists).
+    pub(crate) fn get(&self, url: String) -> reqwest::RequestBuilder {
+        self.http.get(url).header(HOPS_HEADER, self.hops)
+    }
+}
+
+/// How many models a provider's models list holds: the array at `pointer` (`/data` in OpenAI's
+/// and Anthropic's shape, `/models` in Gemini's).
+pub(crate) fn models_listed(
+    provider: &'static str,
+    body: &[u8],
+    pointer: &str,
+) -> Result<usize, UpstreamError> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|list| {
+            list.pointer(pointer)
+                .and_then(|models| models.as_array().map(Vec::len))
+        })
+        .ok_or_else(|| UpstreamError::InvalidResponse {
+            provider,
+            detail: format!("not a models list (no array at {pointer})"),
+        })
 }
 
 /// A successful non-streaming completion: the OpenAI-shaped body to send back, and what it cost.
@@ -168,6 +192,13 @@ pub trait ProviderApi {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> impl Future<Output = Result<ChunkStream, UpstreamError>> + Send;
+
+    /// Lists the models the key may use (the provider's first page of them): how the portal
+    /// checks a key and base URL before any request depends on them. Returns how many it listed.
+    fn list_models(
+        &self,
+        call: &UpstreamCall<'_>,
+    ) -> impl Future<Output = Result<usize, UpstreamError>> + Send;
 
     fn embeddings(
         &self,

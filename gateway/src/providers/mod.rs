@@ -77,6 +77,17 @@ impl Provider {
         ))
     }
 
+    /// How many models the endpoint's key may use, as its models list says (see
+    /// [`ProviderApi::list_models`]).
+    pub async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
+        call.endpoint.refused()?;
+        match self {
+            Provider::OpenAiCompatible(provider) => provider.list_models(call).await,
+            Provider::Anthropic(provider) => provider.list_models(call).await,
+            Provider::Gemini(provider) => provider.list_models(call).await,
+        }
+    }
+
     pub async fn embeddings(
         &self,
         call: &UpstreamCall<'_>,

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::api::{
     ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, StreamItem, UpstreamCall,
+    models_listed,
 };
 use super::events::{event_bytes, stream_error};
 use super::transport::{read_body, send};
@@ -73,6 +74,23 @@ impl OpenAiCompatible {
 }
 
 impl ProviderApi for OpenAiCompatible {
+    async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
+        let mut request = call.get(self.url(call, "/models"));
+        if !call.endpoint.api_key.is_empty() {
+            request = request.bearer_auth(call.endpoint.api_key.expose());
+        }
+        let provider = self.provider();
+        let response = send(
+            provider,
+            call.timeout,
+            request,
+            |status, retry_after, body| error_from_body(provider, status, retry_after, body),
+        )
+        .await?;
+        let body = read_body(provider, call.timeout, response).await?;
+        models_listed(provider, &body, "/data")
+    }
+
     async fn chat(
         &self,
         call: &UpstreamCall<'_>,

@@ -95,6 +95,9 @@ pub struct GatewayBuilder {
     redis: Option<(redis::aio::ConnectionManager, String)>,
 }
 
+/// The longest the portal's provider check waits for the provider's models list.
+const PROVIDER_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl GatewayState {
     /// A call to `endpoint` on the client that may reach it (see [`Upstreams::for_endpoint`]),
     /// with the upstream timeout and `hops` gateways passed through, this one included.
@@ -109,6 +112,32 @@ impl GatewayState {
             timeout: self.settings.upstream_timeout,
             hops,
         }
+    }
+
+    /// Calls the models list of the account's `kind` provider with its saved key and base URL:
+    /// the portal's *Test* button. `None` when the account has no such provider.
+    pub async fn check_provider(
+        &self,
+        account_id: i32,
+        kind: crate::providers::ProviderKind,
+    ) -> Result<Option<Result<usize, crate::error::UpstreamError>>, crate::directory::DirectoryError>
+    {
+        let account = self.directory.account(account_id).await?;
+        let Some(endpoint) = account
+            .providers
+            .iter()
+            .find(|endpoint| endpoint.kind == kind)
+        else {
+            return Ok(None);
+        };
+        let mut call = self.upstream_call(endpoint, 1);
+        // Someone is waiting on the page: a check says soon what a request would find.
+        call.timeout = call.timeout.min(PROVIDER_CHECK_TIMEOUT);
+        Ok(Some(
+            crate::providers::Provider::for_kind(kind)
+                .list_models(&call)
+                .await,
+        ))
     }
 
     pub fn builder(

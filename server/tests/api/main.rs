@@ -20,6 +20,7 @@ mod listen;
 mod members;
 mod plans;
 mod portal;
+mod provider_check;
 mod proxy;
 mod quality;
 mod routing;

@@ -20,7 +20,7 @@ pub use self::request::DEFAULT_MAX_TOKENS;
 use self::request::to_request;
 use self::response::from_response;
 use self::stream::StreamConverter;
-use super::api::{ChatOutcome, ChunkStream, ProviderApi, UpstreamCall};
+use super::api::{ChatOutcome, ChunkStream, ProviderApi, UpstreamCall, models_listed};
 use super::transport::{convert_events, read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::ChatCompletionRequest;
@@ -71,6 +71,17 @@ pub async fn send_native(
 }
 
 impl ProviderApi for Anthropic {
+    async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
+        let url = format!("{}/v1/models", call.endpoint.base_url.trim_end_matches('/'));
+        let request = call
+            .get(url)
+            .header("x-api-key", call.endpoint.api_key.expose())
+            .header("anthropic-version", API_VERSION);
+        let response = send(PROVIDER, call.timeout, request, error_from_body).await?;
+        let body = read_body(PROVIDER, call.timeout, response).await?;
+        models_listed(PROVIDER, &body, "/data")
+    }
+
     async fn chat(
         &self,
         call: &UpstreamCall<'_>,

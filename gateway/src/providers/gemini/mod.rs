@@ -20,7 +20,9 @@ use self::error::{PROVIDER, error_from_body};
 use self::request::{to_embeddings_request, to_request};
 use self::response::{from_embeddings_response, from_response};
 use self::stream::StreamConverter;
-use super::api::{ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, UpstreamCall};
+use super::api::{
+    ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, UpstreamCall, models_listed,
+};
 use super::transport::{convert_events, read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, EmbeddingsRequest};
@@ -47,6 +49,19 @@ impl Gemini {
 }
 
 impl ProviderApi for Gemini {
+    async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
+        let url = format!(
+            "{}/v1beta/models",
+            call.endpoint.base_url.trim_end_matches('/')
+        );
+        let request = call
+            .get(url)
+            .header("x-goog-api-key", call.endpoint.api_key.expose());
+        let response = send(PROVIDER, call.timeout, request, error_from_body).await?;
+        let body = read_body(PROVIDER, call.timeout, response).await?;
+        models_listed(PROVIDER, &body, "/models")
+    }
+
     async fn chat(
         &self,
         call: &UpstreamCall<'_>,
