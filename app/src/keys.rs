@@ -82,6 +82,13 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     use crate::server::state;
 
     let actor = crate::server::require(gateway::accounts::members::Action::OwnKeys).await?;
+    // Without the script the answer is a redirect, and the secret, shown once, would be lost
+    // with it: an active key nobody has. Refused instead, saying why.
+    if crate::server::posted_without_script().await {
+        return Err(PortalError::Refused(
+            crate::problem::Problem::KeyNeedsScript,
+        ));
+    }
     let state = state()?;
     if let Some(email) = ssr::unconfirmed_address(&state.db, actor.account_id).await? {
         return Err(gateway::accounts::AccountError::EmailNotVerified(email).into());

@@ -56,7 +56,7 @@ test("destructive buttons ask first, naming what stops working; declining keeps 
   expect((await chat(page.request, key, {})).status()).toBe(401);
 });
 
-test("without JavaScript the dashboard and analytics show their data", async ({ browser, page }) => {
+test("without JavaScript the data pages show their data and forms answer on the page", async ({ browser, page }) => {
   await signUp(page, "nojs");
   const key = await createKey(page);
   await addFakeOpenAi(page);
@@ -74,6 +74,23 @@ test("without JavaScript the dashboard and analytics show their data", async ({ 
   await expect(noScript.getByTestId("chart-requests")).toBeVisible();
   await noScript.goto("/keys");
   await expect(noScript.getByTestId("key-row")).toHaveCount(1);
+  // Forms post and come back with their answer: Create key says why it cannot show a secret
+  // without the script, and creates nothing.
+  await noScript.getByLabel("Key name").fill("no script");
+  await noScript.getByRole("button", { name: "Create key" }).click();
+  await expect(noScript).toHaveURL(/\/keys\?/);
+  await expect(noScript.getByRole("alert")).toContainText("no key was created");
+  await expect(noScript.getByTestId("key-row")).toHaveCount(1);
+  await expect(noScript.getByTestId("new-key")).toHaveCount(0);
+  // A refused form (a wrong password) is worded on the page it came from.
+  const visitor = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await visitor.goto("/login");
+  await visitor.getByLabel("Email").fill("nobody@example.com");
+  await visitor.getByLabel("Password").fill("not the password 1");
+  await visitor.getByRole("button", { name: "Log in" }).click();
+  await expect(visitor).toHaveURL(/\/login\?/);
+  await expect(visitor.getByRole("alert")).toContainText("Wrong email or password");
+  await visitor.context().close();
   await plain.close();
 });
 
