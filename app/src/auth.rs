@@ -15,6 +15,8 @@ pub struct LinkSent {
     pub email: String,
     /// No SMTP on this server: the e-mail is written to its log (a fact about the server).
     pub to_log: bool,
+    /// The server's first account, without SMTP: confirmed and logged in, no link needed.
+    pub ready: bool,
 }
 
 /// Starts a sign-up: no session yet, the link e-mailed to the address logs its owner in.
@@ -26,7 +28,17 @@ pub async fn sign_up(email: String, password: String) -> Result<LinkSent, Portal
     let state = state()?;
     admit_sign_up(&state).await?;
     let lang = crate::email::ssr::visitor_lang().await;
-    let email = match verification::sign_up(&state.db, &email, &password, lang).await? {
+    let to_log = !state.mailer.sends_mail();
+    let email = match verification::sign_up(&state.db, &email, &password, lang, to_log).await? {
+        SignUp::FirstAccount { account_id, email } => {
+            crate::server::log_in(account_id).await?;
+            leptos_axum::redirect("/");
+            return Ok(LinkSent {
+                email,
+                to_log,
+                ready: true,
+            });
+        }
         SignUp::Confirm { email, lang, token } => {
             crate::email::ssr::send_verification(&state, &email, lang, &token);
             email
@@ -38,7 +50,8 @@ pub async fn sign_up(email: String, password: String) -> Result<LinkSent, Portal
     };
     Ok(LinkSent {
         email,
-        to_log: !state.mailer.sends_mail(),
+        to_log,
+        ready: false,
     })
 }
 
@@ -94,13 +107,23 @@ pub fn SignupPage() -> impl IntoView {
                 </label>
                 <button type="submit">{t!(i18n, signup_button)}</button>
             </ActionForm>
-            {move || action.value().get().and_then(Result::ok).map(|sent| view! {
-                <p role="status" data-testid="signup-sent">
-                    {t!(i18n, signup_sent, email = sent.email.clone())}
-                </p>
-                {sent.to_log.then(|| view! {
-                    <p data-testid="signup-sent-to-log">{t!(i18n, signup_sent_to_log)}</p>
-                })}
+            {move || action.value().get().and_then(Result::ok).map(|sent| if sent.ready {
+                view! {
+                    <p role="status" data-testid="signup-ready">
+                        {t!(i18n, misc.signup_ready)} " " <A href="/">{t!(i18n, nav_dashboard)}</A>
+                    </p>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <p role="status" data-testid="signup-sent">
+                        {t!(i18n, signup_sent, email = sent.email.clone())}
+                    </p>
+                    {sent.to_log.then(|| view! {
+                        <p data-testid="signup-sent-to-log">{t!(i18n, signup_sent_to_log)}</p>
+                    })}
+                }
+                .into_any()
             })}
             {action_error(action.value())}
             <p>{t!(i18n, have_account)} " " <A href="/login">{t!(i18n, log_in_link)}</A></p>

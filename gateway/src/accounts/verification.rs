@@ -35,16 +35,21 @@ pub enum SignUp {
     },
     /// The address already logs in (a confirmed account or a member): tell its owner instead.
     AlreadyRegistered { email: String, lang: Lang },
+    /// The installation's first account, on a server that sends no mail: confirmed at once (its
+    /// operator is the one signing up, and no link could reach them but through the log).
+    FirstAccount { account_id: i32, email: String },
 }
 
 /// Signs up `email`. An account whose address nobody has confirmed yet takes the latest
 /// sign-up's password and language, and its older links stop working: only the address's owner
-/// can follow the new one, so a stranger's earlier sign-up cannot keep the account.
+/// can follow the new one, so a stranger's earlier sign-up cannot keep the account. With
+/// `confirm_first` (no mail is sent), the first account of the database is confirmed at once.
 pub async fn sign_up(
     db: &DatabaseConnection,
     email: &str,
     password: &str,
     lang: Lang,
+    confirm_first: bool,
 ) -> Result<SignUp, AccountError> {
     let email = super::account::normalize_email(email)?;
     check_password_strength(password, &email)?;
@@ -79,6 +84,18 @@ pub async fn sign_up(
                 lang,
             };
             match super::account::insert_account(&txn, new).await {
+                Ok(account) if confirm_first && is_first_account(&txn, account.id).await? => {
+                    account::Entity::update_many()
+                        .col_expr(account::Column::EmailVerifiedAt, Expr::value(now_ms()))
+                        .filter(account::Column::Id.eq(account.id))
+                        .exec(&txn)
+                        .await?;
+                    txn.commit().await?;
+                    return Ok(SignUp::FirstAccount {
+                        account_id: account.id,
+                        email,
+                    });
+                }
                 Ok(account) => account.id,
                 // Another sign-up for this address won the race: its link is on its way.
                 Err(AccountError::EmailTaken) => {
@@ -91,6 +108,19 @@ pub async fn sign_up(
     let token = tokens::issue(&txn, account_id, Purpose::VerifyEmail, None).await?;
     txn.commit().await?;
     Ok(SignUp::Confirm { email, lang, token })
+}
+
+/// Whether `account_id`, just inserted by `txn`, is the only account: the installation's first.
+async fn is_first_account(
+    txn: &impl sea_orm::ConnectionTrait,
+    account_id: i32,
+) -> Result<bool, AccountError> {
+    use sea_orm::PaginatorTrait as _;
+    let others = account::Entity::find()
+        .filter(account::Column::Id.ne(account_id))
+        .count(txn)
+        .await?;
+    Ok(others == 0)
 }
 
 /// Confirms the address the link was sent to.
