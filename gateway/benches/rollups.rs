@@ -57,6 +57,7 @@ fn event(i: u64, total: u64, now: i64) -> UsageEvent {
         routed: true,
         priced: true,
         baseline_cost_usd: Some(0.0012),
+        key_accepted: true,
     }
 }
 

@@ -55,7 +55,11 @@ pub(super) async fn require_gateway_key(
             if let Some(key) = named
                 && state.abuse.admit_request(key.key_id).is_ok()
             {
-                state.usage.record(refused(&key, &response, started));
+                let event = UsageEvent {
+                    key_accepted: false,
+                    ..refused(&key, &response, started)
+                };
+                state.usage.record(event);
             }
             response
         }

@@ -32,6 +32,9 @@ pub struct UsageEvent {
     pub priced: bool,
     /// The same tokens on the baseline model, when it has a price.
     pub baseline_cost_usd: Option<f64>,
+    /// The key was accepted: the request is a use of it (its "last used"). Not so for a revoked
+    /// key or a wrong secret behind its prefix, which are logged under it all the same.
+    pub key_accepted: bool,
 }
 
 impl UsageEvent {
@@ -69,6 +72,7 @@ impl UsageEvent {
             routed: false,
             priced: false,
             baseline_cost_usd: None,
+            key_accepted: true,
         }
     }
 

@@ -231,7 +231,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
     rollup::add_to_rollups(&txn, batch).await?;
     // "Last used" of each key rides along with the batch instead of costing a write per request.
     let mut last_used: HashMap<i32, i64> = HashMap::new();
-    for event in batch {
+    for event in batch.iter().filter(|event| event.key_accepted) {
         let seen = last_used.entry(event.key_id).or_default();
         *seen = (*seen).max(event.created_at_ms);
     }
@@ -310,6 +310,7 @@ mod tests {
             routed: false,
             priced: true,
             baseline_cost_usd: None,
+            key_accepted: true,
         }
     }
 

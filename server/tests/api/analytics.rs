@@ -547,6 +547,7 @@ async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) 
         routed: false,
         priced: true,
         baseline_cost_usd: None,
+        key_accepted: true,
     };
     let written_before = app
         .state

@@ -182,6 +182,11 @@ async fn refuses_missing_malformed_unknown_and_revoked_keys(backend: Backend) {
             .len(),
         2
     );
+    // A refused key was not used: its "last used" does not move.
+    let other_key = accounts::find_key_by_prefix(&app.state.db, other.account_id, &other.key)
+        .await
+        .unwrap();
+    assert_eq!(other_key.last_used_at, None);
 }
 
 async fn bad_bodies_are_400_in_openai_shape(backend: Backend) {
