@@ -19,6 +19,15 @@ pub struct MemberRow {
     pub role: String,
 }
 
+/// An invitation sent and not yet accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRow {
+    pub id: i32,
+    pub email: String,
+    pub role: String,
+    pub expires_at: i64,
+}
+
 /// What an invitation link offers, shown before it is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationView {
@@ -95,6 +104,32 @@ pub async fn invite_member(email: String, role: String) -> Result<String, Portal
     Ok(invited.email)
 }
 
+#[server(prefix = "/api", endpoint = "pending_invitations")]
+pub async fn pending_invitations() -> Result<Vec<PendingRow>, PortalError> {
+    use gateway::accounts::members::{self, Action};
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    Ok(members::pending_invitations(&state.db, actor.account_id)
+        .await?
+        .into_iter()
+        .map(|pending| PendingRow {
+            id: pending.id,
+            email: pending.email,
+            role: pending.role.id().to_owned(),
+            expires_at: pending.expires_at,
+        })
+        .collect())
+}
+
+#[server(prefix = "/api", endpoint = "withdraw_invitation")]
+pub async fn withdraw_invitation(id: i32) -> Result<(), PortalError> {
+    use gateway::accounts::members::{self, Action};
+    let actor = crate::server::require(Action::Administer).await?;
+    let state = crate::server::state()?;
+    members::withdraw_invitation(&state.db, actor.account_id, id).await?;
+    Ok(())
+}
+
 #[server(prefix = "/api", endpoint = "set_member_role")]
 pub async fn set_member_role(id: i32, role: String) -> Result<(), PortalError> {
     use gateway::accounts::members::{self, Action};
@@ -146,6 +181,11 @@ pub fn MembersPage() -> impl IntoView {
     let invite = ServerAction::<InviteMember>::new();
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    let withdraw = ServerAction::<WithdrawInvitation>::new();
+    let pending = Resource::new(
+        move || (invite.version().get(), withdraw.version().get()),
+        |_| pending_invitations(),
+    );
     let members = Resource::new(
         move || {
             (
@@ -175,6 +215,7 @@ pub fn MembersPage() -> impl IntoView {
             {action_error(invite.value())}
             {action_error(set_role.value())}
             {action_error(remove.value())}
+            {action_error(withdraw.value())}
             <ListTable
                 rows=members
                 head=move || view! { <th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th></th> }
@@ -185,7 +226,11 @@ pub fn MembersPage() -> impl IntoView {
                     view! {
                         <tr data-testid="member-row">
                             <td>{row.email.clone()}</td>
-                            <td>{role_name(row.role.clone())}</td>
+                            <td>{if owner {
+                                role_name(row.role.clone()).into_any()
+                            } else {
+                                role_form(set_role, row.id, row.role.clone()).into_any()
+                            }}</td>
                             <td>
                                 {(!owner).then(|| view! {
                                     <ActionForm action=remove>
@@ -198,7 +243,66 @@ pub fn MembersPage() -> impl IntoView {
                     }
                 }
             />
+            // Shown to those who manage members (to others, the list above already says no).
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    members.await.ok().map(|_| view! { <PendingInvitations pending withdraw/> })
+                })}
+            </Transition>
         </PortalPage>
+    }
+}
+
+/// The invitations waiting to be accepted, each with *Withdraw*.
+#[component]
+fn PendingInvitations(
+    pending: Resource<Result<Vec<PendingRow>, PortalError>>,
+    withdraw: ServerAction<WithdrawInvitation>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <h2>{t!(i18n, misc.pending_invitations)}</h2>
+        <ListTable
+            rows=pending
+            empty=move || view! { <p class="empty" data-testid="no-pending">{t!(i18n, misc.no_pending)}</p> }
+            head=move || view! { <th>{t!(i18n, col_email)}</th><th>{t!(i18n, col_role)}</th><th>{t!(i18n, misc.col_expires)}</th><th></th> }
+            row=move |row: PendingRow| {
+                let email = row.email.clone();
+                let ask = move || format!("“{}” — {}", email, t_string!(i18n, misc.confirm_withdraw));
+                view! {
+                    <tr data-testid="pending-row">
+                        <td>{row.email.clone()}</td>
+                        <td>{role_name(row.role.clone())}</td>
+                        <td>{gateway_types::time::format_utc(row.expires_at)}</td>
+                        <td>
+                            <ActionForm action=withdraw>
+                                <input type="hidden" name="id" value=row.id/>
+                                <button type="submit" class="danger" on:click=confirm_first(ask)>{t!(i18n, misc.withdraw)}</button>
+                            </ActionForm>
+                        </td>
+                    </tr>
+                }
+            }
+        />
+    }
+}
+
+/// A member's role as a choice saved on its own (admin, member, viewer; the owner stays owner).
+fn role_form(action: ServerAction<SetMemberRole>, id: i32, current: String) -> impl IntoView {
+    let i18n = use_i18n();
+    let option = move |value: &'static str, label: AnyView| {
+        view! { <option value=value selected=current == value>{label}</option> }
+    };
+    view! {
+        <ActionForm action=action attr:class="inline-form role-form">
+            <input type="hidden" name="id" value=id/>
+            <select name="role" aria-label=move || t_string!(i18n, misc.change_role)>
+                {option("admin", t!(i18n, misc.role_admin).into_any())}
+                {option("member", t!(i18n, misc.role_member).into_any())}
+                {option("viewer", t!(i18n, misc.role_viewer).into_any())}
+            </select>
+            <button type="submit">{t!(i18n, misc.save_role)}</button>
+        </ActionForm>
     }
 }
 

@@ -68,6 +68,7 @@ pub enum Problem {
     },
     SecondOwner,
     NoSuchMember,
+    NoSuchInvitation,
     NotAllowed {
         role: String,
     },
@@ -163,7 +164,7 @@ impl Problem {
         match self {
             WrongCredentials => 401,
             NotAllowed { .. } | EmailNotVerified { .. } => 403,
-            KeyNotFound | ProviderNotFound | NoSuchMember | UnknownKey => 404,
+            KeyNotFound | ProviderNotFound | NoSuchMember | NoSuchInvitation | UnknownKey => 404,
             EmailTaken | AddressTaken { .. } | SecondOwner | AlreadyOnPlan { .. } => 409,
             KeyLimit { .. } | ProviderLimit { .. } => 409,
             LinkExpired | LinkUsed => 410,
@@ -278,6 +279,7 @@ pub fn problem_view(problem: Problem) -> AnyView {
         AddressTaken { email } => say!(address_taken, email = email.clone()),
         SecondOwner => say!(second_owner),
         NoSuchMember => say!(no_such_member),
+        NoSuchInvitation => say!(no_such_invitation),
         NotAllowed { role } => {
             let role = StoredValue::new(role);
             say!(not_allowed, role = move || role_name(role.get_value()))
@@ -408,6 +410,7 @@ pub(crate) mod ssr {
             E::Members(MemberProblem::AddressTaken(email)) => Problem::AddressTaken { email },
             E::Members(MemberProblem::SecondOwner) => Problem::SecondOwner,
             E::Members(MemberProblem::NoSuchMember) => Problem::NoSuchMember,
+            E::Members(MemberProblem::NoSuchInvitation) => Problem::NoSuchInvitation,
             E::NotAllowed(role) => Problem::NotAllowed { role: role.into() },
             E::EmailNotVerified(email) => Problem::EmailNotVerified { email },
             E::InvalidLimits(err) => of_limits_error(err),

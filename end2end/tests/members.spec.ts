@@ -13,6 +13,8 @@ test("invite a member by e-mail; the member joins with the link and sees what th
   await form.getByLabel("Role").selectOption("member");
   await form.getByRole("button", { name: "Invite" }).click();
   await expect(page.getByTestId("invited")).toContainText(invitee);
+  // It waits in the list of invitations until the link is followed.
+  await expect(page.getByTestId("pending-row").filter({ hasText: invitee })).toHaveCount(1);
 
   // The colleague, in a browser of their own, follows the e-mailed link.
   const link = await linkInMail(page, invitee, "/invite?token=");
@@ -38,8 +40,27 @@ test("invite a member by e-mail; the member joins with the link and sees what th
   await colleague.goto("/members");
   await expect(colleague.getByRole("alert")).toContainText("Your role (member) does not allow this");
 
-  // The owner sees the member in the list.
+  // The owner sees the member in the list, no longer as an invitation, and changes the role.
   await page.goto("/members");
-  await expect(page.getByTestId("member-row").filter({ hasText: invitee })).toContainText("member");
+  await hydrated(page);
+  const row = page.getByTestId("member-row").filter({ hasText: invitee });
+  await expect(row.getByLabel("Change role")).toHaveValue("member");
+  await expect(page.getByTestId("pending-row")).toHaveCount(0);
+  await expect(page.getByTestId("no-pending")).toBeVisible();
+  await row.getByLabel("Change role").selectOption("viewer");
+  await row.getByRole("button", { name: "Save" }).click();
+  await expect(async () => {
+    await page.goto("/members");
+    await expect(page.getByTestId("member-row").filter({ hasText: invitee }).getByLabel("Change role")).toHaveValue("viewer", { timeout: 1_000 });
+  }).toPass({ timeout: 10_000 });
+  // A viewer reads but makes no keys.
+  await colleague.goto("/keys");
+  await hydrated(colleague);
+  await colleague.getByLabel("Key name").fill("second");
+  const alertsBefore = await colleague.getByRole("alert").count();
+  await colleague.getByRole("button", { name: "Create key" }).click();
+  await expect(colleague.getByRole("alert")).toHaveCount(alertsBefore + 1);
+  await expect(colleague.getByRole("alert").last()).toContainText("Your role (viewer) does not allow this");
+  await expect(colleague.getByTestId("new-key")).toHaveCount(0);
   await context.close();
 });

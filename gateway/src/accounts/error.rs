@@ -122,4 +122,6 @@ pub enum MemberProblem {
     SecondOwner,
     #[error("No such member.")]
     NoSuchMember,
+    #[error("No such invitation: it was accepted, withdrawn or has expired.")]
+    NoSuchInvitation,
 }

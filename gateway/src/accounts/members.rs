@@ -217,8 +217,56 @@ pub async fn invite(
         role,
     })
     .unwrap_or_default();
+    // A newer invitation to the same address replaces the older ones (as a newer reset link
+    // does): one link per address works, and the Members page lists it once.
+    for older in pending_invitations(db, account_id).await? {
+        if older.email == email {
+            tokens::withdraw(db, account_id, older.id, Purpose::Invitation).await?;
+        }
+    }
     let token = tokens::issue(db, account_id, Purpose::Invitation, Some(detail)).await?;
     Ok(Invited { email, token })
+}
+
+/// An invitation sent and not yet accepted (nor withdrawn, nor expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    pub id: i32,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: i64,
+}
+
+/// The organisation's invitations still waiting for their link to be followed, oldest first.
+pub async fn pending_invitations(
+    db: &DatabaseConnection,
+    account_id: i32,
+) -> Result<Vec<PendingInvitation>, AccountError> {
+    Ok(tokens::live(db, account_id, Purpose::Invitation)
+        .await?
+        .into_iter()
+        .filter_map(|link| {
+            let invitation: Invitation = serde_json::from_str(link.detail.as_deref()?).ok()?;
+            Some(PendingInvitation {
+                id: link.id,
+                email: invitation.email,
+                role: invitation.role,
+                expires_at: link.expires_at,
+            })
+        })
+        .collect())
+}
+
+/// Withdraws an invitation: its link stops working at once.
+pub async fn withdraw_invitation(
+    db: &DatabaseConnection,
+    account_id: i32,
+    id: i32,
+) -> Result<(), AccountError> {
+    if !tokens::withdraw(db, account_id, id, Purpose::Invitation).await? {
+        return Err(AccountError::Members(MemberProblem::NoSuchInvitation));
+    }
+    Ok(())
 }
 
 /// Refuses an address that already has a login (as an owner or a member): each address belongs

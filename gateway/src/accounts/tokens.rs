@@ -8,7 +8,8 @@ use std::time::Duration;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 
 use crate::clock::now_ms;
@@ -186,4 +187,40 @@ pub async fn revoke_unused_for(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The account's links of one kind that still work (unused, unexpired), oldest first: the
+/// invitations the Members page lists as pending.
+pub async fn live(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+    purpose: Purpose,
+) -> Result<Vec<email_token::Model>, DbErr> {
+    email_token::Entity::find()
+        .filter(email_token::Column::AccountId.eq(account_id))
+        .filter(email_token::Column::Purpose.eq(purpose.id()))
+        .filter(email_token::Column::UsedAt.is_null())
+        .filter(email_token::Column::ExpiresAt.gt(now_ms()))
+        .order_by_asc(email_token::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Makes one of the account's links useless at once; false when it was not the account's, not
+/// of this kind, or no longer worked.
+pub async fn withdraw(
+    db: &impl ConnectionTrait,
+    account_id: i32,
+    id: i32,
+    purpose: Purpose,
+) -> Result<bool, DbErr> {
+    let withdrawn = email_token::Entity::update_many()
+        .col_expr(email_token::Column::UsedAt, Expr::value(now_ms()))
+        .filter(email_token::Column::Id.eq(id))
+        .filter(email_token::Column::AccountId.eq(account_id))
+        .filter(email_token::Column::Purpose.eq(purpose.id()))
+        .filter(email_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(withdrawn.rows_affected == 1)
 }

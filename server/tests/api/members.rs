@@ -390,7 +390,158 @@ async fn a_member_resets_their_own_password(backend: Backend) {
     );
 }
 
+/// `(email, role, id)` of each invitation the browser's organisation has waiting.
+async fn pending(browser: &Browser<'_>) -> Vec<(String, String, i64)> {
+    let rows: serde_json::Value = browser
+        .post_form("pending_invitations", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["email"].as_str().unwrap().to_owned(),
+                row["role"].as_str().unwrap().to_owned(),
+                row["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The token of the newest of `count` e-mails to `email`.
+async fn newest_token(catcher: &SmtpCatcher, email: &str, count: usize) -> String {
+    let mail = catcher.wait_for(email, count).await.pop().unwrap();
+    let link = mail.link("http").unwrap();
+    link.split("token=").nth(1).unwrap().to_owned()
+}
+
+/// The Members page: invitations waiting are listed until accepted or withdrawn (a withdrawn
+/// link no longer works); a member's role changes, and with it what they may do; another
+/// organisation can do neither to them.
+async fn pending_invitations_are_listed_and_withdrawn_and_roles_change(backend: Backend) {
+    let (app, catcher) = app_with_smtp(backend).await;
+    app.create_account("owner@example.com").await;
+    let owner = log_in(&app, "owner@example.com", PASSWORD).await;
+    for (email, role) in [
+        ("later@example.com", "viewer"),
+        ("never@example.com", "admin"),
+    ] {
+        let invited = owner
+            .post_form("invite_member", &[("email", email), ("role", role)])
+            .await;
+        assert!(invited.status().is_success());
+    }
+    // Invited again: the newer invitation replaces the older one (listed once).
+    let again = owner
+        .post_form(
+            "invite_member",
+            &[("email", "never@example.com"), ("role", "admin")],
+        )
+        .await;
+    assert!(again.status().is_success());
+    let waiting = pending(&owner).await;
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|(e, r, _)| (e.as_str(), r.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("later@example.com", "viewer"),
+            ("never@example.com", "admin")
+        ]
+    );
+
+    // Another organisation cannot withdraw it, nor see it.
+    app.create_account("eve@example.com").await;
+    let eve = log_in(&app, "eve@example.com", PASSWORD).await;
+    assert!(pending(&eve).await.is_empty());
+    let never_id = waiting[1].2.to_string();
+    let refused = eve
+        .post_form("withdraw_invitation", &[("id", &never_id)])
+        .await;
+    assert_eq!(refused.status(), 404);
+
+    // Withdrawn: gone from the list, and its link no longer works.
+    let withdrawn = owner
+        .post_form("withdraw_invitation", &[("id", &never_id)])
+        .await;
+    assert!(withdrawn.status().is_success(), "{}", withdrawn.status());
+    assert_eq!(pending(&owner).await.len(), 1);
+    // The newer of its two e-mails: the link the owner withdrew.
+    let token = newest_token(&catcher, "never@example.com", 2).await;
+    let stranger = Browser::new(&app);
+    let details = body(
+        stranger
+            .post_form("invitation_details", &[("token", &token)])
+            .await,
+    )
+    .await;
+    assert!(details.contains("LinkUsed"), "{details}");
+    let again = owner
+        .post_form("withdraw_invitation", &[("id", &never_id)])
+        .await;
+    assert_eq!(again.status(), 404);
+
+    // Accepted: no longer pending. Then the viewer becomes a member and may create keys.
+    let token = newest_token(&catcher, "later@example.com", 1).await;
+    let later = Browser::new(&app);
+    let accepted = later
+        .post_form(
+            "accept_invitation",
+            &[("token", &token), ("password", "tall oak river 2026")],
+        )
+        .await;
+    assert!(accepted.status().is_success(), "{}", accepted.status());
+    assert!(
+        pending(&owner)
+            .await
+            .iter()
+            .all(|(email, _, _)| email != "later@example.com")
+    );
+    assert_eq!(
+        later
+            .post_form("create_key", &[("name", "x")])
+            .await
+            .status(),
+        403
+    );
+    let members: serde_json::Value = owner
+        .post_form("list_members", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let later_id = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["email"] == "later@example.com")
+        .unwrap()["id"]
+        .to_string();
+    assert_eq!(
+        eve.post_form("set_member_role", &[("id", &later_id), ("role", "member")])
+            .await
+            .status(),
+        404
+    );
+    let changed = owner
+        .post_form("set_member_role", &[("id", &later_id), ("role", "member")])
+        .await;
+    assert!(changed.status().is_success(), "{}", changed.status());
+    assert_eq!(
+        later
+            .post_form("create_key", &[("name", "x")])
+            .await
+            .status(),
+        200
+    );
+}
+
 on_both_backends!(
+    pending_invitations_are_listed_and_withdrawn_and_roles_change,
     a_member_resets_their_own_password,
     each_role_may_do_what_its_role_allows_and_no_more,
     removing_a_member_revokes_their_keys_and_ends_their_session,
