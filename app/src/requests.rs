@@ -23,6 +23,8 @@ pub struct LogQuery {
     pub tier: String,
     /// `hit` or `miss`.
     pub cache: String,
+    /// One request's id as its answer named it (`x-request-id`: `req_…`).
+    pub request: String,
     /// The last request of the previous page: `<created_at>.<id>`.
     pub before: String,
 }
@@ -36,6 +38,7 @@ impl LogQuery {
             status: get("status"),
             tier: get("tier"),
             cache: get("cache"),
+            request: get("request"),
             before: get("before"),
         }
     }
@@ -48,6 +51,7 @@ impl LogQuery {
             ("status", self.status.as_str()),
             ("tier", self.tier.as_str()),
             ("cache", self.cache.as_str()),
+            ("request", self.request.as_str()),
             ("before", before),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -82,6 +86,22 @@ pub struct LogRow {
     pub route_reason: Option<String>,
     /// Counted against the monthly quota (the first event of each admitted request).
     pub counted: bool,
+    /// `req_…`, the `x-request-id` its answer carried (none for events older than ids).
+    pub request_id: Option<String>,
+    /// Every event of the request, this one included, oldest first, when it made more than one
+    /// (a failed attempt, a fallback, a cascade's first answer).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One upstream attempt of a request, as its detail lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub model: String,
+    pub status: i16,
+    pub error_code: Option<String>,
+    /// Since the request arrived, when this attempt ended.
+    pub latency_ms: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,12 +145,29 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
             "miss" => Some(false),
             _ => None,
         },
+        // An id that is no request's (mistyped) finds nothing rather than everything.
+        request_id: text(&query.request)
+            .map(|request| gateway::usage::RequestId::parse(&request).map_or(-1, |id| id.0)),
         before: query
             .before
             .split_once('.')
             .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?))),
     };
     let events = analytics::log_page(&state.db, account_id, &filter, LOG_PAGE).await?;
+    let request_ids: Vec<i64> = events.iter().filter_map(|event| event.request_id).collect();
+    let mut attempts: std::collections::HashMap<i64, Vec<Attempt>> = Default::default();
+    for event in analytics::events_of_requests(&state.db, account_id, &request_ids).await? {
+        let Some(request_id) = event.request_id else {
+            continue;
+        };
+        attempts.entry(request_id).or_default().push(Attempt {
+            id: event.id,
+            model: shown_model(&event.provider, &event.model),
+            status: event.status,
+            error_code: event.error_code,
+            latency_ms: event.latency_ms,
+        });
+    }
     let keys: Vec<(i32, String)> = gateway::accounts::list_gateway_keys(&state.db, account_id)
         .await?
         .into_iter()
@@ -168,6 +205,15 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
             cache_hit: event.cache_hit,
             route_reason: event.route_reason,
             counted: event.counted,
+            request_id: event
+                .request_id
+                .map(|id| gateway::usage::RequestId(id).to_string()),
+            attempts: event
+                .request_id
+                .and_then(|id| attempts.get(&id))
+                .filter(|all| all.len() > 1)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     Ok(LogPage {
@@ -277,6 +323,9 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
                     <option value="miss" selected=selected("miss", &query.cache)>{t!(i18n, log.cache_miss)}</option>
                 </select>
             </label>
+            <label>{t!(i18n, log.request_id)}
+                <input name="request" value=query.request.clone() placeholder="req_…" size="22"/>
+            </label>
             <button type="submit">{t!(i18n, log.filter)}</button>
         </form>
         <p class="muted">{t!(i18n, log.kept, days = retention_days)}</p>
@@ -294,17 +343,21 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
     }
 }
 
+/// `provider/model`, or `—` for a request refused before routing (it names no model it went to).
+fn shown_model(provider: &str, model: &str) -> String {
+    if model.is_empty() {
+        "—".to_owned()
+    } else if provider.is_empty() {
+        model.to_owned()
+    } else {
+        format!("{provider}/{model}")
+    }
+}
+
 fn log_row(row: LogRow) -> impl IntoView {
     let i18n = use_i18n();
     let failed = row.status >= 400;
-    // A request refused before routing names no model it went to.
-    let model = if row.model.is_empty() {
-        "—".to_owned()
-    } else if row.provider.is_empty() {
-        row.model.clone()
-    } else {
-        format!("{}/{}", row.provider, row.model)
-    };
+    let model = shown_model(&row.provider, &row.model);
     view! {
         <li data-testid="log-row" data-status=row.status.to_string() class:failed=failed>
             <details>
@@ -329,7 +382,27 @@ fn log_row(row: LogRow) -> impl IntoView {
                     <dt>{t!(i18n, log.saved)}</dt><dd>{crate::format::money_view(row.saving_usd)}</dd>
                     <dt>{t!(i18n, log.cache)}</dt><dd>{if row.cache_hit { t!(i18n, log.cache_hit).into_any() } else { t!(i18n, log.cache_miss).into_any() }}</dd>
                     <dt>{t!(i18n, log.counted)}</dt><dd>{if row.counted { t!(i18n, log.yes).into_any() } else { t!(i18n, log.no).into_any() }}</dd>
+                    <dt>{t!(i18n, log.request_id)}</dt><dd><code data-testid="log-request-id">{row.request_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
                 </dl>
+                {(!row.attempts.is_empty()).then(|| {
+                    let this = row.id;
+                    view! {
+                        <p class="muted">{t!(i18n, log.attempts)}</p>
+                        <ol class="attempts" data-testid="log-attempts">
+                            {row.attempts.iter().map(|attempt| {
+                                let (current, failed) = (attempt.id == this, attempt.status >= 400);
+                                view! {
+                                <li class:current=current class:failed=failed>
+                                    <span class="status">{attempt.status}</span> " "
+                                    <span class="model">{attempt.model.clone()}</span>
+                                    {attempt.error_code.clone().map(|code| view! { " · " <code>{code}</code> })}
+                                    " · " {format!("{} ms", attempt.latency_ms)}
+                                </li>
+                                }
+                            }).collect_view()}
+                        </ol>
+                    }
+                })}
             </details>
         </li>
     }

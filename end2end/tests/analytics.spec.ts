@@ -70,7 +70,10 @@ test("the request log shows each request, an error included, and opens to what w
   await signUp(page, "log");
   const key = await createKey(page);
   await addFakeOpenAi(page);
-  expect((await chat(request, key, {})).status()).toBe(200);
+  const first = await chat(request, key, {});
+  expect(first.status()).toBe(200);
+  const requestId = first.headers()["x-request-id"];
+  expect(requestId).toMatch(/^req_[0-9a-f]{16}$/);
   await page.goto("/requests");
   await hydrated(page);
   await expect(page.getByTestId("log-row")).toHaveCount(1, { timeout: 20_000 });
@@ -85,9 +88,16 @@ test("the request log shows each request, an error included, and opens to what w
   await served.locator("summary").click();
   await expect(served).toContainText("openai/gpt-4o-mini");
   await expect(served).toContainText("Why this model");
+  await expect(served.getByTestId("log-request-id")).toHaveText(requestId);
   // A filter is a plain GET form.
   await page.getByLabel("Status").selectOption("errors");
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(page).toHaveURL(/status=errors/);
   await expect(page.getByTestId("log-row")).toHaveCount(2);
+  // The id a client logged finds its request.
+  await page.goto("/requests");
+  await page.getByLabel("Request id").fill(requestId);
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.getByTestId("log-row")).toHaveCount(1);
+  await expect(page.getByTestId("log-row")).toHaveAttribute("data-status", "200");
 });

@@ -58,6 +58,7 @@ fn event(i: u64, total: u64, now: i64) -> UsageEvent {
         priced: true,
         baseline_cost_usd: Some(0.0012),
         key_accepted: true,
+        request_id: gateway::usage::RequestId(i as i64),
     }
 }
 

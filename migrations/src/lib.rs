@@ -32,6 +32,7 @@ mod m20261206_000012_honest_savings;
 mod m20261206_000013_quality_verdicts;
 mod m20261206_000014_threshold_changes;
 mod m20261207_000015_key_prefix_index;
+mod m20261207_000016_request_ids;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_quality_verdicts::Migration),
             Box::new(m20261206_000014_threshold_changes::Migration),
             Box::new(m20261207_000015_key_prefix_index::Migration),
+            Box::new(m20261207_000016_request_ids::Migration),
         ]
     }
 }

@@ -206,6 +206,7 @@ mod tests {
             counted: true,
             cache_hit: false,
             route_reason: Some("auto: difficulty 0.10 -> cheap tier".into()),
+            request_id: Some(7),
             routed: true,
             priced: true,
             baseline_cost_usd: Some(0.5),

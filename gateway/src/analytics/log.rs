@@ -48,6 +48,8 @@ pub struct LogFilter {
     pub status: Option<StatusFilter>,
     pub tier: Option<String>,
     pub cache_hit: Option<bool>,
+    /// One request's events (its `x-request-id`).
+    pub request_id: Option<i64>,
     pub before: Option<(i64, i64)>,
 }
 
@@ -80,6 +82,9 @@ pub async fn log_page(
     if let Some(cache_hit) = filter.cache_hit {
         query = query.filter(Column::CacheHit.eq(cache_hit));
     }
+    if let Some(request_id) = filter.request_id {
+        query = query.filter(Column::RequestId.eq(request_id));
+    }
     if let Some((created_at, id)) = filter.before {
         query = query.filter(
             Condition::any().add(Column::CreatedAt.lt(created_at)).add(
@@ -93,6 +98,26 @@ pub async fn log_page(
         .order_by_desc(Column::CreatedAt)
         .order_by_desc(Column::Id)
         .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Every event of the account's requests `request_ids` (each request's attempts, fallbacks and
+/// answer), oldest first: what a page of the log shows when a request opens. One query, on the
+/// (account, request) index.
+pub async fn events_of_requests(
+    db: &DatabaseConnection,
+    account_id: i32,
+    request_ids: &[i64],
+) -> Result<Vec<usage_event::Model>, DbErr> {
+    if request_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    usage_event::Entity::find()
+        .filter(usage_event::Column::AccountId.eq(account_id))
+        .filter(usage_event::Column::RequestId.is_in(request_ids.iter().copied()))
+        .order_by_asc(usage_event::Column::CreatedAt)
+        .order_by_asc(usage_event::Column::Id)
         .all(db)
         .await
 }

@@ -14,7 +14,7 @@ pub use crate::usage::rollup::{LATENCY_BOUNDS_MS, latency_bucket};
 pub use export::{
     EXPORT_COLUMNS, EXPORT_PAGE, csv_stream, events_page, events_since, export_row, to_csv,
 };
-pub use log::{LOG_PAGE, LogFilter, StatusFilter, log_page};
+pub use log::{LOG_PAGE, LogFilter, StatusFilter, events_of_requests, log_page};
 pub use retention::{delete_expired, delete_expired_in_batches, spawn_retention_job};
 
 use std::collections::{BTreeMap, HashMap};

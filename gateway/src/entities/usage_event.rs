@@ -39,6 +39,9 @@ pub struct Model {
     pub cache_hit: bool,
     /// Why the request went where it went (as `x-gateway-route-reason` said).
     pub route_reason: Option<String>,
+    /// The `/v1` request this event belongs to (its `x-request-id`), shared by its attempts and
+    /// fallbacks; `None` for events written before ids were kept.
+    pub request_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

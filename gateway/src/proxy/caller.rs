@@ -14,15 +14,33 @@ use crate::directory::{AccountConfig, AuthenticatedKey, DirectoryError, KeyRefus
 use crate::error::{ApiError, AuthError, PlanError};
 use crate::routing::RoutingPolicy;
 use crate::state::GatewayState;
-use crate::usage::UsageEvent;
+use crate::usage::{RequestId, UsageEvent};
 
 /// Checks `Authorization: Bearer gw_…` and hands the key's owner to the handler.
 pub(super) async fn require_gateway_key(
     State(state): State<GatewayState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
+    let request_id = RequestId::new();
+    let mut response = authenticated(state, request, next, started, request_id).await;
+    // Every /v1 answer names its request: the id the request log finds it by.
+    if let Ok(value) = axum::http::HeaderValue::from_str(&request_id.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The key checked and the request served; a refusal that names a key of an account is logged
+/// under it.
+async fn authenticated(
+    state: GatewayState,
+    mut request: Request,
+    next: Next,
+    started: std::time::Instant,
+    request_id: RequestId,
+) -> Response {
     let anthropic_route = takes_x_api_key(request.uri().path());
     let key = match bearer_token(request.headers(), anthropic_route) {
         Ok(token) => state.directory.authenticate(token).await,
@@ -38,13 +56,16 @@ pub(super) async fn require_gateway_key(
                 .into_response();
             }
             request.extensions_mut().insert(key);
+            request.extensions_mut().insert(request_id);
             let opened = UsageOpened::default();
             request.extensions_mut().insert(opened.clone());
             let response = next.run(request).await;
             // A request refused before it reached a provider (a bad body, an unknown model, the
             // plan's limits) records no usage of its own: the log shows it all the same.
             if response.status().as_u16() >= 400 && !opened.0.load(Ordering::Relaxed) {
-                state.usage.record(refused(&key, &response, started));
+                state
+                    .usage
+                    .record(refused(request_id, &key, &response, started));
             }
             response
         }
@@ -57,7 +78,7 @@ pub(super) async fn require_gateway_key(
             {
                 let event = UsageEvent {
                     key_accepted: false,
-                    ..refused(&key, &response, started)
+                    ..refused(request_id, &key, &response, started)
                 };
                 state.usage.record(event);
             }
@@ -72,9 +93,15 @@ pub(super) struct UsageOpened(pub Arc<AtomicBool>);
 
 /// The event of a request refused before any provider was called: its status and error code,
 /// no tokens, no cost, not counted against the quota.
-fn refused(key: &AuthenticatedKey, response: &Response, started: std::time::Instant) -> UsageEvent {
+fn refused(
+    request_id: RequestId,
+    key: &AuthenticatedKey,
+    response: &Response,
+    started: std::time::Instant,
+) -> UsageEvent {
     let code = response.extensions().get::<crate::error::ErrorCode>();
     UsageEvent::of_request(
+        request_id,
         key.account_id,
         key.key_id,
         started,
@@ -119,6 +146,8 @@ pub struct Caller {
     pub key: AuthenticatedKey,
     /// Set when the request's usage context is made (see [`require_gateway_key`]).
     pub(super) usage_opened: Arc<AtomicBool>,
+    /// The id every usage event of this request carries (its `x-request-id`).
+    pub request_id: RequestId,
     pub account: Arc<AccountConfig>,
     pub policy: RoutingPolicy,
 }
@@ -149,9 +178,15 @@ impl FromRequestParts<GatewayState> for Caller {
             .get::<UsageOpened>()
             .map(|opened| opened.0.clone())
             .unwrap_or_default();
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .copied()
+            .unwrap_or_default();
         Ok(Caller {
             key,
             usage_opened,
+            request_id,
             account,
             policy,
         })

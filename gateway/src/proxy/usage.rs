@@ -23,6 +23,7 @@ use crate::usage::{UsageEvent, UsageRecorder};
 pub(super) struct UsageContext {
     recorder: UsageRecorder,
     key: AuthenticatedKey,
+    request_id: crate::usage::RequestId,
     started: Instant,
     /// The model the account (or key) would have used without the gateway.
     baseline: Option<&'static CatalogModel>,
@@ -43,6 +44,7 @@ impl UsageContext {
         Self {
             recorder: state.usage.clone(),
             key: caller.key,
+            request_id: caller.request_id,
             started,
             baseline: routing::baseline_model(&caller.policy, &caller.account.providers),
             counted: AtomicBool::new(false),
@@ -90,6 +92,7 @@ impl UsageContext {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             ..UsageEvent::of_request(
+                self.request_id,
                 self.key.account_id,
                 self.key.key_id,
                 self.started,

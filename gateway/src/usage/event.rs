@@ -2,6 +2,41 @@
 
 use super::savings;
 
+/// The id of one `/v1` request: every usage event it makes carries it, and the client gets it as
+/// `x-request-id` (`req_` and 16 hex digits), so a request the client logged is found in the
+/// request log with its attempts and fallbacks. Random: it says nothing about other requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub i64);
+
+impl RequestId {
+    pub fn new() -> Self {
+        // 63 bits: positive in every database's BIGINT.
+        RequestId((rand::random::<u64>() >> 1) as i64)
+    }
+
+    /// `req_…` as the client sees it; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.trim().strip_prefix("req_")?;
+        (hex.len() == 16)
+            .then(|| u64::from_str_radix(hex, 16).ok())
+            .flatten()
+            .and_then(|id| i64::try_from(id).ok())
+            .map(RequestId)
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "req_{:016x}", self.0)
+    }
+}
+
 /// One proxied request. There is deliberately no field for prompt or completion text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
@@ -35,6 +70,8 @@ pub struct UsageEvent {
     /// The key was accepted: the request is a use of it (its "last used"). Not so for a revoked
     /// key or a wrong secret behind its prefix, which are logged under it all the same.
     pub key_accepted: bool,
+    /// The request this event belongs to (shared by its attempts).
+    pub request_id: RequestId,
 }
 
 impl UsageEvent {
@@ -42,6 +79,7 @@ impl UsageEvent {
     /// what was served is known: no provider, model, tokens, route or price. The proxy's stages
     /// fill in what they served; a request refused before a provider was called stays so.
     pub fn of_request(
+        request_id: RequestId,
         account_id: i32,
         key_id: i32,
         started: std::time::Instant,
@@ -73,6 +111,7 @@ impl UsageEvent {
             priced: false,
             baseline_cost_usd: None,
             key_accepted: true,
+            request_id,
         }
     }
 
@@ -85,5 +124,31 @@ impl UsageEvent {
             self.cache_hit,
             self.baseline_cost_usd.is_some(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_read_back_as_written_and_nothing_else_reads() {
+        for _ in 0..100 {
+            let id = RequestId::new();
+            assert!(id.0 >= 0);
+            let text = id.to_string();
+            assert_eq!(text.len(), 20, "{text}");
+            assert_eq!(RequestId::parse(&text), Some(id));
+        }
+        for bad in [
+            "",
+            "req_",
+            "req_123",
+            "req_zzzzzzzzzzzzzzzz",
+            "8000000000000000",
+            "req_8000000000000000",
+        ] {
+            assert_eq!(RequestId::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -8,7 +8,7 @@ pub mod rollup;
 pub mod savings;
 
 use chunks::fixed_chunks;
-pub use event::UsageEvent;
+pub use event::{RequestId, UsageEvent};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -270,6 +270,7 @@ async fn insert_events(
         routed: Set(event.routed),
         priced: Set(event.priced),
         baseline_cost_usd: Set(event.baseline_cost_usd),
+        request_id: Set(Some(event.request_id.0)),
         ..Default::default()
     });
     usage_event::Entity::insert_many(rows)
@@ -311,6 +312,7 @@ mod tests {
             priced: true,
             baseline_cost_usd: None,
             key_accepted: true,
+            request_id: RequestId(i64::from(n)),
         }
     }
 

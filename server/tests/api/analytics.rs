@@ -23,6 +23,7 @@ crate::on_both_backends!(
     a_failing_database_never_fails_a_request,
     one_bad_event_never_drops_the_others_batched_with_it,
     the_request_log_filters_pages_and_keeps_to_the_account,
+    a_requests_attempts_share_its_id_and_open_together_in_the_log,
 );
 
 async fn pro_tenant(app: &TestApp, email: &str) -> (i32, String) {
@@ -548,6 +549,7 @@ async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) 
         priced: true,
         baseline_cost_usd: None,
         key_accepted: true,
+        request_id: gateway::usage::RequestId::new(),
     };
     let written_before = app
         .state
@@ -794,4 +796,86 @@ async fn the_request_log_filters_pages_and_keeps_to_the_account(backend: Backend
     let theirs = theirs["rows"].as_array().unwrap();
     assert_eq!(theirs.len(), 1, "{theirs:?}");
     assert!(!ids.contains(&theirs[0]["id"].as_i64().unwrap()));
+}
+
+/// Every `/v1` answer carries `x-request-id`; the request's events (a failing model's retries,
+/// the fallback that answered) carry it too, so the log finds the request by it and opens it to
+/// its attempts in order. A mistyped id finds nothing; another tenant's id finds nothing.
+async fn a_requests_attempts_share_its_id_and_open_together_in_the_log(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = crate::portal::Browser::new(&app);
+    let account = browser.sign_up("ada@example.com").await;
+    app.add_openai(account.id, OPENAI_KEY).await;
+    let key = app.create_key(account.id).await;
+    let mut request = hello();
+    request["model"] = json!("openai/fake-error-500");
+    request["models"] = json!(["openai/gpt-4o-mini"]);
+    let answered = app.chat(Some(&key), &request).await;
+    assert_eq!(answered.status(), 200);
+    let id = answered.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(gateway::usage::RequestId::parse(&id).is_some(), "{id}");
+    let other = app.chat(Some(&key), &hello()).await;
+    let other_id = other.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(other_id, id);
+    // A refusal is named too.
+    let refused = app.chat(None, &hello()).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("x-request-id"));
+    app.flush_usage().await;
+
+    let log = |request: &str| {
+        let request = request.to_owned();
+        let browser = &browser;
+        async move {
+            let response = browser
+                .post_form("request_log", &[("request", request.as_str())])
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let found = log(&id).await;
+    let rows = found["rows"].as_array().unwrap();
+    assert!(rows.len() >= 2, "the failures and the answer: {found}");
+    assert!(rows.iter().all(|row| row["request_id"] == id.as_str()));
+    let answer = rows.iter().find(|row| row["status"] == 200).unwrap();
+    let attempts = answer["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), rows.len(), "{answer}");
+    let statuses: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|status| *status >= 500),
+        "{statuses:?}"
+    );
+    assert_eq!(attempts[0]["model"], "openai/fake-error-500");
+    assert_eq!(attempts.last().unwrap()["model"], "openai/gpt-4o-mini");
+    let times: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["latency_ms"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    // A request of one event has no attempts to list.
+    let single = log(&other_id).await;
+    assert_eq!(single["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(single["rows"][0]["attempts"], json!([]));
+    // A mistyped id finds nothing; so does the id from another tenant's browser.
+    assert_eq!(log("req_123").await["rows"], json!([]));
+    let eve = crate::portal::Browser::new(&app);
+    eve.sign_up("eve@example.com").await;
+    let theirs = eve
+        .post_form("request_log", &[("request", id.as_str())])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(theirs["rows"], json!([]));
 }
