@@ -40,6 +40,18 @@ pub const PUBLIC_PATHS: &[&str] = &[
     "/login", "/signup", "/verify", "/forgot", "/reset", "/invite",
 ];
 
+/// This build of the portal (see build.rs): in the page the server renders, and compiled into
+/// the WASM, which hydrates only a page of its own build.
+pub const BUILD_ID: &str = include!(concat!(env!("OUT_DIR"), "/build_id.rs"));
+
+/// The name of the page's `<meta>` that carries the server's [`BUILD_ID`].
+pub const BUILD_META: &str = "llm-gateway-build";
+
+/// Whether a page whose build meta says `found` came from another build than this code.
+pub fn other_build(found: Option<&str>) -> bool {
+    found != Some(BUILD_ID)
+}
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -47,6 +59,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name=BUILD_META content=BUILD_ID/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -103,5 +116,19 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
         </i18n::I18nContextProvider>
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_page_of_this_build_is_hydrated() {
+        assert_eq!(BUILD_ID.len(), 16, "{BUILD_ID}");
+        assert!(BUILD_ID.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!other_build(Some(BUILD_ID)));
+        assert!(other_build(Some("0000000000000000")));
+        assert!(other_build(None), "a page without the mark is not ours");
     }
 }

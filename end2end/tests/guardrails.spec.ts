@@ -113,3 +113,28 @@ test("at phone width (390 px) no page scrolls sideways, long names included", as
   await page.goto("/keys");
   await expect(page.getByTestId("key-row")).toContainText("k".repeat(20));
 });
+
+test("a page of another build is not hydrated by this script: it says so and keeps working", async ({ page }) => {
+  // As if the server and its site files came from two different builds.
+  await page.route("**/login", async (route) => {
+    const response = await route.fetch();
+    const body = (await response.text()).replace(
+      /(<meta name="llm-gateway-build" content=")[0-9a-f]+/,
+      "$1ffffffffffffffff",
+    );
+    await route.fulfill({ response, body });
+  });
+  const logged: string[] = [];
+  page.on("console", (message) => logged.push(message.text()));
+  await page.goto("/login");
+  await expect(page.getByTestId("build-mismatch")).toContainText("another build of LLM Gateway");
+  await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
+  expect(logged.join("\n")).toContain("not hydrating");
+  // The server-rendered page is still there, its form a plain form.
+  await expect(page.getByRole("button", { name: "Log in" })).toBeVisible();
+  await page.unroute("**/login");
+  // The same page as the server sends it hydrates.
+  await page.goto("/login");
+  await hydrated(page);
+  await expect(page.getByTestId("build-mismatch")).toHaveCount(0);
+});

@@ -249,6 +249,14 @@ async fn health_and_anonymous_redirects() {
         html.contains("/pkg/llm-gateway.js") && html.contains("\"llm-gateway\", false"),
         "the page loads the WASM build"
     );
+    // The build the page is of: the WASM hydrates only a page of its own build.
+    assert!(
+        html.contains(&format!(
+            "<meta name=\"llm-gateway-build\" content=\"{}\"",
+            ::app::BUILD_ID
+        )),
+        "{html}"
+    );
 }
 
 /// Pages and the site's files go out compressed when the browser asks (the release WASM is

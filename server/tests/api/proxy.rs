@@ -609,15 +609,16 @@ async fn auto_routes_by_difficulty_and_records_the_saving(backend: Backend) {
         .all(&app.state.db)
         .await
         .unwrap();
+    // The routed ones (the pinned request's model is of the cheap tier too).
     let cheap = events
         .iter()
-        .find(|e| e.tier.as_deref() == Some("cheap"))
+        .find(|e| e.tier.as_deref() == Some("cheap") && e.routed)
         .expect("the simple request");
     assert_eq!(cheap.baseline_model.as_deref(), Some("openai/gpt-4o"));
     assert!(cheap.cost_usd > 0.0 && cheap.saving_usd > 0.0, "{cheap:?}");
     let strong = events
         .iter()
-        .find(|e| e.tier.as_deref() == Some("strong"))
+        .find(|e| e.tier.as_deref() == Some("strong") && e.routed)
         .expect("the hard request");
     assert!(
         strong.saving_usd < cheap.saving_usd,
