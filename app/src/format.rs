@@ -107,3 +107,16 @@ mod tests {
         assert_eq!(number(-0.00001, 2, Locale::en), "0.00");
     }
 }
+
+/// A time range's name (`1h`, `24h`, `7d`, `30d`, `90d`, `365d`) in `locale`.
+pub fn range_label(locale: Locale, range: &str) -> &'static str {
+    use crate::i18n::td_string;
+    match range {
+        "1h" => td_string!(locale, analytics.range_1h),
+        "24h" => td_string!(locale, analytics.range_24h),
+        "7d" => td_string!(locale, analytics.range_7d),
+        "30d" => td_string!(locale, analytics.range_30d),
+        "90d" => td_string!(locale, analytics.range_90d),
+        _ => td_string!(locale, analytics.range_365d),
+    }
+}

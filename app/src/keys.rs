@@ -36,6 +36,27 @@ pub struct NewKey {
 mod ssr {
     use crate::error::PortalError;
 
+    /// Session entry holding a key created by a form posted without the script: its name and
+    /// its secret sealed under the master key (as provider keys are stored), until the Keys page
+    /// the browser is sent back to reads it, once.
+    pub const NEW_KEY_FLASH: &str = "new_key_flash";
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub struct SealedNewKey {
+        pub name: String,
+        pub sealed: Vec<u8>,
+        /// When it was made: a flash not read within [`FLASH_LIFETIME_MS`] is dropped unread.
+        pub at: i64,
+    }
+
+    /// How long a sealed new key waits for the page that shows it.
+    pub const FLASH_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+    pub fn session_failed(err: tower_sessions::session::Error) -> PortalError {
+        tracing::error!(error = %err, "session store failed");
+        PortalError::Internal
+    }
+
     /// The account's address while it is unconfirmed; `None` once confirmed.
     pub async fn unconfirmed_address(
         db: &gateway::sea_orm::DatabaseConnection,
@@ -82,13 +103,6 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     use crate::server::state;
 
     let actor = crate::server::require(gateway::accounts::members::Action::OwnKeys).await?;
-    // Without the script the answer is a redirect, and the secret, shown once, would be lost
-    // with it: an active key nobody has. Refused instead, saying why.
-    if crate::server::posted_without_script().await {
-        return Err(PortalError::Refused(
-            crate::problem::Problem::KeyNeedsScript,
-        ));
-    }
     let state = state()?;
     if let Some(email) = ssr::unconfirmed_address(&state.db, actor.account_id).await? {
         return Err(gateway::accounts::AccountError::EmailNotVerified(email).into());
@@ -96,11 +110,56 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
     let created = state
         .create_member_key(actor.account_id, actor.member_id, &name)
         .await?;
+    // Without the script the answer is a redirect back to the Keys page, which would lose the
+    // secret: it waits, sealed, in the session for that page to show it once.
+    if crate::server::posted_without_script().await {
+        let sealed = ssr::SealedNewKey {
+            name: created.key.name.clone(),
+            sealed: state.master_key.encrypt(created.secret.as_bytes()),
+            at: gateway::clock::now_ms(),
+        };
+        let session = crate::server::session().await?;
+        session
+            .insert(ssr::NEW_KEY_FLASH, sealed)
+            .await
+            .map_err(ssr::session_failed)?;
+    }
     Ok(NewKey {
         name: created.key.name,
         secret: created.secret,
         root: state.settings.link_base.clone(),
     })
+}
+
+/// The key created by a form posted without the script, once: read and removed from the
+/// session.
+#[server(prefix = "/api", endpoint = "take_new_key")]
+pub async fn take_new_key() -> Result<Option<NewKey>, PortalError> {
+    use crate::server::state;
+    crate::server::require_account().await?;
+    let session = crate::server::session().await?;
+    let Some(sealed) = session
+        .remove::<ssr::SealedNewKey>(ssr::NEW_KEY_FLASH)
+        .await
+        .map_err(ssr::session_failed)?
+    else {
+        return Ok(None);
+    };
+    if gateway::clock::now_ms() - sealed.at > ssr::FLASH_LIFETIME_MS {
+        return Ok(None);
+    }
+    let state = state()?;
+    let secret = state
+        .master_key
+        .decrypt(&sealed.sealed)
+        .ok()
+        .and_then(|secret| String::from_utf8(secret).ok())
+        .ok_or(PortalError::Internal)?;
+    Ok(Some(NewKey {
+        name: sealed.name,
+        secret,
+        root: state.settings.link_base.clone(),
+    }))
 }
 
 #[server(prefix = "/api", endpoint = "revoke_key")]
@@ -131,6 +190,8 @@ pub fn KeysPage() -> impl IntoView {
         |_| list_keys(),
     );
     let unverified = Resource::new(|| (), |_| unverified_email());
+    // A key created without the script comes back through the session, shown once.
+    let posted = Resource::new(|| (), |_| take_new_key());
     let i18n = use_i18n();
     view! {
         <PortalPage title=move || t_string!(i18n, keys_title)>
@@ -145,16 +206,14 @@ pub fn KeysPage() -> impl IntoView {
                 <button type="submit">{t!(i18n, create_key)}</button>
             </ActionForm>
             {move || create.value().get().map(|result| match result {
-                Ok(new_key) => view! {
-                    <div class="new-key" role="status">
-                        <p>{t!(i18n, new_key_shown_once, name = new_key.name.clone())}</p>
-                        <code data-testid="new-key">{new_key.secret.clone()}</code>
-                        <Snippets root=new_key.root.clone() key=new_key.secret/>
-                    </div>
-                }
-                .into_any(),
+                Ok(new_key) => new_key_view(new_key).into_any(),
                 Err(err) => error_view(err),
             })}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    posted.await.ok().flatten().map(new_key_view)
+                })}
+            </Transition>
             {action_error(revoke.value())}
             <ListTable
                 rows=keys
@@ -191,5 +250,17 @@ pub fn KeysPage() -> impl IntoView {
             />
             <LimitsPanel keys_version=Signal::derive(move || create.version().get() + revoke.version().get())/>
         </PortalPage>
+    }
+}
+
+/// The new key in full, with the snippets: the only time it is shown.
+fn new_key_view(new_key: NewKey) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <div class="new-key" role="status">
+            <p>{t!(i18n, new_key_shown_once, name = new_key.name.clone())}</p>
+            <code data-testid="new-key">{new_key.secret.clone()}</code>
+            <Snippets root=new_key.root.clone() key=new_key.secret/>
+        </div>
     }
 }

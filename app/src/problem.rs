@@ -139,8 +139,6 @@ pub enum Problem {
         value: String,
     },
     ThresholdNotNumber,
-    /// *Create key* posted without the page's script: the secret could not be shown.
-    KeyNeedsScript,
     LongPromptTokens,
     SampleMissing,
     /// A sample request `/v1` would refuse; `detail` is the API's error message (English, as
@@ -210,7 +208,6 @@ pub fn problem_view(problem: Problem) -> AnyView {
         WrongCredentials => say!(wrong_credentials),
         KeyNotFound => say!(key_not_found),
         KeyNameTooLong { max } => say!(key_name_too_long, max = max),
-        KeyNeedsScript => say!(key_needs_script),
         UnknownProvider { name, expected } => {
             say!(
                 unknown_provider,

@@ -25,6 +25,8 @@ pub struct LogQuery {
     pub cache: String,
     /// One request's id as its answer named it (`x-request-id`: `req_…`).
     pub request: String,
+    /// How far back: `1h`, `24h`, `7d`…; empty is all the plan keeps.
+    pub range: String,
     /// The last request of the previous page: `<created_at>.<id>`.
     pub before: String,
 }
@@ -39,6 +41,7 @@ impl LogQuery {
             tier: get("tier"),
             cache: get("cache"),
             request: get("request"),
+            range: get("range"),
             before: get("before"),
         }
     }
@@ -52,6 +55,7 @@ impl LogQuery {
             ("tier", self.tier.as_str()),
             ("cache", self.cache.as_str()),
             ("request", self.request.as_str()),
+            ("range", self.range.as_str()),
             ("before", before),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -61,6 +65,9 @@ impl LogQuery {
         format!("/requests?{}", query.finish())
     }
 }
+
+/// The time ranges the log offers (those the plan keeps).
+const LOG_RANGES: [&str; 6] = ["1h", "24h", "7d", "30d", "90d", "365d"];
 
 /// One request as the log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +120,8 @@ pub struct LogPage {
     pub keys: Vec<(i32, String)>,
     /// How far back the log goes (the plan's retention).
     pub retention_days: u32,
+    /// The time ranges the plan keeps, shortest first.
+    pub ranges: Vec<String>,
 }
 
 #[server(prefix = "/api", endpoint = "request_log")]
@@ -123,13 +132,15 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
         .await?
         .account_id;
     let state = crate::server::state()?;
-    // The longest range the plan keeps: the log never shows what retention has dropped.
+    // The range asked for within what the plan keeps (all of it when none is asked): the log
+    // never shows what retention has dropped.
     let now = gateway::clock::now_ms();
+    let asked = Some(query.range.trim()).filter(|range| !range.is_empty());
     let Some(analytics::Reach {
         retention_days,
         window,
         ..
-    }) = analytics::reach(&state.db, &state.settings.plans, account_id, None, now).await?
+    }) = analytics::reach(&state.db, &state.settings.plans, account_id, asked, now).await?
     else {
         return Err(PortalError::NotLoggedIn);
     };
@@ -221,6 +232,11 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
         next,
         keys,
         retention_days,
+        ranges: LOG_RANGES
+            .iter()
+            .filter(|range| analytics::range_allowed(range, retention_days))
+            .map(|range| (*range).to_owned())
+            .collect(),
     })
 }
 
@@ -266,6 +282,7 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
         next,
         keys,
         retention_days,
+        ranges,
     } = log;
     let selected = |value: &str, current: &str| value == current;
     let status_options = [
@@ -321,6 +338,16 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
                     <option value="">{t!(i18n, log.all)}</option>
                     <option value="hit" selected=selected("hit", &query.cache)>{t!(i18n, log.cache_hit)}</option>
                     <option value="miss" selected=selected("miss", &query.cache)>{t!(i18n, log.cache_miss)}</option>
+                </select>
+            </label>
+            <label>{t!(i18n, log.range)}
+                <select name="range">
+                    <option value="">{t!(i18n, log.all)}</option>
+                    {ranges.into_iter().map(|range| {
+                        let label = crate::format::range_label(i18n.get_locale(), &range);
+                        let current = selected(&range, &query.range);
+                        view! { <option value=range selected=current>{label}</option> }
+                    }).collect_view()}
                 </select>
             </label>
             <label>{t!(i18n, log.request_id)}

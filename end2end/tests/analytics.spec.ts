@@ -81,8 +81,12 @@ test("the request log shows each request, an error included, and opens to what w
   // serves, refused before routing) arrive without a reload.
   expect((await chat(request, key, { model: "openai/fake-error-429" })).status()).toBe(429);
   expect((await chat(request, key, { model: "no-such-model" })).status()).toBe(404);
-  await expect(page.getByTestId("log-row")).toHaveCount(3, { timeout: 20_000 });
+  // A wrong secret behind this key's prefix: refused, and in this account's log.
+  const forged = key.slice(0, 11) + "A".repeat(key.length - 11);
+  expect((await chat(request, forged, {})).status()).toBe(401);
+  await expect(page.getByTestId("log-row")).toHaveCount(4, { timeout: 20_000 });
   await expect(page.locator('[data-testid="log-row"][data-status="404"]')).toHaveCount(1);
+  await expect(page.locator('[data-testid="log-row"][data-status="401"]')).toHaveCount(1);
   await expect(page.locator('[data-testid="log-row"][data-status="429"]')).toHaveCount(1);
   const served = page.locator('[data-testid="log-row"][data-status="200"]');
   await served.locator("summary").click();
@@ -93,7 +97,12 @@ test("the request log shows each request, an error included, and opens to what w
   await page.getByLabel("Status").selectOption("errors");
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(page).toHaveURL(/status=errors/);
-  await expect(page.getByTestId("log-row")).toHaveCount(2);
+  await expect(page.getByTestId("log-row")).toHaveCount(3);
+  // The time filter keeps the filters it is combined with.
+  await page.getByLabel("Time").selectOption("1h");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/range=1h/);
+  await expect(page.getByTestId("log-row")).toHaveCount(3);
   // The id a client logged finds its request.
   await page.goto("/requests");
   await page.getByLabel("Request id").fill(requestId);

@@ -10,17 +10,6 @@ use crate::format::count_view;
 use crate::i18n::{Locale, t, t_string, td_string, use_i18n};
 use crate::layout::PortalPage;
 
-/// A range's name in `locale`.
-fn range_label(locale: Locale, range: &str) -> &'static str {
-    match range {
-        "24h" => td_string!(locale, analytics.range_24h),
-        "7d" => td_string!(locale, analytics.range_7d),
-        "30d" => td_string!(locale, analytics.range_30d),
-        "90d" => td_string!(locale, analytics.range_90d),
-        _ => td_string!(locale, analytics.range_365d),
-    }
-}
-
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 160.0;
 const LEFT: f64 = 48.0;
@@ -225,7 +214,7 @@ fn analytics_view(view: AnalyticsView, locale: Locale) -> impl IntoView {
         <nav class="scopes" aria-label=td_string!(locale, analytics.time_range)>
             {ranges.into_iter().map(|(value, allowed)| {
                 let current = value == range;
-                let label = range_label(locale, &value);
+                let label = crate::format::range_label(locale, &value);
                 if allowed {
                     view! { <a href=format!("/analytics?range={value}") class:current=current aria-current=current.then_some("page")>{label}</a> }.into_any()
                 } else {

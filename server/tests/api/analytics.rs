@@ -773,6 +773,20 @@ async fn the_request_log_filters_pages_and_keeps_to_the_account(backend: Backend
         "{first}"
     );
     assert_eq!(first["retention_days"], 7);
+    assert_eq!(
+        first["ranges"],
+        json!(["1h", "24h", "7d"]),
+        "what Free keeps"
+    );
+
+    // The time filter: a request two hours old is in the last day, not in the last hour.
+    usage_event::Entity::insert(event_row(account.id, now - 2 * 3_600_000))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(count(vec![]).await, 121);
+    assert_eq!(count(vec![("range", "24h".into())]).await, 121);
+    assert_eq!(count(vec![("range", "1h".into())]).await, 120);
 
     // A logged-out visitor sees nothing; the other tenant only their own request.
     let other = crate::portal::Browser::new(&app);

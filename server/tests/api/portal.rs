@@ -122,13 +122,38 @@ impl<'a> Browser<'a> {
         function: &str,
         form: &[(&str, &str)],
     ) -> reqwest::Response {
+        self.post(function, form, |request| request).await
+    }
+
+    /// A form posted as a browser without JavaScript posts it (from the Keys page): asking for a
+    /// page back.
+    pub(crate) async fn post_form_without_script(
+        &self,
+        function: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let referer = self.app.url("/keys");
+        self.post(function, form, |request| {
+            request
+                .header("referer", referer)
+                .header("accept", "text/html,application/xhtml+xml")
+        })
+        .await
+    }
+
+    async fn post(
+        &self,
+        function: &str,
+        form: &[(&str, &str)],
+        dress: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
         let request = self
             .app
             .http
             .post(self.app.url(&format!("/api/{function}")))
             .header("origin", format!("http://{}", self.app.addr))
             .form(form);
-        let response = self.with_cookie(request).send().await.unwrap();
+        let response = self.with_cookie(dress(request)).send().await.unwrap();
         self.remember(&response);
         response
     }
@@ -156,6 +181,78 @@ impl<'a> Browser<'a> {
         let confirmed = self.post_form("confirm_email", &[("token", &token)]).await;
         assert!(confirmed.status().is_success(), "{}", confirmed.status());
         account
+    }
+}
+
+/// Without JavaScript, Create key redirects back to the Keys page, which shows the secret once:
+/// it waits in the session sealed under the master key (never in plain text at rest), is read
+/// once, and works on /v1.
+#[tokio::test]
+async fn a_key_created_without_script_is_shown_once_by_the_page_it_returns_to() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+    let account = browser.sign_up("ada@example.com").await;
+    app.add_openai(account.id, OPENAI_KEY).await;
+    let posted = browser
+        .post_form_without_script("create_key", &[("name", "plain form")])
+        .await;
+    assert!(posted.status().is_redirection(), "{}", posted.status());
+    let back = posted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with(&app.url("/keys")), "{back}");
+    let shown = take_new_key(&browser).await;
+    let secret = shown["secret"].as_str().unwrap().to_owned();
+    assert!(gateway::crypto::looks_like_gateway_key(&secret), "{shown}");
+    assert_eq!(shown["name"], "plain form");
+    assert_eq!(take_new_key(&browser).await, Value::Null, "once");
+    let answered = app.chat(Some(&secret), &crate::helpers::hello()).await;
+    assert_eq!(answered.status(), 200);
+    // With the script the value comes back as the function's answer, and nothing waits.
+    let with_script = browser
+        .post_form("create_key", &[("name", "scripted")])
+        .await;
+    assert_eq!(with_script.status(), 200);
+    assert_eq!(take_new_key(&browser).await, Value::Null);
+}
+
+/// What the Keys page is given back: the key created without the script, once.
+async fn take_new_key(browser: &Browser<'_>) -> Value {
+    let response = browser.post_form("take_new_key", &[]).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_sealed_key_never_rests_in_plain_text() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+    browser.sign_up("ada@example.com").await;
+    browser
+        .post_form_without_script("create_key", &[("name", "plain form")])
+        .await;
+    // The session records as stored, before the page has read the key.
+    use gateway::sea_orm::EntityTrait as _;
+    let records: Vec<String> = gateway::entities::portal_session::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| session.record)
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|record| record.contains("new_key_flash")),
+        "{records:?}"
+    );
+    let shown: Value = browser
+        .post_form("take_new_key", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = shown["secret"].as_str().unwrap();
+    for record in records {
+        assert!(!record.contains(&secret[3..]), "plain text at rest");
     }
 }
 
