@@ -60,19 +60,29 @@ impl FromServerFnError for PortalError {
 }
 
 #[cfg(feature = "ssr")]
+pub use ssr::posted_without_script;
+
+#[cfg(feature = "ssr")]
 mod ssr {
-    /// Sets the status of the server function's answer being written, unless the request is a
-    /// plain HTML form post (answered with a redirect to its page).
-    pub(super) fn set_status(status: u16) {
-        use leptos::prelude::use_context;
-        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+    use leptos::prelude::use_context;
+
+    /// Whether the server function being answered was called by a form posted without the
+    /// page's script (JavaScript off, or the WASM not loaded): the browser asked for a page, not
+    /// JSON, and leptos_axum answers with a redirect back to it instead of the function's value.
+    pub fn posted_without_script() -> bool {
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| {
             parts
                 .headers
                 .get(axum::http::header::ACCEPT)
                 .and_then(|accept| accept.to_str().ok())
                 .is_some_and(|accept| accept.contains("text/html"))
-        });
-        if form_post {
+        })
+    }
+
+    /// Sets the status of the server function's answer being written, unless the request is a
+    /// plain HTML form post (answered with a redirect to its page).
+    pub(super) fn set_status(status: u16) {
+        if posted_without_script() {
             return;
         }
         if let (Some(options), Ok(status)) = (

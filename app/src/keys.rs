@@ -112,7 +112,7 @@ pub async fn create_key(name: String) -> Result<NewKey, PortalError> {
         .await?;
     // Without the script the answer is a redirect back to the Keys page, which would lose the
     // secret: it waits, sealed, in the session for that page to show it once.
-    if crate::server::posted_without_script().await {
+    if crate::error::posted_without_script() {
         let sealed = ssr::SealedNewKey {
             name: created.key.name.clone(),
             sealed: state.master_key.encrypt(created.secret.as_bytes()),

@@ -140,33 +140,43 @@ pub async fn test_provider(id: i32) -> Result<ProviderCheck, PortalError> {
 /// A check's outcome, worded for the reader.
 fn check_view(check: Result<ProviderCheck, PortalError>) -> AnyView {
     let i18n = use_i18n();
-    match check {
-        Ok(ProviderCheck::Works { provider, models }) => view! {
-            <p class="notice" role="status" data-testid="provider-check">
-                {t!(i18n, misc.provider_check_works, provider = provider, count = models)}
-            </p>
-        }
+    let check = match check {
+        Ok(check) => check,
+        Err(err) => return crate::error::error_view(err),
+    };
+    let works = matches!(check, ProviderCheck::Works { .. });
+    let message = match check {
+        ProviderCheck::Works { provider, models } => t!(
+            i18n,
+            misc.provider_check_works,
+            provider = provider,
+            count = models
+        )
         .into_any(),
-        Ok(ProviderCheck::KeyRefused { provider, status }) => view! {
-            <p class="form-error" role="alert" data-testid="provider-check">
-                {t!(i18n, misc.provider_check_key_refused, provider = provider, status = status)}
-            </p>
-        }
+        ProviderCheck::KeyRefused { provider, status } => t!(
+            i18n,
+            misc.provider_check_key_refused,
+            provider = provider,
+            status = status
+        )
         .into_any(),
-        Ok(ProviderCheck::Unreachable { provider }) => view! {
-            <p class="form-error" role="alert" data-testid="provider-check">
-                {t!(i18n, misc.provider_check_unreachable, provider = provider)}
-            </p>
+        ProviderCheck::Unreachable { provider } => {
+            t!(i18n, misc.provider_check_unreachable, provider = provider).into_any()
         }
+        ProviderCheck::Failed { provider, status } => t!(
+            i18n,
+            misc.provider_check_failed,
+            provider = provider,
+            status = status
+        )
         .into_any(),
-        Ok(ProviderCheck::Failed { provider, status }) => view! {
-            <p class="form-error" role="alert" data-testid="provider-check">
-                {t!(i18n, misc.provider_check_failed, provider = provider, status = status)}
-            </p>
-        }
-        .into_any(),
-        Err(err) => crate::error::error_view(err),
+    };
+    view! {
+        <p class=if works { "notice" } else { "form-error" } role=if works { "status" } else { "alert" } data-testid="provider-check">
+            {message}
+        </p>
     }
+    .into_any()
 }
 
 #[component]

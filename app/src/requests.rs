@@ -1,6 +1,6 @@
 //! The request log: every `/v1` request of the account, newest first, metadata only, filtered
-//! by key, model, status, tier and cache, a page at a time, each request opening to what the
-//! gateway did with it. The filters are a plain GET form and the pages plain links: it works
+//! by key, model, status, tier, cache, time range and request id, a page at a time, each request
+//! opening to what the gateway did with it (and to all its attempts). The filters are a plain GET form and the pages plain links: it works
 //! without JavaScript, and the first page updates itself while open.
 
 use leptos::prelude::*;
@@ -65,9 +65,6 @@ impl LogQuery {
         format!("/requests?{}", query.finish())
     }
 }
-
-/// The time ranges the log offers (those the plan keeps).
-const LOG_RANGES: [&str; 6] = ["1h", "24h", "7d", "30d", "90d", "365d"];
 
 /// One request as the log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,8 +229,9 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
         next,
         keys,
         retention_days,
-        ranges: LOG_RANGES
-            .iter()
+        // The analytics page's ranges, and the last hour before them.
+        ranges: std::iter::once(&"1h")
+            .chain(analytics::RANGES)
             .filter(|range| analytics::range_allowed(range, retention_days))
             .map(|range| (*range).to_owned())
             .collect(),

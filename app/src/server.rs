@@ -27,22 +27,6 @@ pub async fn session() -> Result<Session, PortalError> {
     })
 }
 
-/// Whether this server function call is a form posted without the page's script (JavaScript
-/// off, or the WASM not loaded): the browser asked for a page, not JSON, and gets a redirect
-/// back rather than the function's value (leptos_axum's own rule).
-pub async fn posted_without_script() -> bool {
-    leptos_axum::extract::<axum::http::HeaderMap>()
-        .await
-        .ok()
-        .and_then(|headers| {
-            headers
-                .get(axum::http::header::ACCEPT)
-                .and_then(|accept| accept.to_str().ok())
-                .map(|accept| accept.contains("text/html"))
-        })
-        .unwrap_or(false)
-}
-
 /// The logged-in account, or `NotLoggedIn`.
 pub async fn require_account() -> Result<i32, PortalError> {
     Ok(signed_in().await?.account_id)

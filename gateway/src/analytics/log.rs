@@ -104,7 +104,7 @@ pub async fn log_page(
 
 /// Every event of the account's requests `request_ids` (each request's attempts, fallbacks and
 /// answer), oldest first: what a page of the log shows when a request opens. One query, on the
-/// (account, request) index.
+/// request id's index.
 pub async fn events_of_requests(
     db: &DatabaseConnection,
     account_id: i32,
