@@ -1,5 +1,6 @@
 //! The portal's build id: a digest of everything that shapes what the server renders and the
-//! browser hydrates (the portal's sources, its texts, the shared types). The server and the WASM
+//! browser hydrates (the portal's sources, its texts, the shared types, the build's
+//! `erase_components` setting). The server and the WASM
 //! are compiled from the same sources in one build, so they carry the same id; a WASM from
 //! another build (an old site beside a new binary) sees a different one in the page and says so
 //! instead of hydrating a page it does not match.
@@ -43,6 +44,12 @@ fn main() {
         digest.update([0]);
         digest.update(std::fs::read(path).unwrap_or_default());
         digest.update([0]);
+    }
+    // Debug builds carry `--cfg erase_components` (scripts/env.sh), which changes the markup
+    // views render: a debug server and a release WASM (or the reverse) do not hydrate each other.
+    println!("cargo::rerun-if-env-changed=CARGO_CFG_ERASE_COMPONENTS");
+    if std::env::var_os("CARGO_CFG_ERASE_COMPONENTS").is_some() {
+        digest.update(b"erase_components");
     }
     let id: String = digest.finalize()[..8]
         .iter()

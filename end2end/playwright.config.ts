@@ -43,13 +43,15 @@ export default defineConfig({
         `../target/debug/fake-providers --openai-addr 127.0.0.1:${FAKE_OPENAI_PORT}` +
         ` --stripe-addr 127.0.0.1:${FAKE_STRIPE_PORT} --stripe-secret-key ${STRIPE_SECRET_KEY}` +
         ` --stripe-webhook-url http://127.0.0.1:${GATEWAY_PORT}/webhooks/stripe --stripe-webhook-secret ${STRIPE_WEBHOOK_SECRET}` +
+        ` --stripe-price price_e2e_pro=2000:usd:month --stripe-price price_e2e_enterprise=50000:usd:month` +
         ` --smtp-addr 127.0.0.1:${SMTP_PORT} --mailbox-addr 127.0.0.1:${MAILBOX_PORT}`,
       port: FAKE_OPENAI_PORT,
       reuseExistingServer: false,
       stdout: "ignore",
     },
     {
-      command: `rm -rf ${dataDir} && mkdir -p ${dataDir} && exec ../target/debug/llm-gateway serve`,
+      // bench/portal-weight.sh runs the release binary (with its release site) instead.
+      command: `rm -rf ${dataDir} && mkdir -p ${dataDir} && exec ${process.env.E2E_GATEWAY_BIN ?? "../target/debug/llm-gateway"} serve`,
       url: `http://127.0.0.1:${GATEWAY_PORT}/healthz`,
       reuseExistingServer: false,
       timeout: 60_000,
@@ -57,7 +59,7 @@ export default defineConfig({
         GATEWAY_ADDR: `127.0.0.1:${GATEWAY_PORT}`,
         GATEWAY_DATA_DIR: dataDir,
         DATABASE_URL: `sqlite://${dataDir}/gateway.db?mode=rwc`,
-        LEPTOS_SITE_ROOT: "../target/site",
+        LEPTOS_SITE_ROOT: process.env.E2E_SITE_ROOT ?? "../target/site",
         GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
         STRIPE_SECRET_KEY,
         STRIPE_WEBHOOK_SECRET,

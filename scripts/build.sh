@@ -6,14 +6,16 @@
 #   3. wasm-opt -Oz in release,
 #   4. style/main.css as pkg/llm-gateway.css and public/ into the site root,
 #   5. .br and .gz beside the script, the WASM and the stylesheet (scripts/precompress.mjs; brotli
-#      at its top quality in release, a quick one for the ~18 MB debug WASM the tests load),
+#      at its top quality in release, a quick one for the ~18 MB debug WASM the tests load), and
+#      pkg/hash.txt, their digest, which pages link them under,
 #   6. the server binary with the same flags; with --for-tests, every test target of the workspace
 #      and the fake providers in the same cargo invocation, so that features unify as in
 #      `cargo test` and the test run rebuilds nothing (a separate `cargo build --bins` would build
 #      tokio without `test-util` and everything above it twice).
 # Debug builds carry `--cfg erase_components` like cargo-leptos', so tests share their dependencies.
 #
-# usage: scripts/build.sh [--release] [--for-tests]
+# usage: scripts/build.sh [--release] [--for-tests] [--site-only]
+# (--site-only: the portal's files alone, e.g. a release site for bench/portal-weight.sh)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,11 +23,13 @@ source scripts/env.sh
 
 release=false
 for_tests=false
+site_only=false
 for arg in "$@"; do
   case "$arg" in
     --release) release=true ;;
     --for-tests) for_tests=true ;;
-    *) echo "usage: scripts/build.sh [--release] [--for-tests]" >&2; exit 2 ;;
+    --site-only) site_only=true ;;
+    *) echo "usage: scripts/build.sh [--release] [--for-tests] [--site-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -48,8 +52,9 @@ RUSTFLAGS="$rustflags" cargo build -p frontend --lib --target wasm32-unknown-unk
 
 build_log "portal: wasm-bindgen"
 mkdir -p "$pkg"
-# Compressed copies of an earlier build would be served in place of this one's files.
-rm -f "$pkg"/*.br "$pkg"/*.gz
+# Compressed copies of an earlier build would be served in place of this one's files, and its
+# digest would name them.
+rm -f "$pkg"/*.br "$pkg"/*.gz "$pkg/hash.txt"
 wasm-bindgen --target web --out-name "$output_name" --out-dir "$pkg" \
   "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
 # Leptos' HydrationScripts loads <output-name>.wasm (cargo-leptos renames it the same way).
@@ -67,6 +72,20 @@ build_log "portal: precompress (brotli, gzip)"
 node scripts/precompress.mjs "$($release && echo 11 || echo 5)" \
   "$pkg/$output_name.js" "$pkg/$output_name.wasm" "$pkg/$output_name.css"
 
+# Pages link the files under their digest, which browsers then keep for good (see
+# server/src/site_assets.rs); written last, once the files it names are complete.
+# Every file pages load is in it: wasm-bindgen's snippets too.
+find "$pkg" -type f ! -name '*.br' ! -name '*.gz' ! -name hash.txt -print0 | sort -z \
+  | xargs -0 cat | sha256sum | cut -c1-16 > "$pkg/hash.txt"
+
+for file in "$pkg/$output_name".{js,wasm,css} "$pkg/$output_name".{js,wasm,css}.{br,gz} "$pkg/hash.txt"; do
+  [ -s "$file" ] || { echo "build: $file is missing or empty" >&2; exit 1; }
+done
+if $site_only; then
+  build_log "site in $site"
+  exit 0
+fi
+
 if $for_tests; then
   targets=(--workspace --exclude frontend --bins --tests)
 else
@@ -74,8 +93,4 @@ else
 fi
 build_log "server: cargo build ${targets[*]} ${server_profile[*]}"
 RUSTFLAGS="$rustflags" cargo build "${targets[@]}" "${server_profile[@]}"
-
-for file in "$pkg/$output_name".{js,wasm,css} "$pkg/$output_name".{js,wasm,css}.{br,gz}; do
-  [ -s "$file" ] || { echo "build: $file is missing or empty" >&2; exit 1; }
-done
 build_log "site in $site, binary in target/$($release && echo release || echo debug)/llm-gateway"

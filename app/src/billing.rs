@@ -21,6 +21,20 @@ pub struct PlanRow {
     pub retention_days: u32,
     pub streaming: bool,
     pub cache: bool,
+    /// What the plan costs, as its Stripe price says (Free: nothing); `None` when payment is not
+    /// set up or Stripe did not tell.
+    pub price: Option<PriceTag>,
+}
+
+/// A price as Stripe keeps it, shown in the reader's language by `crate::format::price`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceTag {
+    /// In the currency's minor unit (cents).
+    pub unit_amount: i64,
+    /// ISO 4217, lowercase.
+    pub currency: String,
+    /// `month`, `year`, …; `None` for a one-off price.
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +68,30 @@ pub async fn billing_overview() -> Result<BillingView, PortalError> {
     let requests_this_month =
         gateway::accounts::count_requests(&state.db, account_id, month_start).await?;
     let table = &state.settings.plans;
+    let prices = match &state.billing {
+        Some(billing) => billing.plan_prices().await,
+        None => Vec::new(),
+    };
+    let price_of = |plan: Plan| -> Option<PriceTag> {
+        if state.billing.is_none() {
+            return None;
+        }
+        if plan == Plan::Free {
+            return Some(PriceTag {
+                unit_amount: 0,
+                currency: "usd".into(),
+                interval: None,
+            });
+        }
+        prices
+            .iter()
+            .find(|price| price.plan == plan)
+            .map(|price| PriceTag {
+                unit_amount: price.unit_amount,
+                currency: price.currency.clone(),
+                interval: price.interval.clone(),
+            })
+    };
     let plans = Plan::ALL
         .iter()
         .map(|&plan| {
@@ -67,6 +105,7 @@ pub async fn billing_overview() -> Result<BillingView, PortalError> {
                 retention_days: limits.retention_days,
                 streaming: limits.streaming,
                 cache: limits.response_cache,
+                price: price_of(plan),
             }
         })
         .collect();
@@ -249,7 +288,7 @@ fn billing_view(
         {ends_at.map(|at| view! { <p class="notice">{t!(i18n, billing.ends, at)}</p> })}
         <table class="list plans">
             <thead>
-                <tr><th></th><th>{t!(i18n, billing.col_requests)}</th><th>{t!(i18n, billing.col_keys)}</th><th>{t!(i18n, billing.col_providers)}</th><th>{t!(i18n, billing.col_analytics)}</th><th>{t!(i18n, billing.col_streaming)}</th><th>{t!(i18n, billing.col_cache)}</th><th></th></tr>
+                <tr><th></th>{billing_enabled.then(|| view! { <th>{t!(i18n, billing.col_price)}</th> })}<th>{t!(i18n, billing.col_requests)}</th><th>{t!(i18n, billing.col_keys)}</th><th>{t!(i18n, billing.col_providers)}</th><th>{t!(i18n, billing.col_analytics)}</th><th>{t!(i18n, billing.col_streaming)}</th><th>{t!(i18n, billing.col_cache)}</th><th></th></tr>
             </thead>
             <tbody>
                 {plans.into_iter().map(|row| {
@@ -260,6 +299,13 @@ fn billing_view(
                     view! {
                         <tr class:current=current>
                             <th>{row.name.clone()}</th>
+                            {billing_enabled.then(|| {
+                                let price = row.price.clone();
+                                view! { <td data-testid="plan-price">{move || match &price {
+                                    Some(price) => crate::format::price(price.unit_amount, &price.currency, price.interval.as_deref(), i18n.get_locale()),
+                                    None => "—".to_owned(),
+                                }}</td> }
+                            })}
                             <td>{limit_text(row.requests)}</td>
                             <td>{limit_text(row.keys)}</td>
                             <td>{match row.providers {

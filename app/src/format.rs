@@ -80,9 +80,70 @@ pub fn number(value: f64, decimals: usize, locale: Locale) -> String {
     grouped
 }
 
+/// A plan's price: `$20 / month`, `20 US$ / mes`; another currency by its code
+/// (`18 EUR / month`). Whole amounts without decimals, others with two (Stripe counts in the
+/// minor unit, except for currencies that have none).
+/// `unit_amount` in the currency's minor unit, `currency` ISO 4217, `interval` Stripe's.
+pub fn price(unit_amount: i64, currency: &str, interval: Option<&str>, locale: Locale) -> String {
+    const ZERO_DECIMAL: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    let currency = currency.to_ascii_lowercase();
+    let amount = if ZERO_DECIMAL.contains(&currency.as_str()) {
+        unit_amount as f64
+    } else {
+        unit_amount as f64 / 100.0
+    };
+    let decimals = if amount.fract() == 0.0 { 0 } else { 2 };
+    let digits = number(amount, decimals, locale);
+    let amount = match (currency.as_str(), locale) {
+        ("usd", Locale::es) => format!("{digits}\u{a0}US$"),
+        ("usd", _) => format!("${digits}"),
+        (other, _) => format!("{digits}\u{a0}{}", other.to_ascii_uppercase()),
+    };
+    let per = |interval: &str| match (interval, locale) {
+        ("day", Locale::es) => "día".to_owned(),
+        ("week", Locale::es) => "semana".to_owned(),
+        ("month", Locale::es) => "mes".to_owned(),
+        ("year", Locale::es) => "año".to_owned(),
+        (other, _) => other.to_owned(),
+    };
+    match interval {
+        Some(interval) => format!("{amount} / {}", per(interval)),
+        None => amount,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_read_as_the_plan_page_shows_them() {
+        assert_eq!(price(2000, "usd", Some("month"), Locale::en), "$20 / month");
+        assert_eq!(
+            price(2000, "usd", Some("month"), Locale::es),
+            "20\u{a0}US$ / mes"
+        );
+        assert_eq!(
+            price(1999, "usd", Some("year"), Locale::en),
+            "$19.99 / year"
+        );
+        assert_eq!(
+            price(1999, "eur", Some("year"), Locale::es),
+            "19,99\u{a0}EUR / año"
+        );
+        assert_eq!(
+            price(500000, "usd", Some("month"), Locale::en),
+            "$5,000 / month"
+        );
+        assert_eq!(
+            price(3000, "jpy", Some("month"), Locale::en),
+            "3,000\u{a0}JPY / month"
+        );
+        assert_eq!(price(0, "usd", None, Locale::en), "$0");
+    }
 
     #[test]
     fn money_keeps_the_precision_small_amounts_need_in_each_language() {

@@ -29,7 +29,7 @@ pub mod server;
 pub mod snippets;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -61,6 +61,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name=BUILD_META content=BUILD_ID/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Here, not in <App/>: its path names the build (the server's options), which
+                // the browser's copy of the app does not know.
+                <link rel="stylesheet" id="leptos" href=format!("/{}/llm-gateway.css", options.site_pkg_dir)/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -83,7 +86,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/llm-gateway.css"/>
         <Title text="LLM Gateway"/>
         // The locale: the switch's cookie, else the browser's Accept-Language, else English.
         <i18n::I18nContextProvider>

@@ -82,6 +82,10 @@ pub struct LogRow {
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
     pub latency_ms: i32,
+    /// Of the latency, waiting for providers up to the answer's head (see [`LatencySplit`]).
+    pub upstream_ms: Option<i32>,
+    /// A stream's first byte, since the request arrived.
+    pub first_byte_ms: Option<i32>,
     pub cost_usd: f64,
     pub saving_usd: f64,
     pub baseline_model: Option<String>,
@@ -206,6 +210,8 @@ pub async fn request_log(#[server(flatten)] query: LogQuery) -> Result<LogPage, 
             prompt_tokens: event.prompt_tokens,
             completion_tokens: event.completion_tokens,
             latency_ms: event.latency_ms,
+            upstream_ms: event.upstream_ms,
+            first_byte_ms: event.first_byte_ms,
             cost_usd: event.cost_usd,
             saving_usd: event.saving_usd,
             baseline_model: event.baseline_model,
@@ -368,6 +374,53 @@ fn log_view(log: LogPage, query: LogQuery) -> impl IntoView {
     }
 }
 
+/// Where an answer's time went: until its head (the whole answer, or a stream's first byte) the
+/// provider's wait and the gateway's work; after it, a stream's remaining chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencySplit {
+    pub provider_ms: i32,
+    pub gateway_ms: i32,
+    /// A stream: its first byte, and the time it ran after it.
+    pub stream: Option<(i32, i32)>,
+}
+
+impl LatencySplit {
+    /// `None` for an event recorded before the split was (or where it was not) measured.
+    pub fn of(
+        latency_ms: i32,
+        upstream_ms: Option<i32>,
+        first_byte_ms: Option<i32>,
+    ) -> Option<Self> {
+        let head = first_byte_ms
+            .unwrap_or(latency_ms)
+            .clamp(0, latency_ms.max(0));
+        // Clock readings a millisecond apart may round past each other: never a negative part.
+        let provider_ms = upstream_ms?.clamp(0, head);
+        Some(LatencySplit {
+            provider_ms,
+            gateway_ms: head - provider_ms,
+            stream: first_byte_ms.map(|_| (head, latency_ms.max(0) - head)),
+        })
+    }
+}
+
+fn latency_view(row: &LogRow) -> impl IntoView + use<> {
+    let i18n = use_i18n();
+    let ms = |value: i32| format!("{value} ms");
+    let total = ms(row.latency_ms);
+    match LatencySplit::of(row.latency_ms, row.upstream_ms, row.first_byte_ms) {
+        None => total.into_any(),
+        Some(LatencySplit { provider_ms, gateway_ms, stream: None }) => view! {
+            {total} " · " {t!(i18n, log.latency_split, provider = ms(provider_ms), gateway = ms(gateway_ms))}
+        }
+        .into_any(),
+        Some(LatencySplit { provider_ms, gateway_ms, stream: Some((first, rest)) }) => view! {
+            {total} " · " {t!(i18n, log.latency_stream, first = ms(first), provider = ms(provider_ms), gateway = ms(gateway_ms), rest = ms(rest))}
+        }
+        .into_any(),
+    }
+}
+
 /// `provider/model`, or `—` for a request refused before routing (it names no model it went to).
 fn shown_model(provider: &str, model: &str) -> String {
     if model.is_empty() {
@@ -395,6 +448,7 @@ fn log_row(row: LogRow) -> impl IntoView {
                     <span class="num">{crate::format::money_view(row.cost_usd)}</span>
                 </summary>
                 <dl class="preview">
+                    <dt>{t!(i18n, log.latency)}</dt><dd data-testid="log-latency">{latency_view(&row)}</dd>
                     <dt>{t!(i18n, log.route_reason)}</dt><dd>{row.route_reason.clone().unwrap_or_else(|| "—".into())}</dd>
                     <dt>{t!(i18n, log.tier)}</dt><dd>{match row.tier.clone() { Some(tier) => crate::routing::tier_name(tier), None => "—".into_any() }}</dd>
                     <dt>{t!(i18n, log.error)}</dt><dd>{row.error_code.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -430,5 +484,37 @@ fn log_row(row: LogRow) -> impl IntoView {
                 })}
             </details>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatencySplit;
+
+    #[test]
+    fn a_latency_splits_into_provider_gateway_and_streaming() {
+        let split = |provider_ms, gateway_ms, stream| LatencySplit {
+            provider_ms,
+            gateway_ms,
+            stream,
+        };
+        // A whole answer: what was not the provider's wait was the gateway's.
+        assert_eq!(
+            LatencySplit::of(812, Some(790), None),
+            Some(split(790, 22, None))
+        );
+        // A stream: the split is of the time to its first byte; the rest is streaming.
+        assert_eq!(
+            LatencySplit::of(2_000, Some(110), Some(120)),
+            Some(split(110, 10, Some((120, 1_880))))
+        );
+        // Readings that round past each other never make a negative part.
+        assert_eq!(LatencySplit::of(5, Some(6), None), Some(split(5, 0, None)));
+        assert_eq!(
+            LatencySplit::of(5, Some(1), Some(7)),
+            Some(split(1, 4, Some((5, 0))))
+        );
+        // Not measured (events from before the split): nothing to split.
+        assert_eq!(LatencySplit::of(40, None, None), None);
     }
 }

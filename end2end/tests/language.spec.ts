@@ -61,4 +61,5 @@ test("refusals are worded in the reader's language, and again after a switch", a
   await page.goto("/billing");
   await expect(page.getByRole("heading", { name: "Plan y facturación" })).toBeVisible();
   await expect(page.getByRole("columnheader", { name: "Claves de la pasarela" })).toBeVisible();
+  await expect(page.getByTestId("plan-price").nth(1)).toHaveText("20\u00a0US$ / mes");
 });

@@ -14,6 +14,8 @@ test("a Free user upgrades through Checkout, the plan shows Pro, and streaming t
   await page.getByRole("link", { name: "Plan" }).click();
   await hydrated(page);
   await expect(page.getByTestId("current-plan")).toHaveText("Free");
+  // Prices as Stripe has them (the fake's price_e2e_pro and price_e2e_enterprise).
+  await expect(page.getByTestId("plan-price")).toHaveText(["$0", "$20 / month", "$500 / month"]);
   await page.getByRole("button", { name: "Upgrade to Pro" }).click();
 
   // The fake Stripe's hosted Checkout page; paying sends the signed webhooks to the gateway.

@@ -42,6 +42,8 @@ fn event(i: u64, total: u64, now: i64) -> UsageEvent {
         prompt_tokens: 200 + ((mix >> 12) % 800) as u32,
         completion_tokens: 50 + ((mix >> 16) % 300) as u32,
         latency_ms: latency_ms as u32,
+        upstream_ms: None,
+        first_byte_ms: None,
         status: if (mix >> 24) % 100 == 0 { 502 } else { 200 },
         error_code: None,
         created_at_ms,

@@ -30,6 +30,11 @@ pub async fn upstream<F: Future>(work: F) -> F::Output {
     output
 }
 
+/// The provider wait of the request being served so far; `None` outside a measured request.
+pub fn upstream_wait_so_far() -> Option<Duration> {
+    UPSTREAM_WAIT.try_with(Cell::get).ok()
+}
+
 /// Runs `request` and returns its output with the time it spent in [`upstream`].
 pub async fn measuring_upstream_wait<F: Future>(request: F) -> (F::Output, Duration) {
     UPSTREAM_WAIT

@@ -33,6 +33,7 @@ mod m20261206_000013_quality_verdicts;
 mod m20261206_000014_threshold_changes;
 mod m20261207_000015_key_prefix_index;
 mod m20261207_000016_request_ids;
+mod m20261207_000017_latency_split;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_threshold_changes::Migration),
             Box::new(m20261207_000015_key_prefix_index::Migration),
             Box::new(m20261207_000016_request_ids::Migration),
+            Box::new(m20261207_000017_latency_split::Migration),
         ]
     }
 }

@@ -93,11 +93,12 @@ fn sqlite_path(url: &str) -> Option<&Path> {
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
-pub fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+/// `digest`: the site's files' (see [`crate::site_assets`]), which pages link them under.
+pub fn leptos_options(config: &Config, addr: SocketAddr, digest: Option<&str>) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("llm-gateway")
         .site_root(config.leptos_site_root.as_str())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(crate::site_assets::pkg_dir(digest))
         .site_addr(addr)
         .build()
 }
@@ -133,7 +134,8 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
         .clone()
         .filter(|token| !token.is_empty());
     let router = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(crate::health::readyz))
         .route(
             "/metrics",
             get(metrics).layer(middleware::from_fn(move |request, next| {
@@ -190,7 +192,8 @@ where
         .with_secure(config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(time::Duration::days(14)));
 
-    let options = leptos_options(config, addr);
+    let digest = crate::site_assets::digest(&config.leptos_site_root);
+    let options = leptos_options(config, addr, digest.as_deref());
     let routes = generate_route_list(App);
     // Every page of the router but the public ones needs a session.
     let protected: std::sync::Arc<std::collections::HashSet<String>> = std::sync::Arc::new(
@@ -205,13 +208,7 @@ where
         move || provide_context(state.clone())
     };
     let export_state = state.clone();
-    // The portal's script, WASM and stylesheet as scripts/build.sh compressed them once; a file
-    // without its `.br`/`.gz` (a site built another way) is sent as it is.
-    let assets = tower_http::services::ServeDir::new(
-        Path::new(config.leptos_site_root.as_str()).join("pkg"),
-    )
-    .precompressed_br()
-    .precompressed_gzip();
+    let assets = crate::site_assets::service(&config.leptos_site_root, digest);
     Router::new()
         .nest_service("/pkg", assets)
         .route(
@@ -250,10 +247,10 @@ where
 /// content (a few ms for a page, within a few percent of the top level's size).
 const DYNAMIC_COMPRESSION_QUALITY: i32 = 4;
 
-/// How long a browser may keep what the portal sends: the site's files (`/pkg/…`, the favicon)
-/// are revalidated on every load (their names do not change between builds, so a longer life
-/// could pair a new page with an old script; a 304 costs one round trip), pages and server
-/// functions' answers hold the account's data and are not stored at all.
+/// How long a browser may keep what the portal sends: the site's files under their digest are
+/// kept for good (`crate::site_assets`); without it, and the favicon, they are revalidated on
+/// every load (a 304 costs one round trip); pages and server functions' answers hold the
+/// account's data and are not stored at all.
 async fn cache_rules(request: Request, next: Next) -> Response {
     let asset =
         request.uri().path().starts_with("/pkg/") || request.uri().path().starts_with("/favicon");
@@ -481,16 +478,6 @@ async fn metrics(State(state): State<GatewayState>) -> Response {
     }
     state.metrics.render(&mut body);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
-}
-
-async fn healthz(State(state): State<GatewayState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
-    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ mod shared;
 pub mod smtp;
 pub mod strict;
 pub mod stripe;
+pub mod stripe_prices;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

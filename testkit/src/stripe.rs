@@ -1,5 +1,5 @@
 //! A fake Stripe on 127.0.0.1: the API calls the gateway makes (customers, Checkout Sessions,
-//! Billing Portal sessions), answered with objects shaped like the API reference's examples
+//! Billing Portal sessions, prices: `stripe_prices`), answered with objects shaped like the API reference's examples
 //! (`fixtures/stripe/`, API version 2023-10-16), and hosted Checkout and Billing Portal pages whose
 //! buttons deliver webhook events signed as Stripe signs them (`Stripe-Signature: t=…,v1=…`,
 //! HMAC-SHA256 of `"{t}.{payload}"` with the endpoint secret).
@@ -63,6 +63,7 @@ struct Shared {
     subscriptions: Mutex<HashMap<String, Value>>,
     counter: AtomicU64,
     http: reqwest::Client,
+    prices: crate::stripe_prices::Prices,
 }
 
 impl Shared {
@@ -131,6 +132,7 @@ impl FakeStripe {
             subscriptions: Mutex::default(),
             counter: AtomicU64::new(0),
             http: reqwest::Client::new(),
+            prices: crate::stripe_prices::Prices::new(secret_key),
         });
         let app = Router::new()
             .route("/v1/customers", post(create_customer))
@@ -141,7 +143,8 @@ impl FakeStripe {
             .route("/checkout/{id}/cancel", post(cancel_checkout))
             .route("/billing_portal/{id}", get(portal_page))
             .route("/billing_portal/{id}/cancel", post(cancel_subscription))
-            .with_state(shared.clone());
+            .with_state(shared.clone())
+            .merge(shared.prices.router());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -160,6 +163,11 @@ impl FakeStripe {
     /// Where events go, signed with `secret` (the gateway's `STRIPE_WEBHOOK_SECRET`).
     pub fn set_webhook(&self, url: &str, secret: &str) {
         *self.shared.webhook.lock() = Some((url.to_owned(), secret.to_owned()));
+    }
+
+    /// Puts a price on sale: `GET /v1/prices/{id}` finds it.
+    pub fn add_price(&self, price: crate::stripe_prices::FakePrice) {
+        self.shared.prices.add(price);
     }
 
     pub fn calls(&self) -> Vec<StripeCall> {

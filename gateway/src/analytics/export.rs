@@ -86,7 +86,7 @@ pub async fn csv_stream(
     })
 }
 
-pub const EXPORT_COLUMNS: [&str; 18] = [
+pub const EXPORT_COLUMNS: [&str; 20] = [
     "time",
     "key_id",
     "provider",
@@ -105,6 +105,9 @@ pub const EXPORT_COLUMNS: [&str; 18] = [
     "priced",
     "cache_hit",
     "counted",
+    // Added after the others, so that readers by position keep working.
+    "upstream_ms",
+    "first_byte_ms",
 ];
 
 /// One event as an export row, in `EXPORT_COLUMNS` order.
@@ -130,6 +133,8 @@ pub fn export_row(event: &usage_event::Model) -> serde_json::Map<String, serde_j
         json!(event.priced),
         json!(event.cache_hit),
         json!(event.counted),
+        json!(event.upstream_ms),
+        json!(event.first_byte_ms),
     ];
     EXPORT_COLUMNS
         .iter()
@@ -196,6 +201,8 @@ mod tests {
             prompt_tokens: 10,
             completion_tokens: 20,
             latency_ms: 30,
+            upstream_ms: Some(25),
+            first_byte_ms: None,
             status: 200,
             error_code: None,
             created_at: 0,
@@ -240,12 +247,12 @@ mod tests {
             lines[0],
             "time,key_id,provider,model,tier,status,error_code,prompt_tokens,completion_tokens,\
              latency_ms,cost_usd,baseline_cost_usd,saving_usd,baseline_model,routed,priced,cache_hit,\
-             counted"
+             counted,upstream_ms,first_byte_ms"
         );
         assert_eq!(
             lines[1],
             "1970-01-01T00:00:00.000Z,2,openai,gpt-4.1-nano,cheap,200,,10,20,30,0.125,0.5,0.375,\
-             openai/gpt-4o,true,true,false,true"
+             openai/gpt-4o,true,true,false,true,25,"
         );
     }
 

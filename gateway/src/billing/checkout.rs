@@ -30,7 +30,28 @@ impl From<stripe::StripeError> for BillingError {
 pub struct Billing {
     client: stripe::Client,
     settings: StripeSettings,
+    /// The plans' prices as last read from Stripe, and until when they are kept.
+    prices: parking_lot::Mutex<Option<(std::time::Instant, Vec<PlanPrice>)>>,
 }
+
+/// What a plan costs, as its Stripe price says: the Plan page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanPrice {
+    pub plan: Plan,
+    /// In the currency's minor unit (cents), as Stripe counts it.
+    pub unit_amount: i64,
+    /// ISO 4217, lowercase (`usd`).
+    pub currency: String,
+    /// `month`, `year`, …; `None` for a one-off price.
+    pub interval: Option<String>,
+}
+
+/// Prices change rarely and are read for page views: kept an hour, or a minute when Stripe
+/// did not give them all (so an outage costs one slow page a minute, not every page).
+const PRICES_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+const PRICES_RETRIED: std::time::Duration = std::time::Duration::from_secs(60);
+/// A page waits at most this long for Stripe, and then shows the plans without prices.
+const PRICE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Billing {
     pub fn new(settings: StripeSettings) -> Self {
@@ -41,7 +62,61 @@ impl Billing {
         };
         let client = stripe::Client::from_url(base.as_str(), settings.secret_key.clone())
             .with_strategy(stripe::RequestStrategy::idempotent_with_uuid());
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            prices: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The prices of the plans for sale that Stripe could tell (see [`PlanPrice`]).
+    pub async fn plan_prices(&self) -> Vec<PlanPrice> {
+        if let Some((until, prices)) = &*self.prices.lock()
+            && std::time::Instant::now() < *until
+        {
+            return prices.clone();
+        }
+        let mut prices = Vec::new();
+        let for_sale = [Plan::Pro, Plan::Enterprise];
+        for plan in for_sale {
+            match self.read_price(plan).await {
+                Ok(Some(price)) => prices.push(price),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(plan = plan.id(), error = %err, "could not read the plan's price from Stripe")
+                }
+            }
+        }
+        let kept = if prices.len() == for_sale.len() {
+            PRICES_KEPT
+        } else {
+            PRICES_RETRIED
+        };
+        *self.prices.lock() = Some((std::time::Instant::now() + kept, prices.clone()));
+        prices
+    }
+
+    /// `None` for a price without a fixed amount (metered, or a customer-chosen amount).
+    async fn read_price(&self, plan: Plan) -> Result<Option<PlanPrice>, BillingError> {
+        let id: stripe::PriceId = self
+            .price_of(plan)?
+            .parse()
+            .map_err(|_| BillingError::Stripe("the configured price id is malformed".into()))?;
+        let price =
+            tokio::time::timeout(PRICE_WAIT, stripe::Price::retrieve(&self.client, &id, &[]))
+                .await
+                .map_err(|_| BillingError::Stripe(format!("no answer in {PRICE_WAIT:?}")))??;
+        Ok(price
+            .unit_amount
+            .zip(price.currency)
+            .map(|(unit_amount, currency)| PlanPrice {
+                plan,
+                unit_amount,
+                currency: currency.to_string(),
+                interval: price
+                    .recurring
+                    .map(|recurring| recurring.interval.as_str().to_owned()),
+            }))
     }
 
     pub fn settings(&self) -> &StripeSettings {

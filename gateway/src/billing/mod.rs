@@ -11,6 +11,6 @@ mod signature;
 mod webhook;
 
 pub use crate::settings::StripeSettings;
-pub use checkout::{Billing, BillingError};
+pub use checkout::{Billing, BillingError, PlanPrice};
 pub use signature::{SIGNATURE_TOLERANCE_SECS, SignatureError, sign, verify_signature};
 pub use webhook::{WebhookError, WebhookOutcome};

@@ -12,7 +12,13 @@ pub struct Model {
     pub model: String,
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
+    /// From arrival to the end of the answer (a stream's last byte).
     pub latency_ms: i32,
+    /// Of that, waiting for providers up to the answer's head (the rest is the gateway's, and
+    /// for a stream the time after its first byte); `None` where it was not measured.
+    pub upstream_ms: Option<i32>,
+    /// A stream's first byte to the client, from arrival.
+    pub first_byte_ms: Option<i32>,
     pub status: i16,
     pub error_code: Option<String>,
     pub created_at: i64,

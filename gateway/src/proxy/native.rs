@@ -187,7 +187,7 @@ async fn first_bytes(
     mut response: reqwest::Response,
     timeout: std::time::Duration,
 ) -> Result<Passed, UpstreamError> {
-    match tokio::time::timeout(timeout, response.chunk()).await {
+    match crate::metrics::upstream(tokio::time::timeout(timeout, response.chunk())).await {
         Ok(Ok(Some(first))) => Ok(Passed::Stream(first, response)),
         Ok(Ok(None)) => Err(UpstreamError::InvalidResponse {
             provider,

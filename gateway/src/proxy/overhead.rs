@@ -1,5 +1,6 @@
-//! Around every stage: the time the gateway adds to a chat or embeddings request (see
-//! [`crate::metrics`]), observed for `/metrics` when the response head is ready.
+//! Around every stage: the time each `/v1` request waits for its provider is counted (see
+//! [`crate::metrics`]), for its usage events' latency split; for a chat or embeddings request,
+//! the time the gateway adds is observed for `/metrics` when the response head is ready.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -14,11 +15,12 @@ pub(super) async fn measure(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(route) = MeasuredRoute::of_path(request.uri().path()) else {
-        return next.run(request).await;
-    };
+    let route = MeasuredRoute::of_path(request.uri().path());
     let started = std::time::Instant::now();
     let (response, upstream_wait) = measuring_upstream_wait(next.run(request)).await;
+    let Some(route) = route else {
+        return response;
+    };
     let streaming = response
         .headers()
         .get(header::CONTENT_TYPE)

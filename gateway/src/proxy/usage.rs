@@ -227,16 +227,19 @@ impl StreamGuard {
         decision: &RouteDecision<'_>,
         include_usage: bool,
     ) -> Self {
+        let mut event = context.event(
+            decision,
+            &decision.model,
+            StatusCode::OK,
+            Usage::default(),
+            None,
+            Serving::Called,
+        );
+        // A stream is answered once its first chunk has arrived: it goes out with the head.
+        event.first_byte_ms = Some(event.latency_ms);
         Self {
             recorder: context.recorder.clone(),
-            event: context.event(
-                decision,
-                &decision.model,
-                StatusCode::OK,
-                Usage::default(),
-                None,
-                Serving::Called,
-            ),
+            event,
             started: context.started,
             usage: Usage::default(),
             outcome: StreamEnd::ClientGone,
@@ -278,7 +281,7 @@ impl Drop for StreamGuard {
         let mut event = self.event.clone();
         event.prompt_tokens = self.usage.prompt_tokens;
         event.completion_tokens = self.usage.completion_tokens;
-        event.latency_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        event.latency_ms = crate::usage::millis(self.started.elapsed());
         // Tokens a provider reported before the stream ended were spent, however it ended.
         price(&mut event, self.priced, self.baseline, self.usage, false);
         self.reservation.charge(

@@ -49,6 +49,9 @@ pub struct SharedState {
     pub ledger: Arc<crate::limits::Ledger>,
     /// E-mails: verification, password reset, invitations, budget alerts.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// The Redis servers share, when one is configured (its users hold their own handles; this
+    /// one is for the readiness check).
+    pub redis: Option<redis::aio::ConnectionManager>,
 }
 
 /// Background tasks owned by a running gateway, stopped by [`BackgroundTasks::shutdown`].
@@ -213,6 +216,7 @@ impl GatewayBuilder {
             alerts_received,
         ));
         let ledger = crate::limits::Ledger::new(db.clone()).alerts_to(alerts);
+        let shared_redis = redis.as_ref().map(|(manager, _)| manager.clone());
         let (cache, quota, ledger) = match redis {
             Some((manager, prefix)) => (
                 ResponseCache::redis(manager.clone(), &prefix, settings.cache.ttl),
@@ -257,6 +261,7 @@ impl GatewayBuilder {
             abuse,
             ledger: Arc::new(ledger),
             mailer,
+            redis: shared_redis,
         }));
         Ok((
             state,

@@ -46,7 +46,13 @@ pub struct UsageEvent {
     pub model: String,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// From the request's arrival to this event: the end of its answer (a stream's last byte).
     pub latency_ms: u32,
+    /// Of that, the time spent waiting for providers up to the answer's head: sending, reading,
+    /// a stream's first event, backoff between retries. `None` where it was not measured.
+    pub upstream_ms: Option<u32>,
+    /// A stream's first byte to the client, from the request's arrival.
+    pub first_byte_ms: Option<u32>,
     pub status: u16,
     pub error_code: Option<String>,
     pub created_at_ms: i64,
@@ -93,7 +99,9 @@ impl UsageEvent {
             model: String::new(),
             prompt_tokens: 0,
             completion_tokens: 0,
-            latency_ms: started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+            latency_ms: millis(started.elapsed()),
+            upstream_ms: crate::metrics::upstream_wait_so_far().map(millis),
+            first_byte_ms: None,
             status,
             // What a client or a provider named is stored bounded, whatever it sent.
             error_code: error_code.map(|code| {
@@ -125,6 +133,11 @@ impl UsageEvent {
             self.baseline_cost_usd.is_some(),
         )
     }
+}
+
+/// Milliseconds, saturating at what a `u32` holds (49 days).
+pub fn millis(duration: std::time::Duration) -> u32 {
+    duration.as_millis().min(u128::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod rollup;
 pub mod savings;
 
 use chunks::fixed_chunks;
-pub use event::{RequestId, UsageEvent};
+pub use event::{RequestId, UsageEvent, millis};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -257,6 +257,8 @@ async fn insert_events(
         prompt_tokens: Set(saturating_i32(event.prompt_tokens)),
         completion_tokens: Set(saturating_i32(event.completion_tokens)),
         latency_ms: Set(saturating_i32(event.latency_ms)),
+        upstream_ms: Set(event.upstream_ms.map(saturating_i32)),
+        first_byte_ms: Set(event.first_byte_ms.map(saturating_i32)),
         status: Set(event.status as i16),
         error_code: Set(event.error_code.clone()),
         created_at: Set(event.created_at_ms),
@@ -298,6 +300,8 @@ mod tests {
             prompt_tokens: n,
             completion_tokens: 1,
             latency_ms: 10,
+            upstream_ms: Some(8),
+            first_byte_ms: None,
             status: 200,
             error_code: None,
             created_at_ms: crate::clock::now_ms(),

@@ -24,6 +24,7 @@ crate::on_both_backends!(
     one_bad_event_never_drops_the_others_batched_with_it,
     the_request_log_filters_pages_and_keeps_to_the_account,
     a_requests_attempts_share_its_id_and_open_together_in_the_log,
+    the_log_splits_a_requests_time_between_provider_and_gateway,
 );
 
 async fn pro_tenant(app: &TestApp, email: &str) -> (i32, String) {
@@ -535,6 +536,8 @@ async fn one_bad_event_never_drops_the_others_batched_with_it(backend: Backend) 
         prompt_tokens: 3,
         completion_tokens: 4,
         latency_ms: 5,
+        upstream_ms: None,
+        first_byte_ms: None,
         status: 200,
         error_code: Some("odd\0code".into()),
         created_at_ms: gateway::clock::now_ms(),
@@ -812,6 +815,15 @@ async fn the_request_log_filters_pages_and_keeps_to_the_account(backend: Backend
     assert!(!ids.contains(&theirs[0]["id"].as_i64().unwrap()));
 }
 
+/// The request log's page of one request (by its `x-request-id`), as the portal reads it.
+async fn request_log_of(browser: &crate::portal::Browser<'_>, request: String) -> Value {
+    let response = browser
+        .post_form("request_log", &[("request", request.as_str())])
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()
+}
+
 /// Every `/v1` answer carries `x-request-id`; the request's events (a failing model's retries,
 /// the fallback that answered) carry it too, so the log finds the request by it and opens it to
 /// its attempts in order. A mistyped id finds nothing; another tenant's id finds nothing.
@@ -840,17 +852,7 @@ async fn a_requests_attempts_share_its_id_and_open_together_in_the_log(backend: 
     assert!(refused.headers().contains_key("x-request-id"));
     app.flush_usage().await;
 
-    let log = |request: &str| {
-        let request = request.to_owned();
-        let browser = &browser;
-        async move {
-            let response = browser
-                .post_form("request_log", &[("request", request.as_str())])
-                .await;
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
-        }
-    };
+    let log = |request: &str| request_log_of(&browser, request.to_owned());
     let found = log(&id).await;
     let rows = found["rows"].as_array().unwrap();
     assert!(rows.len() >= 2, "the failures and the answer: {found}");
@@ -892,4 +894,77 @@ async fn a_requests_attempts_share_its_id_and_open_together_in_the_log(backend: 
         .await
         .unwrap();
     assert_eq!(theirs["rows"], json!([]));
+}
+
+/// Each event says how much of its time was spent waiting for the provider and, for a stream,
+/// when its first byte left: the log's detail splits the latency from them. The fake answers
+/// `fake-slow` after 3 s and streams an event every 20 ms; a cache hit waits for no provider.
+async fn the_log_splits_a_requests_time_between_provider_and_gateway(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = crate::portal::Browser::new(&app);
+    let account = browser.sign_up("ada@example.com").await;
+    app.state.set_plan(account.id, Plan::Pro).await.unwrap();
+    app.add_openai(account.id, OPENAI_KEY).await;
+    cache_on(&app, account.id).await;
+    let key = app.create_key(account.id).await;
+    let id_of = |response: &reqwest::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let mut slow = hello();
+    slow["model"] = json!("openai/fake-slow");
+    let answered = app.chat(Some(&key), &slow).await;
+    assert_eq!(answered.status(), 200);
+    let slow_id = id_of(&answered);
+    let mut streamed = hello();
+    streamed["stream"] = json!(true);
+    streamed["messages"] = json!([{"role": "user", "content": "a stream, timed"}]);
+    let answered = app.chat(Some(&key), &streamed).await;
+    assert_eq!(answered.status(), 200);
+    let stream_id = id_of(&answered);
+    assert!(answered.text().await.unwrap().contains("[DONE]"));
+    let cached = hello();
+    assert_eq!(app.chat(Some(&key), &cached).await.status(), 200);
+    let answered = app.chat(Some(&key), &cached).await;
+    assert_eq!(answered.headers()["x-gateway-cache"], "HIT");
+    let hit_id = id_of(&answered);
+    app.flush_usage().await;
+
+    let row = |request: String| {
+        let browser = &browser;
+        async move {
+            let page = request_log_of(browser, request).await;
+            let rows = page["rows"].as_array().unwrap();
+            assert_eq!(rows.len(), 1, "{page}");
+            let number = |name: &str| rows[0][name].as_i64();
+            (
+                number("latency_ms").unwrap(),
+                number("upstream_ms"),
+                number("first_byte_ms"),
+            )
+        }
+    };
+    // Three seconds at the provider, the gateway's part a small remainder.
+    let (latency, upstream, first_byte) = row(slow_id).await;
+    let upstream = upstream.expect("the provider's wait is recorded");
+    assert!(
+        upstream >= 3_000 && upstream <= latency,
+        "{upstream} of {latency}"
+    );
+    assert!(latency - upstream < 1_000, "{upstream} of {latency}");
+    assert_eq!(
+        first_byte, None,
+        "a whole answer has no first byte of its own"
+    );
+    // A stream's first byte leaves before its last: the rest is streaming, not the gateway.
+    let (latency, upstream, first_byte) = row(stream_id).await;
+    let first_byte = first_byte.expect("a stream's first byte is recorded");
+    assert!(upstream.unwrap() <= first_byte, "{upstream:?} {first_byte}");
+    assert!(latency - first_byte >= 20, "{first_byte} of {latency}");
+    // Served from the cache: no provider was waited for.
+    let (_, upstream, first_byte) = row(hit_id).await;
+    assert_eq!((upstream, first_byte), (Some(0), None));
 }

@@ -55,7 +55,12 @@ impl Install {
 
     /// Starts `serve` and returns it with its base URL.
     async fn serve(&self) -> (tokio::process::Child, String) {
-        let mut child = self.command(&["serve"]).spawn().unwrap();
+        Self::started(self.command(&["serve"])).await
+    }
+
+    /// Starts `command` (a `serve`) and returns it with its base URL.
+    async fn started(mut command: tokio::process::Command) -> (tokio::process::Child, String) {
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -196,4 +201,52 @@ async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage(
     assert_eq!(response.status(), 200);
     restarted.start_kill().unwrap();
     restarted.wait().await.unwrap();
+}
+
+/// `LOG_FORMAT=json`: every line the server logs is one JSON object (what log collectors read),
+/// and a presented key is never in them.
+#[tokio::test]
+async fn with_log_format_json_every_log_line_is_a_json_object() {
+    let install = Install {
+        dir: tempfile::tempdir().unwrap(),
+        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
+            .await
+            .unwrap(),
+    };
+    let mut command = install.command(&["serve"]);
+    command
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped());
+    let (mut server, base) = Install::started(command).await;
+    let logs = server.stderr.take().unwrap();
+    const SECRET: &str = "gw_0123456789abcdefghijklmnopqrstuvwxyzABCD";
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(SECRET)
+        .json(&hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    let mut text = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut BufReader::new(logs), &mut text)
+        .await
+        .unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty(), "the server logged nothing at info");
+    for line in &lines {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
+        assert!(
+            object["level"].is_string() && object["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(!text.contains(SECRET), "{text}");
 }

@@ -743,7 +743,35 @@ async fn a_stalled_redis_never_hangs_requests() {
     let (_, key) = free_tenant(&app, "stall@example.com").await;
     assert_eq!(app.chat(Some(&key), &hello()).await.status(), 200);
 
+    let ready = |app: &TestApp| {
+        let request = app.http.get(app.url("/readyz"));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, readiness) = ready(&app).await;
+    assert_eq!(status, 200, "{readiness}");
+    assert_eq!(readiness["redis"], "ok");
+
     redis.stall(true);
+    // Not ready while Redis does not answer (in about a second), alive all the same.
+    let (status, readiness) = ready(&app).await;
+    assert_eq!(status, 503, "{readiness}");
+    assert_eq!(
+        (readiness["redis"].as_str(), readiness["database"].as_str()),
+        (Some("unreachable"), Some("ok"))
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     for _ in 0..3 {
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(30),
@@ -786,4 +814,82 @@ async fn a_stalled_redis_never_hangs_requests() {
         .query_async(&mut connection)
         .await
         .unwrap();
+}
+
+/// The Plan page shows what each plan costs, read from Stripe's prices and kept (a page view
+/// does not wait for Stripe each time); a price Stripe does not know shows as unknown and the
+/// page still works; without Stripe there are no prices to show.
+#[tokio::test]
+async fn the_plan_page_shows_the_prices_stripe_has() {
+    use testkit::stripe_prices::FakePrice;
+    let (app, stripe) = billed_app(Backend::Sqlite).await;
+    stripe.add_price(FakePrice {
+        id: PRICE_PRO.into(),
+        unit_amount: 2000,
+        currency: "usd".into(),
+        interval: "month".into(),
+    });
+    let browser = crate::portal::Browser::new(&app);
+    browser.sign_up("buyer@example.com").await;
+    let prices = || async {
+        let overview = browser.post_form("billing_overview", &[]).await;
+        assert_eq!(overview.status(), 200);
+        let overview: serde_json::Value = overview.json().await.unwrap();
+        overview["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|plan| {
+                (
+                    plan["id"].as_str().unwrap().to_owned(),
+                    plan["price"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let shown = prices().await;
+    assert_eq!(
+        shown,
+        [
+            (
+                "free".to_owned(),
+                json!({"unit_amount": 0, "currency": "usd", "interval": null})
+            ),
+            (
+                "pro".to_owned(),
+                json!({"unit_amount": 2000, "currency": "usd", "interval": "month"})
+            ),
+            // Stripe answered 404 for the Enterprise price: no price rather than a wrong one.
+            ("enterprise".to_owned(), json!(null)),
+        ]
+    );
+    let page = browser.get("/billing").await.text().await.unwrap();
+    assert!(page.contains("$20 / month"), "{page}");
+    // Read once, then kept: a price put on sale now shows when the kept prices are read again
+    // (a minute later, as one was missing), not on this page view.
+    stripe.add_price(FakePrice {
+        id: PRICE_ENTERPRISE.into(),
+        unit_amount: 50000,
+        currency: "usd".into(),
+        interval: "month".into(),
+    });
+    assert_eq!(prices().await, shown);
+
+    let unbilled = spawn_app(Backend::Sqlite).await;
+    let browser = crate::portal::Browser::new(&unbilled);
+    browser.sign_up("selfhost@example.com").await;
+    let overview: serde_json::Value = browser
+        .post_form("billing_overview", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        overview["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|plan| plan["price"].is_null()),
+        "{overview}"
+    );
 }

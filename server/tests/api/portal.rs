@@ -333,6 +333,12 @@ async fn health_and_anonymous_redirects() {
     let app = spawn_app(Backend::Sqlite).await;
     let browser = Browser::new(&app);
     assert_eq!(browser.get("/healthz").await.status(), 200);
+    let ready = browser.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"ready": true, "database": "ok", "migrations": "ok", "redis": "not configured"})
+    );
     for page in ["/", "/keys", "/providers"] {
         let response = browser.get(page).await;
         assert_eq!(response.status(), 303, "{page}");
@@ -343,7 +349,7 @@ async fn health_and_anonymous_redirects() {
     let html = login.text().await.unwrap();
     assert!(html.contains("Log in to LLM Gateway"));
     assert!(
-        html.contains("/pkg/llm-gateway.js") && html.contains("\"llm-gateway\", false"),
+        html.contains("/llm-gateway.js") && html.contains("\"llm-gateway\", false"),
         "the page loads the WASM build"
     );
     // The build the page is of: the WASM hydrates only a page of its own build.
@@ -357,8 +363,9 @@ async fn health_and_anonymous_redirects() {
 }
 
 /// Pages and the site's files go out compressed when the browser asks (the release WASM is
-/// megabytes, compressed once by the build); pages hold the account's data and are never stored, the site's files (same names
-/// in every build) are revalidated; the favicon is served; an unknown page is a 404 page.
+/// megabytes, compressed once by the build); pages hold the account's data and are never
+/// stored; the site's files are linked under their digest and kept for good, and revalidated
+/// under their plain names; the favicon is served; an unknown page is a 404 page.
 #[tokio::test]
 async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
     let site = tempfile::tempdir().unwrap();
@@ -377,6 +384,8 @@ async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
         "precompressed gzip",
     )
     .unwrap();
+    const DIGEST: &str = "0123456789abcdef";
+    std::fs::write(site.path().join("pkg/hash.txt"), format!("{DIGEST}\n")).unwrap();
     std::fs::write(
         site.path().join("favicon.svg"),
         "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
@@ -398,7 +407,41 @@ async fn the_portal_is_compressed_and_says_how_long_to_keep_things() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let plain = get("/login", "identity").await;
     assert!(plain.headers().get("content-encoding").is_none());
-    assert!(plain.text().await.unwrap().contains("/favicon.svg"));
+    let html = plain.text().await.unwrap();
+    assert!(html.contains("/favicon.svg"));
+    // The page links this build's files under their digest, the stylesheet too.
+    for file in ["llm-gateway.css", "llm-gateway.js", "llm-gateway.wasm"] {
+        assert!(
+            html.contains(&format!("/pkg/{DIGEST}/{file}")),
+            "{file}: {html}"
+        );
+    }
+    assert!(!html.contains("\"/pkg/llm-gateway"), "{html}");
+
+    // Under the digest: the same files, compressed alike, kept for good.
+    let kept = get("/pkg/0123456789abcdef/llm-gateway.wasm", "br").await;
+    assert_eq!(kept.status(), 200);
+    assert_eq!(kept.headers()["content-encoding"], "br");
+    assert_eq!(kept.headers()["content-type"], "application/wasm");
+    assert_eq!(
+        kept.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(kept.headers()["vary"], "accept-encoding");
+    assert_eq!(kept.bytes().await.unwrap(), &b"precompressed brotli"[..]);
+    // What is not there is not kept: neither a missing file nor another build's digest.
+    for missing in [
+        "/pkg/0123456789abcdef/nothing.js",
+        "/pkg/fedcba9876543210/llm-gateway.wasm",
+    ] {
+        let response = get(missing, "identity").await;
+        assert_eq!(response.status(), 404, "{missing}");
+        assert_ne!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{missing}"
+        );
+    }
 
     let style = get("/pkg/llm-gateway.css", "gzip").await;
     assert_eq!(style.status(), 200);
@@ -1364,4 +1407,24 @@ async fn data_pages_carry_their_data_in_the_html(backend: Backend) {
         );
         assert!(html.contains(title), "{path}: {html}");
     }
+}
+
+/// A replica whose database lacks a migration (an older schema, a migration that failed) is
+/// alive but not ready: a load balancer sends it nothing until it is.
+#[tokio::test]
+async fn a_database_missing_a_migration_is_not_ready() {
+    use migrations::MigratorTrait;
+    let app = spawn_app(Backend::Sqlite).await;
+    migrations::Migrator::down(&app.state.db, Some(1))
+        .await
+        .unwrap();
+    let browser = Browser::new(&app);
+    let ready = browser.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let readiness = ready.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(readiness["migrations"], "1 pending", "{readiness}");
+    assert_eq!(readiness["ready"], false);
+    assert_eq!(browser.get("/healthz").await.status(), 200);
+    migrations::Migrator::up(&app.state.db, None).await.unwrap();
+    assert_eq!(browser.get("/readyz").await.status(), 200);
 }

@@ -23,6 +23,10 @@ struct Args {
     stripe_webhook_url: Option<String>,
     #[arg(long, default_value = "whsec_fake")]
     stripe_webhook_secret: String,
+    /// A price the fake Stripe has on sale, `ID=AMOUNT:CURRENCY:INTERVAL` (amount in cents, as
+    /// Stripe counts it), e.g. `price_pro=2000:usd:month`; repeatable.
+    #[arg(long = "stripe-price")]
+    stripe_prices: Vec<testkit::stripe_prices::FakePrice>,
     /// Also run an SMTP catcher on this address (the gateway's SMTP_URL).
     #[arg(long)]
     smtp_addr: Option<std::net::SocketAddr>,
@@ -66,6 +70,9 @@ async fn main() -> std::io::Result<()> {
                 testkit::stripe::FakeStripe::start_on(addr, &args.stripe_secret_key).await?;
             if let Some(url) = &args.stripe_webhook_url {
                 stripe.set_webhook(url, &args.stripe_webhook_secret);
+            }
+            for price in &args.stripe_prices {
+                stripe.add_price(price.clone());
             }
             println!("stripe={}", stripe.base_url());
             Some(stripe)
