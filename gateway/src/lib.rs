@@ -27,6 +27,7 @@ pub mod quota;
 pub mod routing;
 pub mod settings;
 pub mod state;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 pub mod usage;

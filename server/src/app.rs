@@ -143,7 +143,11 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
             })),
         )
         .with_state(state.clone())
-        .nest("/v1", gateway::proxy::router(state.clone()))
+        .nest(
+            "/v1",
+            gateway::proxy::router(state.clone())
+                .layer(middleware::from_fn(crate::telemetry::trace_request)),
+        )
         .merge(
             // `/v1` reads its bodies within the same deadline itself, as it decodes them.
             gateway::webhooks::router(state.clone())

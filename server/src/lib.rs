@@ -13,3 +13,4 @@ pub mod route_cli;
 pub mod run;
 pub mod sessions;
 pub mod site_assets;
+pub mod telemetry;

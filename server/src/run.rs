@@ -20,18 +20,6 @@ pub fn main() -> ExitCode {
     } else {
         "warn"
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr);
-    // `LOG_FORMAT=json`: one JSON object per line, for log collectors (Loki, Elasticsearch, …).
-    if std::env::var("LOG_FORMAT").is_ok_and(|format| format.trim().eq_ignore_ascii_case("json")) {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
-
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -39,6 +27,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Traces only when serving (admin commands make no requests).
+    let traces = if serving {
+        match crate::telemetry::from_env(runtime.handle().clone()) {
+            Ok(traces) => traces,
+            Err(err) => {
+                eprintln!("error: OpenTelemetry: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    init_logs(default_filter, traces.as_ref());
     let result = runtime.block_on(async move {
         let config = Config::load(cli.config.as_deref())?;
         match cli.command {
@@ -46,6 +47,15 @@ pub fn main() -> ExitCode {
             Some(command) => crate::admin::run_admin(&config, command).await,
         }
     });
+    if let Some(traces) = traces {
+        // The last batch of spans, sent on the runtime before it stops.
+        let flushed = runtime.block_on(tokio::task::spawn_blocking(move || {
+            traces.provider.shutdown()
+        }));
+        if let Ok(Err(err)) = flushed {
+            eprintln!("warning: OpenTelemetry: the last spans were not sent: {err}");
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -55,6 +65,37 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr (`LOG_FORMAT=json`: one JSON object per line, for log collectors such as Loki
+/// or Elasticsearch), filtered by `RUST_LOG`; with traces, the engine's spans also go to
+/// OpenTelemetry (whatever `RUST_LOG` says: they are metadata, and sampled by the SDK).
+fn init_logs(default_filter: &str, traces: Option<&crate::telemetry::Traces>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = if std::env::var("LOG_FORMAT")
+        .is_ok_and(|format| format.trim().eq_ignore_ascii_case("json"))
+    {
+        logs.json().boxed()
+    } else {
+        logs.boxed()
+    };
+    let spans = traces.map(|traces| {
+        tracing_opentelemetry::layer()
+            .with_tracer(traces.tracer.clone())
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(gateway::telemetry::TARGET, tracing::Level::INFO),
+            )
+    });
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(spans)
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -64,6 +64,7 @@ macro_rules! fixture {
 mod anthropic;
 mod gemini;
 mod openai;
+pub mod otlp;
 mod respond;
 mod shared;
 pub mod smtp;

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use tracing::Instrument as _;
 
 use super::respond::with_route_headers;
 use crate::error::{ApiError, UpstreamError};
@@ -25,6 +26,47 @@ pub(super) enum Answer {
 /// through in the client's own API (`native`, when the model's provider speaks it), streamed, or
 /// answered whole.
 pub(super) async fn attempt(
+    state: &crate::state::GatewayState,
+    headers: &axum::http::HeaderMap,
+    request: &ChatCompletionRequest,
+    native: Option<super::native::NativeBody<'_>>,
+    decision: &RouteDecision<'_>,
+) -> Result<(Answer, crate::adapt::Notes), UpstreamError> {
+    let span = crate::telemetry::attempt_span(decision.endpoint.kind.id(), &decision.model);
+    let result = untraced(state, headers, request, native, decision)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok((Answer::Complete(outcome), _)) => {
+            span.record("gen_ai.response.model", outcome.served_model.as_str());
+            span.record("gen_ai.usage.input_tokens", outcome.usage.prompt_tokens);
+            span.record(
+                "gen_ai.usage.output_tokens",
+                outcome.usage.completion_tokens,
+            );
+        }
+        Ok(_) => {}
+        Err(error) => {
+            span.record("otel.status_code", "error");
+            span.record("error.type", error_type(error).as_ref());
+        }
+    }
+    result
+}
+
+/// An upstream failure as OpenTelemetry's `error.type` names it: the status code, or the kind.
+fn error_type(error: &UpstreamError) -> std::borrow::Cow<'static, str> {
+    match error {
+        UpstreamError::Status { status, .. } => status.as_u16().to_string().into(),
+        UpstreamError::Timeout { .. } => "timeout".into(),
+        UpstreamError::Connect { .. } => "connect_failed".into(),
+        UpstreamError::InvalidResponse { .. } => "invalid_response".into(),
+        UpstreamError::Egress { .. } => "egress_refused".into(),
+        UpstreamError::Request(_) => "request_refused".into(),
+    }
+}
+
+async fn untraced(
     state: &crate::state::GatewayState,
     headers: &axum::http::HeaderMap,
     request: &ChatCompletionRequest,

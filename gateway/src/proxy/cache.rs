@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use tracing::Instrument as _;
 
 use super::caller::Caller;
 use super::respond::{self, AnswerShape};
@@ -43,7 +44,10 @@ impl CacheLookup {
             &primary.model,
             &serde_json::to_value(request).unwrap_or_default(),
         );
-        Ok(match state.cache.get(&key).await {
+        let span = crate::telemetry::cache_span();
+        let found = state.cache.get(&key).instrument(span.clone()).await;
+        span.record("llm_gateway.cache.hit", found.is_some());
+        Ok(match found {
             Some(hit) => CacheLookup::Hit(hit),
             None => CacheLookup::Miss(key),
         })

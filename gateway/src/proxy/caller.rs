@@ -24,6 +24,9 @@ pub(super) async fn require_gateway_key(
 ) -> Response {
     let started = std::time::Instant::now();
     let request_id = RequestId::new();
+    if crate::telemetry::enabled() {
+        tracing::Span::current().record("llm_gateway.request.id", request_id.to_string());
+    }
     let mut response = authenticated(state, request, next, started, request_id).await;
     // Every /v1 answer names its request: the id the request log finds it by.
     if let Ok(value) = axum::http::HeaderValue::from_str(&request_id.to_string()) {

@@ -213,6 +213,9 @@ pub(super) struct StreamGuard {
     reservation: Arc<Reservation>,
     /// A quality check waiting for the stream's text, when this request was chosen for one.
     check: Option<crate::quality::PendingCheck>,
+    /// The request's span (`crate::telemetry`), open until the stream ends, which is when its
+    /// event says what was served.
+    span: tracing::Span,
 }
 
 pub(super) enum StreamEnd {
@@ -249,6 +252,7 @@ impl StreamGuard {
             baseline: context.baseline,
             reservation: Arc::clone(&context.reservation),
             check: None,
+            span: tracing::Span::current(),
         }
     }
 
@@ -305,6 +309,6 @@ impl Drop for StreamGuard {
                     Some(code.clone().unwrap_or_else(|| "stream_interrupted".into()));
             }
         }
-        self.recorder.record(event);
+        self.span.in_scope(|| self.recorder.record(event));
     }
 }

@@ -15,10 +15,11 @@ mod router;
 pub mod semantic;
 pub mod semantic_train;
 mod thresholds;
+mod traced;
 pub mod train;
 pub mod wordpiece;
 
-pub use chat::{RoutePreview, preview, resolve_chat};
+pub use chat::{RoutePreview, preview};
 pub use decision::{AUTO, RouteDecision};
 pub use escalation::escalation;
 pub use models::{baseline_model, cheapest_of_tier};
@@ -29,3 +30,4 @@ pub use router::Router;
 pub use thresholds::{
     DEFAULT_THRESHOLDS, Thresholds, auto_thresholds, tier_for_score, wants_verify,
 };
+pub use traced::resolve_chat;

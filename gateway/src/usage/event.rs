@@ -123,6 +123,30 @@ impl UsageEvent {
         }
     }
 
+    /// What this event says of its request, on the request's span (the current one) when
+    /// traces are exported (`crate::telemetry`): the last event of a request, its answer, is
+    /// what stays. Metadata only, as the event itself.
+    pub fn trace(&self) {
+        if !crate::telemetry::enabled() {
+            return;
+        }
+        let span = tracing::Span::current();
+        if !self.model.is_empty() {
+            span.record("gen_ai.response.model", self.model.as_str());
+            span.record("gen_ai.provider.name", self.provider.as_str());
+        }
+        span.record("gen_ai.usage.input_tokens", self.prompt_tokens);
+        span.record("gen_ai.usage.output_tokens", self.completion_tokens);
+        span.record("llm_gateway.cost_usd", self.cost_usd);
+        span.record("llm_gateway.cache.hit", self.cache_hit);
+        if let Some(tier) = &self.tier {
+            span.record("llm_gateway.route.tier", tier.as_str());
+        }
+        if let Some(reason) = &self.route_reason {
+            span.record("llm_gateway.route.reason", reason.as_str());
+        }
+    }
+
     /// A saving is claimed for this request: it was routed against a priced baseline, or served
     /// from the cache (see [`savings`]).
     pub fn claims_saving(&self) -> bool {

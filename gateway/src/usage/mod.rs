@@ -60,6 +60,7 @@ impl UsageRecorder {
 
     /// Queues an event without waiting. A full queue drops the event and says so.
     pub fn record(&self, event: UsageEvent) {
+        event.trace();
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         if self.queue.try_send(Message::Event(event)).is_err() {
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;

@@ -53,6 +53,36 @@ impl Install {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
+    /// A Pro account with the fake OpenAI as its provider; returns a gateway key of it.
+    async fn tenant(&self) -> String {
+        self.cli(
+            &[
+                "user",
+                "create",
+                "--email",
+                "ada@example.com",
+                "--plan",
+                "pro",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
+        self.cli(
+            &[
+                "provider",
+                "add",
+                "--email",
+                "ada@example.com",
+                "--provider",
+                "openai",
+            ],
+            &format!("{OPENAI_KEY}\n"),
+        )
+        .await;
+        self.cli(&["key", "create", "--email", "ada@example.com"], "")
+            .await
+    }
+
     /// Starts `serve` and returns it with its base URL.
     async fn serve(&self) -> (tokio::process::Child, String) {
         Self::started(self.command(&["serve"])).await
@@ -86,35 +116,7 @@ async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage(
             .await
             .unwrap(),
     };
-    install
-        .cli(
-            &[
-                "user",
-                "create",
-                "--email",
-                "ada@example.com",
-                "--plan",
-                "pro",
-            ],
-            &format!("{PASSWORD}\n"),
-        )
-        .await;
-    install
-        .cli(
-            &[
-                "provider",
-                "add",
-                "--email",
-                "ada@example.com",
-                "--provider",
-                "openai",
-            ],
-            &format!("{OPENAI_KEY}\n"),
-        )
-        .await;
-    let key = install
-        .cli(&["key", "create", "--email", "ada@example.com"], "")
-        .await;
+    let key = install.tenant().await;
     let (mut server, base) = install.serve().await;
     let http = reqwest::Client::new();
 
@@ -249,4 +251,142 @@ async fn with_log_format_json_every_log_line_is_a_json_object() {
         );
     }
     assert!(!text.contains(SECRET), "{text}");
+}
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, a `/v1` request's spans reach the collector: the
+/// server's span continues the caller's trace (`traceparent`) and names the request, its
+/// children are routing and the provider call (GenAI conventions), and the answer carries the
+/// request's own `traceparent`. Neither the prompt nor the answer is in any span.
+#[tokio::test]
+async fn a_requests_spans_reach_the_collector_without_its_text() {
+    use testkit::otlp::{FakeCollector, attribute};
+    let install = Install {
+        dir: tempfile::tempdir().unwrap(),
+        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
+            .await
+            .unwrap(),
+    };
+    let collector = FakeCollector::start().await.unwrap();
+    let key = install.tenant().await;
+    let mut command = install.command(&["serve"]);
+    command
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_SERVICE_NAME");
+    let (mut server, base) = Install::started(command).await;
+
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    const CALLER_SPAN: &str = "b7ad6b7169203331";
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .json(&serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "a secret prompt 4242"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let request_id = answer.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let traceparent = answer.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        traceparent.starts_with(&format!("00-{TRACE}-")),
+        "{traceparent}"
+    );
+    assert!(
+        !traceparent.contains(CALLER_SPAN),
+        "the request's own span: {traceparent}"
+    );
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("Hello from the fake"), "{text}");
+
+    let named = |name: &str| {
+        collector
+            .spans()
+            .into_iter()
+            .find(|span| span["name"] == name)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while named("chat gpt-4o-mini").is_none() || named("POST /v1/chat/completions").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "spans: {:?}",
+            collector.exports()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let request = named("POST /v1/chat/completions").unwrap();
+    let id =
+        |span: &serde_json::Value, field: &str| span[field].as_str().unwrap_or("").to_lowercase();
+    assert_eq!(id(&request, "traceId"), TRACE, "{request}");
+    assert_eq!(id(&request, "parentSpanId"), CALLER_SPAN, "{request}");
+    assert!(
+        traceparent.contains(&id(&request, "spanId")),
+        "{traceparent} {request}"
+    );
+    for (key, value) in [
+        ("http.request.method", "POST"),
+        ("http.route", "/v1/chat/completions"),
+        ("http.response.status_code", "200"),
+        ("gen_ai.request.model", "gpt-4o-mini"),
+        ("gen_ai.response.model", "gpt-4o-mini"),
+        ("gen_ai.provider.name", "openai"),
+        ("llm_gateway.request.id", request_id.as_str()),
+        ("llm_gateway.cache.hit", "false"),
+    ] {
+        assert_eq!(
+            attribute(&request, key).as_deref(),
+            Some(value),
+            "{key}: {request}"
+        );
+    }
+    assert!(
+        attribute(&request, "gen_ai.usage.input_tokens").is_some(),
+        "{request}"
+    );
+
+    let call = named("chat gpt-4o-mini").unwrap();
+    assert_eq!(id(&call, "traceId"), TRACE);
+    assert_eq!(id(&call, "parentSpanId"), id(&request, "spanId"), "{call}");
+    for (key, value) in [
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", "gpt-4o-mini"),
+        ("gen_ai.response.model", "gpt-4o-mini"),
+    ] {
+        assert_eq!(
+            attribute(&call, key).as_deref(),
+            Some(value),
+            "{key}: {call}"
+        );
+    }
+    assert!(
+        attribute(&call, "gen_ai.usage.output_tokens").is_some(),
+        "{call}"
+    );
+    let routing = named("routing").expect("a routing span");
+    assert_eq!(id(&routing, "parentSpanId"), id(&request, "spanId"));
+    assert_eq!(
+        attribute(&routing, "llm_gateway.route.model").as_deref(),
+        Some("gpt-4o-mini")
+    );
+
+    // Metadata only: what was asked and answered is in no export.
+    let exported = serde_json::to_string(&collector.exports()).unwrap();
+    assert!(
+        exported.contains("llm-gateway"),
+        "the service is named: {exported}"
+    );
+    for text in ["a secret prompt 4242", "Hello from the fake", key.as_str()] {
+        assert!(!exported.contains(text), "{text} was exported");
+    }
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
 }

@@ -770,15 +770,12 @@ async fn metrics_show_the_gateways_overhead_without_the_providers_time(backend: 
         ),
         1.0
     );
-    assert_eq!(
-        metric(
-            &text,
-            &format!(r#"{name}_bucket{{{chat},streaming="false",le="0.25"}}"#)
-        ),
-        2.0,
+    // Well under the provider's 3 s, with room for a loaded machine: a full parallel run once
+    // took 0.42 s over the two requests (the first request loads its account from PostgreSQL).
+    assert!(
+        metric(&text, &format!(r#"{name}_sum{{{chat},streaming="false"}}"#)) < 1.5,
         "the slow provider's 3 s were counted as overhead:\n{text}"
     );
-    assert!(metric(&text, &format!(r#"{name}_sum{{{chat},streaming="false"}}"#)) < 0.5);
     assert_eq!(
         metric(
             &text,
