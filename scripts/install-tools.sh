@@ -58,6 +58,13 @@ if [ ! -x "$tools/binaryen/node_modules/.bin/wasm-opt" ]; then
 fi
 
 if [ "$what" = test ]; then
+  # The container image's test (tests/container/run.sh): podman, and runc, which runs containers
+  # where crun cannot (this VM's cgroups).
+  if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+    log "installing podman and runc"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null
+  fi
   if ! command -v chromium >/dev/null 2>&1; then
     log "installing Debian's Chromium"
     apt-get update -qq
@@ -67,8 +74,8 @@ if [ "$what" = test ]; then
     log "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
-  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, agents, pytest, jsonschema' 2>/dev/null; then
-    log "installing the openai and anthropic Python SDKs, the OpenAI Agents SDK, pytest and jsonschema into $tools/venv"
+  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, agents, pytest, jsonschema, podman_compose' 2>/dev/null; then
+    log "installing the openai and anthropic Python SDKs, the OpenAI Agents SDK, pytest, jsonschema and podman-compose into $tools/venv"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
   fi

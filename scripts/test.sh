@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration (SQLite and PostgreSQL), the OpenAI Python and Node SDKs
-# against the running binary, and the browser tests in Debian's Chromium. Installs what is missing first.
+# against the running binary, the browser tests in Debian's Chromium, and the container image
+# (podman). Installs what is missing first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,18 +27,19 @@ suite() {
       echo "failed $((SECONDS - started))" >"$logs/$name.status"
     fi ) &
 }
-step "tests: Rust (unit and integration, SQLite and PostgreSQL), and beside them the SDKs and agents (Python, Node, Claude Code, Codex) and the browser (Playwright, Chromium)" 90 0
+step "tests: Rust (unit and integration, SQLite and PostgreSQL), and beside them the SDKs and agents (Python, Node, Claude Code, Codex), the browser (Playwright, Chromium) and the container image (podman)" 90 0
 suite python "$GATEWAY_TOOLS_DIR/venv/bin/python" -m pytest -q tests/python
 suite node bash -c "cd tests/node && node --test"
 suite clients bash -c "cd tests/clients && node --test"
 suite browser bash -c "cd end2end && npx playwright test"
+suite container bash tests/container/run.sh
 rust_ok=true
 RUSTFLAGS="$LEPTOS_DEBUG_RUSTFLAGS" cargo nextest run --workspace --exclude frontend --no-fail-fast || rust_ok=false
 wait
 
 failed=()
 $rust_ok || failed+=(rust)
-for name in python node clients browser; do
+for name in python node clients browser container; do
   read -r outcome seconds <"$logs/$name.status" || outcome=failed
   printf '\n\033[1m-- %s: %s in %ss\033[0m (log: %s)\n' "$name" "$outcome" "${seconds:-?}" "$logs/$name.log"
   if [ "$outcome" = ok ]; then

@@ -113,13 +113,44 @@ async fn run_member(
 }
 
 /// Runs an admin command (anything but `serve` and `route`).
+/// `/healthz` of the server this configuration starts (on 127.0.0.1 when it listens on every
+/// address), within 3 s.
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let mut addr: std::net::SocketAddr = config
+        .gateway_addr
+        .parse()
+        .with_context(|| format!("GATEWAY_ADDR {:?} is not an address", config.gateway_addr))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .with_context(|| format!("no answer from http://{addr}/healthz"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "http://{addr}/healthz answered {}",
+        response.status()
+    );
+    println!("healthy");
+    Ok(())
+}
+
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> {
     if let Command::Route(route) = command {
         return run_route(config, route);
     }
+    if let Command::Healthcheck = command {
+        return healthcheck(config).await;
+    }
     let db = connect_database(config).await?;
     match command {
-        Command::Serve | Command::Route(_) => unreachable!("handled elsewhere"),
+        Command::Serve | Command::Route(_) | Command::Healthcheck => {
+            unreachable!("handled elsewhere")
+        }
         Command::Migrate => {
             println!("database is up to date");
         }

@@ -26,6 +26,9 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Exit 0 when the server at GATEWAY_ADDR answers `/healthz`, else 1: a container's
+    /// HEALTHCHECK, which has no shell or curl to run.
+    Healthcheck,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),

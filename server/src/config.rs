@@ -317,8 +317,43 @@ impl Config {
                 config.provider_base_urls.insert(spec.kind, url);
             }
         }
+        config.read_secret_files(|name| std::env::var_os(name).map(PathBuf::from))?;
         config.egress_policy()?;
         Ok(config)
+    }
+
+    /// Secrets may come from files, as compose and Kubernetes mount them: `NAME_FILE` holds the
+    /// path, read when `NAME` itself is not set (a trailing newline is not part of the value).
+    fn read_secret_files(
+        &mut self,
+        file_of: impl Fn(&str) -> Option<PathBuf>,
+    ) -> anyhow::Result<()> {
+        let read = |name: &str| -> anyhow::Result<Option<String>> {
+            let Some(path) = file_of(&format!("{name}_FILE")) else {
+                return Ok(None);
+            };
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{name}_FILE: cannot read {}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        };
+        for (name, slot) in [
+            ("GATEWAY_MASTER_KEY", &mut self.gateway_master_key),
+            ("STRIPE_SECRET_KEY", &mut self.stripe_secret_key),
+            ("STRIPE_WEBHOOK_SECRET", &mut self.stripe_webhook_secret),
+            ("METRICS_TOKEN", &mut self.metrics_token),
+            ("REDIS_URL", &mut self.redis_url),
+            ("SMTP_URL", &mut self.smtp_url),
+        ] {
+            if slot.is_none() {
+                *slot = read(name)?;
+            }
+        }
+        if std::env::var_os("DATABASE_URL").is_none()
+            && let Some(url) = read("DATABASE_URL")?
+        {
+            self.database_url = url;
+        }
+        Ok(())
     }
 
     /// Where e-mailed links point: `GATEWAY_PUBLIC_URL`, else the listen address.
@@ -392,6 +427,27 @@ mod tests {
             ..Config::default()
         };
         assert!(invalid.upstream_proxy(nothing_set).is_err());
+    }
+
+    #[test]
+    fn secrets_may_come_from_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("master.key", "c2VjcmV0\n")?;
+            jail.create_file("db.url", "postgres://gw:pw@db/gw\n")?;
+            jail.set_env("GATEWAY_MASTER_KEY_FILE", "master.key");
+            jail.set_env("DATABASE_URL_FILE", "db.url");
+            jail.set_env("METRICS_TOKEN", "from-env");
+            jail.set_env("METRICS_TOKEN_FILE", "nowhere");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.gateway_master_key.as_deref(), Some("c2VjcmV0"));
+            assert_eq!(config.database_url, "postgres://gw:pw@db/gw");
+            // The variable itself wins over its file.
+            assert_eq!(config.metrics_token.as_deref(), Some("from-env"));
+            jail.set_env("STRIPE_SECRET_KEY_FILE", "missing.txt");
+            let refused = Config::load(None).unwrap_err().to_string();
+            assert!(refused.contains("STRIPE_SECRET_KEY_FILE"), "{refused}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -17,6 +17,16 @@ struct Install {
 }
 
 impl Install {
+    /// An empty data folder (SQLite) and a fake OpenAI accepting `OPENAI_KEY`.
+    async fn new() -> Self {
+        Install {
+            dir: tempfile::tempdir().unwrap(),
+            fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
+                .await
+                .unwrap(),
+        }
+    }
+
     fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
         command
@@ -110,12 +120,7 @@ impl Install {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage() {
-    let install = Install {
-        dir: tempfile::tempdir().unwrap(),
-        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
-            .await
-            .unwrap(),
-    };
+    let install = Install::new().await;
     let key = install.tenant().await;
     let (mut server, base) = install.serve().await;
     let http = reqwest::Client::new();
@@ -209,12 +214,7 @@ async fn kill_9_under_load_loses_no_change_and_at_most_the_last_second_of_usage(
 /// and a presented key is never in them.
 #[tokio::test]
 async fn with_log_format_json_every_log_line_is_a_json_object() {
-    let install = Install {
-        dir: tempfile::tempdir().unwrap(),
-        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
-            .await
-            .unwrap(),
-    };
+    let install = Install::new().await;
     let mut command = install.command(&["serve"]);
     command
         .env("LOG_FORMAT", "json")
@@ -260,12 +260,7 @@ async fn with_log_format_json_every_log_line_is_a_json_object() {
 #[tokio::test]
 async fn a_requests_spans_reach_the_collector_without_its_text() {
     use testkit::otlp::{FakeCollector, attribute};
-    let install = Install {
-        dir: tempfile::tempdir().unwrap(),
-        fake: testkit::FakeOpenAi::start(vec![OPENAI_KEY.into()])
-            .await
-            .unwrap(),
-    };
+    let install = Install::new().await;
     let collector = FakeCollector::start().await.unwrap();
     let key = install.tenant().await;
     let mut command = install.command(&["serve"]);
@@ -389,4 +384,29 @@ async fn a_requests_spans_reach_the_collector_without_its_text() {
     }
     server.start_kill().unwrap();
     server.wait().await.unwrap();
+}
+
+/// `llm-gateway healthcheck` (the image's HEALTHCHECK, which has no shell or curl): 0 while the
+/// server at GATEWAY_ADDR answers `/healthz`, 1 with the reason once it does not.
+#[tokio::test]
+async fn healthcheck_says_whether_the_server_answers() {
+    let install = Install::new().await;
+    let (mut server, base) = install.serve().await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let check = || {
+        let mut command = install.command(&["healthcheck"]);
+        command.env("GATEWAY_ADDR", &addr).stderr(Stdio::piped());
+        async move { command.output().await.unwrap() }
+    };
+    let healthy = check().await;
+    assert!(healthy.status.success(), "{healthy:?}");
+    assert_eq!(String::from_utf8_lossy(&healthy.stdout).trim(), "healthy");
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    let gone = check().await;
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("no answer from"),
+        "{gone:?}"
+    );
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The container image (Containerfile at the root) built and run as a self-hoster runs it, with
+# Debian's podman: against this machine's PostgreSQL and the fake providers, sign up through its
+# portal, add the provider, create a key, one /v1 request; it runs as non-root and reports
+# healthy. No container registry is reachable here, so the two stages' inputs are made locally:
+# the runtime base from this Debian's own glibc, CA certificates and a nonroot user (what
+# gcr.io/distroless/cc-debian12:nonroot holds), and the build stage's output from this checkout's
+# build (`--build-context builder=…` replaces that stage). This VM lacks CAP_SYS_RESOURCE and
+# mounts cgroups in hybrid mode: crun refuses both, so containers run on runc with the limits
+# this process already has.
+#
+# usage: tests/container/run.sh   (after scripts/build.sh --for-tests)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+work="$root/target/container"
+image=localhost/llm-gateway:test
+base=localhost/llm-gateway-base:offline
+name="llm-gateway-test-$$"
+database="gw_container_$$"
+podman=(podman --runtime runc)
+limits=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
+fake_pid=""
+
+cleanup() {
+  "${podman[@]}" rm -f "$name" >/dev/null 2>&1 || true
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+  psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+fail() { echo "container test: $*" >&2; "${podman[@]}" logs "$name" 2>&1 | tail -n 30 >&2 || true; exit 1; }
+
+echo "== deploy/compose.yaml reads as compose (podman-compose; its images cannot be pulled here)"
+tools="${GATEWAY_TOOLS_DIR:-$HOME/.cache/llm-gateway-tools}"
+rendered=$("$tools/venv/bin/podman-compose" -f deploy/compose.yaml config) || fail "compose.yaml"
+for service in gateway postgres redis; do
+  grep -q "^  $service:" <<<"$rendered" || fail "compose.yaml has no $service service"
+done
+grep -q 'GATEWAY_MASTER_KEY_FILE: /run/secrets/master_key' <<<"$rendered" \
+  || fail "the master key is not a secret"
+
+echo "== the runtime base, from this machine's files"
+rm -rf "$work" && mkdir -p "$work/base"/{etc/ssl/certs,lib/x86_64-linux-gnu,lib64,tmp,home/nonroot}
+for lib in $(ldd target/debug/llm-gateway | grep -o '/[^ ]*'); do
+  cp -L "$lib" "$work/base$lib"
+done
+cp -L /etc/ssl/certs/ca-certificates.crt "$work/base/etc/ssl/certs/"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
+  >"$work/base/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$work/base/etc/group"
+chmod 1777 "$work/base/tmp"
+tar -C "$work/base" -c . | "${podman[@]}" import -q - "$base" >/dev/null
+
+echo "== the image (the build stage's output from this checkout's debug build)"
+mkdir -p "$work/context/out/data"
+cp target/debug/llm-gateway "$work/context/out/"
+cp -R target/site "$work/context/out/site"
+cp -R gateway/router "$work/context/out/router"
+"${podman[@]}" build -q --format docker --build-context "builder=$work/context" \
+  --build-arg "RUNTIME_IMAGE=$base" -t "$image" -f Containerfile . >/dev/null
+size=$("${podman[@]}" image inspect "$image" --format '{{.Size}}')
+echo "image $image: $((size / 1024 / 1024)) MiB (debug binary $(( $(stat -c %s target/debug/llm-gateway) / 1024 / 1024 )) MiB)"
+
+echo "== run it"
+psql -h 127.0.0.1 -U postgres -q -c "CREATE DATABASE $database" >/dev/null
+coproc FAKE { exec target/debug/fake-providers --openai-addr 127.0.0.1:0; }
+fake_pid=$FAKE_PID
+read -r first <&"${FAKE[0]}"
+openai="${first#openai=}"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base_url="http://127.0.0.1:$port"
+started=$(date +%s%N)
+"${podman[@]}" run -d --name "$name" --network host "${limits[@]}" \
+  -e "GATEWAY_ADDR=127.0.0.1:$port" \
+  -e "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database" \
+  -e "GATEWAY_MASTER_KEY=$(head -c 32 /dev/urandom | base64)" \
+  -e "ALLOWED_PRIVATE_UPSTREAMS=127.0.0.1" \
+  -e "RUST_LOG=warn" \
+  "$image" >/dev/null 2> >(grep -v 'systemd connection' >&2)
+# (Without systemd podman cannot schedule the image's HEALTHCHECK itself; it is run below.)
+for _ in $(seq 1 300); do
+  curl -fsS "$base_url/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "$base_url/readyz" >/dev/null || fail "not ready after 30 s"
+echo "ready in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+
+echo "== sign up, add the provider, create a key, call /v1"
+jar="$work/cookies"
+post() {
+  curl -fsS -b "$jar" -c "$jar" -H "origin: $base_url" "$base_url/api/$1" "${@:2}"
+}
+post sign_up --data-urlencode "email=ops@example.com" --data-urlencode "password=a sturdy passphrase 42" >/dev/null \
+  || fail "sign-up refused"
+post add_provider --data-urlencode provider=openai --data-urlencode api_key=sk-test-container \
+  --data-urlencode "base_url=$openai" >/dev/null || fail "adding the provider refused"
+key=$(post create_key --data-urlencode name=container | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])') \
+  || fail "creating a key refused"
+answer=$(curl -fsS "$base_url/v1/chat/completions" -H "authorization: Bearer $key" \
+  -H 'content-type: application/json' \
+  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello from a container"}]}') \
+  || fail "/v1 refused"
+echo "$answer" | grep -q 'Hello from the fake OpenAI server' || fail "unexpected answer: $answer"
+
+echo "== as whom it runs, and its health check"
+user=$("${podman[@]}" top "$name" user | tail -n 1 | tr -d ' ')
+[ "$user" != root ] && [ "$user" != 0 ] || fail "the server runs as $user"
+"${podman[@]}" healthcheck run "$name" >/dev/null || fail "the health check failed"
+echo "runs as $user; healthy; one /v1 request answered"
