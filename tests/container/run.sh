@@ -40,8 +40,29 @@ done
 grep -q 'GATEWAY_MASTER_KEY_FILE: /run/secrets/master_key' <<<"$rendered" \
   || fail "the master key is not a secret"
 
+echo "== the Helm chart: lint, render, Kubernetes schema (helm and kubernetes-validate from PyPI)"
+helm="$tools/venv/bin/helm"
+chart=deploy/helm/llm-gateway
+required=(--set masterKey.value=c2VjcmV0 --set database.url=postgres://gw:pw@db:5432/gw)
+"$helm" lint "$chart" "${required[@]}" >/dev/null || fail "helm lint"
+"$helm" template gw "$chart" >/dev/null 2>&1 && fail "the chart renders without a master key or database"
+mkdir -p "$work"
+"$helm" template gw "$chart" "${required[@]}" --set redis.url=redis://redis:6379 \
+  --set ingress.enabled=true --set otel.endpoint=http://collector:4318 >"$work/chart.yaml" || fail "helm template"
+"$tools/venv/bin/kubernetes-validate" --quiet --strict -k 1.30.0 "$work/chart.yaml" || fail "the rendered chart"
+# The schema check checks: a Deployment it must refuse is refused.
+printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: three}\n' >"$work/wrong.yaml"
+"$tools/venv/bin/kubernetes-validate" --quiet --strict -k 1.30.0 "$work/wrong.yaml" >/dev/null 2>&1 \
+  && fail "kubernetes-validate accepted a wrong Deployment"
+for expected in 'replicas: 3' 'path: /readyz' 'path: /healthz' 'runAsNonRoot: true' \
+  'kind: PodDisruptionBudget' 'kind: Ingress' 'GATEWAY_MASTER_KEY_FILE' 'name: REDIS_URL' \
+  'OTEL_EXPORTER_OTLP_ENDPOINT'; do
+  grep -q "$expected" "$work/chart.yaml" || fail "the rendered chart lacks $expected"
+done
+grep -q 'name: GATEWAY_MASTER_KEY$' "$work/chart.yaml" && fail "the master key is in the environment"
+
 echo "== the runtime base, from this machine's files"
-rm -rf "$work" && mkdir -p "$work/base"/{etc/ssl/certs,lib/x86_64-linux-gnu,lib64,tmp,home/nonroot}
+rm -rf "$work/base" "$work/context" && mkdir -p "$work/base"/{etc/ssl/certs,lib/x86_64-linux-gnu,lib64,tmp,home/nonroot}
 for lib in $(ldd target/debug/llm-gateway | grep -o '/[^ ]*'); do
   cp -L "$lib" "$work/base$lib"
 done
