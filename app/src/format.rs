@@ -35,7 +35,11 @@ pub fn money(value: f64, locale: Locale) -> String {
     } else {
         6
     };
-    let digits = number(value, decimals, locale);
+    dollars(&number(value, decimals, locale), locale)
+}
+
+/// Dollar digits with the language's symbol: `$12.30`, `12,30 US$`.
+fn dollars(digits: &str, locale: Locale) -> String {
     match locale {
         Locale::es => format!("{digits}\u{a0}US$"),
         _ => format!("${digits}"),
@@ -97,10 +101,9 @@ pub fn price(unit_amount: i64, currency: &str, interval: Option<&str>, locale: L
     };
     let decimals = if amount.fract() == 0.0 { 0 } else { 2 };
     let digits = number(amount, decimals, locale);
-    let amount = match (currency.as_str(), locale) {
-        ("usd", Locale::es) => format!("{digits}\u{a0}US$"),
-        ("usd", _) => format!("${digits}"),
-        (other, _) => format!("{digits}\u{a0}{}", other.to_ascii_uppercase()),
+    let amount = match currency.as_str() {
+        "usd" => dollars(&digits, locale),
+        other => format!("{digits}\u{a0}{}", other.to_ascii_uppercase()),
     };
     let per = |interval: &str| match (interval, locale) {
         ("day", Locale::es) => "día".to_owned(),
