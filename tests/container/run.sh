@@ -13,6 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+source tests/container/smoke.sh
 
 work="$root/target/container"
 image=localhost/llm-gateway:test
@@ -83,49 +84,6 @@ cp -R gateway/router "$work/context/out/router"
 size=$("${podman[@]}" image inspect "$image" --format '{{.Size}}')
 echo "image $image: $((size / 1024 / 1024)) MiB (debug binary $(( $(stat -c %s target/debug/llm-gateway) / 1024 / 1024 )) MiB)"
 
-echo "== run it"
 psql -h 127.0.0.1 -U postgres -q -c "CREATE DATABASE $database" >/dev/null
-coproc FAKE { exec target/debug/fake-providers --openai-addr 127.0.0.1:0; }
-fake_pid=$FAKE_PID
-read -r first <&"${FAKE[0]}"
-openai="${first#openai=}"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base_url="http://127.0.0.1:$port"
-started=$(date +%s%N)
-"${podman[@]}" run -d --name "$name" --network host "${limits[@]}" \
-  -e "GATEWAY_ADDR=127.0.0.1:$port" \
-  -e "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database" \
-  -e "GATEWAY_MASTER_KEY=$(head -c 32 /dev/urandom | base64)" \
-  -e "ALLOWED_PRIVATE_UPSTREAMS=127.0.0.1" \
-  -e "RUST_LOG=warn" \
-  "$image" >/dev/null 2> >(grep -v 'systemd connection' >&2)
-# (Without systemd podman cannot schedule the image's HEALTHCHECK itself; it is run below.)
-for _ in $(seq 1 300); do
-  curl -fsS "$base_url/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$base_url/readyz" >/dev/null || fail "not ready after 30 s"
-echo "ready in $(( ($(date +%s%N) - started) / 1000000 )) ms"
-
-echo "== sign up, add the provider, create a key, call /v1"
-jar="$work/cookies"
-post() {
-  curl -fsS -b "$jar" -c "$jar" -H "origin: $base_url" "$base_url/api/$1" "${@:2}"
-}
-post sign_up --data-urlencode "email=ops@example.com" --data-urlencode "password=a sturdy passphrase 42" >/dev/null \
-  || fail "sign-up refused"
-post add_provider --data-urlencode provider=openai --data-urlencode api_key=sk-test-container \
-  --data-urlencode "base_url=$openai" >/dev/null || fail "adding the provider refused"
-key=$(post create_key --data-urlencode name=container | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])') \
-  || fail "creating a key refused"
-answer=$(curl -fsS "$base_url/v1/chat/completions" -H "authorization: Bearer $key" \
-  -H 'content-type: application/json' \
-  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello from a container"}]}') \
-  || fail "/v1 refused"
-echo "$answer" | grep -q 'Hello from the fake OpenAI server' || fail "unexpected answer: $answer"
-
-echo "== as whom it runs, and its health check"
-user=$("${podman[@]}" top "$name" user | tail -n 1 | tr -d ' ')
-[ "$user" != root ] && [ "$user" != 0 ] || fail "the server runs as $user"
-"${podman[@]}" healthcheck run "$name" >/dev/null || fail "the health check failed"
-echo "runs as $user; healthy; one /v1 request answered"
+smoke "$image" -e "DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database" \
+  -e "GATEWAY_MASTER_KEY=$(head -c 32 /dev/urandom | base64)"
