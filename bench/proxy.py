@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GATEWAY = ROOT / "target/release/llm-gateway"
+# A/B runs may point at another build.
+GATEWAY = Path(os.environ.get("BENCH_GATEWAY_BIN", ROOT / "target/release/llm-gateway"))
 LOAD = ROOT / "target/release/load"
 FLOOR = ROOT / "target/release/floor"
 FIXTURES = ROOT / "testkit/fixtures/openai"
@@ -68,15 +69,16 @@ def nginx_string(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def start_nginx(work, name, core, servers):
+def start_nginx(work, name, core, servers, connections=4096):
     root = work / name
     (root / "logs").mkdir(parents=True)
     conf = root / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1;
+worker_rlimit_nofile {connections * 2 + 64};
 pid {root}/nginx.pid;
 error_log {root}/logs/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {connections * 2}; }}
 http {{
     access_log off;
     client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
@@ -143,8 +145,9 @@ def status_kib(pid, field):
 
 
 class Target:
-    def __init__(self, name, url, pids, headers=()):
+    def __init__(self, name, url, pids, headers=(), body=None):
         self.name, self.url, self.pids, self.headers = name, url, pids, list(headers)
+        self.body = body  # a request body of its own (a peer's model name), else the mode's
 
 
 def run_load(target, body, rate, seconds):
@@ -184,7 +187,9 @@ def measured(target, action):
     return result
 
 
-def setup_gateway(work, json_port, sse_port):
+def setup_gateway(work, json_port, sse_port, before_start=None):
+    """The release gateway on a fresh SQLite database, an account per mode; `before_start(cli)`
+    adds to them with the admin CLI."""
     data = work / "gateway"
     data.mkdir()
     config = data / "gateway.toml"
@@ -199,10 +204,14 @@ streaming = true
 response_cache = true
 """)
     port = free_port()
+    # No per-key valves (a benchmark is one busy key), and room for thousands of open streams
+    # from the one client address.
     env = {**os.environ, "DATABASE_URL": f"sqlite://{data}/gateway.db?mode=rwc",
            "GATEWAY_DATA_DIR": str(data), "GATEWAY_CONFIG": str(config),
            "GATEWAY_ADDR": f"127.0.0.1:{port}", "RUST_LOG": "warn",
-           "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1"}
+           "ALLOWED_PRIVATE_UPSTREAMS": "127.0.0.1", "KEY_REQUESTS_PER_SECOND": "0",
+           "KEY_CONCURRENT_STREAMS": "0", "MAX_CONNECTIONS": "20000",
+           "MAX_CONNECTIONS_PER_ADDRESS": "20000"}
     env.pop("GATEWAY_MASTER_KEY", None)
 
     def cli(*args, stdin=None):
@@ -216,6 +225,8 @@ response_cache = true
         cli("provider", "add", "--email", email, "--provider", "openai",
             "--base-url", f"http://127.0.0.1:{upstream}/v1", stdin="sk-bench-0123456789\n")
         keys[name] = cli("key", "create", "--email", email, "--name", "bench")
+    if before_start:
+        before_start(cli)
     process = subprocess.Popen(["taskset", "-c", TARGET_CORE, str(GATEWAY), "serve"], env=env,
                                stdout=subprocess.DEVNULL)
     wait_for_port(port)
@@ -249,6 +260,8 @@ def main():
     parser.add_argument("--rates", default="1000,3000")
     parser.add_argument("--repeats", type=int, default=3, help="of each fixed-rate run")
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
+    parser.add_argument("--peers", default="portkey,litellm",
+                        help="peers measured at maximum throughput ('' for none)")
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",")]
     for tool in ("nginx", "wrk", "taskset"):
@@ -330,10 +343,21 @@ def main():
                    for stack in ("hyper", "reqwest")]
             for mode, port in (("plain", json_port), ("stream", sse_port))
         }
+        import peers  # noqa: E402 (it imports this module)
+        for peer in peers.start(work, TARGET_CORE, {"plain": json_port, "stream": sse_port},
+                                [name for name in args.peers.split(",") if name]):
+            processes.insert(0, peer.process)
+            for mode, (headers, model) in peer.ask.items():
+                body = work / f"{peer.name}-{mode}.json"
+                body.write_text(json.dumps({**json.loads(bodies[mode].read_text()), "model": model}))
+                floor_targets[mode].append(Target(
+                    peer.name, peer.url, (lambda process: lambda: [process.pid, *children(process.pid)])(peer.process),
+                    headers, body))
         for mode, mode_targets in targets.items():
             for target in [*mode_targets, *floor_targets[mode]]:
                 print(f"-- {mode} {target.name} at maximum throughput", flush=True)
-                result = measured(target, lambda: run_wrk(target, bodies[mode], args.seconds, work))
+                result = measured(target, lambda: run_wrk(target, target.body or bodies[mode],
+                                                          args.seconds, work))
                 results["runs"].append({"mode": mode, "target": target.name, "rate": "max", **result})
 
         if args.soak_seconds:
@@ -356,20 +380,30 @@ def main():
         results["gateway_metrics"] = [line for line in metrics.splitlines()
                                       if "overhead" in line and not line.startswith("#")]
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM if process is processes[-1] else signal.SIGQUIT)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        # nginx stops gracefully on SIGQUIT; the gateway (started last) on SIGTERM.
+        stop(processes, work, lambda process: signal.SIGTERM if process is processes[-1]
+             else signal.SIGQUIT)
+    write_results(Path(args.out), "proxy", results, report(results, rates))
 
-    out = Path(args.out)
+
+def stop(processes, work, signal_for=lambda process: signal.SIGTERM):
+    """Stops the benchmark's processes, last started first, and removes its work folder."""
+    for process in reversed(processes):
+        process.send_signal(signal_for(process))
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def write_results(out, name, results, markdown):
+    """bench/results/NAME.json (the raw numbers) and NAME.md (the table), printed too."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "proxy.json").write_text(json.dumps(results, indent=1))
-    (out / "proxy.md").write_text(report(results, rates))
-    print((out / "proxy.md").read_text())
+    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
 
 
 def report(results, rates):
@@ -409,8 +443,11 @@ def report(results, rates):
                     + (f"{micros(added50)} | {micros(added99)} | " if target != "direct" else "– | – | ")
                     + f"{last}{r['errors']} | {percent(r['cpu_percent'])} | {r['peak_rss_mib']:.1f} MiB |")
         lines += ["", "| target | max throughput | non-2xx | CPU | peak RSS |", "|---|---|---|---|---|"]
-        for target in ("direct", "nginx", "hyper floor", "reqwest floor", "gateway", "gateway+cache"):
-            r = run(mode, target, "max")
+        for target in ("direct", "nginx", "hyper floor", "reqwest floor", "gateway", "gateway+cache",
+                       "portkey", "litellm"):
+            r = next((r for r in runs if (r["mode"], r["target"], r["rate"]) == (mode, target, "max")), None)
+            if r is None:
+                continue
             lines.append(f"| {target} | {r['requests_per_second']:,.0f} req/s | {r['non_2xx']} | "
                          f"{percent(r['cpu_percent'])} | {r['peak_rss_mib']:.1f} MiB |")
         lines.append("")
@@ -435,6 +472,12 @@ def report(results, rates):
             ratio = (run(mode, target, "max")["requests_per_second"]
                      / run(mode, "nginx", "max")["requests_per_second"])
             lines.append(f"- {mode}, {target}: maximum throughput {100 * ratio:.0f} % of nginx's")
+        ours = run(mode, "gateway", "max")["requests_per_second"]
+        for peer in ("portkey", "litellm"):
+            theirs = [r for r in runs if (r["mode"], r["target"], r["rate"]) == (mode, peer, "max")]
+            if theirs and theirs[0]["requests_per_second"]:
+                lines.append(f"- {mode}, gateway: maximum throughput "
+                             f"{ours / theirs[0]['requests_per_second']:.1f}× {peer}'s")
     if "soak" in results:
         soak = results["soak"]
         rss = soak["rss_mib_every_10s"]

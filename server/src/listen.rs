@@ -21,6 +21,36 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 
+/// How many connections may wait to be accepted (the kernel caps it at `net.core.somaxconn`).
+/// tokio's `TcpListener::bind` asks for 1,024: a burst of new clients past that (thousands of
+/// streams opening at once) is dropped by the kernel, and each client waits a second or more for
+/// its connection to be tried again.
+const LISTEN_BACKLOG: u32 = 65_535;
+
+/// The listening socket for `addr` (`host:port`), with [`LISTEN_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut failed = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: a restarted server binds while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(err) => failed = Some(err),
+        }
+    }
+    Err(failed.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeLimits {
     pub header_read_timeout: Duration,
@@ -118,5 +148,37 @@ pub async fn serve(
                 "connections still open after the shutdown grace period: stopping anyway"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of new connections larger than tokio's default backlog (1,024) is queued until
+    /// the server accepts it, not dropped (a dropped one waits a second or more to be retried).
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..1_500 {
+            connects.spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(800),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+            });
+        }
+        let mut connected = Vec::new();
+        while let Some(outcome) = connects.join_next().await {
+            if let Ok(Ok(stream)) = outcome.unwrap() {
+                connected.push(stream);
+            }
+        }
+        // Nothing was accepted yet: every connection waits in the kernel's queue.
+        assert_eq!(connected.len(), 1_500);
+        drop(listener);
     }
 }

@@ -100,7 +100,7 @@ fn init_logs(default_filter: &str, traces: Option<&crate::telemetry::Traces>) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let listener = tokio::net::TcpListener::bind(&config.gateway_addr)
+    let listener = crate::listen::bind(&config.gateway_addr)
         .await
         .with_context(|| format!("binding {}", config.gateway_addr))?;
     let addr = listener.local_addr()?;

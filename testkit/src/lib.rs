@@ -63,6 +63,8 @@ macro_rules! fixture {
 
 mod anthropic;
 mod gemini;
+#[cfg(feature = "load")]
+pub mod load_stats;
 mod openai;
 pub mod otlp;
 mod respond;

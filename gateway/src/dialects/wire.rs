@@ -88,12 +88,14 @@ pub(crate) fn new_id(prefix: &str) -> String {
 /// A server-sent event with its name line, as both the Responses and the Messages APIs frame
 /// them.
 pub fn named_event(name: &str, data: &Value) -> Bytes {
-    let json = serde_json::to_vec(data).unwrap_or_default();
-    let mut frame = Vec::with_capacity(json.len() + name.len() + 16);
+    // Written in place: one buffer per event, the JSON not copied from a second one.
+    let mut frame = Vec::with_capacity(256);
     frame.extend_from_slice(b"event: ");
     frame.extend_from_slice(name.as_bytes());
     frame.extend_from_slice(b"\ndata: ");
-    frame.extend_from_slice(&json);
+    if serde_json::to_writer(&mut frame, data).is_err() {
+        frame.truncate(name.len() + 14);
+    }
     frame.extend_from_slice(b"\n\n");
     frame.into()
 }

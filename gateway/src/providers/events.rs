@@ -66,31 +66,47 @@ impl EventBounds {
         }
     }
 
+    /// Counts `chunk` in: runs of line bytes at once (found with `memchr`), line ends one by one.
     fn feed(&mut self, chunk: &[u8]) -> Result<(), StreamBodyError> {
-        for &byte in chunk {
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\r' | b'\n' => {
-                    // An empty line ends the event.
-                    if self.line == 0 {
-                        self.event = 0;
-                    }
-                    self.line = 0;
-                    self.after_cr = byte == b'\r';
-                }
-                _ => {
-                    self.after_cr = false;
-                    self.line += 1;
-                    self.event += 1;
-                    if self.line > self.max_line {
-                        return Err(StreamBodyError::LineTooLong);
-                    }
-                    if self.event > self.max_event {
-                        return Err(StreamBodyError::EventTooLong);
-                    }
-                }
+        let mut rest = chunk;
+        while let Some(&first) = rest.first() {
+            if first == b'\n' && self.after_cr {
+                self.after_cr = false;
+                rest = &rest[1..];
+                continue;
             }
+            let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+            if run > 0 {
+                self.after_cr = false;
+                self.grow(run)?;
+                rest = &rest[run..];
+                continue;
+            }
+            // A line ends here; an empty line ends the event.
+            if self.line == 0 {
+                self.event = 0;
+            }
+            self.line = 0;
+            self.after_cr = first == b'\r';
+            rest = &rest[1..];
         }
+        Ok(())
+    }
+
+    /// `bytes` more of the current line. The refusal is the one the first byte past a bound
+    /// gets, the line's bound checked first.
+    fn grow(&mut self, bytes: usize) -> Result<(), StreamBodyError> {
+        let to_line = self.max_line - self.line;
+        let to_event = self.max_event - self.event;
+        if bytes > to_line.min(to_event) {
+            return Err(if to_line <= to_event {
+                StreamBodyError::LineTooLong
+            } else {
+                StreamBodyError::EventTooLong
+            });
+        }
+        self.line += bytes;
+        self.event += bytes;
         Ok(())
     }
 }
@@ -105,20 +121,30 @@ pub(crate) enum StreamBodyError {
     EventTooLong,
 }
 
-/// A failure while reading a stream that had started: a broken connection, or a line or an event
-/// past its bound (the provider gone wrong: no retry would mend it).
+/// A failure while reading a stream's bytes that had started: a broken connection, or a line or
+/// an event past its bound (the provider gone wrong: no retry would mend it).
+pub(crate) fn body_error(provider: &'static str, err: StreamBodyError) -> UpstreamError {
+    match err {
+        StreamBodyError::LineTooLong | StreamBodyError::EventTooLong => {
+            UpstreamError::InvalidResponse {
+                provider,
+                detail: err.to_string(),
+            }
+        }
+        StreamBodyError::Transport(_) => UpstreamError::Connect {
+            provider,
+            detail: format!("the stream broke off: {err}"),
+        },
+    }
+}
+
+/// The same, for a stream read by `eventsource_stream`.
 pub(crate) fn stream_error(
     provider: &'static str,
     err: eventsource_stream::EventStreamError<StreamBodyError>,
 ) -> UpstreamError {
-    if let eventsource_stream::EventStreamError::Transport(
-        StreamBodyError::LineTooLong | StreamBodyError::EventTooLong,
-    ) = err
-    {
-        return UpstreamError::InvalidResponse {
-            provider,
-            detail: err.to_string(),
-        };
+    if let eventsource_stream::EventStreamError::Transport(err) = err {
+        return body_error(provider, err);
     }
     UpstreamError::Connect {
         provider,

@@ -11,6 +11,7 @@ mod api;
 mod events;
 pub mod gemini;
 pub mod openai;
+mod sse;
 mod transport;
 
 pub use api::{

@@ -13,7 +13,8 @@ use super::api::{
     ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, StreamItem, UpstreamCall,
     models_listed,
 };
-use super::events::{event_bytes, stream_error};
+use super::events::{body_error, event_bytes};
+use super::sse::data_events;
 use super::transport::{read_body, send};
 use crate::error::UpstreamError;
 use crate::openai::{ChatCompletionRequest, ChatCompletionSummary, EmbeddingsRequest, Usage};
@@ -122,7 +123,6 @@ impl ProviderApi for OpenAiCompatible {
         request: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChunkStream, UpstreamError> {
-        use eventsource_stream::Eventsource as _;
         let body = OutgoingChat {
             request,
             model,
@@ -130,16 +130,17 @@ impl ProviderApi for OpenAiCompatible {
         };
         let response = self.post(call, "/chat/completions", &body).await?;
         let provider = self.provider();
-        let stream = event_bytes(response)
-            .eventsource()
-            .take_while(|event| {
-                futures::future::ready(!matches!(event, Ok(event) if event.data.trim() == "[DONE]"))
+        // Each chunk's JSON stays a slice of what was read: nothing is copied or built per chunk
+        // but the probe for usage and errors.
+        let stream = data_events(event_bytes(response))
+            .take_while(|data| {
+                futures::future::ready(!matches!(data, Ok(data) if data.trim_ascii() == b"[DONE]"))
             })
-            .filter_map(move |event| {
-                futures::future::ready(match event {
-                    Ok(event) if event.data.trim().is_empty() => None,
-                    Ok(event) => Some(read_chunk(provider, event.data)),
-                    Err(err) => Some(Err(stream_error(provider, err))),
+            .filter_map(move |data| {
+                futures::future::ready(match data {
+                    Ok(data) if data.trim_ascii().is_empty() => None,
+                    Ok(data) => Some(read_chunk(provider, data)),
+                    Err(err) => Some(Err(body_error(provider, err))),
                 })
             });
         Ok(Box::pin(stream))
@@ -219,11 +220,11 @@ fn under_v1(base_url: &str) -> String {
 }
 
 /// One upstream `data:` payload: forwarded as is, read only for usage and errors.
-fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, UpstreamError> {
+fn read_chunk(provider: &'static str, data: Bytes) -> Result<StreamItem, UpstreamError> {
     // A typed probe skips what it does not name without building it: a chunk's choices and
     // deltas are only borrowed as raw text, never allocated.
     let probe: ChunkProbe =
-        serde_json::from_str(&data).map_err(|e| UpstreamError::InvalidResponse {
+        serde_json::from_slice(&data).map_err(|e| UpstreamError::InvalidResponse {
             provider,
             detail: format!("bad stream chunk: {e}"),
         })?;
@@ -254,7 +255,7 @@ fn read_chunk(provider: &'static str, data: String) -> Result<StreamItem, Upstre
             .is_some_and(|inside| inside.trim().is_empty())
     });
     Ok(StreamItem {
-        json: Bytes::from(data),
+        json: data,
         usage,
         usage_only,
     })
@@ -384,7 +385,7 @@ mod tests {
         for provider in ["openai", "groq", "ollama"] {
             let items: Vec<StreamItem> = stream_payloads(provider, "chat_completion_stream.sse")
                 .into_iter()
-                .map(|data| read_chunk("test", data).unwrap())
+                .map(|data| read_chunk("test", data.into()).unwrap())
                 .collect();
             let usage = items
                 .iter()

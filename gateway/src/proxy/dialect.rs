@@ -210,7 +210,7 @@ where
         Ok(Bytes::from(converted))
     }
 
-    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes> {
+    fn frame(&mut self, frame: ChatFrame<'_>, out: &mut Vec<Bytes>) {
         let events = match frame {
             ChatFrame::Chunk(json) => {
                 let chunk: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
@@ -222,10 +222,11 @@ where
                 self.stream.fail(&error)
             }
         };
-        events
-            .iter()
-            .map(|(name, data)| dialects::named_event(name, data))
-            .collect()
+        out.extend(
+            events
+                .iter()
+                .map(|(name, data)| dialects::named_event(name, data)),
+        );
     }
 }
 

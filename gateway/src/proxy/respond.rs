@@ -40,11 +40,11 @@ pub(super) fn whole_as_stream(
     shape: &mut dyn AnswerShape,
     decision: &RouteDecision<'_>,
 ) -> Response {
-    let mut frames: Vec<Bytes> = crate::openai::completion_as_chunks(completion, include_usage)
-        .into_iter()
-        .flat_map(|chunk| shape.frame(ChatFrame::Chunk(chunk.to_string().as_bytes())))
-        .collect();
-    frames.extend(shape.frame(ChatFrame::Done));
+    let mut frames: Vec<Bytes> = Vec::new();
+    for chunk in crate::openai::completion_as_chunks(completion, include_usage) {
+        shape.frame(ChatFrame::Chunk(chunk.to_string().as_bytes()), &mut frames);
+    }
+    shape.frame(ChatFrame::Done, &mut frames);
     let frames = frames.into_iter().map(Ok::<_, Infallible>);
     sse(Body::from_stream(futures::stream::iter(frames)), decision)
 }
@@ -133,8 +133,9 @@ pub(super) enum ChatFrame<'a> {
 pub(super) trait AnswerShape: Send + 'static {
     /// A whole `chat.completion` (JSON) → the route's body.
     fn whole(&mut self, completion: Bytes) -> Result<Bytes, ApiError>;
-    /// One piece of a streamed answer → the bytes the route sends for it.
-    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes>;
+    /// One piece of a streamed answer → the bytes the route sends for it, added to `out` (one
+    /// buffer for a whole stream: nothing is allocated per chunk for the list).
+    fn frame(&mut self, frame: ChatFrame<'_>, out: &mut Vec<Bytes>);
 }
 
 /// OpenAI's chat completions: the body as it is; server-sent events exactly as OpenAI frames
@@ -146,12 +147,12 @@ impl AnswerShape for ChatShape {
         Ok(completion)
     }
 
-    fn frame(&mut self, frame: ChatFrame<'_>) -> Vec<Bytes> {
-        vec![match frame {
+    fn frame(&mut self, frame: ChatFrame<'_>, out: &mut Vec<Bytes>) {
+        out.push(match frame {
             ChatFrame::Chunk(json) => sse_frame(json),
             ChatFrame::Done => Bytes::from_static(SSE_DONE),
             ChatFrame::Failed(error) => sse_frame(&serde_json::to_vec(error).unwrap_or_default()),
-        }]
+        });
     }
 }
 
@@ -168,6 +169,7 @@ pub(super) fn sse_body(
     let frames = async_stream::stream! {
         let mut next = Some(Ok(first));
         let mut usage_chunk_sent = false;
+        let mut out = Vec::with_capacity(4);
         loop {
             let item = match next.take() {
                 Some(item) => Some(item),
@@ -185,13 +187,12 @@ pub(super) fn sse_body(
                             guard.usage,
                         );
                         let json = serde_json::to_vec(&chunk).unwrap_or_default();
-                        for bytes in shape.frame(ChatFrame::Chunk(&json)) {
-                            yield Ok::<_, Infallible>(bytes);
-                        }
+                        shape.frame(ChatFrame::Chunk(&json), &mut out);
                     }
                     guard.end(StreamEnd::Finished);
-                    for bytes in shape.frame(ChatFrame::Done) {
-                        yield Ok(bytes);
+                    shape.frame(ChatFrame::Done, &mut out);
+                    for bytes in out.drain(..) {
+                        yield Ok::<_, Infallible>(bytes);
                     }
                     break;
                 }
@@ -206,7 +207,8 @@ pub(super) fn sse_body(
                         }
                         usage_chunk_sent = true;
                     }
-                    for bytes in shape.frame(ChatFrame::Chunk(&item.json)) {
+                    shape.frame(ChatFrame::Chunk(&item.json), &mut out);
+                    for bytes in out.drain(..) {
                         yield Ok(bytes);
                     }
                 }
@@ -215,7 +217,8 @@ pub(super) fn sse_body(
                     let api = ApiError::from(err);
                     tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
                     guard.end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
-                    for bytes in shape.frame(ChatFrame::Failed(&api.body)) {
+                    shape.frame(ChatFrame::Failed(&api.body), &mut out);
+                    for bytes in out.drain(..) {
                         yield Ok(bytes);
                     }
                     break;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
+use testkit::load_stats::percentiles;
 
 #[derive(Parser)]
 struct Args {
@@ -160,16 +161,4 @@ async fn one_request(
         first_byte,
         last_byte: due.elapsed(),
     })
-}
-
-fn percentiles(values: &mut [Duration]) -> serde_json::Value {
-    if values.is_empty() {
-        return serde_json::Value::Null;
-    }
-    values.sort();
-    let at = |q: f64| {
-        let index = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1;
-        values[index].as_secs_f64() * 1e6
-    };
-    json!({"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1.0)})
 }
