@@ -93,8 +93,9 @@ pub fn named_event(name: &str, data: &Value) -> Bytes {
     frame.extend_from_slice(b"event: ");
     frame.extend_from_slice(name.as_bytes());
     frame.extend_from_slice(b"\ndata: ");
+    let data_starts = frame.len();
     if serde_json::to_writer(&mut frame, data).is_err() {
-        frame.truncate(name.len() + 14);
+        frame.truncate(data_starts);
     }
     frame.extend_from_slice(b"\n\n");
     frame.into()

@@ -10,19 +10,13 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use testkit::load_stats::percentiles;
+use testkit::load_stats::{RequestArgs, percentiles};
 
+/// POSTs a request at a fixed rate and reports latency percentiles as JSON.
 #[derive(Parser)]
 struct Args {
-    /// The URL to POST to.
-    #[arg(long)]
-    url: String,
-    /// The request body (a file holding JSON).
-    #[arg(long)]
-    body: std::path::PathBuf,
-    /// Extra headers, `Name: value`.
-    #[arg(long = "header")]
-    headers: Vec<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Requests per second.
     #[arg(long)]
     rate: u32,
@@ -42,16 +36,13 @@ struct Sample {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
-    let body = bytes_of(&args.body);
+    let body = args.request.body_bytes();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("content-type", "application/json".parse().unwrap());
-    for header in &args.headers {
-        let Some((name, value)) = header.split_once(':') else {
-            panic!("--header {header:?}: expected `Name: value`");
-        };
+    for (name, value) in args.request.header_pairs() {
         headers.insert(
-            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
-            value.trim().parse().unwrap(),
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
         );
     }
     let client = reqwest::Client::builder()
@@ -86,7 +77,7 @@ async fn main() {
     });
     let mut tasks = Vec::with_capacity(total as usize);
     while let Some((number, due)) = due_rx.recv().await {
-        let (client, url, body) = (client.clone(), args.url.clone(), body.clone());
+        let (client, url, body) = (client.clone(), args.request.url.clone(), body.clone());
         let measured = number >= warmup;
         tasks.push(tokio::spawn(async move {
             let outcome = one_request(&client, &url, body, due).await;
@@ -120,12 +111,6 @@ async fn main() {
         "last_byte_us": percentiles(&mut last),
     });
     println!("{report}");
-}
-
-fn bytes_of(path: &std::path::Path) -> bytes::Bytes {
-    std::fs::read(path)
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-        .into()
 }
 
 async fn one_request(

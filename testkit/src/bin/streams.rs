@@ -26,7 +26,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use testkit::load_stats::percentiles;
+use testkit::load_stats::{RequestArgs, percentiles};
 
 #[derive(Parser)]
 struct Args {
@@ -49,15 +49,9 @@ enum Command {
     },
     /// Keep N streams open against a target for a while.
     Clients {
-        /// The URL to POST to (http only).
-        #[arg(long)]
-        url: String,
-        /// The request body (a file holding JSON).
-        #[arg(long)]
-        body: std::path::PathBuf,
-        /// Extra headers, `Name: value`.
-        #[arg(long = "header")]
-        headers: Vec<String>,
+        /// The request (http only).
+        #[command(flatten)]
+        request: RequestArgs,
         /// Concurrent clients.
         #[arg(long)]
         clients: usize,
@@ -89,28 +83,16 @@ fn main() {
             stream_ms,
         } => runtime.block_on(upstream(port, chunks, stream_ms)),
         Command::Clients {
-            url,
-            body,
-            headers,
+            request,
             clients,
             seconds,
             ramp_ms,
             expect,
         } => {
             let plan = Plan {
-                url: url.parse().expect("--url is a URL"),
-                body: std::fs::read(&body)
-                    .unwrap_or_else(|err| panic!("{}: {err}", body.display()))
-                    .into(),
-                headers: headers
-                    .iter()
-                    .map(|header| {
-                        let (name, value) = header
-                            .split_once(':')
-                            .unwrap_or_else(|| panic!("--header {header:?}: `Name: value`"));
-                        (name.trim().to_owned(), value.trim().to_owned())
-                    })
-                    .collect(),
+                url: request.url.parse().expect("--url is a URL"),
+                body: request.body_bytes(),
+                headers: request.header_pairs(),
                 expect: expect.into_bytes(),
             };
             let report = runtime.block_on(run_clients(
