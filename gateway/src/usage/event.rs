@@ -4,14 +4,39 @@ use super::savings;
 
 /// The id of one `/v1` request: every usage event it makes carries it, and the client gets it as
 /// `x-request-id` (`req_` and 16 hex digits), so a request the client logged is found in the
-/// request log with its attempts and fallbacks. Random: it says nothing about other requests.
+/// request log with its attempts and fallbacks.
+///
+/// Ordered by time, as UUIDv7 is: the milliseconds since 2025 in the top 41 bits (to 2094), then
+/// 22 bits counting up from a random start in this process. The usage events' index on it then
+/// grows at its end; with random ids every event dirtied a page of the index anywhere in it, so
+/// SQLite wrote about one 4 KiB page of it to the WAL per event (~3.5 `pwrite`s per event,
+/// counted). Unique within a server (4 million ids in one millisecond would be needed to wrap);
+/// between replicas two ids meet only in the same millisecond, the same odds as random ids cut to
+/// the bits that are not time. The request log looks ids up within one account only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(pub i64);
 
+/// 2025-01-01T00:00:00Z, in milliseconds since the Unix epoch.
+const REQUEST_ID_EPOCH_MS: i64 = 1_735_689_600_000;
+const SEQUENCE_BITS: u32 = 22;
+const TIME_BITS: u32 = 41;
+
+static SEQUENCE: std::sync::LazyLock<std::sync::atomic::AtomicU64> =
+    std::sync::LazyLock::new(|| std::sync::atomic::AtomicU64::new(rand::random()));
+
 impl RequestId {
     pub fn new() -> Self {
+        Self::at(crate::clock::now_ms())
+    }
+
+    /// The id of a request that arrived at `unix_ms`.
+    fn at(unix_ms: i64) -> Self {
+        let millis =
+            (unix_ms.saturating_sub(REQUEST_ID_EPOCH_MS).max(0) as u64) & ((1 << TIME_BITS) - 1);
+        let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            & ((1 << SEQUENCE_BITS) - 1);
         // 63 bits: positive in every database's BIGINT.
-        RequestId((rand::random::<u64>() >> 1) as i64)
+        RequestId(((millis << SEQUENCE_BITS) | sequence) as i64)
     }
 
     /// `req_…` as the client sees it; `None` for anything else.
@@ -167,6 +192,7 @@ pub fn millis(duration: std::time::Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::RequestId;
+    use std::collections::HashSet;
 
     #[test]
     fn request_ids_read_back_as_written_and_nothing_else_reads() {
@@ -187,5 +213,28 @@ mod tests {
         ] {
             assert_eq!(RequestId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn request_ids_follow_time_and_never_repeat_within_a_server() {
+        let now = crate::clock::now_ms();
+        let ids: Vec<RequestId> = (0..100_000).map(|_| RequestId::at(now)).collect();
+        let distinct: HashSet<_> = ids.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            ids.len(),
+            "an id repeated within one millisecond"
+        );
+        // Ids of one millisecond stay within its span, below every id of the next.
+        let later = RequestId::at(now + 1);
+        let this_millisecond = (ids[0].0 >> 22, ids[99_999].0 >> 22);
+        assert_eq!(this_millisecond.0, this_millisecond.1);
+        assert_eq!(later.0 >> 22, this_millisecond.0 + 1, "{later:?}");
+        assert!(ids.iter().all(|id| id.0 < later.0));
+        // Before the epoch (a clock set wrong) still gives a valid id.
+        assert!(RequestId::at(0).0 >= 0);
+        // The millisecond is read back from the id: the epoch is 2025-01-01.
+        let epoch = RequestId::at(1_735_689_600_000);
+        assert_eq!(epoch.0 >> 22, 0);
     }
 }

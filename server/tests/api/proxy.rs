@@ -20,6 +20,7 @@ crate::on_both_backends!(
     records_metadata_only_usage,
     queued_usage_is_written_on_shutdown,
     keys_are_served_from_memory_after_first_use,
+    a_burst_of_first_requests_loads_the_key_and_account_once,
     revocation_in_the_portal_bites_at_once,
     revocation_by_another_process_bites_within_seconds,
     revocation_by_a_process_whose_clock_is_behind_still_bites,
@@ -425,6 +426,59 @@ async fn keys_are_served_from_memory_after_first_use(backend: Backend) {
         .await
         .unwrap();
     expect_openai_error(app.chat(Some(&other.key), &hello()).await, 401).await;
+}
+
+/// A restart under load: every client's first request arrives at once. The key and its account
+/// are loaded by one of them; the others wait for it rather than queue for the database.
+async fn a_burst_of_first_requests_loads_the_key_and_account_once(backend: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gateway::directory::Directory;
+
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    // Two fresh directories on the app's database, each counting the queries it makes.
+    let counted_directory = || {
+        let queries = Arc::new(AtomicUsize::new(0));
+        let mut db = app.state.db.clone();
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let directory =
+            Directory::new(db, app.state.master_key.clone(), app.state.settings.clone());
+        (directory, queries)
+    };
+    let (alone, alone_queries) = counted_directory();
+    assert_eq!(first_use(&alone, &tenant.key).await, tenant.account_id);
+    let one_load = alone_queries.load(Ordering::SeqCst);
+    assert!(
+        one_load >= 2,
+        "a key and an account are read: {one_load} queries"
+    );
+
+    let (burst, burst_queries) = counted_directory();
+    let served = futures::future::join_all((0..64).map(|_| first_use(&burst, &tenant.key))).await;
+    assert!(served.iter().all(|id| *id == tenant.account_id));
+    assert_eq!(
+        burst_queries.load(Ordering::SeqCst),
+        one_load,
+        "64 first uses at once"
+    );
+    // And afterwards, from memory.
+    first_use(&burst, &tenant.key).await;
+    assert_eq!(burst_queries.load(Ordering::SeqCst), one_load);
+}
+
+/// A key's first use: the key, then its account (what every `/v1` request asks the directory).
+async fn first_use(directory: &gateway::directory::Directory, key: &str) -> i32 {
+    let found = directory.authenticate(key).await.unwrap();
+    directory
+        .account(found.account_id)
+        .await
+        .unwrap()
+        .account_id
 }
 
 async fn revocation_in_the_portal_bites_at_once(backend: Backend) {

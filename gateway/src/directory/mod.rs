@@ -8,6 +8,8 @@
 //! same way. No writer's clock is involved, so a server whose clock is behind cannot hide a
 //! revocation.
 
+mod single_flight;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use crate::entities::{account_change, gateway_key};
 use crate::error::AuthError;
 use crate::providers::{ProviderEndpoint, ProviderKind, ProviderSecret};
 use crate::settings::GatewaySettings;
+use single_flight::SingleFlight;
 
 /// Who a valid gateway key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +79,9 @@ pub struct Directory {
     settings: Arc<GatewaySettings>,
     keys: RwLock<HashMap<String, AuthenticatedKey>>,
     accounts: RwLock<HashMap<i32, Arc<AccountConfig>>>,
+    /// A key's or an account's first use by many requests at once loads it once.
+    key_loads: SingleFlight<String>,
+    account_loads: SingleFlight<i32>,
 }
 
 impl Directory {
@@ -90,6 +96,8 @@ impl Directory {
             settings,
             keys: RwLock::default(),
             accounts: RwLock::default(),
+            key_loads: SingleFlight::new(),
+            account_loads: SingleFlight::new(),
         }
     }
 
@@ -99,12 +107,23 @@ impl Directory {
             return Err(AuthError::Unknown.into());
         }
         let digest = crypto::key_digest(presented_key);
-        if let Some(found) = self.keys.read().get(&digest) {
-            return Ok(*found);
+        let cached = || self.keys.read().get(&digest).copied();
+        if let Some(found) = cached() {
+            return Ok(found);
         }
+        self.key_loads
+            .get(&digest, cached, || self.load_key(presented_key, &digest))
+            .await
+    }
+
+    async fn load_key(
+        &self,
+        presented_key: &str,
+        digest: &str,
+    ) -> Result<AuthenticatedKey, KeyRefused> {
         let lookup = |e: DbErr| KeyRefused::from(AuthError::Lookup(e.to_string()));
         let stored = gateway_key::Entity::find()
-            .filter(gateway_key::Column::KeyDigest.eq(digest.as_str()))
+            .filter(gateway_key::Column::KeyDigest.eq(digest))
             .one(&self.db)
             .await
             .map_err(lookup)?;
@@ -135,15 +154,22 @@ impl Directory {
                 named: Some(found),
             });
         }
-        self.keys.write().insert(digest, found);
+        self.keys.write().insert(digest.to_owned(), found);
         Ok(found)
     }
 
     /// The account's plan and decrypted provider endpoints, cached until the account changes.
     pub async fn account(&self, account_id: i32) -> Result<Arc<AccountConfig>, DirectoryError> {
-        if let Some(config) = self.accounts.read().get(&account_id) {
-            return Ok(config.clone());
+        let cached = || self.accounts.read().get(&account_id).cloned();
+        if let Some(config) = cached() {
+            return Ok(config);
         }
+        self.account_loads
+            .get(&account_id, cached, || self.load_account(account_id))
+            .await
+    }
+
+    async fn load_account(&self, account_id: i32) -> Result<Arc<AccountConfig>, DirectoryError> {
         let Some(stored) = accounts::account_by_id(&self.db, account_id).await? else {
             return Err(DirectoryError::AccountGone);
         };
@@ -198,16 +224,10 @@ impl Directory {
         };
         let routing = accounts::routing_policies(&self.db, account_id)
             .await
-            .map_err(|err| match err {
-                accounts::AccountError::Database(err) => DirectoryError::Database(err),
-                other => DirectoryError::Policy(other.to_string()),
-            })?;
+            .map_err(DirectoryError::from_stored)?;
         let limits = accounts::account_limits(&self.db, account_id)
             .await
-            .map_err(|err| match err {
-                accounts::AccountError::Database(err) => DirectoryError::Database(err),
-                other => DirectoryError::Policy(other.to_string()),
-            })?;
+            .map_err(DirectoryError::from_stored)?;
         let calibrated_threshold = accounts::latest_threshold_change(&self.db, account_id)
             .await?
             .map(|change| change.new_threshold);
@@ -367,6 +387,17 @@ pub enum DirectoryError {
     Policy(String),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+}
+
+impl DirectoryError {
+    /// A stored setting that failed to load: the database's failure, or a setting it holds that
+    /// no longer reads.
+    fn from_stored(err: accounts::AccountError) -> Self {
+        match err {
+            accounts::AccountError::Database(err) => DirectoryError::Database(err),
+            other => DirectoryError::Policy(other.to_string()),
+        }
+    }
 }
 
 #[cfg(test)]
