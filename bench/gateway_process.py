@@ -1,8 +1,10 @@
 """What the benchmarks share: the debug (or release) binaries, a gateway environment on a fresh
-data folder, the admin CLI, and reading what a started process prints."""
+data folder, the admin CLI, reading what a started process prints, and free ports."""
 
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +42,20 @@ def read_line_starting(process, prefix):
         if line.startswith(prefix):
             return line.strip()[len(prefix):]
     raise RuntimeError(f"{prefix!r} never printed")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")

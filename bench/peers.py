@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from proxy import free_port, wait_for_port
+from gateway_process import free_port, wait_for_port
 
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", Path.home() / ".cache/llm-gateway-bench"))
 NAMES = ("portkey", "litellm")

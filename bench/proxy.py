@@ -27,13 +27,15 @@ import re
 import shutil
 import signal
 from statistics import median
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import peers
+from gateway_process import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # A/B runs may point at another build.
@@ -43,23 +45,6 @@ FLOOR = ROOT / "target/release/floor"
 FIXTURES = ROOT / "testkit/fixtures/openai"
 TARGET_CORE, LOAD_CORE = "0", "1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 def nginx_string(text):
@@ -343,7 +328,6 @@ def main():
                    for stack in ("hyper", "reqwest")]
             for mode, port in (("plain", json_port), ("stream", sse_port))
         }
-        import peers  # noqa: E402 (it imports this module)
         for peer in peers.start(work, TARGET_CORE, {"plain": json_port, "stream": sse_port},
                                 [name for name in args.peers.split(",") if name]):
             processes.insert(0, peer.process)
