@@ -100,32 +100,30 @@ async fn write_batches(
     counters: Arc<UsageCounters>,
 ) {
     let mut batch = Vec::with_capacity(settings.batch_size);
-    loop {
-        // Wait for the first event of a batch, then give the rest until the flush interval.
-        let Some(first) = receiver.recv().await else {
-            break;
-        };
+    let mut messages = Vec::with_capacity(settings.batch_size);
+    // Messages are taken as many at a time as are waiting: under load the writer shares its
+    // thread with every request, and one await per event would let the queue fill.
+    while receiver.recv_many(&mut messages, settings.batch_size).await > 0 {
+        // The batch's first message has come: give the rest until the flush interval.
         let mut waiting_flushes = Vec::new();
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        let mut next = Some(first);
         loop {
-            match next.take() {
-                Some(Message::Event(mut event)) => {
-                    make_storable(&mut event);
-                    batch.push(event);
+            for message in messages.drain(..) {
+                match message {
+                    Message::Event(mut event) => {
+                        make_storable(&mut event);
+                        batch.push(event);
+                    }
+                    Message::Flush(done) => waiting_flushes.push(done),
                 }
-                Some(Message::Flush(done)) => {
-                    waiting_flushes.push(done);
-                    break;
-                }
-                None => {}
             }
-            if batch.len() >= settings.batch_size {
+            if !waiting_flushes.is_empty() || batch.len() >= settings.batch_size {
                 break;
             }
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(message)) => next = Some(message),
-                Ok(None) | Err(_) => break,
+            let room = settings.batch_size - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut messages, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
         if !batch.is_empty() {
