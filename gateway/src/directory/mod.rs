@@ -108,9 +108,6 @@ impl Directory {
         }
         let digest = crypto::key_digest(presented_key);
         let cached = || self.keys.read().get(&digest).copied();
-        if let Some(found) = cached() {
-            return Ok(found);
-        }
         self.key_loads
             .get(&digest, cached, || self.load_key(presented_key, &digest))
             .await
@@ -161,9 +158,6 @@ impl Directory {
     /// The account's plan and decrypted provider endpoints, cached until the account changes.
     pub async fn account(&self, account_id: i32) -> Result<Arc<AccountConfig>, DirectoryError> {
         let cached = || self.accounts.read().get(&account_id).cloned();
-        if let Some(config) = cached() {
-            return Ok(config);
-        }
         self.account_loads
             .get(&account_id, cached, || self.load_account(account_id))
             .await

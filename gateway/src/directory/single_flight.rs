@@ -23,8 +23,9 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
         }
     }
 
-    /// `cached()` once this caller's turn for `key` comes, else `load()` (which fills the cache
-    /// `cached` reads). A load that fails fills nothing: the next waiter tries its own.
+    /// `cached()` at once when it has the value (the hot path: no lock but the cache's); else,
+    /// once this caller's turn for `key` comes, `cached()` again or `load()` (which fills the
+    /// cache `cached` reads). A load that fails fills nothing: the next waiter tries its own.
     pub async fn get<V, E, Fut>(
         &self,
         key: &K,
@@ -34,6 +35,9 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
     where
         Fut: Future<Output = Result<V, E>>,
     {
+        if let Some(value) = cached() {
+            return Ok(value);
+        }
         let turn = Turn {
             flight: self,
             key,
@@ -101,9 +105,6 @@ mod tests {
         /// The value of `key` (its double), loaded slowly; `fail` refuses it instead.
         async fn get(&self, key: u32, fail: bool) -> Result<u32, &'static str> {
             let cached = || self.values.read().get(&key).copied();
-            if let Some(value) = cached() {
-                return Ok(value);
-            }
             self.flight
                 .get(&key, cached, || async {
                     self.loads.fetch_add(1, Ordering::SeqCst);
