@@ -314,6 +314,14 @@ async fn servers_sharing_redis_share_rate_limits_and_budgets_exactly() {
         })
         .await
     );
+    // This server evicted the account when the limit changed: load it before the burst, as the
+    // peer has, so that neither server's requests wait on a load while the other's are answered
+    // (an answer settles at 29 tokens and would leave room for fewer than five).
+    app.state
+        .directory
+        .account(tenant.account_id)
+        .await
+        .unwrap();
     let statuses = join_all((0..30).map(|i| send(url(i, "/v1/chat/completions"), hello()))).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
