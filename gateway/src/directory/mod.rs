@@ -12,6 +12,7 @@ mod single_flight;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -82,6 +83,10 @@ pub struct Directory {
     /// A key's or an account's first use by many requests at once loads it once.
     key_loads: SingleFlight<String>,
     account_loads: SingleFlight<i32>,
+    /// Evictions so far. A load caches what it read only if no eviction came while it read: one
+    /// that did may have been for a change the load's queries were too early to see (a key
+    /// revoked meanwhile would otherwise be served until the account's next change).
+    evictions: AtomicU64,
 }
 
 impl Directory {
@@ -98,6 +103,7 @@ impl Directory {
             accounts: RwLock::default(),
             key_loads: SingleFlight::new(),
             account_loads: SingleFlight::new(),
+            evictions: AtomicU64::new(0),
         }
     }
 
@@ -119,6 +125,7 @@ impl Directory {
         digest: &str,
     ) -> Result<AuthenticatedKey, KeyRefused> {
         let lookup = |e: DbErr| KeyRefused::from(AuthError::Lookup(e.to_string()));
+        let evictions = self.evictions.load(Ordering::Acquire);
         let stored = gateway_key::Entity::find()
             .filter(gateway_key::Column::KeyDigest.eq(digest))
             .one(&self.db)
@@ -151,7 +158,10 @@ impl Directory {
                 named: Some(found),
             });
         }
-        self.keys.write().insert(digest.to_owned(), found);
+        let mut keys = self.keys.write();
+        if self.evictions.load(Ordering::Acquire) == evictions {
+            keys.insert(digest.to_owned(), found);
+        }
         Ok(found)
     }
 
@@ -164,6 +174,7 @@ impl Directory {
     }
 
     async fn load_account(&self, account_id: i32) -> Result<Arc<AccountConfig>, DirectoryError> {
+        let evictions = self.evictions.load(Ordering::Acquire);
         let Some(stored) = accounts::account_by_id(&self.db, account_id).await? else {
             return Err(DirectoryError::AccountGone);
         };
@@ -234,17 +245,22 @@ impl Directory {
             limits,
             calibrated_threshold,
         });
-        self.accounts.write().insert(account_id, config.clone());
+        let mut accounts = self.accounts.write();
+        if self.evictions.load(Ordering::Acquire) == evictions {
+            accounts.insert(account_id, config.clone());
+        }
         Ok(config)
     }
 
     /// Forgets everything cached about an account: its keys (so a revocation bites on the next
     /// request) and its configuration.
     pub fn evict_account(&self, account_id: i32) {
-        self.keys
-            .write()
-            .retain(|_, key| key.account_id != account_id);
-        self.accounts.write().remove(&account_id);
+        // Counted under both locks, where loads look before they cache.
+        let mut keys = self.keys.write();
+        let mut accounts = self.accounts.write();
+        self.evictions.fetch_add(1, Ordering::AcqRel);
+        keys.retain(|_, key| key.account_id != account_id);
+        accounts.remove(&account_id);
     }
 
     /// Polls for accounts changed by other processes and evicts them, until the returned handle

@@ -21,6 +21,7 @@ crate::on_both_backends!(
     queued_usage_is_written_on_shutdown,
     keys_are_served_from_memory_after_first_use,
     a_burst_of_first_requests_loads_the_key_and_account_once,
+    a_load_overtaken_by_an_eviction_is_used_once_not_kept,
     revocation_in_the_portal_bites_at_once,
     revocation_by_another_process_bites_within_seconds,
     revocation_by_a_process_whose_clock_is_behind_still_bites,
@@ -469,6 +470,55 @@ async fn a_burst_of_first_requests_loads_the_key_and_account_once(backend: Backe
     // And afterwards, from memory.
     first_use(&burst, &tenant.key).await;
     assert_eq!(burst_queries.load(Ordering::SeqCst), one_load);
+}
+
+/// An account that changes while its key is being loaded: the eviction lands between the load's
+/// read and its caching. What the load read serves its own request but is not kept (kept, a key
+/// revoked at that moment was served until the account's next change).
+async fn a_load_overtaken_by_an_eviction_is_used_once_not_kept(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock, Weak};
+
+    use gateway::directory::Directory;
+
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant("ada@example.com").await;
+    // A fresh directory whose first query is followed, once it has read, by an eviction of the
+    // account: as if the account changed at that very moment.
+    let racing: Arc<OnceLock<Weak<Directory>>> = Arc::default();
+    let evicted = Arc::new(AtomicBool::new(false));
+    let mut db = app.state.db.clone();
+    {
+        let (racing, evicted) = (racing.clone(), evicted.clone());
+        let account_id = tenant.account_id;
+        db.set_metric_callback(move |_| {
+            if let Some(directory) = racing.get().and_then(Weak::upgrade)
+                && !evicted.swap(true, Ordering::SeqCst)
+            {
+                directory.evict_account(account_id);
+            }
+        });
+    }
+    let directory = Arc::new(Directory::new(
+        db,
+        app.state.master_key.clone(),
+        app.state.settings.clone(),
+    ));
+    racing.set(Arc::downgrade(&directory)).unwrap();
+    assert_eq!(first_use(&directory, &tenant.key).await, tenant.account_id);
+    assert!(evicted.load(Ordering::SeqCst), "the eviction came mid-load");
+
+    // Removed from the database behind the directory's back, the key is refused at its next use:
+    // the directory did not keep what it read before the eviction.
+    gateway_key::Entity::delete_many()
+        .filter(gateway_key::Column::AccountId.eq(tenant.account_id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        directory.authenticate(&tenant.key).await.is_err(),
+        "a key read before an eviction was cached"
+    );
 }
 
 /// A key's first use: the key, then its account (what every `/v1` request asks the directory).
