@@ -189,15 +189,17 @@ impl Directory {
                 .decrypt(&credential.key_ciphertext)
                 .map_err(|_| DirectoryError::Undecryptable)?;
             let secret = String::from_utf8(secret).map_err(|_| DirectoryError::Undecryptable)?;
-            let base_url = credential
-                .base_url
-                .unwrap_or_else(|| self.settings.default_base_url(kind).to_owned());
+            let base_url = crate::providers::BaseUrl::new(
+                credential
+                    .base_url
+                    .unwrap_or_else(|| self.settings.default_base_url(kind).to_owned()),
+            );
             // Names are checked at each connection by the client's resolver; what needs no
             // resolving (the scheme, an address) is checked once here, for URLs saved before the
             // operator narrowed the policy as for any other.
-            let reach = reqwest::Url::parse(&base_url)
-                .ok()
-                .map(|url| self.settings.egress.check_static(kind, &url));
+            let reach = base_url
+                .parsed()
+                .map(|url| self.settings.egress.check_static(kind, url));
             providers.push(ProviderEndpoint {
                 kind,
                 base_url,

@@ -41,7 +41,7 @@ impl fmt::Debug for ProviderSecret {
 #[derive(Debug, Clone)]
 pub struct ProviderEndpoint {
     pub kind: ProviderKind,
-    pub base_url: String,
+    pub base_url: BaseUrl,
     pub api_key: ProviderSecret,
     /// Set when the base URL leads where the gateway does not connect (a private address, plain
     /// http to a host the operator has not allowed): every call fails with it, unsent.
@@ -64,6 +64,62 @@ impl ProviderEndpoint {
     }
 }
 
+/// A provider's base URL, parsed once when its account is loaded: each call's URL is the parsed
+/// base with its path set, not a string parsed again per request (parsing the host, through
+/// `idna`, was 2.4 % of a plain request's CPU).
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    text: String,
+    parsed: Option<reqwest::Url>,
+}
+
+/// An upstream call's URL; the text it would have had when the base URL does not parse (the
+/// request then fails when sent, with the client's own message).
+pub(crate) type CallUrl = Result<reqwest::Url, String>;
+
+impl BaseUrl {
+    pub fn new(text: String) -> Self {
+        let parsed = reqwest::Url::parse(&text).ok();
+        Self { text, parsed }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The base URL, parsed (`None`: it is not a URL).
+    pub fn parsed(&self) -> Option<&reqwest::Url> {
+        self.parsed.as_ref()
+    }
+
+    /// The URL of `path` (from its `/`, with an optional `?query`) under the base: the base's
+    /// path without its trailing `/`, then `path`.
+    pub(crate) fn join(&self, path: &str) -> CallUrl {
+        let Some(base) = &self.parsed else {
+            return Err(format!("{}{path}", self.text.trim_end_matches('/')));
+        };
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(path, query)| (path, Some(query)));
+        let mut url = base.clone();
+        url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+        url.set_query(query);
+        Ok(url)
+    }
+}
+
+impl From<String> for BaseUrl {
+    fn from(text: String) -> Self {
+        Self::new(text)
+    }
+}
+
+impl From<&str> for BaseUrl {
+    fn from(text: &str) -> Self {
+        Self::new(text.to_owned())
+    }
+}
+
 /// Sent on every upstream call, whatever the provider's API: how many gateways the request will
 /// have passed through (see `crate::proxy::hops`, which refuses a loop). A base URL may lead to
 /// another gateway, or back to this one, through any provider kind.
@@ -80,13 +136,22 @@ pub struct UpstreamCall<'a> {
 
 impl UpstreamCall<'_> {
     /// The one place an upstream request starts: a POST carrying the hop count.
-    pub(crate) fn post(&self, url: String) -> reqwest::RequestBuilder {
-        self.http.post(url).header(HOPS_HEADER, self.hops)
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
     }
 
     /// A GET carrying the hop count (the models lists).
-    pub(crate) fn get(&self, url: String) -> reqwest::RequestBuilder {
-        self.http.get(url).header(HOPS_HEADER, self.hops)
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    /// `path` under the endpoint's base URL.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = match self.endpoint.base_url.join(path) {
+            Ok(url) => self.http.request(method, url),
+            Err(text) => self.http.request(method, text),
+        };
+        request.header(HOPS_HEADER, self.hops)
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn event_bytes(
 /// How long the current line and the current event are, as the bytes go by. Lines end as the SSE
 /// parser ends them: at `\r\n`, `\n` or a lone `\r`, wherever the chunks are cut.
 #[derive(Debug)]
-struct EventBounds {
+pub(crate) struct EventBounds {
     max_line: usize,
     max_event: usize,
     line: usize,
@@ -67,7 +67,7 @@ impl EventBounds {
     }
 
     /// Counts `chunk` in: runs of line bytes at once (found with `memchr`), line ends one by one.
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), StreamBodyError> {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), StreamBodyError> {
         let mut rest = chunk;
         while let Some(&first) = rest.first() {
             if first == b'\n' && self.after_cr {

@@ -15,8 +15,8 @@ mod sse;
 mod transport;
 
 pub use api::{
-    ChatOutcome, ChunkStream, EmbeddingsOutcome, HOPS_HEADER, ProviderApi, ProviderEndpoint,
-    ProviderSecret, StreamItem, UpstreamCall,
+    BaseUrl, ChatOutcome, ChunkStream, EmbeddingsOutcome, HOPS_HEADER, ProviderApi,
+    ProviderEndpoint, ProviderSecret, StreamItem, UpstreamCall,
 };
 pub use events::MAX_EVENT_LINE_BYTES;
 pub use transport::{MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES};

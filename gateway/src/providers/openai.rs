@@ -13,7 +13,7 @@ use super::api::{
     ChatOutcome, ChunkStream, EmbeddingsOutcome, ProviderApi, StreamItem, UpstreamCall,
     models_listed,
 };
-use super::events::{body_error, event_bytes};
+use super::events::{StreamBodyError, body_error};
 use super::sse::data_events;
 use super::transport::{read_body, send};
 use crate::error::UpstreamError;
@@ -35,13 +35,14 @@ impl OpenAiCompatible {
         self.kind.id()
     }
 
-    fn url(&self, call: &UpstreamCall<'_>, path: &str) -> String {
-        let base = if self.kind.spec().api_under_v1 {
-            under_v1(&call.endpoint.base_url)
+    /// `path` of the API under the endpoint's base URL (`/v1` first where the base URL names
+    /// only the server).
+    fn path(&self, call: &UpstreamCall<'_>, path: &str) -> String {
+        if self.kind.spec().api_under_v1 && !names_v1(call.endpoint.base_url.as_str()) {
+            format!("/v1{path}")
         } else {
-            call.endpoint.base_url.trim_end_matches('/').to_owned()
-        };
-        format!("{base}{path}")
+            path.to_owned()
+        }
     }
 
     /// Sends a Responses API request as the client wrote it (pass-through for `/v1/responses`).
@@ -59,7 +60,7 @@ impl OpenAiCompatible {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = call.post(self.url(call, path)).json(body);
+        let mut request = call.post(&self.path(call, path)).json(body);
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
@@ -76,7 +77,7 @@ impl OpenAiCompatible {
 
 impl ProviderApi for OpenAiCompatible {
     async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
-        let mut request = call.get(self.url(call, "/models"));
+        let mut request = call.get(&self.path(call, "/models"));
         if !call.endpoint.api_key.is_empty() {
             request = request.bearer_auth(call.endpoint.api_key.expose());
         }
@@ -129,21 +130,10 @@ impl ProviderApi for OpenAiCompatible {
             stream: true,
         };
         let response = self.post(call, "/chat/completions", &body).await?;
-        let provider = self.provider();
-        // Each chunk's JSON stays a slice of what was read: nothing is copied or built per chunk
-        // but the probe for usage and errors.
-        let stream = data_events(event_bytes(response))
-            .take_while(|data| {
-                futures::future::ready(!matches!(data, Ok(data) if data.trim_ascii() == b"[DONE]"))
-            })
-            .filter_map(move |data| {
-                futures::future::ready(match data {
-                    Ok(data) if data.trim_ascii().is_empty() => None,
-                    Ok(data) => Some(read_chunk(provider, data)),
-                    Err(err) => Some(Err(body_error(provider, err))),
-                })
-            });
-        Ok(Box::pin(stream))
+        Ok(Box::pin(ChatChunks {
+            provider: self.provider(),
+            events: Some(data_events(response)),
+        }))
     }
 
     async fn embeddings(
@@ -208,14 +198,48 @@ impl serde::Serialize for OutgoingChat<'_> {
     }
 }
 
-/// A base URL that names the server (Ollama's `http://127.0.0.1:11434`), whose OpenAI-compatible
-/// API lives under `/v1`.
-fn under_v1(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    if base.ends_with("/v1") {
-        base.to_owned()
-    } else {
-        format!("{base}/v1")
+/// Whether a base URL names the API (`…/v1`) rather than only the server (Ollama's
+/// `http://127.0.0.1:11434`, whose OpenAI-compatible API lives under `/v1`).
+fn names_v1(base_url: &str) -> bool {
+    base_url.trim_end_matches('/').ends_with("/v1")
+}
+
+/// A chat stream's chunks as the provider's events bring them, up to `[DONE]`. Each chunk's
+/// JSON stays a slice of what was read: nothing is copied or built per chunk but the probe for
+/// usage and errors.
+struct ChatChunks<S> {
+    provider: &'static str,
+    /// `None` once `[DONE]` has come or the stream has failed.
+    events: Option<S>,
+}
+
+impl<S> futures::Stream for ChatChunks<S>
+where
+    S: futures::Stream<Item = Result<Bytes, StreamBodyError>> + Unpin,
+{
+    type Item = Result<StreamItem, UpstreamError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let provider = self.provider;
+        loop {
+            let Some(events) = self.events.as_mut() else {
+                return std::task::Poll::Ready(None);
+            };
+            let item = match std::task::ready!(events.poll_next_unpin(cx)) {
+                None => None,
+                Some(Ok(data)) if data.trim_ascii().is_empty() => continue,
+                Some(Ok(data)) if data.trim_ascii() == b"[DONE]" => None,
+                Some(Ok(data)) => Some(read_chunk(provider, data)),
+                Some(Err(err)) => Some(Err(body_error(provider, err))),
+            };
+            if !matches!(item, Some(Ok(_))) {
+                self.events = None;
+            }
+            return std::task::Poll::Ready(item);
+        }
     }
 }
 
@@ -455,10 +479,31 @@ mod tests {
 
     #[test]
     fn ollama_api_lives_under_v1() {
-        assert_eq!(
-            super::under_v1("http://127.0.0.1:11434/"),
-            "http://127.0.0.1:11434/v1"
-        );
-        assert_eq!(super::under_v1("http://h:1/v1"), "http://h:1/v1");
+        let ollama = OpenAiCompatible::new(ProviderKind::Ollama);
+        let http = reqwest::Client::new();
+        for (base, url) in [
+            (
+                "http://127.0.0.1:11434/",
+                "http://127.0.0.1:11434/v1/models",
+            ),
+            ("http://h:1/v1", "http://h:1/v1/models"),
+            ("http://h:1/v1/", "http://h:1/v1/models"),
+        ] {
+            let endpoint = crate::providers::ProviderEndpoint {
+                kind: ProviderKind::Ollama,
+                base_url: base.into(),
+                api_key: crate::providers::ProviderSecret::new(String::new()),
+                egress_refusal: None,
+                opened: false,
+            };
+            let call = UpstreamCall {
+                http: &http,
+                endpoint: &endpoint,
+                timeout: std::time::Duration::from_secs(1),
+                hops: 1,
+            };
+            let request = call.get(&ollama.path(&call, "/models")).build().unwrap();
+            assert_eq!(request.url().as_str(), url, "{base}");
+        }
     }
 }

@@ -3,40 +3,75 @@
 //! copies), found with `memchr`, one event per blank line as the WHATWG parser dispatches them
 //! (lines end at `\r\n`, `\n` or a lone `\r`; `:` starts a comment; one space after the colon is
 //! dropped; several `data:` lines join with `\n`). Event names, ids and `retry` are not read: the
-//! OpenAI-compatible chat streams put everything in `data`. Bounds are `event_bytes`' job, before
-//! this one.
+//! OpenAI-compatible chat streams put everything in `data`. Each chunk is measured against
+//! the bounds (`EventBounds`) before it is parsed.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 
-/// Every event's data, in order, as the chunks of `bytes` complete them. An error ends it.
-pub(crate) fn data_events<E>(
-    bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
-) -> impl Stream<Item = Result<Bytes, E>> + Send + 'static
+use super::events::{EventBounds, StreamBodyError};
+
+/// Every event's data in the provider's stream body, in order, as its chunks complete them; a
+/// line or an event past its bound ([`EventBounds`]) or a broken body ends it with an error.
+pub(crate) fn data_events(
+    response: reqwest::Response,
+) -> DataEventStream<impl Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> {
+    DataEventStream {
+        bytes: Some(response.bytes_stream()),
+        bounds: EventBounds::default(),
+        parser: DataEvents::default(),
+        ready: VecDeque::new(),
+    }
+}
+
+/// [`data_events`]' stream: one `poll_next` from the body's chunk to the event's data (no
+/// generator or adapter between them, each of which cost a poll per chunk).
+pub(crate) struct DataEventStream<S> {
+    /// `None` once the body has ended or failed.
+    bytes: Option<S>,
+    bounds: EventBounds,
+    parser: DataEvents,
+    /// Events a chunk completed that are not yet taken.
+    ready: VecDeque<Bytes>,
+}
+
+impl<S> Stream for DataEventStream<S>
 where
-    E: Send + 'static,
+    S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
 {
-    async_stream::stream! {
-        let mut parser = DataEvents::default();
-        let mut ready = VecDeque::new();
-        futures::pin_mut!(bytes);
-        while let Some(chunk) = bytes.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    parser.feed(chunk, &mut ready);
-                    while let Some(data) = ready.pop_front() {
-                        yield Ok(data);
-                    }
+    type Item = Result<Bytes, StreamBodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(data) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(data)));
+            }
+            let Some(bytes) = this.bytes.as_mut() else {
+                // An event without its closing blank line is not dispatched (the standard's
+                // rule).
+                return Poll::Ready(None);
+            };
+            let chunk = match std::task::ready!(bytes.poll_next_unpin(cx)) {
+                Some(Ok(chunk)) => this.bounds.feed(&chunk).map(|()| chunk),
+                Some(Err(err)) => Err(StreamBodyError::Transport(err)),
+                None => {
+                    this.bytes = None;
+                    continue;
                 }
+            };
+            match chunk {
+                Ok(chunk) => this.parser.feed(chunk, &mut this.ready),
                 Err(err) => {
-                    yield Err(err);
-                    return;
+                    this.bytes = None;
+                    return Poll::Ready(Some(Err(err)));
                 }
             }
         }
-        // An event without its closing blank line is not dispatched (the standard's rule).
     }
 }
 

@@ -1,6 +1,9 @@
 //! The HTTP side of a provider call, shared by every provider: sending with a deadline, reading
 //! bounded answers and error bodies, idle timeouts on streams, and failures mapped.
 
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -126,18 +129,58 @@ pub(crate) fn with_idle_timeout(
     idle: Duration,
     stream: ChunkStream,
 ) -> ChunkStream {
-    use futures::StreamExt as _;
-    Box::pin(futures::stream::unfold(
-        Some(stream),
-        move |stream| async move {
-            let mut stream = stream?;
-            match tokio::time::timeout(idle, stream.next()).await {
-                Ok(Some(item)) => Some((item, Some(stream))),
-                Ok(None) => None,
-                Err(_) => Some((Err(timed_out(provider, idle)), None)),
+    Box::pin(IdleTimeout {
+        provider,
+        idle,
+        stream: Some(stream),
+        waiting_since: None,
+        timer: Box::pin(tokio::time::sleep(idle)),
+    })
+}
+
+/// One timer per stream, moved only when it fires early: a chunk costs a clock read, where a
+/// `tokio::time::timeout` per chunk put a timer in the wheel and took it out again each time.
+struct IdleTimeout {
+    provider: &'static str,
+    idle: Duration,
+    /// `None` once the stream has ended or timed out.
+    stream: Option<ChunkStream>,
+    /// When the stream was first found with nothing to give since its last item: the wait is
+    /// measured from there, not from the item (a client slow to read is not the provider idle).
+    waiting_since: Option<tokio::time::Instant>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Stream for IdleTimeout {
+    type Item = Result<StreamItem, UpstreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(stream) = this.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(item) = stream.as_mut().poll_next(cx) {
+            this.waiting_since = None;
+            if item.is_none() {
+                this.stream = None;
             }
-        },
-    ))
+            return Poll::Ready(item);
+        }
+        let deadline = *this
+            .waiting_since
+            .get_or_insert_with(tokio::time::Instant::now)
+            + this.idle;
+        // The timer may be set for an earlier wait: it is moved on only when it fires before
+        // this wait's deadline.
+        while this.timer.as_mut().poll(cx).is_ready() {
+            if deadline <= tokio::time::Instant::now() {
+                this.stream = None;
+                return Poll::Ready(Some(Err(timed_out(this.provider, this.idle))));
+            }
+            this.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
 }
 
 /// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event at a time;
@@ -218,6 +261,56 @@ fn without_url(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(n: u8) -> StreamItem {
+        StreamItem {
+            json: Bytes::from(vec![n]),
+            usage: None,
+            usage_only: false,
+        }
+    }
+
+    /// The wait is for the provider, between its items: a chunk every 600 ms passes a 1 s idle
+    /// bound for as long as it goes on, a client that takes 5 s to ask for the next chunk is
+    /// not the provider idle, and a provider silent for the bound ends the stream then.
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timeout_counts_the_providers_silence_only() {
+        use futures::StreamExt as _;
+        use tokio::time::{Instant, sleep};
+
+        let idle = Duration::from_secs(1);
+        let steady = futures::stream::unfold(0u8, |n| async move {
+            sleep(Duration::from_millis(600)).await;
+            (n < 5).then(|| (Ok(item(n)), n + 1))
+        });
+        let mut stream = with_idle_timeout("test", idle, Box::pin(steady));
+        for n in 0..5 {
+            assert_eq!(stream.next().await.unwrap().unwrap().json[0], n);
+        }
+        assert!(stream.next().await.is_none(), "ended well after 3 s");
+
+        // The client reads slowly: the provider's next chunk is ready when it asks.
+        let ready = futures::stream::iter([Ok(item(0)), Ok(item(1))]);
+        let mut stream = with_idle_timeout("test", idle, Box::pin(ready));
+        stream.next().await.unwrap().unwrap();
+        sleep(Duration::from_secs(5)).await;
+        assert_eq!(stream.next().await.unwrap().unwrap().json[0], 1);
+
+        // One chunk, then silence: the stream ends with the timeout one bound after the wait
+        // began, and then ends.
+        let stalled = futures::stream::iter([Ok(item(0))]).chain(futures::stream::pending());
+        let mut stream = with_idle_timeout("test", idle, Box::pin(stalled));
+        sleep(Duration::from_secs(3)).await;
+        stream.next().await.unwrap().unwrap();
+        let waited = Instant::now();
+        let timed_out = stream.next().await.unwrap().unwrap_err();
+        assert!(matches!(
+            timed_out,
+            UpstreamError::Timeout { seconds: 1, .. }
+        ));
+        assert_eq!(waited.elapsed(), idle);
+        assert!(stream.next().await.is_none());
+    }
 
     #[test]
     fn only_whole_seconds_of_retry_after_are_passed_on() {

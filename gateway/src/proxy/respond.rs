@@ -3,12 +3,13 @@
 //! routing says which model served it and why.
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use serde_json::Value;
 
 use super::usage::{StreamEnd, StreamGuard};
@@ -160,73 +161,121 @@ impl AnswerShape for ChatShape {
 /// buffered beyond one chunk.
 pub(super) fn sse_body(
     first: StreamItem,
-    mut rest: ChunkStream,
-    mut guard: StreamGuard,
-    mut shape: Box<dyn AnswerShape>,
+    rest: ChunkStream,
+    guard: StreamGuard,
+    shape: Box<dyn AnswerShape>,
 ) -> Body {
-    // Identity of the stream, for a usage chunk the provider did not send itself (read only then).
-    let first_json = first.json.clone();
-    let frames = async_stream::stream! {
-        let mut next = Some(Ok(first));
-        let mut usage_chunk_sent = false;
-        let mut out = Vec::with_capacity(4);
-        loop {
-            let item = match next.take() {
-                Some(item) => Some(item),
-                None => rest.next().await,
-            };
-            match item {
-                None => {
-                    // Groq, for one, reports usage only inside its last chunk (`x_groq`).
-                    if guard.include_usage && !usage_chunk_sent {
-                        let identity: Value = serde_json::from_slice(&first_json).unwrap_or(Value::Null);
-                        let chunk = ChatCompletionChunk::usage_only(
-                            identity["id"].as_str().unwrap_or_default(),
-                            identity["created"].as_i64().unwrap_or_default(),
-                            identity["model"].as_str().unwrap_or_default(),
-                            guard.usage,
-                        );
-                        let json = serde_json::to_vec(&chunk).unwrap_or_default();
-                        shape.frame(ChatFrame::Chunk(&json), &mut out);
-                    }
-                    guard.end(StreamEnd::Finished);
-                    shape.frame(ChatFrame::Done, &mut out);
-                    for bytes in out.drain(..) {
-                        yield Ok::<_, Infallible>(bytes);
-                    }
-                    break;
+    Body::new(ChatStreamBody {
+        // Identity of the stream, for a usage chunk the provider did not send itself.
+        first_json: first.json.clone(),
+        next: Some(first),
+        rest: Some(rest),
+        usage_chunk_sent: false,
+        guard,
+        shape,
+        out: Vec::with_capacity(4),
+        sent: 0,
+    })
+}
+
+/// [`sse_body`]'s body: hyper polls it for each frame and it polls the provider's chunks in
+/// turn (no generator or stream-to-body adapters between them, each a poll per chunk).
+struct ChatStreamBody {
+    first_json: Bytes,
+    /// The first chunk, taken before the answer started.
+    next: Option<StreamItem>,
+    /// `None` once the answer has ended, well or not.
+    rest: Option<ChunkStream>,
+    usage_chunk_sent: bool,
+    /// Records the request's usage when the body is dropped: sent whole, failed, or the client
+    /// gone.
+    guard: StreamGuard,
+    shape: Box<dyn AnswerShape>,
+    /// The route's bytes for the last chunk (one buffer for the whole stream), sent up to `sent`.
+    out: Vec<Bytes>,
+    sent: usize,
+}
+
+impl ChatStreamBody {
+    /// Turns what the provider's stream gave into the route's bytes, in `out`.
+    fn take(&mut self, item: Option<Result<StreamItem, crate::error::UpstreamError>>) {
+        match item {
+            None => {
+                // Groq, for one, reports usage only inside its last chunk (`x_groq`).
+                if self.guard.include_usage && !self.usage_chunk_sent {
+                    let identity: Value =
+                        serde_json::from_slice(&self.first_json).unwrap_or(Value::Null);
+                    let chunk = ChatCompletionChunk::usage_only(
+                        identity["id"].as_str().unwrap_or_default(),
+                        identity["created"].as_i64().unwrap_or_default(),
+                        identity["model"].as_str().unwrap_or_default(),
+                        self.guard.usage,
+                    );
+                    let json = serde_json::to_vec(&chunk).unwrap_or_default();
+                    self.shape.frame(ChatFrame::Chunk(&json), &mut self.out);
                 }
-                Some(Ok(item)) => {
-                    if let Some(usage) = item.usage {
-                        guard.usage = usage;
-                    }
-                    guard.observe(&item.json);
-                    if item.usage_only {
-                        if !guard.include_usage {
-                            continue;
-                        }
-                        usage_chunk_sent = true;
-                    }
-                    shape.frame(ChatFrame::Chunk(&item.json), &mut out);
-                    for bytes in out.drain(..) {
-                        yield Ok(bytes);
-                    }
+                self.guard.end(StreamEnd::Finished);
+                self.shape.frame(ChatFrame::Done, &mut self.out);
+                self.rest = None;
+            }
+            Some(Ok(item)) => {
+                if let Some(usage) = item.usage {
+                    self.guard.usage = usage;
                 }
-                Some(Err(err)) => {
-                    // Headers are gone: the error travels in the stream, in the route's shape.
-                    let api = ApiError::from(err);
-                    tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
-                    guard.end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
-                    shape.frame(ChatFrame::Failed(&api.body), &mut out);
-                    for bytes in out.drain(..) {
-                        yield Ok(bytes);
+                self.guard.observe(&item.json);
+                if item.usage_only {
+                    if !self.guard.include_usage {
+                        return;
                     }
-                    break;
+                    self.usage_chunk_sent = true;
                 }
+                self.shape
+                    .frame(ChatFrame::Chunk(&item.json), &mut self.out);
+            }
+            Some(Err(err)) => {
+                // Headers are gone: the error travels in the stream, in the route's shape.
+                let api = ApiError::from(err);
+                tracing::info!(message = %api.body.error.message, "upstream stream failed after it started");
+                self.guard
+                    .end(StreamEnd::UpstreamFailed(api.body.error.code.clone()));
+                self.shape
+                    .frame(ChatFrame::Failed(&api.body), &mut self.out);
+                self.rest = None;
             }
         }
-    };
-    Body::from_stream(frames)
+    }
+}
+
+impl http_body::Body for ChatStreamBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(bytes) = this.out.get_mut(this.sent) {
+                this.sent += 1;
+                return Poll::Ready(Some(Ok(http_body::Frame::data(std::mem::take(bytes)))));
+            }
+            this.out.clear();
+            this.sent = 0;
+            let Some(rest) = this.rest.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let item = match this.next.take() {
+                Some(first) => Some(Ok(first)),
+                None => std::task::ready!(rest.as_mut().poll_next(cx)),
+            };
+            this.take(item);
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_none() && self.sent >= self.out.len()
+    }
 }
 
 pub(super) async fn unknown_endpoint(request: Request) -> ApiError {

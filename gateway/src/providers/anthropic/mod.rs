@@ -35,12 +35,8 @@ impl Anthropic {
         call: &UpstreamCall<'_>,
         body: &Value,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let url = format!(
-            "{}/v1/messages",
-            call.endpoint.base_url.trim_end_matches('/')
-        );
         let request = call
-            .post(url)
+            .post("/v1/messages")
             .header("x-api-key", call.endpoint.api_key.expose())
             .header("anthropic-version", API_VERSION)
             .json(body);
@@ -58,9 +54,8 @@ pub async fn send_native(
     version: Option<&str>,
     beta: Option<&str>,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let url = format!("{}/v1/{path}", call.endpoint.base_url.trim_end_matches('/'));
     let mut request = call
-        .post(url)
+        .post(&format!("/v1/{path}"))
         .header("x-api-key", call.endpoint.api_key.expose())
         .header("anthropic-version", version.unwrap_or(API_VERSION))
         .json(body);
@@ -72,9 +67,8 @@ pub async fn send_native(
 
 impl ProviderApi for Anthropic {
     async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
-        let url = format!("{}/v1/models", call.endpoint.base_url.trim_end_matches('/'));
         let request = call
-            .get(url)
+            .get("/v1/models")
             .header("x-api-key", call.endpoint.api_key.expose())
             .header("anthropic-version", API_VERSION);
         let response = send(PROVIDER, call.timeout, request, error_from_body).await?;

@@ -36,12 +36,8 @@ impl Gemini {
         path: &str,
         body: &Value,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let url = format!(
-            "{}/v1beta/models/{path}",
-            call.endpoint.base_url.trim_end_matches('/')
-        );
         let request = call
-            .post(url)
+            .post(&format!("/v1beta/models/{path}"))
             .header("x-goog-api-key", call.endpoint.api_key.expose())
             .json(body);
         send(PROVIDER, call.timeout, request, error_from_body).await
@@ -50,12 +46,8 @@ impl Gemini {
 
 impl ProviderApi for Gemini {
     async fn list_models(&self, call: &UpstreamCall<'_>) -> Result<usize, UpstreamError> {
-        let url = format!(
-            "{}/v1beta/models",
-            call.endpoint.base_url.trim_end_matches('/')
-        );
         let request = call
-            .get(url)
+            .get("/v1beta/models")
             .header("x-goog-api-key", call.endpoint.api_key.expose());
         let response = send(PROVIDER, call.timeout, request, error_from_body).await?;
         let body = read_body(PROVIDER, call.timeout, response).await?;
