@@ -8,8 +8,9 @@ On 127.0.0.1 only, it starts
   - the targets, each pinned to core 0: nginx reverse-proxying unbuffered over pooled keep-alive
     connections (the floor); the release gateway (a Pro account, an OpenAI provider on the
     upstream, the per-key valves off), asked for chat completions (the provider's events passed
-    through), Anthropic Messages and Responses (translated from the provider's chat events), and
-    chat with the cache on (every stream after the first a replay); Portkey's open-source gateway
+    through), Anthropic Messages and Responses (translated from the provider's chat events),
+    Messages to an Anthropic model (the upstream's Messages events passed through, as Claude
+    Code's requests are), and chat with the cache on (every stream after the first a replay); Portkey's open-source gateway
     and LiteLLM's proxy (`scripts/install-peers.sh`), one process each;
   - the clients: testkit's `streams clients`, N users each on a keep-alive connection asking for
     one stream after another for a fixed time, started over one second, on the load core.
@@ -143,7 +144,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=20, help="each run")
     parser.add_argument("--clients", default="1000,4000,9000")
     parser.add_argument("--targets", default="direct,nginx,gateway,gateway messages,"
-                        "gateway responses,gateway+cache,portkey,litellm")
+                        "gateway messages native,gateway responses,gateway+cache,portkey,litellm")
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
     parser.add_argument("--profile", metavar="DIR",
                         help="record each gateway run's stacks with perf into DIR")
@@ -171,10 +172,12 @@ def main():
         # the gateway translate, as Messages to an OpenAI model does.
         gateway, gateway_port, keys = setup_gateway(
             work, upstream_port, upstream_port,
-            before_start=lambda cli: cli("provider", "add", "--email", "bench-stream@example.com",
-                                         "--provider", "groq", "--base-url",
-                                         f"http://127.0.0.1:{upstream_port}/v1",
-                                         stdin="gsk-bench-0123456789\n"))
+            before_start=lambda cli: [
+                cli("provider", "add", "--email", "bench-stream@example.com", "--provider", kind,
+                    "--base-url", url, stdin=f"{secret}\n")
+                for kind, url, secret in (
+                    ("groq", f"http://127.0.0.1:{upstream_port}/v1", "gsk-bench-0123456789"),
+                    ("anthropic", f"http://127.0.0.1:{upstream_port}", "sk-ant-bench-0123456789"))])
         processes.append(gateway)
 
         def nginx_pids(process):
@@ -194,6 +197,11 @@ def main():
             Target("gateway", base + chat, "chat", gateway_pids, [auth, "x-gateway-cache: off"]),
             Target("gateway messages", base + "/v1/messages", "messages", gateway_pids,
                    [anthropic_auth, "anthropic-version: 2023-06-01", "x-gateway-cache: off"]),
+            # Claude Code's path: Messages to an Anthropic model, the provider's events passed
+            # through as they come (read for usage on the way).
+            Target("gateway messages native", base + "/v1/messages", "messages", gateway_pids,
+                   [anthropic_auth, "anthropic-version: 2023-06-01", "x-gateway-cache: off"],
+                   model="claude-3-5-haiku-latest"),
             Target("gateway responses", base + "/v1/responses", "responses", gateway_pids,
                    [auth, "x-gateway-cache: off"], model="llama-3.1-8b-instant"),
             Target("gateway+cache", base + chat, "chat", gateway_pids, [auth, "x-gateway-cache: on"]),

@@ -19,8 +19,8 @@ pub use api::{
     ProviderEndpoint, ProviderSecret, StreamItem, UpstreamCall,
 };
 pub use events::MAX_EVENT_LINE_BYTES;
+pub(crate) use transport::{IdleTimer, read_body, transport_error, with_idle_timeout};
 pub use transport::{MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES};
-pub(crate) use transport::{read_body, transport_error, with_idle_timeout};
 
 pub use gateway_types::{PROVIDERS, ProviderKind, ProviderSpec, WireApi};
 

@@ -131,24 +131,16 @@ pub(crate) fn with_idle_timeout(
 ) -> ChunkStream {
     Box::pin(IdleTimeout {
         provider,
-        idle,
         stream: Some(stream),
-        waiting_since: None,
-        timer: Box::pin(tokio::time::sleep(idle)),
+        timer: IdleTimer::new(idle),
     })
 }
 
-/// One timer per stream, moved only when it fires early: a chunk costs a clock read, where a
-/// `tokio::time::timeout` per chunk put a timer in the wheel and took it out again each time.
 struct IdleTimeout {
     provider: &'static str,
-    idle: Duration,
     /// `None` once the stream has ended or timed out.
     stream: Option<ChunkStream>,
-    /// When the stream was first found with nothing to give since its last item: the wait is
-    /// measured from there, not from the item (a client slow to read is not the provider idle).
-    waiting_since: Option<tokio::time::Instant>,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: IdleTimer,
 }
 
 impl Stream for IdleTimeout {
@@ -160,26 +152,62 @@ impl Stream for IdleTimeout {
             return Poll::Ready(None);
         };
         if let Poll::Ready(item) = stream.as_mut().poll_next(cx) {
-            this.waiting_since = None;
+            this.timer.gave();
             if item.is_none() {
                 this.stream = None;
             }
             return Poll::Ready(item);
         }
-        let deadline = *this
-            .waiting_since
-            .get_or_insert_with(tokio::time::Instant::now)
-            + this.idle;
-        // The timer may be set for an earlier wait: it is moved on only when it fires before
-        // this wait's deadline.
-        while this.timer.as_mut().poll(cx).is_ready() {
-            if deadline <= tokio::time::Instant::now() {
-                this.stream = None;
-                return Poll::Ready(Some(Err(timed_out(this.provider, this.idle))));
-            }
-            this.timer.as_mut().reset(deadline);
+        if this.timer.expired(cx) {
+            this.stream = None;
+            return Poll::Ready(Some(Err(timed_out(this.provider, this.timer.idle))));
         }
         Poll::Pending
+    }
+}
+
+/// How long a provider has been silent, against a bound. One timer per stream, moved only when
+/// it fires early: a chunk costs a clock read, where a `tokio::time::timeout` per chunk put a
+/// timer in the wheel and took it out again each time.
+pub(crate) struct IdleTimer {
+    pub(crate) idle: Duration,
+    /// When the provider was first found with nothing to give since it last gave: the wait is
+    /// measured from there, not from what it gave (a client slow to read is not the provider
+    /// idle).
+    waiting_since: Option<tokio::time::Instant>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    pub(crate) fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            waiting_since: None,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    /// The provider gave something.
+    pub(crate) fn gave(&mut self) {
+        self.waiting_since = None;
+    }
+
+    /// The provider had nothing to give at this poll: whether it has now been silent for the
+    /// bound. If not, the task is woken when it could be.
+    pub(crate) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = *self
+            .waiting_since
+            .get_or_insert_with(tokio::time::Instant::now)
+            + self.idle;
+        // The timer may be set for an earlier wait: it is moved on only when it fires before
+        // this wait's deadline.
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if deadline <= tokio::time::Instant::now() {
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 }
 

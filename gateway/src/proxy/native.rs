@@ -206,35 +206,81 @@ async fn first_bytes(
 fn passed_through(
     native: Native,
     first: Bytes,
-    mut rest: reqwest::Response,
+    rest: reqwest::Response,
     mut guard: StreamGuard,
     idle: std::time::Duration,
 ) -> Body {
-    let frames = async_stream::stream! {
-        let mut sniffer = UsageSniffer::default();
-        sniffer.feed(&first);
-        guard.usage = sniffer.usage();
-        yield Ok::<_, std::convert::Infallible>(first);
-        loop {
-            match tokio::time::timeout(idle, rest.chunk()).await {
-                Ok(Ok(Some(bytes))) => {
-                    sniffer.feed(&bytes);
-                    guard.usage = sniffer.usage();
-                    yield Ok(bytes);
-                }
-                Ok(Ok(None)) => {
-                    guard.end(StreamEnd::Finished);
-                    break;
-                }
-                Ok(Err(_)) | Err(_) => {
-                    guard.end(StreamEnd::UpstreamFailed(Some("stream_interrupted".into())));
-                    yield Ok(native.broken_stream(sniffer.next_sequence));
-                    break;
-                }
-            }
+    let mut sniffer = UsageSniffer::default();
+    sniffer.feed(&first);
+    guard.usage = sniffer.usage();
+    Body::new(PassThroughBody {
+        native,
+        first: Some(first),
+        rest: Some(rest.bytes_stream()),
+        sniffer,
+        guard,
+        timer: crate::providers::IdleTimer::new(idle),
+    })
+}
+
+/// [`passed_through`]'s body, polled by hyper frame by frame: each read of the provider's body
+/// goes out as it came.
+struct PassThroughBody<S> {
+    native: Native,
+    first: Option<Bytes>,
+    /// `None` once the provider's body has ended, broken off or stalled.
+    rest: Option<S>,
+    sniffer: UsageSniffer,
+    /// Records the request's usage when the body is dropped.
+    guard: StreamGuard,
+    timer: crate::providers::IdleTimer,
+}
+
+impl<S> http_body::Body for PassThroughBody<S>
+where
+    S: futures::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use futures::StreamExt as _;
+        use std::task::Poll;
+
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(first))));
         }
-    };
-    Body::from_stream(frames)
+        let Some(rest) = this.rest.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let broken = match rest.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                this.timer.gave();
+                this.sniffer.feed(&bytes);
+                this.guard.usage = this.sniffer.usage();
+                return Poll::Ready(Some(Ok(http_body::Frame::data(bytes))));
+            }
+            Poll::Ready(None) => {
+                this.guard.end(StreamEnd::Finished);
+                this.rest = None;
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(Err(_))) => true,
+            Poll::Pending => this.timer.expired(cx),
+        };
+        if !broken {
+            return Poll::Pending;
+        }
+        this.guard
+            .end(StreamEnd::UpstreamFailed(Some("stream_interrupted".into())));
+        this.rest = None;
+        let event = this.native.broken_stream(this.sniffer.next_sequence);
+        Poll::Ready(Some(Ok(http_body::Frame::data(event))))
+    }
 }
 
 /// Reads usage out of the answer as it passes: Anthropic's `message_start` (input tokens, the
@@ -252,31 +298,56 @@ struct UsageSniffer {
 }
 
 impl UsageSniffer {
+    /// Reads the lines `bytes` ends, in place; only a line cut across two reads is kept (and
+    /// copied) until its end comes.
     fn feed(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        while let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let Some(data) = line.strip_prefix(b"data: ") else {
-                continue;
+        let mut rest = bytes;
+        if !self.pending.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.keep(rest);
+                return;
             };
-            let Ok(event) = serde_json::from_slice::<Value>(data) else {
-                continue;
-            };
-            if let Some(sequence) = event["sequence_number"].as_u64() {
-                self.next_sequence = sequence + 1;
-            }
-            match event["type"].as_str() {
-                Some("message_start") => self.whole(&event["message"]),
-                Some("message_delta") => self.counts(&event["usage"]),
-                Some("response.completed" | "response.incomplete" | "response.failed") => {
-                    self.whole(&event["response"])
-                }
-                _ => {}
-            }
+            let mut line = std::mem::take(&mut self.pending);
+            line.extend_from_slice(&rest[..end]);
+            self.line(&line);
+            rest = &rest[end + 1..];
         }
-        // A line longer than a stream line may be is not one the provider meant.
-        if self.pending.len() > crate::providers::MAX_EVENT_LINE_BYTES {
-            self.pending.clear();
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            self.line(&rest[..end]);
+            rest = &rest[end + 1..];
+        }
+        self.keep(rest);
+    }
+
+    /// The start of a line, until its end comes. A line longer than a stream line may be is
+    /// not one the provider meant: it is dropped.
+    fn keep(&mut self, start: &[u8]) {
+        if self.pending.len() + start.len() > crate::providers::MAX_EVENT_LINE_BYTES {
+            self.pending = Vec::new();
+        } else {
+            self.pending.extend_from_slice(start);
+        }
+    }
+
+    /// One line: a `data:` line is probed for what it names (its text is skipped, not built).
+    fn line(&mut self, line: &[u8]) {
+        let Some(data) = line.strip_prefix(b"data: ") else {
+            return;
+        };
+        let Ok(event) = serde_json::from_slice::<EventProbe<'_>>(data) else {
+            return;
+        };
+        if let Some(sequence) = event.sequence_number.as_ref().and_then(Value::as_u64) {
+            self.next_sequence = sequence + 1;
+        }
+        let answer = |answer: Option<Value>| answer.unwrap_or(Value::Null);
+        match event.kind.as_deref() {
+            Some("message_start") => self.whole(&answer(event.message)),
+            Some("message_delta") => self.counts(&answer(event.usage)),
+            Some("response.completed" | "response.incomplete" | "response.failed") => {
+                self.whole(&answer(event.response))
+            }
+            _ => {}
         }
     }
 
@@ -311,6 +382,23 @@ impl UsageSniffer {
     }
 }
 
+/// What [`UsageSniffer`] reads of an event: its type, its number, and the message, response
+/// or usage that carry the counts (small objects, or one whole response at the end). Anything
+/// else — the text of every delta — is skipped without being built.
+#[derive(serde::Deserialize)]
+struct EventProbe<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    sequence_number: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    response: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +426,24 @@ mod tests {
             );
             assert_eq!(sniffer.model.as_deref(), Some("claude-x"));
         }
+    }
+
+    /// A line past the bound is dropped, not kept whole: what is kept stays small and the
+    /// events after it are read.
+    #[test]
+    fn a_line_without_end_is_not_kept() {
+        let mut sniffer = UsageSniffer::default();
+        sniffer.feed(b"data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"");
+        let piece = vec![b'a'; 1024 * 1024];
+        for _ in 0..9 {
+            sniffer.feed(&piece);
+        }
+        assert!(sniffer.pending.len() <= crate::providers::MAX_EVENT_LINE_BYTES);
+        sniffer.feed(
+            b"\"}}\n\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}\r\n\r\n",
+        );
+        assert!(sniffer.pending.is_empty());
+        assert_eq!(sniffer.usage().completion_tokens, 7);
     }
 
     #[test]

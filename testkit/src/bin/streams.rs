@@ -3,7 +3,8 @@
 //! - `upstream`: an OpenAI-compatible server whose chat streams last about two seconds, as a
 //!   model's answer does: a role chunk at once, then content chunks at a steady pace, the finish
 //!   chunk, a usage-only chunk and `[DONE]` (the fixtures' shapes). A plain request gets the
-//!   fixture's completion at once. Thousands of streams at a time cost it one timer each.
+//!   fixture's completion at once. `POST /v1/messages` streams the same answer as Anthropic's
+//!   Messages events, paced alike. Thousands of streams at a time cost it one timer each.
 //! - `clients`: N clients, each on its own keep-alive connection, asking for one stream after
 //!   another for a fixed time (a closed loop, as N users of an app), started over a ramp so the
 //!   listener's backlog is not the thing measured. It reports completed streams, errors by kind,
@@ -143,10 +144,52 @@ async fn upstream(port: u16, chunks: u32, stream_ms: u64) {
 /// One stream's events, made once: each stream sends the same bytes.
 struct StreamFrames {
     chunks: u32,
-    role: Bytes,
+    /// Chat completions: the role chunk, one content chunk, the finish and usage chunks with
+    /// `[DONE]`.
+    chat: Pace,
+    /// Anthropic Messages (`POST /v1/messages`), as Anthropic sends them: `message_start`,
+    /// `content_block_start` and `ping`; one `content_block_delta`; then `content_block_stop`,
+    /// `message_delta` and `message_stop`.
+    messages: Pace,
+    completion: Bytes,
+}
+
+/// The bytes of a stream's start, of each of its content events, and of its end.
+#[derive(Clone)]
+struct Pace {
+    start: Bytes,
     content: Bytes,
     tail: Bytes,
-    completion: Bytes,
+}
+
+impl Pace {
+    fn anthropic(chunks: u32) -> Self {
+        let event = |value: serde_json::Value| {
+            format!(
+                "event: {}\ndata: {value}\n\n",
+                value["type"].as_str().unwrap_or_default()
+            )
+        };
+        let start = event(json!({"type": "message_start", "message": {
+                "id": "msg_bench", "type": "message", "role": "assistant", "content": [],
+                "model": "claude-3-5-haiku-20241022", "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 19, "output_tokens": 1}}}))
+            + &event(json!({"type": "content_block_start", "index": 0,
+                            "content_block": {"type": "text", "text": ""}}))
+            + &event(json!({"type": "ping"}));
+        let content = event(json!({"type": "content_block_delta", "index": 0,
+                                   "delta": {"type": "text_delta", "text": " token"}}));
+        let tail = event(json!({"type": "content_block_stop", "index": 0}))
+            + &event(json!({"type": "message_delta",
+                            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                            "usage": {"output_tokens": chunks}}))
+            + &event(json!({"type": "message_stop"}));
+        Self {
+            start: start.into(),
+            content: content.into(),
+            tail: tail.into(),
+        }
+    }
 }
 
 impl StreamFrames {
@@ -173,19 +216,22 @@ impl StreamFrames {
         });
         Self {
             chunks,
-            role: chunk(
-                json!({"role": "assistant", "content": ""}),
-                serde_json::Value::Null,
-                serde_json::Value::Null,
-            )
-            .into(),
-            content: chunk(
-                json!({"content": " token"}),
-                serde_json::Value::Null,
-                serde_json::Value::Null,
-            )
-            .into(),
-            tail: tail.into(),
+            chat: Pace {
+                start: chunk(
+                    json!({"role": "assistant", "content": ""}),
+                    serde_json::Value::Null,
+                    serde_json::Value::Null,
+                )
+                .into(),
+                content: chunk(
+                    json!({"content": " token"}),
+                    serde_json::Value::Null,
+                    serde_json::Value::Null,
+                )
+                .into(),
+                tail: tail.into(),
+            },
+            messages: Pace::anthropic(chunks),
             completion: completion.to_string().into(),
         }
     }
@@ -209,6 +255,7 @@ async fn answer(
     frames: &StreamFrames,
     pause: Duration,
 ) -> Response<Body> {
+    let anthropic = request.uri().path() == "/v1/messages";
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Response::new(Full::new(Bytes::new()).boxed()),
@@ -221,11 +268,15 @@ async fn answer(
             .body(Full::new(frames.completion.clone()).boxed())
             .expect("a response");
     }
-    let (role, content, tail) = (
-        frames.role.clone(),
-        frames.content.clone(),
-        frames.tail.clone(),
-    );
+    let Pace {
+        start: role,
+        content,
+        tail,
+    } = if anthropic {
+        frames.messages.clone()
+    } else {
+        frames.chat.clone()
+    };
     let chunks = frames.chunks;
     let events = async_stream::stream! {
         yield Ok::<_, Infallible>(Frame::data(role));
