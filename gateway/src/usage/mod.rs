@@ -5,6 +5,7 @@
 mod chunks;
 mod event;
 pub mod rollup;
+mod rows;
 pub mod savings;
 
 use chunks::fixed_chunks;
@@ -16,12 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::entities::{gateway_key, usage_event};
+use crate::entities::gateway_key;
 use crate::settings::UsageSettings;
 
 enum Message {
@@ -225,7 +224,7 @@ fn make_storable(event: &mut UsageEvent) {
 async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     for chunk in fixed_chunks(batch) {
-        insert_events(&txn, chunk).await?;
+        rows::insert_events(&txn, chunk).await?;
     }
     rollup::add_to_rollups(&txn, batch).await?;
     // "Last used" of each key rides along with the batch instead of costing a write per request.
@@ -244,49 +243,10 @@ async fn write_batch(db: &DatabaseConnection, batch: &[UsageEvent]) -> Result<()
     txn.commit().await
 }
 
-async fn insert_events(
-    txn: &sea_orm::DatabaseTransaction,
-    batch: &[UsageEvent],
-) -> Result<(), DbErr> {
-    let rows = batch.iter().map(|event| usage_event::ActiveModel {
-        account_id: Set(event.account_id),
-        key_id: Set(Some(event.key_id)),
-        provider: Set(event.provider.clone()),
-        model: Set(event.model.clone()),
-        prompt_tokens: Set(saturating_i32(event.prompt_tokens)),
-        completion_tokens: Set(saturating_i32(event.completion_tokens)),
-        latency_ms: Set(saturating_i32(event.latency_ms)),
-        upstream_ms: Set(event.upstream_ms.map(saturating_i32)),
-        first_byte_ms: Set(event.first_byte_ms.map(saturating_i32)),
-        status: Set(event.status as i16),
-        error_code: Set(event.error_code.clone()),
-        created_at: Set(event.created_at_ms),
-        tier: Set(event.tier.clone()),
-        baseline_model: Set(event.baseline_model.clone()),
-        cost_usd: Set(event.cost_usd),
-        saving_usd: Set(event.saving_usd),
-        counted: Set(event.counted),
-        cache_hit: Set(event.cache_hit),
-        route_reason: Set(event.route_reason.clone()),
-        routed: Set(event.routed),
-        priced: Set(event.priced),
-        baseline_cost_usd: Set(event.baseline_cost_usd),
-        request_id: Set(Some(event.request_id.0)),
-        ..Default::default()
-    });
-    usage_event::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
-}
-
-fn saturating_i32(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entities::usage_event;
     use migrations::{Migrator, MigratorTrait};
     use sea_orm::{ConnectionTrait, Database, PaginatorTrait};
 
