@@ -108,12 +108,6 @@ impl BaseUrl {
     }
 }
 
-impl From<String> for BaseUrl {
-    fn from(text: String) -> Self {
-        Self::new(text)
-    }
-}
-
 impl From<&str> for BaseUrl {
     fn from(text: &str) -> Self {
         Self::new(text.to_owned())

@@ -289,6 +289,16 @@ mod tests {
         (Database::connect(url).await.unwrap(), dir)
     }
 
+    /// [`empty_sqlite`] migrated, with one account (id 1).
+    async fn sqlite_with_an_account() -> (sea_orm::DatabaseConnection, tempfile::TempDir) {
+        let (db, dir) = empty_sqlite().await;
+        Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared("INSERT INTO accounts (email, password_hash, plan, created_at, updated_at) VALUES ('a@example.com', 'x', 'pro', 0, 0)")
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
     #[test]
     fn batches_of_any_size_are_cut_into_a_few_fixed_shapes() {
         let mut shapes = std::collections::HashSet::new();
@@ -305,11 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_are_written_in_batches_within_the_flush_interval() {
-        let (db, _dir) = empty_sqlite().await;
-        Migrator::up(&db, None).await.unwrap();
-        db.execute_unprepared("INSERT INTO accounts (email, password_hash, plan, created_at, updated_at) VALUES ('a@example.com', 'x', 'pro', 0, 0)")
-            .await
-            .unwrap();
+        let (db, _dir) = sqlite_with_an_account().await;
         let settings = UsageSettings {
             queue_capacity: 10_000,
             batch_size: 500,
@@ -374,5 +380,80 @@ mod tests {
             "{}",
             counters.dropped.load(Ordering::Relaxed)
         );
+    }
+
+    /// Every field lands in its own column: each has a value no other field of its type has.
+    #[tokio::test]
+    async fn an_event_reads_back_as_written() {
+        let (db, _dir) = sqlite_with_an_account().await;
+        let event = UsageEvent {
+            account_id: 1,
+            key_id: 2,
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            latency_ms: 5,
+            upstream_ms: Some(6),
+            first_byte_ms: Some(7),
+            status: 429,
+            error_code: Some("rate_limited".into()),
+            created_at_ms: 8,
+            tier: Some("cheap".into()),
+            baseline_model: Some("gpt-4o".into()),
+            cost_usd: 0.25,
+            saving_usd: 0.5,
+            counted: true,
+            cache_hit: false,
+            route_reason: Some("short prompt".into()),
+            routed: true,
+            priced: false,
+            baseline_cost_usd: Some(0.75),
+            key_accepted: true,
+            request_id: RequestId(9),
+        };
+        // The second row's flags differ so that no two flag columns hold the same pair.
+        let second = UsageEvent {
+            cache_hit: true,
+            routed: false,
+            ..event.clone()
+        };
+        rows::insert_events(&db, &[event, second]).await.unwrap();
+        let rows = usage_event::Entity::find().all(&db).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let expected = usage_event::Model {
+            id: rows[0].id,
+            account_id: 1,
+            key_id: Some(2),
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            latency_ms: 5,
+            upstream_ms: Some(6),
+            first_byte_ms: Some(7),
+            status: 429,
+            error_code: Some("rate_limited".into()),
+            created_at: 8,
+            tier: Some("cheap".into()),
+            baseline_model: Some("gpt-4o".into()),
+            cost_usd: 0.25,
+            saving_usd: 0.5,
+            routed: true,
+            priced: false,
+            baseline_cost_usd: Some(0.75),
+            counted: true,
+            cache_hit: false,
+            route_reason: Some("short prompt".into()),
+            request_id: Some(9),
+        };
+        assert_eq!(rows[0], expected);
+        let second = usage_event::Model {
+            id: rows[1].id,
+            cache_hit: true,
+            routed: false,
+            ..expected
+        };
+        assert_eq!(rows[1], second);
     }
 }
