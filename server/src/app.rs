@@ -20,6 +20,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
+use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::cookie::SameSite;
@@ -157,17 +158,22 @@ pub async fn build(config: &Config, addr: SocketAddr) -> anyhow::Result<Applicat
                     whole_body_in_time,
                 )),
         )
-        // Failures worth an error line are logged where they happen, with their cause; a portal
-        // form error (a 500 from a server function by Leptos' convention) is not one of them.
+        // One layer (the router boxes every route once per layer), outermost first.
         .layer(
-            TraceLayer::new_for_http()
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        )
-        // Keys travel in Authorization: never let a layer above log it.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]));
+            ServiceBuilder::new()
+                // Keys travel in Authorization: never let a layer log it.
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                // Failures worth an error line are logged where they happen, with their cause; a
+                // portal form error (a 500 from a server function by Leptos' convention) is not
+                // one of them.
+                .layer(
+                    TraceLayer::new_for_http()
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+                ),
+        );
     Ok(Application {
         router,
         state,

@@ -30,7 +30,9 @@ pub(super) async fn require_gateway_key(
     let mut response = authenticated(state, request, next, started, request_id).await;
     // Every /v1 answer names its request: the id the request log finds it by.
     if let Ok(value) = axum::http::HeaderValue::from_str(&request_id.to_string()) {
-        response.headers_mut().insert("x-request-id", value);
+        response
+            .headers_mut()
+            .insert(axum::http::HeaderName::from_static("x-request-id"), value);
     }
     response
 }

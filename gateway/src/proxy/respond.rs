@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -64,25 +64,24 @@ pub(super) fn sse(body: impl Into<Body>, decision: &RouteDecision<'_>) -> Respon
 
 /// Says which model served the request and why.
 fn add_route_headers(headers: &mut HeaderMap, decision: &RouteDecision<'_>) {
-    let pairs = [
-        ("x-gateway-provider", decision.endpoint.kind.id().to_owned()),
-        (
-            "x-gateway-model",
-            format!("{}/{}", decision.endpoint.kind.id(), decision.model),
-        ),
-        ("x-gateway-route-reason", decision.reason.clone()),
-        (
-            "x-gateway-tier",
-            decision
-                .tier
-                .map(|tier| tier.id())
-                .unwrap_or("unknown")
-                .to_owned(),
-        ),
-    ];
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
+    // Names and the fixed values as constants: a name given as `&str` is parsed per request.
+    let provider = decision.endpoint.kind.id();
+    headers.insert(
+        HeaderName::from_static("x-gateway-provider"),
+        HeaderValue::from_static(provider),
+    );
+    let tier = decision.tier.map(|tier| tier.id()).unwrap_or("unknown");
+    headers.insert(
+        HeaderName::from_static("x-gateway-tier"),
+        HeaderValue::from_static(tier),
+    );
+    let model = format!("{provider}/{}", decision.model);
+    for (name, value) in [
+        ("x-gateway-model", model.as_str()),
+        ("x-gateway-route-reason", decision.reason.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
         }
     }
 }
