@@ -83,8 +83,8 @@ pub fn router(state: GatewayState) -> Router {
         .fallback(respond::unknown_endpoint)
         .method_not_allowed_fallback(respond::method_not_allowed)
         // The stack, outermost first, as one layer: the router boxes each route once per layer,
-        // and every `from_fn` clones what it wraps per request, so five layers cost a request
-        // ~45 boxed clones and ~60 allocations; one layer costs one.
+        // and every `from_fn` clones what it wraps per request. As five layers a request cost 46
+        // boxed clones and 59 allocations before its handler; as one, 11 and 21 (callgrind).
         .layer(
             ServiceBuilder::new()
                 // On the Messages route every error, the key check's included, takes Anthropic's
