@@ -13,14 +13,22 @@ const dataDir = "../target/e2e-data";
 
 export default defineConfig({
   testDir: "./tests",
-  timeout: 60_000,
+  // A test waits at most a minute for a request to show (helpers.ts: VISIBLE_WITHIN_MS) after up
+  // to five page loads, each hydrating the debug WASM beside the other suites on two cores.
+  timeout: 150_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 1,
-  retries: 0,
+  // A test that passes only on its second try is reported as flaky in the list: a stall of the
+  // machine (the other suites share it) does not fail the run, a test that always fails still does.
+  retries: 1,
   reporter: [["list"]],
   use: {
     baseURL: `http://127.0.0.1:${GATEWAY_PORT}`,
+    // A page or a click that never completes names itself instead of running into the test's
+    // timeout.
+    navigationTimeout: 30_000,
+    actionTimeout: 30_000,
     launchOptions: {
       executablePath: "/usr/bin/chromium",
       args: [

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { addFakeOpenAi, chat, createKey, hydrated, signUp } from "./helpers";
+import { VISIBLE_WITHIN_MS, addFakeOpenAi, chat, createKey, hydrated, signUp } from "./helpers";
 
 test("destructive buttons ask first, naming what stops working; declining keeps everything", async ({ page }) => {
   await signUp(page, "guard");
@@ -67,7 +67,7 @@ test("without JavaScript the data pages show their data and forms answer on the 
   await expect(async () => {
     await noScript.goto("/");
     await expect(noScript.getByTestId("request-count")).toHaveText("1", { timeout: 1_000 });
-  }).toPass({ timeout: 15_000 });
+  }).toPass({ timeout: VISIBLE_WITHIN_MS });
   await expect(noScript.getByText("Loading…")).toHaveCount(0);
   await noScript.goto("/analytics");
   await expect(noScript.getByTestId("total-requests")).toHaveText("1");
