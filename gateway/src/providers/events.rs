@@ -3,9 +3,6 @@
 //! without a blank one — would take all memory. Past [`MAX_EVENT_LINE_BYTES`] for a line or
 //! [`MAX_EVENT_BYTES`] for an event the stream ends with an error.
 
-use bytes::Bytes;
-use futures::Stream;
-
 use crate::error::UpstreamError;
 
 /// The longest line of a server-sent event stream (one chunk's JSON, an inline image at most),
@@ -14,28 +11,6 @@ pub const MAX_EVENT_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The most one event's lines may hold together (a chunk's JSON with an inline image, at most).
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
-
-/// The provider's stream body, cut off with an error once a line or an event is too long.
-pub(crate) fn event_bytes(
-    response: reqwest::Response,
-) -> impl Stream<Item = Result<Bytes, StreamBodyError>> + Send + 'static {
-    use futures::StreamExt as _;
-    let mut bounds = EventBounds::default();
-    let mut over = false;
-    response
-        .bytes_stream()
-        .map(move |chunk| {
-            let chunk = chunk.map_err(StreamBodyError::Transport)?;
-            bounds.feed(&chunk)?;
-            Ok(chunk)
-        })
-        .take_while(move |item| {
-            // The error itself goes through; nothing after it.
-            let go_on = !over;
-            over |= item.is_err();
-            futures::future::ready(go_on)
-        })
-}
 
 /// How long the current line and the current event are, as the bytes go by. Lines end as the SSE
 /// parser ends them: at `\r\n`, `\n` or a lone `\r`, wherever the chunks are cut.
@@ -135,20 +110,6 @@ pub(crate) fn body_error(provider: &'static str, err: StreamBodyError) -> Upstre
             provider,
             detail: format!("the stream broke off: {err}"),
         },
-    }
-}
-
-/// The same, for a stream read by `eventsource_stream`.
-pub(crate) fn stream_error(
-    provider: &'static str,
-    err: eventsource_stream::EventStreamError<StreamBodyError>,
-) -> UpstreamError {
-    if let eventsource_stream::EventStreamError::Transport(err) = err {
-        return body_error(provider, err);
-    }
-    UpstreamError::Connect {
-        provider,
-        detail: format!("the stream broke off: {err}"),
     }
 }
 

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::api::{ChunkStream, StreamItem};
-use super::events::{event_bytes, stream_error};
+use super::events::body_error;
+use super::sse::data_events;
 use crate::error::UpstreamError;
 
 /// Sends a prepared upstream request. A non-2xx answer is read whole (error bodies are small) and
@@ -211,24 +212,23 @@ impl IdleTimer {
     }
 }
 
-/// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event at a time;
-/// a broken connection ends the stream with an error.
+/// Turns a provider's server-sent events into OpenAI chunks with `convert`, one event's data at a
+/// time, read by the parser OpenAI's streams are read with ([`data_events`]: the event names are
+/// not read, Anthropic's data carry their `type` too); a broken connection or an event past its
+/// bound ends the stream with an error.
 pub(crate) fn convert_events(
     provider: &'static str,
     response: reqwest::Response,
-    mut convert: impl FnMut(&eventsource_stream::Event) -> Result<Vec<StreamItem>, UpstreamError>
-    + Send
-    + 'static,
+    mut convert: impl FnMut(&[u8]) -> Result<Vec<StreamItem>, UpstreamError> + Send + 'static,
 ) -> impl Stream<Item = Result<StreamItem, UpstreamError>> + Send + 'static {
-    use eventsource_stream::Eventsource as _;
     use futures::StreamExt as _;
-    event_bytes(response).eventsource().flat_map(move |event| {
-        let items: Vec<Result<StreamItem, UpstreamError>> = match event {
-            Ok(event) => match convert(&event) {
+    data_events(response).flat_map(move |data| {
+        let items: Vec<Result<StreamItem, UpstreamError>> = match data {
+            Ok(data) => match convert(&data) {
                 Ok(items) => items.into_iter().map(Ok).collect(),
                 Err(err) => vec![Err(err)],
             },
-            Err(err) => vec![Err(stream_error(provider, err))],
+            Err(err) => vec![Err(body_error(provider, err))],
         };
         futures::stream::iter(items)
     })

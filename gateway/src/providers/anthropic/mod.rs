@@ -107,9 +107,7 @@ impl ProviderApi for Anthropic {
         let response = self.send(call, &converted.body).await?;
         let mut converter =
             StreamConverter::new(converted.json_tool, crate::clock::now_ms() / 1000);
-        let stream = convert_events(PROVIDER, response, move |event| {
-            converter.on_event(&event.event, &event.data)
-        });
+        let stream = convert_events(PROVIDER, response, move |data| converter.on_event(data));
         Ok(Box::pin(stream))
     }
 }

@@ -50,19 +50,19 @@ impl StreamConverter {
         self.usage.to_openai()
     }
 
-    /// One server-sent event (`event:` name and `data:` payload) → zero or more chunks.
-    pub(super) fn on_event(
-        &mut self,
-        event: &str,
-        data: &str,
-    ) -> Result<Vec<StreamItem>, UpstreamError> {
+    /// One server-sent event's `data:` payload → zero or more chunks. The payload names its own
+    /// type (Anthropic repeats it as the `event:` name, which is not read).
+    pub(super) fn on_event(&mut self, data: &[u8]) -> Result<Vec<StreamItem>, UpstreamError> {
         let invalid = |detail: String| UpstreamError::InvalidResponse {
             provider: PROVIDER,
             detail,
         };
         let value: Value =
-            serde_json::from_str(data).map_err(|e| invalid(format!("bad {event} event: {e}")))?;
-        let kind = value.get("type").and_then(Value::as_str).unwrap_or(event);
+            serde_json::from_slice(data).map_err(|e| invalid(format!("bad stream event: {e}")))?;
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut items = Vec::new();
         match kind {
             "message_start" => {
@@ -245,16 +245,13 @@ mod tests {
         let mut converter = StreamConverter::new(None, 1);
         let mut items = Vec::new();
         for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
-            let mut event = "";
             let mut data = String::new();
             for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event: ") {
-                    event = name;
-                } else if let Some(payload) = line.strip_prefix("data: ") {
+                if let Some(payload) = line.strip_prefix("data: ") {
                     data.push_str(payload);
                 }
             }
-            items.extend(converter.on_event(event, &data)?);
+            items.extend(converter.on_event(data.as_bytes())?);
         }
         Ok(items)
     }

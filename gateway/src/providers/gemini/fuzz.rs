@@ -48,10 +48,10 @@ proptest! {
         let mut converter = StreamConverter::new("gemini-2.0-flash", 0);
         for chunk in &chunks {
             let wrapped = serde_json::json!({"candidates": [{"content": {"parts": [chunk]}, "finishReason": chunk}], "usageMetadata": chunk});
-            let _ = converter.on_data(&chunk.to_string());
-            let _ = converter.on_data(&wrapped.to_string());
+            let _ = converter.on_data(chunk.to_string().as_bytes());
+            let _ = converter.on_data(wrapped.to_string().as_bytes());
         }
-        let _ = converter.on_data(&raw);
+        let _ = converter.on_data(raw.as_bytes());
         let _ = converter.finish();
     }
 }

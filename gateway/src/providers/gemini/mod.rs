@@ -94,11 +94,11 @@ impl ProviderApi for Gemini {
             crate::clock::now_ms() / 1000,
         )));
         let on_events = converter.clone();
-        let events = convert_events(PROVIDER, response, move |event| {
-            if event.data.trim().is_empty() {
+        let events = convert_events(PROVIDER, response, move |data| {
+            if data.trim_ascii().is_empty() {
                 return Ok(Vec::new());
             }
-            on_events.lock().on_data(&event.data)
+            on_events.lock().on_data(data)
         });
         // Gemini has no end-of-stream event: the usage chunk follows the last event.
         let tail = futures::stream::once(async move { converter.lock().finish() })

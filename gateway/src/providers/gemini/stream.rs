@@ -41,9 +41,9 @@ impl StreamConverter {
         ))
     }
 
-    pub(super) fn on_data(&mut self, data: &str) -> Result<Vec<StreamItem>, UpstreamError> {
+    pub(super) fn on_data(&mut self, data: &[u8]) -> Result<Vec<StreamItem>, UpstreamError> {
         let response: Value =
-            serde_json::from_str(data).map_err(|e| UpstreamError::InvalidResponse {
+            serde_json::from_slice(data).map_err(|e| UpstreamError::InvalidResponse {
                 provider: PROVIDER,
                 detail: format!("bad stream event: {e}"),
             })?;
@@ -145,7 +145,7 @@ mod tests {
         let mut items: Vec<StreamItem> = text
             .lines()
             .filter_map(|line| line.trim_end_matches('\r').strip_prefix("data: "))
-            .flat_map(|data| converter.on_data(data).unwrap())
+            .flat_map(|data| converter.on_data(data.as_bytes()).unwrap())
             .collect();
         items.extend(converter.finish());
         items
