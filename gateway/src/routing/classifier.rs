@@ -192,82 +192,6 @@ fn images_in(content: &Value) -> usize {
     })
 }
 
-const REASONING_WORDS: &[&str] = &[
-    "prove",
-    "proof",
-    "derive",
-    "step by step",
-    "explain why",
-    "analy",
-    "optimi",
-    "implement",
-    "algorithm",
-    "theorem",
-    "complexity",
-    "calculate",
-    "compute",
-    "how many",
-    "how much",
-    "design",
-    "debug",
-    "refactor",
-];
-
-/// Markers of code in the prompt as written.
-const CODE_MARKERS: &[&str] = &[
-    "```",
-    "def ",
-    "function ",
-    "fn ",
-    "class ",
-    "#include",
-    "import ",
-    "return ",
-    "};",
-    "=>",
-];
-
-/// Option lines of a multiple-choice question, in the lowercased prompt.
-const CHOICE_MARKERS: &[&str] = &["\na.", "\nb.", "\nc.", "\nd."];
-
-/// The phrases whose presence (not their count) the features read, each set found in one pass
-/// over its text instead of one search per phrase (33 searches cost more than the rest of the
-/// features together).
-struct Phrases {
-    /// [`CODE_MARKERS`], in the prompt as written.
-    code: aho_corasick::AhoCorasick,
-    /// [`REASONING_WORDS`], then [`CHOICE_MARKERS`], then `percent`, in the lowercased prompt.
-    lower: aho_corasick::AhoCorasick,
-}
-
-impl Phrases {
-    fn get() -> &'static Phrases {
-        static PHRASES: OnceLock<Phrases> = OnceLock::new();
-        PHRASES.get_or_init(|| {
-            let lower: Vec<&str> = REASONING_WORDS
-                .iter()
-                .chain(CHOICE_MARKERS)
-                .chain(&["percent"])
-                .copied()
-                .collect();
-            Phrases {
-                code: aho_corasick::AhoCorasick::new(CODE_MARKERS).expect("fixed phrases"),
-                lower: aho_corasick::AhoCorasick::new(lower).expect("fixed phrases"),
-            }
-        })
-    }
-}
-
-/// Which of the automaton's phrases occur in `text`, as bits by phrase index (overlapping
-/// matches included: each phrase is looked for on its own, as `contains` would).
-fn phrases_in(automaton: &aho_corasick::AhoCorasick, text: &str) -> u64 {
-    let mut seen = 0u64;
-    for found in automaton.find_overlapping_iter(text) {
-        seen |= 1 << found.pattern().as_usize();
-    }
-    seen
-}
-
 /// How much of the last user message the word-level features read.
 pub const ANALYSED_CHARS: usize = 3_000;
 
@@ -358,16 +282,11 @@ fn read(request: &ChatCompletionRequest, with_ngrams: bool) -> Features {
         .chars()
         .filter(|c| matches!(c, '+' | '*' | '/' | '=' | '^' | '%' | '×' | '÷'))
         .count();
-    let phrases = Phrases::get();
-    let code = phrases_in(&phrases.code, analysed) != 0;
-    let in_lower = phrases_in(&phrases.lower, &lower);
-    let reasoning_bits = (1u64 << REASONING_WORDS.len()) - 1;
-    let reasoning = (in_lower & reasoning_bits).count_ones();
-    let choices = (in_lower >> REASONING_WORDS.len()) & ((1 << CHOICE_MARKERS.len()) - 1);
-    let multiple_choice = choices.count_ones() >= 3;
+    let found = super::phrases::find(analysed, &lower);
+    let (code, reasoning) = (found.code, found.reasoning);
+    let multiple_choice = found.choices >= 3;
     let completion_style = lower.trim_end().ends_with("answer:");
-    let percent = in_lower & (1 << (REASONING_WORDS.len() + CHOICE_MARKERS.len())) != 0;
-    let money = analysed.contains('$') || analysed.contains('%') || percent;
+    let money = analysed.contains('$') || analysed.contains('%') || found.percent;
     let tools = request
         .extra
         .get("tools")
@@ -442,7 +361,6 @@ fn read(request: &ChatCompletionRequest, with_ngrams: bool) -> Features {
 mod tests {
     use super::*;
     use crate::test_support::request;
-    use proptest::strategy::Strategy as _;
     use serde_json::json;
 
     #[test]
@@ -537,43 +455,8 @@ mod tests {
         assert_eq!(bucket("<num>", 1), 3722);
     }
 
-    /// Each phrase on its own, as the features were first read.
-    fn phrases_one_by_one(phrases: &[&str], text: &str) -> u64 {
-        phrases
-            .iter()
-            .enumerate()
-            .filter(|(_, phrase)| text.contains(*phrase))
-            .fold(0, |seen, (index, _)| seen | 1 << index)
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config { cases: 2048, failure_persistence: None, ..Default::default() })]
-
-        /// One pass finds exactly the phrases that searching for each finds, overlaps included
-        /// ("analyze" inside "proof analysis", "\na." right after "\nd.").
-        #[test]
-        fn one_pass_finds_what_a_search_per_phrase_finds(
-            pieces in proptest::collection::vec(
-                proptest::prop_oneof![
-                    proptest::sample::select(REASONING_WORDS.to_vec()).prop_map(str::to_owned),
-                    proptest::sample::select(CODE_MARKERS.to_vec()).prop_map(str::to_owned),
-                    proptest::sample::select(CHOICE_MARKERS.to_vec()).prop_map(str::to_owned),
-                    proptest::strategy::Just("percent".to_owned()),
-                    "[a-z \\n.`;=>#{}]{0,4}",
-                    "[^\\n]{0,3}",
-                ],
-                0..24,
-            ),
-            cut in 0usize..8,
-        ) {
-            let joined = pieces.concat();
-            // A phrase cut short must not count.
-            let text = prefix(&joined, joined.len().saturating_sub(cut));
-            let phrases = Phrases::get();
-            let lower: Vec<&str> = REASONING_WORDS.iter().chain(CHOICE_MARKERS).chain(&["percent"]).copied().collect();
-            proptest::prop_assert_eq!(phrases_in(&phrases.code, text), phrases_one_by_one(CODE_MARKERS, text));
-            proptest::prop_assert_eq!(phrases_in(&phrases.lower, text), phrases_one_by_one(&lower, text));
-        }
 
         /// The semantic router's shape features are the surface classifier's dense ones.
         #[test]

@@ -9,6 +9,7 @@ mod escalation;
 #[cfg(test)]
 mod fixtures;
 mod models;
+mod phrases;
 mod pinned;
 pub mod policy;
 mod router;
