@@ -4,7 +4,8 @@
 
 use std::sync::OnceLock;
 
-pub(super) const REASONING_WORDS: &[&str] = &[
+/// Words of a request that asks for reasoning, in the lowercased prompt.
+const REASONING_WORDS: &[&str] = &[
     "prove",
     "proof",
     "derive",
@@ -69,6 +70,9 @@ impl Phrases {
         })
     }
 }
+
+// Each automaton's phrases are bits of a `u64`.
+const _: () = assert!(REASONING_WORDS.len() + CHOICE_MARKERS.len() + 1 <= 64);
 
 /// Which of the automaton's phrases occur in `text`, as bits by phrase index (overlapping
 /// matches included: each phrase is looked for on its own, as `contains` would).
