@@ -3,8 +3,9 @@
 //! copies), found with `memchr`, one event per blank line as the WHATWG parser dispatches them
 //! (lines end at `\r\n`, `\n` or a lone `\r`; `:` starts a comment; one space after the colon is
 //! dropped; several `data:` lines join with `\n`). Event names, ids and `retry` are not read: the
-//! OpenAI-compatible chat streams put everything in `data`. Each chunk is measured against
-//! the bounds (`EventBounds`) before it is parsed.
+//! OpenAI-compatible chat streams and Gemini's put everything in `data`, and Anthropic's data
+//! repeat the event's name as their `type`. Each chunk is measured against the bounds
+//! (`EventBounds`) before it is parsed.
 
 use std::collections::VecDeque;
 use std::pin::Pin;

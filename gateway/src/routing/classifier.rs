@@ -196,7 +196,7 @@ fn images_in(content: &Value) -> usize {
 pub const ANALYSED_CHARS: usize = 3_000;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
-fn prefix(text: &str, max: usize) -> &str {
+pub(super) fn prefix(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
